@@ -1,0 +1,188 @@
+#!/usr/bin/env node
+// Confab's local runtime: the built wasm worker in workerd (through Miniflare)
+// with D1, KV and the session Durable Object, migrations applied, and a
+// stand-in LLM on loopback. Used by `make dev` and by every e2e test.
+//
+// Prints one JSON line on stdout when ready:
+//   {"event":"ready","url":"http://127.0.0.1:PORT","llm_url":"http://127.0.0.1:PORT2"}
+// Everything else (workerd's own output included) goes to stderr or --log.
+//
+// Options:
+//   --port N           worker port (default $PORT or 0 = any free port)
+//   --host H           bind address (default 127.0.0.1)
+//   --persist DIR      keep D1/KV/DO state in DIR across restarts
+//   --var K=V          override a [vars] value (repeatable)
+//   --dev              development mode: ENVIRONMENT=development and .dev.vars
+//   --no-migrations    do not apply migrations/ (tests readiness failures)
+//   --omit-binding B   leave binding B (DB, KV) out (tests readiness failures)
+//   --log FILE         also append workerd's output to FILE
+//   --exit-with-stdin  shut down when stdin closes (the parent died)
+import { Miniflare } from "miniflare";
+import { parse as parseToml } from "smol-toml";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startOpenAIStandin } from "./standins/openai.mjs";
+import { applyMigrations } from "./migrations.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+function parseArgs(argv) {
+  const opts = { vars: {}, omit: new Set(), port: Number(process.env.PORT ?? 0), host: "127.0.0.1" };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) fail(`${a} needs a value`);
+      return argv[++i];
+    };
+    switch (a) {
+      case "--port": opts.port = Number(value()); break;
+      case "--host": opts.host = value(); break;
+      case "--persist": opts.persist = path.resolve(value()); break;
+      case "--var": {
+        const kv = value();
+        const eq = kv.indexOf("=");
+        if (eq < 1) fail(`--var expects K=V, got ${kv}`);
+        opts.vars[kv.slice(0, eq)] = kv.slice(eq + 1);
+        break;
+      }
+      case "--dev": opts.dev = true; break;
+      case "--no-migrations": opts.noMigrations = true; break;
+      case "--omit-binding": opts.omit.add(value()); break;
+      case "--log": opts.log = path.resolve(value()); break;
+      case "--exit-with-stdin": opts.exitWithStdin = true; break;
+      default: fail(`unknown option ${a}`);
+    }
+  }
+  if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) fail("--port must be 0..65535");
+  return opts;
+}
+
+function fail(msg) {
+  console.error(`harness: ${msg}`);
+  process.exit(2);
+}
+
+/** KEY=VALUE lines, as wrangler reads .dev.vars. */
+function readDotVars(file) {
+  if (!fs.existsSync(file)) return {};
+  const out = {};
+  for (const line of fs.readFileSync(file, "utf8").split(/\r?\n/)) {
+    const m = line.match(/^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)\s*$/);
+    if (!m) continue;
+    out[m[1]] = m[2].replace(/^(["'])(.*)\1$/, "$2");
+  }
+  return out;
+}
+
+// A fixed, local `cf` object: Miniflare would otherwise download one.
+const LOCAL_CF = {
+  colo: "LCL",
+  country: "XX",
+  city: "Localhost",
+  continent: "XX",
+  timezone: "UTC",
+  httpProtocol: "HTTP/1.1",
+  tlsVersion: "",
+  asn: 0,
+  asOrganization: "loopback",
+};
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const wrangler = parseToml(fs.readFileSync(path.join(root, "wrangler.toml"), "utf8"));
+  const script = path.join(root, wrangler.main);
+  if (!fs.existsSync(script)) fail(`${wrangler.main} is missing: build first (make build)`);
+
+  const llm = await startOpenAIStandin({ host: "127.0.0.1", port: 0 });
+
+  const bindings = { ...(wrangler.vars ?? {}) };
+  if (opts.dev) {
+    bindings.ENVIRONMENT = "development";
+    Object.assign(bindings, readDotVars(path.join(root, ".dev.vars")));
+  }
+  Object.assign(bindings, opts.vars);
+
+  const d1 = (wrangler.d1_databases ?? []).filter((d) => !opts.omit.has(d.binding));
+  const kv = (wrangler.kv_namespaces ?? []).filter((k) => !opts.omit.has(k.binding));
+  const durableObjects = {};
+  for (const d of wrangler.durable_objects?.bindings ?? []) {
+    if (!opts.omit.has(d.name)) durableObjects[d.name] = { className: d.class_name, useSQLite: true };
+  }
+
+  let logStream = opts.log ? fs.createWriteStream(opts.log, { flags: "a" }) : null;
+  const persist = (sub) => (opts.persist ? path.join(opts.persist, sub) : false);
+
+  const mf = new Miniflare({
+    host: opts.host,
+    port: opts.port,
+    cf: LOCAL_CF,
+    d1Persist: persist("d1"),
+    kvPersist: persist("kv"),
+    durableObjectsPersist: persist("do"),
+    handleRuntimeStdio(stdout, stderr) {
+      for (const s of [stdout, stderr]) {
+        s.on("data", (b) => {
+          process.stderr.write(b);
+          logStream?.write(b);
+        });
+      }
+    },
+    workers: [
+      {
+        name: wrangler.name,
+        scriptPath: script,
+        modules: true,
+        modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+        compatibilityDate: wrangler.compatibility_date,
+        compatibilityFlags: wrangler.compatibility_flags ?? [],
+        bindings,
+        d1Databases: Object.fromEntries(d1.map((d) => [d.binding, d.database_id])),
+        kvNamespaces: Object.fromEntries(kv.map((k) => [k.binding, k.id])),
+        durableObjects,
+      },
+    ],
+  });
+
+  const url = await mf.ready;
+  if (!opts.noMigrations) {
+    for (const d of d1) {
+      const db = await mf.getD1Database(d.binding);
+      const applied = await applyMigrations(db, path.join(root, d.migrations_dir ?? "migrations"));
+      if (applied.length) console.error(`harness: applied migrations ${applied.join(", ")} to ${d.binding}`);
+    }
+  }
+
+  let stopping = false;
+  const shutdown = async (why) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`harness: shutting down (${why})`);
+    await Promise.allSettled([mf.dispose(), llm.close()]);
+    logStream?.end();
+    process.exit(0);
+  };
+  // Miniflare's exit hook answers signals with an immediate exit(128+n);
+  // replace it so a signal disposes workerd first and exits 0. Its 'exit'
+  // hook stays as the backstop that kills workerd on any other exit.
+  process.removeAllListeners("SIGTERM");
+  process.removeAllListeners("SIGINT");
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  if (opts.exitWithStdin) {
+    process.stdin.on("end", () => shutdown("stdin closed"));
+    process.stdin.on("error", () => shutdown("stdin error"));
+    process.stdin.resume();
+  }
+
+  const origin = url.origin;
+  process.stdout.write(JSON.stringify({ event: "ready", url: origin, llm_url: llm.url }) + "\n");
+  if (opts.dev) {
+    console.error(`\n  Confab is running at ${origin}\n  stand-in LLM: ${llm.url}\n  state: ${opts.persist ?? "in memory"}\n`);
+  }
+}
+
+main().catch((e) => {
+  console.error(`harness: ${e?.stack ?? e}`);
+  process.exit(1);
+});

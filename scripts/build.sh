@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the release wasm worker into build/ with local tool binaries only.
+# Also wrangler's [build] command, so `wrangler deploy` builds the same way.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$CONFAB_ROOT"
+
+# worker-build always re-runs wasm-bindgen and wasm-opt; skip the whole build
+# when no input is newer than the output.
+if [ -f build/index_bg.wasm ] && [ -f build/index.js ] &&
+   [ -z "$(find src Cargo.toml Cargo.lock -newer build/index_bg.wasm -print -quit)" ]; then
+  log "worker build is up to date"
+  exit 0
+fi
+log "building the worker (release wasm)"
+worker-build --release

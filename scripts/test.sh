@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# `make test`: bootstrap, build, lint, run every test against the real worker
+# in workerd, and dry-run the deploy to report the bundle size.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$CONFAB_ROOT"
+bash scripts/bootstrap.sh
+bash scripts/build.sh
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo clippy (host, all targets)"
+cargo clippy --all-targets -- -D warnings
+log "cargo clippy (wasm32, the worker)"
+cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+
+log "harness unit tests (node --test)"
+(cd miniflare && "$CONFAB_NODE" --test test/)
+
+log "cargo test (native unit tests and e2e tests against workerd)"
+cargo test --all-targets
+
+log "wrangler deploy --dry-run"
+rm -rf target/dry-run
+(cd "$CONFAB_ROOT" && miniflare/node_modules/.bin/wrangler deploy --dry-run --outdir target/dry-run) 2>&1 | tee target/dry-run.log
+grep -E "Total Upload" target/dry-run.log || { echo "test: dry run printed no bundle size" >&2; exit 1; }

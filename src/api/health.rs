@@ -1,0 +1,100 @@
+//! Liveness and readiness.
+
+use crate::config::LogLevel;
+use crate::http::{json, Ctx, HandlerResult};
+use crate::runtime::log;
+use serde_json::{json, Map, Value};
+
+/// GET /healthz
+///
+/// Liveness: the isolate runs and can answer. Touches no dependency, so a
+/// D1 or KV outage never gets a healthy worker restarted.
+pub async fn healthz(_ctx: &Ctx) -> HandlerResult {
+    json(
+        200,
+        &json!({ "status": "ok", "service": "confab", "version": env!("CARGO_PKG_VERSION") }),
+    )
+}
+
+/// GET /readyz
+///
+/// Readiness: configuration is valid, D1 answers a real query against the
+/// schema, and KV answers a read. 503 names each failing check; the reason
+/// stays in the log.
+pub async fn readyz(ctx: &Ctx) -> HandlerResult {
+    let mut checks = Map::new();
+    let mut failing = Vec::new();
+
+    let config = match ctx.config() {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("{e}")),
+    };
+    record(&mut checks, &mut failing, "config", 0, config.clone());
+    // A config failure is operator-facing and names only the variable, so it
+    // is safe to show; dependency errors are not.
+    if let Err(e) = &config {
+        checks["config"]["variable"] = Value::from(e.split(':').next().unwrap_or(""));
+    }
+
+    let started = now();
+    let d1 = check_d1(ctx).await;
+    record(&mut checks, &mut failing, "d1", now() - started, d1);
+
+    let started = now();
+    let kv = check_kv(ctx).await;
+    record(&mut checks, &mut failing, "kv", now() - started, kv);
+
+    let ready = failing.is_empty();
+    let body = json!({
+        "status": if ready { "ready" } else { "unready" },
+        "checks": checks,
+        "failing": failing,
+        "request_id": ctx.request_id,
+    });
+    json(if ready { 200 } else { 503 }, &body)
+}
+
+fn now() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+fn record(
+    checks: &mut Map<String, Value>,
+    failing: &mut Vec<&'static str>,
+    name: &'static str,
+    latency_ms: u64,
+    outcome: Result<(), String>,
+) {
+    let ok = outcome.is_ok();
+    if let Err(detail) = outcome {
+        failing.push(name);
+        log(
+            LogLevel::Warn,
+            "readyz_check_failed",
+            [
+                ("check", Value::from(name)),
+                ("detail", Value::from(detail)),
+            ],
+        );
+    }
+    checks.insert(name.into(), json!({ "ok": ok, "latency_ms": latency_ms }));
+}
+
+async fn check_d1(ctx: &Ctx) -> Result<(), String> {
+    let db = ctx.env.d1("DB").map_err(|e| e.to_string())?;
+    // Reads the schema's own table, so an unmigrated database is unready.
+    db.prepare("SELECT count(*) AS n FROM sessions WHERE 0")
+        .first::<Value>(None)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn check_kv(ctx: &Ctx) -> Result<(), String> {
+    let kv = ctx.env.kv("KV").map_err(|e| e.to_string())?;
+    kv.get("confab:readyz")
+        .text()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,197 @@
+//! The one error type. Every failure maps to an HTTP status plus a stable JSON
+//! `code`, and to a WebSocket error frame or close code. Internal detail is
+//! kept for the log and never rendered to a client.
+
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppError {
+    /// Malformed input the client can fix; `code` names what was wrong.
+    BadRequest {
+        code: &'static str,
+        message: String,
+    },
+    Unauthorized,
+    /// Also used for resources the caller may not see, so that their
+    /// existence is not revealed.
+    NotFound,
+    MethodNotAllowed,
+    /// The route expects a WebSocket upgrade.
+    UpgradeRequired,
+    PayloadTooLarge,
+    /// A dependency (D1, KV, configuration) is not usable; `check` names it.
+    Unavailable {
+        check: &'static str,
+    },
+    /// Anything unexpected. The detail is logged, the client sees a generic
+    /// message and the request id.
+    Internal(String),
+}
+
+/// WebSocket close codes Confab uses. 1000-range codes are the protocol's own;
+/// 4000-range codes are Confab's and are documented in docs/protocol.md.
+pub mod close {
+    pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL: u16 = 1011;
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+}
+
+impl AppError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(detail: impl fmt::Display) -> Self {
+        AppError::Internal(detail.to_string())
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::BadRequest { .. } => 400,
+            AppError::Unauthorized => 401,
+            AppError::NotFound => 404,
+            AppError::MethodNotAllowed => 405,
+            AppError::UpgradeRequired => 426,
+            AppError::PayloadTooLarge => 413,
+            AppError::Unavailable { .. } => 503,
+            AppError::Internal(_) => 500,
+        }
+    }
+
+    /// The stable machine-readable code; listed in docs/api.md.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { code, .. } => code,
+            AppError::Unauthorized => "unauthorized",
+            AppError::NotFound => "not_found",
+            AppError::MethodNotAllowed => "method_not_allowed",
+            AppError::UpgradeRequired => "upgrade_required",
+            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::Unavailable { .. } => "unavailable",
+            AppError::Internal(_) => "internal",
+        }
+    }
+
+    /// What a client may read. Never includes internal detail.
+    pub fn public_message(&self) -> String {
+        match self {
+            AppError::BadRequest { message, .. } => message.clone(),
+            AppError::Unauthorized => "missing or invalid credentials".into(),
+            AppError::NotFound => "not found".into(),
+            AppError::MethodNotAllowed => "method not allowed".into(),
+            AppError::UpgradeRequired => "this endpoint requires a WebSocket upgrade".into(),
+            AppError::PayloadTooLarge => "payload too large".into(),
+            AppError::Unavailable { check } => format!("dependency unavailable: {check}"),
+            AppError::Internal(_) => "internal error; quote the request id when reporting".into(),
+        }
+    }
+
+    /// The detail worth logging, if any beyond the public message.
+    pub fn log_detail(&self) -> Option<&str> {
+        match self {
+            AppError::Internal(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The HTTP body `{"error": {"code", "message", "request_id"}}`.
+    pub fn body(&self, request_id: &str) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.public_message(),
+                request_id: request_id.to_string(),
+            },
+        }
+    }
+
+    /// The close code to use when this error ends a socket.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            AppError::PayloadTooLarge => close::TOO_BIG,
+            AppError::Unauthorized | AppError::NotFound => close::POLICY,
+            AppError::Unavailable { .. } => close::TRY_AGAIN_LATER,
+            AppError::Internal(_) => close::INTERNAL,
+            _ => close::POLICY,
+        }
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.public_message())?;
+        if let Some(d) = self.log_detail() {
+            write!(f, " ({d})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AppError {}
+
+#[derive(Serialize, Debug)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ErrorDetail {
+    pub code: &'static str,
+    pub message: String,
+    pub request_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_detail_never_reaches_the_body() {
+        let e = AppError::internal("D1_ERROR: no such table: secrets at line 3");
+        let body = serde_json::to_string(&e.body("req-1")).unwrap();
+        assert!(!body.contains("D1_ERROR"), "{body}");
+        assert!(!body.contains("secrets"), "{body}");
+        assert!(body.contains("\"request_id\":\"req-1\""));
+        assert!(body.contains("\"code\":\"internal\""));
+        assert_eq!(e.status(), 500);
+        assert_eq!(
+            e.log_detail(),
+            Some("D1_ERROR: no such table: secrets at line 3")
+        );
+    }
+
+    #[test]
+    fn statuses_and_codes_are_stable() {
+        let cases = [
+            (
+                AppError::bad_request("invalid_json", "x"),
+                400,
+                "invalid_json",
+            ),
+            (AppError::Unauthorized, 401, "unauthorized"),
+            (AppError::NotFound, 404, "not_found"),
+            (AppError::MethodNotAllowed, 405, "method_not_allowed"),
+            (AppError::PayloadTooLarge, 413, "payload_too_large"),
+            (AppError::UpgradeRequired, 426, "upgrade_required"),
+            (AppError::Unavailable { check: "d1" }, 503, "unavailable"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!(e.status(), status);
+            assert_eq!(e.code(), code);
+        }
+    }
+
+    #[test]
+    fn close_codes() {
+        assert_eq!(AppError::PayloadTooLarge.close_code(), 1009);
+        assert_eq!(AppError::internal("x").close_code(), 1011);
+    }
+}

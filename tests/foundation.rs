@@ -1,0 +1,264 @@
+//! Foundation: the real wasm worker in workerd answers health, readiness and
+//! routes WebSockets to the session Durable Object; the harness persists
+//! state, shuts down cleanly and serves a stand-in LLM in OpenAI's format.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn healthz_is_live_json_with_security_headers() {
+    let h = Harness::shared();
+    let (status, headers, body) = get_json(&h.url, "/healthz").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["service"], "confab");
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(!headers["x-request-id"].is_empty());
+}
+
+#[tokio::test]
+async fn unknown_route_is_404_and_wrong_method_is_405_as_json() {
+    let h = Harness::shared();
+    let (status, headers, body) = get_json(&h.url, "/no/such/route").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(
+        body["error"]["request_id"].as_str().unwrap(),
+        headers["x-request-id"].to_str().unwrap()
+    );
+
+    let res = http()
+        .post(format!("{}/healthz", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 405);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn readyz_queries_d1_and_kv() {
+    let h = Harness::shared();
+    let (status, _, body) = get_json(&h.url, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready");
+    for check in ["config", "d1", "kv"] {
+        assert_eq!(body["checks"][check]["ok"], true, "{check}: {body}");
+        assert!(body["checks"][check]["latency_ms"].is_u64());
+    }
+    assert_eq!(body["failing"], serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn readyz_is_503_naming_d1_when_the_schema_is_missing() {
+    let h = Harness::start(Options {
+        no_migrations: true,
+        ..Default::default()
+    });
+    let (status, _, body) = get_json(&h.url, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unready");
+    assert_eq!(body["failing"], serde_json::json!(["d1"]));
+    assert_eq!(body["checks"]["d1"]["ok"], false);
+    assert_eq!(body["checks"]["kv"]["ok"], true);
+    // The D1 error text is for the log, not the client.
+    assert!(!body.to_string().contains("no such table"), "{body}");
+    assert!(h.log().contains("no such table"), "the reason is logged");
+}
+
+#[tokio::test]
+async fn readyz_is_503_naming_kv_when_kv_is_unavailable() {
+    let h = Harness::start(Options {
+        omit_bindings: vec!["KV".into()],
+        ..Default::default()
+    });
+    let (status, _, body) = get_json(&h.url, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["kv"]));
+    assert_eq!(body["checks"]["d1"]["ok"], true);
+}
+
+#[tokio::test]
+async fn invalid_configuration_is_named_by_readyz_and_refuses_sockets() {
+    let h = Harness::start(Options {
+        vars: vec![("MAX_FRAME_BYTES".into(), "lots".into())],
+        ..Default::default()
+    });
+    let (status, _, body) = get_json(&h.url, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["config"]));
+    assert_eq!(body["checks"]["config"]["variable"], "MAX_FRAME_BYTES");
+
+    let res = http()
+        .get(format!("{}/v1/sessions/{}/ws", h.url, unique("s")))
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 503);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+}
+
+#[tokio::test]
+async fn socket_route_without_upgrade_is_426() {
+    let h = Harness::shared();
+    let (status, _, body) = get_json(&h.url, &format!("/v1/sessions/{}/ws", unique("s"))).await;
+    assert_eq!(status, 426);
+    assert_eq!(body["error"]["code"], "upgrade_required");
+}
+
+#[tokio::test]
+async fn relay_delivers_a_frame_to_the_other_socket_of_the_session_only() {
+    let h = Harness::shared();
+    let session = unique("relay");
+    let other_session = unique("relay-other");
+    let mut a = connect(&h.ws_url(&format!("/v1/sessions/{session}/ws"))).await;
+    let mut b = connect(&h.ws_url(&format!("/v1/sessions/{session}/ws"))).await;
+    let mut outsider = connect(&h.ws_url(&format!("/v1/sessions/{other_session}/ws"))).await;
+
+    send_text(&mut a, r#"{"hello":"from a"}"#).await;
+    assert_eq!(
+        next_text(&mut b, 10).await.as_deref(),
+        Some(r#"{"hello":"from a"}"#)
+    );
+
+    send_text(&mut b, "from b").await;
+    // a's next frame is b's, not an echo of its own.
+    assert_eq!(next_text(&mut a, 10).await.as_deref(), Some("from b"));
+    // Nothing crossed into the other session.
+    assert_eq!(next_text(&mut outsider, 1).await, None);
+}
+
+#[tokio::test]
+async fn binary_frames_get_an_error_frame_and_the_socket_stays_open() {
+    let h = Harness::shared();
+    let session = unique("binary");
+    let mut a = connect(&h.ws_url(&format!("/v1/sessions/{session}/ws"))).await;
+    let mut b = connect(&h.ws_url(&format!("/v1/sessions/{session}/ws"))).await;
+    futures::SinkExt::send(&mut a, Message::binary(vec![0u8, 1, 2]))
+        .await
+        .unwrap();
+    let err: Value = serde_json::from_str(&next_text(&mut a, 10).await.unwrap()).unwrap();
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["code"], "binary_not_supported");
+    // Still open and relaying.
+    send_text(&mut a, "after").await;
+    assert_eq!(next_text(&mut b, 10).await.as_deref(), Some("after"));
+}
+
+#[tokio::test]
+async fn oversized_frame_closes_with_1009() {
+    let h = Harness::start(Options {
+        vars: vec![("MAX_FRAME_BYTES".into(), "1024".into())],
+        ..Default::default()
+    });
+    let session = unique("big");
+    let mut a = connect(&h.ws_url(&format!("/v1/sessions/{session}/ws"))).await;
+    send_text(&mut a, &"x".repeat(2048)).await;
+    let frame = next_frame(&mut a, 10).await;
+    match frame {
+        Some(Message::Close(Some(cf))) => assert_eq!(u16::from(cf.code), 1009),
+        other => panic!("expected close 1009, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn persisted_state_survives_a_restart_and_sigterm_exits_cleanly() {
+    let dir = temp_dir("persist");
+    let opts = Options {
+        persist: Some(dir.clone()),
+        ..Default::default()
+    };
+    let first = Harness::start(opts.clone());
+    let (status, _, _) = get_json(&first.url, "/readyz").await;
+    assert_eq!(status, 200);
+    let url = first.url.clone();
+    assert_eq!(first.terminate(), Some(0), "SIGTERM is a clean exit");
+    assert!(
+        http().get(format!("{url}/healthz")).send().await.is_err(),
+        "the port is closed after shutdown"
+    );
+
+    // Same state directory: migrations are recorded, not re-applied (a second
+    // CREATE TABLE would fail the start), and the schema is there.
+    let second = Harness::start(opts);
+    let (status, _, body) = get_json(&second.url, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(dir.join("d1").exists());
+}
+
+#[tokio::test]
+async fn stand_in_llm_streams_openai_chat_completion_chunks() {
+    let h = Harness::shared();
+    let res = http()
+        .post(format!("{}/v1/chat/completions", h.llm_url))
+        .json(&serde_json::json!({
+            "model": "standin-1",
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "hello there"}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let body = res.text().await.unwrap();
+    let events: Vec<&str> = body
+        .split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            e.strip_prefix("data: ")
+                .expect("every event is a data line")
+        })
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"));
+    let mut text = String::new();
+    let mut finish = None;
+    let mut usage = None;
+    for e in &events[..events.len() - 1] {
+        let v: Value = serde_json::from_str(e).unwrap();
+        assert_eq!(v["object"], "chat.completion.chunk");
+        if let Some(choice) = v["choices"].get(0) {
+            text.push_str(choice["delta"]["content"].as_str().unwrap_or(""));
+            if !choice["finish_reason"].is_null() {
+                finish = Some(choice["finish_reason"].clone());
+            }
+        }
+        if !v["usage"].is_null() {
+            usage = Some(v["usage"].clone());
+        }
+    }
+    assert_eq!(text, "Stand-in assistant here. You said: hello there");
+    assert_eq!(finish, Some(Value::from("stop")));
+    assert!(usage.unwrap()["completion_tokens"].as_u64().unwrap() > 0);
+
+    let requests: Value = http()
+        .get(format!("{}/_standin/requests", h.llm_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(requests
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["body"]["messages"][0]["content"] == "hello there"));
+}
