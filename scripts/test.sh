@@ -16,7 +16,7 @@ log "cargo clippy (wasm32, the worker)"
 cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 
 log "harness unit tests (node --test)"
-(cd miniflare && "$CONFAB_NODE" --test test/)
+(cd miniflare && "$CONFAB_NODE" --test test/*.test.mjs)
 
 log "cargo test (native unit tests and e2e tests against workerd)"
 cargo test --all-targets

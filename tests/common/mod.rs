@@ -110,7 +110,9 @@ impl Harness {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path).unwrap());
-        let mut child = cmd.spawn().expect("the pinned node is installed (run make bootstrap)");
+        let mut child = cmd
+            .spawn()
+            .expect("the pinned node is installed (run make bootstrap)");
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
 
