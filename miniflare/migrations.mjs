@@ -5,17 +5,35 @@ import fs from "node:fs";
 import path from "node:path";
 
 /**
- * Splits a migration into statements. Migrations must not put `--` or `;`
- * inside string literals; ours do not, and the splitter stays this simple.
+ * Splits a migration into statements. A trigger's BEGIN ... END body stays
+ * one statement. Migrations must not put `--` or `;` inside string literals;
+ * ours do not, and the splitter stays this simple.
  */
 export function statements(sql) {
-  return sql
+  const parts = sql
     .split("\n")
     .map((line) => line.replace(/--.*$/, ""))
     .join("\n")
     .split(/;\s*(?:\n|$)/)
     .map((s) => s.trim())
     .filter(Boolean);
+  const out = [];
+  let trigger = null;
+  for (const part of parts) {
+    if (trigger !== null) {
+      trigger += `;\n${part}`;
+      if (/\bEND$/i.test(part)) {
+        out.push(trigger);
+        trigger = null;
+      }
+    } else if (/^CREATE\s+TRIGGER\b/i.test(part) && !/\bEND$/i.test(part)) {
+      trigger = part;
+    } else {
+      out.push(part);
+    }
+  }
+  if (trigger !== null) throw new Error(`unterminated trigger: ${trigger.slice(0, 60)}`);
+  return out;
 }
 
 export async function applyMigrations(db, dir) {

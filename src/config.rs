@@ -23,14 +23,38 @@ pub enum LogLevel {
     Error,
 }
 
+/// A secret value. Its `Debug` shows only that it is set, never the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("set")
+    }
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     pub environment: Environment,
     pub log_level: LogLevel,
+    /// HMAC key for HS256 bearer tokens.
+    pub jwt_hs256_secret: Secret,
+    /// Clock skew tolerated on `exp`/`nbf`, in seconds.
+    pub jwt_leeway_seconds: u64,
     /// Largest WebSocket frame accepted, in bytes; larger closes with 1009.
     pub max_frame_bytes: usize,
+    /// Longest message text, in characters.
+    pub max_message_chars: usize,
     /// Live sockets one session accepts before refusing new ones.
     pub max_sockets_per_session: usize,
+    /// Least time between two `typing` frames relayed for one socket.
+    pub typing_throttle_ms: u64,
 }
 
 /// One invalid variable: its name and what was expected of it.
@@ -52,8 +76,16 @@ impl std::error::Error for ConfigError {}
 pub mod defaults {
     pub const ENVIRONMENT: &str = "production";
     pub const LOG_LEVEL: &str = "info";
+    pub const JWT_LEEWAY_SECONDS: usize = 30;
     pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+    pub const MAX_MESSAGE_CHARS: usize = 4000;
     pub const MAX_SOCKETS_PER_SESSION: usize = 256;
+    pub const TYPING_THROTTLE_MS: usize = 2000;
+    /// Used only when ENVIRONMENT=development and no secret is configured, so
+    /// `make dev` works out of the box. Production refuses to start without one.
+    pub const DEV_JWT_SECRET: &str = "confab-development-only-secret-do-not-deploy";
+    /// Shortest HS256 secret accepted (RFC 7518 asks for at least the hash size).
+    pub const MIN_SECRET_BYTES: usize = 32;
 }
 
 impl Config {
@@ -77,6 +109,40 @@ impl Config {
             "error" => LogLevel::Error,
             _ => return Err(invalid("LOG_LEVEL", "one of: debug, info, warn, error")),
         };
+        let jwt_hs256_secret = match get("JWT_HS256_SECRET") {
+            Some(s) if s.len() >= defaults::MIN_SECRET_BYTES => Secret(s),
+            Some(_) => {
+                return Err(invalid(
+                    "JWT_HS256_SECRET",
+                    format!("a secret of at least {} bytes", defaults::MIN_SECRET_BYTES),
+                ))
+            }
+            None if environment == Environment::Development => {
+                Secret(defaults::DEV_JWT_SECRET.to_string())
+            }
+            None => return Err(invalid("JWT_HS256_SECRET", "a secret (it is unset)")),
+        };
+        let jwt_leeway_seconds = bounded(
+            get("JWT_LEEWAY_SECONDS"),
+            "JWT_LEEWAY_SECONDS",
+            defaults::JWT_LEEWAY_SECONDS,
+            0,
+            600,
+        )? as u64;
+        let max_message_chars = bounded(
+            get("MAX_MESSAGE_CHARS"),
+            "MAX_MESSAGE_CHARS",
+            defaults::MAX_MESSAGE_CHARS,
+            1,
+            100_000,
+        )?;
+        let typing_throttle_ms = bounded(
+            get("TYPING_THROTTLE_MS"),
+            "TYPING_THROTTLE_MS",
+            defaults::TYPING_THROTTLE_MS,
+            0,
+            60_000,
+        )? as u64;
         let max_frame_bytes = bounded(
             get("MAX_FRAME_BYTES"),
             "MAX_FRAME_BYTES",
@@ -95,8 +161,12 @@ impl Config {
         Ok(Config {
             environment,
             log_level,
+            jwt_hs256_secret,
+            jwt_leeway_seconds,
             max_frame_bytes,
+            max_message_chars,
             max_sockets_per_session,
+            typing_throttle_ms,
         })
     }
 
@@ -112,8 +182,12 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("environment", &self.environment)
             .field("log_level", &self.log_level)
+            .field("jwt_hs256_secret", &self.jwt_hs256_secret)
+            .field("jwt_leeway_seconds", &self.jwt_leeway_seconds)
             .field("max_frame_bytes", &self.max_frame_bytes)
+            .field("max_message_chars", &self.max_message_chars)
             .field("max_sockets_per_session", &self.max_sockets_per_session)
+            .field("typing_throttle_ms", &self.typing_throttle_ms)
             .finish()
     }
 }
@@ -152,9 +226,11 @@ mod tests {
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
     #[test]
     fn defaults_apply_when_unset() {
-        let c = cfg(&[]).unwrap();
+        let c = cfg(&[("JWT_HS256_SECRET", SECRET)]).unwrap();
         assert_eq!(c.environment, Environment::Production);
         assert_eq!(c.log_level, LogLevel::Info);
         assert_eq!(c.max_frame_bytes, defaults::MAX_FRAME_BYTES);
@@ -163,7 +239,12 @@ mod tests {
 
     #[test]
     fn empty_values_count_as_unset() {
-        let c = cfg(&[("MAX_FRAME_BYTES", "  "), ("ENVIRONMENT", "")]).unwrap();
+        let c = cfg(&[
+            ("MAX_FRAME_BYTES", "  "),
+            ("ENVIRONMENT", ""),
+            ("JWT_HS256_SECRET", SECRET),
+        ])
+        .unwrap();
         assert_eq!(c.max_frame_bytes, defaults::MAX_FRAME_BYTES);
         assert!(!c.is_development());
     }
@@ -175,8 +256,16 @@ mod tests {
             ("LOG_LEVEL", "debug"),
             ("MAX_FRAME_BYTES", "2048"),
             ("MAX_SOCKETS_PER_SESSION", "3"),
+            ("MAX_MESSAGE_CHARS", "10"),
+            ("TYPING_THROTTLE_MS", "0"),
+            ("JWT_LEEWAY_SECONDS", "5"),
         ])
         .unwrap();
+        assert_eq!(c.max_message_chars, 10);
+        assert_eq!(c.typing_throttle_ms, 0);
+        assert_eq!(c.jwt_leeway_seconds, 5);
+        // No secret in development: the built-in development secret.
+        assert_eq!(c.jwt_hs256_secret.expose(), defaults::DEV_JWT_SECRET);
         assert!(c.is_development());
         assert_eq!(c.log_level, LogLevel::Debug);
         assert_eq!(c.max_frame_bytes, 2048);
@@ -191,10 +280,30 @@ mod tests {
             ("MAX_FRAME_BYTES", "12"),
             ("MAX_FRAME_BYTES", "lots"),
             ("MAX_SOCKETS_PER_SESSION", "0"),
+            ("MAX_MESSAGE_CHARS", "0"),
+            ("TYPING_THROTTLE_MS", "-1"),
+            ("JWT_HS256_SECRET", "short"),
         ] {
-            let err = cfg(&[(var, bad)]).unwrap_err();
+            let mut pairs = vec![(var, bad)];
+            if var != "JWT_HS256_SECRET" {
+                pairs.push(("JWT_HS256_SECRET", SECRET));
+            }
+            let err = cfg(&pairs).unwrap_err();
             assert_eq!(err.variable, var, "value {bad:?}");
             assert!(err.to_string().starts_with(var));
         }
+    }
+
+    #[test]
+    fn production_requires_a_secret() {
+        assert_eq!(cfg(&[]).unwrap_err().variable, "JWT_HS256_SECRET");
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let c = cfg(&[("JWT_HS256_SECRET", SECRET)]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(shown.contains("jwt_hs256_secret: set"), "{shown}");
     }
 }

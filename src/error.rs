@@ -12,7 +12,10 @@ pub enum AppError {
         code: &'static str,
         message: String,
     },
-    Unauthorized,
+    /// Missing or invalid credentials; the code says which (`token_expired`, …).
+    Unauthorized(&'static str),
+    /// Authenticated, but not allowed to do this (e.g. edit another's message).
+    Forbidden,
     /// Also used for resources the caller may not see, so that their
     /// existence is not revealed.
     NotFound,
@@ -20,6 +23,8 @@ pub enum AppError {
     /// The route expects a WebSocket upgrade.
     UpgradeRequired,
     PayloadTooLarge,
+    /// The session already holds its configured maximum of sockets.
+    SessionFull,
     /// A dependency (D1, KV, configuration) is not usable; `check` names it.
     Unavailable {
         check: &'static str,
@@ -39,6 +44,8 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The session was deleted; do not reconnect.
+    pub const SESSION_DELETED: u16 = 4004;
 }
 
 impl AppError {
@@ -56,11 +63,13 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::BadRequest { .. } => 400,
-            AppError::Unauthorized => 401,
+            AppError::Unauthorized(_) => 401,
+            AppError::Forbidden => 403,
             AppError::NotFound => 404,
             AppError::MethodNotAllowed => 405,
             AppError::UpgradeRequired => 426,
             AppError::PayloadTooLarge => 413,
+            AppError::SessionFull => 503,
             AppError::Unavailable { .. } => 503,
             AppError::Internal(_) => 500,
         }
@@ -70,11 +79,13 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             AppError::BadRequest { code, .. } => code,
-            AppError::Unauthorized => "unauthorized",
+            AppError::Unauthorized(code) => code,
+            AppError::Forbidden => "forbidden",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::UpgradeRequired => "upgrade_required",
             AppError::PayloadTooLarge => "payload_too_large",
+            AppError::SessionFull => "session_full",
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
         }
@@ -84,11 +95,13 @@ impl AppError {
     pub fn public_message(&self) -> String {
         match self {
             AppError::BadRequest { message, .. } => message.clone(),
-            AppError::Unauthorized => "missing or invalid credentials".into(),
+            AppError::Unauthorized(_) => "missing or invalid credentials".into(),
+            AppError::Forbidden => "not allowed".into(),
             AppError::NotFound => "not found".into(),
             AppError::MethodNotAllowed => "method not allowed".into(),
             AppError::UpgradeRequired => "this endpoint requires a WebSocket upgrade".into(),
             AppError::PayloadTooLarge => "payload too large".into(),
+            AppError::SessionFull => "this session has too many open connections".into(),
             AppError::Unavailable { check } => format!("dependency unavailable: {check}"),
             AppError::Internal(_) => "internal error; quote the request id when reporting".into(),
         }
@@ -117,7 +130,8 @@ impl AppError {
     pub fn close_code(&self) -> u16 {
         match self {
             AppError::PayloadTooLarge => close::TOO_BIG,
-            AppError::Unauthorized | AppError::NotFound => close::POLICY,
+            AppError::SessionFull => close::TRY_AGAIN_LATER,
+            AppError::Unauthorized(_) | AppError::NotFound | AppError::Forbidden => close::POLICY,
             AppError::Unavailable { .. } => close::TRY_AGAIN_LATER,
             AppError::Internal(_) => close::INTERNAL,
             _ => close::POLICY,
@@ -176,7 +190,13 @@ mod tests {
                 400,
                 "invalid_json",
             ),
-            (AppError::Unauthorized, 401, "unauthorized"),
+            (
+                AppError::Unauthorized("token_expired"),
+                401,
+                "token_expired",
+            ),
+            (AppError::Forbidden, 403, "forbidden"),
+            (AppError::SessionFull, 503, "session_full"),
             (AppError::NotFound, 404, "not_found"),
             (AppError::MethodNotAllowed, 405, "method_not_allowed"),
             (AppError::PayloadTooLarge, 413, "payload_too_large"),

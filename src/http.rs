@@ -1,10 +1,12 @@
 //! HTTP plumbing shared by handlers: the per-request context, JSON responses,
 //! and the single place where an `AppError` becomes a response.
 
+use crate::auth::{bearer, verify_hs256, Identity};
 use crate::config::{Config, ConfigError, LogLevel};
 use crate::error::AppError;
 use crate::ids::random_hex;
 use crate::runtime::{self, log};
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use worker::{Env, Headers, Request, Response};
@@ -43,6 +45,34 @@ impl Ctx {
     pub fn require_config(&self) -> Result<&'static Config, AppError> {
         self.config()
             .map_err(|_| AppError::Unavailable { check: "config" })
+    }
+
+    /// The caller's identity from `Authorization: Bearer`, or, where
+    /// `allow_query_token` (WebSocket upgrades, which browsers cannot give
+    /// headers), from the `token` query parameter.
+    pub fn authenticate(
+        &self,
+        req: &Request,
+        allow_query_token: bool,
+    ) -> Result<Identity, AppError> {
+        let config = self.require_config()?;
+        let header = req.headers().get("authorization").ok().flatten();
+        let query_token = if allow_query_token && header.is_none() {
+            query_param(req, "token")
+        } else {
+            None
+        };
+        let token = match (&header, &query_token) {
+            (_, Some(t)) => t.as_str(),
+            (h, None) => bearer(h.as_deref())?,
+        };
+        let now = worker::Date::now().as_millis() as i64;
+        Ok(verify_hs256(
+            token,
+            config.jwt_hs256_secret.expose().as_bytes(),
+            now,
+            config.jwt_leeway_seconds,
+        )?)
     }
 
     /// Turns a handler's result into the response, adds the common headers
@@ -114,4 +144,41 @@ pub fn is_websocket_upgrade(headers: &Headers) -> bool {
         .ok()
         .flatten()
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// Largest JSON request body accepted by the HTTP API.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Reads and parses a JSON body: 413 past `MAX_BODY_BYTES`, 400 `invalid_json`
+/// for anything that does not parse into `T` (the parser's message says why).
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, AppError> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(AppError::PayloadTooLarge);
+    }
+    let body = req
+        .bytes()
+        .await
+        .map_err(|_| AppError::bad_request("invalid_body", "request body could not be read"))?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(AppError::PayloadTooLarge);
+    }
+    serde_json::from_slice(&body).map_err(|e| {
+        let msg: String = e.to_string().chars().take(200).collect();
+        AppError::bad_request("invalid_json", format!("invalid JSON body: {msg}"))
+    })
+}
+
+/// The first value of a query parameter.
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.url()
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }

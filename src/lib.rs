@@ -3,11 +3,15 @@
 //! The pure core (no `worker` imports) builds everywhere and is tested
 //! natively; the runtime half only exists on wasm32.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod model;
 pub mod protocol;
 pub mod router;
+#[cfg(target_arch = "wasm32")]
+mod store;
 
 #[cfg(target_arch = "wasm32")]
 mod api;

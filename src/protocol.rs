@@ -1,38 +1,492 @@
-//! WebSocket frames. Pure: serde types only, tested natively.
-//!
-//! The foundation relays client text frames verbatim between the sockets of a
-//! session; the only frame the server originates so far is `error`.
+//! WebSocket frames: one JSON object per text frame, tagged by `type`.
+//! Pure: serde types, decoding with stable error codes, and input limits.
+//! docs/protocol.md is the contract; keep the two in step.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// Frames the server sends.
+/// Longest `client_id` accepted.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Longest reaction accepted (one emoji can be several code points).
+pub const MAX_EMOJI_CHARS: usize = 16;
+
+/// Frames a client sends.
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Send {
+        client_id: String,
+        text: String,
+        #[serde(default)]
+        reply_to: Option<u64>,
+    },
+    Edit {
+        seq: u64,
+        text: String,
+    },
+    Delete {
+        seq: u64,
+    },
+    React {
+        seq: u64,
+        emoji: String,
+        action: ReactAction,
+    },
+    Typing,
+    Read {
+        seq: u64,
+    },
+    Ping,
+}
+
+const CLIENT_TYPES: &[&str] = &["send", "edit", "delete", "react", "typing", "read", "ping"];
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReactAction {
+    Add,
+    Remove,
+}
+
+/// Who wrote a message.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorKind {
+    User,
+    Assistant,
+    Agent,
+    System,
+}
+
+impl AuthorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorKind::User => "user",
+            AuthorKind::Assistant => "assistant",
+            AuthorKind::Agent => "agent",
+            AuthorKind::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "user" => AuthorKind::User,
+            "assistant" => AuthorKind::Assistant,
+            "agent" => AuthorKind::Agent,
+            "system" => AuthorKind::System,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub id: String,
+    pub name: String,
+    pub kind: AuthorKind,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct UserRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// A message as clients see it, live and in history.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct MessageView {
+    pub seq: u64,
+    pub id: String,
+    pub client_id: Option<String>,
+    pub author: Author,
+    /// Empty for a deleted message.
+    pub text: String,
+    pub reply_to: Option<u64>,
+    pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub deleted: bool,
+    /// Emoji → user ids, in history and resume replay.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub reactions: Vec<ReactionSummary>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReactionSummary {
+    pub emoji: String,
+    pub users: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct PresenceEntry {
+    pub user: UserRef,
+    pub devices: usize,
+}
+
+/// A user's read position.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReadPosition {
+    pub user_id: String,
+    pub seq: u64,
+}
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    Joined,
+    Left,
+}
+
+/// Frames the server sends. Each is serialized once and the same string goes
+/// to every recipient.
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame<'a> {
-    Error { code: &'a str, message: &'a str },
+    Hello {
+        you: &'a UserRef,
+        session: &'a str,
+        last_seq: u64,
+        present: Vec<PresenceEntry>,
+        reads: Vec<ReadPosition>,
+    },
+    Message(&'a MessageView),
+    Ack {
+        client_id: &'a str,
+        seq: u64,
+        id: &'a str,
+        /// True when this `client_id` was already stored: a retry.
+        duplicate: bool,
+    },
+    /// Sent once after a resume replay: everything up to `last_seq` has been
+    /// delivered and live traffic follows.
+    Synced {
+        last_seq: u64,
+    },
+    Edited {
+        seq: u64,
+        text: &'a str,
+        edited_at: i64,
+    },
+    Deleted {
+        seq: u64,
+        deleted_at: i64,
+    },
+    Reaction {
+        seq: u64,
+        emoji: &'a str,
+        user: &'a UserRef,
+        action: ReactAction,
+    },
+    Typing {
+        user: &'a UserRef,
+    },
+    Presence {
+        user: &'a UserRef,
+        status: PresenceStatus,
+        devices: usize,
+    },
+    Receipt {
+        user: &'a UserRef,
+        seq: u64,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+    },
+    Pong,
 }
 
 impl ServerFrame<'_> {
-    /// Serialized once, then the same string goes to every recipient.
     pub fn to_json(&self) -> String {
         // Serializing these plain structs cannot fail.
         serde_json::to_string(self).expect("server frame serializes")
     }
 }
 
+/// The exact ping frame clients send for keep-alive; the runtime answers it
+/// with `PONG_FRAME` without waking the session object.
+pub const PING_FRAME: &str = r#"{"type":"ping"}"#;
+pub const PONG_FRAME: &str = r#"{"type":"pong"}"#;
+
+/// A frame the server could not accept, with a stable code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    pub code: &'static str,
+    pub message: String,
+    /// Echoed so that the sender can match the error to its outbox entry.
+    pub client_id: Option<String>,
+}
+
+impl FrameError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        FrameError {
+            code,
+            message: message.into(),
+            client_id: None,
+        }
+    }
+
+    pub fn to_frame(&self) -> String {
+        ServerFrame::Error {
+            code: self.code,
+            message: &self.message,
+            client_id: self.client_id.as_deref(),
+        }
+        .to_json()
+    }
+}
+
+/// Limits applied while decoding.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_message_chars: usize,
+}
+
+/// Parses and validates one client frame. The happy path parses once; only a
+/// failure looks again to classify it.
+pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
+    let frame = serde_json::from_str::<ClientFrame>(text).map_err(|e| classify(text, e))?;
+    validate(&frame, limits)?;
+    Ok(frame)
+}
+
+fn classify(text: &str, err: serde_json::Error) -> FrameError {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return FrameError::new("invalid_json", "frame is not valid JSON");
+    };
+    match value.get("type").and_then(|t| t.as_str()) {
+        None => FrameError::new(
+            "invalid_frame",
+            "frame must be an object with a string `type`",
+        ),
+        Some(t) if !CLIENT_TYPES.contains(&t) => FrameError::new(
+            "unknown_type",
+            format!("unknown frame type `{}`", truncate(t, 32)),
+        ),
+        Some(_) => {
+            // serde's message names the field and what it expected; it says
+            // nothing about the server, so it is safe and useful to return.
+            let mut e = FrameError::new("invalid_frame", truncate(&err.to_string(), 200));
+            e.client_id = value
+                .get("client_id")
+                .and_then(|c| c.as_str())
+                .filter(|c| valid_client_id(c))
+                .map(String::from);
+            e
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+pub fn valid_client_id(id: &str) -> bool {
+    (1..=MAX_CLIENT_ID_CHARS).contains(&id.chars().count())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
+}
+
+/// Checks a message text against the limits; used for sends and edits.
+pub fn validate_text(text: &str, limits: Limits) -> Result<(), FrameError> {
+    if text.trim().is_empty() {
+        return Err(FrameError::new("text_empty", "text must not be empty"));
+    }
+    if text.chars().count() > limits.max_message_chars {
+        return Err(FrameError::new(
+            "text_too_long",
+            format!(
+                "text is longer than {} characters",
+                limits.max_message_chars
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
+    match frame {
+        ClientFrame::Send {
+            client_id,
+            text,
+            reply_to,
+        } => {
+            if !valid_client_id(client_id) {
+                return Err(FrameError::new(
+                    "invalid_client_id",
+                    "client_id must be 1-64 characters of A-Z a-z 0-9 - _ : .",
+                ));
+            }
+            validate_text(text, limits).map_err(|mut e| {
+                e.client_id = Some(client_id.clone());
+                e
+            })?;
+            if *reply_to == Some(0) {
+                return Err(FrameError::new("invalid_seq", "seq starts at 1"));
+            }
+        }
+        ClientFrame::Edit { seq, text } => {
+            validate_seq(*seq)?;
+            validate_text(text, limits)?;
+        }
+        ClientFrame::Delete { seq } | ClientFrame::Read { seq } => validate_seq(*seq)?,
+        ClientFrame::React { seq, emoji, .. } => {
+            validate_seq(*seq)?;
+            let n = emoji.chars().count();
+            if n == 0
+                || n > MAX_EMOJI_CHARS
+                || emoji.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(FrameError::new(
+                    "invalid_emoji",
+                    format!("emoji must be 1-{MAX_EMOJI_CHARS} characters without spaces"),
+                ));
+            }
+        }
+        ClientFrame::Typing | ClientFrame::Ping => {}
+    }
+    Ok(())
+}
+
+fn validate_seq(seq: u64) -> Result<(), FrameError> {
+    if seq == 0 {
+        return Err(FrameError::new("invalid_seq", "seq starts at 1"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const L: Limits = Limits {
+        max_message_chars: 10,
+    };
+
     #[test]
-    fn error_frame_shape() {
-        let f = ServerFrame::Error {
-            code: "binary_not_supported",
-            message: "send JSON text frames",
-        };
-        let v: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
+    fn decodes_every_client_frame() {
+        let cases = [
+            (
+                r#"{"type":"send","client_id":"c1","text":"hi","reply_to":3}"#,
+                ClientFrame::Send {
+                    client_id: "c1".into(),
+                    text: "hi".into(),
+                    reply_to: Some(3),
+                },
+            ),
+            (
+                r#"{"type":"edit","seq":2,"text":"x"}"#,
+                ClientFrame::Edit {
+                    seq: 2,
+                    text: "x".into(),
+                },
+            ),
+            (
+                r#"{"type":"delete","seq":2}"#,
+                ClientFrame::Delete { seq: 2 },
+            ),
+            (
+                r#"{"type":"react","seq":2,"emoji":"👍","action":"add"}"#,
+                ClientFrame::React {
+                    seq: 2,
+                    emoji: "👍".into(),
+                    action: ReactAction::Add,
+                },
+            ),
+            (r#"{"type":"typing"}"#, ClientFrame::Typing),
+            (r#"{"type":"read","seq":9}"#, ClientFrame::Read { seq: 9 }),
+            (PING_FRAME, ClientFrame::Ping),
+        ];
+        for (text, want) in cases {
+            assert_eq!(decode(text, L), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn classifies_bad_frames() {
+        let code = |t: &str| decode(t, L).unwrap_err().code;
+        assert_eq!(code("{not json"), "invalid_json");
+        assert_eq!(code(""), "invalid_json");
+        assert_eq!(code("[1,2]"), "invalid_frame");
+        assert_eq!(code(r#"{"text":"x"}"#), "invalid_frame");
+        assert_eq!(code(r#"{"type":"shout"}"#), "unknown_type");
+        assert_eq!(code(r#"{"type":"send","client_id":"c"}"#), "invalid_frame");
+        assert_eq!(
+            code(r#"{"type":"send","client_id":"c","text":"   "}"#),
+            "text_empty"
+        );
+        assert_eq!(
+            code(r#"{"type":"send","client_id":"c","text":"01234567890"}"#),
+            "text_too_long"
+        );
+        assert_eq!(
+            code(r#"{"type":"send","client_id":"bad id","text":"x"}"#),
+            "invalid_client_id"
+        );
+        assert_eq!(code(r#"{"type":"delete","seq":0}"#), "invalid_seq");
+        assert_eq!(code(r#"{"type":"delete","seq":-1}"#), "invalid_frame");
+        assert_eq!(
+            code(r#"{"type":"react","seq":1,"emoji":"a b","action":"add"}"#),
+            "invalid_emoji"
+        );
+        assert_eq!(
+            code(r#"{"type":"react","seq":1,"emoji":"x","action":"maybe"}"#),
+            "invalid_frame"
+        );
+    }
+
+    #[test]
+    fn errors_echo_a_valid_client_id() {
+        let e = decode(
+            r#"{"type":"send","client_id":"c9","text":"01234567890"}"#,
+            L,
+        )
+        .unwrap_err();
+        assert_eq!(e.client_id.as_deref(), Some("c9"));
+        let v: serde_json::Value = serde_json::from_str(&e.to_frame()).unwrap();
         assert_eq!(v["type"], "error");
-        assert_eq!(v["code"], "binary_not_supported");
-        assert_eq!(v["message"], "send JSON text frames");
+        assert_eq!(v["code"], "text_too_long");
+        assert_eq!(v["client_id"], "c9");
+    }
+
+    #[test]
+    fn text_limit_counts_characters_not_bytes() {
+        assert!(decode(r#"{"type":"send","client_id":"c","text":"ééééééééé"}"#, L).is_ok());
+    }
+
+    #[test]
+    fn ping_and_pong_constants_match_the_frames() {
+        assert_eq!(decode(PING_FRAME, L), Ok(ClientFrame::Ping));
+        assert_eq!(ServerFrame::Pong.to_json(), PONG_FRAME);
+    }
+
+    #[test]
+    fn message_frame_shape() {
+        let m = MessageView {
+            seq: 3,
+            id: "m1".into(),
+            client_id: Some("c1".into()),
+            author: Author {
+                id: "u".into(),
+                name: "U".into(),
+                kind: AuthorKind::User,
+            },
+            text: "hi".into(),
+            reply_to: None,
+            created_at: 5,
+            edited_at: None,
+            deleted: false,
+            reactions: vec![],
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&ServerFrame::Message(&m).to_json()).unwrap();
+        assert_eq!(v["type"], "message");
+        assert_eq!(v["seq"], 3);
+        assert_eq!(v["author"]["kind"], "user");
+        assert!(v.get("deleted").is_none());
+        assert!(v.get("edited_at").is_none());
     }
 }

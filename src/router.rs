@@ -4,32 +4,71 @@
 
 use crate::error::AppError;
 use crate::ids::is_valid_session_id;
+use crate::protocol::valid_client_id;
 
 /// Every route Confab serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
     Healthz,
     Readyz,
-    SessionSocket { session_id: &'a str },
+    DevToken,
+    CreateSession,
+    ListSessions,
+    GetSession { id: &'a str },
+    DeleteSession { id: &'a str },
+    History { id: &'a str },
+    Members { id: &'a str },
+    AddMember { id: &'a str },
+    RemoveMember { id: &'a str, user_id: &'a str },
+    SessionSocket { id: &'a str },
 }
 
 /// Maps a method and path to a route: 404 for unknown paths (and malformed
 /// ids, which are indistinguishable from unknown ones), 405 for a known path
 /// with the wrong method.
 pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
+    use Route::*;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let (route, allowed): (Route, &[&str]) = match segments.as_slice() {
-        ["healthz"] => (Route::Healthz, &["GET", "HEAD"]),
-        ["readyz"] => (Route::Readyz, &["GET", "HEAD"]),
-        ["v1", "sessions", id, "ws"] if is_valid_session_id(id) => {
-            (Route::SessionSocket { session_id: id }, &["GET"])
-        }
+    let read = matches!(method, "GET" | "HEAD");
+    let route = match (segments.as_slice(), method) {
+        (["healthz"], _) if read => Healthz,
+        (["readyz"], _) if read => Readyz,
+        (["v1", "dev", "token"], "POST") => DevToken,
+        (["v1", "sessions"], "POST") => CreateSession,
+        (["v1", "sessions"], _) if read => ListSessions,
+        (["v1", "sessions", id], _) if read => GetSession { id },
+        (["v1", "sessions", id], "DELETE") => DeleteSession { id },
+        (["v1", "sessions", id, "messages"], _) if read => History { id },
+        (["v1", "sessions", id, "members"], _) if read => Members { id },
+        (["v1", "sessions", id, "members"], "POST") => AddMember { id },
+        (["v1", "sessions", id, "members", user_id], "DELETE") => RemoveMember { id, user_id },
+        (["v1", "sessions", id, "ws"], "GET") => SessionSocket { id },
+        (
+            ["healthz"]
+            | ["readyz"]
+            | ["v1", "dev", "token"]
+            | ["v1", "sessions"]
+            | ["v1", "sessions", _]
+            | ["v1", "sessions", _, "messages" | "members" | "ws"]
+            | ["v1", "sessions", _, "members", _],
+            _,
+        ) => return Err(AppError::MethodNotAllowed),
         _ => return Err(AppError::NotFound),
     };
-    if allowed.contains(&method) {
-        Ok(route)
-    } else {
-        Err(AppError::MethodNotAllowed)
+    match route {
+        GetSession { id }
+        | DeleteSession { id }
+        | History { id }
+        | Members { id }
+        | AddMember { id }
+        | RemoveMember { id, .. }
+        | SessionSocket { id }
+            if !is_valid_session_id(id) =>
+        {
+            Err(AppError::NotFound)
+        }
+        RemoveMember { user_id, .. } if !valid_client_id(user_id) => Err(AppError::NotFound),
+        r => Ok(r),
     }
 }
 
@@ -48,11 +87,22 @@ mod dispatch {
         let method = req.method().to_string();
         let path = req.path();
         let result = match resolve(&method, &path) {
-            Ok(Route::Healthz) => api::health::healthz(&ctx).await,
-            Ok(Route::Readyz) => api::health::readyz(&ctx).await,
-            Ok(Route::SessionSocket { session_id }) => {
-                api::sessions::connect(req, &ctx, session_id).await
-            }
+            Ok(route) => match route {
+                Route::Healthz => api::health::healthz(&ctx).await,
+                Route::Readyz => api::health::readyz(&ctx).await,
+                Route::DevToken => api::dev::token(req, &ctx).await,
+                Route::CreateSession => api::sessions::create(req, &ctx).await,
+                Route::ListSessions => api::sessions::list(req, &ctx).await,
+                Route::GetSession { id } => api::sessions::get(req, &ctx, id).await,
+                Route::DeleteSession { id } => api::sessions::delete(req, &ctx, id).await,
+                Route::History { id } => api::messages::history(req, &ctx, id).await,
+                Route::Members { id } => api::members::list(req, &ctx, id).await,
+                Route::AddMember { id } => api::members::add(req, &ctx, id).await,
+                Route::RemoveMember { id, user_id } => {
+                    api::members::remove(req, &ctx, id, user_id).await
+                }
+                Route::SessionSocket { id } => api::sessions::connect(req, &ctx, id).await,
+            },
             Err(e) => Err(e),
         };
         ctx.finish(&method, &path, result)
@@ -67,17 +117,53 @@ mod tests {
     fn resolves_known_routes() {
         assert_eq!(resolve("GET", "/healthz"), Ok(Route::Healthz));
         assert_eq!(resolve("HEAD", "/readyz"), Ok(Route::Readyz));
+        assert_eq!(resolve("POST", "/v1/dev/token"), Ok(Route::DevToken));
+        assert_eq!(resolve("POST", "/v1/sessions"), Ok(Route::CreateSession));
+        assert_eq!(resolve("GET", "/v1/sessions"), Ok(Route::ListSessions));
+        assert_eq!(
+            resolve("GET", "/v1/sessions/abc"),
+            Ok(Route::GetSession { id: "abc" })
+        );
+        assert_eq!(
+            resolve("DELETE", "/v1/sessions/abc"),
+            Ok(Route::DeleteSession { id: "abc" })
+        );
+        assert_eq!(
+            resolve("GET", "/v1/sessions/abc/messages"),
+            Ok(Route::History { id: "abc" })
+        );
+        assert_eq!(
+            resolve("GET", "/v1/sessions/abc/members"),
+            Ok(Route::Members { id: "abc" })
+        );
+        assert_eq!(
+            resolve("POST", "/v1/sessions/abc/members"),
+            Ok(Route::AddMember { id: "abc" })
+        );
+        assert_eq!(
+            resolve("DELETE", "/v1/sessions/abc/members/u1"),
+            Ok(Route::RemoveMember {
+                id: "abc",
+                user_id: "u1"
+            })
+        );
         assert_eq!(
             resolve("GET", "/v1/sessions/abc_1/ws"),
-            Ok(Route::SessionSocket {
-                session_id: "abc_1"
-            })
+            Ok(Route::SessionSocket { id: "abc_1" })
         );
     }
 
     #[test]
     fn wrong_method_is_405_unknown_path_is_404() {
         assert_eq!(resolve("POST", "/healthz"), Err(AppError::MethodNotAllowed));
+        assert_eq!(
+            resolve("PUT", "/v1/sessions/abc"),
+            Err(AppError::MethodNotAllowed)
+        );
+        assert_eq!(
+            resolve("GET", "/v1/dev/token"),
+            Err(AppError::MethodNotAllowed)
+        );
         assert_eq!(resolve("GET", "/nope"), Err(AppError::NotFound));
         assert_eq!(resolve("GET", "/healthz/extra"), Err(AppError::NotFound));
         assert_eq!(
@@ -85,5 +171,9 @@ mod tests {
             Err(AppError::NotFound)
         );
         assert_eq!(resolve("GET", "/v1/sessions//ws"), Err(AppError::NotFound));
+        assert_eq!(
+            resolve("DELETE", "/v1/sessions/abc/members/a%20b"),
+            Err(AppError::NotFound)
+        );
     }
 }

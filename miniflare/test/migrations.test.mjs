@@ -8,6 +8,14 @@ test("splits statements and drops comments", () => {
   assert.deepEqual(statements(sql), ["CREATE TABLE a (x INTEGER \n)", "CREATE INDEX i ON a (x)"]);
 });
 
+test("keeps a trigger body whole", () => {
+  const sql = "CREATE TABLE t (x);\nCREATE TRIGGER g AFTER INSERT ON t\nBEGIN\n  UPDATE t SET x = 1;\n  UPDATE t SET x = 2;\nEND;\nCREATE INDEX i ON t (x);\n";
+  const stmts = statements(sql);
+  assert.equal(stmts.length, 3);
+  assert.match(stmts[1], /^CREATE TRIGGER g[\s\S]*x = 1;\n\s*UPDATE t SET x = 2;\nEND$/);
+  assert.equal(stmts[2], "CREATE INDEX i ON t (x)");
+});
+
 test("every shipped migration splits into non-empty statements", () => {
   const dir = new URL("../../migrations/", import.meta.url);
   const files = fs.readdirSync(dir).filter((f) => f.endsWith(".sql"));

@@ -1,30 +1,126 @@
-//! Session endpoints.
+//! Sessions: create, list, read, erase, and the WebSocket upgrade.
 
 use crate::error::AppError;
-use crate::http::{is_websocket_upgrade, Ctx, HandlerResult};
+use crate::http::{is_websocket_upgrade, json, query_param, read_json, Ctx, HandlerResult};
+use crate::ids::random_hex;
+use crate::model::{page_limit, seq_param, NewSession, SessionCursor};
+use crate::protocol::{AuthorKind, UserRef};
 use crate::session::internal;
-use worker::Request;
+use crate::store::{self, now_ms, sessions::Role};
+use serde_json::json;
+use worker::{Request, Response};
+
+/// POST /v1/sessions
+///
+/// Creates a session owned by the caller. Body (all optional):
+/// `{"title": "...", "contact": {"name": "...", "email": "..."}}`.
+pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
+    let who = ctx.authenticate(&req, false)?;
+    let input = read_json::<NewSession>(&mut req).await?.validate()?;
+    let db = store::db(&ctx.env)?;
+    let id = random_hex(16);
+    let now = now_ms();
+    store::sessions::create(
+        &db,
+        &id,
+        &who.user_id,
+        input.title.as_deref(),
+        input.contact.as_ref(),
+        now,
+    )
+    .await?;
+    let (session, _) = store::sessions::access(&db, &id, &who.user_id)
+        .await?
+        .ok_or_else(|| AppError::internal("session vanished after insert"))?;
+    json(201, &session)
+}
+
+/// GET /v1/sessions
+///
+/// The caller's sessions (owned or member of), newest activity first.
+/// Query: `cursor` (from the previous page's `next_cursor`), `limit` (1-100).
+pub async fn list(req: Request, ctx: &Ctx) -> HandlerResult {
+    let who = ctx.authenticate(&req, false)?;
+    let limit = page_limit(query_param(&req, "limit").as_deref())?;
+    let cursor = query_param(&req, "cursor")
+        .map(|c| SessionCursor::decode(&c))
+        .transpose()?;
+    let db = store::db(&ctx.env)?;
+    // One extra row tells whether another page exists.
+    let mut sessions =
+        store::sessions::list_for_user(&db, &who.user_id, cursor.as_ref(), limit + 1).await?;
+    let more = sessions.len() > limit as usize;
+    sessions.truncate(limit as usize);
+    let next_cursor = more.then(|| {
+        let last = sessions.last().expect("a full page has a last row");
+        SessionCursor {
+            updated_at: last.updated_at,
+            id: last.id.clone(),
+        }
+        .encode()
+    });
+    json(
+        200,
+        &json!({ "sessions": sessions, "next_cursor": next_cursor }),
+    )
+}
+
+/// GET /v1/sessions/:id
+pub async fn get(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+    let who = ctx.authenticate(&req, false)?;
+    let db = store::db(&ctx.env)?;
+    let (session, _) = store::sessions::access(&db, session_id, &who.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    json(200, &session)
+}
+
+/// DELETE /v1/sessions/:id
+///
+/// The owner erases the session and all its messages; its live sockets are
+/// closed with 4004.
+pub async fn delete(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+    let who = ctx.authenticate(&req, false)?;
+    let db = store::db(&ctx.env)?;
+    match store::sessions::access(&db, session_id, &who.user_id).await? {
+        Some((_, Role::Owner)) => {}
+        // Members may not erase; to them it behaves as if it were not theirs.
+        _ => return Err(AppError::NotFound),
+    }
+    store::sessions::delete(&db, session_id).await?;
+    let stub = internal::stub(&ctx.env, session_id)?;
+    stub.fetch_with_request(internal::close_request(session_id, &ctx.request_id)?)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(Response::empty()
+        .map_err(AppError::internal)?
+        .with_status(204))
+}
 
 /// GET /v1/sessions/:id/ws
 ///
-/// Upgrades to a WebSocket held by the session's Durable Object
-/// (`idFromName(session id)`). The Worker forwards only what it has checked;
-/// the object trusts nothing else (see `session` module docs).
+/// Upgrades to a WebSocket held by the session's Durable Object. Auth:
+/// `Authorization: Bearer`, or `?token=` for browsers. `?after=SEQ` replays
+/// every later message before live traffic.
 pub async fn connect(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
     ctx.require_config()?;
     if !is_websocket_upgrade(req.headers()) {
         return Err(AppError::UpgradeRequired);
     }
-    let namespace = ctx
-        .env
-        .durable_object(internal::BINDING)
-        .map_err(AppError::internal)?;
-    let stub = namespace
-        .id_from_name(session_id)
-        .and_then(|id| id.get_stub())
-        .map_err(AppError::internal)?;
-    let forwarded = internal::connect_request(session_id, &ctx.request_id)?;
-    stub.fetch_with_request(forwarded)
+    let who = ctx.authenticate(&req, true)?;
+    let after = seq_param("after", query_param(&req, "after").as_deref())?;
+    let db = store::db(&ctx.env)?;
+    store::sessions::access(&db, session_id, &who.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let user = UserRef {
+        id: who.user_id,
+        name: who.name,
+    };
+    let forwarded =
+        internal::connect_request(session_id, &ctx.request_id, &user, AuthorKind::User, after)?;
+    internal::stub(&ctx.env, session_id)?
+        .fetch_with_request(forwarded)
         .await
         .map_err(AppError::internal)
 }

@@ -4,96 +4,185 @@
 //! `idFromName(session id)` on the `SESSIONS` namespace, so every Worker
 //! instance anywhere reaches the same object for a session.
 //!
-//! **Guarantees (foundation).** Every text frame a socket sends is relayed,
-//! byte for byte, to every *other* socket of the session. Binary frames get an
-//! `error` frame; frames over `MAX_FRAME_BYTES` close the socket with 1009.
+//! **Guarantees.**
+//! - *Ordering:* every message gets the next seq of its session, assigned by
+//!   D1 inside the commit transaction: strictly increasing and gap-free.
+//! - *Durable ack:* a message is acked and broadcast only after the D1 batch
+//!   holding it has committed.
+//! - *Exactly once:* a send repeating a stored `client_id` (same author) is
+//!   acked with the original seq and `duplicate: true`; nothing new is stored.
+//! - *Resume:* a socket connecting with `after=SEQ` gets every later message,
+//!   in order, before any live message, then a `synced` frame (`queue.rs`).
+//! - *Fan-out:* every socket of every participant gets every message.
 //!
 //! **Hibernation.** Sockets are accepted through the hibernation API with
-//! their identity in a serialized attachment and a `conn:<id>` tag. The object
-//! keeps no in-memory state that it needs after waking, so the runtime may
-//! evict it between any two events.
+//! their identity in a serialized attachment and a `user:<id>` tag; `ping`
+//! is answered by the runtime's auto-response without waking the object.
+//! The in-memory queue and replay list exist only while work is running,
+//! and the runtime does not evict an object with work in flight, so the
+//! object may hibernate whenever it is idle and lose nothing.
 //!
 //! **Internal request contract.** The object is reachable only through its
-//! namespace binding, i.e. from Confab's own Worker; it trusts the Worker's
-//! headers and nothing else.
-//! - `GET https://session.internal/connect`
-//!   headers: `Upgrade: websocket`, `X-Confab-Session: <session id>`,
-//!   `X-Confab-Request-Id: <id>`.
-//!   Answers 101 with the socket, or a JSON error body.
+//! namespace binding, i.e. from Confab's own Worker, which authenticates the
+//! caller and checks access before calling. The object trusts these headers
+//! and nothing else:
+//! - `GET https://session.internal/connect`: `Upgrade: websocket`,
+//!   `X-Confab-Session`, `X-Confab-Request-Id`, `X-Confab-User` (JSON
+//!   `{"id","name"}`), `X-Confab-Kind` (author kind), and optionally
+//!   `X-Confab-After` (seq). Answers 101, or a JSON error.
+//! - `POST https://session.internal/close`: `X-Confab-Session`. Closes every
+//!   socket with 4004 (session deleted) and drops queued work. Answers 204.
 
+mod queue;
 mod sockets;
 
+use crate::config::{Config, LogLevel};
 use crate::error::{close, AppError};
 use crate::ids::random_hex;
-use crate::protocol::ServerFrame;
-use crate::runtime;
-use serde::{Deserialize, Serialize};
-use sockets::broadcast_except;
+use crate::protocol::{
+    decode, AuthorKind, ClientFrame, Limits, PresenceStatus, ServerFrame, UserRef, PING_FRAME,
+    PONG_FRAME,
+};
+use crate::runtime::{self, log};
+use crate::store::{messages::NewMessage, now_ms};
+use queue::{error_frame, Job};
+use serde_json::Value;
+use sockets::{attachment, devices, send_to, user_tag, Attachment};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair,
+    WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
 /// The internal request contract, shared by the Worker (caller) and the
 /// object (callee) so the two cannot drift apart.
 pub mod internal {
     use crate::error::AppError;
-    use worker::{Headers, Method, Request, RequestInit};
+    use crate::protocol::{AuthorKind, UserRef};
+    use worker::{Env, Headers, Method, Request, RequestInit, Stub};
 
     pub const BINDING: &str = "SESSIONS";
     pub const CONNECT_URL: &str = "https://session.internal/connect";
+    pub const CLOSE_URL: &str = "https://session.internal/close";
     pub const HEADER_SESSION: &str = "x-confab-session";
     pub const HEADER_REQUEST_ID: &str = "x-confab-request-id";
+    pub const HEADER_USER: &str = "x-confab-user";
+    pub const HEADER_KIND: &str = "x-confab-kind";
+    pub const HEADER_AFTER: &str = "x-confab-after";
 
-    pub fn connect_request(session_id: &str, request_id: &str) -> Result<Request, AppError> {
-        let headers = Headers::new();
-        let set = |k: &str, v: &str| headers.set(k, v).map_err(AppError::internal);
-        set("upgrade", "websocket")?;
-        set(HEADER_SESSION, session_id)?;
-        set(HEADER_REQUEST_ID, request_id)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Get).with_headers(headers);
-        Request::new_with_init(CONNECT_URL, &init).map_err(AppError::internal)
+    pub fn stub(env: &Env, session_id: &str) -> Result<Stub, AppError> {
+        env.durable_object(BINDING)
+            .and_then(|ns| ns.id_from_name(session_id)?.get_stub())
+            .map_err(AppError::internal)
     }
-}
 
-/// What a socket carries across hibernation.
-#[derive(Serialize, Deserialize, Debug, Clone)]
-struct Attachment {
-    conn: String,
-    session: String,
+    fn request(url: &str, method: Method, headers: &[(&str, &str)]) -> Result<Request, AppError> {
+        let h = Headers::new();
+        for (k, v) in headers {
+            h.set(k, v).map_err(AppError::internal)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(method).with_headers(h);
+        Request::new_with_init(url, &init).map_err(AppError::internal)
+    }
+
+    pub fn connect_request(
+        session_id: &str,
+        request_id: &str,
+        user: &UserRef,
+        kind: AuthorKind,
+        after: Option<u64>,
+    ) -> Result<Request, AppError> {
+        let user = serde_json::to_string(user).map_err(AppError::internal)?;
+        let after = after.map(|a| a.to_string());
+        let mut headers = vec![
+            ("upgrade", "websocket"),
+            (HEADER_SESSION, session_id),
+            (HEADER_REQUEST_ID, request_id),
+            (HEADER_USER, user.as_str()),
+            (HEADER_KIND, kind.as_str()),
+        ];
+        if let Some(a) = after.as_deref() {
+            headers.push((HEADER_AFTER, a));
+        }
+        request(CONNECT_URL, Method::Get, &headers)
+    }
+
+    pub fn close_request(session_id: &str, request_id: &str) -> Result<Request, AppError> {
+        request(
+            CLOSE_URL,
+            Method::Post,
+            &[
+                (HEADER_SESSION, session_id),
+                (HEADER_REQUEST_ID, request_id),
+            ],
+        )
+    }
 }
 
 #[durable_object]
 pub struct ChatSession {
+    core: Rc<Core>,
+}
+
+/// The object's state and logic, behind an `Rc` so that work can continue
+/// after the event that started it returns (see `accept_socket`).
+pub struct Core {
     state: State,
     env: Env,
+    queue: RefCell<VecDeque<Job>>,
+    draining: Cell<bool>,
+    /// Sockets whose replay is running, and whether they were greeted yet.
+    replaying: RefCell<Vec<(WebSocket, bool)>>,
+    /// Last relayed `typing` per connection; losing it only risks one extra
+    /// typing frame, so it need not survive hibernation.
+    typing_at: RefCell<HashMap<String, u64>>,
+    /// The session id, learned from the first request or attachment.
+    session: RefCell<String>,
 }
 
 impl DurableObject for ChatSession {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        // Keep-alives are answered by the runtime without waking the object.
+        if let Ok(pair) = WebSocketRequestResponsePair::new(PING_FRAME, PONG_FRAME) {
+            state.set_websocket_auto_response(&pair);
+        }
+        Self {
+            core: Rc::new(Core {
+                state,
+                env,
+                queue: RefCell::new(VecDeque::new()),
+                draining: Cell::new(false),
+                replaying: RefCell::new(Vec::new()),
+                typing_at: RefCell::new(HashMap::new()),
+                session: RefCell::new(String::new()),
+            }),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        let this = &self.core;
+        let request_id = req
+            .headers()
+            .get(internal::HEADER_REQUEST_ID)?
+            .unwrap_or_default();
         let result = match req.path().as_str() {
-            "/connect" => self.accept_socket(&req),
+            "/connect" => Core::accept_socket(this, &req),
+            "/close" => this.close_all(&req),
             _ => Err(AppError::NotFound),
         };
         match result {
             Ok(r) => Ok(r),
             Err(e) => {
-                let request_id = req
-                    .headers()
-                    .get(internal::HEADER_REQUEST_ID)?
-                    .unwrap_or_default();
                 if let Some(detail) = e.log_detail() {
-                    runtime::log(
-                        crate::config::LogLevel::Error,
-                        "session_error",
+                    log(
+                        LogLevel::Error,
+                        "session_request_failed",
                         [
-                            ("request_id", request_id.clone().into()),
-                            ("detail", detail.into()),
+                            ("request_id", Value::from(request_id.as_str())),
+                            ("detail", Value::from(detail)),
                         ],
                     );
                 }
@@ -107,25 +196,37 @@ impl DurableObject for ChatSession {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Ok(config) = runtime::config(&self.env) else {
+        let this = &self.core;
+        let Ok(config) = runtime::config(&this.env) else {
             let _ = ws.close(Some(close::TRY_AGAIN_LATER), Some("configuration invalid"));
             return Ok(());
         };
-        match message {
-            WebSocketIncomingMessage::String(text) => {
-                if text.len() > config.max_frame_bytes {
-                    let _ = ws.close(Some(close::TOO_BIG), Some("frame too large"));
-                    return Ok(());
-                }
-                broadcast_except(&self.state.get_websockets(), &ws, &text);
-            }
+        let Some(me) = attachment(&ws) else {
+            // Every socket we accept has an attachment; one without cannot be served.
+            let _ = ws.close(Some(close::POLICY), Some("unknown connection"));
+            return Ok(());
+        };
+        this.learn_session(&me.session);
+        let text = match message {
+            WebSocketIncomingMessage::String(text) => text,
             WebSocketIncomingMessage::Binary(_) => {
-                let frame = ServerFrame::Error {
-                    code: "binary_not_supported",
-                    message: "frames must be JSON text",
-                };
-                let _ = ws.send_with_str(frame.to_json());
+                send_to(
+                    &ws,
+                    &error_frame("binary_not_supported", "frames must be JSON text", None),
+                );
+                return Ok(());
             }
+        };
+        if text.len() > config.max_frame_bytes {
+            let _ = ws.close(Some(close::TOO_BIG), Some("frame too large"));
+            return Ok(());
+        }
+        let limits = Limits {
+            max_message_chars: config.max_message_chars,
+        };
+        match decode(&text, limits) {
+            Ok(frame) => this.handle(ws, me, frame, config).await,
+            Err(e) => send_to(&ws, &e.to_frame()),
         }
         Ok(())
     }
@@ -137,6 +238,7 @@ impl DurableObject for ChatSession {
         _reason: String,
         _clean: bool,
     ) -> Result<()> {
+        self.core.leave(&ws);
         // Complete the closing handshake; 1005/1006 are reserved and cannot be sent.
         let code = match code as u16 {
             1005 | 1006 => close::NORMAL,
@@ -147,25 +249,214 @@ impl DurableObject for ChatSession {
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.core.leave(&ws);
         let _ = ws.close(Some(close::INTERNAL), Some("socket error"));
         Ok(())
     }
 }
 
-impl ChatSession {
-    fn accept_socket(&self, req: &Request) -> std::result::Result<Response, AppError> {
-        let session = req
+impl Core {
+    fn session_id(&self) -> String {
+        self.session.borrow().clone()
+    }
+
+    fn learn_session(&self, id: &str) {
+        if self.session.borrow().is_empty() {
+            *self.session.borrow_mut() = id.to_string();
+        }
+    }
+
+    /// Accepts a socket for an identity the Worker has verified.
+    fn accept_socket(this: &Rc<Core>, req: &Request) -> std::result::Result<Response, AppError> {
+        let config =
+            runtime::config(&this.env).map_err(|_| AppError::Unavailable { check: "config" })?;
+        let header = |name: &str| req.headers().get(name).map_err(AppError::internal);
+        let session = header(internal::HEADER_SESSION)?
+            .ok_or_else(|| AppError::internal("connect without session"))?;
+        let user: UserRef = header(internal::HEADER_USER)?
+            .and_then(|u| serde_json::from_str(&u).ok())
+            .ok_or_else(|| AppError::internal("connect without user"))?;
+        let kind = header(internal::HEADER_KIND)?
+            .and_then(|k| AuthorKind::parse(&k))
+            .unwrap_or(AuthorKind::User);
+        let after = header(internal::HEADER_AFTER)?.and_then(|a| a.parse::<u64>().ok());
+        this.learn_session(&session);
+
+        let pair = WebSocketPair::new().map_err(AppError::internal)?;
+        if this.state.get_websockets().len() >= config.max_sockets_per_session {
+            // Accepted outside the hibernation set only to say why, so that
+            // browsers (which cannot read a refused upgrade) see the reason.
+            pair.server.accept().map_err(AppError::internal)?;
+            let e = AppError::SessionFull;
+            send_to(
+                &pair.server,
+                &error_frame(e.code(), &e.public_message(), None),
+            );
+            let _ = pair
+                .server
+                .close(Some(e.close_code()), Some("session full"));
+            return Response::from_websocket(pair.client).map_err(AppError::internal);
+        }
+
+        let tag = user_tag(&user.id);
+        this.state.accept_websocket_with_tags(&pair.server, &[&tag]);
+        pair.server
+            .serialize_attachment(Attachment {
+                conn: random_hex(8),
+                session,
+                user: user.clone(),
+                kind,
+            })
+            .map_err(AppError::internal)?;
+        // Replaying (and not yet greeted) until its replay job runs.
+        this.replaying
+            .borrow_mut()
+            .push((pair.server.clone(), false));
+        let devices = devices(&this.state, &user.id, None);
+        this.broadcast_event_except(
+            &ServerFrame::Presence {
+                user: &user,
+                status: PresenceStatus::Joined,
+                devices,
+            }
+            .to_json(),
+            std::slice::from_ref(&pair.server),
+        );
+        this.enqueue(Job::Replay {
+            ws: pair.server,
+            user,
+            after,
+            greeted: false,
+        });
+        // The replay runs after the 101 is returned; wait_until tells the
+        // runtime the object still has work in flight.
+        let core = Rc::clone(this);
+        this.state.wait_until(async move { core.drain().await });
+        log(
+            LogLevel::Info,
+            "ws_open",
+            [
+                ("session", Value::from(this.session_id())),
+                ("devices", Value::from(devices)),
+            ],
+        );
+        Response::from_websocket(pair.client).map_err(AppError::internal)
+    }
+
+    fn close_all(&self, req: &Request) -> std::result::Result<Response, AppError> {
+        if let Some(s) = req
             .headers()
             .get(internal::HEADER_SESSION)
             .map_err(AppError::internal)?
-            .ok_or_else(|| AppError::internal("connect without session header"))?;
-        let pair = WebSocketPair::new().map_err(AppError::internal)?;
-        let conn = random_hex(8);
-        let tag = format!("conn:{conn}");
-        self.state.accept_websocket_with_tags(&pair.server, &[&tag]);
-        pair.server
-            .serialize_attachment(Attachment { conn, session })
-            .map_err(AppError::internal)?;
-        Response::from_websocket(pair.client).map_err(AppError::internal)
+        {
+            self.learn_session(&s);
+        }
+        self.queue.borrow_mut().clear();
+        for ws in self.state.get_websockets() {
+            let _ = ws.close(Some(close::SESSION_DELETED), Some("session deleted"));
+        }
+        Ok(Response::empty()
+            .map_err(AppError::internal)?
+            .with_status(204))
+    }
+
+    fn leave(&self, ws: &WebSocket) {
+        self.end_replay(ws);
+        let Some(me) = attachment(ws) else { return };
+        self.learn_session(&me.session);
+        self.typing_at.borrow_mut().remove(&me.conn);
+        let remaining = devices(&self.state, &me.user.id, Some(ws));
+        self.broadcast_event_except(
+            &ServerFrame::Presence {
+                user: &me.user,
+                status: PresenceStatus::Left,
+                devices: remaining,
+            }
+            .to_json(),
+            std::slice::from_ref(ws),
+        );
+        log(
+            LogLevel::Info,
+            "ws_close",
+            [
+                ("session", Value::from(me.session)),
+                ("devices", Value::from(remaining)),
+            ],
+        );
+    }
+
+    async fn handle(&self, ws: WebSocket, me: Attachment, frame: ClientFrame, config: &Config) {
+        match frame {
+            ClientFrame::Send {
+                client_id,
+                text,
+                reply_to,
+            } => {
+                let msg = NewMessage {
+                    id: random_hex(16),
+                    client_id,
+                    author: crate::protocol::Author {
+                        id: me.user.id,
+                        name: me.user.name,
+                        kind: me.kind,
+                    },
+                    text,
+                    reply_to,
+                    created_at: now_ms(),
+                };
+                self.enqueue(Job::Send { ws, msg });
+            }
+            ClientFrame::Edit { seq, text } => self.enqueue(Job::Edit {
+                ws,
+                user: me.user,
+                seq,
+                text,
+            }),
+            ClientFrame::Delete { seq } => self.enqueue(Job::Delete {
+                ws,
+                user: me.user,
+                seq,
+            }),
+            ClientFrame::React { seq, emoji, action } => self.enqueue(Job::React {
+                ws,
+                user: me.user,
+                seq,
+                emoji,
+                action,
+            }),
+            ClientFrame::Read { seq } => self.enqueue(Job::Read {
+                ws,
+                user: me.user,
+                seq,
+            }),
+            ClientFrame::Typing => {
+                self.typing(&me, config.typing_throttle_ms);
+                return;
+            }
+            ClientFrame::Ping => {
+                // Only reached when the frame differs from the exact
+                // auto-response text (e.g. other whitespace).
+                send_to(&ws, PONG_FRAME);
+                return;
+            }
+        }
+        self.drain().await;
+    }
+
+    /// Relays typing to the other participants, at most once per throttle
+    /// window per connection. Never stored.
+    fn typing(&self, me: &Attachment, throttle_ms: u64) {
+        let now = now_ms() as u64;
+        {
+            let mut last = self.typing_at.borrow_mut();
+            match last.get(&me.conn) {
+                Some(&t) if now.saturating_sub(t) < throttle_ms => return,
+                _ => {
+                    last.insert(me.conn.clone(), now);
+                }
+            }
+        }
+        let own = self.state.get_websockets_with_tag(&user_tag(&me.user.id));
+        self.broadcast_event_except(&ServerFrame::Typing { user: &me.user }.to_json(), &own);
     }
 }

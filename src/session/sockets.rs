@@ -1,7 +1,32 @@
-//! Socket fan-out.
+//! Socket identity and fan-out.
+//!
+//! Identity lives in each socket's serialized attachment and in its tags
+//! (`user:<id>`), so it survives hibernation. The only in-memory socket state
+//! is the list of sockets still replaying history (see `queue.rs`), which
+//! exists only while a replay job is running and so never needs to survive.
 
+use crate::protocol::{AuthorKind, PresenceEntry, UserRef};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
-use worker::WebSocket;
+use worker::{State, WebSocket};
+
+/// What a socket carries across hibernation.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Attachment {
+    pub conn: String,
+    pub session: String,
+    pub user: UserRef,
+    pub kind: AuthorKind,
+}
+
+pub fn user_tag(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+pub fn attachment(ws: &WebSocket) -> Option<Attachment> {
+    ws.deserialize_attachment().ok().flatten()
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -14,13 +39,53 @@ extern "C" {
     fn send_value(this: &RawSocket, data: &JsValue) -> Result<(), JsValue>;
 }
 
-/// Sends one frame to every socket except `sender`. The frame crosses into JS
-/// once; each socket then gets the same JS string.
-pub fn broadcast_except(sockets: &[WebSocket], sender: &WebSocket, frame: &str) {
-    let frame = JsValue::from_str(frame);
-    for ws in sockets.iter().filter(|ws| *ws != sender) {
-        let raw: &worker::web_sys::WebSocket = ws.as_ref();
-        // A socket that is closing refuses sends; the others still get theirs.
-        let _ = raw.unchecked_ref::<RawSocket>().send_value(&frame);
+/// A frame that has crossed into JS once and can go to any number of sockets.
+pub struct Frame(JsValue);
+
+impl Frame {
+    pub fn new(json: &str) -> Self {
+        Frame(JsValue::from_str(json))
     }
+
+    /// Sends to one socket. A closing socket refuses; that is not an error
+    /// for anyone else, and its close event cleans up.
+    pub fn send(&self, ws: &WebSocket) {
+        let raw: &worker::web_sys::WebSocket = ws.as_ref();
+        let _ = raw.unchecked_ref::<RawSocket>().send_value(&self.0);
+    }
+}
+
+/// Sends one frame to one socket (for replies that go nowhere else).
+pub fn send_to(ws: &WebSocket, json: &str) {
+    let _ = ws.send_with_str(json);
+}
+
+/// Who is connected, with device counts, from the sockets' attachments.
+/// `leaving` is left out (it is closing but still listed).
+pub fn presence(state: &State, leaving: Option<&WebSocket>) -> Vec<PresenceEntry> {
+    let mut by_user: BTreeMap<String, PresenceEntry> = BTreeMap::new();
+    for ws in state.get_websockets() {
+        if Some(&ws) == leaving {
+            continue;
+        }
+        if let Some(a) = attachment(&ws) {
+            by_user
+                .entry(a.user.id.clone())
+                .or_insert(PresenceEntry {
+                    user: a.user,
+                    devices: 0,
+                })
+                .devices += 1;
+        }
+    }
+    by_user.into_values().collect()
+}
+
+/// How many sockets a user has open, `leaving` excluded.
+pub fn devices(state: &State, user_id: &str, leaving: Option<&WebSocket>) -> usize {
+    state
+        .get_websockets_with_tag(&user_tag(user_id))
+        .iter()
+        .filter(|ws| Some(*ws) != leaving)
+        .count()
 }

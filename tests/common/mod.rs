@@ -20,6 +20,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The HS256 secret every test runtime is started with.
+pub const TEST_SECRET: &str = "confab-test-secret-0123456789abcdef";
+
 #[derive(Default, Clone)]
 pub struct Options {
     pub persist: Option<PathBuf>,
@@ -95,6 +98,11 @@ impl Harness {
             .arg(&log_path);
         if let Some(dir) = &opts.persist {
             cmd.arg("--persist").arg(dir);
+        }
+        // Every runtime gets the test secret unless a test sets its own.
+        if !opts.vars.iter().any(|(k, _)| k == "JWT_HS256_SECRET") {
+            cmd.arg("--var")
+                .arg(format!("JWT_HS256_SECRET={TEST_SECRET}"));
         }
         for (k, v) in &opts.vars {
             cmd.arg("--var").arg(format!("{k}={v}"));
@@ -252,4 +260,186 @@ pub async fn next_text(ws: &mut Ws, secs: u64) -> Option<String> {
 
 pub async fn send_text(ws: &mut Ws, text: &str) {
     ws.send(Message::text(text)).await.unwrap();
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A valid token for `user_id`, signed with the test secret.
+pub fn token(user_id: &str, name: &str) -> String {
+    let who = confab::auth::Identity {
+        user_id: user_id.into(),
+        name: name.into(),
+        roles: vec![],
+    };
+    confab::auth::mint_hs256(&who, TEST_SECRET.as_bytes(), now_ms(), 3600)
+}
+
+/// A signed-in user of one runtime: HTTP calls with its bearer token, and
+/// sockets opened as it.
+#[derive(Clone)]
+pub struct User {
+    pub base: String,
+    pub id: String,
+    pub name: String,
+    pub token: String,
+}
+
+impl User {
+    pub fn new(h: &Harness, prefix: &str) -> User {
+        let id = unique(prefix);
+        let name = format!("{prefix} person");
+        User {
+            base: h.url.clone(),
+            token: token(&id, &name),
+            id,
+            name,
+        }
+    }
+
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        http()
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+    }
+
+    /// Sends a request and returns (status, JSON body or Null).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self.req(method, path);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let res = r.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn create_session(&self, title: &str) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/sessions",
+                Some(serde_json::json!({ "title": title })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn add_member(&self, session: &str, user: &User) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/sessions/{session}/members"),
+                Some(serde_json::json!({ "user_id": user.id })),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    pub fn ws_url(&self, session: &str, after: Option<u64>) -> String {
+        let mut url = format!(
+            "{}/v1/sessions/{session}/ws?token={}",
+            self.base.replacen("http", "ws", 1),
+            self.token
+        );
+        if let Some(a) = after {
+            url.push_str(&format!("&after={a}"));
+        }
+        url
+    }
+
+    /// Connects and reads up to `synced`, returning the socket and hello.
+    pub async fn join(&self, session: &str, after: Option<u64>) -> (Ws, Value, Vec<Value>) {
+        let mut ws = connect(&self.ws_url(session, after)).await;
+        let hello = recv(&mut ws).await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        let mut replayed = Vec::new();
+        loop {
+            let f = recv(&mut ws).await;
+            match f["type"].as_str() {
+                Some("synced") => break,
+                Some("message") => replayed.push(f),
+                // Presence of others joining meanwhile is fine to skip here.
+                Some("presence") => {}
+                _ => panic!("unexpected frame before synced: {f}"),
+            }
+        }
+        (ws, hello, replayed)
+    }
+}
+
+/// The next JSON frame (10 s), panicking on timeout or a non-text frame.
+pub async fn recv(ws: &mut Ws) -> Value {
+    let text = next_text(ws, 10).await.expect("no frame within 10 s");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("frame is not JSON ({e}): {text}"))
+}
+
+/// Frames until one of type `ty` arrives; returns it and the ones skipped.
+pub async fn recv_type(ws: &mut Ws, ty: &str) -> (Value, Vec<Value>) {
+    let mut skipped = Vec::new();
+    loop {
+        let f = recv(ws).await;
+        if f["type"] == ty {
+            return (f, skipped);
+        }
+        skipped.push(f);
+    }
+}
+
+/// No frame of type `ty` arrives within `ms` milliseconds.
+pub async fn assert_no_frame_of(ws: &mut Ws, ty: &str, ms: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) | Ok(None) => return,
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                assert_ne!(v["type"], ty, "unexpected {ty} frame: {v}");
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => panic!("websocket error: {e}"),
+        }
+    }
+}
+
+/// Sends a JSON frame.
+pub async fn send_json(ws: &mut Ws, v: Value) {
+    ws.send(Message::text(v.to_string())).await.unwrap();
+}
+
+/// Sends a message and waits for its ack, returning the ack.
+pub async fn send_msg(ws: &mut Ws, client_id: &str, text: &str) -> Value {
+    send_json(
+        ws,
+        serde_json::json!({"type": "send", "client_id": client_id, "text": text}),
+    )
+    .await;
+    let (ack, _) = recv_type(ws, "ack").await;
+    assert_eq!(ack["client_id"], client_id, "{ack}");
+    ack
+}
+
+/// The close code of the next close frame (skipping other frames).
+pub async fn close_code(ws: &mut Ws) -> Option<u16> {
+    loop {
+        match next_frame(ws, 10).await? {
+            Message::Close(Some(cf)) => return Some(u16::from(cf.code)),
+            Message::Close(None) => return None,
+            _ => continue,
+        }
+    }
 }

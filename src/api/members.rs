@@ -1,0 +1,54 @@
+//! Session membership. Only the owner manages members; members may read and
+//! chat, not erase or manage.
+
+use crate::error::AppError;
+use crate::http::{json, read_json, Ctx, HandlerResult};
+use crate::model::NewMember;
+use crate::protocol::valid_client_id;
+use crate::store::{self, now_ms, sessions::Role};
+use serde_json::json;
+use worker::{D1Database, Request, Response};
+
+async fn require_owner(ctx: &Ctx, req: &Request, session_id: &str) -> Result<D1Database, AppError> {
+    let who = ctx.authenticate(req, false)?;
+    let db = store::db(&ctx.env)?;
+    match store::sessions::access(&db, session_id, &who.user_id).await? {
+        Some((_, Role::Owner)) => Ok(db),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// GET /v1/sessions/:id/members
+pub async fn list(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+    let db = require_owner(ctx, &req, session_id).await?;
+    let members = store::sessions::members(&db, session_id).await?;
+    json(200, &json!({ "members": members }))
+}
+
+/// POST /v1/sessions/:id/members
+///
+/// Body `{"user_id": "..."}`. Idempotent.
+pub async fn add(mut req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+    let db = require_owner(ctx, &req, session_id).await?;
+    let input = read_json::<NewMember>(&mut req).await?;
+    // User ids share the client-id alphabet: bounded and URL-safe.
+    if !valid_client_id(&input.user_id) {
+        return Err(AppError::bad_request(
+            "invalid_user_id",
+            "user_id must be 1-64 characters of A-Z a-z 0-9 - _ : .",
+        ));
+    }
+    store::sessions::add_member(&db, session_id, &input.user_id, now_ms()).await?;
+    json(201, &json!({ "user_id": input.user_id }))
+}
+
+/// DELETE /v1/sessions/:id/members/:user_id
+pub async fn remove(req: Request, ctx: &Ctx, session_id: &str, user_id: &str) -> HandlerResult {
+    let db = require_owner(ctx, &req, session_id).await?;
+    if !store::sessions::remove_member(&db, session_id, user_id).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(Response::empty()
+        .map_err(AppError::internal)?
+        .with_status(204))
+}

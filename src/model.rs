@@ -1,0 +1,254 @@
+//! Session records, HTTP request bodies and their validation, and the keyset
+//! cursor. Pure, tested natively.
+
+use crate::error::AppError;
+use serde::{Deserialize, Serialize};
+
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_CONTACT_NAME_CHARS: usize = 100;
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Page size bounds for listings and history.
+pub const MAX_PAGE: u32 = 100;
+pub const DEFAULT_PAGE: u32 = 50;
+
+/// `POST /v1/sessions` body.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewSession {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub contact: Option<Contact>,
+}
+
+/// The optional pre-chat contact form.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    pub name: String,
+    pub email: String,
+}
+
+impl NewSession {
+    /// Trims and checks every field; the error names the field.
+    pub fn validate(mut self) -> Result<NewSession, AppError> {
+        self.title = match self.title.map(|t| t.trim().to_string()) {
+            Some(t) if t.is_empty() => None,
+            Some(t) if t.chars().count() > MAX_TITLE_CHARS => {
+                return Err(AppError::bad_request(
+                    "invalid_title",
+                    format!("title is longer than {MAX_TITLE_CHARS} characters"),
+                ))
+            }
+            other => other,
+        };
+        if let Some(c) = self.contact.as_mut() {
+            c.name = c.name.trim().to_string();
+            c.email = c.email.trim().to_string();
+            let n = c.name.chars().count();
+            if n == 0 || n > MAX_CONTACT_NAME_CHARS || c.name.chars().any(char::is_control) {
+                return Err(AppError::bad_request(
+                    "invalid_contact_name",
+                    format!("contact.name must be 1-{MAX_CONTACT_NAME_CHARS} characters"),
+                ));
+            }
+            if !valid_email(&c.email) {
+                return Err(AppError::bad_request(
+                    "invalid_contact_email",
+                    "contact.email is not a valid email address",
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// A deliberately plain check: one `@`, a non-empty local part, a dotted
+/// domain of sane characters, no spaces. Deliverability is not our business.
+pub fn valid_email(email: &str) -> bool {
+    if email.len() > MAX_EMAIL_CHARS || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return false;
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+}
+
+/// `POST /v1/sessions/{id}/members` body.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct NewMember {
+    pub user_id: String,
+}
+
+/// `POST /v1/dev/token` body.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DevTokenRequest {
+    pub name: String,
+    #[serde(default)]
+    pub sub: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// A session as the API shows it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub id: String,
+    pub owner_id: String,
+    pub title: Option<String>,
+    pub contact: Option<Contact>,
+    pub mode: String,
+    pub status: String,
+    pub last_seq: u64,
+    pub message_count: u64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The keyset position after the last row of a page of sessions ordered by
+/// (updated_at DESC, id DESC). Opaque to clients: `<updated_at>.<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCursor {
+    pub updated_at: i64,
+    pub id: String,
+}
+
+impl SessionCursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.updated_at, self.id)
+    }
+
+    pub fn decode(s: &str) -> Result<SessionCursor, AppError> {
+        let bad = || AppError::bad_request("invalid_cursor", "cursor is not one this API issued");
+        let (t, id) = s.split_once('.').ok_or_else(bad)?;
+        let updated_at = t.parse::<i64>().map_err(|_| bad())?;
+        if !crate::ids::is_valid_session_id(id) {
+            return Err(bad());
+        }
+        Ok(SessionCursor {
+            updated_at,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// Parses `limit`: absent → default, otherwise 1..=MAX_PAGE.
+pub fn page_limit(raw: Option<&str>) -> Result<u32, AppError> {
+    match raw {
+        None => Ok(DEFAULT_PAGE),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            _ => Err(AppError::bad_request(
+                "invalid_limit",
+                format!("limit must be an integer from 1 to {MAX_PAGE}"),
+            )),
+        },
+    }
+}
+
+/// Parses a seq query parameter (`before`, `after`): a positive integer.
+pub fn seq_param(name: &'static str, raw: Option<&str>) -> Result<Option<u64>, AppError> {
+    match raw {
+        None => Ok(None),
+        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
+            AppError::bad_request(
+                "invalid_seq",
+                format!("{name} must be a non-negative integer"),
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<NewSession, AppError> {
+        serde_json::from_str::<NewSession>(json).unwrap().validate()
+    }
+
+    #[test]
+    fn new_session_validation() {
+        let s = parse(
+            r#"{"title":"  Billing  ","contact":{"name":" Ann ","email":"ann@example.com"}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.title.as_deref(), Some("Billing"));
+        assert_eq!(s.contact.unwrap().name, "Ann");
+        assert!(parse("{}").unwrap().title.is_none());
+        assert_eq!(parse(r#"{"title":"   "}"#).unwrap().title, None);
+        let long = format!(r#"{{"title":"{}"}}"#, "x".repeat(201));
+        assert_eq!(parse(&long).unwrap_err().code(), "invalid_title");
+        assert_eq!(
+            parse(r#"{"contact":{"name":"","email":"a@b.co"}}"#)
+                .unwrap_err()
+                .code(),
+            "invalid_contact_name"
+        );
+        assert_eq!(
+            parse(r#"{"contact":{"name":"A","email":"nope"}}"#)
+                .unwrap_err()
+                .code(),
+            "invalid_contact_email"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        assert!(serde_json::from_str::<NewSession>(r#"{"titel":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        for ok in ["a@b.co", "first.last+tag@sub.example.org", "ü@exämple.de"] {
+            assert!(valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "", "a", "a@", "@b.co", "a@b", "a@.b.co", "a@b.co.", "a b@c.de", "a@b@c.de", "a@b..co",
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cursor_round_trip_and_rejects_garbage() {
+        let c = SessionCursor {
+            updated_at: 123,
+            id: "abc".into(),
+        };
+        assert_eq!(SessionCursor::decode(&c.encode()), Ok(c));
+        for bad in ["", "x.abc", "123", "123.a/b", "123."] {
+            assert_eq!(
+                SessionCursor::decode(bad).unwrap_err().code(),
+                "invalid_cursor",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_and_seqs() {
+        assert_eq!(page_limit(None), Ok(DEFAULT_PAGE));
+        assert_eq!(page_limit(Some("100")), Ok(100));
+        for bad in ["0", "101", "-1", "x"] {
+            assert_eq!(page_limit(Some(bad)).unwrap_err().code(), "invalid_limit");
+        }
+        assert_eq!(seq_param("before", Some("7")), Ok(Some(7)));
+        assert_eq!(
+            seq_param("before", Some("x")).unwrap_err().code(),
+            "invalid_seq"
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! Messages, their edits, reactions and read positions.
+//!
+//! Sequence numbers come from D1 itself: each insert takes
+//! `sessions.last_seq + 1` and the `messages_seq` trigger bumps `last_seq` in
+//! the same transaction. A whole group of sends is one batch (one round trip,
+//! one transaction), so seqs are strictly increasing and gap-free, and nothing
+//! about them lives in the Durable Object's memory.
+
+use super::{num, opt_num, stmt, text};
+use crate::error::AppError;
+use crate::protocol::{Author, AuthorKind, MessageView, ReactionSummary, ReadPosition};
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+/// A send waiting to be committed.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub client_id: String,
+    pub author: Author,
+    pub text: String,
+    pub reply_to: Option<u64>,
+    pub created_at: i64,
+}
+
+/// The stored message for a send; `duplicate` when its client id was
+/// already stored (a retry), in which case `view` is the original.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub view: MessageView,
+    pub duplicate: bool,
+}
+
+#[derive(Deserialize)]
+struct MessageRow {
+    seq: i64,
+    id: String,
+    client_id: Option<String>,
+    author_id: String,
+    author_name: String,
+    author_kind: String,
+    body: String,
+    reply_to: Option<i64>,
+    created_at: i64,
+    edited_at: Option<i64>,
+    deleted_at: Option<i64>,
+}
+
+impl MessageRow {
+    fn into_view(self) -> MessageView {
+        MessageView {
+            seq: self.seq as u64,
+            id: self.id,
+            client_id: self.client_id,
+            author: Author {
+                id: self.author_id,
+                name: self.author_name,
+                kind: AuthorKind::parse(&self.author_kind).unwrap_or(AuthorKind::System),
+            },
+            text: if self.deleted_at.is_some() {
+                String::new()
+            } else {
+                self.body
+            },
+            reply_to: self.reply_to.map(|r| r as u64),
+            created_at: self.created_at,
+            edited_at: self.edited_at,
+            deleted: self.deleted_at.is_some(),
+            reactions: Vec::new(),
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "seq, id, client_id, author_id, author_name, author_kind, body, reply_to, created_at, edited_at, deleted_at";
+
+fn rows<T: for<'de> Deserialize<'de>>(r: &D1Result) -> Result<Vec<T>, AppError> {
+    r.results().map_err(AppError::internal)
+}
+
+/// Stores a group of sends in one transaction. One entry per input, in
+/// order: `None` when the session no longer exists.
+pub async fn commit(
+    db: &D1Database,
+    session_id: &str,
+    batch: &[NewMessage],
+) -> Result<Vec<Option<Committed>>, AppError> {
+    let insert = "INSERT INTO messages (session_id, seq, id, client_id, author_id, author_name, author_kind, body, reply_to, created_at)
+        SELECT ?1, s.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7,
+               (SELECT r.seq FROM messages r WHERE r.session_id = ?1 AND r.seq = ?8), ?9
+          FROM sessions s
+         WHERE s.id = ?1
+           AND NOT EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND client_id = ?3 AND author_id = ?4)";
+    let select = format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND client_id = ?2 AND author_id = ?3");
+    let mut stmts: Vec<D1PreparedStatement> = Vec::with_capacity(batch.len() * 2);
+    for m in batch {
+        stmts.push(stmt(
+            db,
+            insert,
+            &[
+                text(session_id),
+                text(&m.id),
+                text(&m.client_id),
+                text(&m.author.id),
+                text(&m.author.name),
+                text(m.author.kind.as_str()),
+                text(&m.text),
+                opt_num(m.reply_to),
+                num(m.created_at),
+            ],
+        )?);
+        stmts.push(stmt(
+            db,
+            &select,
+            &[text(session_id), text(&m.client_id), text(&m.author.id)],
+        )?);
+    }
+    let results = db.batch(stmts).await.map_err(AppError::internal)?;
+    let mut out = Vec::with_capacity(batch.len());
+    for (m, pair) in batch.iter().zip(results.chunks(2)) {
+        let row = rows::<MessageRow>(&pair[1])?.into_iter().next();
+        out.push(row.map(|r| {
+            let duplicate = r.id != m.id;
+            Committed {
+                view: r.into_view(),
+                duplicate,
+            }
+        }));
+    }
+    Ok(out)
+}
+
+/// Which slice of history to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Page {
+    /// The `limit` messages just below `before` (all of history when None),
+    /// returned oldest first.
+    Before { before: Option<u64>, limit: u32 },
+    /// The `limit` messages just above `after`, oldest first.
+    After { after: u64, limit: u32 },
+}
+
+/// A page of messages with their reactions, plus the session's last seq, in
+/// one round trip.
+pub async fn page(
+    db: &D1Database,
+    session_id: &str,
+    page: Page,
+) -> Result<(Vec<MessageView>, u64), AppError> {
+    // The reaction query covers exactly the seq range of the message query.
+    let (window, bound, limit) = match page {
+        Page::Before { before, limit } => (
+            "SELECT seq FROM messages WHERE session_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            before.unwrap_or(i64::MAX as u64).min(9_007_199_254_740_991),
+            limit,
+        ),
+        Page::After { after, limit } => (
+            "SELECT seq FROM messages WHERE session_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3",
+            after,
+            limit,
+        ),
+    };
+    let messages = format!(
+        "SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND seq IN ({window}) ORDER BY seq ASC"
+    );
+    let reactions = format!(
+        "SELECT seq, emoji, user_id FROM reactions WHERE session_id = ?1 AND seq IN ({window}) ORDER BY seq, emoji, created_at, user_id"
+    );
+    let args = [text(session_id), num(bound as i64), num(limit)];
+    let results = db
+        .batch(vec![
+            stmt(db, &messages, &args)?,
+            stmt(db, &reactions, &args)?,
+            stmt(
+                db,
+                "SELECT last_seq FROM sessions WHERE id = ?1",
+                &[text(session_id)],
+            )?,
+        ])
+        .await
+        .map_err(AppError::internal)?;
+    let mut views: Vec<MessageView> = rows::<MessageRow>(&results[0])?
+        .into_iter()
+        .map(MessageRow::into_view)
+        .collect();
+
+    #[derive(Deserialize)]
+    struct ReactionRow {
+        seq: i64,
+        emoji: String,
+        user_id: String,
+    }
+    for r in rows::<ReactionRow>(&results[1])? {
+        if let Some(v) = views.iter_mut().find(|v| v.seq == r.seq as u64) {
+            match v.reactions.iter_mut().find(|s| s.emoji == r.emoji) {
+                Some(s) => s.users.push(r.user_id),
+                None => v.reactions.push(ReactionSummary {
+                    emoji: r.emoji,
+                    users: vec![r.user_id],
+                }),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct LastSeq {
+        last_seq: i64,
+    }
+    let last_seq = rows::<LastSeq>(&results[2])?
+        .first()
+        .map(|r| r.last_seq.max(0) as u64)
+        .unwrap_or(0);
+    Ok((views, last_seq))
+}
+
+/// What an author-only change found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Done,
+    NotFound,
+    Forbidden,
+    Deleted,
+}
+
+#[derive(Deserialize)]
+struct OwnerRow {
+    author_id: String,
+    deleted_at: Option<i64>,
+}
+
+fn classify(changed: bool, row: Option<OwnerRow>, user_id: &str) -> Change {
+    match row {
+        _ if changed => Change::Done,
+        None => Change::NotFound,
+        Some(r) if r.author_id != user_id => Change::Forbidden,
+        Some(r) if r.deleted_at.is_some() => Change::Deleted,
+        Some(_) => Change::NotFound,
+    }
+}
+
+fn changes(r: &D1Result) -> usize {
+    r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)
+}
+
+const OWNER: &str = "SELECT author_id, deleted_at FROM messages WHERE session_id = ?1 AND seq = ?2";
+
+/// Replaces the text of the author's own message, keeping the old text in
+/// the edit history. One round trip.
+pub async fn edit(
+    db: &D1Database,
+    session_id: &str,
+    seq: u64,
+    user_id: &str,
+    body: &str,
+    now: i64,
+) -> Result<Change, AppError> {
+    let guard = "session_id = ?1 AND seq = ?2 AND author_id = ?3 AND deleted_at IS NULL";
+    let args = [
+        text(session_id),
+        num(seq as i64),
+        text(user_id),
+        num(now),
+        text(body),
+    ];
+    let results = db
+        .batch(vec![
+            stmt(
+                db,
+                &format!("INSERT INTO message_edits (session_id, seq, edited_at, body) SELECT session_id, seq, ?4, body FROM messages WHERE {guard}"),
+                &args[..4],
+            )?,
+            stmt(db, &format!("UPDATE messages SET body = ?5, edited_at = ?4 WHERE {guard}"), &args)?,
+            stmt(db, OWNER, &args[..2])?,
+        ])
+        .await
+        .map_err(AppError::internal)?;
+    let row = rows::<OwnerRow>(&results[2])?.into_iter().next();
+    Ok(classify(changes(&results[1]) > 0, row, user_id))
+}
+
+/// Tombstones the author's own message: the text, its edit history and its
+/// reactions are erased; the seq stays so history has no holes.
+pub async fn delete(
+    db: &D1Database,
+    session_id: &str,
+    seq: u64,
+    user_id: &str,
+    now: i64,
+) -> Result<Change, AppError> {
+    let owned = "EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?2 AND author_id = ?3 AND deleted_at IS NULL)";
+    let args = [text(session_id), num(seq as i64), text(user_id), num(now)];
+    let results = db
+        .batch(vec![
+            stmt(db, &format!("DELETE FROM message_edits WHERE session_id = ?1 AND seq = ?2 AND {owned}"), &args[..3])?,
+            stmt(db, &format!("DELETE FROM reactions WHERE session_id = ?1 AND seq = ?2 AND {owned}"), &args[..3])?,
+            stmt(
+                db,
+                "UPDATE messages SET body = '', deleted_at = ?4 WHERE session_id = ?1 AND seq = ?2 AND author_id = ?3 AND deleted_at IS NULL",
+                &args,
+            )?,
+            stmt(db, OWNER, &args[..2])?,
+        ])
+        .await
+        .map_err(AppError::internal)?;
+    let row = rows::<OwnerRow>(&results[3])?.into_iter().next();
+    Ok(classify(changes(&results[2]) > 0, row, user_id))
+}
+
+/// Adds or removes a reaction. `Ok(Some(changed))`, or `Ok(None)` when the
+/// message does not exist or is deleted.
+pub async fn react(
+    db: &D1Database,
+    session_id: &str,
+    seq: u64,
+    user_id: &str,
+    emoji: &str,
+    add: bool,
+    now: i64,
+) -> Result<Option<bool>, AppError> {
+    let args = [
+        text(session_id),
+        num(seq as i64),
+        text(user_id),
+        text(emoji),
+        num(now),
+    ];
+    // D1 refuses surplus bindings, so each statement gets exactly its own.
+    let change = if add {
+        stmt(
+            db,
+            "INSERT OR IGNORE INTO reactions (session_id, seq, user_id, emoji, created_at)
+             SELECT ?1, ?2, ?3, ?4, ?5
+              WHERE EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?2 AND deleted_at IS NULL)",
+            &args,
+        )?
+    } else {
+        stmt(
+            db,
+            "DELETE FROM reactions WHERE session_id = ?1 AND seq = ?2 AND user_id = ?3 AND emoji = ?4",
+            &args[..4],
+        )?
+    };
+    let results = db
+        .batch(vec![change, stmt(db, OWNER, &args[..2])?])
+        .await
+        .map_err(AppError::internal)?;
+    match rows::<OwnerRow>(&results[1])?.into_iter().next() {
+        Some(r) if r.deleted_at.is_none() => Ok(Some(changes(&results[0]) > 0)),
+        _ => Ok(None),
+    }
+}
+
+/// Moves the user's read position forward (never back, never past the last
+/// message). Returns the new position when it moved.
+pub async fn mark_read(
+    db: &D1Database,
+    session_id: &str,
+    user_id: &str,
+    seq: u64,
+    now: i64,
+) -> Result<Option<u64>, AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        seq: i64,
+    }
+    let row: Option<Row> = stmt(
+        db,
+        "INSERT INTO read_positions (session_id, user_id, seq, updated_at)
+         SELECT ?1, ?2, min(?3, s.last_seq), ?4 FROM sessions s WHERE s.id = ?1 AND s.last_seq > 0
+         ON CONFLICT (session_id, user_id) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+          WHERE excluded.seq > read_positions.seq
+         RETURNING seq",
+        &[text(session_id), text(user_id), num(seq as i64), num(now)],
+    )?
+    .first(None)
+    .await
+    .map_err(AppError::internal)?;
+    Ok(row.map(|r| r.seq as u64))
+}
+
+/// Every user's read position in the session.
+pub async fn read_positions(
+    db: &D1Database,
+    session_id: &str,
+) -> Result<Vec<ReadPosition>, AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        user_id: String,
+        seq: i64,
+    }
+    let rows: Vec<Row> = stmt(
+        db,
+        "SELECT user_id, seq FROM read_positions WHERE session_id = ?1 ORDER BY user_id",
+        &[text(session_id)],
+    )?
+    .all()
+    .await
+    .map_err(AppError::internal)?
+    .results()
+    .map_err(AppError::internal)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ReadPosition {
+            user_id: r.user_id,
+            seq: r.seq as u64,
+        })
+        .collect())
+}

@@ -1,0 +1,41 @@
+//! D1 access: every SQL statement Confab runs lives under this module.
+//! Message bodies are read and written only in `messages.rs`.
+
+pub mod messages;
+pub mod sessions;
+
+use crate::error::AppError;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env};
+
+pub const BINDING: &str = "DB";
+
+pub fn db(env: &Env) -> Result<D1Database, AppError> {
+    env.d1(BINDING).map_err(AppError::internal)
+}
+
+/// Integers go to D1 as JS numbers: a BigInt would not bind.
+pub fn num(n: impl Into<i64>) -> JsValue {
+    JsValue::from_f64(n.into() as f64)
+}
+
+pub fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+pub fn opt_text(s: Option<&str>) -> JsValue {
+    s.map(JsValue::from_str).unwrap_or(JsValue::NULL)
+}
+
+pub fn opt_num(n: Option<u64>) -> JsValue {
+    n.map(|n| JsValue::from_f64(n as f64))
+        .unwrap_or(JsValue::NULL)
+}
+
+pub fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, AppError> {
+    db.prepare(sql).bind(args).map_err(AppError::internal)
+}
+
+pub fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}

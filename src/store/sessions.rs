@@ -1,0 +1,208 @@
+//! Sessions and their members.
+
+use super::{num, opt_text, stmt, text};
+use crate::error::AppError;
+use crate::model::{Contact, SessionCursor, SessionView};
+use serde::Deserialize;
+use worker::D1Database;
+
+#[derive(Deserialize)]
+struct SessionRow {
+    id: String,
+    owner_id: String,
+    title: Option<String>,
+    contact_name: Option<String>,
+    contact_email: Option<String>,
+    mode: String,
+    status: String,
+    last_seq: i64,
+    message_count: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<SessionRow> for SessionView {
+    fn from(r: SessionRow) -> Self {
+        let contact = match (r.contact_name, r.contact_email) {
+            (Some(name), Some(email)) => Some(Contact { name, email }),
+            _ => None,
+        };
+        SessionView {
+            id: r.id,
+            owner_id: r.owner_id,
+            title: r.title,
+            contact,
+            mode: r.mode,
+            status: r.status,
+            last_seq: r.last_seq.max(0) as u64,
+            message_count: r.message_count.max(0) as u64,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, owner_id, title, contact_name, contact_email, mode, status, last_seq, message_count, created_at, updated_at";
+
+/// How the caller relates to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Member,
+}
+
+pub async fn create(
+    db: &D1Database,
+    id: &str,
+    owner_id: &str,
+    title: Option<&str>,
+    contact: Option<&Contact>,
+    now: i64,
+) -> Result<(), AppError> {
+    stmt(
+        db,
+        "INSERT INTO sessions (id, owner_id, title, contact_name, contact_email, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        &[
+            text(id),
+            text(owner_id),
+            opt_text(title),
+            opt_text(contact.map(|c| c.name.as_str())),
+            opt_text(contact.map(|c| c.email.as_str())),
+            num(now),
+        ],
+    )?
+    .run()
+    .await
+    .map_err(AppError::internal)?;
+    Ok(())
+}
+
+/// The session and the caller's role in it, or None when the session does not
+/// exist or the caller is neither owner nor member (indistinguishable on purpose).
+pub async fn access(
+    db: &D1Database,
+    id: &str,
+    user_id: &str,
+) -> Result<Option<(SessionView, Role)>, AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        #[serde(flatten)]
+        session: SessionRow,
+        is_member: i64,
+    }
+    let sql = format!(
+        "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM session_members m WHERE m.session_id = s.id AND m.user_id = ?2) AS is_member FROM sessions s WHERE s.id = ?1"
+    );
+    let row: Option<Row> = stmt(db, &sql, &[text(id), text(user_id)])?
+        .first(None)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(row.and_then(|r| {
+        let role = if r.session.owner_id == user_id {
+            Role::Owner
+        } else if r.is_member != 0 {
+            Role::Member
+        } else {
+            return None;
+        };
+        Some((r.session.into(), role))
+    }))
+}
+
+/// The sessions a user owns or belongs to, newest activity first.
+pub async fn list_for_user(
+    db: &D1Database,
+    user_id: &str,
+    after: Option<&SessionCursor>,
+    limit: u32,
+) -> Result<Vec<SessionView>, AppError> {
+    // Two index range scans (owned, member of) merged by the keyset order.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM sessions s
+          WHERE (s.owner_id = ?1 OR s.id IN (SELECT session_id FROM session_members WHERE user_id = ?1))
+            AND (?2 IS NULL OR s.updated_at < ?2 OR (s.updated_at = ?2 AND s.id < ?3))
+          ORDER BY s.updated_at DESC, s.id DESC
+          LIMIT ?4"
+    );
+    let (t, id) = match after {
+        Some(c) => (num(c.updated_at), text(&c.id)),
+        None => (wasm_bindgen::JsValue::NULL, wasm_bindgen::JsValue::NULL),
+    };
+    let rows: Vec<SessionRow> = stmt(db, &sql, &[text(user_id), t, id, num(limit)])?
+        .all()
+        .await
+        .map_err(AppError::internal)?
+        .results()
+        .map_err(AppError::internal)?;
+    Ok(rows.into_iter().map(SessionView::from).collect())
+}
+
+/// Erases a session and everything in it, in one transaction.
+pub async fn delete(db: &D1Database, id: &str) -> Result<(), AppError> {
+    let tables = [
+        "DELETE FROM reactions WHERE session_id = ?1",
+        "DELETE FROM message_edits WHERE session_id = ?1",
+        "DELETE FROM messages WHERE session_id = ?1",
+        "DELETE FROM read_positions WHERE session_id = ?1",
+        "DELETE FROM session_members WHERE session_id = ?1",
+        "DELETE FROM sessions WHERE id = ?1",
+    ];
+    let stmts = tables
+        .iter()
+        .map(|sql| stmt(db, sql, &[text(id)]))
+        .collect::<Result<Vec<_>, _>>()?;
+    db.batch(stmts).await.map_err(AppError::internal)?;
+    Ok(())
+}
+
+pub async fn add_member(
+    db: &D1Database,
+    session_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    stmt(
+        db,
+        "INSERT INTO session_members (session_id, user_id, added_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        &[text(session_id), text(user_id), num(now)],
+    )?
+    .run()
+    .await
+    .map_err(AppError::internal)?;
+    Ok(())
+}
+
+/// True when a membership was removed.
+pub async fn remove_member(
+    db: &D1Database,
+    session_id: &str,
+    user_id: &str,
+) -> Result<bool, AppError> {
+    let r = stmt(
+        db,
+        "DELETE FROM session_members WHERE session_id = ?1 AND user_id = ?2",
+        &[text(session_id), text(user_id)],
+    )?
+    .run()
+    .await
+    .map_err(AppError::internal)?;
+    Ok(r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0)
+}
+
+pub async fn members(db: &D1Database, session_id: &str) -> Result<Vec<String>, AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        user_id: String,
+    }
+    let rows: Vec<Row> = stmt(
+        db,
+        "SELECT user_id FROM session_members WHERE session_id = ?1 ORDER BY added_at, user_id",
+        &[text(session_id)],
+    )?
+    .all()
+    .await
+    .map_err(AppError::internal)?
+    .results()
+    .map_err(AppError::internal)?;
+    Ok(rows.into_iter().map(|r| r.user_id).collect())
+}
