@@ -628,3 +628,21 @@ async fn acked_messages_survive_a_runtime_restart_and_clients_resume() {
     );
     assert_eq!(send_msg(&mut ws, "d21", "d21").await["seq"], 21);
 }
+
+#[tokio::test]
+async fn non_browser_clients_authenticate_the_upgrade_with_a_bearer_header() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let (owner, _, s) = session_with_member().await;
+    let url = format!(
+        "{}/v1/sessions/{s}/ws",
+        owner.base.replacen("http", "ws", 1)
+    );
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", owner.token).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let hello = recv(&mut ws).await;
+    assert_eq!(hello["you"]["id"], owner.id.as_str());
+}
