@@ -4,7 +4,10 @@
 // stand-in LLM on loopback. Used by `make dev` and by every e2e test.
 //
 // Prints one JSON line on stdout when ready:
-//   {"event":"ready","url":"http://127.0.0.1:PORT","llm_url":"http://127.0.0.1:PORT2"}
+//   {"event":"ready","url":"http://127.0.0.1:PORT","llm_url":"…","control_url":"…"}
+// control_url is a loopback-only endpoint for tests and local debugging:
+//   POST /d1 {"sql": "...", "params": [...]} runs raw SQL on the DB binding
+// (how tests prove what is stored at rest, and tamper with it).
 // Everything else (workerd's own output included) goes to stderr or --log.
 //
 // Options:
@@ -24,6 +27,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startOpenAIStandin } from "./standins/openai.mjs";
 import { applyMigrations } from "./migrations.mjs";
+import http from "node:http";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -158,7 +162,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     console.error(`harness: shutting down (${why})`);
-    await Promise.allSettled([mf.dispose(), llm.close()]);
+    await Promise.allSettled([mf.dispose(), llm.close(), control.close()]);
     logStream?.end();
     process.exit(0);
   };
@@ -175,11 +179,42 @@ async function main() {
     process.stdin.resume();
   }
 
+  const control = await startControl(mf, d1[0]?.binding);
   const origin = url.origin;
-  process.stdout.write(JSON.stringify({ event: "ready", url: origin, llm_url: llm.url }) + "\n");
+  process.stdout.write(JSON.stringify({ event: "ready", url: origin, llm_url: llm.url, control_url: control.url }) + "\n");
   if (opts.dev) {
     console.error(`\n  Confab is running at ${origin}\n  stand-in LLM: ${llm.url}\n  state: ${opts.persist ?? "in memory"}\n`);
   }
+}
+
+/** The loopback control endpoint (see the header). */
+function startControl(mf, binding) {
+  const server = http.createServer(async (req, res) => {
+    const reply = (status, body) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    try {
+      if (req.method !== "POST" || req.url !== "/d1" || !binding) return reply(404, { error: "not found" });
+      let raw = "";
+      for await (const chunk of req) raw += chunk;
+      const { sql, params = [] } = JSON.parse(raw);
+      const db = await mf.getD1Database(binding);
+      const result = await db.prepare(sql).bind(...params).all();
+      reply(200, { results: result.results, changes: result.meta?.changes ?? 0 });
+    } catch (e) {
+      reply(400, { error: String(e?.message ?? e) });
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      resolve({
+        url: `http://127.0.0.1:${server.address().port}`,
+        close: () => new Promise((r) => server.close(() => r())),
+      });
+    });
+  });
 }
 
 main().catch((e) => {

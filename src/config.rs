@@ -4,6 +4,7 @@
 //! natively. Every tunable has its default here and nowhere else; a bad value
 //! names the variable and what was expected.
 
+use crate::crypto::Keyring;
 use std::fmt;
 
 /// Which set of behaviours is switched on. Development unlocks conveniences
@@ -47,6 +48,10 @@ pub struct Config {
     pub jwt_hs256_secret: Secret,
     /// Clock skew tolerated on `exp`/`nbf`, in seconds.
     pub jwt_leeway_seconds: u64,
+    /// Role (in the token's `roles`) that makes a caller an admin.
+    pub admin_role: String,
+    /// Keys for encryption at rest; required in every environment.
+    pub keyring: Keyring,
     /// Largest WebSocket frame accepted, in bytes; larger closes with 1009.
     pub max_frame_bytes: usize,
     /// Longest message text, in characters.
@@ -76,6 +81,7 @@ impl std::error::Error for ConfigError {}
 pub mod defaults {
     pub const ENVIRONMENT: &str = "production";
     pub const LOG_LEVEL: &str = "info";
+    pub const ADMIN_ROLE: &str = "admin";
     pub const JWT_LEEWAY_SECONDS: usize = 30;
     pub const MAX_FRAME_BYTES: usize = 64 * 1024;
     pub const MAX_MESSAGE_CHARS: usize = 4000;
@@ -129,6 +135,28 @@ impl Config {
             0,
             600,
         )? as u64;
+        let admin_role = get("ADMIN_ROLE").unwrap_or_else(|| defaults::ADMIN_ROLE.to_string());
+        // No silent plaintext: without keys Confab does not serve chat at all.
+        let keyring = match (get("ENCRYPTION_KEYS"), get("ENCRYPTION_ACTIVE_KEY_ID")) {
+            (None, _) => {
+                return Err(invalid(
+                    "ENCRYPTION_KEYS",
+                    "a keyring `id:base64,...` (it is unset)",
+                ))
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "ENCRYPTION_ACTIVE_KEY_ID",
+                    "the id of the active key (it is unset)",
+                ))
+            }
+            (Some(keys), Some(active)) => {
+                Keyring::parse(&keys, &active).map_err(|e| ConfigError {
+                    variable: e.variable,
+                    expected: e.expected,
+                })?
+            }
+        };
         let max_message_chars = bounded(
             get("MAX_MESSAGE_CHARS"),
             "MAX_MESSAGE_CHARS",
@@ -163,6 +191,8 @@ impl Config {
             log_level,
             jwt_hs256_secret,
             jwt_leeway_seconds,
+            admin_role,
+            keyring,
             max_frame_bytes,
             max_message_chars,
             max_sockets_per_session,
@@ -184,6 +214,8 @@ impl fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("jwt_hs256_secret", &self.jwt_hs256_secret)
             .field("jwt_leeway_seconds", &self.jwt_leeway_seconds)
+            .field("admin_role", &self.admin_role)
+            .field("keyring", &self.keyring)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("max_message_chars", &self.max_message_chars)
             .field("max_sockets_per_session", &self.max_sockets_per_session)
@@ -218,11 +250,18 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    const KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    /// Builds a config; the keyring is added unless the test sets its own.
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
+        let mut map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        map.entry("ENCRYPTION_KEYS".into())
+            .or_insert_with(|| KEY.into());
+        map.entry("ENCRYPTION_ACTIVE_KEY_ID".into())
+            .or_insert_with(|| "k1".into());
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -283,6 +322,8 @@ mod tests {
             ("MAX_MESSAGE_CHARS", "0"),
             ("TYPING_THROTTLE_MS", "-1"),
             ("JWT_HS256_SECRET", "short"),
+            ("ENCRYPTION_ACTIVE_KEY_ID", "k9"),
+            ("ENCRYPTION_KEYS", "k1:short"),
         ] {
             let mut pairs = vec![(var, bad)];
             if var != "JWT_HS256_SECRET" {
@@ -292,6 +333,17 @@ mod tests {
             assert_eq!(err.variable, var, "value {bad:?}");
             assert!(err.to_string().starts_with(var));
         }
+    }
+
+    #[test]
+    fn keys_are_required_in_every_environment() {
+        let map: HashMap<&str, &str> = [("ENVIRONMENT", "development")].into();
+        let err = Config::from_lookup(|k| map.get(k).map(|v| v.to_string())).unwrap_err();
+        assert_eq!(err.variable, "ENCRYPTION_KEYS");
+        let map: HashMap<&str, &str> =
+            [("ENVIRONMENT", "development"), ("ENCRYPTION_KEYS", KEY)].into();
+        let err = Config::from_lookup(|k| map.get(k).map(|v| v.to_string())).unwrap_err();
+        assert_eq!(err.variable, "ENCRYPTION_ACTIVE_KEY_ID");
     }
 
     #[test]
@@ -305,5 +357,6 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains(SECRET), "{shown}");
         assert!(shown.contains("jwt_hs256_secret: set"), "{shown}");
+        assert!(!shown.contains("AAECAwQF"), "{shown}");
     }
 }

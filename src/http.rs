@@ -75,6 +75,18 @@ impl Ctx {
         )?)
     }
 
+    /// The caller's identity, which must hold the configured admin role.
+    /// Non-admins get 404: admin routes do not reveal themselves.
+    pub fn require_admin(&self, req: &Request) -> Result<Identity, AppError> {
+        let who = self.authenticate(req, false)?;
+        let role = &self.require_config()?.admin_role;
+        if who.roles.iter().any(|r| r == role) {
+            Ok(who)
+        } else {
+            Err(AppError::NotFound)
+        }
+    }
+
     /// Turns a handler's result into the response, adds the common headers
     /// and writes the request's log line.
     pub fn finish(

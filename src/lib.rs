@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod ids;
 pub mod model;

@@ -115,6 +115,16 @@ pub struct SessionView {
     pub message_count: u64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Fields whose stored ciphertext could not be opened (shown as null).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A stored value that could not be decrypted, and why.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub field: String,
+    pub code: String,
 }
 
 /// The keyset position after the last row of a page of sessions ordered by

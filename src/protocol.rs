@@ -106,6 +106,10 @@ pub struct MessageView {
     pub edited_at: Option<i64>,
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub deleted: bool,
+    /// Set when the stored text could not be decrypted (text is then
+    /// empty): `ciphertext_tampered`, `ciphertext_unknown_key`, …
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub unreadable: Option<String>,
     /// Emoji → user ids, in history and resume replay.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub reactions: Vec<ReactionSummary>,
@@ -479,6 +483,7 @@ mod tests {
             created_at: 5,
             edited_at: None,
             deleted: false,
+            unreadable: None,
             reactions: vec![],
         };
         let v: serde_json::Value =

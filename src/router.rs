@@ -21,6 +21,7 @@ pub enum Route<'a> {
     AddMember { id: &'a str },
     RemoveMember { id: &'a str, user_id: &'a str },
     SessionSocket { id: &'a str },
+    Reencrypt,
 }
 
 /// Maps a method and path to a route: 404 for unknown paths (and malformed
@@ -43,6 +44,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         (["v1", "sessions", id, "members"], "POST") => AddMember { id },
         (["v1", "sessions", id, "members", user_id], "DELETE") => RemoveMember { id, user_id },
         (["v1", "sessions", id, "ws"], "GET") => SessionSocket { id },
+        (["v1", "admin", "maintenance", "reencrypt"], "POST") => Reencrypt,
         (
             ["healthz"]
             | ["readyz"]
@@ -50,7 +52,8 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
             | ["v1", "sessions"]
             | ["v1", "sessions", _]
             | ["v1", "sessions", _, "messages" | "members" | "ws"]
-            | ["v1", "sessions", _, "members", _],
+            | ["v1", "sessions", _, "members", _]
+            | ["v1", "admin", "maintenance", "reencrypt"],
             _,
         ) => return Err(AppError::MethodNotAllowed),
         _ => return Err(AppError::NotFound),
@@ -102,6 +105,7 @@ mod dispatch {
                     api::members::remove(req, &ctx, id, user_id).await
                 }
                 Route::SessionSocket { id } => api::sessions::connect(req, &ctx, id).await,
+                Route::Reencrypt => api::admin::reencrypt(req, &ctx).await,
             },
             Err(e) => Err(e),
         };

@@ -33,6 +33,7 @@ pub async fn readyz(ctx: &Ctx) -> HandlerResult {
     // A config failure is operator-facing and names only the variable, so it
     // is safe to show; dependency errors are not.
     if let Err(e) = &config {
+        checks["config"]["code"] = Value::from("config_invalid");
         checks["config"]["variable"] = Value::from(e.split(':').next().unwrap_or(""));
     }
 

@@ -12,7 +12,14 @@ use worker::{D1Database, Request, Response};
 async fn require_owner(ctx: &Ctx, req: &Request, session_id: &str) -> Result<D1Database, AppError> {
     let who = ctx.authenticate(req, false)?;
     let db = store::db(&ctx.env)?;
-    match store::sessions::access(&db, session_id, &who.user_id).await? {
+    match store::sessions::access(
+        &db,
+        &ctx.require_config()?.keyring,
+        session_id,
+        &who.user_id,
+    )
+    .await?
+    {
         Some((_, Role::Owner)) => Ok(db),
         _ => Err(AppError::NotFound),
     }

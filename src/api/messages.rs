@@ -17,11 +17,21 @@ pub async fn history(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
     let limit = page_limit(query_param(&req, "limit").as_deref())?;
     let before = seq_param("before", query_param(&req, "before").as_deref())?;
     let db = store::db(&ctx.env)?;
-    store::sessions::access(&db, session_id, &who.user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let (messages, last_seq) =
-        store::messages::page(&db, session_id, Page::Before { before, limit }).await?;
+    store::sessions::access(
+        &db,
+        &ctx.require_config()?.keyring,
+        session_id,
+        &who.user_id,
+    )
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let (messages, last_seq) = store::messages::page(
+        &db,
+        &ctx.require_config()?.keyring,
+        session_id,
+        Page::Before { before, limit },
+    )
+    .await?;
     let next_before = messages.first().map(|m| m.seq).filter(|&s| s > 1);
     json(
         200,

@@ -18,10 +18,12 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
     let who = ctx.authenticate(&req, false)?;
     let input = read_json::<NewSession>(&mut req).await?.validate()?;
     let db = store::db(&ctx.env)?;
+    let keys = &ctx.require_config()?.keyring;
     let id = random_hex(16);
     let now = now_ms();
     store::sessions::create(
         &db,
+        keys,
         &id,
         &who.user_id,
         input.title.as_deref(),
@@ -29,7 +31,7 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
         now,
     )
     .await?;
-    let (session, _) = store::sessions::access(&db, &id, &who.user_id)
+    let (session, _) = store::sessions::access(&db, keys, &id, &who.user_id)
         .await?
         .ok_or_else(|| AppError::internal("session vanished after insert"))?;
     json(201, &session)
@@ -47,8 +49,14 @@ pub async fn list(req: Request, ctx: &Ctx) -> HandlerResult {
         .transpose()?;
     let db = store::db(&ctx.env)?;
     // One extra row tells whether another page exists.
-    let mut sessions =
-        store::sessions::list_for_user(&db, &who.user_id, cursor.as_ref(), limit + 1).await?;
+    let mut sessions = store::sessions::list_for_user(
+        &db,
+        &ctx.require_config()?.keyring,
+        &who.user_id,
+        cursor.as_ref(),
+        limit + 1,
+    )
+    .await?;
     let more = sessions.len() > limit as usize;
     sessions.truncate(limit as usize);
     let next_cursor = more.then(|| {
@@ -69,9 +77,14 @@ pub async fn list(req: Request, ctx: &Ctx) -> HandlerResult {
 pub async fn get(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
     let who = ctx.authenticate(&req, false)?;
     let db = store::db(&ctx.env)?;
-    let (session, _) = store::sessions::access(&db, session_id, &who.user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let (session, _) = store::sessions::access(
+        &db,
+        &ctx.require_config()?.keyring,
+        session_id,
+        &who.user_id,
+    )
+    .await?
+    .ok_or(AppError::NotFound)?;
     json(200, &session)
 }
 
@@ -82,7 +95,14 @@ pub async fn get(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
 pub async fn delete(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
     let who = ctx.authenticate(&req, false)?;
     let db = store::db(&ctx.env)?;
-    match store::sessions::access(&db, session_id, &who.user_id).await? {
+    match store::sessions::access(
+        &db,
+        &ctx.require_config()?.keyring,
+        session_id,
+        &who.user_id,
+    )
+    .await?
+    {
         Some((_, Role::Owner)) => {}
         // Members may not erase; to them it behaves as if it were not theirs.
         _ => return Err(AppError::NotFound),
@@ -110,9 +130,14 @@ pub async fn connect(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
     let who = ctx.authenticate(&req, true)?;
     let after = seq_param("after", query_param(&req, "after").as_deref())?;
     let db = store::db(&ctx.env)?;
-    store::sessions::access(&db, session_id, &who.user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    store::sessions::access(
+        &db,
+        &ctx.require_config()?.keyring,
+        session_id,
+        &who.user_id,
+    )
+    .await?
+    .ok_or(AppError::NotFound)?;
     let user = UserRef {
         id: who.user_id,
         name: who.name,

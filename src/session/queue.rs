@@ -111,7 +111,10 @@ impl Core {
     async fn commit(&self, batch: Vec<(WebSocket, NewMessage)>) {
         let msgs: Vec<NewMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
         let result = match store::db(&self.env) {
-            Ok(db) => store::messages::commit(&db, &self.session_id(), &msgs).await,
+            Ok(db) => match self.keys() {
+                Ok(keys) => store::messages::commit(&db, keys, &self.session_id(), &msgs).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let committed = match result {
@@ -165,6 +168,10 @@ impl Core {
             Ok(db) => db,
             Err(e) => return self.log_error("no_database", &e),
         };
+        let keys = match self.keys() {
+            Ok(k) => k,
+            Err(e) => return self.log_error("no_keys", &e),
+        };
         let session = self.session_id();
         let now = now_ms();
         match job {
@@ -173,18 +180,20 @@ impl Core {
                 user,
                 seq,
                 text,
-            } => match store::messages::edit(&db, &session, seq, &user.id, &text, now).await {
-                Ok(Change::Done) => self.broadcast_event(
-                    &ServerFrame::Edited {
-                        seq,
-                        text: &text,
-                        edited_at: now,
-                    }
-                    .to_json(),
-                ),
-                Ok(other) => send_to(&ws, &change_error(other)),
-                Err(e) => self.fail(&ws, "edit_failed", &e),
-            },
+            } => {
+                match store::messages::edit(&db, keys, &session, seq, &user.id, &text, now).await {
+                    Ok(Change::Done) => self.broadcast_event(
+                        &ServerFrame::Edited {
+                            seq,
+                            text: &text,
+                            edited_at: now,
+                        }
+                        .to_json(),
+                    ),
+                    Ok(other) => send_to(&ws, &change_error(other)),
+                    Err(e) => self.fail(&ws, "edit_failed", &e),
+                }
+            }
             Job::Delete { ws, user, seq } => {
                 match store::messages::delete(&db, &session, seq, &user.id, now).await {
                     Ok(Change::Done) => self.broadcast_event(
@@ -236,16 +245,21 @@ impl Core {
                 user,
                 after,
                 greeted,
-            } => self.replay(&db, &session, ws, user, after, greeted).await,
+            } => {
+                self.replay(&db, keys, &session, ws, user, after, greeted)
+                    .await
+            }
             Job::Send { .. } => unreachable!("sends are committed in batches"),
         }
     }
 
     /// One step of a replay: greet (first step), send one page, then either
     /// queue the next page behind whatever arrived meanwhile, or go live.
+    #[allow(clippy::too_many_arguments)]
     async fn replay(
         &self,
         db: &worker::D1Database,
+        keys: &crate::crypto::Keyring,
         session: &str,
         ws: WebSocket,
         user: UserRef,
@@ -256,6 +270,7 @@ impl Core {
         // possible seq returns no rows but still the current last_seq.
         let page = store::messages::page(
             db,
+            keys,
             session,
             Page::After {
                 after: after.unwrap_or(NO_REPLAY),
@@ -363,6 +378,12 @@ impl Core {
             ws,
             &error_frame("internal", "the change was not applied; retry", None),
         );
+    }
+
+    fn keys(&self) -> Result<&'static crate::crypto::Keyring, AppError> {
+        crate::runtime::config(&self.env)
+            .map(|c| &c.keyring)
+            .map_err(|_| AppError::Unavailable { check: "config" })
     }
 
     pub(super) fn log_error(&self, event: &str, e: &AppError) {

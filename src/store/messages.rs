@@ -7,6 +7,7 @@
 //! about them lives in the Durable Object's memory.
 
 use super::{num, opt_num, stmt, text};
+use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
 use crate::protocol::{Author, AuthorKind, MessageView, ReactionSummary, ReadPosition};
 use serde::Deserialize;
@@ -47,7 +48,21 @@ struct MessageRow {
 }
 
 impl MessageRow {
-    fn into_view(self) -> MessageView {
+    /// Opens the body; a body that fails to open yields an empty text and
+    /// the reason in `unreadable`, never an error for the whole page.
+    fn into_view(self, keys: &Keyring, session_id: &str) -> MessageView {
+        let deleted = self.deleted_at.is_some();
+        let (text, unreadable) = if deleted {
+            (String::new(), None)
+        } else {
+            match keys.open(
+                &aad(Field::MessageBody, session_id, Some(&self.id)),
+                &self.body,
+            ) {
+                Ok(t) => (t, None),
+                Err(e) => (String::new(), Some(e.code().to_string())),
+            }
+        };
         MessageView {
             seq: self.seq as u64,
             id: self.id,
@@ -57,15 +72,12 @@ impl MessageRow {
                 name: self.author_name,
                 kind: AuthorKind::parse(&self.author_kind).unwrap_or(AuthorKind::System),
             },
-            text: if self.deleted_at.is_some() {
-                String::new()
-            } else {
-                self.body
-            },
+            text,
             reply_to: self.reply_to.map(|r| r as u64),
             created_at: self.created_at,
             edited_at: self.edited_at,
-            deleted: self.deleted_at.is_some(),
+            deleted,
+            unreadable,
             reactions: Vec::new(),
         }
     }
@@ -82,6 +94,7 @@ fn rows<T: for<'de> Deserialize<'de>>(r: &D1Result) -> Result<Vec<T>, AppError> 
 /// order: `None` when the session no longer exists.
 pub async fn commit(
     db: &D1Database,
+    keys: &Keyring,
     session_id: &str,
     batch: &[NewMessage],
 ) -> Result<Vec<Option<Committed>>, AppError> {
@@ -104,7 +117,7 @@ pub async fn commit(
                 text(&m.author.id),
                 text(&m.author.name),
                 text(m.author.kind.as_str()),
-                text(&m.text),
+                text(&keys.seal(&aad(Field::MessageBody, session_id, Some(&m.id)), &m.text)),
                 opt_num(m.reply_to),
                 num(m.created_at),
             ],
@@ -122,7 +135,7 @@ pub async fn commit(
         out.push(row.map(|r| {
             let duplicate = r.id != m.id;
             Committed {
-                view: r.into_view(),
+                view: r.into_view(keys, session_id),
                 duplicate,
             }
         }));
@@ -144,6 +157,7 @@ pub enum Page {
 /// one round trip.
 pub async fn page(
     db: &D1Database,
+    keys: &Keyring,
     session_id: &str,
     page: Page,
 ) -> Result<(Vec<MessageView>, u64), AppError> {
@@ -181,7 +195,7 @@ pub async fn page(
         .map_err(AppError::internal)?;
     let mut views: Vec<MessageView> = rows::<MessageRow>(&results[0])?
         .into_iter()
-        .map(MessageRow::into_view)
+        .map(|r| r.into_view(keys, session_id))
         .collect();
 
     #[derive(Deserialize)]
@@ -245,22 +259,51 @@ fn changes(r: &D1Result) -> usize {
 const OWNER: &str = "SELECT author_id, deleted_at FROM messages WHERE session_id = ?1 AND seq = ?2";
 
 /// Replaces the text of the author's own message, keeping the old text in
-/// the edit history. One round trip.
+/// the edit history. Two round trips: the message id (part of the AAD) is
+/// read first.
+#[allow(clippy::too_many_arguments)]
 pub async fn edit(
     db: &D1Database,
+    keys: &Keyring,
     session_id: &str,
     seq: u64,
     user_id: &str,
     body: &str,
     now: i64,
 ) -> Result<Change, AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        author_id: String,
+        deleted_at: Option<i64>,
+    }
+    let row: Option<Row> = stmt(
+        db,
+        "SELECT id, author_id, deleted_at FROM messages WHERE session_id = ?1 AND seq = ?2",
+        &[text(session_id), num(seq as i64)],
+    )?
+    .first(None)
+    .await
+    .map_err(AppError::internal)?;
+    let Some(row) = row else {
+        return Ok(Change::NotFound);
+    };
+    let owner = OwnerRow {
+        author_id: row.author_id,
+        deleted_at: row.deleted_at,
+    };
+    if owner.author_id != user_id || owner.deleted_at.is_some() {
+        return Ok(classify(false, Some(owner), user_id));
+    }
+    let sealed = keys.seal(&aad(Field::MessageBody, session_id, Some(&row.id)), body);
+    // The guard repeats the checks, so a concurrent delete wins cleanly.
     let guard = "session_id = ?1 AND seq = ?2 AND author_id = ?3 AND deleted_at IS NULL";
     let args = [
         text(session_id),
         num(seq as i64),
         text(user_id),
         num(now),
-        text(body),
+        text(&sealed),
     ];
     let results = db
         .batch(vec![

@@ -1,6 +1,7 @@
 //! D1 access: every SQL statement Confab runs lives under this module.
 //! Message bodies are read and written only in `messages.rs`.
 
+pub mod maintenance;
 pub mod messages;
 pub mod sessions;
 

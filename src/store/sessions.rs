@@ -1,8 +1,9 @@
 //! Sessions and their members.
 
 use super::{num, opt_text, stmt, text};
+use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
-use crate::model::{Contact, SessionCursor, SessionView};
+use crate::model::{Contact, SessionCursor, SessionView, Unreadable};
 use serde::Deserialize;
 use worker::D1Database;
 
@@ -21,23 +22,42 @@ struct SessionRow {
     updated_at: i64,
 }
 
-impl From<SessionRow> for SessionView {
-    fn from(r: SessionRow) -> Self {
-        let contact = match (r.contact_name, r.contact_email) {
+impl SessionRow {
+    /// Opens the sealed fields; one that fails is null and listed as unreadable.
+    fn into_view(self, keys: &Keyring) -> SessionView {
+        let mut unreadable = Vec::new();
+        let mut open = |field: Field, name: &str, value: Option<String>| -> Option<String> {
+            let sealed = value?;
+            match keys.open(&aad(field, &self.id, None), &sealed) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    unreadable.push(Unreadable {
+                        field: name.into(),
+                        code: e.code().into(),
+                    });
+                    None
+                }
+            }
+        };
+        let title = open(Field::SessionTitle, "title", self.title);
+        let name = open(Field::ContactName, "contact.name", self.contact_name);
+        let email = open(Field::ContactEmail, "contact.email", self.contact_email);
+        let contact = match (name, email) {
             (Some(name), Some(email)) => Some(Contact { name, email }),
             _ => None,
         };
         SessionView {
-            id: r.id,
-            owner_id: r.owner_id,
-            title: r.title,
+            id: self.id,
+            owner_id: self.owner_id,
+            title,
             contact,
-            mode: r.mode,
-            status: r.status,
-            last_seq: r.last_seq.max(0) as u64,
-            message_count: r.message_count.max(0) as u64,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            mode: self.mode,
+            status: self.status,
+            last_seq: self.last_seq.max(0) as u64,
+            message_count: self.message_count.max(0) as u64,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            unreadable,
         }
     }
 }
@@ -53,6 +73,7 @@ pub enum Role {
 
 pub async fn create(
     db: &D1Database,
+    keys: &Keyring,
     id: &str,
     owner_id: &str,
     title: Option<&str>,
@@ -65,9 +86,9 @@ pub async fn create(
         &[
             text(id),
             text(owner_id),
-            opt_text(title),
-            opt_text(contact.map(|c| c.name.as_str())),
-            opt_text(contact.map(|c| c.email.as_str())),
+            opt_text(title.map(|t| keys.seal(&aad(Field::SessionTitle, id, None), t)).as_deref()),
+            opt_text(contact.map(|c| keys.seal(&aad(Field::ContactName, id, None), &c.name)).as_deref()),
+            opt_text(contact.map(|c| keys.seal(&aad(Field::ContactEmail, id, None), &c.email)).as_deref()),
             num(now),
         ],
     )?
@@ -81,6 +102,7 @@ pub async fn create(
 /// exist or the caller is neither owner nor member (indistinguishable on purpose).
 pub async fn access(
     db: &D1Database,
+    keys: &Keyring,
     id: &str,
     user_id: &str,
 ) -> Result<Option<(SessionView, Role)>, AppError> {
@@ -105,13 +127,14 @@ pub async fn access(
         } else {
             return None;
         };
-        Some((r.session.into(), role))
+        Some((r.session.into_view(keys), role))
     }))
 }
 
 /// The sessions a user owns or belongs to, newest activity first.
 pub async fn list_for_user(
     db: &D1Database,
+    keys: &Keyring,
     user_id: &str,
     after: Option<&SessionCursor>,
     limit: u32,
@@ -134,7 +157,7 @@ pub async fn list_for_user(
         .map_err(AppError::internal)?
         .results()
         .map_err(AppError::internal)?;
-    Ok(rows.into_iter().map(SessionView::from).collect())
+    Ok(rows.into_iter().map(|r| r.into_view(keys)).collect())
 }
 
 /// Erases a session and everything in it, in one transaction.

@@ -22,6 +22,9 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The HS256 secret every test runtime is started with.
 pub const TEST_SECRET: &str = "confab-test-secret-0123456789abcdef";
+/// Test keys (32 bytes each, base64); runtimes start with `k1` active.
+pub const KEY_K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const KEY_K2: &str = "k2:HxsdHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=";
 
 #[derive(Default, Clone)]
 pub struct Options {
@@ -39,6 +42,7 @@ pub struct Harness {
     _stdin: ChildStdin,
     pub url: String,
     pub llm_url: String,
+    pub control_url: String,
     pub log_path: PathBuf,
 }
 
@@ -99,10 +103,15 @@ impl Harness {
         if let Some(dir) = &opts.persist {
             cmd.arg("--persist").arg(dir);
         }
-        // Every runtime gets the test secret unless a test sets its own.
-        if !opts.vars.iter().any(|(k, _)| k == "JWT_HS256_SECRET") {
-            cmd.arg("--var")
-                .arg(format!("JWT_HS256_SECRET={TEST_SECRET}"));
+        // Every runtime gets the test secret and keys unless a test sets its own.
+        for (k, v) in [
+            ("JWT_HS256_SECRET", TEST_SECRET),
+            ("ENCRYPTION_KEYS", KEY_K1),
+            ("ENCRYPTION_ACTIVE_KEY_ID", "k1"),
+        ] {
+            if !opts.vars.iter().any(|(name, _)| name == k) {
+                cmd.arg("--var").arg(format!("{k}={v}"));
+            }
         }
         for (k, v) in &opts.vars {
             cmd.arg("--var").arg(format!("{k}={v}"));
@@ -147,6 +156,7 @@ impl Harness {
             _stdin: stdin,
             url: ready["url"].as_str().unwrap().to_string(),
             llm_url: ready["llm_url"].as_str().unwrap().to_string(),
+            control_url: ready["control_url"].as_str().unwrap().to_string(),
             log_path,
         }
     }
@@ -164,6 +174,20 @@ impl Harness {
     /// What workerd printed so far (the worker's JSON log lines included).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Runs raw SQL on the D1 database, bypassing the worker.
+    pub async fn sql(&self, sql: &str, params: Value) -> Vec<Value> {
+        let res = http()
+            .post(format!("{}/d1", self.control_url))
+            .json(&serde_json::json!({ "sql": sql, "params": params }))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, 200, "{sql}: {body}");
+        body["results"].as_array().cloned().unwrap_or_default()
     }
 
     pub fn pid(&self) -> u32 {
@@ -271,10 +295,14 @@ pub fn now_ms() -> i64 {
 
 /// A valid token for `user_id`, signed with the test secret.
 pub fn token(user_id: &str, name: &str) -> String {
+    token_with_roles(user_id, name, &[])
+}
+
+pub fn token_with_roles(user_id: &str, name: &str, roles: &[&str]) -> String {
     let who = confab::auth::Identity {
         user_id: user_id.into(),
         name: name.into(),
-        roles: vec![],
+        roles: roles.iter().map(|r| r.to_string()).collect(),
     };
     confab::auth::mint_hs256(&who, TEST_SECRET.as_bytes(), now_ms(), 3600)
 }

@@ -1,0 +1,41 @@
+//! Admin-only operations. Callers need the configured admin role.
+
+use crate::error::AppError;
+use crate::http::{json, query_param, Ctx, HandlerResult};
+use crate::store::{self, maintenance::Cursor};
+use worker::Request;
+
+/// Rows per maintenance call unless `batch` says otherwise; bounded so one
+/// call stays well inside a request's CPU and D1 limits.
+const DEFAULT_BATCH: u32 = 200;
+const MAX_BATCH: u32 = 1000;
+
+/// POST /v1/admin/maintenance/reencrypt
+///
+/// Re-encrypts up to `batch` stored values (titles, contact fields, message
+/// texts, edit history) to the active key. Query: `cursor` (from the previous
+/// call's `next_cursor`), `batch` (1-1000). Call until `done`; safe to stop
+/// and restart at any point.
+pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
+    ctx.require_admin(&req)?;
+    let keys = &ctx.require_config()?.keyring;
+    let cursor = match query_param(&req, "cursor") {
+        None => None,
+        Some(c) => Some(Cursor::decode(&c).ok_or_else(|| {
+            AppError::bad_request("invalid_cursor", "cursor is not one this API issued")
+        })?),
+    };
+    let batch = match query_param(&req, "batch") {
+        None => DEFAULT_BATCH,
+        Some(b) => b
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_BATCH).contains(n))
+            .ok_or_else(|| {
+                AppError::bad_request("invalid_batch", format!("batch must be 1-{MAX_BATCH}"))
+            })?,
+    };
+    let db = store::db(&ctx.env)?;
+    let report = store::maintenance::reencrypt(&db, keys, cursor, batch).await?;
+    json(200, &report)
+}

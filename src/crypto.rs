@@ -1,0 +1,312 @@
+//! Encryption at rest: AES-256-GCM envelopes and the keyring. Pure.
+//!
+//! **Envelope** (stored as TEXT): `v1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`
+//! with a random 96-bit nonce and the 128-bit GCM tag, base64url without
+//! padding. `v1` names this layout; a future layout gets a new prefix.
+//!
+//! **AAD** binds every value to where it belongs, as
+//! `confab/v1/<field>/<session id>[/<message id>]`, so a ciphertext copied
+//! to another row or field fails to open.
+//!
+//! **Keyring**: several 256-bit keys by id, one of them active. New values
+//! are sealed with the active key; any known key opens.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use std::fmt;
+
+pub const VERSION: &str = "v1";
+const NONCE_BYTES: usize = 12;
+const TAG_BYTES: usize = 16;
+const MAX_KEY_ID: usize = 16;
+
+/// What a sealed value is; part of its AAD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    MessageBody,
+    SessionTitle,
+    ContactName,
+    ContactEmail,
+}
+
+impl Field {
+    fn as_str(self) -> &'static str {
+        match self {
+            Field::MessageBody => "message.body",
+            Field::SessionTitle => "session.title",
+            Field::ContactName => "session.contact_name",
+            Field::ContactEmail => "session.contact_email",
+        }
+    }
+}
+
+/// Where a value belongs.
+pub fn aad(field: Field, session_id: &str, message_id: Option<&str>) -> String {
+    match message_id {
+        Some(m) => format!("confab/{VERSION}/{}/{session_id}/{m}", field.as_str()),
+        None => format!("confab/{VERSION}/{}/{session_id}", field.as_str()),
+    }
+}
+
+/// Why a stored value could not be opened. Each has a stable code that API
+/// responses carry instead of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenError {
+    /// Not an envelope of a known version.
+    Malformed,
+    /// Sealed with a key id this keyring does not hold.
+    UnknownKey,
+    /// The tag does not verify: altered, or moved from another place.
+    Tampered,
+}
+
+impl OpenError {
+    pub fn code(self) -> &'static str {
+        match self {
+            OpenError::Malformed => "ciphertext_malformed",
+            OpenError::UnknownKey => "ciphertext_unknown_key",
+            OpenError::Tampered => "ciphertext_tampered",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Keyring {
+    keys: Vec<(String, Aes256Gcm)>,
+    active: usize,
+}
+
+// Keys never print.
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
+        f.debug_struct("Keyring")
+            .field("key_ids", &ids)
+            .field("active", &self.keys[self.active].0)
+            .finish()
+    }
+}
+
+impl PartialEq for Keyring {
+    fn eq(&self, other: &Self) -> bool {
+        self.active_id() == other.active_id()
+            && self
+                .keys
+                .iter()
+                .map(|k| &k.0)
+                .eq(other.keys.iter().map(|k| &k.0))
+    }
+}
+
+impl Eq for Keyring {}
+
+/// A keyring problem, naming the variable at fault and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyringError {
+    pub variable: &'static str,
+    pub expected: String,
+}
+
+impl Keyring {
+    /// Parses `keys` (`id:base64,id:base64`, each key 32 bytes in standard
+    /// base64) and the active key id.
+    pub fn parse(keys: &str, active: &str) -> Result<Keyring, KeyringError> {
+        let bad_keys = |why: &str| KeyringError {
+            variable: "ENCRYPTION_KEYS",
+            expected: format!("comma-separated `id:base64` entries of 32-byte keys ({why})"),
+        };
+        let mut parsed: Vec<(String, Aes256Gcm)> = Vec::new();
+        for entry in keys.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (id, b64) = entry
+                .split_once(':')
+                .ok_or_else(|| bad_keys("an entry has no `:`"))?;
+            if id.is_empty()
+                || id.len() > MAX_KEY_ID
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(bad_keys("key ids are 1-16 characters of A-Z a-z 0-9 _ -"));
+            }
+            if parsed.iter().any(|(k, _)| k == id) {
+                return Err(bad_keys("a key id appears twice"));
+            }
+            let bytes =
+                Base64::decode_vec(b64.trim()).map_err(|_| bad_keys("a key is not base64"))?;
+            let cipher =
+                Aes256Gcm::new_from_slice(&bytes).map_err(|_| bad_keys("a key is not 32 bytes"))?;
+            parsed.push((id.to_string(), cipher));
+        }
+        if parsed.is_empty() {
+            return Err(bad_keys("none given"));
+        }
+        let active = parsed
+            .iter()
+            .position(|(id, _)| id == active.trim())
+            .ok_or_else(|| KeyringError {
+                variable: "ENCRYPTION_ACTIVE_KEY_ID",
+                expected: "the id of one of the keys in ENCRYPTION_KEYS".into(),
+            })?;
+        Ok(Keyring {
+            keys: parsed,
+            active,
+        })
+    }
+
+    pub fn active_id(&self) -> &str {
+        &self.keys[self.active].0
+    }
+
+    /// The envelope prefix of values sealed with the active key.
+    pub fn active_prefix(&self) -> String {
+        format!("{VERSION}.{}.", self.active_id())
+    }
+
+    pub fn seal(&self, aad: &str, plaintext: &str) -> String {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::getrandom(&mut nonce).expect("entropy source unavailable");
+        let (id, cipher) = &self.keys[self.active];
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
+            // AES-GCM encryption only fails for inputs of over 64 GiB.
+            .expect("aes-gcm seals");
+        let mut blob = Vec::with_capacity(NONCE_BYTES + sealed.len());
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(&sealed);
+        format!("{VERSION}.{id}.{}", Base64UrlUnpadded::encode_string(&blob))
+    }
+
+    pub fn open(&self, aad: &str, envelope: &str) -> Result<String, OpenError> {
+        let mut parts = envelope.splitn(3, '.');
+        let (Some(VERSION), Some(id), Some(b64)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(OpenError::Malformed);
+        };
+        let cipher = self
+            .keys
+            .iter()
+            .find(|(k, _)| k == id)
+            .map(|(_, c)| c)
+            .ok_or(OpenError::UnknownKey)?;
+        let blob = Base64UrlUnpadded::decode_vec(b64).map_err(|_| OpenError::Malformed)?;
+        if blob.len() < NONCE_BYTES + TAG_BYTES {
+            return Err(OpenError::Malformed);
+        }
+        let (nonce, sealed) = blob.split_at(NONCE_BYTES);
+        let plain = cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| OpenError::Tampered)?;
+        String::from_utf8(plain).map_err(|_| OpenError::Tampered)
+    }
+
+    /// Opens with any known key and reseals with the active one.
+    pub fn rotate(&self, aad: &str, envelope: &str) -> Result<String, OpenError> {
+        Ok(self.seal(aad, &self.open(aad, envelope)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const K2: &str = "HxsdHBsaGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=";
+
+    fn ring(active: &str) -> Keyring {
+        Keyring::parse(&format!("k1:{K1}, k2:{K2}"), active).unwrap()
+    }
+
+    #[test]
+    fn seal_open_round_trip_with_fresh_nonces() {
+        let r = ring("k1");
+        let a = aad(Field::MessageBody, "s1", Some("m1"));
+        let e1 = r.seal(&a, "hello wörld");
+        let e2 = r.seal(&a, "hello wörld");
+        assert_ne!(e1, e2, "nonces differ");
+        assert!(e1.starts_with("v1.k1."));
+        assert!(!e1.contains("hello"));
+        assert_eq!(r.open(&a, &e1).unwrap(), "hello wörld");
+        assert_eq!(r.open(&a, &r.seal(&a, "")).unwrap(), "");
+    }
+
+    #[test]
+    fn moved_or_altered_values_do_not_open() {
+        let r = ring("k1");
+        let a = aad(Field::MessageBody, "s1", Some("m1"));
+        let e = r.seal(&a, "secret");
+        assert_eq!(
+            r.open(&aad(Field::MessageBody, "s1", Some("m2")), &e),
+            Err(OpenError::Tampered)
+        );
+        assert_eq!(
+            r.open(&aad(Field::MessageBody, "s2", Some("m1")), &e),
+            Err(OpenError::Tampered)
+        );
+        assert_eq!(
+            r.open(&aad(Field::SessionTitle, "s1", None), &e),
+            Err(OpenError::Tampered)
+        );
+        let mut chars: Vec<char> = e.chars().collect();
+        let i = chars.len() - 5;
+        chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+        let flipped: String = chars.into_iter().collect();
+        assert_eq!(r.open(&a, &flipped), Err(OpenError::Tampered));
+        assert_eq!(r.open(&a, "plaintext"), Err(OpenError::Malformed));
+        assert_eq!(r.open(&a, "v1.k1.!!!"), Err(OpenError::Malformed));
+        assert_eq!(r.open(&a, "v1.k1.AAAA"), Err(OpenError::Malformed));
+        assert_eq!(
+            r.open(&a, &e.replacen("v1.k1.", "v1.zz.", 1)),
+            Err(OpenError::UnknownKey)
+        );
+        assert_eq!(
+            r.open(&a, &e.replacen("v1.", "v9.", 1)),
+            Err(OpenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn any_known_key_opens_and_rotation_moves_to_the_active_key() {
+        let old = ring("k1");
+        let new = ring("k2");
+        let a = aad(Field::ContactEmail, "s1", None);
+        let e = old.seal(&a, "ann@example.com");
+        assert_eq!(new.open(&a, &e).unwrap(), "ann@example.com");
+        let rotated = new.rotate(&a, &e).unwrap();
+        assert!(rotated.starts_with(&new.active_prefix()));
+        assert_eq!(new.open(&a, &rotated).unwrap(), "ann@example.com");
+        let only_k1 = Keyring::parse(&format!("k1:{K1}"), "k1").unwrap();
+        assert_eq!(only_k1.open(&a, &rotated), Err(OpenError::UnknownKey));
+    }
+
+    #[test]
+    fn keyring_errors_name_the_variable() {
+        let var = |keys: &str, active: &str| Keyring::parse(keys, active).unwrap_err().variable;
+        assert_eq!(var("", "k1"), "ENCRYPTION_KEYS");
+        assert_eq!(var("k1", "k1"), "ENCRYPTION_KEYS");
+        assert_eq!(var("k1:notbase64!", "k1"), "ENCRYPTION_KEYS");
+        assert_eq!(var("k1:AAEC", "k1"), "ENCRYPTION_KEYS");
+        assert_eq!(var(&format!("k1:{K1},k1:{K2}"), "k1"), "ENCRYPTION_KEYS");
+        assert_eq!(var(&format!("bad id:{K1}"), "k1"), "ENCRYPTION_KEYS");
+        assert_eq!(var(&format!("k1:{K1}"), "k2"), "ENCRYPTION_ACTIVE_KEY_ID");
+    }
+
+    #[test]
+    fn debug_shows_ids_not_keys() {
+        let shown = format!("{:?}", ring("k2"));
+        assert!(shown.contains("k1") && shown.contains("k2"));
+        assert!(!shown.contains(K1) && !shown.contains("Aes"));
+    }
+}

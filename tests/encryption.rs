@@ -1,0 +1,433 @@
+//! Encryption at rest, the error model and configuration validation,
+//! checked against what D1 actually stores.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Every row of every table, as one string.
+async fn dump(h: &Harness) -> String {
+    let tables = h
+        .sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'", json!([]))
+        .await;
+    let mut out = String::new();
+    for t in tables {
+        let name = t["name"].as_str().unwrap();
+        let rows = h.sql(&format!("SELECT * FROM \"{name}\""), json!([])).await;
+        out.push_str(&format!("{name}: {}\n", Value::Array(rows)));
+    }
+    out
+}
+
+#[tokio::test]
+async fn no_plaintext_reaches_d1() {
+    let h = Harness::start(Options::default());
+    let u = User::new(&h, "secretive");
+    let (status, s) = u
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"title": "TITLE-MARKER-7q", "contact": {"name": "NAME-MARKER-3k", "email": "email-marker-9z@example.com"}})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(s["title"], "TITLE-MARKER-7q", "the API shows plaintext");
+    let id = s["id"].as_str().unwrap();
+    let (mut ws, _, _) = u.join(id, None).await;
+    send_msg(&mut ws, "m1", "BODY-MARKER-1a").await;
+    let seq = send_msg(&mut ws, "m2", "BODY-MARKER-2b").await["seq"]
+        .as_u64()
+        .unwrap();
+    send_json(
+        &mut ws,
+        json!({"type": "edit", "seq": seq, "text": "EDITED-MARKER-4d"}),
+    )
+    .await;
+    recv_type(&mut ws, "edited").await;
+    let (_, page) = u
+        .call(Method::GET, &format!("/v1/sessions/{id}/messages"), None)
+        .await;
+    assert_eq!(page["messages"][1]["text"], "EDITED-MARKER-4d");
+
+    let raw = dump(&h).await;
+    for marker in [
+        "TITLE-MARKER",
+        "NAME-MARKER",
+        "email-marker",
+        "BODY-MARKER",
+        "EDITED-MARKER",
+    ] {
+        assert!(
+            !raw.contains(marker),
+            "{marker} is stored in plaintext:\n{raw}"
+        );
+    }
+    // What is there instead: v1 envelopes under the active key, including
+    // the edit history's copy of the old text.
+    let bodies = h
+        .sql(
+            "SELECT body FROM messages WHERE session_id = ?1",
+            json!([id]),
+        )
+        .await;
+    assert!(bodies
+        .iter()
+        .all(|b| b["body"].as_str().unwrap().starts_with("v1.k1.")));
+    let edits = h
+        .sql(
+            "SELECT body FROM message_edits WHERE session_id = ?1",
+            json!([id]),
+        )
+        .await;
+    assert_eq!(edits.len(), 1);
+    assert!(edits[0]["body"].as_str().unwrap().starts_with("v1.k1."));
+    let row = &h
+        .sql(
+            "SELECT title, contact_email FROM sessions WHERE id = ?1",
+            json!([id]),
+        )
+        .await[0];
+    assert!(row["title"].as_str().unwrap().starts_with("v1.k1."));
+    assert!(row["contact_email"].as_str().unwrap().starts_with("v1.k1."));
+}
+
+#[tokio::test]
+async fn damaged_rows_read_as_unreadable_while_the_rest_of_the_page_reads_fine() {
+    let h = Harness::start(Options::default());
+    let u = User::new(&h, "victim");
+    let s = u.create_session("TITLE").await;
+    let (mut ws, _, _) = u.join(&s, None).await;
+    for i in 1..=5 {
+        send_msg(&mut ws, &format!("t{i}"), &format!("text {i}")).await;
+    }
+    let body = |seq: u64| {
+        let h = &h;
+        let s = s.clone();
+        async move {
+            h.sql(
+                "SELECT body FROM messages WHERE session_id = ?1 AND seq = ?2",
+                json!([s, seq]),
+            )
+            .await[0]["body"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    // 2: one ciphertext character flipped.
+    let mut b2: Vec<char> = body(2).await.chars().collect();
+    let i = b2.len() - 3;
+    b2[i] = if b2[i] == 'A' { 'B' } else { 'A' };
+    let b2: String = b2.into_iter().collect();
+    // 4: the (valid) ciphertext of row 3 copied over it.
+    let b3 = body(3).await;
+    // 5: an unknown key id.
+    let b5 = body(5).await.replacen("v1.k1.", "v1.k9.", 1);
+    for (seq, b) in [(2, b2), (4, b3), (5, b5)] {
+        h.sql(
+            "UPDATE messages SET body = ?1 WHERE session_id = ?2 AND seq = ?3",
+            json!([b, s, seq]),
+        )
+        .await;
+    }
+    h.sql(
+        "UPDATE sessions SET title = ?1 WHERE id = ?2",
+        json!([format!("v1.k1.{}", "A".repeat(40)), s]),
+    )
+    .await;
+
+    let (status, page) = u
+        .call(Method::GET, &format!("/v1/sessions/{s}/messages"), None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let m = page["messages"].as_array().unwrap();
+    let view: Vec<(String, Value)> = m
+        .iter()
+        .map(|m| {
+            (
+                m["text"].as_str().unwrap().to_string(),
+                m["unreadable"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        view,
+        vec![
+            ("text 1".to_string(), Value::Null),
+            ("".to_string(), json!("ciphertext_tampered")),
+            ("text 3".to_string(), Value::Null),
+            ("".to_string(), json!("ciphertext_tampered")),
+            ("".to_string(), json!("ciphertext_unknown_key")),
+        ]
+    );
+    // The socket replay survives it too.
+    let (_, _, replayed) = u.join(&s, Some(0)).await;
+    assert_eq!(replayed.len(), 5);
+    assert_eq!(replayed[4]["unreadable"], "ciphertext_unknown_key");
+    // A damaged title is null with a reason; the session still reads and lists.
+    let (status, got) = u
+        .call(Method::GET, &format!("/v1/sessions/{s}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(got["title"], Value::Null);
+    assert_eq!(
+        got["unreadable"],
+        json!([{"field": "title", "code": "ciphertext_tampered"}])
+    );
+    let (status, list) = u.call(Method::GET, "/v1/sessions", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["sessions"][0]["id"], s.as_str());
+}
+
+async fn count_on(h: &Harness, prefix: &str) -> u64 {
+    let like = format!("{prefix}%");
+    let q = "SELECT
+        (SELECT count(*) FROM messages WHERE body LIKE ?1) +
+        (SELECT count(*) FROM message_edits WHERE body LIKE ?1) +
+        (SELECT count(*) FROM sessions WHERE title LIKE ?1) +
+        (SELECT count(*) FROM sessions WHERE contact_name LIKE ?1) +
+        (SELECT count(*) FROM sessions WHERE contact_email LIKE ?1) AS n";
+    h.sql(q, json!([like])).await[0]["n"].as_u64().unwrap()
+}
+
+async fn all_texts(u: &User, sessions: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in sessions {
+        let (_, got) = u
+            .call(Method::GET, &format!("/v1/sessions/{s}"), None)
+            .await;
+        assert!(got.get("unreadable").is_none(), "{got}");
+        out.push(got["title"].as_str().unwrap().to_string());
+        out.push(got["contact"]["email"].as_str().unwrap().to_string());
+        let (_, page) = u
+            .call(
+                Method::GET,
+                &format!("/v1/sessions/{s}/messages?limit=100"),
+                None,
+            )
+            .await;
+        for m in page["messages"].as_array().unwrap() {
+            assert!(m.get("unreadable").is_none(), "{m}");
+            out.push(m["text"].as_str().unwrap().to_string());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption() {
+    let dir = temp_dir("rotate");
+    let first = Harness::start(Options {
+        persist: Some(dir.clone()),
+        ..Default::default()
+    });
+    let u = User::new(&first, "rotator");
+    let mut sessions = Vec::new();
+    for i in 0..3 {
+        let (status, s) = u
+            .call(
+                Method::POST,
+                "/v1/sessions",
+                Some(json!({"title": format!("title {i}"), "contact": {"name": "Ann", "email": format!("ann{i}@example.com")}})),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let id = s["id"].as_str().unwrap().to_string();
+        let (mut ws, _, _) = u.join(&id, None).await;
+        for j in 0..10 {
+            send_msg(&mut ws, &format!("r{j}"), &format!("message {i}.{j}")).await;
+        }
+        send_json(
+            &mut ws,
+            json!({"type": "edit", "seq": 1, "text": format!("edited {i}")}),
+        )
+        .await;
+        recv_type(&mut ws, "edited").await;
+        sessions.push(id);
+    }
+    let before = all_texts(&u, &sessions).await;
+    let total = count_on(&first, "v1.k1.").await;
+    assert_eq!(
+        total,
+        3 * 3 + 3 * 10 + 3,
+        "3 sessions × 3 fields, 30 messages, 3 edits"
+    );
+    assert_eq!(first.terminate(), Some(0));
+
+    // Add k2 and make it active: old rows still read.
+    let rotate_vars = vec![
+        ("ENCRYPTION_KEYS".to_string(), format!("{KEY_K1},{KEY_K2}")),
+        ("ENCRYPTION_ACTIVE_KEY_ID".to_string(), "k2".to_string()),
+    ];
+    let second = Harness::start(Options {
+        persist: Some(dir.clone()),
+        vars: rotate_vars.clone(),
+        ..Default::default()
+    });
+    let u = User {
+        base: second.url.clone(),
+        ..u
+    };
+    assert_eq!(all_texts(&u, &sessions).await, before);
+
+    let admin = User {
+        token: token_with_roles("ops", "Ops", &["admin"]),
+        ..u.clone()
+    };
+    let path = "/v1/admin/maintenance/reencrypt";
+    assert_eq!(
+        u.call(Method::POST, path, None).await.0,
+        404,
+        "not for non-admins"
+    );
+
+    // One partial batch, then the run is "interrupted" (its cursor lost).
+    let (status, r) = admin
+        .call(Method::POST, &format!("{path}?batch=10"), None)
+        .await;
+    assert_eq!(status, 200, "{r}");
+    // A batch fills its budget across phases: 3 sessions, then 7 messages.
+    assert_eq!(
+        (r["rotated"].as_u64(), r["done"].as_bool()),
+        (Some(10), Some(false)),
+        "{r}"
+    );
+    assert!(
+        r["next_cursor"].as_str().unwrap().starts_with("messages:"),
+        "{r}"
+    );
+    let (_, r) = admin
+        .call(
+            Method::POST,
+            &format!(
+                "{path}?batch=10&cursor={}",
+                r["next_cursor"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(r["rotated"], 10);
+    let halfway = count_on(&second, "v1.k2.").await;
+    assert!(
+        halfway > 0 && halfway < total,
+        "halfway: {halfway} of {total}"
+    );
+    assert_eq!(
+        all_texts(&u, &sessions).await,
+        before,
+        "mixed keys read fine"
+    );
+
+    // Starting again from scratch finishes the job.
+    let mut cursor: Option<String> = None;
+    let mut calls = 0;
+    loop {
+        calls += 1;
+        assert!(calls < 50);
+        let q = match &cursor {
+            Some(c) => format!("{path}?batch=7&cursor={c}"),
+            None => format!("{path}?batch=7"),
+        };
+        let (status, r) = admin.call(Method::POST, &q, None).await;
+        assert_eq!(status, 200, "{r}");
+        assert_eq!(r["unreadable"], json!([]));
+        assert_eq!(r["active_key"], "k2");
+        if r["done"] == true {
+            break;
+        }
+        cursor = r["next_cursor"].as_str().map(String::from);
+    }
+    assert_eq!(count_on(&second, "v1.k2.").await, total);
+    assert_eq!(count_on(&second, "v1.k1.").await, 0);
+    assert_eq!(all_texts(&u, &sessions).await, before);
+    let (status, body) = admin
+        .call(Method::POST, &format!("{path}?cursor=nope"), None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_cursor"))
+    );
+    assert_eq!(second.terminate(), Some(0));
+
+    // k1 can now be retired.
+    let third = Harness::start(Options {
+        persist: Some(dir),
+        vars: vec![
+            ("ENCRYPTION_KEYS".to_string(), KEY_K2.to_string()),
+            ("ENCRYPTION_ACTIVE_KEY_ID".to_string(), "k2".to_string()),
+        ],
+        ..Default::default()
+    });
+    let u = User {
+        base: third.url.clone(),
+        ..u
+    };
+    assert_eq!(all_texts(&u, &sessions).await, before);
+}
+
+#[tokio::test]
+async fn internal_errors_return_a_generic_body_and_log_the_detail() {
+    let h = Harness::start(Options {
+        no_migrations: true,
+        ..Default::default()
+    });
+    let u = User::new(&h, "unlucky");
+    let res = u
+        .req(Method::POST, "/v1/sessions")
+        .json(&json!({"title": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 500);
+    let header_id = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "internal");
+    assert_eq!(body["error"]["request_id"], header_id.as_str());
+    let text = body.to_string();
+    for leak in ["no such table", "D1", "SQLITE", "sessions", "at "] {
+        assert!(!text.contains(leak), "{leak} leaked: {text}");
+    }
+    // The log line for that request has the detail.
+    let log = h.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&header_id) && l.contains("\"event\":\"http\""))
+        .unwrap_or_else(|| panic!("no log line for {header_id}:\n{log}"));
+    assert!(line.contains("no such table"), "{line}");
+}
+
+#[tokio::test]
+async fn each_invalid_variable_is_named_and_chat_is_refused() {
+    let cases = [
+        ("ENCRYPTION_KEYS", ""),
+        ("ENCRYPTION_KEYS", "k1:tooshort"),
+        ("ENCRYPTION_ACTIVE_KEY_ID", "k9"),
+        ("JWT_HS256_SECRET", "short"),
+        ("MAX_MESSAGE_CHARS", "0"),
+        ("LOG_LEVEL", "loud"),
+    ];
+    for (var, value) in cases {
+        let h = Harness::start(Options {
+            vars: vec![(var.to_string(), value.to_string())],
+            ..Default::default()
+        });
+        let (status, _, body) = get_json(&h.url, "/readyz").await;
+        assert_eq!(status, 503, "{var}={value}: {body}");
+        assert_eq!(body["checks"]["config"]["code"], "config_invalid");
+        assert_eq!(
+            body["checks"]["config"]["variable"], var,
+            "{var}={value}: {body}"
+        );
+        let u = User::new(&h, "nobody");
+        let (status, body) = u.call(Method::POST, "/v1/sessions", Some(json!({}))).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("unavailable")),
+            "{var}"
+        );
+        // Secrets and keys never appear in what readyz says.
+        assert!(!body.to_string().contains(value) || value.is_empty() || value.len() < 3);
+    }
+}
