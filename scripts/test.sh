@@ -21,6 +21,9 @@ log "harness unit tests (node --test)"
 log "cargo test (native unit tests and e2e tests against workerd)"
 cargo test --all-targets
 
+log "benchmark smoke (zero loss, duplication and reordering)"
+cargo run -q --example bench -- --smoke
+
 log "wrangler deploy --dry-run"
 rm -rf target/dry-run
 (cd "$CONFAB_ROOT" && miniflare/node_modules/.bin/wrangler deploy --dry-run --outdir target/dry-run) 2>&1 | tee target/dry-run.log

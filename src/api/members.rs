@@ -1,28 +1,17 @@
 //! Session membership. Only the owner manages members; members may read and
 //! chat, not erase or manage.
 
+use super::authorize;
 use crate::error::AppError;
 use crate::http::{json, read_json, Ctx, HandlerResult};
 use crate::model::NewMember;
 use crate::protocol::valid_client_id;
-use crate::store::{self, now_ms, sessions::Role};
+use crate::store::{self, now_ms};
 use serde_json::json;
 use worker::{D1Database, Request, Response};
 
 async fn require_owner(ctx: &Ctx, req: &Request, session_id: &str) -> Result<D1Database, AppError> {
-    let who = ctx.authenticate(req, false)?;
-    let db = store::db(&ctx.env)?;
-    match store::sessions::access(
-        &db,
-        &ctx.require_config()?.keyring,
-        session_id,
-        &who.user_id,
-    )
-    .await?
-    {
-        Some((_, Role::Owner)) => Ok(db),
-        _ => Err(AppError::NotFound),
-    }
+    Ok(authorize(ctx, req, session_id, false, true).await?.db)
 }
 
 /// GET /v1/sessions/:id/members

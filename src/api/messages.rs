@@ -1,6 +1,6 @@
 //! Message history.
 
-use crate::error::AppError;
+use super::authorize;
 use crate::http::{json, query_param, Ctx, HandlerResult};
 use crate::model::{page_limit, seq_param};
 use crate::store::{self, messages::Page};
@@ -13,18 +13,10 @@ use worker::Request;
 /// below `before` (default: the newest). Edits, tombstones and reactions are
 /// reflected. `next_before` is the `before` of the next older page, or null.
 pub async fn history(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    let who = ctx.authenticate(&req, false)?;
     let limit = page_limit(query_param(&req, "limit").as_deref())?;
     let before = seq_param("before", query_param(&req, "before").as_deref())?;
-    let db = store::db(&ctx.env)?;
-    store::sessions::access(
-        &db,
-        &ctx.require_config()?.keyring,
-        session_id,
-        &who.user_id,
-    )
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let access = authorize(ctx, &req, session_id, false, false).await?;
+    let db = access.db;
     let (messages, last_seq) = store::messages::page(
         &db,
         &ctx.require_config()?.keyring,

@@ -1,12 +1,13 @@
 //! Sessions: create, list, read, erase, and the WebSocket upgrade.
 
+use super::authorize;
 use crate::error::AppError;
 use crate::http::{is_websocket_upgrade, json, query_param, read_json, Ctx, HandlerResult};
 use crate::ids::random_hex;
 use crate::model::{page_limit, seq_param, NewSession, SessionCursor};
 use crate::protocol::{AuthorKind, UserRef};
 use crate::session::internal;
-use crate::store::{self, now_ms, sessions::Role};
+use crate::store::{self, now_ms};
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -75,17 +76,8 @@ pub async fn list(req: Request, ctx: &Ctx) -> HandlerResult {
 
 /// GET /v1/sessions/:id
 pub async fn get(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    let who = ctx.authenticate(&req, false)?;
-    let db = store::db(&ctx.env)?;
-    let (session, _) = store::sessions::access(
-        &db,
-        &ctx.require_config()?.keyring,
-        session_id,
-        &who.user_id,
-    )
-    .await?
-    .ok_or(AppError::NotFound)?;
-    json(200, &session)
+    let access = authorize(ctx, &req, session_id, false, false).await?;
+    json(200, &access.session)
 }
 
 /// DELETE /v1/sessions/:id
@@ -93,21 +85,9 @@ pub async fn get(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
 /// The owner erases the session and all its messages; its live sockets are
 /// closed with 4004.
 pub async fn delete(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    let who = ctx.authenticate(&req, false)?;
-    let db = store::db(&ctx.env)?;
-    match store::sessions::access(
-        &db,
-        &ctx.require_config()?.keyring,
-        session_id,
-        &who.user_id,
-    )
-    .await?
-    {
-        Some((_, Role::Owner)) => {}
-        // Members may not erase; to them it behaves as if it were not theirs.
-        _ => return Err(AppError::NotFound),
-    }
-    store::sessions::delete(&db, session_id).await?;
+    // Members may not erase; to them it behaves as if it were not theirs.
+    let access = authorize(ctx, &req, session_id, false, true).await?;
+    store::sessions::delete(&access.db, session_id).await?;
     let stub = internal::stub(&ctx.env, session_id)?;
     stub.fetch_with_request(internal::close_request(session_id, &ctx.request_id)?)
         .await
@@ -127,17 +107,8 @@ pub async fn connect(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
     if !is_websocket_upgrade(req.headers()) {
         return Err(AppError::UpgradeRequired);
     }
-    let who = ctx.authenticate(&req, true)?;
     let after = seq_param("after", query_param(&req, "after").as_deref())?;
-    let db = store::db(&ctx.env)?;
-    store::sessions::access(
-        &db,
-        &ctx.require_config()?.keyring,
-        session_id,
-        &who.user_id,
-    )
-    .await?
-    .ok_or(AppError::NotFound)?;
+    let who = authorize(ctx, &req, session_id, true, false).await?.who;
     let user = UserRef {
         id: who.user_id,
         name: who.name,

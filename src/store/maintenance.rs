@@ -84,7 +84,7 @@ pub async fn reencrypt(
             contact_name: Option<String>,
             contact_email: Option<String>,
         }
-        let rows: Vec<Row> = stmt(
+        let rows: Vec<Row> = super::rows(stmt(
             db,
             "SELECT id, title, contact_name, contact_email FROM sessions
               WHERE id > ?1 AND ((title IS NOT NULL AND substr(title, 1, ?2) != ?3)
@@ -92,12 +92,8 @@ pub async fn reencrypt(
                  OR (contact_email IS NOT NULL AND substr(contact_email, 1, ?2) != ?3))
               ORDER BY id LIMIT ?4",
             &[text(after), plen.clone(), text(&prefix), num(budget as i64)],
-        )?
-        .all()
-        .await
-        .map_err(AppError::internal)?
-        .results()
-        .map_err(AppError::internal)?;
+        )?)
+        .await?;
         let full = rows.len() == budget;
         for r in rows {
             budget -= 1;
@@ -149,18 +145,13 @@ pub async fn reencrypt(
             id: String,
             body: String,
         }
-        let rows: Vec<Row> = stmt(
+        let rows: Vec<Row> = super::rows(stmt(
             db,
             "SELECT session_id, seq, id, body FROM messages
               WHERE (session_id, seq) > (?1, ?2) AND deleted_at IS NULL AND substr(body, 1, ?3) != ?4
               ORDER BY session_id, seq LIMIT ?5",
             &[text(after_session), num(*after_seq), plen.clone(), text(&prefix), num(budget as i64)],
-        )?
-        .all()
-        .await
-        .map_err(AppError::internal)?
-        .results()
-        .map_err(AppError::internal)?;
+        )?).await?;
         let full = rows.len() == budget;
         for r in rows {
             budget -= 1;
@@ -199,19 +190,15 @@ pub async fn reencrypt(
             message_id: String,
             body: String,
         }
-        let rows: Vec<Row> = stmt(
+        let rows: Vec<Row> = super::rows(stmt(
             db,
             "SELECT e.id, e.session_id, m.id AS message_id, e.body FROM message_edits e
                JOIN messages m ON m.session_id = e.session_id AND m.seq = e.seq
               WHERE e.id > ?1 AND substr(e.body, 1, ?2) != ?3
               ORDER BY e.id LIMIT ?4",
             &[num(*after), plen, text(&prefix), num(budget as i64)],
-        )?
-        .all()
-        .await
-        .map_err(AppError::internal)?
-        .results()
-        .map_err(AppError::internal)?;
+        )?)
+        .await?;
         done = rows.len() < budget;
         for r in rows {
             match keys.rotate(

@@ -431,16 +431,12 @@ pub async fn read_positions(
         user_id: String,
         seq: i64,
     }
-    let rows: Vec<Row> = stmt(
+    let rows: Vec<Row> = super::rows(stmt(
         db,
         "SELECT user_id, seq FROM read_positions WHERE session_id = ?1 ORDER BY user_id",
         &[text(session_id)],
-    )?
-    .all()
-    .await
-    .map_err(AppError::internal)?
-    .results()
-    .map_err(AppError::internal)?;
+    )?)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|r| ReadPosition {

@@ -40,3 +40,14 @@ pub fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedSt
 pub fn now_ms() -> i64 {
     worker::Date::now().as_millis() as i64
 }
+
+/// Runs a statement and deserializes every row.
+pub async fn rows<T: for<'de> serde::Deserialize<'de>>(
+    s: D1PreparedStatement,
+) -> Result<Vec<T>, AppError> {
+    s.all()
+        .await
+        .map_err(AppError::internal)?
+        .results()
+        .map_err(AppError::internal)
+}

@@ -151,12 +151,8 @@ pub async fn list_for_user(
         Some(c) => (num(c.updated_at), text(&c.id)),
         None => (wasm_bindgen::JsValue::NULL, wasm_bindgen::JsValue::NULL),
     };
-    let rows: Vec<SessionRow> = stmt(db, &sql, &[text(user_id), t, id, num(limit)])?
-        .all()
-        .await
-        .map_err(AppError::internal)?
-        .results()
-        .map_err(AppError::internal)?;
+    let rows: Vec<SessionRow> =
+        super::rows(stmt(db, &sql, &[text(user_id), t, id, num(limit)])?).await?;
     Ok(rows.into_iter().map(|r| r.into_view(keys)).collect())
 }
 
@@ -217,15 +213,11 @@ pub async fn members(db: &D1Database, session_id: &str) -> Result<Vec<String>, A
     struct Row {
         user_id: String,
     }
-    let rows: Vec<Row> = stmt(
+    let rows: Vec<Row> = super::rows(stmt(
         db,
         "SELECT user_id FROM session_members WHERE session_id = ?1 ORDER BY added_at, user_id",
         &[text(session_id)],
-    )?
-    .all()
-    .await
-    .map_err(AppError::internal)?
-    .results()
-    .map_err(AppError::internal)?;
+    )?)
+    .await?;
     Ok(rows.into_iter().map(|r| r.user_id).collect())
 }

@@ -1,0 +1,405 @@
+//! Confab's benchmark: drives a Confab runtime with real WebSocket clients
+//! over loopback and prints figures as a table and as JSON.
+//!
+//! It starts its own runtime (the release wasm build in workerd, via the
+//! same harness as the e2e tests), so every run measures the same thing.
+//! Every loop is bounded in count and time; the run stops by itself.
+//!
+//! ```text
+//! cargo run --release --example bench -- [--sockets 50] [--rates 100,200,400,800,1600]
+//!     [--step-secs 3] [--idle-sockets 1000] [--json target/bench.json]
+//! cargo run --example bench -- --smoke      # tiny zero-loss check, run by `make test`
+//! ```
+//!
+//! Figures are noisy (2 cores shared by client and server); compare them
+//! within one run, not across machines.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+struct Args {
+    sockets: usize,
+    rates: Vec<u32>,
+    step_secs: u64,
+    idle_sockets: usize,
+    json: Option<String>,
+    smoke: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        sockets: 50,
+        rates: vec![100, 200, 400, 800, 1600],
+        step_secs: 3,
+        idle_sockets: 1000,
+        json: None,
+        smoke: false,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let value = || argv.get(i + 1).cloned().unwrap_or_else(|| usage(&argv[i]));
+        match argv[i].as_str() {
+            "--sockets" => a.sockets = value().parse().unwrap_or_else(|_| usage("--sockets")),
+            "--rates" => {
+                a.rates = value()
+                    .split(',')
+                    .map(|r| r.parse().unwrap_or_else(|_| usage("--rates")))
+                    .collect()
+            }
+            "--step-secs" => a.step_secs = value().parse().unwrap_or_else(|_| usage("--step-secs")),
+            "--idle-sockets" => {
+                a.idle_sockets = value().parse().unwrap_or_else(|_| usage("--idle-sockets"))
+            }
+            "--json" => a.json = Some(value()),
+            "--smoke" => {
+                a.smoke = true;
+                i += 1;
+                continue;
+            }
+            other => usage(other),
+        }
+        i += 2;
+    }
+    a
+}
+
+fn usage(bad: &str) -> ! {
+    eprintln!("bench: bad argument {bad}; see the doc comment of examples/bench.rs");
+    std::process::exit(2)
+}
+
+/// What one receiver saw.
+#[derive(Default)]
+struct Seen {
+    latencies_us: Vec<u64>,
+    received: usize,
+    duplicates: usize,
+    order_violations: usize,
+}
+
+/// Reads `message` frames until `expected` distinct ones of this run have
+/// arrived or `deadline` passes. The text carries `run:index:sent_us`.
+async fn receive(
+    mut ws: Ws,
+    run: String,
+    expected: usize,
+    epoch: Instant,
+    deadline: Instant,
+) -> (Ws, Seen) {
+    let mut seen = Seen::default();
+    let mut ids = HashSet::new();
+    let mut last_seq = 0u64;
+    while ids.len() < expected {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let frame = match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => t,
+            Ok(Some(Ok(_))) => continue,
+            _ => break,
+        };
+        let v: Value = match serde_json::from_str(&frame) {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        if v["type"] != "message" {
+            continue;
+        }
+        let text = v["text"].as_str().unwrap_or("");
+        let mut parts = text.split(':');
+        if parts.next() != Some(run.as_str()) {
+            continue;
+        }
+        let (Some(idx), Some(sent)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let seq = v["seq"].as_u64().unwrap_or(0);
+        if seq <= last_seq {
+            seen.order_violations += 1;
+        }
+        last_seq = seq;
+        if !ids.insert(idx.to_string()) {
+            seen.duplicates += 1;
+            continue;
+        }
+        seen.received += 1;
+        let now_us = epoch.elapsed().as_micros() as u64;
+        seen.latencies_us
+            .push(now_us.saturating_sub(sent.parse().unwrap_or(now_us)));
+    }
+    (ws, seen)
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+struct Step {
+    rate: u32,
+    sent: usize,
+    delivered: usize,
+    expected: usize,
+    lost: usize,
+    duplicates: usize,
+    order_violations: usize,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    delivered_per_s: f64,
+}
+
+/// One fan-out step: `rate` messages/s for `secs` from one sender to
+/// `receivers` sockets of one session.
+async fn fanout_step(
+    sender: &mut Ws,
+    receivers: Vec<Ws>,
+    rate: u32,
+    secs: u64,
+    step_no: usize,
+) -> (Vec<Ws>, Step) {
+    let count = (rate as u64 * secs) as usize;
+    let run = format!("r{step_no}");
+    let epoch = Instant::now();
+    let deadline = epoch + Duration::from_secs(secs + 15);
+    let tasks: Vec<_> = receivers
+        .into_iter()
+        .map(|ws| tokio::spawn(receive(ws, run.clone(), count, epoch, deadline)))
+        .collect();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now();
+    for i in 0..count {
+        let due = start + interval * i as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            tokio::time::sleep(wait).await;
+        }
+        let sent_us = epoch.elapsed().as_micros();
+        let frame = json!({"type": "send", "client_id": format!("{run}-{i}"), "text": format!("{run}:{i}:{sent_us}")});
+        sender.send(Message::text(frame.to_string())).await.unwrap();
+    }
+    // The sender's own acks and echoes are drained so its buffer never fills.
+    let drain_deadline = Instant::now() + Duration::from_secs(15);
+    let mut acks = 0;
+    while acks < count && Instant::now() < drain_deadline {
+        match tokio::time::timeout(Duration::from_secs(15), sender.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.contains("\"type\":\"ack\"") => acks += 1,
+            Ok(Some(Ok(_))) => {}
+            _ => break,
+        }
+    }
+    let mut sockets = Vec::new();
+    let mut all: Vec<u64> = Vec::new();
+    let (mut lost, mut dups, mut order) = (0, 0, 0);
+    let mut delivered = 0;
+    for t in tasks {
+        let (ws, seen) = t.await.unwrap();
+        sockets.push(ws);
+        lost += count - seen.received;
+        dups += seen.duplicates;
+        order += seen.order_violations;
+        delivered += seen.received;
+        all.extend(&seen.latencies_us);
+    }
+    // From the first send to the last delivery (or the deadline).
+    let elapsed = epoch.elapsed();
+    all.sort_unstable();
+    let step = Step {
+        rate,
+        sent: count,
+        delivered,
+        expected: count * sockets.len(),
+        lost,
+        duplicates: dups,
+        order_violations: order,
+        p50_ms: pct(&all, 0.50),
+        p95_ms: pct(&all, 0.95),
+        p99_ms: pct(&all, 0.99),
+        max_ms: all.last().map(|m| *m as f64 / 1000.0).unwrap_or(f64::NAN),
+        delivered_per_s: delivered as f64 / elapsed.as_secs_f64(),
+    };
+    (sockets, step)
+}
+
+/// Resident memory of the workerd process under the harness, in KiB.
+fn workerd_rss_kib(harness_pid: u32) -> Option<u64> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-P", &harness_pid.to_string(), "workerd"])
+        .output()
+        .ok()?;
+    let pid = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .trim()
+        .to_string();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+async fn open_sockets(user: &User, session: &str, n: usize) -> (Vec<Ws>, f64, usize) {
+    let start = Instant::now();
+    let mut sockets = Vec::with_capacity(n);
+    let mut failed = 0;
+    // Bounded concurrency: 50 handshakes in flight.
+    let mut pending = futures::stream::iter((0..n).map(|_| {
+        let url = user.ws_url(session, None);
+        async move {
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+            // Ready once greeted and synced.
+            for _ in 0..2 {
+                tokio::time::timeout(Duration::from_secs(20), ws.next())
+                    .await
+                    .ok()??
+                    .ok()?;
+            }
+            Some(ws)
+        }
+    }))
+    .buffer_unordered(50);
+    while let Some(r) = pending.next().await {
+        match r {
+            Some(ws) => sockets.push(ws),
+            None => failed += 1,
+        }
+    }
+    let rate = sockets.len() as f64 / start.elapsed().as_secs_f64();
+    (sockets, rate, failed)
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let h = Harness::start(Options::default());
+    let owner = User::new(&h, "bench");
+    let mut report = json!({
+        "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "build": if cfg!(debug_assertions) { "client: debug" } else { "client: release" },
+    });
+
+    if a.smoke {
+        let s = owner.create_session("smoke").await;
+        let (mut sender, _, _) = owner.join(&s, None).await;
+        let (receivers, _, failed) = open_sockets(&owner, &s, 5).await;
+        let (_, step) = fanout_step(&mut sender, receivers, 100, 1, 0).await;
+        println!(
+            "smoke: {} sent, {} of {} delivered, lost {}, duplicated {}, out of order {}, p99 {:.1} ms",
+            step.sent, step.delivered, step.expected, step.lost, step.duplicates, step.order_violations, step.p99_ms
+        );
+        let ok =
+            failed == 0 && step.lost == 0 && step.duplicates == 0 && step.order_violations == 0;
+        println!("{} passed, {} failed", ok as u8, !ok as u8);
+        std::process::exit(if ok { 0 } else { 1 });
+    }
+
+    // Connect rate and memory per idle socket.
+    let idle_session = owner.create_session("idle").await;
+    let rss_before = workerd_rss_kib(h.pid());
+    let (idle, connect_rate, connect_failed) =
+        open_sockets(&owner, &idle_session, a.idle_sockets).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = workerd_rss_kib(h.pid());
+    let per_socket = match (rss_before, rss_after) {
+        (Some(b), Some(a2)) if !idle.is_empty() => {
+            Some((a2.saturating_sub(b)) as f64 / idle.len() as f64)
+        }
+        _ => None,
+    };
+    println!(
+        "\nconnections: {} opened, {connect_failed} failed, {connect_rate:.0}/s",
+        idle.len()
+    );
+    println!(
+        "workerd RSS: {} KiB before, {} KiB after → {} KiB per idle socket",
+        rss_before.map_or("?".into(), |v| v.to_string()),
+        rss_after.map_or("?".into(), |v| v.to_string()),
+        per_socket.map_or("?".into(), |v| format!("{v:.1}"))
+    );
+    report["connections"] = json!({
+        "opened": idle.len(), "failed": connect_failed, "per_second": connect_rate,
+        "workerd_rss_kib_before": rss_before, "workerd_rss_kib_after": rss_after,
+        "rss_kib_per_idle_socket": per_socket,
+    });
+    drop(idle);
+
+    // Fan-out: 1 session × N sockets, stepping the send rate up.
+    let s = owner.create_session("fanout").await;
+    let (mut sender, _, _) = owner.join(&s, None).await;
+    let (mut receivers, _, _) = open_sockets(&owner, &s, a.sockets).await;
+    println!(
+        "\nfan-out: 1 session × {} sockets, {} s per step\n{:>6} {:>7} {:>10} {:>6} {:>5} {:>6} {:>8} {:>8} {:>8} {:>8} {:>12}",
+        receivers.len(),
+        a.step_secs,
+        "rate",
+        "sent",
+        "delivered",
+        "lost",
+        "dup",
+        "order",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "deliv/s"
+    );
+    let mut steps = Vec::new();
+    let mut best: Option<u32> = None;
+    for (i, rate) in a.rates.iter().enumerate() {
+        let (back, st) = fanout_step(&mut sender, receivers, *rate, a.step_secs, i + 1).await;
+        receivers = back;
+        println!(
+            "{:>6} {:>7} {:>10} {:>6} {:>5} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>12.0}",
+            st.rate,
+            st.sent,
+            st.delivered,
+            st.lost,
+            st.duplicates,
+            st.order_violations,
+            st.p50_ms,
+            st.p95_ms,
+            st.p99_ms,
+            st.max_ms,
+            st.delivered_per_s
+        );
+        let clean = st.lost == 0 && st.duplicates == 0 && st.order_violations == 0;
+        steps.push(json!({
+            "rate": st.rate, "sent": st.sent, "delivered": st.delivered, "expected": st.expected,
+            "lost": st.lost, "duplicates": st.duplicates, "order_violations": st.order_violations,
+            "p50_ms": st.p50_ms, "p95_ms": st.p95_ms, "p99_ms": st.p99_ms, "max_ms": st.max_ms,
+            "delivered_per_s": st.delivered_per_s,
+        }));
+        if clean && st.p99_ms <= 50.0 {
+            best = Some(*rate);
+        } else {
+            break;
+        }
+    }
+    println!(
+        "highest send rate with p99 ≤ 50 ms and no loss: {}",
+        best.map_or("none of the rates tried".into(), |r| format!(
+            "{r} msg/s ({} deliveries/s)",
+            r as usize * receivers.len()
+        ))
+    );
+    report["fanout"] =
+        json!({"sockets": receivers.len(), "steps": steps, "best_rate_p99_le_50ms": best});
+
+    if let Some(path) = a.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+        println!("\nJSON written to {path}");
+    } else {
+        println!("\n{}", serde_json::to_string(&report).unwrap());
+    }
+}
