@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod llm;
 pub mod model;
 pub mod protocol;
 pub mod router;

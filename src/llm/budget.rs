@@ -1,0 +1,93 @@
+//! Prompt budgeting. Pure.
+//!
+//! **How tokens are estimated.** Exact counts need each vendor's tokenizer,
+//! which is neither small nor shared, so Confab estimates conservatively:
+//! every 4 ASCII characters count as one token (English averages a little
+//! over 4 per token), and every other character counts as a whole token
+//! (CJK and emoji often take one or more each). Each turn adds 4 tokens of
+//! framing. The estimate errs high, so a prompt that fits the estimate fits
+//! the model.
+//!
+//! **What goes in.** The system prompt always; then turns from the newest
+//! backwards while they fit the budget. The newest turn (the one being
+//! answered) is always included, whatever its size: message length is
+//! already bounded by `MAX_MESSAGE_CHARS`.
+
+use super::{Prompt, Turn};
+
+/// Framing tokens per turn (role markers, separators).
+pub const TURN_OVERHEAD: u64 = 4;
+
+pub fn estimate(text: &str) -> u64 {
+    let (ascii, other) = text.chars().fold((0u64, 0u64), |(a, o), c| {
+        if c.is_ascii() {
+            (a + 1, o)
+        } else {
+            (a, o + 1)
+        }
+    });
+    ascii.div_ceil(4) + other
+}
+
+/// The system prompt plus as much recent history (oldest first) as fits
+/// `budget` tokens.
+pub fn fit(system: &str, history: &[Turn], budget: u64) -> Prompt {
+    let mut used = estimate(system) + TURN_OVERHEAD;
+    let mut keep = 0;
+    for (i, t) in history.iter().rev().enumerate() {
+        let cost = estimate(&t.text) + TURN_OVERHEAD;
+        if i > 0 && used + cost > budget {
+            break;
+        }
+        used += cost;
+        keep += 1;
+    }
+    Prompt {
+        system: system.to_string(),
+        turns: history[history.len() - keep..].to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::Role;
+
+    fn turn(text: &str) -> Turn {
+        Turn {
+            role: Role::User,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn estimates() {
+        assert_eq!(estimate(""), 0);
+        assert_eq!(estimate("abcd"), 1);
+        assert_eq!(estimate("abcde"), 2);
+        assert_eq!(estimate("日本語"), 3);
+        assert_eq!(estimate("hi 👋"), 2);
+    }
+
+    #[test]
+    fn keeps_the_newest_turns_that_fit() {
+        // Each 40-char turn costs 10 + 4 = 14; the system prompt 1 + 4 = 5.
+        let history: Vec<Turn> = (0..10)
+            .map(|i| turn(&format!("{i}{}", "x".repeat(39))))
+            .collect();
+        let p = fit("sys.", &history, 5 + 14 * 3);
+        assert_eq!(p.turns.len(), 3);
+        assert!(p.turns[0].text.starts_with('7') && p.turns[2].text.starts_with('9'));
+        assert_eq!(fit("sys.", &history, 5 + 14 * 3 - 1).turns.len(), 2);
+        assert_eq!(fit("sys.", &history, 10_000).turns.len(), 10);
+    }
+
+    #[test]
+    fn the_newest_turn_is_always_included() {
+        let history = vec![turn("old"), turn(&"y".repeat(4000))];
+        let p = fit("a long system prompt", &history, 10);
+        assert_eq!(p.turns.len(), 1);
+        assert_eq!(p.turns[0].text.len(), 4000);
+        assert!(fit("s", &[], 10).turns.is_empty());
+    }
+}

@@ -1,0 +1,88 @@
+//! LLM providers: request building, stream decoding, error mapping, retry
+//! timing and prompt budgeting. Everything here is pure and natively
+//! tested; the fetch glue that drives a turn lives with the session object.
+//!
+//! Supported wire formats: OpenAI-compatible Chat Completions (OpenAI, vLLM,
+//! Ollama, llama.cpp server, …), Anthropic Messages, Google Gemini
+//! `streamGenerateContent` with `alt=sse`, and Workers AI's streaming `run`.
+
+pub mod budget;
+pub mod providers;
+pub mod sse;
+
+use serde::{Deserialize, Serialize};
+
+/// Which wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Openai,
+    Anthropic,
+    Gemini,
+    WorkersAi,
+}
+
+impl Kind {
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "openai" => Kind::Openai,
+            "anthropic" => Kind::Anthropic,
+            "gemini" => Kind::Gemini,
+            "workers_ai" => Kind::WorkersAi,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Openai => "openai",
+            Kind::Anthropic => "anthropic",
+            Kind::Gemini => "gemini",
+            Kind::WorkersAi => "workers_ai",
+        }
+    }
+}
+
+/// A speaker in the prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Turn {
+    pub role: Role,
+    pub text: String,
+}
+
+/// What a turn sends: the system prompt and the history that fits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub system: String,
+    pub turns: Vec<Turn>,
+}
+
+/// One decoded piece of a provider's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    Text(String),
+    /// Token counts as the provider reports them; either may come alone.
+    Usage {
+        input: Option<u64>,
+        output: Option<u64>,
+    },
+    /// Why generation ended, in the provider's own words (`stop`, `length`,
+    /// `end_turn`, `STOP`, …).
+    Finish(String),
+    /// The provider reported an error inside the stream.
+    Error {
+        kind: String,
+    },
+    /// The provider's explicit end-of-stream marker.
+    Done,
+}
+
+/// The stream could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed(pub String);

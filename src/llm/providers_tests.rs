@@ -1,0 +1,315 @@
+use super::*;
+use crate::llm::sse::{at_every_split, Parser};
+use crate::llm::Turn;
+
+/// What a whole stream decodes to.
+#[derive(Debug, Default, PartialEq)]
+struct Summary {
+    text: String,
+    input: Option<u64>,
+    output: Option<u64>,
+    finish: Option<String>,
+    done: bool,
+    errors: Vec<String>,
+}
+
+fn summarize(kind: Kind, stream: &[u8]) -> Summary {
+    let mut s = Summary::default();
+    // Splitting at every byte boundary must not change the events.
+    for ev in at_every_split(stream) {
+        for c in decode(kind, &ev).unwrap() {
+            match c {
+                Chunk::Text(t) => s.text.push_str(&t),
+                Chunk::Usage { input, output } => {
+                    s.input = input.or(s.input);
+                    s.output = output.or(s.output);
+                }
+                Chunk::Finish(f) => s.finish = Some(f),
+                Chunk::Done => s.done = true,
+                Chunk::Error { kind } => s.errors.push(kind),
+            }
+        }
+    }
+    s
+}
+
+const OPENAI: &str = concat!(
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n",
+    ": OPENROUTER PROCESSING\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo, wörld 👋\"},\"finish_reason\":null}]}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o-mini\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":4,\"total_tokens\":16}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+const ANTHROPIC: &str = concat!(
+    "event: message_start\n",
+    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-3-5-haiku-latest\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n",
+    "event: content_block_start\n",
+    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+    "event: ping\n",
+    "data: {\"type\": \"ping\"}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n",
+    "event: content_block_delta\n",
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\", naïve 🌍\"}}\n\n",
+    "event: content_block_stop\n",
+    "data: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    "event: message_delta\n",
+    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n",
+    "event: message_stop\n",
+    "data: {\"type\":\"message_stop\"}\n\n",
+);
+
+// Google sends CRLF line endings.
+const GEMINI: &str = concat!(
+    "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hello\"}],\"role\": \"model\"},\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 9,\"totalTokenCount\": 9},\"modelVersion\": \"gemini-2.0-flash\"}\r\n\r\n",
+    "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \" there,\"}, {\"text\": \" señor\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 9,\"candidatesTokenCount\": 3,\"totalTokenCount\": 12}}\r\n\r\n",
+);
+
+const WORKERS_AI: &str = concat!(
+    "data: {\"response\":\"Hi\",\"p\":\"abcdef\"}\n\n",
+    "data: {\"response\":\" thére\"}\n\n",
+    "data: {\"response\":\"\",\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":2,\"total_tokens\":12}}\n\n",
+    "data: [DONE]\n\n",
+);
+
+#[test]
+fn openai_stream() {
+    let s = summarize(Kind::Openai, OPENAI.as_bytes());
+    assert_eq!(s.text, "Hello, wörld 👋");
+    assert_eq!((s.input, s.output), (Some(12), Some(4)));
+    assert_eq!(s.finish.as_deref(), Some("stop"));
+    assert!(s.done && s.errors.is_empty());
+}
+
+#[test]
+fn anthropic_stream() {
+    let s = summarize(Kind::Anthropic, ANTHROPIC.as_bytes());
+    assert_eq!(s.text, "Hello, naïve 🌍");
+    assert_eq!((s.input, s.output), (Some(25), Some(15)));
+    assert_eq!(s.finish.as_deref(), Some("end_turn"));
+    assert!(s.done);
+}
+
+#[test]
+fn gemini_stream() {
+    let s = summarize(Kind::Gemini, GEMINI.as_bytes());
+    assert_eq!(s.text, "Hello there, señor");
+    assert_eq!((s.input, s.output), (Some(9), Some(3)));
+    assert_eq!(s.finish.as_deref(), Some("STOP"));
+    assert!(!s.done, "Gemini has no end marker");
+    assert!(clean_end(Kind::Gemini, true, false));
+}
+
+#[test]
+fn workers_ai_stream() {
+    let s = summarize(Kind::WorkersAi, WORKERS_AI.as_bytes());
+    assert_eq!(s.text, "Hi thére");
+    assert_eq!((s.input, s.output), (Some(10), Some(2)));
+    assert!(s.done);
+}
+
+#[test]
+fn in_stream_errors() {
+    let anthropic = "event: error\ndata: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n";
+    assert_eq!(
+        summarize(Kind::Anthropic, anthropic.as_bytes()).errors,
+        ["overloaded_error"]
+    );
+    let openai = "data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n";
+    assert_eq!(
+        summarize(Kind::Openai, openai.as_bytes()).errors,
+        ["server_error"]
+    );
+    let gemini = "data: {\"error\": {\"code\": 429, \"status\": \"RESOURCE_EXHAUSTED\"}}\r\n\r\n";
+    assert_eq!(
+        summarize(Kind::Gemini, gemini.as_bytes()).errors,
+        ["RESOURCE_EXHAUSTED"]
+    );
+}
+
+#[test]
+fn cut_streams_do_not_end_cleanly() {
+    // Everything up to (not including) the terminal event.
+    let cut = &OPENAI[..OPENAI.find("data: [DONE]").unwrap()];
+    let s = summarize(Kind::Openai, cut.as_bytes());
+    assert!(!s.done);
+    assert!(!clean_end(Kind::Openai, s.finish.is_some(), s.done));
+    let cut = &ANTHROPIC[..ANTHROPIC.find("event: message_stop").unwrap()];
+    assert!(!summarize(Kind::Anthropic, cut.as_bytes()).done);
+    let cut = &GEMINI[..GEMINI
+        .find("data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \" there")
+        .unwrap()];
+    let s = summarize(Kind::Gemini, cut.as_bytes());
+    assert!(!clean_end(Kind::Gemini, s.finish.is_some(), s.done));
+}
+
+#[test]
+fn malformed_json_is_an_error_not_a_panic() {
+    let mut p = Parser::new(1 << 16);
+    let evs = p.feed(b"data: {\"choices\": [\n\n").unwrap();
+    for kind in [Kind::Openai, Kind::Anthropic, Kind::Gemini, Kind::WorkersAi] {
+        assert!(decode(kind, &evs[0]).is_err(), "{kind:?}");
+    }
+}
+
+fn prompt() -> Prompt {
+    Prompt {
+        system: "Be brief.".into(),
+        turns: vec![
+            Turn {
+                role: Role::Assistant,
+                text: "Hi! How can I help?".into(),
+            },
+            Turn {
+                role: Role::User,
+                text: "My invoice".into(),
+            },
+            Turn {
+                role: Role::User,
+                text: "is wrong".into(),
+            },
+            Turn {
+                role: Role::Assistant,
+                text: "Which one?".into(),
+            },
+            Turn {
+                role: Role::User,
+                text: "March".into(),
+            },
+        ],
+    }
+}
+
+fn ep(kind: Kind, base: &str) -> Endpoint {
+    Endpoint {
+        kind,
+        base_url: base.into(),
+        model: "m-1".into(),
+        max_output_tokens: 256,
+    }
+}
+
+fn header<'a>(r: &'a Request, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn openai_request() {
+    let r = build(
+        &ep(Kind::Openai, "http://127.0.0.1:9/v1/"),
+        Some("sk-x"),
+        &prompt(),
+    );
+    assert_eq!(r.url, "http://127.0.0.1:9/v1/chat/completions");
+    assert_eq!(header(&r, "authorization"), Some("Bearer sk-x"));
+    assert_eq!(r.body["model"], "m-1");
+    assert_eq!(r.body["stream"], true);
+    assert_eq!(r.body["stream_options"]["include_usage"], true);
+    assert_eq!(r.body["max_tokens"], 256);
+    let msgs = r.body["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 6);
+    assert_eq!(msgs[0], json!({"role": "system", "content": "Be brief."}));
+    assert_eq!(msgs[5], json!({"role": "user", "content": "March"}));
+    let keyless = build(
+        &ep(Kind::Openai, "http://localhost:11434/v1"),
+        None,
+        &prompt(),
+    );
+    assert_eq!(header(&keyless, "authorization"), None);
+}
+
+#[test]
+fn anthropic_request_alternates_and_starts_with_the_user() {
+    let r = build(
+        &ep(Kind::Anthropic, "https://api.anthropic.com"),
+        Some("k"),
+        &prompt(),
+    );
+    assert_eq!(r.url, "https://api.anthropic.com/v1/messages");
+    assert_eq!(header(&r, "x-api-key"), Some("k"));
+    assert_eq!(header(&r, "anthropic-version"), Some("2023-06-01"));
+    assert_eq!(r.body["system"], "Be brief.");
+    assert_eq!(
+        r.body["messages"],
+        json!([
+            {"role": "user", "content": "My invoice\n\nis wrong"},
+            {"role": "assistant", "content": "Which one?"},
+            {"role": "user", "content": "March"},
+        ])
+    );
+}
+
+#[test]
+fn gemini_request() {
+    let r = build(
+        &ep(Kind::Gemini, "https://generativelanguage.googleapis.com"),
+        Some("g"),
+        &prompt(),
+    );
+    assert_eq!(
+        r.url,
+        "https://generativelanguage.googleapis.com/v1beta/models/m-1:streamGenerateContent?alt=sse"
+    );
+    assert_eq!(header(&r, "x-goog-api-key"), Some("g"));
+    assert_eq!(r.body["systemInstruction"]["parts"][0]["text"], "Be brief.");
+    assert_eq!(
+        r.body["contents"][1],
+        json!({"role": "model", "parts": [{"text": "Which one?"}]})
+    );
+    assert_eq!(r.body["generationConfig"]["maxOutputTokens"], 256);
+}
+
+#[test]
+fn workers_ai_inputs() {
+    let r = build(&ep(Kind::WorkersAi, ""), None, &prompt());
+    assert_eq!(r.body["stream"], true);
+    assert_eq!(r.body["messages"][0]["role"], "system");
+    assert!(
+        r.body.get("model").is_none(),
+        "the model is run's first argument"
+    );
+}
+
+#[test]
+fn failures_map_to_stable_codes() {
+    assert_eq!(
+        failure(429, Some("2")),
+        Failure {
+            code: "provider_rate_limited",
+            retryable: true,
+            retry_after_ms: Some(2000)
+        }
+    );
+    assert_eq!(failure(429, Some("0.5")).retry_after_ms, Some(500));
+    assert_eq!(failure(429, Some("soon")).retry_after_ms, None);
+    assert!(
+        failure(500, None).retryable
+            && failure(503, None).retryable
+            && failure(529, None).retryable
+    );
+    assert_eq!(failure(529, None).code, "provider_unavailable");
+    assert_eq!(
+        (failure(401, None).code, failure(401, None).retryable),
+        ("provider_auth", false)
+    );
+    assert_eq!(
+        (failure(400, None).code, failure(400, None).retryable),
+        ("provider_rejected", false)
+    );
+}
+
+#[test]
+fn backoff_grows_jitters_caps_and_honours_retry_after() {
+    assert_eq!(backoff_ms(0, 100, 5000, None, 0.999), 99);
+    assert_eq!(backoff_ms(3, 100, 5000, None, 0.5), 400);
+    assert_eq!(backoff_ms(10, 100, 5000, None, 0.999), 4995);
+    assert_eq!(backoff_ms(0, 100, 5000, None, 0.0), 0);
+    assert_eq!(backoff_ms(0, 100, 5000, Some(2000), 0.5), 2000);
+    assert_eq!(backoff_ms(63, 100, 5000, None, 1.0), 5000, "no overflow");
+}
