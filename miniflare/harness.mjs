@@ -25,7 +25,7 @@ import { parse as parseToml } from "smol-toml";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { startOpenAIStandin } from "./standins/openai.mjs";
+import { startLlmStandin } from "./standins/llm.mjs";
 import { applyMigrations } from "./migrations.mjs";
 import http from "node:http";
 
@@ -98,7 +98,7 @@ async function main() {
   const script = path.join(root, wrangler.main);
   if (!fs.existsSync(script)) fail(`${wrangler.main} is missing: build first (make build)`);
 
-  const llm = await startOpenAIStandin({ host: "127.0.0.1", port: 0 });
+  const llm = await startLlmStandin({ host: "127.0.0.1", port: 0 });
 
   const bindings = { ...(wrangler.vars ?? {}) };
   if (opts.dev) {

@@ -204,5 +204,5 @@ async fn stand_in_llm_streams_openai_chat_completion_chunks() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|r| r["body"]["messages"][0]["content"] == "hello there"));
+        .any(|r| r["vendor"] == "openai" && r["body"]["messages"][0]["content"] == "hello there"));
 }

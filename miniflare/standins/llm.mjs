@@ -1,0 +1,214 @@
+// Local stand-ins for the LLM vendors Confab calls over HTTP. One loopback
+// server speaks each vendor's real wire format, chosen by path:
+//
+//   POST /v1/chat/completions                       OpenAI-compatible Chat Completions
+//   POST /v1/messages                               Anthropic Messages
+//   POST /v1beta/models/{model}:streamGenerateContent?alt=sse   Google Gemini
+//
+// Streaming is Server-Sent Events exactly as each vendor sends them
+// (Gemini with CRLF line endings). Nothing here calls out.
+//
+// Tests script it per model name, so parallel tests never collide:
+//   POST   /_standin/script   {"model": "m-x", "steps": [STEP, ...]}
+//   GET    /_standin/requests?model=m-x   → [{vendor, path, headers, body}, ...]
+// Each request for that model takes the next STEP (none left: a normal reply):
+//   {"status": 429, "retry_after": "1"}   an HTTP error with the vendor's error body
+//   {"text": "..."}                       the reply text (default: echoes the prompt)
+//   {"repeat": 500}                       a very long reply (500 pieces)
+//   {"delay_ms": 20}                      pause between pieces
+//   {"first_token_delay_ms": 3000}        pause before the first piece
+//   {"cut_after": 3}                      drop the connection after 3 pieces
+//   {"malformed_after": 2}                send a non-JSON event after 2 pieces
+//   {"hang": true}                        accept, then never answer
+import http from "node:http";
+
+export function replyFor(body) {
+  const text = lastUserText(body);
+  return `Stand-in assistant here. You said: ${text}`;
+}
+
+function lastUserText(body) {
+  // OpenAI / Anthropic: messages; Gemini: contents.
+  const msgs = body?.messages ?? body?.contents ?? [];
+  for (let i = msgs.length - 1; i >= 0; i--) {
+    const m = msgs[i];
+    if (m.role !== "user") continue;
+    if (typeof m.content === "string") return m.content;
+    if (Array.isArray(m.parts)) return m.parts.map((p) => p.text ?? "").join("");
+    if (Array.isArray(m.content)) return m.content.map((p) => p.text ?? "").join("");
+  }
+  return "";
+}
+
+/** Splits text into pieces the way vendors stream it: word by word, keeping spaces. */
+export function pieces(text) {
+  return text.match(/\S+\s*|\s+/g) ?? [];
+}
+
+const estimate = (s) => Math.max(1, Math.ceil(s.length / 4));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Each vendor's framing of a stream and of an error. */
+const vendors = {
+  openai: {
+    start: () => [],
+    piece: (ctx, text) => [{ data: chunk(ctx, { content: text }, null) }],
+    end: (ctx) => [
+      { data: chunk(ctx, {}, "stop") },
+      { data: { id: ctx.id, object: "chat.completion.chunk", created: ctx.created, model: ctx.model, choices: [], usage: ctx.usage() } },
+      { raw: "[DONE]" },
+    ],
+    error: (status) => ({ error: { message: `stand-in error ${status}`, type: status === 429 ? "rate_limit_error" : "server_error" } }),
+  },
+  anthropic: {
+    start: (ctx) => [
+      { event: "message_start", data: { type: "message_start", message: { id: ctx.id, type: "message", role: "assistant", content: [], model: ctx.model, stop_reason: null, stop_sequence: null, usage: { input_tokens: ctx.inputTokens, output_tokens: 1 } } } },
+      { event: "content_block_start", data: { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } } },
+      { event: "ping", data: { type: "ping" } },
+    ],
+    piece: (_ctx, text) => [{ event: "content_block_delta", data: { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } } }],
+    end: (ctx) => [
+      { event: "content_block_stop", data: { type: "content_block_stop", index: 0 } },
+      { event: "message_delta", data: { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: ctx.outputTokens } } },
+      { event: "message_stop", data: { type: "message_stop" } },
+    ],
+    error: (status) => ({ type: "error", error: { type: status === 429 ? "rate_limit_error" : status === 529 ? "overloaded_error" : "api_error", message: `stand-in error ${status}` } }),
+  },
+  gemini: {
+    start: () => [],
+    piece: (ctx, text, last) => [
+      {
+        data: {
+          candidates: [{ content: { parts: [{ text }], role: "model" }, ...(last ? { finishReason: "STOP" } : {}), index: 0 }],
+          usageMetadata: last
+            ? { promptTokenCount: ctx.inputTokens, candidatesTokenCount: ctx.outputTokens, totalTokenCount: ctx.inputTokens + ctx.outputTokens }
+            : { promptTokenCount: ctx.inputTokens, totalTokenCount: ctx.inputTokens },
+          modelVersion: ctx.model,
+        },
+      },
+    ],
+    end: () => [],
+    error: (status) => ({ error: { code: status, message: `stand-in error ${status}`, status: status === 429 ? "RESOURCE_EXHAUSTED" : "UNAVAILABLE" } }),
+    crlf: true,
+  },
+};
+
+function chunk(ctx, delta, finish_reason) {
+  return { id: ctx.id, object: "chat.completion.chunk", created: ctx.created, model: ctx.model, choices: [{ index: 0, delta, finish_reason }] };
+}
+
+function route(method, pathname) {
+  if (method !== "POST") return null;
+  if (pathname === "/v1/chat/completions") return { vendor: "openai" };
+  if (pathname === "/v1/messages") return { vendor: "anthropic" };
+  const m = pathname.match(/^\/v1beta\/models\/([^/:]+):streamGenerateContent$/);
+  if (m) return { vendor: "gemini", model: decodeURIComponent(m[1]) };
+  return null;
+}
+
+export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 15 } = {}) {
+  const requests = [];
+  const scripts = new Map();
+  const sockets = new Set();
+  let served = 0;
+
+  const server = http.createServer(async (req, res) => {
+    const url = new URL(req.url, "http://standin");
+    let raw = "";
+    for await (const c of req) raw += c;
+    const json = (status, obj, headers = {}) => {
+      res.writeHead(status, { "content-type": "application/json", ...headers });
+      res.end(JSON.stringify(obj));
+    };
+
+    if (url.pathname === "/_standin/script" && req.method === "POST") {
+      const { model, steps } = JSON.parse(raw || "{}");
+      if (!model || !Array.isArray(steps)) return json(400, { error: "need model and steps" });
+      scripts.set(model, [...steps]);
+      return json(200, { ok: true });
+    }
+    if (url.pathname === "/_standin/requests" && req.method === "GET") {
+      const model = url.searchParams.get("model");
+      return json(200, requests.filter((r) => !model || r.model === model));
+    }
+
+    const r = route(req.method, url.pathname);
+    if (!r) return json(404, { error: { message: "not found" } });
+    let body;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return json(400, { error: { message: "invalid JSON body" } });
+    }
+    const model = r.model ?? body.model ?? "standin-1";
+    requests.push({ vendor: r.vendor, path: url.pathname + url.search, model, headers: req.headers, body });
+    const step = scripts.get(model)?.shift() ?? {};
+    const v = vendors[r.vendor];
+
+    if (step.hang) return; // never answered; the client's timeout must act
+    if (step.status) {
+      const headers = step.retry_after !== undefined ? { "retry-after": String(step.retry_after) } : {};
+      return json(step.status, v.error(step.status), headers);
+    }
+
+    const text = step.text ?? (step.repeat ? "lorem ipsum ".repeat(step.repeat) : replyFor(body));
+    const parts = pieces(text);
+    const inputTokens = estimate(JSON.stringify(body.messages ?? body.contents ?? []));
+    const ctx = {
+      id: `standin-${++served}`,
+      created: Math.floor(Date.now() / 1000),
+      model,
+      inputTokens,
+      outputTokens: estimate(text),
+      usage: () => ({ prompt_tokens: inputTokens, completion_tokens: estimate(text), total_tokens: inputTokens + estimate(text) }),
+    };
+
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    const nl = v.crlf ? "\r\n" : "\n";
+    const write = (e) => {
+      if (res.destroyed) return;
+      let s = "";
+      if (e.event) s += `event: ${e.event}${nl}`;
+      s += `data: ${e.raw ?? JSON.stringify(e.data)}${nl}${nl}`;
+      res.write(s);
+    };
+    const delay = step.delay_ms ?? tokenDelayMs;
+    v.start(ctx).forEach(write);
+    if (step.first_token_delay_ms) await sleep(step.first_token_delay_ms);
+    for (let i = 0; i < parts.length; i++) {
+      if (res.destroyed) return;
+      if (step.cut_after !== undefined && i >= step.cut_after) {
+        res.socket?.destroy();
+        return;
+      }
+      if (step.malformed_after !== undefined && i === step.malformed_after) {
+        res.write(`data: {"this is": not json${nl}${nl}`);
+        res.end();
+        return;
+      }
+      v.piece(ctx, parts[i], i === parts.length - 1).forEach(write);
+      if (delay > 0 && i < parts.length - 1) await sleep(delay);
+    }
+    v.end(ctx).forEach(write);
+    res.end();
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      resolve({
+        url: `http://${host}:${server.address().port}`,
+        requests,
+        close: () =>
+          new Promise((r) => {
+            for (const s of sockets) s.destroy();
+            server.close(() => r());
+          }),
+      });
+    });
+  });
+}

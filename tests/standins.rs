@@ -1,0 +1,183 @@
+//! The local LLM stand-ins speak each vendor's real wire format: their
+//! streams go through Confab's own SSE parser and vendor decoders, and every
+//! scripted fault looks the way the real vendor's would.
+
+mod common;
+
+use common::*;
+use confab::llm::providers::{build, clean_end, decode, failure, Endpoint};
+use confab::llm::sse::Parser;
+use confab::llm::{Chunk, Kind, Prompt, Role, Turn};
+use serde_json::{json, Value};
+
+struct Outcome {
+    status: u16,
+    retry_after: Option<String>,
+    text: String,
+    usage: (Option<u64>, Option<u64>),
+    clean: bool,
+    malformed: bool,
+}
+
+fn endpoint(h: &Harness, kind: Kind, model: &str) -> Endpoint {
+    let base = match kind {
+        Kind::Openai => format!("{}/v1", h.llm_url),
+        _ => h.llm_url.clone(),
+    };
+    Endpoint {
+        kind,
+        base_url: base,
+        model: model.into(),
+        max_output_tokens: 128,
+    }
+}
+
+/// Calls the stand-in the way Confab will, streaming the body through the
+/// parser chunk by chunk as it arrives.
+async fn call(h: &Harness, kind: Kind, model: &str, said: &str) -> Outcome {
+    let prompt = Prompt {
+        system: "Be brief.".into(),
+        turns: vec![Turn {
+            role: Role::User,
+            text: said.into(),
+        }],
+    };
+    let req = build(&endpoint(h, kind, model), Some("test-key"), &prompt);
+    let mut r = http().post(&req.url).json(&req.body);
+    for (k, v) in &req.headers {
+        r = r.header(k, v);
+    }
+    let mut res = r.send().await.unwrap();
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let mut out = Outcome {
+        status,
+        retry_after,
+        text: String::new(),
+        usage: (None, None),
+        clean: false,
+        malformed: false,
+    };
+    if status != 200 {
+        return out;
+    }
+    let mut parser = Parser::new(1 << 20);
+    let (mut finish, mut done) = (false, false);
+    loop {
+        let bytes = match res.chunk().await {
+            Ok(Some(b)) => b,
+            // A cut connection ends the body early, as an error or as EOF.
+            Ok(None) | Err(_) => break,
+        };
+        for ev in parser.feed(&bytes).unwrap() {
+            match decode(kind, &ev) {
+                Err(_) => out.malformed = true,
+                Ok(chunks) => {
+                    for c in chunks {
+                        match c {
+                            Chunk::Text(t) => out.text.push_str(&t),
+                            Chunk::Usage { input, output } => {
+                                out.usage = (input.or(out.usage.0), output.or(out.usage.1))
+                            }
+                            Chunk::Finish(_) => finish = true,
+                            Chunk::Done => done = true,
+                            Chunk::Error { .. } => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.clean = clean_end(kind, finish, done);
+    out
+}
+
+async fn script(h: &Harness, model: &str, steps: Value) {
+    let res = http()
+        .post(format!("{}/_standin/script", h.llm_url))
+        .json(&json!({"model": model, "steps": steps}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+}
+
+const KINDS: [Kind; 3] = [Kind::Openai, Kind::Anthropic, Kind::Gemini];
+
+#[tokio::test]
+async fn every_vendor_stream_decodes_to_the_full_reply_with_usage() {
+    let h = Harness::shared();
+    for kind in KINDS {
+        let model = unique(kind.as_str());
+        let o = call(h, kind, &model, "héllo there").await;
+        assert_eq!(o.status, 200, "{kind:?}");
+        assert_eq!(
+            o.text, "Stand-in assistant here. You said: héllo there",
+            "{kind:?}"
+        );
+        assert!(o.usage.0.unwrap() > 0 && o.usage.1.unwrap() > 0, "{kind:?}");
+        assert!(o.clean, "{kind:?} ends with its terminal event");
+        assert!(!o.malformed);
+    }
+    // The stand-in saw what Confab's request builder sent.
+    let model = unique("anthropic-req");
+    call(h, Kind::Anthropic, &model, "check my headers").await;
+    let seen: Value = http()
+        .get(format!("{}/_standin/requests?model={model}", h.llm_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen[0]["headers"]["x-api-key"], "test-key");
+    assert_eq!(seen[0]["headers"]["anthropic-version"], "2023-06-01");
+    assert_eq!(seen[0]["body"]["system"], "Be brief.");
+    assert_eq!(seen[0]["body"]["stream"], true);
+}
+
+#[tokio::test]
+async fn scripted_faults_look_like_the_vendors_own() {
+    let h = Harness::shared();
+    for kind in KINDS {
+        let model = unique(&format!("faults-{}", kind.as_str()));
+        script(
+            h,
+            &model,
+            json!([
+                {"status": 429, "retry_after": "2"},
+                {"status": 500},
+                {"cut_after": 2},
+                {"malformed_after": 1},
+                {"repeat": 300, "delay_ms": 0},
+                {"text": "custom reply"}
+            ]),
+        )
+        .await;
+        let o = call(h, kind, &model, "x").await;
+        assert_eq!(o.status, 429, "{kind:?}");
+        let f = failure(o.status, o.retry_after.as_deref());
+        assert!(f.retryable && f.retry_after_ms == Some(2000), "{kind:?}");
+        let o = call(h, kind, &model, "x").await;
+        assert!(failure(o.status, None).retryable, "{kind:?} 500");
+        let o = call(h, kind, &model, "x").await;
+        assert!(!o.clean, "{kind:?}: a cut stream is not a clean end");
+        assert_eq!(
+            o.text, "Stand-in assistant ",
+            "{kind:?}: two pieces arrived"
+        );
+        let o = call(h, kind, &model, "x").await;
+        assert!(o.malformed && !o.clean, "{kind:?}");
+        let o = call(h, kind, &model, "x").await;
+        assert_eq!(o.text.len(), "lorem ipsum ".len() * 300, "{kind:?}");
+        assert!(o.clean);
+        let o = call(h, kind, &model, "x").await;
+        assert_eq!(o.text, "custom reply");
+        // Script used up: back to normal replies.
+        let o = call(h, kind, &model, "again").await;
+        assert!(o.text.ends_with("You said: again"));
+    }
+}
