@@ -103,9 +103,25 @@ async function main() {
   const bindings = { ...(wrangler.vars ?? {}) };
   if (opts.dev) {
     bindings.ENVIRONMENT = "development";
-    Object.assign(bindings, readDotVars(path.join(root, ".dev.vars")));
+    // The assistant answers through the local stand-in unless .dev.vars
+    // names real providers (with their keys).
+    Object.assign(bindings, {
+      LLM_PROVIDERS: "openai",
+      OPENAI_BASE_URL: "{llm_url}/v1",
+      OPENAI_MODEL: "standin-1",
+    });
+    const dotVars = readDotVars(path.join(root, ".dev.vars"));
+    if (dotVars.LLM_PROVIDERS) {
+      delete bindings.OPENAI_BASE_URL;
+      delete bindings.OPENAI_MODEL;
+    }
+    Object.assign(bindings, dotVars);
   }
   Object.assign(bindings, opts.vars);
+  // `{llm_url}` in any value stands for the stand-in LLM's address.
+  for (const [k, v] of Object.entries(bindings)) {
+    if (typeof v === "string") bindings[k] = v.replaceAll("{llm_url}", llm.url);
+  }
 
   const d1 = (wrangler.d1_databases ?? []).filter((d) => !opts.omit.has(d.binding));
   const kv = (wrangler.kv_namespaces ?? []).filter((k) => !opts.omit.has(k.binding));

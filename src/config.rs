@@ -29,6 +29,10 @@ pub enum LogLevel {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -60,6 +64,8 @@ pub struct Config {
     pub max_sockets_per_session: usize,
     /// Least time between two `typing` frames relayed for one socket.
     pub typing_throttle_ms: u64,
+    /// The AI assistant; None when `LLM_PROVIDERS` is unset.
+    pub assistant: Option<crate::llm::config::Assistant>,
 }
 
 /// One invalid variable: its name and what was expected of it.
@@ -185,6 +191,10 @@ impl Config {
             1,
             32_768,
         )?;
+        let num = |var: &'static str, default: usize, min: usize, max: usize| {
+            bounded(get(var), var, default, min, max)
+        };
+        let assistant = crate::llm::config::from_lookup(&get, &num)?;
 
         Ok(Config {
             environment,
@@ -197,6 +207,7 @@ impl Config {
             max_message_chars,
             max_sockets_per_session,
             typing_throttle_ms,
+            assistant,
         })
     }
 
@@ -220,6 +231,7 @@ impl fmt::Debug for Config {
             .field("max_message_chars", &self.max_message_chars)
             .field("max_sockets_per_session", &self.max_sockets_per_session)
             .field("typing_throttle_ms", &self.typing_throttle_ms)
+            .field("assistant", &self.assistant)
             .finish()
     }
 }
@@ -344,6 +356,42 @@ mod tests {
             [("ENVIRONMENT", "development"), ("ENCRYPTION_KEYS", KEY)].into();
         let err = Config::from_lookup(|k| map.get(k).map(|v| v.to_string())).unwrap_err();
         assert_eq!(err.variable, "ENCRYPTION_ACTIVE_KEY_ID");
+    }
+
+    #[test]
+    fn assistant_chain_and_limits() {
+        assert!(cfg(&[("JWT_HS256_SECRET", SECRET)])
+            .unwrap()
+            .assistant
+            .is_none());
+        let c = cfg(&[
+            ("JWT_HS256_SECRET", SECRET),
+            ("LLM_PROVIDERS", "anthropic, openai"),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1/"),
+            ("OPENAI_API_KEY", "sk-secret-value"),
+            ("LLM_MAX_RETRIES", "0"),
+        ])
+        .unwrap();
+        let a = c.assistant.as_ref().unwrap();
+        assert_eq!(a.chain.len(), 2);
+        assert_eq!(a.chain[0].endpoint.kind, crate::llm::Kind::Anthropic);
+        assert_eq!(a.chain[1].endpoint.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(
+            a.chain[1].api_key.as_ref().unwrap().expose(),
+            "sk-secret-value"
+        );
+        assert_eq!(a.max_retries, 0);
+        assert!(!format!("{c:?}").contains("sk-secret-value"));
+        for (var, bad) in [
+            ("LLM_PROVIDERS", "openai,skynet"),
+            ("OPENAI_BASE_URL", "ftp://x"),
+            ("LLM_IDLE_TIMEOUT_MS", "5"),
+        ] {
+            let mut pairs = vec![("JWT_HS256_SECRET", SECRET), ("LLM_PROVIDERS", "openai")];
+            pairs.retain(|(k, _)| *k != var);
+            pairs.push((var, bad));
+            assert_eq!(cfg(&pairs).unwrap_err().variable, var);
+        }
     }
 
     #[test]

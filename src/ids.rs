@@ -19,6 +19,13 @@ pub fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A uniform random number in [0, 1), for jitter.
+pub fn random_unit() -> f64 {
+    let mut buf = [0u8; 4];
+    getrandom::getrandom(&mut buf).expect("entropy source unavailable");
+    u32::from_le_bytes(buf) as f64 / (u32::MAX as f64 + 1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +48,7 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+        let u = random_unit();
+        assert!((0.0..1.0).contains(&u));
     }
 }

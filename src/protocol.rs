@@ -35,10 +35,14 @@ pub enum ClientFrame {
     Read {
         seq: u64,
     },
+    /// Stops the assistant's reply in progress.
+    Stop,
     Ping,
 }
 
-const CLIENT_TYPES: &[&str] = &["send", "edit", "delete", "react", "typing", "read", "ping"];
+const CLIENT_TYPES: &[&str] = &[
+    "send", "edit", "delete", "react", "typing", "read", "stop", "ping",
+];
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -110,9 +114,27 @@ pub struct MessageView {
     /// empty): `ciphertext_tampered`, `ciphertext_unknown_key`, …
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub unreadable: Option<String>,
+    /// For assistant messages: provider, usage and how the reply ended.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub turn: Option<TurnMeta>,
     /// Emoji → user ids, in history and resume replay.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub reactions: Vec<ReactionSummary>,
+}
+
+/// What an assistant reply cost and how it ended.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct TurnMeta {
+    pub provider: String,
+    pub model: String,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    /// Time to first token, from the start of the turn.
+    pub ttft_ms: u64,
+    pub latency_ms: u64,
+    pub finish_reason: String,
+    /// True when the reply was cut short (stopped, or failed midway).
+    pub incomplete: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -192,6 +214,20 @@ pub enum ServerFrame<'a> {
     Receipt {
         user: &'a UserRef,
         seq: u64,
+    },
+    /// The assistant started a reply (`text` empty), or, for a socket that
+    /// joins mid-reply, the reply so far; `delta`s continue from `index`.
+    Turn {
+        message_id: &'a str,
+        author: &'a Author,
+        text: &'a str,
+        index: u64,
+    },
+    /// The next piece of the assistant's reply.
+    Delta {
+        message_id: &'a str,
+        index: u64,
+        text: &'a str,
     },
     Error {
         code: &'a str,
@@ -350,7 +386,7 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
                 ));
             }
         }
-        ClientFrame::Typing | ClientFrame::Ping => {}
+        ClientFrame::Typing | ClientFrame::Stop | ClientFrame::Ping => {}
     }
     Ok(())
 }
@@ -401,6 +437,7 @@ mod tests {
                 },
             ),
             (r#"{"type":"typing"}"#, ClientFrame::Typing),
+            (r#"{"type":"stop"}"#, ClientFrame::Stop),
             (r#"{"type":"read","seq":9}"#, ClientFrame::Read { seq: 9 }),
             (PING_FRAME, ClientFrame::Ping),
         ];
@@ -484,6 +521,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             unreadable: None,
+            turn: None,
             reactions: vec![],
         };
         let v: serde_json::Value =

@@ -164,6 +164,8 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
     };
 
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    // Vendors answer with headers at once and stream the body after.
+    res.flushHeaders();
     const nl = v.crlf ? "\r\n" : "\n";
     const write = (e) => {
       if (res.destroyed) return;

@@ -7,6 +7,7 @@
 //! `streamGenerateContent` with `alt=sse`, and Workers AI's streaming `run`.
 
 pub mod budget;
+pub mod config;
 pub mod providers;
 pub mod sse;
 

@@ -35,6 +35,7 @@
 
 mod queue;
 mod sockets;
+mod turn;
 
 use crate::config::{Config, LogLevel};
 use crate::error::{close, AppError};
@@ -50,7 +51,7 @@ use serde_json::Value;
 use sockets::{attachment, devices, send_to, user_tag, Attachment};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
@@ -141,6 +142,13 @@ pub struct Core {
     typing_at: RefCell<HashMap<String, u64>>,
     /// The session id, learned from the first request or attachment.
     session: RefCell<String>,
+    /// This object itself, for work that outlives the event starting it.
+    me: Weak<Core>,
+    /// The assistant's reply in progress (see `turn.rs`).
+    turn: RefCell<Option<turn::TurnState>>,
+    turn_running: Cell<bool>,
+    /// Who asked for another turn while one was running.
+    turn_pending: RefCell<Option<UserRef>>,
 }
 
 impl DurableObject for ChatSession {
@@ -150,7 +158,7 @@ impl DurableObject for ChatSession {
             state.set_websocket_auto_response(&pair);
         }
         Self {
-            core: Rc::new(Core {
+            core: Rc::new_cyclic(|me| Core {
                 state,
                 env,
                 queue: RefCell::new(VecDeque::new()),
@@ -158,6 +166,10 @@ impl DurableObject for ChatSession {
                 replaying: RefCell::new(Vec::new()),
                 typing_at: RefCell::new(HashMap::new()),
                 session: RefCell::new(String::new()),
+                me: me.clone(),
+                turn: RefCell::new(None),
+                turn_running: Cell::new(false),
+                turn_pending: RefCell::new(None),
             }),
         }
     }
@@ -403,8 +415,9 @@ impl Core {
                     text,
                     reply_to,
                     created_at: now_ms(),
+                    turn: None,
                 };
-                self.enqueue(Job::Send { ws, msg });
+                self.enqueue(Job::Send { ws: Some(ws), msg });
             }
             ClientFrame::Edit { seq, text } => self.enqueue(Job::Edit {
                 ws,
@@ -431,6 +444,10 @@ impl Core {
             }),
             ClientFrame::Typing => {
                 self.typing(&me, config.typing_throttle_ms);
+                return;
+            }
+            ClientFrame::Stop => {
+                self.stop_turn();
                 return;
             }
             ClientFrame::Ping => {

@@ -30,8 +30,10 @@ pub const REPLAY_PAGE: u32 = 100;
 const NO_REPLAY: u64 = 1 << 52;
 
 pub enum Job {
+    /// A message to store: a user's send (acked on `ws`) or the assistant's
+    /// reply (no socket).
     Send {
-        ws: WebSocket,
+        ws: Option<WebSocket>,
         msg: NewMessage,
     },
     Edit {
@@ -67,7 +69,7 @@ pub enum Job {
 }
 
 enum Work {
-    Commit(Vec<(WebSocket, NewMessage)>),
+    Commit(Vec<(Option<WebSocket>, NewMessage)>),
     One(Job),
 }
 
@@ -108,7 +110,7 @@ impl Core {
         self.draining.set(false);
     }
 
-    async fn commit(&self, batch: Vec<(WebSocket, NewMessage)>) {
+    async fn commit(&self, batch: Vec<(Option<WebSocket>, NewMessage)>) {
         let msgs: Vec<NewMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
         let result = match store::db(&self.env) {
             Ok(db) => match self.keys() {
@@ -123,6 +125,7 @@ impl Core {
                 self.log_error("commit_failed", &e);
                 // Not acked, so the senders retry with the same client ids.
                 for (ws, m) in &batch {
+                    let Some(ws) = ws else { continue };
                     send_to(
                         ws,
                         &error_frame(
@@ -137,6 +140,7 @@ impl Core {
         };
         for ((ws, m), c) in batch.iter().zip(committed) {
             let Some(c) = c else {
+                let Some(ws) = ws else { continue };
                 send_to(
                     ws,
                     &error_frame(
@@ -147,18 +151,26 @@ impl Core {
                 );
                 continue;
             };
-            send_to(
-                ws,
-                &ServerFrame::Ack {
-                    client_id: &m.client_id,
-                    seq: c.view.seq,
-                    id: &c.view.id,
-                    duplicate: c.duplicate,
-                }
-                .to_json(),
-            );
+            if let Some(ws) = ws {
+                send_to(
+                    ws,
+                    &ServerFrame::Ack {
+                        client_id: &m.client_id,
+                        seq: c.view.seq,
+                        id: &c.view.id,
+                        duplicate: c.duplicate,
+                    }
+                    .to_json(),
+                );
+            }
             if !c.duplicate {
                 self.broadcast_message(&ServerFrame::Message(&c.view).to_json());
+                if c.view.author.kind == crate::protocol::AuthorKind::User {
+                    self.request_turn(UserRef {
+                        id: c.view.author.id.clone(),
+                        name: c.view.author.name.clone(),
+                    });
+                }
             }
         }
     }
@@ -325,10 +337,13 @@ impl Core {
         // last_seq has been sent and everything after arrives live.
         self.end_replay(&ws);
         send_to(&ws, &ServerFrame::Synced { last_seq }.to_json());
+        // Mid-reply: the text so far; live deltas follow from here.
+        self.send_turn_snapshot(&ws);
     }
 
-    /// Sends a `message` frame to every live socket; replaying sockets get it
-    /// from their replay instead.
+    /// Sends a `message` (or assistant `turn`/`delta`) frame to every live
+    /// socket; replaying sockets get it from their replay (or the turn
+    /// snapshot at its end) instead.
     pub(super) fn broadcast_message(&self, json: &str) {
         let frame = Frame::new(json);
         let replaying = self.replaying.borrow();

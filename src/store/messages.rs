@@ -9,7 +9,7 @@
 use super::{num, opt_num, stmt, text};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
-use crate::protocol::{Author, AuthorKind, MessageView, ReactionSummary, ReadPosition};
+use crate::protocol::{Author, AuthorKind, MessageView, ReactionSummary, ReadPosition, TurnMeta};
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
@@ -22,6 +22,8 @@ pub struct NewMessage {
     pub text: String,
     pub reply_to: Option<u64>,
     pub created_at: i64,
+    /// For an assistant reply: what it cost, and whom to charge for it.
+    pub turn: Option<(TurnMeta, String)>,
 }
 
 /// The stored message for a send; `duplicate` when its client id was
@@ -45,6 +47,14 @@ struct MessageRow {
     created_at: i64,
     edited_at: Option<i64>,
     deleted_at: Option<i64>,
+    provider: Option<String>,
+    model: Option<String>,
+    tokens_in: Option<i64>,
+    tokens_out: Option<i64>,
+    ttft_ms: Option<i64>,
+    latency_ms: Option<i64>,
+    finish_reason: Option<String>,
+    incomplete: i64,
 }
 
 impl MessageRow {
@@ -63,6 +73,17 @@ impl MessageRow {
                 Err(e) => (String::new(), Some(e.code().to_string())),
             }
         };
+        let n = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
+        let turn = self.provider.map(|provider| TurnMeta {
+            provider,
+            model: self.model.unwrap_or_default(),
+            tokens_in: n(self.tokens_in),
+            tokens_out: n(self.tokens_out),
+            ttft_ms: n(self.ttft_ms),
+            latency_ms: n(self.latency_ms),
+            finish_reason: self.finish_reason.unwrap_or_default(),
+            incomplete: self.incomplete != 0,
+        });
         MessageView {
             seq: self.seq as u64,
             id: self.id,
@@ -78,13 +99,14 @@ impl MessageRow {
             edited_at: self.edited_at,
             deleted,
             unreadable,
+            turn,
             reactions: Vec::new(),
         }
     }
 }
 
-const COLUMNS: &str =
-    "seq, id, client_id, author_id, author_name, author_kind, body, reply_to, created_at, edited_at, deleted_at";
+const COLUMNS: &str = "seq, id, client_id, author_id, author_name, author_kind, body, reply_to, created_at, edited_at, deleted_at,
+    provider, model, tokens_in, tokens_out, ttft_ms, latency_ms, finish_reason, incomplete";
 
 fn rows<T: for<'de> Deserialize<'de>>(r: &D1Result) -> Result<Vec<T>, AppError> {
     r.results().map_err(AppError::internal)
@@ -98,15 +120,25 @@ pub async fn commit(
     session_id: &str,
     batch: &[NewMessage],
 ) -> Result<Vec<Option<Committed>>, AppError> {
-    let insert = "INSERT INTO messages (session_id, seq, id, client_id, author_id, author_name, author_kind, body, reply_to, created_at)
+    let insert = "INSERT INTO messages (session_id, seq, id, client_id, author_id, author_name, author_kind, body, reply_to, created_at,
+                              provider, model, tokens_in, tokens_out, ttft_ms, latency_ms, finish_reason, incomplete)
         SELECT ?1, s.last_seq + 1, ?2, ?3, ?4, ?5, ?6, ?7,
-               (SELECT r.seq FROM messages r WHERE r.session_id = ?1 AND r.seq = ?8), ?9
+               (SELECT r.seq FROM messages r WHERE r.session_id = ?1 AND r.seq = ?8), ?9,
+               ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17
           FROM sessions s
          WHERE s.id = ?1
            AND NOT EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND client_id = ?3 AND author_id = ?4)";
     let select = format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND client_id = ?2 AND author_id = ?3");
     let mut stmts: Vec<D1PreparedStatement> = Vec::with_capacity(batch.len() * 2);
+    let mut usage: Vec<D1PreparedStatement> = Vec::new();
     for m in batch {
+        let t = m.turn.as_ref().map(|(t, _)| t);
+        let meta_text =
+            |f: fn(&TurnMeta) -> &str| t.map(|t| text(f(t))).unwrap_or(wasm_bindgen::JsValue::NULL);
+        let meta_num = |f: fn(&TurnMeta) -> u64| {
+            t.map(|t| num(f(t) as i64))
+                .unwrap_or(wasm_bindgen::JsValue::NULL)
+        };
         stmts.push(stmt(
             db,
             insert,
@@ -120,17 +152,29 @@ pub async fn commit(
                 text(&keys.seal(&aad(Field::MessageBody, session_id, Some(&m.id)), &m.text)),
                 opt_num(m.reply_to),
                 num(m.created_at),
+                meta_text(|t| &t.provider),
+                meta_text(|t| &t.model),
+                meta_num(|t| t.tokens_in),
+                meta_num(|t| t.tokens_out),
+                meta_num(|t| t.ttft_ms),
+                meta_num(|t| t.latency_ms),
+                meta_text(|t| &t.finish_reason),
+                num(t.is_some_and(|t| t.incomplete) as i64),
             ],
         )?);
+        if let Some((t, user)) = &m.turn {
+            usage.extend(usage_statements(db, session_id, user, t, m.created_at)?);
+        }
         stmts.push(stmt(
             db,
             &select,
             &[text(session_id), text(&m.client_id), text(&m.author.id)],
         )?);
     }
+    stmts.extend(usage);
     let results = db.batch(stmts).await.map_err(AppError::internal)?;
     let mut out = Vec::with_capacity(batch.len());
-    for (m, pair) in batch.iter().zip(results.chunks(2)) {
+    for (m, pair) in batch.iter().zip(results[..batch.len() * 2].chunks(2)) {
         let row = rows::<MessageRow>(&pair[1])?.into_iter().next();
         out.push(row.map(|r| {
             let duplicate = r.id != m.id;
@@ -444,4 +488,63 @@ pub async fn read_positions(
             seq: r.seq as u64,
         })
         .collect())
+}
+
+/// The UTC day of a unix-milliseconds time, as `YYYY-MM-DD`.
+pub fn day(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .date_naive()
+        .to_string()
+}
+
+/// Adds a turn's cost to the session's totals and the user's day.
+fn usage_statements(
+    db: &D1Database,
+    session_id: &str,
+    user_id: &str,
+    t: &TurnMeta,
+    at: i64,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let (i, o) = (num(t.tokens_in as i64), num(t.tokens_out as i64));
+    Ok(vec![
+        stmt(
+            db,
+            "UPDATE sessions SET tokens_in = tokens_in + ?2, tokens_out = tokens_out + ?3, turns = turns + 1,
+                    latency_ms_total = latency_ms_total + ?4 WHERE id = ?1",
+            &[text(session_id), i.clone(), o.clone(), num(t.latency_ms as i64)],
+        )?,
+        stmt(
+            db,
+            "INSERT INTO usage_daily (user_id, day, tokens_in, tokens_out, turns) VALUES (?1, ?2, ?3, ?4, 1)
+             ON CONFLICT (user_id, day) DO UPDATE SET tokens_in = tokens_in + excluded.tokens_in,
+                    tokens_out = tokens_out + excluded.tokens_out, turns = turns + 1",
+            &[text(user_id), text(&day(at)), i, o],
+        )?,
+    ])
+}
+
+/// What a turn needs to know before it starts: the session's mode (None if
+/// the session is gone) and the tokens the user has spent today.
+pub async fn turn_gate(
+    db: &D1Database,
+    session_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<(Option<String>, u64), AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        mode: Option<String>,
+        used: Option<i64>,
+    }
+    let row: Option<Row> = stmt(
+        db,
+        "SELECT (SELECT mode FROM sessions WHERE id = ?1) AS mode,
+                (SELECT tokens_in + tokens_out FROM usage_daily WHERE user_id = ?2 AND day = ?3) AS used",
+        &[text(session_id), text(user_id), text(&day(now))],
+    )?
+    .first(None)
+    .await
+    .map_err(AppError::internal)?;
+    Ok(row.map_or((None, 0), |r| (r.mode, r.used.unwrap_or(0).max(0) as u64)))
 }

@@ -1,0 +1,156 @@
+//! Assistant configuration: the provider chain, prompt, limits and timeouts.
+//! Pure; read by `Config::from_lookup`.
+
+use super::providers::Endpoint;
+use super::Kind;
+use crate::config::{ConfigError, Secret};
+
+/// One provider in the fallback chain.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Provider {
+    pub endpoint: Endpoint,
+    pub api_key: Option<Secret>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("kind", &self.endpoint.kind)
+            .field("base_url", &self.endpoint.base_url)
+            .field("model", &self.endpoint.model)
+            .field(
+                "api_key",
+                &if self.api_key.is_some() {
+                    "set"
+                } else {
+                    "unset"
+                },
+            )
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assistant {
+    /// Tried in order: a provider that fails before its first token hands
+    /// over to the next.
+    pub chain: Vec<Provider>,
+    pub name: String,
+    pub system_prompt: String,
+    pub prompt_token_budget: u64,
+    pub connect_timeout_ms: u64,
+    pub first_token_timeout_ms: u64,
+    pub idle_timeout_ms: u64,
+    /// Retries per provider before its first token (so attempts = 1 + this).
+    pub max_retries: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+    /// Tokens (in + out) one user may spend per UTC day; 0 means no limit.
+    pub daily_token_budget: u64,
+}
+
+pub mod defaults {
+    pub const NAME: &str = "Assistant";
+    pub const SYSTEM_PROMPT: &str = "You are a helpful, concise support assistant.";
+    pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+    pub const OPENAI_MODEL: &str = "gpt-4o-mini";
+    pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+    pub const ANTHROPIC_MODEL: &str = "claude-3-5-haiku-latest";
+    pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
+    pub const GEMINI_MODEL: &str = "gemini-2.0-flash";
+    pub const WORKERS_AI_MODEL: &str = "@cf/meta/llama-3.1-8b-instruct";
+}
+
+fn invalid(variable: &'static str, expected: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        expected: expected.into(),
+    }
+}
+
+/// Reads the assistant settings; `Ok(None)` when `LLM_PROVIDERS` is unset
+/// (no assistant: sessions are human-only).
+pub fn from_lookup(
+    get: &dyn Fn(&str) -> Option<String>,
+    num: &dyn Fn(&'static str, usize, usize, usize) -> Result<usize, ConfigError>,
+) -> Result<Option<Assistant>, ConfigError> {
+    let Some(list) = get("LLM_PROVIDERS") else {
+        return Ok(None);
+    };
+    let mut chain = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = Kind::parse(name).ok_or_else(|| {
+            invalid(
+                "LLM_PROVIDERS",
+                "a comma-separated list of: openai, anthropic, gemini, workers_ai",
+            )
+        })?;
+        let (base_var, key_var, model_var, base, model) = match kind {
+            Kind::Openai => (
+                "OPENAI_BASE_URL",
+                "OPENAI_API_KEY",
+                "OPENAI_MODEL",
+                defaults::OPENAI_BASE_URL,
+                defaults::OPENAI_MODEL,
+            ),
+            Kind::Anthropic => (
+                "ANTHROPIC_BASE_URL",
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_MODEL",
+                defaults::ANTHROPIC_BASE_URL,
+                defaults::ANTHROPIC_MODEL,
+            ),
+            Kind::Gemini => (
+                "GEMINI_BASE_URL",
+                "GEMINI_API_KEY",
+                "GEMINI_MODEL",
+                defaults::GEMINI_BASE_URL,
+                defaults::GEMINI_MODEL,
+            ),
+            Kind::WorkersAi => ("", "", "WORKERS_AI_MODEL", "", defaults::WORKERS_AI_MODEL),
+        };
+        let base_url = if base_var.is_empty() {
+            String::new()
+        } else {
+            let b = get(base_var).unwrap_or_else(|| base.to_string());
+            if !(b.starts_with("https://") || b.starts_with("http://")) {
+                return Err(invalid(base_var, "an http(s) URL"));
+            }
+            b.trim_end_matches('/').to_string()
+        };
+        let api_key = if key_var.is_empty() {
+            None
+        } else {
+            get(key_var).map(Secret::new)
+        };
+        chain.push(Provider {
+            endpoint: Endpoint {
+                kind,
+                base_url,
+                model: get(model_var).unwrap_or_else(|| model.to_string()),
+                max_output_tokens: num("LLM_MAX_OUTPUT_TOKENS", 512, 1, 32_768)? as u32,
+            },
+            api_key,
+        });
+    }
+    if chain.is_empty() {
+        return Err(invalid(
+            "LLM_PROVIDERS",
+            "at least one provider, or unset for no assistant",
+        ));
+    }
+    Ok(Some(Assistant {
+        chain,
+        name: get("ASSISTANT_NAME").unwrap_or_else(|| defaults::NAME.to_string()),
+        system_prompt: get("ASSISTANT_SYSTEM_PROMPT")
+            .unwrap_or_else(|| defaults::SYSTEM_PROMPT.to_string()),
+        prompt_token_budget: num("PROMPT_TOKEN_BUDGET", 4000, 100, 1_000_000)? as u64,
+        connect_timeout_ms: num("LLM_CONNECT_TIMEOUT_MS", 10_000, 100, 120_000)? as u64,
+        first_token_timeout_ms: num("LLM_FIRST_TOKEN_TIMEOUT_MS", 30_000, 100, 300_000)? as u64,
+        idle_timeout_ms: num("LLM_IDLE_TIMEOUT_MS", 20_000, 100, 300_000)? as u64,
+        max_retries: num("LLM_MAX_RETRIES", 2, 0, 10)? as u32,
+        backoff_base_ms: num("LLM_BACKOFF_BASE_MS", 250, 0, 60_000)? as u64,
+        backoff_cap_ms: num("LLM_BACKOFF_CAP_MS", 4000, 0, 120_000)? as u64,
+        daily_token_budget: num("DAILY_TOKEN_BUDGET", 200_000, 0, usize::MAX)? as u64,
+    }))
+}

@@ -1,0 +1,518 @@
+//! One assistant turn: gate, prompt, call the provider chain, relay the
+//! stream, record the reply.
+//!
+//! **Policy.** One turn at a time per session. A user message that arrives
+//! during a turn does not start a second one; when the turn ends, one more
+//! turn runs whose prompt (read from D1) includes everything that arrived
+//! meanwhile. No turn runs in `human` mode (an agent has taken over).
+//!
+//! **Robustness.** Before the first token is relayed, a 429, 5xx, network
+//! error or timeout is retried with exponential backoff and jitter
+//! (honouring Retry-After), then the next provider in the chain is tried.
+//! After tokens have gone out nothing is retried silently: clients get an
+//! `error` frame and the partial text is stored, marked incomplete. A
+//! `stop` frame aborts the upstream request and stores the partial text as
+//! stopped. Provider error bodies never reach clients.
+//!
+//! **Resume.** The reply so far lives in memory while the turn runs; a
+//! socket that finishes its replay mid-turn gets a `turn` frame with the
+//! text so far, then the live `delta`s, with nothing missing or repeated.
+
+use super::queue::{error_frame, Job};
+use super::sockets::send_to;
+use super::Core;
+use crate::config::LogLevel;
+use crate::error::AppError;
+use crate::ids::{random_hex, random_unit};
+use crate::llm::config::{Assistant, Provider};
+use crate::llm::providers::{backoff_ms, build, clean_end, decode, failure};
+use crate::llm::sse::Parser;
+use crate::llm::{budget, Chunk, Role, Turn};
+use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef};
+use crate::runtime::log;
+use crate::store::{self, messages::NewMessage, messages::Page, now_ms};
+use futures::future::{select, Either};
+use futures::StreamExt;
+use serde_json::Value;
+use std::pin::pin;
+use std::time::Duration;
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, WebSocket};
+
+/// The reply in progress.
+pub struct TurnState {
+    pub message_id: String,
+    pub author: Author,
+    pub text: String,
+    /// The index the next delta will carry.
+    pub index: u64,
+    abort: Option<AbortController>,
+    stopped: bool,
+}
+
+/// Longest SSE line accepted from a provider.
+const MAX_SSE_LINE: usize = 1 << 20;
+/// History read for the prompt (the budget then trims it).
+const HISTORY: u32 = 100;
+
+enum Attempt {
+    Finished {
+        input: u64,
+        output: u64,
+        finish: String,
+    },
+    /// Failed before any token was relayed: may be retried or handed over.
+    Before {
+        code: &'static str,
+        retryable: bool,
+        retry_after_ms: Option<u64>,
+    },
+    /// Failed after tokens went out.
+    After {
+        code: &'static str,
+        input: u64,
+        output: u64,
+    },
+    Stopped {
+        input: u64,
+        output: u64,
+    },
+}
+
+async fn timeout<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> {
+    let f = pin!(f);
+    let d = pin!(Delay::from(Duration::from_millis(ms)));
+    match select(f, d).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
+}
+
+impl Core {
+    /// Asks for a turn on behalf of `user`; runs it now, or after the one in
+    /// progress.
+    pub(super) fn request_turn(&self, user: UserRef) {
+        let Ok(config) = crate::runtime::config(&self.env) else {
+            return;
+        };
+        if config.assistant.is_none() {
+            return;
+        }
+        if self.turn_running.replace(true) {
+            *self.turn_pending.borrow_mut() = Some(user);
+            return;
+        }
+        let Some(core) = self.me.upgrade() else {
+            return;
+        };
+        self.state.wait_until(async move {
+            let mut next = Some(user);
+            while let Some(user) = next {
+                core.run_turn(user).await;
+                next = core.turn_pending.borrow_mut().take();
+            }
+            core.turn_running.set(false);
+        });
+    }
+
+    /// Stops the reply in progress, if any (a `stop` frame, or a takeover).
+    pub(super) fn stop_turn(&self) {
+        if let Some(t) = self.turn.borrow_mut().as_mut() {
+            t.stopped = true;
+            if let Some(a) = t.abort.take() {
+                a.abort();
+            }
+        }
+    }
+
+    /// The reply so far, for a socket that just caught up.
+    pub(super) fn send_turn_snapshot(&self, ws: &WebSocket) {
+        if let Some(t) = self.turn.borrow().as_ref() {
+            let f = ServerFrame::Turn {
+                message_id: &t.message_id,
+                author: &t.author,
+                text: &t.text,
+                index: t.index,
+            };
+            send_to(ws, &f.to_json());
+        }
+    }
+
+    async fn run_turn(&self, user: UserRef) {
+        let Ok(config) = crate::runtime::config(&self.env) else {
+            return;
+        };
+        let Some(assistant) = config.assistant.as_ref() else {
+            return;
+        };
+        if let Err(e) = self.turn_inner(assistant, &config.keyring, &user).await {
+            self.log_error("turn_failed", &e);
+            self.broadcast_event(&error_frame(
+                "internal",
+                "the assistant could not answer; try again",
+                None,
+            ));
+        }
+        *self.turn.borrow_mut() = None;
+    }
+
+    async fn turn_inner(
+        &self,
+        a: &Assistant,
+        keys: &crate::crypto::Keyring,
+        user: &UserRef,
+    ) -> Result<(), AppError> {
+        let db = store::db(&self.env)?;
+        let session = self.session_id();
+        let started = now_ms();
+        let (mode, used) = store::messages::turn_gate(&db, &session, &user.id, started).await?;
+        match mode.as_deref() {
+            None => return Ok(()),
+            Some("human") => return Ok(()),
+            _ => {}
+        }
+        if a.daily_token_budget > 0 && used >= a.daily_token_budget {
+            self.broadcast_event(&error_frame(
+                "quota_exceeded",
+                "the daily assistant budget for this user is used up",
+                None,
+            ));
+            return Ok(());
+        }
+
+        let (history, _) = store::messages::page(
+            &db,
+            keys,
+            &session,
+            Page::Before {
+                before: None,
+                limit: HISTORY,
+            },
+        )
+        .await?;
+        let turns: Vec<Turn> = history
+            .iter()
+            .filter(|m| !m.deleted && m.unreadable.is_none() && !m.text.is_empty())
+            .map(|m| Turn {
+                role: if m.author.kind == AuthorKind::Assistant {
+                    Role::Assistant
+                } else {
+                    Role::User
+                },
+                text: if m.author.kind == AuthorKind::Assistant {
+                    m.text.clone()
+                } else {
+                    format!("{}: {}", m.author.name, m.text)
+                },
+            })
+            .collect();
+        let prompt = budget::fit(&a.system_prompt, &turns, a.prompt_token_budget);
+
+        let author = Author {
+            id: "assistant".into(),
+            name: a.name.clone(),
+            kind: AuthorKind::Assistant,
+        };
+        let message_id = random_hex(16);
+        *self.turn.borrow_mut() = Some(TurnState {
+            message_id: message_id.clone(),
+            author: author.clone(),
+            text: String::new(),
+            index: 0,
+            abort: None,
+            stopped: false,
+        });
+        self.broadcast_message(
+            &ServerFrame::Turn {
+                message_id: &message_id,
+                author: &author,
+                text: "",
+                index: 0,
+            }
+            .to_json(),
+        );
+
+        let mut last_code = "provider_unavailable";
+        let mut first_token_ms = None;
+        for provider in &a.chain {
+            for attempt in 0..=a.max_retries {
+                let outcome = self
+                    .attempt(a, provider, &prompt, started, &mut first_token_ms)
+                    .await;
+                let (finish, incomplete, input, output) = match outcome {
+                    Attempt::Finished {
+                        input,
+                        output,
+                        finish,
+                    } => (finish, false, input, output),
+                    Attempt::Stopped { input, output } => {
+                        ("stopped".to_string(), true, input, output)
+                    }
+                    Attempt::After {
+                        code,
+                        input,
+                        output,
+                    } => {
+                        self.broadcast_event(&error_frame(
+                            code,
+                            "the assistant's reply was cut short",
+                            None,
+                        ));
+                        ("error".to_string(), true, input, output)
+                    }
+                    Attempt::Before {
+                        code,
+                        retryable,
+                        retry_after_ms,
+                    } => {
+                        last_code = code;
+                        log(
+                            LogLevel::Warn,
+                            "llm_attempt_failed",
+                            [
+                                ("session", Value::from(session.as_str())),
+                                ("provider", Value::from(provider.endpoint.kind.as_str())),
+                                ("code", Value::from(code)),
+                                ("attempt", Value::from(attempt)),
+                            ],
+                        );
+                        if self.turn.borrow().as_ref().is_some_and(|t| t.stopped) {
+                            return Ok(());
+                        }
+                        if retryable && attempt < a.max_retries {
+                            let wait = backoff_ms(
+                                attempt,
+                                a.backoff_base_ms,
+                                a.backoff_cap_ms,
+                                retry_after_ms,
+                                random_unit(),
+                            );
+                            Delay::from(Duration::from_millis(wait)).await;
+                            continue;
+                        }
+                        break;
+                    }
+                };
+                // Recorded through the session queue, so its seq and its
+                // broadcast stay in order with everyone else's messages.
+                let text = self
+                    .turn
+                    .borrow()
+                    .as_ref()
+                    .map(|t| t.text.clone())
+                    .unwrap_or_default();
+                *self.turn.borrow_mut() = None;
+                if text.is_empty() && incomplete {
+                    return Ok(());
+                }
+                let meta = TurnMeta {
+                    provider: provider.endpoint.kind.as_str().to_string(),
+                    model: provider.endpoint.model.clone(),
+                    tokens_in: input,
+                    tokens_out: output,
+                    ttft_ms: first_token_ms.unwrap_or(0),
+                    latency_ms: (now_ms() - started).max(0) as u64,
+                    finish_reason: finish,
+                    incomplete,
+                };
+                self.enqueue(Job::Send {
+                    ws: None,
+                    msg: NewMessage {
+                        id: message_id.clone(),
+                        client_id: format!("turn:{message_id}"),
+                        author: author.clone(),
+                        text,
+                        reply_to: None,
+                        created_at: now_ms(),
+                        turn: Some((meta, user.id.clone())),
+                    },
+                });
+                self.drain().await;
+                return Ok(());
+            }
+        }
+        // Every provider failed before saying anything.
+        self.broadcast_event(&error_frame(
+            last_code,
+            "the assistant is unavailable right now; try again",
+            None,
+        ));
+        Ok(())
+    }
+
+    /// One request to one provider, relaying its stream.
+    async fn attempt(
+        &self,
+        a: &Assistant,
+        p: &Provider,
+        prompt: &crate::llm::Prompt,
+        started: i64,
+        first_token_ms: &mut Option<u64>,
+    ) -> Attempt {
+        let req = build(&p.endpoint, p.api_key.as_ref().map(|k| k.expose()), prompt);
+        let before = |code| Attempt::Before {
+            code,
+            retryable: true,
+            retry_after_ms: None,
+        };
+        let headers = Headers::new();
+        for (k, v) in &req.headers {
+            let _ = headers.set(k, v);
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(req.body.to_string().into()));
+        let Ok(request) = Request::new_with_init(&req.url, &init) else {
+            return Attempt::Before {
+                code: "provider_misconfigured",
+                retryable: false,
+                retry_after_ms: None,
+            };
+        };
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        if let Some(t) = self.turn.borrow_mut().as_mut() {
+            if t.stopped {
+                return Attempt::Stopped {
+                    input: 0,
+                    output: 0,
+                };
+            }
+            t.abort = Some(controller);
+        }
+        // The first-token deadline runs from the start of the attempt, through
+        // the wait for response headers (some servers send none until then).
+        let attempt_start = now_ms();
+        let first_token_left = |now: i64| {
+            a.first_token_timeout_ms
+                .saturating_sub((now - attempt_start).max(0) as u64)
+        };
+        let header_wait = a.connect_timeout_ms.min(a.first_token_timeout_ms);
+        let mut response = match timeout(
+            header_wait,
+            Fetch::Request(request).send_with_signal(&signal),
+        )
+        .await
+        {
+            None => return before("provider_timeout"),
+            Some(Err(_)) => return self.interrupted(before("provider_unreachable"), 0, 0),
+            Some(Ok(r)) => r,
+        };
+        let status = response.status_code();
+        if status != 200 {
+            let retry_after = response.headers().get("retry-after").ok().flatten();
+            let f = failure(status, retry_after.as_deref());
+            return Attempt::Before {
+                code: f.code,
+                retryable: f.retryable,
+                retry_after_ms: f.retry_after_ms,
+            };
+        }
+        let Ok(mut body) = response.stream() else {
+            return before("provider_unreachable");
+        };
+        let mut parser = Parser::new(MAX_SSE_LINE);
+        let (mut input, mut output) = (0u64, 0u64);
+        let (mut finish, mut done, mut relayed) = (None::<String>, false, false);
+        loop {
+            let wait = if relayed {
+                a.idle_timeout_ms
+            } else {
+                first_token_left(now_ms())
+            };
+            let next = match timeout(wait, body.next()).await {
+                None => return self.cut(relayed, "provider_timeout", input, output),
+                Some(n) => n,
+            };
+            let bytes = match next {
+                None => break,
+                Some(Ok(b)) => b,
+                Some(Err(_)) => return self.cut(relayed, "provider_stream_broken", input, output),
+            };
+            let Ok(events) = parser.feed(&bytes) else {
+                return self.cut(relayed, "provider_malformed", input, output);
+            };
+            for ev in events {
+                let Ok(chunks) = decode(p.endpoint.kind, &ev) else {
+                    return self.cut(relayed, "provider_malformed", input, output);
+                };
+                for c in chunks {
+                    match c {
+                        Chunk::Text(t) => {
+                            if first_token_ms.is_none() {
+                                *first_token_ms = Some((now_ms() - started).max(0) as u64);
+                            }
+                            relayed = true;
+                            self.relay(&t);
+                        }
+                        Chunk::Usage {
+                            input: i,
+                            output: o,
+                        } => {
+                            input = i.unwrap_or(input);
+                            output = o.unwrap_or(output);
+                        }
+                        Chunk::Finish(f) => finish = Some(f),
+                        Chunk::Done => done = true,
+                        Chunk::Error { .. } => {
+                            return self.cut(relayed, "provider_error", input, output)
+                        }
+                    }
+                }
+            }
+        }
+        if !clean_end(p.endpoint.kind, finish.is_some(), done) {
+            return self.cut(relayed, "provider_stream_broken", input, output);
+        }
+        Attempt::Finished {
+            input,
+            output,
+            finish: finish.unwrap_or_else(|| "stop".into()),
+        }
+    }
+
+    /// A failure mid-stream: before any token it may be retried; after, it
+    /// is final. A stop shows up here as an aborted read.
+    fn cut(&self, relayed: bool, code: &'static str, input: u64, output: u64) -> Attempt {
+        let failed = if relayed {
+            Attempt::After {
+                code,
+                input,
+                output,
+            }
+        } else {
+            Attempt::Before {
+                code,
+                retryable: true,
+                retry_after_ms: None,
+            }
+        };
+        self.interrupted(failed, input, output)
+    }
+
+    fn interrupted(&self, otherwise: Attempt, input: u64, output: u64) -> Attempt {
+        if self.turn.borrow().as_ref().is_some_and(|t| t.stopped) {
+            Attempt::Stopped { input, output }
+        } else {
+            otherwise
+        }
+    }
+
+    /// Appends a piece to the reply and sends it to every live socket.
+    fn relay(&self, piece: &str) {
+        let frame = {
+            let mut t = self.turn.borrow_mut();
+            let Some(t) = t.as_mut() else { return };
+            t.text.push_str(piece);
+            let f = ServerFrame::Delta {
+                message_id: &t.message_id,
+                index: t.index,
+                text: piece,
+            }
+            .to_json();
+            t.index += 1;
+            f
+        };
+        self.broadcast_message(&frame);
+    }
+}
