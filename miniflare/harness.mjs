@@ -26,6 +26,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startLlmStandin } from "./standins/llm.mjs";
+import { AI_BINDING_SCRIPT } from "./standins/ai-binding.mjs";
 import { applyMigrations } from "./migrations.mjs";
 import http from "node:http";
 
@@ -160,7 +161,12 @@ async function main() {
         d1Databases: Object.fromEntries(d1.map((d) => [d.binding, d.database_id])),
         kvNamespaces: Object.fromEntries(kv.map((k) => [k.binding, k.id])),
         durableObjects,
+        // Workers AI cannot run offline: the binding is a local stand-in.
+        ...(wrangler.ai?.binding && !opts.omit.has(wrangler.ai.binding)
+          ? { wrappedBindings: { [wrangler.ai.binding]: { scriptName: "ai-standin" } } }
+          : {}),
       },
+      { name: "ai-standin", modules: true, script: AI_BINDING_SCRIPT, bindings: { LLM_URL: llm.url } },
     ],
   });
 

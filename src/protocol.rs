@@ -223,6 +223,11 @@ pub enum ServerFrame<'a> {
         text: &'a str,
         index: u64,
     },
+    /// Who answers: `assistant`, or `human` after an agent took over.
+    Mode {
+        mode: &'a str,
+        by: &'a UserRef,
+    },
     /// The next piece of the assistant's reply.
     Delta {
         message_id: &'a str,

@@ -22,6 +22,8 @@ pub enum Route<'a> {
     RemoveMember { id: &'a str, user_id: &'a str },
     SessionSocket { id: &'a str },
     Reencrypt,
+    Takeover { id: &'a str },
+    Release { id: &'a str },
 }
 
 /// Maps a method and path to a route: 404 for unknown paths (and malformed
@@ -45,6 +47,8 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         (["v1", "sessions", id, "members", user_id], "DELETE") => RemoveMember { id, user_id },
         (["v1", "sessions", id, "ws"], "GET") => SessionSocket { id },
         (["v1", "admin", "maintenance", "reencrypt"], "POST") => Reencrypt,
+        (["v1", "admin", "sessions", id, "takeover"], "POST") => Takeover { id },
+        (["v1", "admin", "sessions", id, "release"], "POST") => Release { id },
         (
             ["healthz"]
             | ["readyz"]
@@ -53,7 +57,8 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
             | ["v1", "sessions", _]
             | ["v1", "sessions", _, "messages" | "members" | "ws"]
             | ["v1", "sessions", _, "members", _]
-            | ["v1", "admin", "maintenance", "reencrypt"],
+            | ["v1", "admin", "maintenance", "reencrypt"]
+            | ["v1", "admin", "sessions", _, "takeover" | "release"],
             _,
         ) => return Err(AppError::MethodNotAllowed),
         _ => return Err(AppError::NotFound),
@@ -66,6 +71,8 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         | AddMember { id }
         | RemoveMember { id, .. }
         | SessionSocket { id }
+        | Takeover { id }
+        | Release { id }
             if !is_valid_session_id(id) =>
         {
             Err(AppError::NotFound)
@@ -106,6 +113,8 @@ mod dispatch {
                 }
                 Route::SessionSocket { id } => api::sessions::connect(req, &ctx, id).await,
                 Route::Reencrypt => api::admin::reencrypt(req, &ctx).await,
+                Route::Takeover { id } => api::admin::takeover(req, &ctx, id).await,
+                Route::Release { id } => api::admin::release(req, &ctx, id).await,
             },
             Err(e) => Err(e),
         };

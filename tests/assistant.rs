@@ -412,3 +412,109 @@ async fn no_turn_runs_in_human_mode() {
     assert_no_frame_of(&mut a, "turn", 1000).await;
     assert!(seen_by_standin(&h, &model).await.is_empty());
 }
+
+#[tokio::test]
+async fn workers_ai_answers_through_the_ai_binding() {
+    let model = unique("m");
+    let ai_model = format!("@cf/standin/{model}");
+    let h = runtime(
+        &model,
+        &[
+            ("LLM_PROVIDERS", "workers_ai,openai"),
+            ("WORKERS_AI_MODEL", &ai_model),
+            ("LLM_MAX_RETRIES", "0"),
+        ],
+    );
+    let u = User::new(&h, "edge");
+    let s = u.create_session("ai").await;
+    let (mut a, _, _) = u.join(&s, None).await;
+    send_msg(&mut a, "q1", "hello binding").await;
+    let frames = until_reply(&mut a).await;
+    let reply = frames.last().unwrap();
+    assert!(deltas(&frames).len() > 3, "streamed through the binding");
+    assert!(reply["text"].as_str().unwrap().ends_with("hello binding"));
+    assert_eq!(reply["turn"]["provider"], "workers_ai");
+    assert_eq!(reply["turn"]["model"], ai_model.as_str());
+    assert!(reply["turn"]["tokens_out"].as_u64().unwrap() > 0);
+    let sent = &seen_by_standin(&h, &ai_model).await[0]["body"];
+    assert_eq!(sent["stream"], true);
+    assert_eq!(sent["messages"][0]["role"], "system");
+
+    // A failing binding (it rejects) hands over to the next provider.
+    script(&h, &ai_model, json!([{"status": 500}])).await;
+    send_msg(&mut a, "q2", "again").await;
+    let reply = until_reply(&mut a).await.pop().unwrap();
+    assert_eq!(reply["turn"]["provider"], "openai");
+}
+
+#[tokio::test]
+async fn a_takeover_during_a_turn_stops_it_and_no_turn_runs_until_release() {
+    let model = unique("m");
+    let h = runtime(&model, &[]);
+    script(&h, &model, json!([{"repeat": 200, "delay_ms": 30}])).await;
+    let u = User::new(&h, "customer");
+    let admin = User {
+        token: token_with_roles("agent-7", "Dana (support)", &["admin"]),
+        id: "agent-7".into(),
+        name: "Dana (support)".into(),
+        ..u.clone()
+    };
+    let s = u.create_session("takeover").await;
+    let (mut a, _, _) = u.join(&s, None).await;
+    send_msg(&mut a, "q1", "I need a human").await;
+    let mut got = 0;
+    while got < 3 {
+        if recv(&mut a).await["type"] == "delta" {
+            got += 1;
+        }
+    }
+    let path = format!("/v1/admin/sessions/{s}/takeover");
+    assert_eq!(
+        u.call(Method::POST, &path, None).await.0,
+        404,
+        "admins only"
+    );
+    let (status, body) = admin.call(Method::POST, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let frames = until_reply(&mut a).await;
+    let mode = frames
+        .iter()
+        .find(|f| f["type"] == "mode")
+        .expect("a mode frame");
+    assert_eq!(mode["mode"], "human");
+    assert_eq!(mode["by"]["name"], "Dana (support)");
+    let reply = frames.last().unwrap();
+    assert_eq!(
+        (
+            reply["turn"]["finish_reason"].as_str(),
+            reply["turn"]["incomplete"].as_bool()
+        ),
+        (Some("stopped"), Some(true))
+    );
+    let (_, got) = u
+        .call(Method::GET, &format!("/v1/sessions/{s}"), None)
+        .await;
+    assert_eq!(got["mode"], "human");
+
+    // In human mode nothing is generated.
+    send_msg(&mut a, "q2", "hello?").await;
+    assert_no_frame_of(&mut a, "turn", 1000).await;
+    assert_eq!(seen_by_standin(&h, &model).await.len(), 1);
+
+    // Released: the assistant answers again.
+    let (status, _) = admin
+        .call(
+            Method::POST,
+            &format!("/v1/admin/sessions/{s}/release"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(recv_type(&mut a, "mode").await.0["mode"], "assistant");
+    send_msg(&mut a, "q3", "back to you, bot").await;
+    let reply = until_reply(&mut a).await.pop().unwrap();
+    assert!(reply["text"]
+        .as_str()
+        .unwrap()
+        .ends_with("back to you, bot"));
+}

@@ -4,6 +4,8 @@
 //   POST /v1/chat/completions                       OpenAI-compatible Chat Completions
 //   POST /v1/messages                               Anthropic Messages
 //   POST /v1beta/models/{model}:streamGenerateContent?alt=sse   Google Gemini
+//   POST /_standin/workers-ai/{model}               Workers AI `run` output, for the AI
+//                                                   binding stand-in (ai-binding.mjs)
 //
 // Streaming is Server-Sent Events exactly as each vendor sends them
 // (Gemini with CRLF line endings). Nothing here calls out.
@@ -74,6 +76,13 @@ const vendors = {
     ],
     error: (status) => ({ type: "error", error: { type: status === 429 ? "rate_limit_error" : status === 529 ? "overloaded_error" : "api_error", message: `stand-in error ${status}` } }),
   },
+  // Workers AI's streaming `run` output, served to the AI binding stand-in.
+  workers_ai: {
+    start: () => [],
+    piece: (_ctx, text) => [{ data: { response: text, p: "abcdefghijklmnop" } }],
+    end: (ctx) => [{ data: { response: "", usage: ctx.usage() } }, { raw: "[DONE]" }],
+    error: (status) => ({ errors: [{ message: `stand-in error ${status}`, code: 3040 }] }),
+  },
   gemini: {
     start: () => [],
     piece: (ctx, text, last) => [
@@ -103,6 +112,8 @@ function route(method, pathname) {
   if (pathname === "/v1/messages") return { vendor: "anthropic" };
   const m = pathname.match(/^\/v1beta\/models\/([^/:]+):streamGenerateContent$/);
   if (m) return { vendor: "gemini", model: decodeURIComponent(m[1]) };
+  const w = pathname.match(/^\/_standin\/workers-ai\/(.+)$/);
+  if (w) return { vendor: "workers_ai", model: decodeURIComponent(w[1]) };
   return null;
 }
 

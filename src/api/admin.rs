@@ -2,7 +2,10 @@
 
 use crate::error::AppError;
 use crate::http::{json, query_param, Ctx, HandlerResult};
-use crate::store::{self, maintenance::Cursor};
+use crate::protocol::UserRef;
+use crate::session::internal;
+use crate::store::{self, maintenance::Cursor, now_ms};
+use serde_json::json;
 use worker::Request;
 
 /// Rows per maintenance call unless `batch` says otherwise; bounded so one
@@ -38,4 +41,42 @@ pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
     let db = store::db(&ctx.env)?;
     let report = store::maintenance::reencrypt(&db, keys, cursor, batch).await?;
     json(200, &report)
+}
+
+/// POST /v1/admin/sessions/:id/takeover
+///
+/// An admin (a human agent) takes the session over: the mode becomes
+/// `human`, any assistant reply in progress stops, and every socket gets a
+/// `mode` frame naming the agent.
+pub async fn takeover(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+    set_mode(req, ctx, session_id, "human").await
+}
+
+/// POST /v1/admin/sessions/:id/release
+///
+/// Hands the session back to the assistant (mode `assistant`).
+pub async fn release(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+    set_mode(req, ctx, session_id, "assistant").await
+}
+
+async fn set_mode(req: Request, ctx: &Ctx, session_id: &str, mode: &str) -> HandlerResult {
+    let admin = ctx.require_admin(&req)?;
+    let db = store::db(&ctx.env)?;
+    if !store::sessions::set_mode(&db, session_id, mode, now_ms()).await? {
+        return Err(AppError::NotFound);
+    }
+    let by = UserRef {
+        id: admin.user_id,
+        name: admin.name,
+    };
+    internal::stub(&ctx.env, session_id)?
+        .fetch_with_request(internal::mode_request(
+            session_id,
+            &ctx.request_id,
+            mode,
+            &by,
+        )?)
+        .await
+        .map_err(AppError::internal)?;
+    json(200, &json!({ "id": session_id, "mode": mode, "by": by }))
 }

@@ -32,6 +32,10 @@
 //!   `X-Confab-After` (seq). Answers 101, or a JSON error.
 //! - `POST https://session.internal/close`: `X-Confab-Session`. Closes every
 //!   socket with 4004 (session deleted) and drops queued work. Answers 204.
+//! - `POST https://session.internal/mode`: `X-Confab-Session`, `X-Confab-Mode`
+//!   (`assistant` or `human`, already stored in D1), `X-Confab-User` (who
+//!   changed it). Broadcasts a `mode` frame; `human` stops any assistant
+//!   reply in progress. Answers 204.
 
 mod queue;
 mod sockets;
@@ -67,6 +71,8 @@ pub mod internal {
     pub const BINDING: &str = "SESSIONS";
     pub const CONNECT_URL: &str = "https://session.internal/connect";
     pub const CLOSE_URL: &str = "https://session.internal/close";
+    pub const MODE_URL: &str = "https://session.internal/mode";
+    pub const HEADER_MODE: &str = "x-confab-mode";
     pub const HEADER_SESSION: &str = "x-confab-session";
     pub const HEADER_REQUEST_ID: &str = "x-confab-request-id";
     pub const HEADER_USER: &str = "x-confab-user";
@@ -109,6 +115,26 @@ pub mod internal {
             headers.push((HEADER_AFTER, a));
         }
         request(CONNECT_URL, Method::Get, &headers)
+    }
+
+    /// Tells the object the session's mode changed (already stored in D1).
+    pub fn mode_request(
+        session_id: &str,
+        request_id: &str,
+        mode: &str,
+        by: &UserRef,
+    ) -> Result<Request, AppError> {
+        let by = serde_json::to_string(by).map_err(AppError::internal)?;
+        request(
+            MODE_URL,
+            Method::Post,
+            &[
+                (HEADER_SESSION, session_id),
+                (HEADER_REQUEST_ID, request_id),
+                (HEADER_MODE, mode),
+                (HEADER_USER, by.as_str()),
+            ],
+        )
     }
 
     pub fn close_request(session_id: &str, request_id: &str) -> Result<Request, AppError> {
@@ -183,6 +209,7 @@ impl DurableObject for ChatSession {
         let result = match req.path().as_str() {
             "/connect" => Core::accept_socket(this, &req),
             "/close" => this.close_all(&req),
+            "/mode" => this.set_mode(&req),
             _ => Err(AppError::NotFound),
         };
         match result {
@@ -353,6 +380,31 @@ impl Core {
             ],
         );
         Response::from_websocket(pair.client).map_err(AppError::internal)
+    }
+
+    fn set_mode(&self, req: &Request) -> std::result::Result<Response, AppError> {
+        let header = |name: &str| req.headers().get(name).map_err(AppError::internal);
+        if let Some(s) = header(internal::HEADER_SESSION)? {
+            self.learn_session(&s);
+        }
+        let mode = header(internal::HEADER_MODE)?
+            .ok_or_else(|| AppError::internal("mode without mode"))?;
+        let by: UserRef = header(internal::HEADER_USER)?
+            .and_then(|u| serde_json::from_str(&u).ok())
+            .ok_or_else(|| AppError::internal("mode without user"))?;
+        if mode == "human" {
+            self.stop_turn();
+        }
+        self.broadcast_event(
+            &ServerFrame::Mode {
+                mode: &mode,
+                by: &by,
+            }
+            .to_json(),
+        );
+        Ok(Response::empty()
+            .map_err(AppError::internal)?
+            .with_status(204))
     }
 
     fn close_all(&self, req: &Request) -> std::result::Result<Response, AppError> {

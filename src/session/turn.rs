@@ -27,7 +27,7 @@ use crate::ids::{random_hex, random_unit};
 use crate::llm::config::{Assistant, Provider};
 use crate::llm::providers::{backoff_ms, build, clean_end, decode, failure};
 use crate::llm::sse::Parser;
-use crate::llm::{budget, Chunk, Role, Turn};
+use crate::llm::{budget, Chunk, Kind, Role, Turn};
 use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef};
 use crate::runtime::log;
 use crate::store::{self, messages::NewMessage, messages::Page, now_ms};
@@ -36,7 +36,9 @@ use futures::StreamExt;
 use serde_json::Value;
 use std::pin::pin;
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, WebSocket};
+use worker::{
+    AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, WebSocket,
+};
 
 /// The reply in progress.
 pub struct TurnState {
@@ -76,6 +78,19 @@ enum Attempt {
         input: u64,
         output: u64,
     },
+}
+
+/// The fetch request for an HTTP provider.
+fn http_request(req: &crate::llm::providers::Request) -> Option<Request> {
+    let headers = Headers::new();
+    for (k, v) in &req.headers {
+        headers.set(k, v).ok()?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(req.body.to_string().into()));
+    Request::new_with_init(&req.url, &init).ok()
 }
 
 async fn timeout<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> {
@@ -354,21 +369,6 @@ impl Core {
             retryable: true,
             retry_after_ms: None,
         };
-        let headers = Headers::new();
-        for (k, v) in &req.headers {
-            let _ = headers.set(k, v);
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(req.body.to_string().into()));
-        let Ok(request) = Request::new_with_init(&req.url, &init) else {
-            return Attempt::Before {
-                code: "provider_misconfigured",
-                retryable: false,
-                retry_after_ms: None,
-            };
-        };
         let controller = AbortController::default();
         let signal = controller.signal();
         if let Some(t) = self.turn.borrow_mut().as_mut() {
@@ -388,33 +388,52 @@ impl Core {
                 .saturating_sub((now - attempt_start).max(0) as u64)
         };
         let header_wait = a.connect_timeout_ms.min(a.first_token_timeout_ms);
-        let mut response = match timeout(
-            header_wait,
-            Fetch::Request(request).send_with_signal(&signal),
-        )
-        .await
-        {
-            None => return before("provider_timeout"),
-            Some(Err(_)) => return self.interrupted(before("provider_unreachable"), 0, 0),
-            Some(Ok(r)) => r,
-        };
-        let status = response.status_code();
-        if status != 200 {
-            let retry_after = response.headers().get("retry-after").ok().flatten();
-            let f = failure(status, retry_after.as_deref());
-            return Attempt::Before {
-                code: f.code,
-                retryable: f.retryable,
-                retry_after_ms: f.retry_after_ms,
+        let mut body = if p.endpoint.kind == Kind::WorkersAi {
+            match self.run_workers_ai(p, &req.body, header_wait).await {
+                Ok(stream) => stream,
+                Err(attempt) => return self.interrupted(attempt, 0, 0),
+            }
+        } else {
+            let Some(request) = http_request(&req) else {
+                return Attempt::Before {
+                    code: "provider_misconfigured",
+                    retryable: false,
+                    retry_after_ms: None,
+                };
             };
-        }
-        let Ok(mut body) = response.stream() else {
-            return before("provider_unreachable");
+            let mut response = match timeout(
+                header_wait,
+                Fetch::Request(request).send_with_signal(&signal),
+            )
+            .await
+            {
+                None => return before("provider_timeout"),
+                Some(Err(_)) => return self.interrupted(before("provider_unreachable"), 0, 0),
+                Some(Ok(r)) => r,
+            };
+            let status = response.status_code();
+            if status != 200 {
+                let retry_after = response.headers().get("retry-after").ok().flatten();
+                let f = failure(status, retry_after.as_deref());
+                return Attempt::Before {
+                    code: f.code,
+                    retryable: f.retryable,
+                    retry_after_ms: f.retry_after_ms,
+                };
+            }
+            match response.stream() {
+                Ok(s) => s,
+                Err(_) => return before("provider_unreachable"),
+            }
         };
         let mut parser = Parser::new(MAX_SSE_LINE);
         let (mut input, mut output) = (0u64, 0u64);
         let (mut finish, mut done, mut relayed) = (None::<String>, false, false);
         loop {
+            // The AI binding takes no abort signal, so stops are also seen here.
+            if self.turn.borrow().as_ref().is_some_and(|t| t.stopped) {
+                return Attempt::Stopped { input, output };
+            }
             let wait = if relayed {
                 a.idle_timeout_ms
             } else {
@@ -495,6 +514,52 @@ impl Core {
             Attempt::Stopped { input, output }
         } else {
             otherwise
+        }
+    }
+
+    /// Starts a Workers AI run through the `AI` binding. The binding takes a
+    /// plain object (a `serde_json::Value` would cross as a JS `Map`), and
+    /// reports failure by rejecting, which counts as retryable.
+    async fn run_workers_ai(
+        &self,
+        p: &Provider,
+        body: &Value,
+        wait_ms: u64,
+    ) -> Result<ByteStream, Attempt> {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Message {
+            role: String,
+            content: String,
+        }
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Inputs {
+            stream: bool,
+            max_tokens: u32,
+            messages: Vec<Message>,
+        }
+        let misconfigured = Attempt::Before {
+            code: "provider_misconfigured",
+            retryable: false,
+            retry_after_ms: None,
+        };
+        let Ok(inputs) = serde_json::from_value::<Inputs>(body.clone()) else {
+            return Err(misconfigured);
+        };
+        let Ok(ai) = self.env.ai("AI") else {
+            return Err(misconfigured);
+        };
+        match timeout(wait_ms, ai.run_bytes(&p.endpoint.model, inputs)).await {
+            None => Err(Attempt::Before {
+                code: "provider_timeout",
+                retryable: true,
+                retry_after_ms: None,
+            }),
+            Some(Err(_)) => Err(Attempt::Before {
+                code: "provider_unavailable",
+                retryable: true,
+                retry_after_ms: None,
+            }),
+            Some(Ok(stream)) => Ok(stream),
         }
     }
 

@@ -221,3 +221,16 @@ pub async fn members(db: &D1Database, session_id: &str) -> Result<Vec<String>, A
     .await?;
     Ok(rows.into_iter().map(|r| r.user_id).collect())
 }
+
+/// Sets who answers in a session; false when there is no such session.
+pub async fn set_mode(db: &D1Database, id: &str, mode: &str, now: i64) -> Result<bool, AppError> {
+    let r = stmt(
+        db,
+        "UPDATE sessions SET mode = ?2, updated_at = ?3 WHERE id = ?1",
+        &[text(id), text(mode), num(now)],
+    )?
+    .run()
+    .await
+    .map_err(AppError::internal)?;
+    Ok(r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0)
+}
