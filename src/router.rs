@@ -22,6 +22,7 @@ pub enum Route<'a> {
     RemoveMember { id: &'a str, user_id: &'a str },
     SessionSocket { id: &'a str },
     Reencrypt,
+    AdminSession { id: &'a str },
     Takeover { id: &'a str },
     Release { id: &'a str },
 }
@@ -47,6 +48,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         (["v1", "sessions", id, "members", user_id], "DELETE") => RemoveMember { id, user_id },
         (["v1", "sessions", id, "ws"], "GET") => SessionSocket { id },
         (["v1", "admin", "maintenance", "reencrypt"], "POST") => Reencrypt,
+        (["v1", "admin", "sessions", id], _) if read => AdminSession { id },
         (["v1", "admin", "sessions", id, "takeover"], "POST") => Takeover { id },
         (["v1", "admin", "sessions", id, "release"], "POST") => Release { id },
         (
@@ -58,6 +60,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
             | ["v1", "sessions", _, "messages" | "members" | "ws"]
             | ["v1", "sessions", _, "members", _]
             | ["v1", "admin", "maintenance", "reencrypt"]
+            | ["v1", "admin", "sessions", _]
             | ["v1", "admin", "sessions", _, "takeover" | "release"],
             _,
         ) => return Err(AppError::MethodNotAllowed),
@@ -71,6 +74,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         | AddMember { id }
         | RemoveMember { id, .. }
         | SessionSocket { id }
+        | AdminSession { id }
         | Takeover { id }
         | Release { id }
             if !is_valid_session_id(id) =>
@@ -113,6 +117,7 @@ mod dispatch {
                 }
                 Route::SessionSocket { id } => api::sessions::connect(req, &ctx, id).await,
                 Route::Reencrypt => api::admin::reencrypt(req, &ctx).await,
+                Route::AdminSession { id } => api::admin::session(req, &ctx, id).await,
                 Route::Takeover { id } => api::admin::takeover(req, &ctx, id).await,
                 Route::Release { id } => api::admin::release(req, &ctx, id).await,
             },

@@ -518,3 +518,49 @@ async fn a_takeover_during_a_turn_stops_it_and_no_turn_runs_until_release() {
         .unwrap()
         .ends_with("back to you, bot"));
 }
+
+#[tokio::test]
+async fn very_long_replies_stream_whole_and_admins_see_the_usage() {
+    let model = unique("m");
+    let h = runtime(&model, &[]);
+    script(&h, &model, json!([{"repeat": 3000, "delay_ms": 0}])).await;
+    let u = User::new(&h, "reader");
+    let s = u.create_session("long").await;
+    let (mut a, _, _) = u.join(&s, None).await;
+    send_msg(&mut a, "q", "tell me everything").await;
+    let frames = until_reply(&mut a).await;
+    let reply = frames.last().unwrap();
+    let want = "lorem ipsum ".repeat(3000);
+    assert_eq!(reply["text"].as_str().unwrap().len(), want.len());
+    assert_eq!(
+        deltas(&frames)
+            .iter()
+            .map(|d| d.1.as_str())
+            .collect::<String>(),
+        want
+    );
+    let (_, page) = u
+        .call(Method::GET, &format!("/v1/sessions/{s}/messages"), None)
+        .await;
+    assert_eq!(
+        page["messages"][1]["text"].as_str().unwrap().len(),
+        want.len()
+    );
+
+    let path = format!("/v1/admin/sessions/{s}");
+    assert_eq!(u.call(Method::GET, &path, None).await.0, 404, "admins only");
+    let admin = User {
+        token: token_with_roles("ops", "Ops", &["admin"]),
+        ..u.clone()
+    };
+    let (status, view) = admin.call(Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["session"]["id"], s.as_str());
+    let usage = &view["usage"];
+    assert_eq!(usage["turns"], 1);
+    assert_eq!(usage["tokens_out"], reply["turn"]["tokens_out"]);
+    assert_eq!(usage["tokens_in"], reply["turn"]["tokens_in"]);
+    assert_eq!(usage["latency_ms"]["max"], reply["turn"]["latency_ms"]);
+    assert_eq!(usage["ttft_ms"]["max"], reply["turn"]["ttft_ms"]);
+    assert_eq!(usage["incomplete_turns"], 0);
+}

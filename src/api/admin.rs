@@ -80,3 +80,17 @@ async fn set_mode(req: Request, ctx: &Ctx, session_id: &str, mode: &str) -> Hand
         .map_err(AppError::internal)?;
     json(200, &json!({ "id": session_id, "mode": mode, "by": by }))
 }
+
+/// GET /v1/admin/sessions/:id
+///
+/// Any session, with its assistant token usage and response times.
+pub async fn session(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+    ctx.require_admin(&req)?;
+    let keys = &ctx.require_config()?.keyring;
+    let db = store::db(&ctx.env)?;
+    let session = store::sessions::get_any(&db, keys, session_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let usage = store::sessions::usage(&db, session_id).await?;
+    json(200, &json!({ "session": session, "usage": usage }))
+}

@@ -234,3 +234,54 @@ pub async fn set_mode(db: &D1Database, id: &str, mode: &str, now: i64) -> Result
     .map_err(AppError::internal)?;
     Ok(r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0)
 }
+
+/// Assistant usage and response times of a session, for the admin view.
+pub async fn usage(db: &D1Database, id: &str) -> Result<serde_json::Value, AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        tokens_in: Option<i64>,
+        tokens_out: Option<i64>,
+        turns: Option<i64>,
+        avg_latency_ms: Option<f64>,
+        max_latency_ms: Option<i64>,
+        avg_ttft_ms: Option<f64>,
+        max_ttft_ms: Option<i64>,
+        incomplete: Option<i64>,
+    }
+    let row: Option<Row> = stmt(
+        db,
+        "SELECT s.tokens_in, s.tokens_out, s.turns,
+                avg(m.latency_ms) AS avg_latency_ms, max(m.latency_ms) AS max_latency_ms,
+                avg(m.ttft_ms) AS avg_ttft_ms, max(m.ttft_ms) AS max_ttft_ms,
+                sum(m.incomplete) AS incomplete
+           FROM sessions s LEFT JOIN messages m ON m.session_id = s.id AND m.provider IS NOT NULL
+          WHERE s.id = ?1 GROUP BY s.id",
+        &[text(id)],
+    )?
+    .first(None)
+    .await
+    .map_err(AppError::internal)?;
+    let r = row.ok_or(AppError::NotFound)?;
+    Ok(serde_json::json!({
+        "tokens_in": r.tokens_in.unwrap_or(0),
+        "tokens_out": r.tokens_out.unwrap_or(0),
+        "turns": r.turns.unwrap_or(0),
+        "incomplete_turns": r.incomplete.unwrap_or(0),
+        "latency_ms": {"avg": r.avg_latency_ms.map(f64::round), "max": r.max_latency_ms},
+        "ttft_ms": {"avg": r.avg_ttft_ms.map(f64::round), "max": r.max_ttft_ms},
+    }))
+}
+
+/// A session by id, whoever owns it (admins only).
+pub async fn get_any(
+    db: &D1Database,
+    keys: &Keyring,
+    id: &str,
+) -> Result<Option<SessionView>, AppError> {
+    let sql = format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1");
+    let row: Option<SessionRow> = stmt(db, &sql, &[text(id)])?
+        .first(None)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(row.map(|r| r.into_view(keys)))
+}

@@ -1,6 +1,7 @@
 use super::*;
 use crate::llm::sse::{at_every_split, Parser};
 use crate::llm::Turn;
+use serde_json::json;
 
 /// What a whole stream decodes to.
 #[derive(Debug, Default, PartialEq)]

@@ -1,0 +1,64 @@
+//! Anthropic Messages: `POST {base}/v1/messages` with `stream: true`;
+//! typed SSE events (`message_start`, `content_block_delta`,
+//! `message_delta`, `message_stop`, `ping`, `error`).
+
+use super::{alternating, parse, u, Endpoint, Request};
+use crate::llm::sse::Event;
+use crate::llm::{Chunk, Malformed, Prompt};
+use serde_json::json;
+
+pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt) -> Request {
+    let mut headers = super::json_headers();
+    if let Some(k) = api_key {
+        headers.push(("x-api-key".into(), k.to_string()));
+    }
+    headers.push(("anthropic-version".into(), "2023-06-01".into()));
+    Request {
+        url: format!("{base}/v1/messages"),
+        headers,
+        body: json!({
+            "model": ep.model,
+            "max_tokens": ep.max_output_tokens,
+            "stream": true,
+            "system": prompt.system,
+            "messages": alternating(prompt, "user", "assistant", |role, text| json!({"role": role, "content": text})),
+        }),
+    }
+}
+
+pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
+    let v = parse(&ev.data)?;
+    // The `type` in the data is authoritative; `event:` repeats it.
+    let ty = v["type"].as_str().or(ev.event.as_deref()).unwrap_or("");
+    Ok(match ty {
+        "message_start" => vec![Chunk::Usage {
+            input: u(&v["message"]["usage"]["input_tokens"]),
+            output: u(&v["message"]["usage"]["output_tokens"]),
+        }],
+        "content_block_delta" if v["delta"]["type"] == "text_delta" => {
+            match v["delta"]["text"].as_str().filter(|t| !t.is_empty()) {
+                Some(t) => vec![Chunk::Text(t.to_string())],
+                None => vec![],
+            }
+        }
+        "message_delta" => {
+            let mut out = Vec::new();
+            if let Some(r) = v["delta"]["stop_reason"].as_str() {
+                out.push(Chunk::Finish(r.to_string()));
+            }
+            if v["usage"].is_object() {
+                out.push(Chunk::Usage {
+                    input: u(&v["usage"]["input_tokens"]),
+                    output: u(&v["usage"]["output_tokens"]),
+                });
+            }
+            out
+        }
+        "message_stop" => vec![Chunk::Done],
+        "error" => vec![Chunk::Error {
+            kind: v["error"]["type"].as_str().unwrap_or("error").to_string(),
+        }],
+        // ping, content_block_start/stop, and types added later.
+        _ => vec![],
+    })
+}

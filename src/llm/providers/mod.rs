@@ -1,0 +1,155 @@
+//! Per-provider request building, stream decoding and error mapping. Pure.
+//! One module per wire format; this file dispatches, and holds what they
+//! share: the endpoint, error mapping and retry timing.
+
+mod anthropic;
+mod gemini;
+mod openai;
+mod workers_ai;
+
+use super::sse::Event;
+use super::{Chunk, Kind, Malformed, Prompt, Role};
+use serde_json::Value;
+
+/// A provider endpoint as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub kind: Kind,
+    /// Base URL, without a trailing slash (unused for Workers AI).
+    pub base_url: String,
+    pub model: String,
+    pub max_output_tokens: u32,
+}
+
+/// An HTTP request to make, or the inputs of a Workers AI `run`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+/// Builds the streaming request for `prompt`. `api_key` is None for
+/// keyless local servers.
+pub fn build(ep: &Endpoint, api_key: Option<&str>, prompt: &Prompt) -> Request {
+    let base = ep.base_url.trim_end_matches('/');
+    match ep.kind {
+        Kind::Openai => openai::request(ep, base, api_key, prompt),
+        Kind::Anthropic => anthropic::request(ep, base, api_key, prompt),
+        Kind::Gemini => gemini::request(ep, base, api_key, prompt),
+        Kind::WorkersAi => workers_ai::request(ep, prompt),
+    }
+}
+
+/// Decodes one SSE event of `kind`'s stream.
+pub fn decode(kind: Kind, ev: &Event) -> Result<Vec<Chunk>, Malformed> {
+    match kind {
+        Kind::Openai => openai::decode(ev),
+        Kind::Anthropic => anthropic::decode(ev),
+        Kind::Gemini => gemini::decode(ev),
+        Kind::WorkersAi => workers_ai::decode(ev),
+    }
+}
+
+fn json_headers() -> Vec<(String, String)> {
+    vec![("content-type".to_string(), "application/json".to_string())]
+}
+
+/// Anthropic and Gemini want strictly alternating turns that start with the
+/// user: consecutive turns of one speaker are merged, a leading assistant
+/// turn is dropped.
+fn alternating(
+    prompt: &Prompt,
+    user: &str,
+    assistant: &str,
+    shape: impl Fn(&str, &str) -> Value,
+) -> Vec<Value> {
+    let mut merged: Vec<(Role, String)> = Vec::new();
+    for t in &prompt.turns {
+        match merged.last_mut() {
+            Some((r, text)) if *r == t.role => {
+                text.push_str("\n\n");
+                text.push_str(&t.text);
+            }
+            None if t.role == Role::Assistant => {}
+            _ => merged.push((t.role, t.text.clone())),
+        }
+    }
+    merged
+        .iter()
+        .map(|(r, text)| shape(if *r == Role::User { user } else { assistant }, text))
+        .collect()
+}
+
+fn parse(data: &str) -> Result<Value, Malformed> {
+    serde_json::from_str(data).map_err(|_| {
+        Malformed(format!(
+            "not JSON: {}",
+            data.chars().take(80).collect::<String>()
+        ))
+    })
+}
+
+fn u(v: &Value) -> Option<u64> {
+    v.as_u64()
+}
+
+/// Whether a stream that ends (EOF) after these markers ended properly.
+/// Gemini has no end marker: a finish reason is its end.
+pub fn clean_end(kind: Kind, saw_finish: bool, saw_done: bool) -> bool {
+    match kind {
+        Kind::Gemini => saw_finish,
+        _ => saw_done,
+    }
+}
+
+/// How a failed provider response is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    /// Stable code for clients (`provider_rate_limited`, …).
+    pub code: &'static str,
+    /// Worth another attempt (before any token was relayed).
+    pub retryable: bool,
+    /// The provider's Retry-After, when it gave one.
+    pub retry_after_ms: Option<u64>,
+}
+
+/// Maps an HTTP status (and Retry-After header) to a failure. The body is
+/// never passed on: it may hold anything.
+pub fn failure(status: u16, retry_after: Option<&str>) -> Failure {
+    let retry_after_ms = retry_after
+        .and_then(|r| r.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| (s * 1000.0) as u64);
+    let (code, retryable) = match status {
+        429 => ("provider_rate_limited", true),
+        401 | 403 => ("provider_auth", false),
+        408 => ("provider_timeout", true),
+        // 529 is Anthropic's "overloaded".
+        500..=599 => ("provider_unavailable", true),
+        _ => ("provider_rejected", false),
+    };
+    Failure {
+        code,
+        retryable,
+        retry_after_ms,
+    }
+}
+
+/// Exponential backoff with full jitter: a wait in [0, min(cap, base·2ⁿ)),
+/// or the provider's Retry-After when longer. `unit` in [0, 1) is the random
+/// draw, passed in to keep this pure.
+pub fn backoff_ms(
+    attempt: u32,
+    base_ms: u64,
+    cap_ms: u64,
+    retry_after_ms: Option<u64>,
+    unit: f64,
+) -> u64 {
+    let ceiling = base_ms.saturating_mul(1u64 << attempt.min(20)).min(cap_ms);
+    let jittered = (ceiling as f64 * unit.clamp(0.0, 1.0)) as u64;
+    jittered.max(retry_after_ms.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,70 @@
+//! OpenAI-compatible Chat Completions (OpenAI, vLLM, Ollama, llama.cpp
+//! server, …): `POST {base}/chat/completions` with `stream: true`; chunks
+//! of `chat.completion.chunk`, usage in a final chunk, `data: [DONE]` last.
+
+use super::{parse, u, Endpoint, Request};
+use crate::llm::sse::Event;
+use crate::llm::{Chunk, Malformed, Prompt, Role};
+use serde_json::{json, Value};
+
+/// The system prompt and turns as chat messages (shared with Workers AI).
+pub(super) fn messages(prompt: &Prompt) -> Vec<Value> {
+    let mut messages = vec![json!({"role": "system", "content": prompt.system})];
+    messages.extend(prompt.turns.iter().map(|t| {
+        json!({"role": if t.role == Role::User { "user" } else { "assistant" }, "content": t.text})
+    }));
+    messages
+}
+
+pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt) -> Request {
+    let mut headers = super::json_headers();
+    if let Some(k) = api_key {
+        headers.push(("authorization".into(), format!("Bearer {k}")));
+    }
+    Request {
+        url: format!("{base}/chat/completions"),
+        headers,
+        body: json!({
+            "model": ep.model,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "max_tokens": ep.max_output_tokens,
+            "messages": messages(prompt),
+        }),
+    }
+}
+
+pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
+    if ev.data.trim() == "[DONE]" {
+        return Ok(vec![Chunk::Done]);
+    }
+    let v = parse(&ev.data)?;
+    let mut out = Vec::new();
+    if let Some(err) = v.get("error") {
+        let kind = err["type"]
+            .as_str()
+            .or(err["code"].as_str())
+            .unwrap_or("error");
+        return Ok(vec![Chunk::Error {
+            kind: kind.to_string(),
+        }]);
+    }
+    if let Some(choice) = v["choices"].get(0) {
+        if let Some(t) = choice["delta"]["content"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+        {
+            out.push(Chunk::Text(t.to_string()));
+        }
+        if let Some(f) = choice["finish_reason"].as_str() {
+            out.push(Chunk::Finish(f.to_string()));
+        }
+    }
+    if v["usage"].is_object() {
+        out.push(Chunk::Usage {
+            input: u(&v["usage"]["prompt_tokens"]),
+            output: u(&v["usage"]["completion_tokens"]),
+        });
+    }
+    Ok(out)
+}
