@@ -134,7 +134,7 @@ async function main() {
   let logStream = opts.log ? fs.createWriteStream(opts.log, { flags: "a" }) : null;
   const persist = (sub) => (opts.persist ? path.join(opts.persist, sub) : false);
 
-  const mf = new Miniflare({
+  const options = {
     host: opts.host,
     port: opts.port,
     cf: LOCAL_CF,
@@ -168,9 +168,13 @@ async function main() {
       },
       { name: "ai-standin", modules: true, script: AI_BINDING_SCRIPT, bindings: { LLM_URL: llm.url } },
     ],
-  });
+  };
 
-  const url = await mf.ready;
+  // Migrate before anyone can connect: start on a private port, apply the
+  // migrations, then move to the requested port. Otherwise a client polling
+  // the port could be served by a worker whose schema is not there yet.
+  const mf = new Miniflare({ ...options, port: 0 });
+  await mf.ready;
   if (!opts.noMigrations) {
     for (const d of d1) {
       const db = await mf.getD1Database(d.binding);
@@ -178,6 +182,8 @@ async function main() {
       if (applied.length) console.error(`harness: applied migrations ${applied.join(", ")} to ${d.binding}`);
     }
   }
+  await mf.setOptions(options);
+  const url = await mf.ready;
 
   let stopping = false;
   const shutdown = async (why) => {
