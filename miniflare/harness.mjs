@@ -141,13 +141,12 @@ async function main() {
     d1Persist: persist("d1"),
     kvPersist: persist("kv"),
     durableObjectsPersist: persist("do"),
-    handleRuntimeStdio(stdout, stderr) {
-      for (const s of [stdout, stderr]) {
-        s.on("data", (b) => {
-          process.stderr.write(b);
-          logStream?.write(b);
-        });
-      }
+    // Each console line arrives whole and at once (raw stdio from a pipe is
+    // block-buffered, so recent lines could lag behind).
+    handleStructuredLogs({ message }) {
+      const line = message.endsWith("\n") ? message : message + "\n";
+      process.stderr.write(line);
+      logStream?.write(line);
     },
     workers: [
       {

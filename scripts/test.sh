@@ -24,7 +24,9 @@ cargo test --all-targets
 log "benchmark smoke (zero loss, duplication and reordering)"
 cargo run -q --example bench -- --smoke
 
-log "wrangler deploy --dry-run"
-rm -rf target/dry-run
-(cd "$CONFAB_ROOT" && miniflare/node_modules/.bin/wrangler deploy --dry-run --outdir target/dry-run) 2>&1 | tee target/dry-run.log
-grep -E "Total Upload" target/dry-run.log || { echo "test: dry run printed no bundle size" >&2; exit 1; }
+for env in production dev; do
+  log "wrangler deploy --dry-run --env $env"
+  rm -rf "target/dry-run-$env"
+  miniflare/node_modules/.bin/wrangler deploy --dry-run --env "$env" --outdir "target/dry-run-$env" 2>&1 | tee "target/dry-run-$env.log"
+  grep -E "Total Upload" "target/dry-run-$env.log" || { echo "test: dry run ($env) printed no bundle size" >&2; exit 1; }
+done

@@ -1,10 +1,11 @@
 //! HTTP plumbing shared by handlers: the per-request context, JSON responses,
 //! and the single place where an `AppError` becomes a response.
 
-use crate::auth::{bearer, verify_hs256, Identity};
+use crate::auth::{bearer, user_hash, verify_hs256, Identity};
 use crate::config::{Config, ConfigError, LogLevel};
 use crate::error::AppError;
 use crate::ids::random_hex;
+use crate::router::Route;
 use crate::runtime::{self, log};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -18,6 +19,10 @@ pub struct Ctx {
     pub env: Env,
     pub request_id: String,
     started_ms: u64,
+    /// Set once the caller is authenticated: their pseudonym, for the log.
+    user_hash: std::cell::RefCell<Option<String>>,
+    method: String,
+    path: String,
 }
 
 impl Ctx {
@@ -30,10 +35,16 @@ impl Ctx {
             .ok()
             .flatten()
             .unwrap_or_else(|| random_hex(8));
+        // Read (once per isolate) before anything logs, so LOG_LEVEL holds
+        // even for routes that never look at the configuration.
+        let _ = runtime::config(&env);
         Ctx {
             env,
             request_id,
             started_ms: worker::Date::now().as_millis(),
+            user_hash: std::cell::RefCell::new(None),
+            method: req.method().to_string(),
+            path: req.path(),
         }
     }
 
@@ -67,12 +78,10 @@ impl Ctx {
             (h, None) => bearer(h.as_deref())?,
         };
         let now = worker::Date::now().as_millis() as i64;
-        Ok(verify_hs256(
-            token,
-            config.jwt_hs256_secret.expose().as_bytes(),
-            now,
-            config.jwt_leeway_seconds,
-        )?)
+        let secret = config.jwt_hs256_secret.expose().as_bytes();
+        let who = verify_hs256(token, secret, now, config.jwt_leeway_seconds)?;
+        *self.user_hash.borrow_mut() = Some(user_hash(secret, &who.user_id));
+        Ok(who)
     }
 
     /// The caller's identity, which must hold the configured admin role.
@@ -88,13 +97,10 @@ impl Ctx {
     }
 
     /// Turns a handler's result into the response, adds the common headers
-    /// and writes the request's log line.
-    pub fn finish(
-        &self,
-        method: &str,
-        path: &str,
-        result: HandlerResult,
-    ) -> worker::Result<Response> {
+    /// and writes the request's log line: request id, route, status,
+    /// duration, session id and the caller's pseudonym. Never bodies,
+    /// tokens, query strings or message text.
+    pub fn finish(&self, route: Option<&Route>, result: HandlerResult) -> worker::Result<Response> {
         let (mut response, code, detail) = match result {
             Ok(r) => (r, None, None),
             Err(e) => {
@@ -123,8 +129,35 @@ impl Ctx {
             "http",
             [
                 ("request_id", Value::from(self.request_id.as_str())),
-                ("method", Value::from(method)),
-                ("path", Value::from(path)),
+                ("method", Value::from(self.method.as_str())),
+                // The path only when no route matched: known routes are named,
+                // and their paths may hold user ids.
+                (
+                    "path",
+                    match route {
+                        Some(_) => Value::Null,
+                        None => Value::from(self.path.chars().take(200).collect::<String>()),
+                    },
+                ),
+                (
+                    "route",
+                    route.map(|r| Value::from(r.name())).unwrap_or(Value::Null),
+                ),
+                (
+                    "session",
+                    route
+                        .and_then(|r| r.session_id())
+                        .map(Value::from)
+                        .unwrap_or(Value::Null),
+                ),
+                (
+                    "user",
+                    self.user_hash
+                        .borrow()
+                        .clone()
+                        .map(Value::from)
+                        .unwrap_or(Value::Null),
+                ),
                 ("status", Value::from(status)),
                 (
                     "duration_ms",

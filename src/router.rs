@@ -27,6 +27,47 @@ pub enum Route<'a> {
     Release { id: &'a str },
 }
 
+impl Route<'_> {
+    /// The route's name in logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::Healthz => "healthz",
+            Route::Readyz => "readyz",
+            Route::DevToken => "dev.token",
+            Route::CreateSession => "sessions.create",
+            Route::ListSessions => "sessions.list",
+            Route::GetSession { .. } => "sessions.get",
+            Route::DeleteSession { .. } => "sessions.delete",
+            Route::History { .. } => "messages.history",
+            Route::Members { .. } => "members.list",
+            Route::AddMember { .. } => "members.add",
+            Route::RemoveMember { .. } => "members.remove",
+            Route::SessionSocket { .. } => "sessions.ws",
+            Route::Reencrypt => "admin.reencrypt",
+            Route::AdminSession { .. } => "admin.session",
+            Route::Takeover { .. } => "admin.takeover",
+            Route::Release { .. } => "admin.release",
+        }
+    }
+
+    /// The session the route is about, if any.
+    pub fn session_id(&self) -> Option<&str> {
+        match *self {
+            Route::GetSession { id }
+            | Route::DeleteSession { id }
+            | Route::History { id }
+            | Route::Members { id }
+            | Route::AddMember { id }
+            | Route::RemoveMember { id, .. }
+            | Route::SessionSocket { id }
+            | Route::AdminSession { id }
+            | Route::Takeover { id }
+            | Route::Release { id } => Some(id),
+            _ => None,
+        }
+    }
+}
+
 /// Maps a method and path to a route: 404 for unknown paths (and malformed
 /// ids, which are indistinguishable from unknown ones), 405 for a known path
 /// with the wrong method.
@@ -100,7 +141,8 @@ mod dispatch {
         let ctx = Ctx::new(&req, env);
         let method = req.method().to_string();
         let path = req.path();
-        let result = match resolve(&method, &path) {
+        let resolved = resolve(&method, &path);
+        let result = match resolved.clone() {
             Ok(route) => match route {
                 Route::Healthz => api::health::healthz(&ctx).await,
                 Route::Readyz => api::health::readyz(&ctx).await,
@@ -123,7 +165,8 @@ mod dispatch {
             },
             Err(e) => Err(e),
         };
-        ctx.finish(&method, &path, result)
+        let route = resolved.ok();
+        ctx.finish(route.as_ref(), result)
     }
 }
 

@@ -2,6 +2,8 @@
 
 use crate::config::LogLevel;
 use crate::http::{json, Ctx, HandlerResult};
+use crate::llm::config::defaults;
+use crate::llm::Kind;
 use crate::runtime::log;
 use serde_json::{json, Map, Value};
 
@@ -45,6 +47,11 @@ pub async fn readyz(ctx: &Ctx) -> HandlerResult {
     let kv = check_kv(ctx).await;
     record(&mut checks, &mut failing, "kv", now() - started, kv);
 
+    // Configuration only: readiness never calls a provider.
+    let (chain, providers) = check_providers(ctx);
+    record(&mut checks, &mut failing, "providers", 0, providers);
+    checks["providers"]["chain"] = chain;
+
     let ready = failing.is_empty();
     let body = json!({
         "status": if ready { "ready" } else { "unready" },
@@ -79,6 +86,43 @@ fn record(
         );
     }
     checks.insert(name.into(), json!({ "ok": ok, "latency_ms": latency_ms }));
+}
+
+/// The assistant's chain, and whether each provider can be called: a
+/// vendor's public endpoint needs its key, Workers AI needs its binding.
+fn check_providers(ctx: &Ctx) -> (Value, Result<(), String>) {
+    // An invalid configuration is the config check's failure, not this one's.
+    let Ok(config) = ctx.config() else {
+        return (Value::Null, Ok(()));
+    };
+    let Some(a) = config.assistant.as_ref() else {
+        return (Value::from("disabled"), Ok(()));
+    };
+    let chain: Vec<Value> = a
+        .chain
+        .iter()
+        .map(|p| Value::from(p.endpoint.kind.as_str()))
+        .collect();
+    for p in &a.chain {
+        let e = &p.endpoint;
+        let public = [
+            defaults::OPENAI_BASE_URL,
+            defaults::ANTHROPIC_BASE_URL,
+            defaults::GEMINI_BASE_URL,
+        ]
+        .contains(&e.base_url.as_str());
+        if e.kind == Kind::WorkersAi {
+            if ctx.env.ai("AI").is_err() {
+                return (Value::from(chain), Err("workers_ai: no AI binding".into()));
+            }
+        } else if public && p.api_key.is_none() {
+            return (
+                Value::from(chain),
+                Err(format!("{}: api key unset", e.kind.as_str())),
+            );
+        }
+    }
+    (Value::from(chain), Ok(()))
 }
 
 async fn check_d1(ctx: &Ctx) -> Result<(), String> {

@@ -41,6 +41,7 @@ mod queue;
 mod sockets;
 mod turn;
 
+use crate::auth::user_hash;
 use crate::config::{Config, LogLevel};
 use crate::error::{close, AppError};
 use crate::ids::random_hex;
@@ -352,6 +353,7 @@ impl Core {
             .borrow_mut()
             .push((pair.server.clone(), false));
         let devices = devices(&this.state, &user.id, None);
+        let user_id = user.id.clone();
         this.broadcast_event_except(
             &ServerFrame::Presence {
                 user: &user,
@@ -371,11 +373,20 @@ impl Core {
         // runtime the object still has work in flight.
         let core = Rc::clone(this);
         this.state.wait_until(async move { core.drain().await });
+        let request_id = header(internal::HEADER_REQUEST_ID)?.unwrap_or_default();
         log(
             LogLevel::Info,
             "ws_open",
             [
+                ("request_id", Value::from(request_id)),
                 ("session", Value::from(this.session_id())),
+                (
+                    "user",
+                    Value::from(user_hash(
+                        config.jwt_hs256_secret.expose().as_bytes(),
+                        &user_id,
+                    )),
+                ),
                 ("devices", Value::from(devices)),
             ],
         );
@@ -439,11 +450,20 @@ impl Core {
             .to_json(),
             std::slice::from_ref(ws),
         );
+        let user = runtime::config(&self.env)
+            .map(|c| {
+                Value::from(user_hash(
+                    c.jwt_hs256_secret.expose().as_bytes(),
+                    &me.user.id,
+                ))
+            })
+            .unwrap_or(Value::Null);
         log(
             LogLevel::Info,
             "ws_close",
             [
                 ("session", Value::from(me.session)),
+                ("user", user),
                 ("devices", Value::from(remaining)),
             ],
         );

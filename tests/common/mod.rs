@@ -194,6 +194,15 @@ impl Harness {
         self.child.id()
     }
 
+    /// Stops the runtime cleanly and returns everything it logged. workerd
+    /// block-buffers stdout to a pipe, so info lines are only complete once
+    /// it has exited (error lines go to stderr and arrive at once).
+    pub fn stop_and_read_log(self) -> String {
+        let path = self.log_path.clone();
+        assert_eq!(self.terminate(), Some(0));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
         signal(self.child.id(), "TERM");

@@ -1,0 +1,190 @@
+//! Operations: structured logs that say what operators need and nothing
+//! they must not hold.
+
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn logs_are_json_lines_with_the_fields_operators_need_and_no_secrets() {
+    let h = Harness::start(Options {
+        vars: vec![
+            ("LLM_PROVIDERS".into(), "openai".into()),
+            ("OPENAI_BASE_URL".into(), "{llm_url}/v1".into()),
+            (
+                "OPENAI_API_KEY".into(),
+                "sk-very-secret-provider-key".into(),
+            ),
+        ],
+        ..Default::default()
+    });
+    let u = User::new(&h, "logged");
+    let (status, s) = u
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"title": "TITLE-SECRET-1", "contact": {"name": "CONTACT-NAME-2", "email": "contact-3@example.com"}})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let id = s["id"].as_str().unwrap();
+    let (mut ws, _, _) = u.join(id, None).await;
+    send_msg(&mut ws, "c1", "MESSAGE-TEXT-4").await;
+    let (reply, _) = loop {
+        let (m, skipped) = recv_type(&mut ws, "message").await;
+        if m["author"]["kind"] == "assistant" {
+            break (m, skipped);
+        }
+    };
+    send_json(
+        &mut ws,
+        json!({"type": "edit", "seq": 1, "text": "EDITED-TEXT-5"}),
+    )
+    .await;
+    recv_type(&mut ws, "edited").await;
+    drop(ws);
+    u.call(Method::GET, &format!("/v1/sessions/{id}/messages"), None)
+        .await;
+    u.call(Method::GET, "/v1/nothing/here", None).await;
+    let log = h.stop_and_read_log();
+    let forbidden = [
+        "TITLE-SECRET-1",
+        "CONTACT-NAME-2",
+        "contact-3@example.com",
+        "MESSAGE-TEXT-4",
+        "EDITED-TEXT-5",
+        reply["text"].as_str().unwrap(),
+        u.token.as_str(),
+        TEST_SECRET,
+        KEY_K1.split_once(':').unwrap().1,
+        "sk-very-secret-provider-key",
+        u.id.as_str(),
+    ];
+    for f in forbidden {
+        assert!(!log.contains(f), "the log holds {f:?}");
+    }
+
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let hash = confab::auth::user_hash(TEST_SECRET.as_bytes(), &u.id);
+    let http: Vec<&Value> = lines.iter().filter(|l| l["event"] == "http").collect();
+    // One line per request: create, upgrade, history, and the 404.
+    let routes: Vec<&Value> = http.iter().map(|l| &l["route"]).collect();
+    assert_eq!(
+        routes,
+        [
+            &json!("sessions.create"),
+            &json!("sessions.ws"),
+            &json!("messages.history"),
+            &Value::Null
+        ],
+        "{log}"
+    );
+    for l in &http {
+        for field in [
+            "ts",
+            "level",
+            "request_id",
+            "status",
+            "duration_ms",
+            "method",
+        ] {
+            assert!(!l[field].is_null(), "{field} missing in {l}");
+        }
+    }
+    let history = http
+        .iter()
+        .find(|l| l["route"] == "messages.history")
+        .expect("a history line");
+    assert_eq!(history["session"], id);
+    assert_eq!(history["user"], hash.as_str());
+    assert_eq!(history["status"], 200);
+    assert!(
+        history["path"].is_null(),
+        "known routes are named, not pathed"
+    );
+    let unknown = http
+        .iter()
+        .find(|l| l["status"] == 404)
+        .expect("a 404 line");
+    assert_eq!(unknown["path"], "/v1/nothing/here");
+    assert!(unknown["route"].is_null());
+
+    for event in ["ws_open", "ws_close"] {
+        let l = lines
+            .iter()
+            .find(|l| l["event"] == event)
+            .unwrap_or_else(|| panic!("no {event} line in {log}"));
+        assert_eq!(l["session"], id, "{l}");
+        assert_eq!(l["user"], hash.as_str(), "{l}");
+    }
+}
+
+#[tokio::test]
+async fn the_log_level_is_configurable() {
+    let h = Harness::start(Options {
+        vars: vec![("LOG_LEVEL".into(), "warn".into())],
+        ..Default::default()
+    });
+    let (status, _, _) = get_json(&h.url, "/healthz").await;
+    assert_eq!(status, 200);
+    get_json(&h.url, "/nope").await;
+    let u = User::new(&h, "quiet");
+    u.call(Method::POST, "/v1/sessions", Some(json!({"title": "x"})))
+        .await;
+    let log = h.stop_and_read_log();
+    assert!(
+        !log.contains("\"event\":\"http\""),
+        "info lines are off at warn: {log}"
+    );
+}
+
+#[tokio::test]
+async fn readyz_checks_provider_configuration_without_calling_out() {
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, Value);
+    let cases: [Case; 4] = [
+        (&[], 200, json!("disabled")),
+        (&[("LLM_PROVIDERS", "anthropic")], 503, json!(["anthropic"])),
+        (
+            &[
+                ("LLM_PROVIDERS", "anthropic,openai"),
+                ("ANTHROPIC_API_KEY", "k"),
+                ("OPENAI_BASE_URL", "{llm_url}/v1"),
+            ],
+            200,
+            json!(["anthropic", "openai"]),
+        ),
+        (
+            &[("LLM_PROVIDERS", "workers_ai")],
+            200,
+            json!(["workers_ai"]),
+        ),
+    ];
+    for (vars, status, chain) in cases {
+        let h = Harness::start(Options {
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        });
+        let (got, _, body) = get_json(&h.url, "/readyz").await;
+        assert_eq!(got, status, "{vars:?}: {body}");
+        assert_eq!(body["checks"]["providers"]["chain"], chain, "{vars:?}");
+        assert_eq!(body["checks"]["providers"]["ok"], status == 200);
+        // No provider was called.
+        let seen: Vec<Value> = http()
+            .get(format!("{}/_standin/requests", h.llm_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(seen.is_empty());
+    }
+}
