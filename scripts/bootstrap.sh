@@ -45,6 +45,16 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# Python test tools (a real Prometheus parser, …), pinned, in a venv.
+py_stamp="$CONFAB_ROOT/target/pyenv/.confab-req-stamp"
+py_want="$(sha256sum "$CONFAB_ROOT/tests/requirements.txt" | cut -d' ' -f1)"
+if [ "$(cat "$py_stamp" 2>/dev/null)" != "$py_want" ]; then
+  log "installing Python test tools (tests/requirements.txt)"
+  python3 -m venv "$CONFAB_ROOT/target/pyenv"
+  "$CONFAB_ROOT/target/pyenv/bin/pip" install -q -r "$CONFAB_ROOT/tests/requirements.txt"
+  echo "$py_want" > "$py_stamp"
+fi
+
 for bin in "$ESBUILD_BIN" "$WASM_OPT_BIN" "$WASM_BINDGEN_BIN" "$CONFAB_NODE"; do
   [ -x "$bin" ] || { echo "bootstrap: $bin is missing" >&2; exit 1; }
 done

@@ -54,6 +54,8 @@ pub struct Config {
     pub jwt_leeway_seconds: u64,
     /// Role (in the token's `roles`) that makes a caller an admin.
     pub admin_role: String,
+    /// Bearer token that may read `/metrics` (besides admins); optional.
+    pub metrics_token: Option<Secret>,
     /// Keys for encryption at rest; required in every environment.
     pub keyring: Keyring,
     /// Largest WebSocket frame accepted, in bytes; larger closes with 1009.
@@ -141,6 +143,12 @@ impl Config {
             0,
             600,
         )? as u64;
+        let metrics_token = match get("METRICS_TOKEN") {
+            Some(t) if t.len() < 16 => {
+                return Err(invalid("METRICS_TOKEN", "at least 16 characters, or unset"))
+            }
+            t => t.map(Secret),
+        };
         let admin_role = get("ADMIN_ROLE").unwrap_or_else(|| defaults::ADMIN_ROLE.to_string());
         // No silent plaintext: without keys Confab does not serve chat at all.
         let keyring = match (get("ENCRYPTION_KEYS"), get("ENCRYPTION_ACTIVE_KEY_ID")) {
@@ -202,6 +210,7 @@ impl Config {
             jwt_hs256_secret,
             jwt_leeway_seconds,
             admin_role,
+            metrics_token,
             keyring,
             max_frame_bytes,
             max_message_chars,
@@ -226,6 +235,7 @@ impl fmt::Debug for Config {
             .field("jwt_hs256_secret", &self.jwt_hs256_secret)
             .field("jwt_leeway_seconds", &self.jwt_leeway_seconds)
             .field("admin_role", &self.admin_role)
+            .field("metrics_token", &self.metrics_token)
             .field("keyring", &self.keyring)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("max_message_chars", &self.max_message_chars)

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod error;
 pub mod ids;
 pub mod llm;
+pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod router;

@@ -11,6 +11,7 @@ use crate::protocol::valid_client_id;
 pub enum Route<'a> {
     Healthz,
     Readyz,
+    Metrics,
     DevToken,
     CreateSession,
     ListSessions,
@@ -33,6 +34,7 @@ impl Route<'_> {
         match self {
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
+            Route::Metrics => "metrics",
             Route::DevToken => "dev.token",
             Route::CreateSession => "sessions.create",
             Route::ListSessions => "sessions.list",
@@ -78,6 +80,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
     let route = match (segments.as_slice(), method) {
         (["healthz"], _) if read => Healthz,
         (["readyz"], _) if read => Readyz,
+        (["metrics"], _) if read => Metrics,
         (["v1", "dev", "token"], "POST") => DevToken,
         (["v1", "sessions"], "POST") => CreateSession,
         (["v1", "sessions"], _) if read => ListSessions,
@@ -95,6 +98,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         (
             ["healthz"]
             | ["readyz"]
+            | ["metrics"]
             | ["v1", "dev", "token"]
             | ["v1", "sessions"]
             | ["v1", "sessions", _]
@@ -146,6 +150,7 @@ mod dispatch {
             Ok(route) => match route {
                 Route::Healthz => api::health::healthz(&ctx).await,
                 Route::Readyz => api::health::readyz(&ctx).await,
+                Route::Metrics => api::metrics::metrics(req, &ctx).await,
                 Route::DevToken => api::dev::token(req, &ctx).await,
                 Route::CreateSession => api::sessions::create(req, &ctx).await,
                 Route::ListSessions => api::sessions::list(req, &ctx).await,

@@ -188,3 +188,228 @@ async fn readyz_checks_provider_configuration_without_calling_out() {
         assert!(seen.is_empty());
     }
 }
+
+/// The value of the series `name` whose labels include all of `want`.
+fn value(
+    samples: &[(String, std::collections::BTreeMap<String, String>, f64)],
+    name: &str,
+    want: &[(&str, &str)],
+) -> f64 {
+    let found: Vec<f64> = samples
+        .iter()
+        .filter(|(n, labels, _)| {
+            n == name
+                && want
+                    .iter()
+                    .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| *v)
+        .collect();
+    assert_eq!(found.len(), 1, "{name} {want:?}: {found:?}");
+    found[0]
+}
+
+#[tokio::test]
+async fn metrics_are_right_after_a_scripted_conversation() {
+    let model = unique("metrics");
+    let metrics_token = "metrics-token-0123456789";
+    let h = Harness::start(Options {
+        vars: vec![
+            ("LLM_PROVIDERS".into(), "openai".into()),
+            ("OPENAI_BASE_URL".into(), "{llm_url}/v1".into()),
+            ("OPENAI_MODEL".into(), model.clone()),
+            ("LLM_MAX_RETRIES".into(), "0".into()),
+            ("METRICS_TOKEN".into(), metrics_token.into()),
+        ],
+        ..Default::default()
+    });
+    let u = User::new(&h, "talker");
+    let admin = User {
+        token: token_with_roles("ops", "Ops", &["admin"]),
+        ..u.clone()
+    };
+    let s = u.create_session("chat").await;
+    let quiet = u.create_session("human").await;
+    admin
+        .call(
+            Method::POST,
+            &format!("/v1/admin/sessions/{quiet}/takeover"),
+            None,
+        )
+        .await;
+
+    let (mut a, _, _) = u.join(&s, None).await;
+    let (b, _, _) = u.join(&s, None).await;
+    let mut replies = Vec::new();
+    for i in 0..2 {
+        send_msg(&mut a, &format!("q{i}"), "hello").await;
+        loop {
+            let (m, _) = recv_type(&mut a, "message").await;
+            if m["author"]["kind"] == "assistant" {
+                replies.push(m);
+                break;
+            }
+        }
+    }
+    // A third turn fails at the provider.
+    http()
+        .post(format!("{}/_standin/script", h.llm_url))
+        .json(&json!({"model": model, "steps": [{"status": 500}]}))
+        .send()
+        .await
+        .unwrap();
+    send_msg(&mut a, "q2", "hello?").await;
+    recv_type(&mut a, "error").await;
+    drop(b);
+    recv_type(&mut a, "presence").await;
+
+    // Who may scrape.
+    let res = http()
+        .get(format!("{}/metrics", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let res = http()
+        .get(format!("{}/metrics", h.url))
+        .bearer_auth("wrong-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert_eq!(
+        u.req(Method::GET, "/metrics")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404,
+        "users are not admins"
+    );
+    assert_eq!(
+        admin
+            .req(Method::GET, "/metrics")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let res = http()
+        .get(format!("{}/metrics", h.url))
+        .bearer_auth(metrics_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let samples = parse_prometheus(&res.text().await.unwrap());
+
+    let m = model.as_str();
+    assert_eq!(
+        value(
+            &samples,
+            "confab_sessions",
+            &[("mode", "assistant"), ("status", "active")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "confab_sessions",
+            &[("mode", "human"), ("status", "active")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&samples, "confab_messages_total", &[("kind", "user")]),
+        3.0
+    );
+    assert_eq!(
+        value(&samples, "confab_messages_total", &[("kind", "assistant")]),
+        2.0
+    );
+    let turns = |outcome| {
+        value(
+            &samples,
+            "confab_llm_turns_total",
+            &[("provider", "openai"), ("model", m), ("outcome", outcome)],
+        )
+    };
+    assert_eq!((turns("ok"), turns("failed")), (2.0, 1.0));
+    let sum = |f: &str| {
+        replies
+            .iter()
+            .map(|r| r["turn"][f].as_u64().unwrap() as f64)
+            .sum::<f64>()
+    };
+    let tokens = |d| {
+        value(
+            &samples,
+            "confab_llm_tokens_total",
+            &[("model", m), ("direction", d)],
+        )
+    };
+    assert_eq!(
+        (tokens("in"), tokens("out")),
+        (sum("tokens_in"), sum("tokens_out"))
+    );
+    for (family, field) in [
+        ("confab_llm_ttft_seconds", "ttft_ms"),
+        ("confab_llm_turn_duration_seconds", "latency_ms"),
+    ] {
+        assert_eq!(
+            value(&samples, &format!("{family}_count"), &[("model", m)]),
+            2.0
+        );
+        let got = value(&samples, &format!("{family}_sum"), &[("model", m)]);
+        assert!((got - sum(field) / 1000.0).abs() < 1e-9, "{family}: {got}");
+        assert_eq!(
+            value(
+                &samples,
+                &format!("{family}_bucket"),
+                &[("model", m), ("le", "+Inf")]
+            ),
+            2.0
+        );
+        // Cumulative: every bucket holds the turns at or under its bound.
+        for le in confab::metrics::BUCKETS.iter().filter(|b| **b != "+Inf") {
+            let bound: f64 = le.parse().unwrap();
+            let under = replies
+                .iter()
+                .filter(|r| r["turn"][field].as_u64().unwrap() as f64 <= bound * 1000.0)
+                .count();
+            assert_eq!(
+                value(
+                    &samples,
+                    &format!("{family}_bucket"),
+                    &[("model", m), ("le", le)]
+                ),
+                under as f64,
+                "{family} le={le}"
+            );
+        }
+    }
+    assert_eq!(
+        value(
+            &samples,
+            "confab_ws_connections_total",
+            &[("event", "opened")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "confab_ws_connections_total",
+            &[("event", "closed")]
+        ),
+        1.0
+    );
+}

@@ -6,6 +6,7 @@ pub mod dev;
 pub mod health;
 pub mod members;
 pub mod messages;
+pub mod metrics;
 pub mod sessions;
 
 use crate::auth::Identity;

@@ -373,6 +373,7 @@ impl Core {
         // runtime the object still has work in flight.
         let core = Rc::clone(this);
         this.state.wait_until(async move { core.drain().await });
+        this.count("confab_ws_connections_total", r#"event="opened""#.into());
         let request_id = header(internal::HEADER_REQUEST_ID)?.unwrap_or_default();
         log(
             LogLevel::Info,
@@ -440,6 +441,7 @@ impl Core {
         let Some(me) = attachment(ws) else { return };
         self.learn_session(&me.session);
         self.typing_at.borrow_mut().remove(&me.conn);
+        self.count("confab_ws_connections_total", r#"event="closed""#.into());
         let remaining = devices(&self.state, &me.user.id, Some(ws));
         self.broadcast_event_except(
             &ServerFrame::Presence {

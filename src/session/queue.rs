@@ -395,6 +395,14 @@ impl Core {
         );
     }
 
+    /// Adds one to a metric counter, off the critical path.
+    pub(super) fn count(&self, name: &'static str, labels: String) {
+        let Ok(db) = store::db(&self.env) else { return };
+        self.state.wait_until(async move {
+            let _ = store::metrics::incr(&db, name, &labels, 1.0).await;
+        });
+    }
+
     fn keys(&self) -> Result<&'static crate::crypto::Keyring, AppError> {
         crate::runtime::config(&self.env)
             .map(|c| &c.keyring)

@@ -186,6 +186,10 @@ impl Core {
             _ => {}
         }
         if a.daily_token_budget > 0 && used >= a.daily_token_budget {
+            self.count(
+                "confab_llm_turns_total",
+                r#"provider="",model="",outcome="quota_exceeded""#.into(),
+            );
             self.broadcast_event(&error_frame(
                 "quota_exceeded",
                 "the daily assistant budget for this user is used up",
@@ -345,7 +349,17 @@ impl Core {
                 return Ok(());
             }
         }
-        // Every provider failed before saying anything.
+        // Every provider failed before saying anything; counted against the
+        // head of the chain.
+        let head = &a.chain[0].endpoint;
+        self.count(
+            "confab_llm_turns_total",
+            format!(
+                r#"provider="{}",model="{}",outcome="failed""#,
+                head.kind.as_str(),
+                crate::metrics::escape(&head.model)
+            ),
+        );
         self.broadcast_event(&error_frame(
             last_code,
             "the assistant is unavailable right now; try again",

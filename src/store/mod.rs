@@ -3,6 +3,7 @@
 
 pub mod maintenance;
 pub mod messages;
+pub mod metrics;
 pub mod sessions;
 
 use crate::error::AppError;

@@ -1,0 +1,192 @@
+//! Prometheus text exposition (format 0.0.4) of Confab's metrics. Pure.
+//!
+//! The figures live in D1 (see migrations/0003_metrics.sql), so a scrape
+//! gives the same answer whichever isolate serves it; this module only
+//! renders rows into the exposition format.
+
+use std::collections::BTreeMap;
+
+/// One stored series: metric name, canonical label set, value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: String,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every family Confab exposes, in output order.
+pub const FAMILIES: &[(&str, Kind, &str)] = &[
+    ("confab_sessions", Kind::Gauge, "Sessions by mode and status."),
+    ("confab_messages_total", Kind::Counter, "Messages stored, by author kind."),
+    (
+        "confab_llm_turns_total",
+        Kind::Counter,
+        "Assistant turns by provider, model and outcome (ok, stopped, error, failed, quota_exceeded).",
+    ),
+    ("confab_llm_tokens_total", Kind::Counter, "Tokens used by the assistant, by provider, model and direction."),
+    ("confab_llm_ttft_seconds", Kind::Histogram, "Time from the start of a turn to its first token."),
+    ("confab_llm_turn_duration_seconds", Kind::Histogram, "Duration of assistant turns."),
+    ("confab_ws_connections_total", Kind::Counter, "WebSocket connections opened and closed."),
+];
+
+/// Histogram bucket bounds, as written by the triggers.
+pub const BUCKETS: &[&str] = &[
+    "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "+Inf",
+];
+
+/// Escapes a label value for the exposition format.
+pub fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn series(name: &str, labels: &str, value: f64) -> String {
+    if labels.is_empty() {
+        format!("{name} {}\n", number(value))
+    } else {
+        format!("{name}{{{labels}}} {}\n", number(value))
+    }
+}
+
+/// Renders every family. Histograms get every bucket for each label set
+/// that has observations (a bucket with no row has count 0).
+pub fn render(samples: &[Sample]) -> String {
+    let mut by_name: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
+    for s in samples {
+        by_name.entry(s.name.as_str()).or_default().push(s);
+    }
+    let mut out = String::new();
+    for (name, kind, help) in FAMILIES {
+        let ty = match kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        };
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {ty}\n"));
+        if *kind != Kind::Histogram {
+            let mut rows: Vec<&&Sample> = by_name
+                .get(name)
+                .map(|v| v.iter().collect())
+                .unwrap_or_default();
+            rows.sort_by(|a, b| a.labels.cmp(&b.labels));
+            for s in rows {
+                out.push_str(&series(name, &s.labels, s.value));
+            }
+            continue;
+        }
+        let get = |suffix: &str, labels: &str| -> f64 {
+            by_name
+                .get(format!("{name}{suffix}").as_str())
+                .and_then(|v| v.iter().find(|s| s.labels == labels))
+                .map_or(0.0, |s| s.value)
+        };
+        let mut label_sets: Vec<&str> = by_name
+            .get(format!("{name}_count").as_str())
+            .map(|v| v.iter().map(|s| s.labels.as_str()).collect())
+            .unwrap_or_default();
+        label_sets.sort();
+        for labels in label_sets {
+            for le in BUCKETS {
+                let bucket_labels = format!("{labels},le=\"{le}\"");
+                out.push_str(&series(
+                    &format!("{name}_bucket"),
+                    &bucket_labels,
+                    get("_bucket", &bucket_labels),
+                ));
+            }
+            out.push_str(&series(&format!("{name}_sum"), labels, get("_sum", labels)));
+            out.push_str(&series(
+                &format!("{name}_count"),
+                labels,
+                get("_count", labels),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(name: &str, labels: &str, value: f64) -> Sample {
+        Sample {
+            name: name.into(),
+            labels: labels.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn renders_counters_gauges_and_complete_histograms() {
+        let pm = r#"provider="openai",model="m""#;
+        let text = render(&[
+            s("confab_messages_total", r#"kind="user""#, 3.0),
+            s(
+                "confab_sessions",
+                r#"mode="assistant",status="active""#,
+                2.0,
+            ),
+            s(
+                "confab_llm_ttft_seconds_bucket",
+                &format!(r#"{pm},le="0.5""#),
+                1.0,
+            ),
+            s(
+                "confab_llm_ttft_seconds_bucket",
+                &format!(r#"{pm},le="+Inf""#),
+                1.0,
+            ),
+            s("confab_llm_ttft_seconds_sum", pm, 0.42),
+            s("confab_llm_ttft_seconds_count", pm, 1.0),
+        ]);
+        assert!(text.contains(
+            "# TYPE confab_messages_total counter\nconfab_messages_total{kind=\"user\"} 3\n"
+        ));
+        assert!(text.contains("confab_sessions{mode=\"assistant\",status=\"active\"} 2\n"));
+        assert!(text.contains(&format!(
+            "confab_llm_ttft_seconds_bucket{{{pm},le=\"0.1\"}} 0\n"
+        )));
+        assert!(text.contains(&format!(
+            "confab_llm_ttft_seconds_bucket{{{pm},le=\"0.5\"}} 1\n"
+        )));
+        assert!(text.contains(&format!("confab_llm_ttft_seconds_sum{{{pm}}} 0.42\n")));
+        assert_eq!(
+            text.matches("confab_llm_ttft_seconds_bucket").count(),
+            BUCKETS.len()
+        );
+        assert!(text.contains("# TYPE confab_ws_connections_total counter\n"));
+    }
+
+    #[test]
+    fn buckets_match_the_migration() {
+        let sql = include_str!("../migrations/0003_metrics.sql");
+        let in_sql: Vec<&str> = sql
+            .lines()
+            .filter_map(|l| l.strip_prefix("INSERT INTO metric_buckets (le, ms) VALUES ('"))
+            .map(|l| l.split('\'').next().unwrap())
+            .collect();
+        assert_eq!(in_sql, BUCKETS);
+    }
+
+    #[test]
+    fn escapes_label_values() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
