@@ -66,6 +66,10 @@ pub struct Config {
     pub max_sockets_per_session: usize,
     /// Least time between two `typing` frames relayed for one socket.
     pub typing_throttle_ms: u64,
+    /// Messages one user may send per minute in a session (0: no limit),
+    /// and how many may come in a burst.
+    pub rate_messages_per_minute: u32,
+    pub rate_messages_burst: u32,
     /// The AI assistant; None when `LLM_PROVIDERS` is unset.
     pub assistant: Option<crate::llm::config::Assistant>,
 }
@@ -199,6 +203,20 @@ impl Config {
             1,
             32_768,
         )?;
+        let rate_messages_per_minute = bounded(
+            get("RATE_MESSAGES_PER_MINUTE"),
+            "RATE_MESSAGES_PER_MINUTE",
+            60,
+            0,
+            100_000,
+        )? as u32;
+        let rate_messages_burst = bounded(
+            get("RATE_MESSAGES_BURST"),
+            "RATE_MESSAGES_BURST",
+            20,
+            1,
+            100_000,
+        )? as u32;
         let num = |var: &'static str, default: usize, min: usize, max: usize| {
             bounded(get(var), var, default, min, max)
         };
@@ -216,6 +234,8 @@ impl Config {
             max_message_chars,
             max_sockets_per_session,
             typing_throttle_ms,
+            rate_messages_per_minute,
+            rate_messages_burst,
             assistant,
         })
     }
@@ -241,6 +261,8 @@ impl fmt::Debug for Config {
             .field("max_message_chars", &self.max_message_chars)
             .field("max_sockets_per_session", &self.max_sockets_per_session)
             .field("typing_throttle_ms", &self.typing_throttle_ms)
+            .field("rate_messages_per_minute", &self.rate_messages_per_minute)
+            .field("rate_messages_burst", &self.rate_messages_burst)
             .field("assistant", &self.assistant)
             .finish()
     }

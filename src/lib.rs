@@ -8,6 +8,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod llm;
 pub mod metrics;
 pub mod model;

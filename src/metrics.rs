@@ -34,6 +34,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     ("confab_llm_ttft_seconds", Kind::Histogram, "Time from the start of a turn to its first token."),
     ("confab_llm_turn_duration_seconds", Kind::Histogram, "Duration of assistant turns."),
     ("confab_ws_connections_total", Kind::Counter, "WebSocket connections opened and closed."),
+    ("confab_rate_limited_total", Kind::Counter, "Requests and messages refused by rate limits, by scope."),
 ];
 
 /// Histogram bucket bounds, as written by the triggers.

@@ -239,6 +239,9 @@ pub enum ServerFrame<'a> {
         message: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_id: Option<&'a str>,
+        /// For `rate_limited`: when to try again.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     Pong,
 }
@@ -278,6 +281,7 @@ impl FrameError {
             code: self.code,
             message: &self.message,
             client_id: self.client_id.as_deref(),
+            retry_after_ms: None,
         }
         .to_json()
     }

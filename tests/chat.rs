@@ -646,3 +646,63 @@ async fn non_browser_clients_authenticate_the_upgrade_with_a_bearer_header() {
     let hello = recv(&mut ws).await;
     assert_eq!(hello["you"]["id"], owner.id.as_str());
 }
+
+#[tokio::test]
+async fn messages_past_the_per_user_rate_are_refused_and_the_socket_survives() {
+    let h = Harness::start(Options {
+        vars: vec![
+            ("RATE_MESSAGES_PER_MINUTE".into(), "120".into()),
+            ("RATE_MESSAGES_BURST".into(), "3".into()),
+            ("METRICS_TOKEN".into(), "metrics-token-0123456789".into()),
+        ],
+        ..Default::default()
+    });
+    let u = User::new(&h, "chatty");
+    let other = User::new(&h, "calm");
+    let s = u.create_session("limits").await;
+    u.add_member(&s, &other).await;
+    let (mut a, _, _) = u.join(&s, None).await;
+    let (mut b, _, _) = other.join(&s, None).await;
+    for i in 0..3 {
+        send_msg(&mut a, &format!("ok{i}"), "x").await;
+    }
+    send_json(
+        &mut a,
+        json!({"type": "send", "client_id": "too-many", "text": "x"}),
+    )
+    .await;
+    let (err, _) = recv_type(&mut a, "error").await;
+    assert_eq!(err["code"], "rate_limited");
+    assert_eq!(err["client_id"], "too-many");
+    let wait = err["retry_after_ms"].as_u64().unwrap();
+    assert!(
+        wait > 0 && wait <= 500,
+        "at 120/min a token comes every 500 ms: {wait}"
+    );
+    // Limits are per user: others are unaffected.
+    assert_eq!(send_msg(&mut b, "b0", "fine").await["duplicate"], false);
+    // After the wait the same client id goes through (it was never stored).
+    tokio::time::sleep(std::time::Duration::from_millis(wait + 50)).await;
+    let ack = send_msg(&mut a, "too-many", "x").await;
+    assert_eq!(ack["duplicate"], false);
+
+    let text = http()
+        .get(format!("{}/metrics", h.url))
+        .bearer_auth("metrics-token-0123456789")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let samples = parse_prometheus(&text);
+    let limited: Vec<f64> = samples
+        .iter()
+        .filter(|(n, l, _)| {
+            n == "confab_rate_limited_total"
+                && l.get("scope").map(String::as_str) == Some("messages")
+        })
+        .map(|(_, _, v)| *v)
+        .collect();
+    assert_eq!(limited, [1.0]);
+}

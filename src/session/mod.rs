@@ -45,6 +45,7 @@ use crate::auth::user_hash;
 use crate::config::{Config, LogLevel};
 use crate::error::{close, AppError};
 use crate::ids::random_hex;
+use crate::limits::TokenBucket;
 use crate::protocol::{
     decode, AuthorKind, ClientFrame, Limits, PresenceStatus, ServerFrame, UserRef, PING_FRAME,
     PONG_FRAME,
@@ -176,6 +177,9 @@ pub struct Core {
     turn_running: Cell<bool>,
     /// Who asked for another turn while one was running.
     turn_pending: RefCell<Option<UserRef>>,
+    /// Per-user message buckets. Losing them to hibernation only resets
+    /// them in the user's favour.
+    buckets: RefCell<HashMap<String, TokenBucket>>,
 }
 
 impl DurableObject for ChatSession {
@@ -197,6 +201,7 @@ impl DurableObject for ChatSession {
                 turn: RefCell::new(None),
                 turn_running: Cell::new(false),
                 turn_pending: RefCell::new(None),
+                buckets: RefCell::new(HashMap::new()),
             }),
         }
     }
@@ -478,6 +483,17 @@ impl Core {
                 text,
                 reply_to,
             } => {
+                if let Err(wait) = self.take_token(&me.user.id, config) {
+                    self.count("confab_rate_limited_total", r#"scope="messages""#.into());
+                    let frame = ServerFrame::Error {
+                        code: "rate_limited",
+                        message: "too many messages; slow down",
+                        client_id: Some(&client_id),
+                        retry_after_ms: Some(wait),
+                    };
+                    send_to(&ws, &frame.to_json());
+                    return;
+                }
                 let msg = NewMessage {
                     id: random_hex(16),
                     client_id,
@@ -532,6 +548,25 @@ impl Core {
             }
         }
         self.drain().await;
+    }
+
+    /// Takes one message token for `user_id`, or says how long to wait.
+    fn take_token(&self, user_id: &str, config: &Config) -> std::result::Result<(), u64> {
+        if config.rate_messages_per_minute == 0 {
+            return Ok(());
+        }
+        let now = now_ms();
+        self.buckets
+            .borrow_mut()
+            .entry(user_id.to_string())
+            .or_insert_with(|| {
+                TokenBucket::new(
+                    config.rate_messages_burst,
+                    config.rate_messages_per_minute,
+                    now,
+                )
+            })
+            .take(now)
     }
 
     /// Relays typing to the other participants, at most once per throttle

@@ -426,6 +426,7 @@ pub fn error_frame(code: &str, message: &str, client_id: Option<&str>) -> String
         code,
         message,
         client_id,
+        retry_after_ms: None,
     }
     .to_json()
 }

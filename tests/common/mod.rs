@@ -108,6 +108,9 @@ impl Harness {
             ("JWT_HS256_SECRET", TEST_SECRET),
             ("ENCRYPTION_KEYS", KEY_K1),
             ("ENCRYPTION_ACTIVE_KEY_ID", "k1"),
+            // Tests that send in bulk would trip the per-user limit; the
+            // rate-limit tests set their own.
+            ("RATE_MESSAGES_PER_MINUTE", "0"),
         ] {
             if !opts.vars.iter().any(|(name, _)| name == k) {
                 cmd.arg("--var").arg(format!("{k}={v}"));

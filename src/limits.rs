@@ -1,0 +1,65 @@
+//! Rate limiting. Pure: time is passed in.
+
+/// A token bucket: `capacity` tokens, refilled continuously at
+/// `per_minute` tokens a minute. Each message takes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBucket {
+    capacity: f64,
+    per_ms: f64,
+    tokens: f64,
+    last_ms: i64,
+}
+
+impl TokenBucket {
+    /// A full bucket at time `now_ms`.
+    pub fn new(capacity: u32, per_minute: u32, now_ms: i64) -> Self {
+        TokenBucket {
+            capacity: capacity as f64,
+            per_ms: per_minute as f64 / 60_000.0,
+            tokens: capacity as f64,
+            last_ms: now_ms,
+        }
+    }
+
+    /// Takes a token, or says how long until one is available.
+    pub fn take(&mut self, now_ms: i64) -> Result<(), u64> {
+        let elapsed = (now_ms - self.last_ms).max(0) as f64;
+        self.tokens = (self.tokens + elapsed * self.per_ms).min(self.capacity);
+        self.last_ms = now_ms.max(self.last_ms);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else if self.per_ms <= 0.0 {
+            Err(u64::MAX)
+        } else {
+            Err(((1.0 - self.tokens) / self.per_ms).ceil() as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bursts_then_refills() {
+        let mut b = TokenBucket::new(3, 60, 0);
+        assert!(b.take(0).is_ok() && b.take(0).is_ok() && b.take(0).is_ok());
+        assert_eq!(b.take(0), Err(1000), "one a second at 60/min");
+        assert_eq!(b.take(400), Err(600));
+        assert!(b.take(1000).is_ok());
+        assert!(b.take(1000).is_err());
+        // Refill never exceeds capacity.
+        assert!(
+            b.take(1_000_000).is_ok() && b.take(1_000_000).is_ok() && b.take(1_000_000).is_ok()
+        );
+        assert!(b.take(1_000_000).is_err());
+    }
+
+    #[test]
+    fn a_clock_going_backwards_does_not_mint_tokens() {
+        let mut b = TokenBucket::new(1, 60, 10_000);
+        assert!(b.take(10_000).is_ok());
+        assert!(b.take(5_000).is_err());
+    }
+}
