@@ -31,27 +31,6 @@ fn runtime(model: &str, extra: &[(&str, &str)]) -> Harness {
     })
 }
 
-async fn script(h: &Harness, model: &str, steps: Value) {
-    let res = http()
-        .post(format!("{}/_standin/script", h.llm_url))
-        .json(&json!({"model": model, "steps": steps}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-}
-
-async fn seen_by_standin(h: &Harness, model: &str) -> Vec<Value> {
-    http()
-        .get(format!("{}/_standin/requests?model={model}", h.llm_url))
-        .send()
-        .await
-        .unwrap()
-        .json::<Vec<Value>>()
-        .await
-        .unwrap()
-}
-
 /// Frames up to and including the assistant's final message.
 async fn until_reply(ws: &mut Ws) -> Vec<Value> {
     let mut frames = Vec::new();
@@ -138,7 +117,7 @@ async fn a_turn_streams_identically_to_three_sockets_and_is_recorded_with_usage(
     assert!(t["latency_ms"].as_u64() >= t["ttft_ms"].as_u64());
 
     // The provider got the system prompt and the conversation.
-    let sent = &seen_by_standin(&h, &model).await[0]["body"];
+    let sent = &h.standin_requests(Some(&model)).await[0]["body"];
     assert_eq!(sent["messages"][0]["role"], "system");
     assert_eq!(sent["stream"], true);
     // Recorded: in history, and in the session's and the user's totals.
@@ -167,7 +146,8 @@ async fn a_turn_streams_identically_to_three_sockets_and_is_recorded_with_usage(
 async fn a_socket_that_reconnects_mid_turn_gets_the_text_so_far_then_the_rest() {
     let model = unique("m");
     let h = runtime(&model, &[]);
-    script(&h, &model, json!([{"repeat": 60, "delay_ms": 40}])).await;
+    h.script(&model, json!([{"repeat": 60, "delay_ms": 40}]))
+        .await;
     let u = User::new(&h, "flaky");
     let s = u.create_session("resume").await;
     let (mut a, _, _) = u.join(&s, None).await;
@@ -218,7 +198,8 @@ async fn a_socket_that_reconnects_mid_turn_gets_the_text_so_far_then_the_rest() 
 async fn stop_aborts_the_reply_and_keeps_the_partial_text_marked_stopped() {
     let model = unique("m");
     let h = runtime(&model, &[]);
-    script(&h, &model, json!([{"repeat": 200, "delay_ms": 30}])).await;
+    h.script(&model, json!([{"repeat": 200, "delay_ms": 30}]))
+        .await;
     let u = User::new(&h, "impatient");
     let s = u.create_session("stop").await;
     let (mut a, _, _) = u.join(&s, None).await;
@@ -250,8 +231,7 @@ async fn stop_aborts_the_reply_and_keeps_the_partial_text_marked_stopped() {
 async fn rate_limits_before_the_first_token_are_retried() {
     let model = unique("m");
     let h = runtime(&model, &[]);
-    script(
-        &h,
+    h.script(
         &model,
         json!([{"status": 429, "retry_after": "0"}, {"status": 503}]),
     )
@@ -266,7 +246,7 @@ async fn rate_limits_before_the_first_token_are_retried() {
         "retries are silent: {frames:?}"
     );
     assert_eq!(frames.last().unwrap()["turn"]["incomplete"], false);
-    assert_eq!(seen_by_standin(&h, &model).await.len(), 3);
+    assert_eq!(h.standin_requests(Some(&model)).await.len(), 3);
 }
 
 #[tokio::test]
@@ -279,8 +259,10 @@ async fn a_failing_provider_falls_back_to_the_next_in_the_chain() {
             ("LLM_MAX_RETRIES", "1"),
         ],
     );
-    script(&h, &model, json!([{"status": 500}, {"status": 500}])).await;
-    script(&h, &format!("{model}-a"), json!([{"status": 401}])).await;
+    h.script(&model, json!([{"status": 500}, {"status": 500}]))
+        .await;
+    h.script(&format!("{model}-a"), json!([{"status": 401}]))
+        .await;
     let u = User::new(&h, "unlucky");
     let s = u.create_session("fallback").await;
     let (mut a, _, _) = u.join(&s, None).await;
@@ -289,12 +271,12 @@ async fn a_failing_provider_falls_back_to_the_next_in_the_chain() {
     assert_eq!(reply["turn"]["provider"], "gemini");
     assert!(reply["text"].as_str().unwrap().ends_with("anyone there?"));
     assert_eq!(
-        seen_by_standin(&h, &model).await.len(),
+        h.standin_requests(Some(&model)).await.len(),
         2,
         "openai: 1 + 1 retry"
     );
     assert_eq!(
-        seen_by_standin(&h, &format!("{model}-a")).await.len(),
+        h.standin_requests(Some(&format!("{model}-a"))).await.len(),
         1,
         "auth errors are not retried"
     );
@@ -304,12 +286,8 @@ async fn a_failing_provider_falls_back_to_the_next_in_the_chain() {
 async fn failures_after_tokens_are_reported_and_the_partial_reply_kept() {
     let model = unique("m");
     let h = runtime(&model, &[]);
-    script(
-        &h,
-        &model,
-        json!([{"cut_after": 3}, {"malformed_after": 2}]),
-    )
-    .await;
+    h.script(&model, json!([{"cut_after": 3}, {"malformed_after": 2}]))
+        .await;
     let u = User::new(&h, "cut");
     let s = u.create_session("cut").await;
     let (mut a, _, _) = u.join(&s, None).await;
@@ -338,7 +316,7 @@ async fn failures_after_tokens_are_reported_and_the_partial_reply_kept() {
             (Some("error"), Some(true))
         );
         assert_eq!(
-            seen_by_standin(&h, &model).await.len(),
+            h.standin_requests(Some(&model)).await.len(),
             if cid == "q1" { 1 } else { 2 },
             "never retried after tokens"
         );
@@ -355,8 +333,7 @@ async fn when_every_provider_fails_clients_get_an_error_and_nothing_is_stored() 
             ("LLM_FIRST_TOKEN_TIMEOUT_MS", "300"),
         ],
     );
-    script(
-        &h,
+    h.script(
         &model,
         json!([{"status": 429, "retry_after": "0"}, {"first_token_delay_ms": 3000}]),
     )
@@ -393,7 +370,7 @@ async fn the_daily_token_budget_is_enforced() {
     let (err, skipped) = recv_type(&mut a, "error").await;
     assert_eq!(err["code"], "quota_exceeded");
     assert!(skipped.iter().all(|f| f["type"] != "delta"));
-    assert_eq!(seen_by_standin(&h, &model).await.len(), 1);
+    assert_eq!(h.standin_requests(Some(&model)).await.len(), 1);
 }
 
 #[tokio::test]
@@ -410,7 +387,7 @@ async fn no_turn_runs_in_human_mode() {
     let (mut a, _, _) = u.join(&s, None).await;
     send_msg(&mut a, "q", "is a person there?").await;
     assert_no_frame_of(&mut a, "turn", 1000).await;
-    assert!(seen_by_standin(&h, &model).await.is_empty());
+    assert!(h.standin_requests(Some(&model)).await.is_empty());
 }
 
 #[tokio::test]
@@ -436,12 +413,12 @@ async fn workers_ai_answers_through_the_ai_binding() {
     assert_eq!(reply["turn"]["provider"], "workers_ai");
     assert_eq!(reply["turn"]["model"], ai_model.as_str());
     assert!(reply["turn"]["tokens_out"].as_u64().unwrap() > 0);
-    let sent = &seen_by_standin(&h, &ai_model).await[0]["body"];
+    let sent = &h.standin_requests(Some(&ai_model)).await[0]["body"];
     assert_eq!(sent["stream"], true);
     assert_eq!(sent["messages"][0]["role"], "system");
 
     // A failing binding (it rejects) hands over to the next provider.
-    script(&h, &ai_model, json!([{"status": 500}])).await;
+    h.script(&ai_model, json!([{"status": 500}])).await;
     send_msg(&mut a, "q2", "again").await;
     let reply = until_reply(&mut a).await.pop().unwrap();
     assert_eq!(reply["turn"]["provider"], "openai");
@@ -451,7 +428,8 @@ async fn workers_ai_answers_through_the_ai_binding() {
 async fn a_takeover_during_a_turn_stops_it_and_no_turn_runs_until_release() {
     let model = unique("m");
     let h = runtime(&model, &[]);
-    script(&h, &model, json!([{"repeat": 200, "delay_ms": 30}])).await;
+    h.script(&model, json!([{"repeat": 200, "delay_ms": 30}]))
+        .await;
     let u = User::new(&h, "customer");
     let admin = User {
         token: token_with_roles("agent-7", "Dana (support)", &["admin"]),
@@ -499,7 +477,7 @@ async fn a_takeover_during_a_turn_stops_it_and_no_turn_runs_until_release() {
     // In human mode nothing is generated.
     send_msg(&mut a, "q2", "hello?").await;
     assert_no_frame_of(&mut a, "turn", 1000).await;
-    assert_eq!(seen_by_standin(&h, &model).await.len(), 1);
+    assert_eq!(h.standin_requests(Some(&model)).await.len(), 1);
 
     // Released: the assistant answers again.
     let (status, _) = admin
@@ -523,7 +501,8 @@ async fn a_takeover_during_a_turn_stops_it_and_no_turn_runs_until_release() {
 async fn very_long_replies_stream_whole_and_admins_see_the_usage() {
     let model = unique("m");
     let h = runtime(&model, &[]);
-    script(&h, &model, json!([{"repeat": 3000, "delay_ms": 0}])).await;
+    h.script(&model, json!([{"repeat": 3000, "delay_ms": 0}]))
+        .await;
     let u = User::new(&h, "reader");
     let s = u.create_session("long").await;
     let (mut a, _, _) = u.join(&s, None).await;

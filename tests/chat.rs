@@ -686,16 +686,7 @@ async fn messages_past_the_per_user_rate_are_refused_and_the_socket_survives() {
     let ack = send_msg(&mut a, "too-many", "x").await;
     assert_eq!(ack["duplicate"], false);
 
-    let text = http()
-        .get(format!("{}/metrics", h.url))
-        .bearer_auth("metrics-token-0123456789")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let samples = parse_prometheus(&text);
+    let samples = h.metrics("metrics-token-0123456789").await;
     let limited: Vec<f64> = samples
         .iter()
         .filter(|(n, l, _)| {

@@ -192,17 +192,8 @@ async fn stand_in_llm_streams_openai_chat_completion_chunks() {
     assert_eq!(finish, Some(Value::from("stop")));
     assert!(usage.unwrap()["completion_tokens"].as_u64().unwrap() > 0);
 
-    let requests: Value = http()
-        .get(format!("{}/_standin/requests", h.llm_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let requests = h.standin_requests(None).await;
     assert!(requests
-        .as_array()
-        .unwrap()
         .iter()
         .any(|r| r["vendor"] == "openai" && r["body"]["messages"][0]["content"] == "hello there"));
 }

@@ -177,14 +177,7 @@ async fn readyz_checks_provider_configuration_without_calling_out() {
         assert_eq!(body["checks"]["providers"]["chain"], chain, "{vars:?}");
         assert_eq!(body["checks"]["providers"]["ok"], status == 200);
         // No provider was called.
-        let seen: Vec<Value> = http()
-            .get(format!("{}/_standin/requests", h.llm_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let seen = h.standin_requests(None).await;
         assert!(seen.is_empty());
     }
 }
@@ -252,12 +245,7 @@ async fn metrics_are_right_after_a_scripted_conversation() {
         }
     }
     // A third turn fails at the provider.
-    http()
-        .post(format!("{}/_standin/script", h.llm_url))
-        .json(&json!({"model": model, "steps": [{"status": 500}]}))
-        .send()
-        .await
-        .unwrap();
+    h.script(&model, json!([{"status": 500}])).await;
     send_msg(&mut a, "q2", "hello?").await;
     recv_type(&mut a, "error").await;
     drop(b);
@@ -297,18 +285,7 @@ async fn metrics_are_right_after_a_scripted_conversation() {
             .as_u16(),
         200
     );
-    let res = http()
-        .get(format!("{}/metrics", h.url))
-        .bearer_auth(metrics_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    assert!(res.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain; version=0.0.4"));
-    let samples = parse_prometheus(&res.text().await.unwrap());
+    let samples = h.metrics(metrics_token).await;
 
     let m = model.as_str();
     assert_eq!(

@@ -8,7 +8,7 @@ use common::*;
 use confab::llm::providers::{build, clean_end, decode, failure, Endpoint};
 use confab::llm::sse::Parser;
 use confab::llm::{Chunk, Kind, Prompt, Role, Turn};
-use serde_json::{json, Value};
+use serde_json::json;
 
 struct Outcome {
     status: u16,
@@ -95,16 +95,6 @@ async fn call(h: &Harness, kind: Kind, model: &str, said: &str) -> Outcome {
     out
 }
 
-async fn script(h: &Harness, model: &str, steps: Value) {
-    let res = http()
-        .post(format!("{}/_standin/script", h.llm_url))
-        .json(&json!({"model": model, "steps": steps}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-}
-
 const KINDS: [Kind; 3] = [Kind::Openai, Kind::Anthropic, Kind::Gemini];
 
 #[tokio::test]
@@ -125,14 +115,7 @@ async fn every_vendor_stream_decodes_to_the_full_reply_with_usage() {
     // The stand-in saw what Confab's request builder sent.
     let model = unique("anthropic-req");
     call(h, Kind::Anthropic, &model, "check my headers").await;
-    let seen: Value = http()
-        .get(format!("{}/_standin/requests?model={model}", h.llm_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let seen = h.standin_requests(Some(&model)).await;
     assert_eq!(seen[0]["headers"]["x-api-key"], "test-key");
     assert_eq!(seen[0]["headers"]["anthropic-version"], "2023-06-01");
     assert_eq!(seen[0]["body"]["system"], "Be brief.");
@@ -144,8 +127,7 @@ async fn scripted_faults_look_like_the_vendors_own() {
     let h = Harness::shared();
     for kind in KINDS {
         let model = unique(&format!("faults-{}", kind.as_str()));
-        script(
-            h,
+        h.script(
             &model,
             json!([
                 {"status": 429, "retry_after": "2"},

@@ -193,6 +193,46 @@ impl Harness {
         body["results"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Queues scripted behaviours for the stand-in LLM's next requests for
+    /// `model` (see miniflare/standins/llm.mjs).
+    pub async fn script(&self, model: &str, steps: Value) {
+        let res = http()
+            .post(format!("{}/_standin/script", self.llm_url))
+            .json(&serde_json::json!({"model": model, "steps": steps}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+    }
+
+    /// The requests the stand-in LLM received (for `model`, or all).
+    pub async fn standin_requests(&self, model: Option<&str>) -> Vec<Value> {
+        let url = match model {
+            Some(m) => format!("{}/_standin/requests?model={m}", self.llm_url),
+            None => format!("{}/_standin/requests", self.llm_url),
+        };
+        http().get(url).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Scrapes `/metrics` with `bearer` and parses it with the real parser.
+    pub async fn metrics(
+        &self,
+        bearer: &str,
+    ) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+        let res = http()
+            .get(format!("{}/metrics", self.url))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        parse_prometheus(&res.text().await.unwrap())
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
