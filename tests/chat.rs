@@ -552,35 +552,21 @@ async fn upgrades_without_valid_access_are_refused() {
     let owner = User::new(h, "o");
     let stranger = User::new(h, "stranger");
     let s = owner.create_session("private").await;
-    // A refused upgrade is a plain HTTP response; reqwest reads its body
-    // reliably (a WebSocket client may not).
-    let upgrade = |url: String| async move {
-        let res = http()
-            .get(url.replacen("ws", "http", 1))
-            .header("upgrade", "websocket")
-            .header("connection", "upgrade")
-            .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json::<Value>().await.unwrap_or(Value::Null))
-    };
     let base = h.url.replacen("http", "ws", 1);
-    let (status, body) = upgrade(format!("{base}/v1/sessions/{s}/ws")).await;
+    let (status, body) = refused_upgrade(&format!("{base}/v1/sessions/{s}/ws")).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (401, Some("token_missing"))
     );
-    let (status, body) = upgrade(format!("{base}/v1/sessions/{s}/ws?token=abc.def.ghi")).await;
+    let (status, body) =
+        refused_upgrade(&format!("{base}/v1/sessions/{s}/ws?token=abc.def.ghi")).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (401, Some("token_malformed"))
     );
-    let (status, _) = upgrade(stranger.ws_url(&s, None)).await;
+    let (status, _) = refused_upgrade(&stranger.ws_url(&s, None)).await;
     assert_eq!(status, 404, "a stranger cannot tell the session exists");
-    let (status, body) = upgrade(format!("{}&after=x", owner.ws_url(&s, None))).await;
+    let (status, body) = refused_upgrade(&format!("{}&after=x", owner.ws_url(&s, None))).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("invalid_seq")),

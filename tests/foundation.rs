@@ -96,17 +96,9 @@ async fn invalid_configuration_is_named_by_readyz_and_refuses_sockets() {
     assert_eq!(body["failing"], serde_json::json!(["config"]));
     assert_eq!(body["checks"]["config"]["variable"], "MAX_FRAME_BYTES");
 
-    let res = http()
-        .get(format!("{}/v1/sessions/{}/ws", h.url, unique("s")))
-        .header("upgrade", "websocket")
-        .header("connection", "upgrade")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 503);
-    let body: Value = res.json().await.unwrap();
+    let (status, body) =
+        refused_upgrade(&format!("{}/v1/sessions/{}/ws", h.url, unique("s"))).await;
+    assert_eq!(status, 503);
     assert_eq!(body["error"]["code"], "unavailable");
 }
 

@@ -553,3 +553,20 @@ pub fn parse_prometheus(
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// Attempts a WebSocket upgrade as plain HTTP and returns the refusal
+/// (status, JSON body). A WebSocket client may not read a refused
+/// upgrade's body; reqwest always does. `url` may be ws:// or http://.
+pub async fn refused_upgrade(url: &str) -> (u16, Value) {
+    let res = http()
+        .get(url.replacen("ws", "http", 1))
+        .header("upgrade", "websocket")
+        .header("connection", "upgrade")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json::<Value>().await.unwrap_or(Value::Null))
+}
