@@ -558,8 +558,13 @@ pub fn parse_prometheus(
 /// (status, JSON body). A WebSocket client may not read a refused
 /// upgrade's body; reqwest always does. `url` may be ws:// or http://.
 pub async fn refused_upgrade(url: &str) -> (u16, Value) {
+    // Only the scheme changes (ws → http, wss → https); paths end in /ws.
+    let url = match url.strip_prefix("ws") {
+        Some(rest) => format!("http{rest}"),
+        None => url.to_string(),
+    };
     let res = http()
-        .get(url.replacen("ws", "http", 1))
+        .get(url)
         .header("upgrade", "websocket")
         .header("connection", "upgrade")
         .header("sec-websocket-version", "13")
