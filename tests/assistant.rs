@@ -146,7 +146,7 @@ async fn a_turn_streams_identically_to_three_sockets_and_is_recorded_with_usage(
 async fn a_socket_that_reconnects_mid_turn_gets_the_text_so_far_then_the_rest() {
     let model = unique("m");
     let h = runtime(&model, &[]);
-    h.script(&model, json!([{"repeat": 60, "delay_ms": 40}]))
+    h.script(&model, json!([{"repeat": 120, "delay_ms": 40}]))
         .await;
     let u = User::new(&h, "flaky");
     let s = u.create_session("resume").await;
@@ -186,7 +186,7 @@ async fn a_socket_that_reconnects_mid_turn_gets_the_text_so_far_then_the_rest() 
         later.iter().map(|d| d.1.as_str()).collect::<String>()
     );
     assert_eq!(rebuilt, rest.last().unwrap()["text"].as_str().unwrap());
-    assert_eq!(rebuilt, "lorem ipsum ".repeat(60));
+    assert_eq!(rebuilt, "lorem ipsum ".repeat(120));
     // The socket that stayed saw the same reply.
     assert_eq!(
         until_reply(&mut a).await.last().unwrap()["text"],

@@ -637,7 +637,7 @@ async fn non_browser_clients_authenticate_the_upgrade_with_a_bearer_header() {
 async fn messages_past_the_per_user_rate_are_refused_and_the_socket_survives() {
     let h = Harness::start(Options {
         vars: vec![
-            ("RATE_MESSAGES_PER_MINUTE".into(), "120".into()),
+            ("RATE_MESSAGES_PER_MINUTE".into(), "30".into()),
             ("RATE_MESSAGES_BURST".into(), "3".into()),
             ("METRICS_TOKEN".into(), "metrics-token-0123456789".into()),
         ],
@@ -662,8 +662,8 @@ async fn messages_past_the_per_user_rate_are_refused_and_the_socket_survives() {
     assert_eq!(err["client_id"], "too-many");
     let wait = err["retry_after_ms"].as_u64().unwrap();
     assert!(
-        wait > 0 && wait <= 500,
-        "at 120/min a token comes every 500 ms: {wait}"
+        wait > 0 && wait <= 2000,
+        "at 30/min a token comes every 2 s: {wait}"
     );
     // Limits are per user: others are unaffected.
     assert_eq!(send_msg(&mut b, "b0", "fine").await["duplicate"], false);
