@@ -27,6 +27,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startLlmStandin } from "./standins/llm.mjs";
 import { AI_BINDING_SCRIPT } from "./standins/ai-binding.mjs";
+import { devAssistantVars } from "./devvars.mjs";
 import { applyMigrations } from "./migrations.mjs";
 import http from "node:http";
 
@@ -104,19 +105,8 @@ async function main() {
   const bindings = { ...(wrangler.vars ?? {}) };
   if (opts.dev) {
     bindings.ENVIRONMENT = "development";
-    // The assistant answers through the local stand-in unless .dev.vars
-    // names real providers (with their keys).
-    Object.assign(bindings, {
-      LLM_PROVIDERS: "openai",
-      OPENAI_BASE_URL: "{llm_url}/v1",
-      OPENAI_MODEL: "standin-1",
-    });
     const dotVars = readDotVars(path.join(root, ".dev.vars"));
-    if (dotVars.LLM_PROVIDERS) {
-      delete bindings.OPENAI_BASE_URL;
-      delete bindings.OPENAI_MODEL;
-    }
-    Object.assign(bindings, dotVars);
+    Object.assign(bindings, devAssistantVars(dotVars), dotVars);
   }
   Object.assign(bindings, opts.vars);
   // `{llm_url}` in any value stands for the stand-in LLM's address.
