@@ -390,7 +390,7 @@ async fn internal_errors_return_a_generic_body_and_log_the_detail() {
         assert!(!text.contains(leak), "{leak} leaked: {text}");
     }
     // The log line for that request has the detail.
-    let log = h.log();
+    let log = h.stop_and_read_log();
     let line = log
         .lines()
         .find(|l| l.contains(&header_id) && l.contains("\"event\":\"http\""))

@@ -70,7 +70,10 @@ async fn readyz_is_503_naming_d1_when_the_schema_is_missing() {
     assert_eq!(body["checks"]["kv"]["ok"], true);
     // The D1 error text is for the log, not the client.
     assert!(!body.to_string().contains("no such table"), "{body}");
-    assert!(h.log().contains("no such table"), "the reason is logged");
+    assert!(
+        h.stop_and_read_log().contains("no such table"),
+        "the reason is logged"
+    );
 }
 
 #[tokio::test]

@@ -174,11 +174,6 @@ impl Harness {
         format!("{}{}", self.url.replacen("http", "ws", 1), path)
     }
 
-    /// What workerd printed so far (the worker's JSON log lines included).
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
     /// Runs raw SQL on the D1 database, bypassing the worker.
     pub async fn sql(&self, sql: &str, params: Value) -> Vec<Value> {
         let res = http()
