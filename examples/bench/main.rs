@@ -7,15 +7,18 @@
 //!
 //! ```text
 //! cargo run --release --example bench -- [--sockets 50] [--rates 100,200,400,800,1600]
-//!     [--step-secs 3] [--idle-sockets 1000] [--json target/bench.json]
+//!     [--step-secs 3] [--idle-sockets 1000] [--history-rows 100000]
+//!     [--ttft-turns 30] [--json target/bench.json]
 //! cargo run --example bench -- --smoke      # tiny zero-loss check, run by `make test`
 //! ```
 //!
 //! Figures are noisy (2 cores shared by client and server); compare them
 //! within one run, not across machines.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../../tests/common/mod.rs"]
 mod common;
+mod history;
+mod ttft;
 
 use common::*;
 use futures::{SinkExt, StreamExt};
@@ -31,6 +34,8 @@ struct Args {
     idle_sockets: usize,
     json: Option<String>,
     smoke: bool,
+    history_rows: u64,
+    ttft_turns: usize,
 }
 
 fn args() -> Args {
@@ -41,6 +46,8 @@ fn args() -> Args {
         idle_sockets: 1000,
         json: None,
         smoke: false,
+        history_rows: 100_000,
+        ttft_turns: 30,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -59,6 +66,12 @@ fn args() -> Args {
                 a.idle_sockets = value().parse().unwrap_or_else(|_| usage("--idle-sockets"))
             }
             "--json" => a.json = Some(value()),
+            "--history-rows" => {
+                a.history_rows = value().parse().unwrap_or_else(|_| usage("--history-rows"))
+            }
+            "--ttft-turns" => {
+                a.ttft_turns = value().parse().unwrap_or_else(|_| usage("--ttft-turns"))
+            }
             "--smoke" => {
                 a.smoke = true;
                 i += 1;
@@ -395,6 +408,13 @@ async fn main() {
     );
     report["fanout"] =
         json!({"sockets": receivers.len(), "steps": steps, "best_rate_p99_le_50ms": best});
+
+    if a.history_rows > 50 {
+        report["history"] = history::run(&h, &owner, a.history_rows, 200).await;
+    }
+    if a.ttft_turns > 0 {
+        report["ttft"] = ttft::run(a.ttft_turns).await;
+    }
 
     if let Some(path) = a.json {
         std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
