@@ -99,6 +99,8 @@ pub mod defaults {
     pub const MAX_MESSAGE_CHARS: usize = 4000;
     pub const MAX_SOCKETS_PER_SESSION: usize = 256;
     pub const TYPING_THROTTLE_MS: usize = 2000;
+    pub const RATE_MESSAGES_PER_MINUTE: usize = 60;
+    pub const RATE_MESSAGES_BURST: usize = 20;
     /// Used only when ENVIRONMENT=development and no secret is configured, so
     /// `make dev` works out of the box. Production refuses to start without one.
     pub const DEV_JWT_SECRET: &str = "confab-development-only-secret-do-not-deploy";
@@ -111,6 +113,10 @@ impl Config {
     /// (`None` when unset). Empty strings count as unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        // An integer variable: its default when unset, else in [min, max].
+        let num = |var: &'static str, default: usize, min: usize, max: usize| {
+            bounded(get(var), var, default, min, max)
+        };
 
         let environment = match get("ENVIRONMENT")
             .as_deref()
@@ -140,13 +146,8 @@ impl Config {
             }
             None => return Err(invalid("JWT_HS256_SECRET", "a secret (it is unset)")),
         };
-        let jwt_leeway_seconds = bounded(
-            get("JWT_LEEWAY_SECONDS"),
-            "JWT_LEEWAY_SECONDS",
-            defaults::JWT_LEEWAY_SECONDS,
-            0,
-            600,
-        )? as u64;
+        let jwt_leeway_seconds =
+            num("JWT_LEEWAY_SECONDS", defaults::JWT_LEEWAY_SECONDS, 0, 600)? as u64;
         let metrics_token = match get("METRICS_TOKEN") {
             Some(t) if t.len() < 16 => {
                 return Err(invalid("METRICS_TOKEN", "at least 16 characters, or unset"))
@@ -175,51 +176,37 @@ impl Config {
                 })?
             }
         };
-        let max_message_chars = bounded(
-            get("MAX_MESSAGE_CHARS"),
-            "MAX_MESSAGE_CHARS",
-            defaults::MAX_MESSAGE_CHARS,
-            1,
-            100_000,
-        )?;
-        let typing_throttle_ms = bounded(
-            get("TYPING_THROTTLE_MS"),
+        let max_message_chars = num("MAX_MESSAGE_CHARS", defaults::MAX_MESSAGE_CHARS, 1, 100_000)?;
+        let typing_throttle_ms = num(
             "TYPING_THROTTLE_MS",
             defaults::TYPING_THROTTLE_MS,
             0,
             60_000,
         )? as u64;
-        let max_frame_bytes = bounded(
-            get("MAX_FRAME_BYTES"),
+        let max_frame_bytes = num(
             "MAX_FRAME_BYTES",
             defaults::MAX_FRAME_BYTES,
             256,
             1024 * 1024,
         )?;
-        let max_sockets_per_session = bounded(
-            get("MAX_SOCKETS_PER_SESSION"),
+        let max_sockets_per_session = num(
             "MAX_SOCKETS_PER_SESSION",
             defaults::MAX_SOCKETS_PER_SESSION,
             1,
             32_768,
         )?;
-        let rate_messages_per_minute = bounded(
-            get("RATE_MESSAGES_PER_MINUTE"),
+        let rate_messages_per_minute = num(
             "RATE_MESSAGES_PER_MINUTE",
-            60,
+            defaults::RATE_MESSAGES_PER_MINUTE,
             0,
             100_000,
         )? as u32;
-        let rate_messages_burst = bounded(
-            get("RATE_MESSAGES_BURST"),
+        let rate_messages_burst = num(
             "RATE_MESSAGES_BURST",
-            20,
+            defaults::RATE_MESSAGES_BURST,
             1,
             100_000,
         )? as u32;
-        let num = |var: &'static str, default: usize, min: usize, max: usize| {
-            bounded(get(var), var, default, min, max)
-        };
         let assistant = crate::llm::config::from_lookup(&get, &num)?;
 
         Ok(Config {
