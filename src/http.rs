@@ -21,8 +21,9 @@ pub struct Ctx {
     started_ms: u64,
     /// Set once the caller is authenticated: their pseudonym, for the log.
     user_hash: std::cell::RefCell<Option<String>>,
-    method: String,
-    path: String,
+    /// Read once from the request; the router resolves from these.
+    pub method: String,
+    pub path: String,
 }
 
 impl Ctx {

@@ -143,10 +143,10 @@ mod dispatch {
 
     pub async fn handle(req: Request, env: Env) -> Result<Response> {
         let ctx = Ctx::new(&req, env);
-        let method = req.method().to_string();
-        let path = req.path();
-        let resolved = resolve(&method, &path);
-        let result = match resolved.clone() {
+        let resolved = resolve(&ctx.method, &ctx.path);
+        // Route is Copy: keep it for the log line while dispatching on it.
+        let route = resolved.as_ref().ok().copied();
+        let result = match resolved {
             Ok(route) => match route {
                 Route::Healthz => api::health::healthz(&ctx).await,
                 Route::Readyz => api::health::readyz(&ctx).await,
@@ -170,7 +170,6 @@ mod dispatch {
             },
             Err(e) => Err(e),
         };
-        let route = resolved.ok();
         ctx.finish(route.as_ref(), result)
     }
 }
