@@ -6,12 +6,12 @@
 //! one transaction), so seqs are strictly increasing and gap-free, and nothing
 //! about them lives in the Durable Object's memory.
 
-use super::{num, opt_num, stmt, text};
+use super::{changes, num, opt_num, stmt, text};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
 use crate::protocol::{Author, AuthorKind, MessageView, ReactionSummary, ReadPosition, TurnMeta};
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement, D1Result};
+use worker::{D1Database, D1PreparedStatement};
 
 /// A send waiting to be committed.
 #[derive(Debug, Clone)]
@@ -108,10 +108,6 @@ impl MessageRow {
 const COLUMNS: &str = "seq, id, client_id, author_id, author_name, author_kind, body, reply_to, created_at, edited_at, deleted_at,
     provider, model, tokens_in, tokens_out, ttft_ms, latency_ms, finish_reason, incomplete";
 
-fn rows<T: for<'de> Deserialize<'de>>(r: &D1Result) -> Result<Vec<T>, AppError> {
-    r.results().map_err(AppError::internal)
-}
-
 /// Stores a group of sends in one transaction. One entry per input, in
 /// order: `None` when the session no longer exists.
 pub async fn commit(
@@ -175,7 +171,7 @@ pub async fn commit(
     let results = db.batch(stmts).await.map_err(AppError::internal)?;
     let mut out = Vec::with_capacity(batch.len());
     for (m, pair) in batch.iter().zip(results[..batch.len() * 2].chunks(2)) {
-        let row = rows::<MessageRow>(&pair[1])?.into_iter().next();
+        let row = super::results::<MessageRow>(&pair[1])?.into_iter().next();
         out.push(row.map(|r| {
             let duplicate = r.id != m.id;
             Committed {
@@ -237,7 +233,7 @@ pub async fn page(
         ])
         .await
         .map_err(AppError::internal)?;
-    let mut views: Vec<MessageView> = rows::<MessageRow>(&results[0])?
+    let mut views: Vec<MessageView> = super::results::<MessageRow>(&results[0])?
         .into_iter()
         .map(|r| r.into_view(keys, session_id))
         .collect();
@@ -248,7 +244,7 @@ pub async fn page(
         emoji: String,
         user_id: String,
     }
-    for r in rows::<ReactionRow>(&results[1])? {
+    for r in super::results::<ReactionRow>(&results[1])? {
         if let Some(v) = views.iter_mut().find(|v| v.seq == r.seq as u64) {
             match v.reactions.iter_mut().find(|s| s.emoji == r.emoji) {
                 Some(s) => s.users.push(r.user_id),
@@ -264,7 +260,7 @@ pub async fn page(
     struct LastSeq {
         last_seq: i64,
     }
-    let last_seq = rows::<LastSeq>(&results[2])?
+    let last_seq = super::results::<LastSeq>(&results[2])?
         .first()
         .map(|r| r.last_seq.max(0) as u64)
         .unwrap_or(0);
@@ -294,10 +290,6 @@ fn classify(changed: bool, row: Option<OwnerRow>, user_id: &str) -> Change {
         Some(r) if r.deleted_at.is_some() => Change::Deleted,
         Some(_) => Change::NotFound,
     }
-}
-
-fn changes(r: &D1Result) -> usize {
-    r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)
 }
 
 const OWNER: &str = "SELECT author_id, deleted_at FROM messages WHERE session_id = ?1 AND seq = ?2";
@@ -361,7 +353,7 @@ pub async fn edit(
         ])
         .await
         .map_err(AppError::internal)?;
-    let row = rows::<OwnerRow>(&results[2])?.into_iter().next();
+    let row = super::results::<OwnerRow>(&results[2])?.into_iter().next();
     Ok(classify(changes(&results[1]) > 0, row, user_id))
 }
 
@@ -389,7 +381,7 @@ pub async fn delete(
         ])
         .await
         .map_err(AppError::internal)?;
-    let row = rows::<OwnerRow>(&results[3])?.into_iter().next();
+    let row = super::results::<OwnerRow>(&results[3])?.into_iter().next();
     Ok(classify(changes(&results[2]) > 0, row, user_id))
 }
 
@@ -431,7 +423,7 @@ pub async fn react(
         .batch(vec![change, stmt(db, OWNER, &args[..2])?])
         .await
         .map_err(AppError::internal)?;
-    match rows::<OwnerRow>(&results[1])?.into_iter().next() {
+    match super::results::<OwnerRow>(&results[1])?.into_iter().next() {
         Some(r) if r.deleted_at.is_none() => Ok(Some(changes(&results[0]) > 0)),
         _ => Ok(None),
     }

@@ -49,9 +49,7 @@ pub async fn scrape(db: &D1Database) -> Result<Vec<Sample>, AppError> {
         ])
         .await
         .map_err(AppError::internal)?;
-    let mut out: Vec<Sample> = results[0]
-        .results::<Row>()
-        .map_err(AppError::internal)?
+    let mut out: Vec<Sample> = super::results::<Row>(&results[0])?
         .into_iter()
         .map(|r| Sample {
             name: r.name,
@@ -59,10 +57,7 @@ pub async fn scrape(db: &D1Database) -> Result<Vec<Sample>, AppError> {
             value: r.value,
         })
         .collect();
-    for r in results[1]
-        .results::<Sessions>()
-        .map_err(AppError::internal)?
-    {
+    for r in super::results::<Sessions>(&results[1])? {
         out.push(Sample {
             name: "confab_sessions".into(),
             labels: format!("mode=\"{}\",status=\"{}\"", r.mode, r.status),

@@ -8,7 +8,7 @@ pub mod sessions;
 
 use crate::error::AppError;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 pub const BINDING: &str = "DB";
 
@@ -51,4 +51,14 @@ pub async fn rows<T: for<'de> serde::Deserialize<'de>>(
         .map_err(AppError::internal)?
         .results()
         .map_err(AppError::internal)
+}
+
+/// Deserializes the rows of a statement already run (e.g. in a batch).
+pub fn results<T: for<'de> serde::Deserialize<'de>>(r: &D1Result) -> Result<Vec<T>, AppError> {
+    r.results().map_err(AppError::internal)
+}
+
+/// How many rows a statement changed.
+pub fn changes(r: &D1Result) -> usize {
+    r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)
 }

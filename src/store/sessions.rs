@@ -1,6 +1,6 @@
 //! Sessions and their members.
 
-use super::{num, opt_text, stmt, text};
+use super::{changes, num, opt_text, stmt, text};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
 use crate::model::{Contact, SessionCursor, SessionView, Unreadable};
@@ -205,7 +205,7 @@ pub async fn remove_member(
     .run()
     .await
     .map_err(AppError::internal)?;
-    Ok(r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0)
+    Ok(changes(&r) > 0)
 }
 
 pub async fn members(db: &D1Database, session_id: &str) -> Result<Vec<String>, AppError> {
@@ -232,7 +232,7 @@ pub async fn set_mode(db: &D1Database, id: &str, mode: &str, now: i64) -> Result
     .run()
     .await
     .map_err(AppError::internal)?;
-    Ok(r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0)
+    Ok(changes(&r) > 0)
 }
 
 /// Assistant usage and response times of a session, for the admin view.
