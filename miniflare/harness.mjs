@@ -18,6 +18,8 @@
 //   --dev              development mode: ENVIRONMENT=development and .dev.vars
 //   --no-migrations    do not apply migrations/ (tests readiness failures)
 //   --omit-binding B   leave binding B (DB, KV) out (tests readiness failures)
+//   --llm-port N       port of the stand-in LLM / identity provider (default any)
+//   --ratelimit B=N    set rate-limit binding B's limit to N per its period
 //   --log FILE         also append workerd's output to FILE
 //   --exit-with-stdin  shut down when stdin closes (the parent died)
 import { Miniflare } from "miniflare";
@@ -34,7 +36,7 @@ import http from "node:http";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 function parseArgs(argv) {
-  const opts = { vars: {}, omit: new Set(), port: Number(process.env.PORT ?? 0), host: "127.0.0.1" };
+  const opts = { vars: {}, ratelimits: {}, omit: new Set(), port: Number(process.env.PORT ?? 0), host: "127.0.0.1" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -52,6 +54,15 @@ function parseArgs(argv) {
         opts.vars[kv.slice(0, eq)] = kv.slice(eq + 1);
         break;
       }
+      case "--ratelimit": {
+        const kv = value();
+        const eq = kv.indexOf("=");
+        const n = Number(kv.slice(eq + 1));
+        if (eq < 1 || !Number.isInteger(n) || n < 1) fail(`--ratelimit expects B=N, got ${kv}`);
+        opts.ratelimits[kv.slice(0, eq)] = n;
+        break;
+      }
+      case "--llm-port": opts.llmPort = Number(value()); break;
       case "--dev": opts.dev = true; break;
       case "--no-migrations": opts.noMigrations = true; break;
       case "--omit-binding": opts.omit.add(value()); break;
@@ -100,7 +111,7 @@ async function main() {
   const script = path.join(root, wrangler.main);
   if (!fs.existsSync(script)) fail(`${wrangler.main} is missing: build first (make build)`);
 
-  const llm = await startLlmStandin({ host: "127.0.0.1", port: 0 });
+  const llm = await startLlmStandin({ host: "127.0.0.1", port: opts.llmPort ?? 0 });
 
   const bindings = { ...(wrangler.vars ?? {}) };
   if (opts.dev) {
@@ -119,6 +130,13 @@ async function main() {
   const durableObjects = {};
   for (const d of wrangler.durable_objects?.bindings ?? []) {
     if (!opts.omit.has(d.name)) durableObjects[d.name] = { className: d.class_name, useSQLite: true };
+  }
+
+  const ratelimits = {};
+  for (const r of wrangler.ratelimits ?? []) {
+    if (opts.omit.has(r.name)) continue;
+    const limit = opts.ratelimits[r.name] ?? r.simple.limit;
+    ratelimits[r.name] = { namespace_id: r.namespace_id, simple: { limit, period: r.simple.period } };
   }
 
   let logStream = opts.log ? fs.createWriteStream(opts.log, { flags: "a" }) : null;
@@ -150,6 +168,7 @@ async function main() {
         d1Databases: Object.fromEntries(d1.map((d) => [d.binding, d.database_id])),
         kvNamespaces: Object.fromEntries(kv.map((k) => [k.binding, k.id])),
         durableObjects,
+        ratelimits,
         // Workers AI cannot run offline: the binding is a local stand-in.
         ...(wrangler.ai?.binding && !opts.omit.has(wrangler.ai.binding)
           ? { wrappedBindings: { [wrangler.ai.binding]: { scriptName: "ai-standin" } } }

@@ -44,14 +44,25 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Config {
     pub environment: Environment,
     pub log_level: LogLevel,
-    /// HMAC key for HS256 bearer tokens.
-    pub jwt_hs256_secret: Secret,
-    /// Clock skew tolerated on `exp`/`nbf`, in seconds.
-    pub jwt_leeway_seconds: u64,
+    /// Token keys and claim rules (`JWT_*`).
+    pub jwt: crate::auth::config::JwtConfig,
+    /// Keys the pseudonymous user ids in logs.
+    pub pseudonym_key: Secret,
+    /// Browser origins allowed to call the API and open sockets.
+    pub origins: crate::origins::Origins,
+    /// `Strict-Transport-Security` max-age in seconds; 0 sends none.
+    pub hsts_max_age: u64,
+    /// Lifetime of a WebSocket ticket, in seconds.
+    pub ticket_ttl_seconds: u64,
+    /// Sockets one user may hold open in one session.
+    pub max_sockets_per_user: usize,
+    /// The period of the `HTTP_RATE_LIMITER` binding (10 or 60 s), sent as
+    /// `Retry-After` when it refuses a request.
+    pub http_rate_period_s: u64,
     /// Role (in the token's `roles`) that makes a caller an admin.
     pub admin_role: String,
     /// Bearer token that may read `/metrics` (besides admins); optional.
@@ -94,18 +105,15 @@ pub mod defaults {
     pub const ENVIRONMENT: &str = "production";
     pub const LOG_LEVEL: &str = "info";
     pub const ADMIN_ROLE: &str = "admin";
-    pub const JWT_LEEWAY_SECONDS: usize = 30;
+    pub const HSTS_MAX_AGE: usize = 0;
+    pub const TICKET_TTL_SECONDS: usize = 30;
+    pub const MAX_SOCKETS_PER_USER: usize = 16;
     pub const MAX_FRAME_BYTES: usize = 64 * 1024;
     pub const MAX_MESSAGE_CHARS: usize = 4000;
     pub const MAX_SOCKETS_PER_SESSION: usize = 256;
     pub const TYPING_THROTTLE_MS: usize = 2000;
     pub const RATE_MESSAGES_PER_MINUTE: usize = 60;
     pub const RATE_MESSAGES_BURST: usize = 20;
-    /// Used only when ENVIRONMENT=development and no secret is configured, so
-    /// `make dev` works out of the box. Production refuses to start without one.
-    pub const DEV_JWT_SECRET: &str = "confab-development-only-secret-do-not-deploy";
-    /// Shortest HS256 secret accepted (RFC 7518 asks for at least the hash size).
-    pub const MIN_SECRET_BYTES: usize = 32;
 }
 
 impl Config {
@@ -133,21 +141,8 @@ impl Config {
             "error" => LogLevel::Error,
             _ => return Err(invalid("LOG_LEVEL", "one of: debug, info, warn, error")),
         };
-        let jwt_hs256_secret = match get("JWT_HS256_SECRET") {
-            Some(s) if s.len() >= defaults::MIN_SECRET_BYTES => Secret(s),
-            Some(_) => {
-                return Err(invalid(
-                    "JWT_HS256_SECRET",
-                    format!("a secret of at least {} bytes", defaults::MIN_SECRET_BYTES),
-                ))
-            }
-            None if environment == Environment::Development => {
-                Secret(defaults::DEV_JWT_SECRET.to_string())
-            }
-            None => return Err(invalid("JWT_HS256_SECRET", "a secret (it is unset)")),
-        };
-        let jwt_leeway_seconds =
-            num("JWT_LEEWAY_SECONDS", defaults::JWT_LEEWAY_SECONDS, 0, 600)? as u64;
+        let development = environment == Environment::Development;
+        let jwt = crate::auth::config::from_lookup(&get, &num, development)?;
         let metrics_token = match get("METRICS_TOKEN") {
             Some(t) if t.len() < 16 => {
                 return Err(invalid("METRICS_TOKEN", "at least 16 characters, or unset"))
@@ -208,12 +203,46 @@ impl Config {
             100_000,
         )? as u32;
         let assistant = crate::llm::config::from_lookup(&get, &num)?;
+        let origins =
+            crate::origins::Origins::parse(get("ALLOWED_ORIGINS").as_deref(), development)
+                .map_err(|e| invalid("ALLOWED_ORIGINS", e))?;
+        let hsts_max_age = num("HSTS_MAX_AGE", defaults::HSTS_MAX_AGE, 0, 63_072_000)? as u64;
+        let ticket_ttl_seconds =
+            num("WS_TICKET_TTL_SECONDS", defaults::TICKET_TTL_SECONDS, 1, 60)? as u64;
+        let max_sockets_per_user = num(
+            "MAX_SOCKETS_PER_USER",
+            defaults::MAX_SOCKETS_PER_USER,
+            1,
+            32_768,
+        )?;
+        let http_rate_period_s = match get("HTTP_RATE_LIMIT_PERIOD_SECONDS").as_deref() {
+            None | Some("60") => 60,
+            Some("10") => 10,
+            Some(_) => {
+                return Err(invalid(
+                    "HTTP_RATE_LIMIT_PERIOD_SECONDS",
+                    "10 or 60 (the period of the HTTP_RATE_LIMITER binding)",
+                ))
+            }
+        };
+        // Log pseudonyms stay stable across key rotations only with a key of
+        // their own; otherwise derive one from what is configured.
+        let pseudonym_key = match (get("LOG_PSEUDONYM_KEY"), &jwt.hs256_secret) {
+            (Some(k), _) => Secret::new(k),
+            (None, Some(s)) => s.clone(),
+            (None, None) => Secret::new(keyring.derive_label("confab/log-pseudonym")),
+        };
 
         Ok(Config {
             environment,
             log_level,
-            jwt_hs256_secret,
-            jwt_leeway_seconds,
+            jwt,
+            pseudonym_key,
+            origins,
+            hsts_max_age,
+            ticket_ttl_seconds,
+            max_sockets_per_user,
+            http_rate_period_s,
             admin_role,
             metrics_token,
             keyring,
@@ -239,8 +268,13 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("environment", &self.environment)
             .field("log_level", &self.log_level)
-            .field("jwt_hs256_secret", &self.jwt_hs256_secret)
-            .field("jwt_leeway_seconds", &self.jwt_leeway_seconds)
+            .field("jwt", &self.jwt)
+            .field("pseudonym_key", &self.pseudonym_key)
+            .field("origins", &self.origins)
+            .field("hsts_max_age", &self.hsts_max_age)
+            .field("ticket_ttl_seconds", &self.ticket_ttl_seconds)
+            .field("max_sockets_per_user", &self.max_sockets_per_user)
+            .field("http_rate_period_s", &self.http_rate_period_s)
             .field("admin_role", &self.admin_role)
             .field("metrics_token", &self.metrics_token)
             .field("keyring", &self.keyring)
@@ -333,9 +367,13 @@ mod tests {
         .unwrap();
         assert_eq!(c.max_message_chars, 10);
         assert_eq!(c.typing_throttle_ms, 0);
-        assert_eq!(c.jwt_leeway_seconds, 5);
-        // No secret in development: the built-in development secret.
-        assert_eq!(c.jwt_hs256_secret.expose(), defaults::DEV_JWT_SECRET);
+        assert_eq!(c.jwt.policy.leeway_s, 5);
+        // No key in development: the built-in development secret.
+        assert_eq!(
+            c.jwt.hs256_secret.as_ref().unwrap().expose(),
+            crate::auth::config::defaults::DEV_SECRET
+        );
+        assert!(c.origins.allows("http://localhost:8787"));
         assert!(c.is_development());
         assert_eq!(c.log_level, LogLevel::Debug);
         assert_eq!(c.max_frame_bytes, 2048);
@@ -355,6 +393,11 @@ mod tests {
             ("JWT_HS256_SECRET", "short"),
             ("ENCRYPTION_ACTIVE_KEY_ID", "k9"),
             ("ENCRYPTION_KEYS", "k1:short"),
+            ("JWT_JWKS", "{\"keys\": 1}"),
+            ("JWT_JWKS", "{\"keys\": []}"),
+            ("JWT_JWKS_URL", "http://idp.example/jwks"),
+            ("ALLOWED_ORIGINS", "example.com"),
+            ("WS_TICKET_TTL_SECONDS", "120"),
         ] {
             let mut pairs = vec![(var, bad)];
             if var != "JWT_HS256_SECRET" {
@@ -414,8 +457,14 @@ mod tests {
     }
 
     #[test]
-    fn production_requires_a_secret() {
+    fn production_requires_a_token_key() {
         assert_eq!(cfg(&[]).unwrap_err().variable, "JWT_HS256_SECRET");
+        // A JWKS URL alone is enough; HS256 is then refused, and log
+        // pseudonyms are keyed from the keyring.
+        let c = cfg(&[("JWT_JWKS_URL", "https://idp.example/.well-known/jwks.json")]).unwrap();
+        assert!(c.jwt.hs256_secret.is_none());
+        assert_eq!(c.pseudonym_key.expose().len(), 64);
+        assert!(!c.origins.allows("http://localhost:8787"));
     }
 
     #[test]
@@ -423,7 +472,7 @@ mod tests {
         let c = cfg(&[("JWT_HS256_SECRET", SECRET)]).unwrap();
         let shown = format!("{c:?}");
         assert!(!shown.contains(SECRET), "{shown}");
-        assert!(shown.contains("jwt_hs256_secret: set"), "{shown}");
+        assert!(shown.contains("hs256_secret: Some(set)"), "{shown}");
         assert!(!shown.contains("AAECAwQF"), "{shown}");
     }
 }

@@ -71,10 +71,20 @@ impl OpenError {
     }
 }
 
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
 #[derive(Clone)]
 pub struct Keyring {
     keys: Vec<(String, Aes256Gcm)>,
     active: usize,
+    /// HMAC-SHA256 of the first listed key, for `derive_label`.
+    seed: [u8; 32],
 }
 
 // Keys never print.
@@ -117,6 +127,7 @@ impl Keyring {
             expected: format!("comma-separated `id:base64` entries of 32-byte keys ({why})"),
         };
         let mut parsed: Vec<(String, Aes256Gcm)> = Vec::new();
+        let mut seed = None;
         for entry in keys.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (id, b64) = entry
                 .split_once(':')
@@ -136,6 +147,7 @@ impl Keyring {
                 Base64::decode_vec(b64.trim()).map_err(|_| bad_keys("a key is not base64"))?;
             let cipher =
                 Aes256Gcm::new_from_slice(&bytes).map_err(|_| bad_keys("a key is not 32 bytes"))?;
+            seed.get_or_insert_with(|| hmac_sha256(&bytes, b"confab/keyring-seed"));
             parsed.push((id.to_string(), cipher));
         }
         if parsed.is_empty() {
@@ -151,7 +163,18 @@ impl Keyring {
         Ok(Keyring {
             keys: parsed,
             active,
+            seed: seed.expect("a parsed keyring has a first key"),
         })
+    }
+
+    /// A value derived from the first listed key and `label` (hex), for
+    /// secrets that must exist but need no configuration of their own.
+    /// It changes only when the first listed key does.
+    pub fn derive_label(&self, label: &str) -> String {
+        hmac_sha256(&self.seed, label.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     pub fn active_id(&self) -> &str {

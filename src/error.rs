@@ -25,6 +25,14 @@ pub enum AppError {
     PayloadTooLarge,
     /// The session already holds its configured maximum of sockets.
     SessionFull,
+    /// The user already holds their maximum of sockets in this session.
+    TooManySockets,
+    /// The request's `Origin` is not on the allowlist.
+    OriginNotAllowed,
+    /// Over a rate limit; retry after this many seconds.
+    RateLimited {
+        retry_after_s: u64,
+    },
     /// A dependency (D1, KV, configuration) is not usable; `check` names it.
     Unavailable {
         check: &'static str,
@@ -46,6 +54,8 @@ pub mod close {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     /// The session was deleted; do not reconnect.
     pub const SESSION_DELETED: u16 = 4004;
+    /// The user holds too many sockets in this session; close one first.
+    pub const TOO_MANY_SOCKETS: u16 = 4029;
 }
 
 impl AppError {
@@ -70,6 +80,9 @@ impl AppError {
             AppError::UpgradeRequired => 426,
             AppError::PayloadTooLarge => 413,
             AppError::SessionFull => 503,
+            AppError::TooManySockets => 429,
+            AppError::OriginNotAllowed => 403,
+            AppError::RateLimited { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::Internal(_) => 500,
         }
@@ -86,6 +99,9 @@ impl AppError {
             AppError::UpgradeRequired => "upgrade_required",
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::SessionFull => "session_full",
+            AppError::TooManySockets => "too_many_sockets",
+            AppError::OriginNotAllowed => "origin_not_allowed",
+            AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
         }
@@ -102,6 +118,9 @@ impl AppError {
             AppError::UpgradeRequired => "this endpoint requires a WebSocket upgrade".into(),
             AppError::PayloadTooLarge => "payload too large".into(),
             AppError::SessionFull => "this session has too many open connections".into(),
+            AppError::TooManySockets => "you have too many open connections to this session".into(),
+            AppError::OriginNotAllowed => "this origin is not allowed".into(),
+            AppError::RateLimited { .. } => "too many requests; slow down".into(),
             AppError::Unavailable { check } => format!("dependency unavailable: {check}"),
             AppError::Internal(_) => "internal error; quote the request id when reporting".into(),
         }
@@ -131,6 +150,7 @@ impl AppError {
         match self {
             AppError::PayloadTooLarge => close::TOO_BIG,
             AppError::SessionFull => close::TRY_AGAIN_LATER,
+            AppError::TooManySockets => close::TOO_MANY_SOCKETS,
             AppError::Unauthorized(_) | AppError::NotFound | AppError::Forbidden => close::POLICY,
             AppError::Unavailable { .. } => close::TRY_AGAIN_LATER,
             AppError::Internal(_) => close::INTERNAL,
@@ -197,6 +217,13 @@ mod tests {
             ),
             (AppError::Forbidden, 403, "forbidden"),
             (AppError::SessionFull, 503, "session_full"),
+            (AppError::TooManySockets, 429, "too_many_sockets"),
+            (AppError::OriginNotAllowed, 403, "origin_not_allowed"),
+            (
+                AppError::RateLimited { retry_after_s: 5 },
+                429,
+                "rate_limited",
+            ),
             (AppError::NotFound, 404, "not_found"),
             (AppError::MethodNotAllowed, 405, "method_not_allowed"),
             (AppError::PayloadTooLarge, 413, "payload_too_large"),

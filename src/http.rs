@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by handlers: the per-request context, JSON responses,
 //! and the single place where an `AppError` becomes a response.
 
-use crate::auth::{bearer, user_hash, verify_hs256, Identity};
+use crate::auth::{bearer, user_hash, Identity};
 use crate::config::{Config, ConfigError, LogLevel};
 use crate::error::AppError;
 use crate::ids::random_hex;
@@ -14,6 +14,9 @@ use worker::{Env, Headers, Request, Response};
 
 pub type HandlerResult = Result<Response, AppError>;
 
+/// The Rate Limiting binding for per-IP HTTP limits (wrangler.toml).
+pub const RATE_LIMIT_BINDING: &str = "HTTP_RATE_LIMITER";
+
 /// What every handler gets: bindings, configuration and the request id.
 pub struct Ctx {
     pub env: Env,
@@ -24,6 +27,10 @@ pub struct Ctx {
     /// Read once from the request; the router resolves from these.
     pub method: String,
     pub path: String,
+    /// The `Origin` header, when a browser sent one.
+    pub origin: Option<String>,
+    /// This request's own origin (scheme://host[:port]).
+    own_origin: String,
 }
 
 impl Ctx {
@@ -46,7 +53,41 @@ impl Ctx {
             user_hash: std::cell::RefCell::new(None),
             method: req.method().to_string(),
             path: req.path(),
+            origin: req.headers().get("origin").ok().flatten(),
+            own_origin: req
+                .url()
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_default(),
         }
+    }
+
+    /// Whether the caller's origin may use the API: no `Origin` (not a
+    /// browser), this deployment's own origin (its web client), or one on
+    /// the allowlist. Without configuration only the first two pass.
+    pub fn origin_allowed(&self) -> bool {
+        match &self.origin {
+            None => true,
+            Some(o) if o.eq_ignore_ascii_case(&self.own_origin) => true,
+            Some(o) => self.config().is_ok_and(|c| c.origins.allows(o)),
+        }
+    }
+
+    /// The CORS preflight answer for an allowed origin.
+    pub fn preflight(&self) -> HandlerResult {
+        if self.origin.is_none() || !self.origin_allowed() {
+            return Err(AppError::OriginNotAllowed);
+        }
+        let mut r = Response::empty()
+            .map_err(AppError::internal)?
+            .with_status(204);
+        let h = r.headers_mut();
+        let _ = h.set("access-control-allow-methods", "GET, HEAD, POST, DELETE");
+        let _ = h.set(
+            "access-control-allow-headers",
+            "authorization, content-type",
+        );
+        let _ = h.set("access-control-max-age", "600");
+        Ok(r)
     }
 
     pub fn config(&self) -> Result<&'static Config, &'static ConfigError> {
@@ -59,38 +100,71 @@ impl Ctx {
             .map_err(|_| AppError::Unavailable { check: "config" })
     }
 
-    /// The caller's identity from `Authorization: Bearer`, or, where
-    /// `allow_query_token` (WebSocket upgrades, which browsers cannot give
-    /// headers), from the `token` query parameter.
-    pub fn authenticate(
-        &self,
-        req: &Request,
-        allow_query_token: bool,
-    ) -> Result<Identity, AppError> {
+    /// Applies the per-IP HTTP rate limit (the `HTTP_RATE_LIMITER` Rate
+    /// Limiting binding, keyed by the client IP Cloudflare reports). Without
+    /// the binding there is no per-IP limit; readiness reports that.
+    pub async fn rate_limit(&self, req: &Request, applies: bool) -> Result<(), AppError> {
+        if !applies {
+            return Ok(());
+        }
+        let Ok(limiter) = self.env.rate_limiter(RATE_LIMIT_BINDING) else {
+            return Ok(());
+        };
+        let ip = req
+            .headers()
+            .get("cf-connecting-ip")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "unknown".into());
+        match limiter.limit(ip).await {
+            Ok(outcome) if !outcome.success => Err(AppError::RateLimited {
+                retry_after_s: self.config().map(|c| c.http_rate_period_s).unwrap_or(60),
+            }),
+            // A limiter that fails open keeps the API up; it is logged.
+            Err(e) => {
+                log(
+                    LogLevel::Warn,
+                    "rate_limiter_failed",
+                    [("detail", Value::from(e.to_string()))],
+                );
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// The caller's identity from `Authorization: Bearer`. Tokens are never
+    /// taken from URLs (they end up in logs and histories); browsers open
+    /// sockets with a ticket instead (`api::tickets`).
+    pub async fn authenticate(&self, req: &Request) -> Result<Identity, AppError> {
         let config = self.require_config()?;
         let header = req.headers().get("authorization").ok().flatten();
-        let query_token = if allow_query_token && header.is_none() {
-            query_param(req, "token")
-        } else {
-            None
-        };
-        let token = match (&header, &query_token) {
-            (_, Some(t)) => t.as_str(),
-            (h, None) => bearer(h.as_deref())?,
-        };
-        let now = worker::Date::now().as_millis() as i64;
-        let secret = config.jwt_hs256_secret.expose().as_bytes();
-        let who = verify_hs256(token, secret, now, config.jwt_leeway_seconds)?;
-        *self.user_hash.borrow_mut() = Some(user_hash(secret, &who.user_id));
+        let token = bearer(header.as_deref())?;
+        let who = crate::identity::verify(&self.env, config, token).await?;
+        self.identified(&who);
         Ok(who)
+    }
+
+    /// Notes who the caller is, for the request's log line.
+    pub fn identified(&self, who: &Identity) {
+        if let Ok(config) = self.config() {
+            *self.user_hash.borrow_mut() = Some(user_hash(
+                config.pseudonym_key.expose().as_bytes(),
+                &who.user_id,
+            ));
+        }
+    }
+
+    /// Whether `who` holds the configured admin role.
+    pub fn is_admin(&self, who: &Identity) -> bool {
+        self.config().is_ok_and(|c| who.has_role(&c.admin_role))
     }
 
     /// The caller's identity, which must hold the configured admin role.
     /// Non-admins get 404: admin routes do not reveal themselves.
-    pub fn require_admin(&self, req: &Request) -> Result<Identity, AppError> {
-        let who = self.authenticate(req, false)?;
-        let role = &self.require_config()?.admin_role;
-        if who.roles.iter().any(|r| r == role) {
+    pub async fn require_admin(&self, req: &Request) -> Result<Identity, AppError> {
+        let who = self.authenticate(req).await?;
+        if self.is_admin(&who) {
             Ok(who)
         } else {
             Err(AppError::NotFound)
@@ -106,7 +180,12 @@ impl Ctx {
             Ok(r) => (r, None, None),
             Err(e) => {
                 let body = e.body(&self.request_id);
-                let r = Response::from_json(&body)?.with_status(e.status());
+                let mut r = Response::from_json(&body)?.with_status(e.status());
+                if let AppError::RateLimited { retry_after_s } = e {
+                    let _ = r
+                        .headers_mut()
+                        .set("retry-after", &retry_after_s.to_string());
+                }
                 (r, Some(e.code()), e.log_detail().map(str::to_owned))
             }
         };
@@ -119,6 +198,20 @@ impl Ctx {
             let _ = h.set("referrer-policy", "no-referrer");
             let _ = h.set("content-security-policy", "frame-ancestors 'none'");
             let _ = h.set("cache-control", "no-store");
+            // Responses differ by origin, so caches must key on it.
+            let _ = h.set("vary", "Origin");
+            if let (Some(origin), true) = (&self.origin, self.origin_allowed()) {
+                let _ = h.set("access-control-allow-origin", origin);
+                let _ = h.set("access-control-expose-headers", "x-request-id, retry-after");
+            }
+            if let Ok(c) = self.config() {
+                if c.hsts_max_age > 0 {
+                    let _ = h.set(
+                        "strict-transport-security",
+                        &format!("max-age={}; includeSubDomains", c.hsts_max_age),
+                    );
+                }
+            }
         }
         let level = if status >= 500 {
             LogLevel::Error

@@ -9,9 +9,11 @@ pub mod crypto;
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod listing;
 pub mod llm;
 pub mod metrics;
 pub mod model;
+pub mod origins;
 pub mod protocol;
 pub mod router;
 #[cfg(target_arch = "wasm32")]
@@ -21,6 +23,8 @@ mod store;
 mod api;
 #[cfg(target_arch = "wasm32")]
 mod http;
+#[cfg(target_arch = "wasm32")]
+mod identity;
 #[cfg(target_arch = "wasm32")]
 mod runtime;
 #[cfg(target_arch = "wasm32")]

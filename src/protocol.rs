@@ -37,11 +37,15 @@ pub enum ClientFrame {
     },
     /// Stops the assistant's reply in progress.
     Stop,
+    /// An agent (admin) takes the session over from the assistant.
+    Takeover,
+    /// An agent hands the session back to the assistant.
+    Release,
     Ping,
 }
 
 const CLIENT_TYPES: &[&str] = &[
-    "send", "edit", "delete", "react", "typing", "read", "stop", "ping",
+    "send", "edit", "delete", "react", "typing", "read", "stop", "takeover", "release", "ping",
 ];
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,7 +399,11 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
                 ));
             }
         }
-        ClientFrame::Typing | ClientFrame::Stop | ClientFrame::Ping => {}
+        ClientFrame::Typing
+        | ClientFrame::Stop
+        | ClientFrame::Takeover
+        | ClientFrame::Release
+        | ClientFrame::Ping => {}
     }
     Ok(())
 }
@@ -447,6 +455,8 @@ mod tests {
             ),
             (r#"{"type":"typing"}"#, ClientFrame::Typing),
             (r#"{"type":"stop"}"#, ClientFrame::Stop),
+            (r#"{"type":"takeover"}"#, ClientFrame::Takeover),
+            (r#"{"type":"release"}"#, ClientFrame::Release),
             (r#"{"type":"read","seq":9}"#, ClientFrame::Read { seq: 9 }),
             (PING_FRAME, ClientFrame::Ping),
         ];

@@ -9,29 +9,57 @@ use crate::protocol::valid_client_id;
 /// Every route Confab serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
+    /// A CORS preflight (`OPTIONS`) for any known path.
+    Preflight,
     Healthz,
     Readyz,
     Metrics,
     DevToken,
     CreateSession,
     ListSessions,
-    GetSession { id: &'a str },
-    DeleteSession { id: &'a str },
-    History { id: &'a str },
-    Members { id: &'a str },
-    AddMember { id: &'a str },
-    RemoveMember { id: &'a str, user_id: &'a str },
-    SessionSocket { id: &'a str },
+    GetSession {
+        id: &'a str,
+    },
+    DeleteSession {
+        id: &'a str,
+    },
+    History {
+        id: &'a str,
+    },
+    Members {
+        id: &'a str,
+    },
+    AddMember {
+        id: &'a str,
+    },
+    RemoveMember {
+        id: &'a str,
+        user_id: &'a str,
+    },
+    SessionSocket {
+        id: &'a str,
+    },
+    CreateTicket {
+        id: &'a str,
+    },
     Reencrypt,
-    AdminSession { id: &'a str },
-    Takeover { id: &'a str },
-    Release { id: &'a str },
+    AdminSessions,
+    AdminSession {
+        id: &'a str,
+    },
+    Takeover {
+        id: &'a str,
+    },
+    Release {
+        id: &'a str,
+    },
 }
 
 impl Route<'_> {
     /// The route's name in logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {
+            Route::Preflight => "preflight",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
@@ -45,11 +73,22 @@ impl Route<'_> {
             Route::AddMember { .. } => "members.add",
             Route::RemoveMember { .. } => "members.remove",
             Route::SessionSocket { .. } => "sessions.ws",
+            Route::CreateTicket { .. } => "tickets.create",
+            Route::AdminSessions => "admin.sessions",
             Route::Reencrypt => "admin.reencrypt",
             Route::AdminSession { .. } => "admin.session",
             Route::Takeover { .. } => "admin.takeover",
             Route::Release { .. } => "admin.release",
         }
+    }
+
+    /// Whether the per-IP HTTP rate limit applies: everything but the
+    /// probes and the scrape, which infrastructure calls on a schedule.
+    pub fn rate_limited(&self) -> bool {
+        !matches!(
+            self,
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::Preflight
+        )
     }
 
     /// The session the route is about, if any.
@@ -62,6 +101,7 @@ impl Route<'_> {
             | Route::AddMember { id }
             | Route::RemoveMember { id, .. }
             | Route::SessionSocket { id }
+            | Route::CreateTicket { id }
             | Route::AdminSession { id }
             | Route::Takeover { id }
             | Route::Release { id } => Some(id),
@@ -75,6 +115,13 @@ impl Route<'_> {
 /// with the wrong method.
 pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
     use Route::*;
+    if method == "OPTIONS" {
+        // Any path some method serves may be preflighted.
+        return match resolve("GET", path) {
+            Err(AppError::NotFound) => Err(AppError::NotFound),
+            _ => Ok(Preflight),
+        };
+    }
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let read = matches!(method, "GET" | "HEAD");
     let route = match (segments.as_slice(), method) {
@@ -91,7 +138,9 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         (["v1", "sessions", id, "members"], "POST") => AddMember { id },
         (["v1", "sessions", id, "members", user_id], "DELETE") => RemoveMember { id, user_id },
         (["v1", "sessions", id, "ws"], "GET") => SessionSocket { id },
+        (["v1", "sessions", id, "tickets"], "POST") => CreateTicket { id },
         (["v1", "admin", "maintenance", "reencrypt"], "POST") => Reencrypt,
+        (["v1", "admin", "sessions"], _) if read => AdminSessions,
         (["v1", "admin", "sessions", id], _) if read => AdminSession { id },
         (["v1", "admin", "sessions", id, "takeover"], "POST") => Takeover { id },
         (["v1", "admin", "sessions", id, "release"], "POST") => Release { id },
@@ -102,9 +151,10 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
             | ["v1", "dev", "token"]
             | ["v1", "sessions"]
             | ["v1", "sessions", _]
-            | ["v1", "sessions", _, "messages" | "members" | "ws"]
+            | ["v1", "sessions", _, "messages" | "members" | "ws" | "tickets"]
             | ["v1", "sessions", _, "members", _]
             | ["v1", "admin", "maintenance", "reencrypt"]
+            | ["v1", "admin", "sessions"]
             | ["v1", "admin", "sessions", _]
             | ["v1", "admin", "sessions", _, "takeover" | "release"],
             _,
@@ -119,6 +169,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         | AddMember { id }
         | RemoveMember { id, .. }
         | SessionSocket { id }
+        | CreateTicket { id }
         | AdminSession { id }
         | Takeover { id }
         | Release { id }
@@ -138,7 +189,8 @@ pub use dispatch::handle;
 mod dispatch {
     use super::{resolve, Route};
     use crate::api;
-    use crate::http::Ctx;
+    use crate::error::AppError;
+    use crate::http::{Ctx, HandlerResult};
     use worker::{Env, Request, Response, Result};
 
     pub async fn handle(req: Request, env: Env) -> Result<Response> {
@@ -147,30 +199,43 @@ mod dispatch {
         // Route is Copy: keep it for the log line while dispatching on it.
         let route = resolved.as_ref().ok().copied();
         let result = match resolved {
-            Ok(route) => match route {
-                Route::Healthz => api::health::healthz(&ctx).await,
-                Route::Readyz => api::health::readyz(&ctx).await,
-                Route::Metrics => api::metrics::metrics(req, &ctx).await,
-                Route::DevToken => api::dev::token(req, &ctx).await,
-                Route::CreateSession => api::sessions::create(req, &ctx).await,
-                Route::ListSessions => api::sessions::list(req, &ctx).await,
-                Route::GetSession { id } => api::sessions::get(req, &ctx, id).await,
-                Route::DeleteSession { id } => api::sessions::delete(req, &ctx, id).await,
-                Route::History { id } => api::messages::history(req, &ctx, id).await,
-                Route::Members { id } => api::members::list(req, &ctx, id).await,
-                Route::AddMember { id } => api::members::add(req, &ctx, id).await,
-                Route::RemoveMember { id, user_id } => {
-                    api::members::remove(req, &ctx, id, user_id).await
-                }
-                Route::SessionSocket { id } => api::sessions::connect(req, &ctx, id).await,
-                Route::Reencrypt => api::admin::reencrypt(req, &ctx).await,
-                Route::AdminSession { id } => api::admin::session(req, &ctx, id).await,
-                Route::Takeover { id } => api::admin::takeover(req, &ctx, id).await,
-                Route::Release { id } => api::admin::release(req, &ctx, id).await,
+            Ok(Route::Preflight) => ctx.preflight(),
+            Ok(_) if !ctx.origin_allowed() => Err(AppError::OriginNotAllowed),
+            Ok(route) => match ctx.rate_limit(&req, route.rate_limited()).await {
+                Err(e) => Err(e),
+                Ok(()) => serve(req, &ctx, route).await,
             },
             Err(e) => Err(e),
         };
         ctx.finish(route.as_ref(), result)
+    }
+
+    /// Calls the route's handler: one line per route.
+    async fn serve(req: Request, ctx: &Ctx, route: Route<'_>) -> HandlerResult {
+        match route {
+            Route::Preflight => ctx.preflight(),
+            Route::Healthz => api::health::healthz(ctx).await,
+            Route::Readyz => api::health::readyz(ctx).await,
+            Route::Metrics => api::metrics::metrics(req, ctx).await,
+            Route::DevToken => api::dev::token(req, ctx).await,
+            Route::CreateSession => api::sessions::create(req, ctx).await,
+            Route::ListSessions => api::sessions::list(req, ctx).await,
+            Route::GetSession { id } => api::sessions::get(req, ctx, id).await,
+            Route::DeleteSession { id } => api::sessions::delete(req, ctx, id).await,
+            Route::History { id } => api::messages::history(req, ctx, id).await,
+            Route::Members { id } => api::members::list(req, ctx, id).await,
+            Route::AddMember { id } => api::members::add(req, ctx, id).await,
+            Route::RemoveMember { id, user_id } => {
+                api::members::remove(req, ctx, id, user_id).await
+            }
+            Route::SessionSocket { id } => api::sessions::connect(req, ctx, id).await,
+            Route::CreateTicket { id } => api::tickets::create(req, ctx, id).await,
+            Route::AdminSessions => api::admin::sessions(req, ctx).await,
+            Route::Reencrypt => api::admin::reencrypt(req, ctx).await,
+            Route::AdminSession { id } => api::admin::session(req, ctx, id).await,
+            Route::Takeover { id } => api::admin::takeover(req, ctx, id).await,
+            Route::Release { id } => api::admin::release(req, ctx, id).await,
+        }
     }
 }
 

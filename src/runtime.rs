@@ -64,3 +64,14 @@ pub fn log<const N: usize>(level: LogLevel, event: &str, fields: [(&str, Value);
         _ => worker::console_log!("{text}"),
     }
 }
+
+/// `f`'s output, or None if `ms` pass first.
+pub async fn timeout<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> {
+    use futures::future::{select, Either};
+    let f = std::pin::pin!(f);
+    let d = std::pin::pin!(worker::Delay::from(std::time::Duration::from_millis(ms)));
+    match select(f, d).await {
+        Either::Left((v, _)) => Some(v),
+        Either::Right(_) => None,
+    }
+}

@@ -220,7 +220,7 @@ async fn resume_while_others_are_sending_has_no_gaps_or_duplicates() {
         .await;
     }
     // Connect mid-stream, then keep sending.
-    let mut b = connect(&member.ws_url(&s, Some(0))).await;
+    let mut b = connect(&member.ws_url(&s, Some(0)).await).await;
     for i in 120..240 {
         send_json(
             &mut a,
@@ -539,7 +539,7 @@ async fn sockets_over_the_session_limit_are_refused_with_session_full() {
     let s = u.create_session("full").await;
     let (_a, _, _) = u.join(&s, None).await;
     let (_b, _, _) = u.join(&s, None).await;
-    let mut c = connect(&u.ws_url(&s, None)).await;
+    let mut c = connect(&u.ws_url(&s, None).await).await;
     let e = recv(&mut c).await;
     assert_eq!(e["type"], "error");
     assert_eq!(e["code"], "session_full");
@@ -558,15 +558,24 @@ async fn upgrades_without_valid_access_are_refused() {
         (status, body["error"]["code"].as_str()),
         (401, Some("token_missing"))
     );
+    // Tokens in URLs are not accepted (they leak into logs and histories).
     let (status, body) =
-        refused_upgrade(&format!("{base}/v1/sessions/{s}/ws?token=abc.def.ghi")).await;
+        refused_upgrade(&format!("{base}/v1/sessions/{s}/ws?token={}", owner.token)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("token_missing"))
+    );
+    let (status, body) =
+        refused_upgrade_as(&stranger.plain_ws_url(&s, None), Some("abc.def.ghi")).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (401, Some("token_malformed"))
     );
-    let (status, _) = refused_upgrade(&stranger.ws_url(&s, None)).await;
+    let (status, _) =
+        refused_upgrade_as(&stranger.plain_ws_url(&s, None), Some(&stranger.token)).await;
     assert_eq!(status, 404, "a stranger cannot tell the session exists");
-    let (status, body) = refused_upgrade(&format!("{}&after=x", owner.ws_url(&s, None))).await;
+    let (status, body) =
+        refused_upgrade(&format!("{}&after=x", owner.ws_url(&s, None).await)).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (400, Some("invalid_seq")),

@@ -61,7 +61,7 @@ async fn sigkill_mid_conversation_loses_no_acked_message() {
     const PER_SENDER: usize = 200;
     let mut tasks = Vec::new();
     for (n, u) in senders.iter().enumerate() {
-        let url = u.ws_url(&s, None);
+        let url = u.ws_url(&s, None).await;
         tasks.push(tokio::spawn(async move {
             let mut ws = connect(&url).await;
             let mut acked: BTreeMap<String, u64> = BTreeMap::new();
@@ -162,7 +162,7 @@ async fn receivers_that_keep_dropping_end_with_the_full_sequence() {
     const RECEIVERS: usize = 5;
     const DROPS_EACH: usize = 20; // 100 reconnects in all
 
-    let sender_url = owner.ws_url(&s, None);
+    let sender_url = owner.ws_url(&s, None).await;
     let sender = tokio::spawn(async move {
         let mut ws = connect(&sender_url).await;
         for i in 1..=TOTAL {
@@ -196,7 +196,7 @@ async fn receivers_that_keep_dropping_end_with_the_full_sequence() {
                     seen.len()
                 );
                 let after = seen.last().copied().unwrap_or(0);
-                let mut ws = connect(&u.ws_url(&s, Some(after))).await;
+                let mut ws = connect(&u.ws_url(&s, Some(after)).await).await;
                 loop {
                     let f = match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
                         Ok(Some(Ok(Message::Text(t)))) => {
@@ -270,7 +270,7 @@ async fn a_barrage_of_bad_input_leaves_other_sessions_serving_and_nothing_panics
         "null",
         "{\"type\":\"send\",\"client_id\":\"c\",\"text\":\"a\"",
     ];
-    let mut ws = connect(&attacker.ws_url(&bad_session, None)).await;
+    let mut ws = connect(&attacker.ws_url(&bad_session, None).await).await;
     for i in 0..400u32 {
         let r = next();
         let msg = match r % 5 {
@@ -295,7 +295,7 @@ async fn a_barrage_of_bad_input_leaves_other_sessions_serving_and_nothing_panics
         }
     }
     // An oversized frame closes that socket with 1009 …
-    let mut big = connect(&attacker.ws_url(&bad_session, None)).await;
+    let mut big = connect(&attacker.ws_url(&bad_session, None).await).await;
     big.send(Message::text("x".repeat(10_000))).await.unwrap();
     assert_eq!(close_code(&mut big).await, Some(1009));
     // … while the other session serves as if nothing happened.

@@ -268,8 +268,9 @@ async fn open_sockets(user: &User, session: &str, n: usize) -> (Vec<Ws>, f64, us
     let mut failed = 0;
     // Bounded concurrency: 50 handshakes in flight.
     let mut pending = futures::stream::iter((0..n).map(|_| {
-        let url = user.ws_url(session, None);
         async move {
+            // A ticket per socket, as browsers connect.
+            let url = user.ws_url(session, None).await;
             let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
             // Ready once greeted and synced.
             for _ in 0..2 {

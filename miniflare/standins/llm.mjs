@@ -11,6 +11,11 @@
 // (Gemini with CRLF line endings). Nothing here calls out.
 //
 // Tests script it per model name, so parallel tests never collide:
+// It also plays an identity provider's JWKS endpoint (for JWT_JWKS_URL):
+//   GET    /jwks.json                 the current document (or the scripted status)
+//   POST   /_standin/jwks  {"jwks": {...}, "status": 200}   what /jwks.json serves
+//   GET    /_standin/jwks/hits        → {"hits": N}, fetches of /jwks.json so far
+//
 //   POST   /_standin/script   {"model": "m-x", "steps": [STEP, ...]}
 //   GET    /_standin/requests?model=m-x   → [{vendor, path, headers, body}, ...]
 // Each request for that model takes the next STEP (none left: a normal reply):
@@ -122,6 +127,7 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
   const scripts = new Map();
   const sockets = new Set();
   let served = 0;
+  const jwks = { doc: { keys: [] }, status: 200, hits: 0 };
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, "http://standin");
@@ -137,6 +143,20 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
       if (!model || !Array.isArray(steps)) return json(400, { error: "need model and steps" });
       scripts.set(model, [...steps]);
       return json(200, { ok: true });
+    }
+    if (url.pathname === "/jwks.json" && req.method === "GET") {
+      jwks.hits++;
+      if (jwks.status !== 200) return json(jwks.status, { error: "identity provider down" });
+      return json(200, jwks.doc, { "cache-control": "max-age=300" });
+    }
+    if (url.pathname === "/_standin/jwks" && req.method === "POST") {
+      const body = JSON.parse(raw || "{}");
+      if (body.jwks) jwks.doc = body.jwks;
+      jwks.status = body.status ?? 200;
+      return json(200, { ok: true });
+    }
+    if (url.pathname === "/_standin/jwks/hits" && req.method === "GET") {
+      return json(200, { hits: jwks.hits });
     }
     if (url.pathname === "/_standin/requests" && req.method === "GET") {
       const model = url.searchParams.get("model");

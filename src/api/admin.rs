@@ -2,6 +2,7 @@
 
 use crate::error::AppError;
 use crate::http::{json, query_param, Ctx, HandlerResult};
+use crate::listing::ListQuery;
 use crate::protocol::UserRef;
 use crate::session::internal;
 use crate::store::{self, maintenance::Cursor, now_ms};
@@ -20,7 +21,7 @@ const MAX_BATCH: u32 = 1000;
 /// call's `next_cursor`), `batch` (1-1000). Call until `done`; safe to stop
 /// and restart at any point.
 pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
-    ctx.require_admin(&req)?;
+    ctx.require_admin(&req).await?;
     let keys = &ctx.require_config()?.keyring;
     let cursor = match query_param(&req, "cursor") {
         None => None,
@@ -60,7 +61,7 @@ pub async fn release(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
 }
 
 async fn set_mode(req: Request, ctx: &Ctx, session_id: &str, mode: &str) -> HandlerResult {
-    let admin = ctx.require_admin(&req)?;
+    let admin = ctx.require_admin(&req).await?;
     let db = store::db(&ctx.env)?;
     if !store::sessions::set_mode(&db, session_id, mode, now_ms()).await? {
         return Err(AppError::NotFound);
@@ -81,11 +82,38 @@ async fn set_mode(req: Request, ctx: &Ctx, session_id: &str, mode: &str) -> Hand
     json(200, &json!({ "id": session_id, "mode": mode, "by": by }))
 }
 
+/// GET /v1/admin/sessions
+///
+/// Every session, across users. Filters: `status`, `mode`, `owner`,
+/// `human_assisted`, `created_from`/`created_to`, `updated_from`/`updated_to`
+/// (unix ms, `from` inclusive, `to` exclusive). Sort: `sort` (updated,
+/// created, messages, tokens) and `order` (asc, desc). Pages: `limit`
+/// (1-200) and `cursor` (the previous page's `next_cursor`).
+pub async fn sessions(req: Request, ctx: &Ctx) -> HandlerResult {
+    ctx.require_admin(&req).await?;
+    let url = req.url().map_err(AppError::internal)?;
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let keys = &ctx.require_config()?.keyring;
+    let db = store::db(&ctx.env)?;
+    let mut rows = store::sessions::list_all(&db, keys, &query).await?;
+    let more = rows.len() > query.limit as usize;
+    rows.truncate(query.limit as usize);
+    let next_cursor = more.then(|| {
+        let last = rows.last().expect("a full page has a last row");
+        query.encode_cursor(last.sort_value, &last.session.id)
+    });
+    json(
+        200,
+        &json!({ "sessions": rows, "next_cursor": next_cursor }),
+    )
+}
+
 /// GET /v1/admin/sessions/:id
 ///
 /// Any session, with its assistant token usage and response times.
 pub async fn session(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    ctx.require_admin(&req)?;
+    ctx.require_admin(&req).await?;
     let keys = &ctx.require_config()?.keyring;
     let db = store::db(&ctx.env)?;
     let session = store::sessions::get_any(&db, keys, session_id)

@@ -45,12 +45,10 @@ pub async fn token(mut req: Request, ctx: &Ctx) -> HandlerResult {
         roles: input.roles,
     };
     let now = worker::Date::now().as_millis() as i64;
-    let token = mint_hs256(
-        &identity,
-        config.jwt_hs256_secret.expose().as_bytes(),
-        now,
-        DEV_TOKEN_TTL_S,
-    );
+    // Development signs with the HS256 secret; without one (JWKS-only
+    // development) there is nothing to sign with.
+    let secret = config.jwt.hs256_secret.as_ref().ok_or(AppError::NotFound)?;
+    let token = mint_hs256(&identity, secret.expose().as_bytes(), now, DEV_TOKEN_TTL_S);
     json(
         200,
         &json!({ "token": token, "user_id": identity.user_id, "name": identity.name, "expires_in": DEV_TOKEN_TTL_S }),

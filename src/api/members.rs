@@ -11,7 +11,7 @@ use serde_json::json;
 use worker::{D1Database, Request, Response};
 
 async fn require_owner(ctx: &Ctx, req: &Request, session_id: &str) -> Result<D1Database, AppError> {
-    Ok(authorize(ctx, req, session_id, false, true).await?.db)
+    Ok(authorize(ctx, req, session_id, true).await?.db)
 }
 
 /// GET /v1/sessions/:id/members

@@ -15,7 +15,7 @@ use worker::Request;
 pub async fn history(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
     let limit = page_limit(query_param(&req, "limit").as_deref())?;
     let before = seq_param("before", query_param(&req, "before").as_deref())?;
-    let access = authorize(ctx, &req, session_id, false, false).await?;
+    let access = authorize(ctx, &req, session_id, false).await?;
     let db = access.db;
     let (messages, last_seq) = store::messages::page(
         &db,

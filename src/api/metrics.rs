@@ -18,7 +18,7 @@ pub async fn metrics(req: Request, ctx: &Ctx) -> HandlerResult {
         _ => false,
     };
     if !by_token {
-        ctx.require_admin(&req)?;
+        ctx.require_admin(&req).await?;
     }
     let db = store::db(&ctx.env)?;
     let samples = store::metrics::scrape(&db).await?;

@@ -8,6 +8,7 @@ pub mod members;
 pub mod messages;
 pub mod metrics;
 pub mod sessions;
+pub mod tickets;
 
 use crate::auth::Identity;
 use crate::error::AppError;
@@ -23,23 +24,33 @@ pub struct Access {
     pub session: SessionView,
 }
 
-/// Authenticates the caller and loads the session they may see. Anyone who
-/// is neither owner nor member gets 404 (as does anyone short of
-/// `need_owner` when it is set), so a session's existence is never revealed.
+/// Authenticates the caller and loads the session they may see: owners,
+/// members and admins. Anyone else gets 404 (as does a member when
+/// `need_owner` is set), so a session's existence is never revealed.
 pub async fn authorize(
     ctx: &Ctx,
     req: &Request,
     session_id: &str,
-    allow_query_token: bool,
     need_owner: bool,
 ) -> Result<Access, AppError> {
-    let who = ctx.authenticate(req, allow_query_token)?;
+    let who = ctx.authenticate(req).await?;
+    authorize_identity(ctx, who, session_id, need_owner).await
+}
+
+/// `authorize` for an identity established another way (a ticket).
+pub async fn authorize_identity(
+    ctx: &Ctx,
+    who: Identity,
+    session_id: &str,
+    need_owner: bool,
+) -> Result<Access, AppError> {
     let keys = &ctx.require_config()?.keyring;
     let db = store::db(&ctx.env)?;
-    let (session, role) = store::sessions::access(&db, keys, session_id, &who.user_id)
+    let admin = ctx.is_admin(&who);
+    let (session, role) = store::sessions::access(&db, keys, session_id, &who.user_id, admin)
         .await?
         .ok_or(AppError::NotFound)?;
-    if need_owner && role != Role::Owner {
+    if need_owner && role == Role::Member {
         return Err(AppError::NotFound);
     }
     Ok(Access { who, db, session })

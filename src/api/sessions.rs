@@ -1,6 +1,6 @@
 //! Sessions: create, list, read, erase, and the WebSocket upgrade.
 
-use super::authorize;
+use super::{authorize, authorize_identity, tickets};
 use crate::error::AppError;
 use crate::http::{is_websocket_upgrade, json, query_param, read_json, Ctx, HandlerResult};
 use crate::ids::random_hex;
@@ -16,7 +16,7 @@ use worker::{Request, Response};
 /// Creates a session owned by the caller. Body (all optional):
 /// `{"title": "...", "contact": {"name": "...", "email": "..."}}`.
 pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
-    let who = ctx.authenticate(&req, false)?;
+    let who = ctx.authenticate(&req).await?;
     let input = read_json::<NewSession>(&mut req).await?.validate()?;
     let db = store::db(&ctx.env)?;
     let keys = &ctx.require_config()?.keyring;
@@ -32,7 +32,7 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
         now,
     )
     .await?;
-    let (session, _) = store::sessions::access(&db, keys, &id, &who.user_id)
+    let (session, _) = store::sessions::access(&db, keys, &id, &who.user_id, false)
         .await?
         .ok_or_else(|| AppError::internal("session vanished after insert"))?;
     json(201, &session)
@@ -43,7 +43,7 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
 /// The caller's sessions (owned or member of), newest activity first.
 /// Query: `cursor` (from the previous page's `next_cursor`), `limit` (1-100).
 pub async fn list(req: Request, ctx: &Ctx) -> HandlerResult {
-    let who = ctx.authenticate(&req, false)?;
+    let who = ctx.authenticate(&req).await?;
     let limit = page_limit(query_param(&req, "limit").as_deref())?;
     let cursor = query_param(&req, "cursor")
         .map(|c| SessionCursor::decode(&c))
@@ -76,7 +76,7 @@ pub async fn list(req: Request, ctx: &Ctx) -> HandlerResult {
 
 /// GET /v1/sessions/:id
 pub async fn get(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    let access = authorize(ctx, &req, session_id, false, false).await?;
+    let access = authorize(ctx, &req, session_id, false).await?;
     json(200, &access.session)
 }
 
@@ -86,7 +86,7 @@ pub async fn get(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
 /// closed with 4004.
 pub async fn delete(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
     // Members may not erase; to them it behaves as if it were not theirs.
-    let access = authorize(ctx, &req, session_id, false, true).await?;
+    let access = authorize(ctx, &req, session_id, true).await?;
     store::sessions::delete(&access.db, session_id).await?;
     let stub = internal::stub(&ctx.env, session_id)?;
     stub.fetch_with_request(internal::close_request(session_id, &ctx.request_id)?)
@@ -100,21 +100,36 @@ pub async fn delete(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult 
 /// GET /v1/sessions/:id/ws
 ///
 /// Upgrades to a WebSocket held by the session's Durable Object. Auth:
-/// `Authorization: Bearer`, or `?token=` for browsers. `?after=SEQ` replays
-/// every later message before live traffic.
+/// `?ticket=` (from `POST /v1/sessions/:id/tickets`; what browsers use) or
+/// `Authorization: Bearer` (other clients). `?after=SEQ` replays every later
+/// message before live traffic. Admins connect as agents (author kind
+/// `agent`) and may take over.
 pub async fn connect(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
     ctx.require_config()?;
     if !is_websocket_upgrade(req.headers()) {
         return Err(AppError::UpgradeRequired);
     }
     let after = seq_param("after", query_param(&req, "after").as_deref())?;
-    let who = authorize(ctx, &req, session_id, true, false).await?.who;
+    let ticket = query_param(&req, "ticket");
+    let (access, ticket) = match &ticket {
+        Some(id) => {
+            let (who, expires_at) = tickets::redeem(ctx, id, session_id).await?;
+            let access = authorize_identity(ctx, who, session_id, false).await?;
+            (access, Some(internal::TicketUse { id, expires_at }))
+        }
+        None => (authorize(ctx, &req, session_id, false).await?, None),
+    };
+    let kind = if ctx.is_admin(&access.who) {
+        AuthorKind::Agent
+    } else {
+        AuthorKind::User
+    };
     let user = UserRef {
-        id: who.user_id,
-        name: who.name,
+        id: access.who.user_id,
+        name: access.who.name,
     };
     let forwarded =
-        internal::connect_request(session_id, &ctx.request_id, &user, AuthorKind::User, after)?;
+        internal::connect_request(session_id, &ctx.request_id, &user, kind, after, ticket)?;
     internal::stub(&ctx.env, session_id)?
         .fetch_with_request(forwarded)
         .await

@@ -28,8 +28,11 @@
 //! and nothing else:
 //! - `GET https://session.internal/connect`: `Upgrade: websocket`,
 //!   `X-Confab-Session`, `X-Confab-Request-Id`, `X-Confab-User` (JSON
-//!   `{"id","name"}`), `X-Confab-Kind` (author kind), and optionally
-//!   `X-Confab-After` (seq). Answers 101, or a JSON error.
+//!   `{"id","name"}`), `X-Confab-Kind` (author kind: `agent` for admins,
+//!   who may take over), and optionally `X-Confab-After` (seq) and
+//!   `X-Confab-Ticket` (`<id> <expires_at>`: the object records the id in
+//!   its storage and refuses a second use with 401 `ticket_used`). Answers
+//!   101, or a JSON error.
 //! - `POST https://session.internal/close`: `X-Confab-Session`. Closes every
 //!   socket with 4004 (session deleted) and drops queued work. Answers 204.
 //! - `POST https://session.internal/mode`: `X-Confab-Session`, `X-Confab-Mode`
@@ -63,93 +66,7 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 
-/// The internal request contract, shared by the Worker (caller) and the
-/// object (callee) so the two cannot drift apart.
-pub mod internal {
-    use crate::error::AppError;
-    use crate::protocol::{AuthorKind, UserRef};
-    use worker::{Env, Headers, Method, Request, RequestInit, Stub};
-
-    pub const BINDING: &str = "SESSIONS";
-    pub const CONNECT_URL: &str = "https://session.internal/connect";
-    pub const CLOSE_URL: &str = "https://session.internal/close";
-    pub const MODE_URL: &str = "https://session.internal/mode";
-    pub const HEADER_MODE: &str = "x-confab-mode";
-    pub const HEADER_SESSION: &str = "x-confab-session";
-    pub const HEADER_REQUEST_ID: &str = "x-confab-request-id";
-    pub const HEADER_USER: &str = "x-confab-user";
-    pub const HEADER_KIND: &str = "x-confab-kind";
-    pub const HEADER_AFTER: &str = "x-confab-after";
-
-    pub fn stub(env: &Env, session_id: &str) -> Result<Stub, AppError> {
-        env.durable_object(BINDING)
-            .and_then(|ns| ns.id_from_name(session_id)?.get_stub())
-            .map_err(AppError::internal)
-    }
-
-    fn request(url: &str, method: Method, headers: &[(&str, &str)]) -> Result<Request, AppError> {
-        let h = Headers::new();
-        for (k, v) in headers {
-            h.set(k, v).map_err(AppError::internal)?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(method).with_headers(h);
-        Request::new_with_init(url, &init).map_err(AppError::internal)
-    }
-
-    pub fn connect_request(
-        session_id: &str,
-        request_id: &str,
-        user: &UserRef,
-        kind: AuthorKind,
-        after: Option<u64>,
-    ) -> Result<Request, AppError> {
-        let user = serde_json::to_string(user).map_err(AppError::internal)?;
-        let after = after.map(|a| a.to_string());
-        let mut headers = vec![
-            ("upgrade", "websocket"),
-            (HEADER_SESSION, session_id),
-            (HEADER_REQUEST_ID, request_id),
-            (HEADER_USER, user.as_str()),
-            (HEADER_KIND, kind.as_str()),
-        ];
-        if let Some(a) = after.as_deref() {
-            headers.push((HEADER_AFTER, a));
-        }
-        request(CONNECT_URL, Method::Get, &headers)
-    }
-
-    /// Tells the object the session's mode changed (already stored in D1).
-    pub fn mode_request(
-        session_id: &str,
-        request_id: &str,
-        mode: &str,
-        by: &UserRef,
-    ) -> Result<Request, AppError> {
-        let by = serde_json::to_string(by).map_err(AppError::internal)?;
-        request(
-            MODE_URL,
-            Method::Post,
-            &[
-                (HEADER_SESSION, session_id),
-                (HEADER_REQUEST_ID, request_id),
-                (HEADER_MODE, mode),
-                (HEADER_USER, by.as_str()),
-            ],
-        )
-    }
-
-    pub fn close_request(session_id: &str, request_id: &str) -> Result<Request, AppError> {
-        request(
-            CLOSE_URL,
-            Method::Post,
-            &[
-                (HEADER_SESSION, session_id),
-                (HEADER_REQUEST_ID, request_id),
-            ],
-        )
-    }
-}
+pub mod internal;
 
 #[durable_object]
 pub struct ChatSession {
@@ -326,24 +243,31 @@ impl Core {
             .unwrap_or(AuthorKind::User);
         let after = header(internal::HEADER_AFTER)?.and_then(|a| a.parse::<u64>().ok());
         this.learn_session(&session);
+        if let Some(ticket) = header(internal::HEADER_TICKET)? {
+            this.spend_ticket(&ticket)?;
+        }
 
         let pair = WebSocketPair::new().map_err(AppError::internal)?;
-        if this.state.get_websockets().len() >= config.max_sockets_per_session {
+        let tag = user_tag(&user.id);
+        let refusal = if this.state.get_websockets().len() >= config.max_sockets_per_session {
+            Some(AppError::SessionFull)
+        } else if this.state.get_websockets_with_tag(&tag).len() >= config.max_sockets_per_user {
+            Some(AppError::TooManySockets)
+        } else {
+            None
+        };
+        if let Some(e) = refusal {
             // Accepted outside the hibernation set only to say why, so that
             // browsers (which cannot read a refused upgrade) see the reason.
             pair.server.accept().map_err(AppError::internal)?;
-            let e = AppError::SessionFull;
             send_to(
                 &pair.server,
                 &error_frame(e.code(), &e.public_message(), None),
             );
-            let _ = pair
-                .server
-                .close(Some(e.close_code()), Some("session full"));
+            let _ = pair.server.close(Some(e.close_code()), Some(e.code()));
             return Response::from_websocket(pair.client).map_err(AppError::internal);
         }
 
-        let tag = user_tag(&user.id);
         this.state.accept_websocket_with_tags(&pair.server, &[&tag]);
         pair.server
             .serialize_attachment(Attachment {
@@ -389,7 +313,7 @@ impl Core {
                 (
                     "user",
                     Value::from(user_hash(
-                        config.jwt_hs256_secret.expose().as_bytes(),
+                        config.pseudonym_key.expose().as_bytes(),
                         &user_id,
                     )),
                 ),
@@ -397,6 +321,36 @@ impl Core {
             ],
         );
         Response::from_websocket(pair.client).map_err(AppError::internal)
+    }
+
+    /// Admits a ticket (`<id> <expires_at>`) once: its id is kept in this
+    /// object's storage until it expires, so a replay is refused even if KV
+    /// still holds the ticket.
+    fn spend_ticket(&self, header: &str) -> std::result::Result<(), AppError> {
+        use worker::SqlStorageValue as V;
+        let (id, expires) = header
+            .split_once(' ')
+            .and_then(|(id, e)| Some((id, e.parse::<i64>().ok()?)))
+            .ok_or_else(|| AppError::internal("malformed ticket header"))?;
+        let sql = self.state.storage().sql();
+        let run = |q: &str, args: Vec<V>| sql.exec(q, args).map_err(AppError::internal);
+        run(
+            "CREATE TABLE IF NOT EXISTS spent_tickets (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+            vec![],
+        )?;
+        run(
+            "DELETE FROM spent_tickets WHERE expires_at < ?",
+            vec![V::Integer(now_ms())],
+        )?;
+        let inserted = run(
+            "INSERT OR IGNORE INTO spent_tickets (id, expires_at) VALUES (?, ?)",
+            vec![V::String(id.to_string()), V::Integer(expires)],
+        )?
+        .rows_written();
+        if inserted == 0 {
+            return Err(AppError::Unauthorized("ticket_used"));
+        }
+        Ok(())
     }
 
     fn set_mode(&self, req: &Request) -> std::result::Result<Response, AppError> {
@@ -409,19 +363,50 @@ impl Core {
         let by: UserRef = header(internal::HEADER_USER)?
             .and_then(|u| serde_json::from_str(&u).ok())
             .ok_or_else(|| AppError::internal("mode without user"))?;
-        if mode == "human" {
-            self.stop_turn();
-        }
-        self.broadcast_event(
-            &ServerFrame::Mode {
-                mode: &mode,
-                by: &by,
-            }
-            .to_json(),
-        );
+        self.apply_mode(&mode, &by);
         Ok(Response::empty()
             .map_err(AppError::internal)?
             .with_status(204))
+    }
+
+    /// Announces a mode already stored in D1; `human` stops any assistant
+    /// reply in progress.
+    fn apply_mode(&self, mode: &str, by: &UserRef) {
+        if mode == "human" {
+            self.stop_turn();
+        }
+        self.broadcast_event(&ServerFrame::Mode { mode, by }.to_json());
+    }
+
+    /// `takeover`/`release` from an agent's socket: the same as the admin
+    /// HTTP calls.
+    async fn change_mode(&self, ws: &WebSocket, me: &Attachment, mode: &str) {
+        if me.kind != AuthorKind::Agent {
+            let e = AppError::Forbidden;
+            send_to(
+                ws,
+                &error_frame(e.code(), "only agents may take over", None),
+            );
+            return;
+        }
+        let stored = match crate::store::db(&self.env) {
+            Ok(db) => crate::store::sessions::set_mode(&db, &me.session, mode, now_ms()).await,
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(true) => self.apply_mode(mode, &me.user),
+            Ok(false) => send_to(ws, &error_frame("not_found", "not found", None)),
+            Err(e) => {
+                if let Some(d) = e.log_detail() {
+                    log(
+                        LogLevel::Error,
+                        "mode_change_failed",
+                        [("detail", Value::from(d))],
+                    );
+                }
+                send_to(ws, &error_frame(e.code(), &e.public_message(), None));
+            }
+        }
     }
 
     fn close_all(&self, req: &Request) -> std::result::Result<Response, AppError> {
@@ -458,12 +443,7 @@ impl Core {
             std::slice::from_ref(ws),
         );
         let user = runtime::config(&self.env)
-            .map(|c| {
-                Value::from(user_hash(
-                    c.jwt_hs256_secret.expose().as_bytes(),
-                    &me.user.id,
-                ))
-            })
+            .map(|c| Value::from(user_hash(c.pseudonym_key.expose().as_bytes(), &me.user.id)))
             .unwrap_or(Value::Null);
         log(
             LogLevel::Info,
@@ -538,6 +518,14 @@ impl Core {
             }
             ClientFrame::Stop => {
                 self.stop_turn();
+                return;
+            }
+            ClientFrame::Takeover => {
+                self.change_mode(&ws, &me, "human").await;
+                return;
+            }
+            ClientFrame::Release => {
+                self.change_mode(&ws, &me, "assistant").await;
                 return;
             }
             ClientFrame::Ping => {

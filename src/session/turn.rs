@@ -29,12 +29,10 @@ use crate::llm::providers::{backoff_ms, build, clean_end, decode, failure};
 use crate::llm::sse::Parser;
 use crate::llm::{budget, Chunk, Kind, Role, Turn};
 use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef};
-use crate::runtime::log;
+use crate::runtime::{log, timeout};
 use crate::store::{self, messages::NewMessage, messages::Page, now_ms};
-use futures::future::{select, Either};
 use futures::StreamExt;
 use serde_json::Value;
-use std::pin::pin;
 use std::time::Duration;
 use worker::{
     AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, WebSocket,
@@ -91,15 +89,6 @@ fn http_request(req: &crate::llm::providers::Request) -> Option<Request> {
         .with_headers(headers)
         .with_body(Some(req.body.to_string().into()));
     Request::new_with_init(&req.url, &init).ok()
-}
-
-async fn timeout<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output> {
-    let f = pin!(f);
-    let d = pin!(Delay::from(Duration::from_millis(ms)));
-    match select(f, d).await {
-        Either::Left((v, _)) => Some(v),
-        Either::Right(_) => None,
-    }
 }
 
 impl Core {

@@ -69,6 +69,8 @@ const COLUMNS: &str = "id, owner_id, title, contact_name, contact_email, mode, s
 pub enum Role {
     Owner,
     Member,
+    /// Neither owner nor member, but holds the admin role.
+    Admin,
 }
 
 pub async fn create(
@@ -105,6 +107,7 @@ pub async fn access(
     keys: &Keyring,
     id: &str,
     user_id: &str,
+    admin: bool,
 ) -> Result<Option<(SessionView, Role)>, AppError> {
     #[derive(Deserialize)]
     struct Row {
@@ -124,6 +127,8 @@ pub async fn access(
             Role::Owner
         } else if r.is_member != 0 {
             Role::Member
+        } else if admin {
+            Role::Admin
         } else {
             return None;
         };
@@ -154,6 +159,57 @@ pub async fn list_for_user(
     let rows: Vec<SessionRow> =
         super::rows(stmt(db, &sql, &[text(user_id), t, id, num(limit)])?).await?;
     Ok(rows.into_iter().map(|r| r.into_view(keys)).collect())
+}
+
+/// A session in the admin listing: its view plus the figures it sorts by.
+#[derive(serde::Serialize)]
+pub struct AdminRow {
+    #[serde(flatten)]
+    pub session: SessionView,
+    pub human_assisted: bool,
+    pub tokens: i64,
+    /// The value of the sort column, for the next page's cursor.
+    #[serde(skip)]
+    pub sort_value: i64,
+}
+
+/// Every session matching an admin's filters, one page (plus one row).
+pub async fn list_all(
+    db: &D1Database,
+    keys: &Keyring,
+    query: &crate::listing::ListQuery,
+) -> Result<Vec<AdminRow>, AppError> {
+    use crate::listing::Param;
+    #[derive(Deserialize)]
+    struct Row {
+        #[serde(flatten)]
+        session: SessionRow,
+        human_assisted: i64,
+        tokens_total: i64,
+        sort_value: i64,
+    }
+    let (tail, params) = query.sql_tail();
+    let sql = format!(
+        "SELECT {COLUMNS}, human_assisted, tokens_total, {} AS sort_value FROM sessions{tail}",
+        query.sort.column()
+    );
+    let args: Vec<wasm_bindgen::JsValue> = params
+        .iter()
+        .map(|p| match p {
+            Param::Text(t) => text(t),
+            Param::Int(n) => num(*n),
+        })
+        .collect();
+    let rows: Vec<Row> = super::rows(stmt(db, &sql, &args)?).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| AdminRow {
+            session: r.session.into_view(keys),
+            human_assisted: r.human_assisted != 0,
+            tokens: r.tokens_total,
+            sort_value: r.sort_value,
+        })
+        .collect())
 }
 
 /// Erases a session and everything in it, in one transaction.
@@ -226,7 +282,8 @@ pub async fn members(db: &D1Database, session_id: &str) -> Result<Vec<String>, A
 pub async fn set_mode(db: &D1Database, id: &str, mode: &str, now: i64) -> Result<bool, AppError> {
     let r = stmt(
         db,
-        "UPDATE sessions SET mode = ?2, updated_at = ?3 WHERE id = ?1",
+        // human_assisted remembers that an agent ever took over.
+        "UPDATE sessions SET mode = ?2, updated_at = ?3, human_assisted = human_assisted OR ?2 = 'human' WHERE id = ?1",
         &[text(id), text(mode), num(now)],
     )?
     .run()

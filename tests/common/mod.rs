@@ -33,6 +33,10 @@ pub struct Options {
     pub no_migrations: bool,
     pub omit_bindings: Vec<String>,
     pub port: Option<u16>,
+    /// Rate-limit binding limits (per period) to override.
+    pub ratelimits: Vec<(String, u32)>,
+    /// A fixed port for the stand-in LLM / identity provider.
+    pub llm_port: Option<u16>,
 }
 
 pub struct Harness {
@@ -122,6 +126,18 @@ impl Harness {
         if opts.no_migrations {
             cmd.arg("--no-migrations");
         }
+        if let Some(p) = opts.llm_port {
+            cmd.arg("--llm-port").arg(p.to_string());
+        }
+        // Every runtime's requests come from one loopback address, so the
+        // per-IP limit is lifted unless a test sets its own.
+        let mut limits = opts.ratelimits.clone();
+        if !limits.iter().any(|(b, _)| b == "HTTP_RATE_LIMITER") {
+            limits.push(("HTTP_RATE_LIMITER".into(), 1_000_000));
+        }
+        for (b, n) in limits {
+            cmd.arg("--ratelimit").arg(format!("{b}={n}"));
+        }
         for b in &opts.omit_bindings {
             cmd.arg("--omit-binding").arg(b);
         }
@@ -186,6 +202,30 @@ impl Harness {
         let body: Value = res.json().await.unwrap();
         assert_eq!(status, 200, "{sql}: {body}");
         body["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Sets what the stand-in identity provider's /jwks.json serves.
+    pub async fn set_jwks(&self, jwks: Value, status: u16) {
+        let res = http()
+            .post(format!("{}/_standin/jwks", self.llm_url))
+            .json(&serde_json::json!({"jwks": jwks, "status": status}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+    }
+
+    /// How many times /jwks.json has been fetched.
+    pub async fn jwks_hits(&self) -> u64 {
+        let v: Value = http()
+            .get(format!("{}/_standin/jwks/hits", self.llm_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["hits"].as_u64().unwrap()
     }
 
     /// Queues scripted behaviours for the stand-in LLM's next requests for
@@ -296,6 +336,22 @@ pub async fn get_json(base: &str, path: &str) -> (u16, reqwest::header::HeaderMa
     let headers = res.headers().clone();
     let body = res.json::<Value>().await.unwrap_or(Value::Null);
     (status, headers, body)
+}
+
+/// Connects with `Authorization: Bearer` instead of a ticket.
+pub async fn connect_bearer(url: &str, token: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    .expect("websocket connect timed out")
+    .expect("websocket connect failed");
+    ws
 }
 
 pub async fn connect(url: &str) -> Ws {
@@ -421,21 +477,43 @@ impl User {
         assert_eq!(status, 201, "{body}");
     }
 
-    pub fn ws_url(&self, session: &str, after: Option<u64>) -> String {
+    /// A fresh single-use ticket for `session` (as a browser gets one).
+    pub async fn ticket(&self, session: &str) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/sessions/{session}/tickets"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "ticket for {session}: {body}");
+        body["ticket"].as_str().unwrap().to_string()
+    }
+
+    /// The socket URL without credentials (for the Authorization header).
+    pub fn plain_ws_url(&self, session: &str, after: Option<u64>) -> String {
         let mut url = format!(
-            "{}/v1/sessions/{session}/ws?token={}",
-            self.base.replacen("http", "ws", 1),
-            self.token
+            "{}/v1/sessions/{session}/ws?",
+            self.base.replacen("http", "ws", 1)
         );
         if let Some(a) = after {
-            url.push_str(&format!("&after={a}"));
+            url.push_str(&format!("after={a}&"));
         }
         url
     }
 
+    /// The socket URL with a fresh ticket: the way browsers connect.
+    pub async fn ws_url(&self, session: &str, after: Option<u64>) -> String {
+        format!(
+            "{}ticket={}",
+            self.plain_ws_url(session, after),
+            self.ticket(session).await
+        )
+    }
+
     /// Connects and reads up to `synced`, returning the socket and hello.
     pub async fn join(&self, session: &str, after: Option<u64>) -> (Ws, Value, Vec<Value>) {
-        let mut ws = connect(&self.ws_url(session, after)).await;
+        let mut ws = connect(&self.ws_url(session, after).await).await;
         let hello = recv(&mut ws).await;
         assert_eq!(hello["type"], "hello", "{hello}");
         let mut replayed = Vec::new();
@@ -553,13 +631,21 @@ pub fn parse_prometheus(
 /// (status, JSON body). A WebSocket client may not read a refused
 /// upgrade's body; reqwest always does. `url` may be ws:// or http://.
 pub async fn refused_upgrade(url: &str) -> (u16, Value) {
+    refused_upgrade_as(url, None).await
+}
+
+/// `refused_upgrade` with a bearer token (the non-browser way in).
+pub async fn refused_upgrade_as(url: &str, bearer: Option<&str>) -> (u16, Value) {
     // Only the scheme changes (ws → http, wss → https); paths end in /ws.
     let url = match url.strip_prefix("ws") {
         Some(rest) => format!("http{rest}"),
         None => url.to_string(),
     };
-    let res = http()
-        .get(url)
+    let mut req = http().get(url);
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    let res = req
         .header("upgrade", "websocket")
         .header("connection", "upgrade")
         .header("sec-websocket-version", "13")

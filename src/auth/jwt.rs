@@ -1,0 +1,241 @@
+//! Token verification. Pure: keys, policy and the clock are handed in.
+//!
+//! Order of checks, each failure a distinct 401 code:
+//! 1. the token parses and names an algorithm Confab accepts;
+//! 2. a key exists for it: the HMAC secret for HS256, otherwise a JWKS key
+//!    with the token's `kid` (or, without `kid`, any key of that algorithm)
+//!    whose pinned algorithm matches the header's;
+//! 3. the signature verifies;
+//! 4. claims: `exp` required, `nbf`/`iat` with leeway, `iss`/`aud` when
+//!    configured, `sub` present.
+
+use super::jwks::{Alg, Jwk, PublicKey};
+use super::{AuthError, Identity, MAX_ID_CHARS, MAX_NAME_CHARS};
+use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Rsa};
+use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, Token, UntrustedToken};
+use serde_json::{Map, Value};
+
+type Custom = Map<String, Value>;
+
+/// What a valid token must also satisfy, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+    pub leeway_s: u64,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    /// Where the roles are: a claim name (`roles`, or a namespaced URL as
+    /// Auth0 uses), or a dotted path (`realm_access.roles`, Keycloak).
+    pub roles_claim: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            leeway_s: 30,
+            issuer: None,
+            audience: None,
+            roles_claim: "roles".into(),
+        }
+    }
+}
+
+/// The keys a token may be checked against.
+#[derive(Clone, Copy, Default)]
+pub struct Keys<'a> {
+    pub hmac: Option<&'a [u8]>,
+    pub jwks: &'a [&'a [Jwk]],
+}
+
+impl Keys<'_> {
+    fn all(&self) -> impl Iterator<Item = &Jwk> {
+        self.jwks.iter().flat_map(|set| set.iter())
+    }
+}
+
+/// The token's header fields that select a key, read before any key is used.
+pub fn header(token: &str) -> Result<(Alg, Option<String>), AuthError> {
+    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
+    let alg = Alg::parse(untrusted.algorithm()).ok_or(AuthError::Algorithm)?;
+    Ok((alg, untrusted.header().key_id.clone()))
+}
+
+/// Verifies `token` at `now_ms` (unix milliseconds). `UnknownKey` means no
+/// key has the token's `kid`: the caller may refresh its JWKS and retry.
+pub fn verify(
+    token: &str,
+    keys: Keys<'_>,
+    policy: &Policy,
+    now_ms: i64,
+) -> Result<Identity, AuthError> {
+    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
+    let (alg, kid) = header(token)?;
+    let verified: Token<Custom> = if alg == Alg::Hs256 {
+        // A `kid` naming a published (public) key on an HS256 token is the
+        // classic key-confusion attack: that key is public, not a secret.
+        if kid
+            .as_deref()
+            .is_some_and(|k| keys.all().any(|j| j.kid.as_deref() == Some(k)))
+        {
+            return Err(AuthError::Algorithm);
+        }
+        let secret = keys.hmac.ok_or(AuthError::Algorithm)?;
+        Hs256
+            .validator::<Custom>(&Hs256Key::new(secret))
+            .validate(&untrusted)
+            .map_err(signature_error)?
+    } else {
+        let candidates: Vec<&Jwk> = match &kid {
+            Some(k) => {
+                let named: Vec<&Jwk> = keys.all().filter(|j| j.kid.as_ref() == Some(k)).collect();
+                if named.is_empty() {
+                    return Err(AuthError::UnknownKey);
+                }
+                named
+            }
+            None => keys.all().collect(),
+        };
+        let usable: Vec<&Jwk> = candidates.into_iter().filter(|j| j.alg == alg).collect();
+        if usable.is_empty() {
+            return Err(if kid.is_some() || keys.all().next().is_some() {
+                AuthError::Algorithm
+            } else {
+                AuthError::UnknownKey
+            });
+        }
+        let mut last = AuthError::Signature;
+        let mut found = None;
+        for jwk in usable {
+            match check(&untrusted, jwk) {
+                Ok(t) => {
+                    found = Some(t);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        found.ok_or(last)?
+    };
+    claims(verified.claims(), policy, now_ms)
+}
+
+fn check(untrusted: &UntrustedToken<'_>, jwk: &Jwk) -> Result<Token<Custom>, AuthError> {
+    let result = match &jwk.key {
+        PublicKey::Rsa(k) => Rsa::rs256().validator::<Custom>(k).validate(untrusted),
+        PublicKey::Ec(k) => Es256.validator::<Custom>(k).validate(untrusted),
+        PublicKey::Ed(k) => Ed25519.validator::<Custom>(k).validate(untrusted),
+    };
+    result.map_err(signature_error)
+}
+
+fn signature_error(e: jwt_compact::ValidationError) -> AuthError {
+    match e {
+        jwt_compact::ValidationError::AlgorithmMismatch { .. } => AuthError::Algorithm,
+        jwt_compact::ValidationError::InvalidSignature
+        | jwt_compact::ValidationError::MalformedSignature(_) => AuthError::Signature,
+        _ => AuthError::Malformed,
+    }
+}
+
+fn time_options(
+    now_ms: i64,
+    leeway_s: u64,
+) -> TimeOptions<impl Fn() -> chrono::DateTime<chrono::Utc>> {
+    let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    TimeOptions::new(chrono::Duration::seconds(leeway_s as i64), move || now)
+}
+
+fn claims(claims: &Claims<Custom>, policy: &Policy, now_ms: i64) -> Result<Identity, AuthError> {
+    let options = time_options(now_ms, policy.leeway_s);
+    if claims.expiration.is_none() {
+        return Err(AuthError::MissingExpiry);
+    }
+    claims
+        .validate_expiration(&options)
+        .map_err(|_| AuthError::Expired)?;
+    if claims.not_before.is_some() {
+        claims
+            .validate_maturity(&options)
+            .map_err(|_| AuthError::NotYetValid)?;
+    }
+    if let Some(iat) = claims.issued_at {
+        if iat.timestamp_millis() > now_ms + policy.leeway_s as i64 * 1000 {
+            return Err(AuthError::IssuedInFuture);
+        }
+    }
+    let custom = &claims.custom;
+    if let Some(iss) = &policy.issuer {
+        if custom.get("iss").and_then(Value::as_str) != Some(iss.as_str()) {
+            return Err(AuthError::Issuer);
+        }
+    }
+    if let Some(aud) = &policy.audience {
+        let ok = match custom.get("aud") {
+            Some(Value::String(s)) => s == aud,
+            Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(aud.as_str())),
+            _ => false,
+        };
+        if !ok {
+            return Err(AuthError::Audience);
+        }
+    }
+    let sub = custom
+        .get("sub")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS)
+        .ok_or(AuthError::MissingSubject)?;
+    let name = custom
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(sub);
+    Ok(Identity {
+        user_id: sub.to_string(),
+        name: name.chars().take(MAX_NAME_CHARS).collect(),
+        roles: roles(custom, &policy.roles_claim),
+    })
+}
+
+/// Roles from the configured claim: a list of strings, or one string of
+/// space-separated roles (as OAuth `scope` is written).
+fn roles(custom: &Custom, claim: &str) -> Vec<String> {
+    let value = custom.get(claim).or_else(|| {
+        let mut parts = claim.split('.');
+        let first = custom.get(parts.next()?)?;
+        parts.try_fold(first, |v, p| v.get(p))
+    });
+    let roles: Vec<String> = match value {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    roles.into_iter().take(64).collect()
+}
+
+/// Signs an HS256 token for `identity` (development sign-in and tests),
+/// valid for `ttl_s` seconds from `now_ms`.
+pub fn mint_hs256(identity: &Identity, secret: &[u8], now_ms: i64, ttl_s: i64) -> String {
+    let options = time_options(now_ms, 0);
+    let mut custom = Custom::new();
+    custom.insert("sub".into(), identity.user_id.clone().into());
+    custom.insert("name".into(), identity.name.clone().into());
+    if !identity.roles.is_empty() {
+        custom.insert("roles".into(), identity.roles.clone().into());
+    }
+    let claims =
+        Claims::new(custom).set_duration_and_issuance(&options, chrono::Duration::seconds(ttl_s));
+    Hs256
+        .token(&Header::empty(), &claims, &Hs256Key::new(secret))
+        // Serializing our own claims into a token cannot fail.
+        .expect("token serializes")
+}
+
+#[cfg(test)]
+#[path = "jwt_tests.rs"]
+mod tests;
