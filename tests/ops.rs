@@ -30,7 +30,9 @@ async fn logs_are_json_lines_with_the_fields_operators_need_and_no_secrets() {
         .await;
     assert_eq!(status, 201);
     let id = s["id"].as_str().unwrap();
-    let (mut ws, _, _) = u.join(id, None).await;
+    let ticket = u.ticket(id).await;
+    let mut ws = connect(&format!("{}ticket={ticket}", u.plain_ws_url(id, None))).await;
+    recv_type(&mut ws, "synced").await;
     send_msg(&mut ws, "c1", "MESSAGE-TEXT-4").await;
     let (reply, _) = loop {
         let (m, skipped) = recv_type(&mut ws, "message").await;
@@ -57,6 +59,7 @@ async fn logs_are_json_lines_with_the_fields_operators_need_and_no_secrets() {
         "EDITED-TEXT-5",
         reply["text"].as_str().unwrap(),
         u.token.as_str(),
+        ticket.as_str(),
         TEST_SECRET,
         KEY_K1.split_once(':').unwrap().1,
         "sk-very-secret-provider-key",
@@ -72,12 +75,13 @@ async fn logs_are_json_lines_with_the_fields_operators_need_and_no_secrets() {
         .collect();
     let hash = confab::auth::user_hash(TEST_SECRET.as_bytes(), &u.id);
     let http: Vec<&Value> = lines.iter().filter(|l| l["event"] == "http").collect();
-    // One line per request: create, upgrade, history, and the 404.
+    // One line per request: create, ticket, upgrade, history, and the 404.
     let routes: Vec<&Value> = http.iter().map(|l| &l["route"]).collect();
     assert_eq!(
         routes,
         [
             &json!("sessions.create"),
+            &json!("tickets.create"),
             &json!("sessions.ws"),
             &json!("messages.history"),
             &Value::Null

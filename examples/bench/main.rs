@@ -8,7 +8,9 @@
 //! ```text
 //! cargo run --release --example bench -- [--sockets 50] [--rates 100,200,400,800,1600]
 //!     [--step-secs 3] [--idle-sockets 1000] [--history-rows 100000]
-//!     [--ttft-turns 30] [--json target/bench.json]
+//!     [--ttft-turns 30] [--many 100x100] [--many-messages 10] [--idle-secs 20]
+//!     [--soak-minutes 0] [--soak-rate 50] [--json target/bench.json]
+//! cargo run --release --example bench -- --only-soak --soak-minutes 30
 //! cargo run --example bench -- --smoke      # tiny zero-loss check, run by `make test`
 //! ```
 //!
@@ -18,6 +20,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod history;
+mod many;
 mod ttft;
 
 use common::*;
@@ -36,6 +39,12 @@ struct Args {
     smoke: bool,
     history_rows: u64,
     ttft_turns: usize,
+    many: (usize, usize),
+    many_messages: usize,
+    idle_secs: u64,
+    soak_minutes: u64,
+    soak_rate: u32,
+    only_soak: bool,
 }
 
 fn args() -> Args {
@@ -48,6 +57,12 @@ fn args() -> Args {
         smoke: false,
         history_rows: 100_000,
         ttft_turns: 30,
+        many: (100, 100),
+        many_messages: 10,
+        idle_secs: 20,
+        soak_minutes: 0,
+        soak_rate: 50,
+        only_soak: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -71,6 +86,30 @@ fn args() -> Args {
             }
             "--ttft-turns" => {
                 a.ttft_turns = value().parse().unwrap_or_else(|_| usage("--ttft-turns"))
+            }
+            "--many" => {
+                let v = value();
+                a.many = match v.split_once('x') {
+                    Some((s, p)) => (
+                        s.parse().unwrap_or_else(|_| usage("--many")),
+                        p.parse().unwrap_or_else(|_| usage("--many")),
+                    ),
+                    None if v == "0" => (0, 0),
+                    None => usage("--many"),
+                }
+            }
+            "--many-messages" => {
+                a.many_messages = value().parse().unwrap_or_else(|_| usage("--many-messages"))
+            }
+            "--idle-secs" => a.idle_secs = value().parse().unwrap_or_else(|_| usage("--idle-secs")),
+            "--soak-minutes" => {
+                a.soak_minutes = value().parse().unwrap_or_else(|_| usage("--soak-minutes"))
+            }
+            "--soak-rate" => a.soak_rate = value().parse().unwrap_or_else(|_| usage("--soak-rate")),
+            "--only-soak" => {
+                a.only_soak = true;
+                i += 1;
+                continue;
             }
             "--smoke" => {
                 a.smoke = true;
@@ -296,7 +335,11 @@ async fn open_sockets(user: &User, session: &str, n: usize) -> (Vec<Ws>, f64, us
 #[tokio::main]
 async fn main() {
     let a = args();
-    let h = Harness::start(Options::default());
+    // One user holds every socket here, so the per-user cap is lifted.
+    let h = Harness::start(Options {
+        vars: vec![("MAX_SOCKETS_PER_USER".into(), "32768".into())],
+        ..Options::default()
+    });
     let owner = User::new(&h, "bench");
     let mut report = json!({
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
@@ -316,6 +359,14 @@ async fn main() {
             failed == 0 && step.lost == 0 && step.duplicates == 0 && step.order_violations == 0;
         println!("{} passed, {} failed", ok as u8, !ok as u8);
         std::process::exit(if ok { 0 } else { 1 });
+    }
+
+    if a.soak_minutes > 0 {
+        let clean = soak(&owner, a.soak_minutes, a.soak_rate, &mut report).await;
+        if a.only_soak {
+            write_report(&a, &report);
+            std::process::exit(if clean { 0 } else { 1 });
+        }
     }
 
     // Connect rate and memory per idle socket.
@@ -417,10 +468,54 @@ async fn main() {
         report["ttft"] = ttft::run(a.ttft_turns).await;
     }
 
-    if let Some(path) = a.json {
-        std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    if a.many.0 > 0 && a.many.1 > 1 {
+        report["many"] =
+            many::run(&h, &owner, a.many.0, a.many.1, a.many_messages, a.idle_secs).await;
+    }
+    write_report(&a, &report);
+}
+
+fn write_report(a: &Args, report: &Value) {
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(report).unwrap()).unwrap();
         println!("\nJSON written to {path}");
     } else {
-        println!("\n{}", serde_json::to_string(&report).unwrap());
+        println!("\n{}", serde_json::to_string(report).unwrap());
     }
+}
+
+/// Soak: one session × 20 sockets at a steady rate for `minutes`, one
+/// 60-second step at a time; every step must lose, repeat and reorder
+/// nothing. Returns whether every step was clean.
+async fn soak(owner: &User, minutes: u64, rate: u32, report: &mut Value) -> bool {
+    let s = owner.create_session("soak").await;
+    let (mut sender, _, _) = owner.join(&s, None).await;
+    let (mut receivers, _, _) = open_sockets(owner, &s, 20).await;
+    println!(
+        "\nsoak: {minutes} min at {rate} msg/s to {} sockets",
+        receivers.len()
+    );
+    let mut minutes_out = Vec::new();
+    let mut clean = true;
+    for m in 0..minutes {
+        let (back, st) = fanout_step(&mut sender, receivers, rate, 60, 1000 + m as usize).await;
+        receivers = back;
+        let ok = st.lost == 0 && st.duplicates == 0 && st.order_violations == 0;
+        clean &= ok;
+        println!(
+            "  minute {:>3}: {} sent, {} delivered, lost {}, dup {}, order {}, p99 {:.1} ms {}",
+            m + 1,
+            st.sent,
+            st.delivered,
+            st.lost,
+            st.duplicates,
+            st.order_violations,
+            st.p99_ms,
+            if ok { "ok" } else { "FAILED" }
+        );
+        minutes_out.push(json!({"minute": m + 1, "sent": st.sent, "delivered": st.delivered, "lost": st.lost,
+            "duplicates": st.duplicates, "order_violations": st.order_violations, "p99_ms": st.p99_ms}));
+    }
+    report["soak"] = json!({"minutes": minutes, "rate": rate, "sockets": receivers.len(), "clean": clean, "per_minute": minutes_out});
+    clean
 }

@@ -656,3 +656,12 @@ pub async fn refused_upgrade_as(url: &str, bearer: Option<&str>) -> (u16, Value)
     let status = res.status().as_u16();
     (status, res.json::<Value>().await.unwrap_or(Value::Null))
 }
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

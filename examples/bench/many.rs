@@ -1,0 +1,220 @@
+//! Many sessions × many sockets: opens `sessions × per_session` sockets,
+//! lets every session object go idle long enough to hibernate, measures
+//! workerd's memory, then fans messages out across all of them at once.
+//!
+//! Sockets connect with `Authorization: Bearer` (the non-browser path), so
+//! the figure is the socket's cost, not ticket issuance.
+
+use crate::common::*;
+use crate::{pct, workerd_rss_kib};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn open(url: String, token: String) -> Option<Ws> {
+    let mut req = url.into_client_request().ok()?;
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().ok()?);
+    let (mut ws, _) = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio_tungstenite::connect_async(req),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    // Ready once greeted and synced.
+    for _ in 0..2 {
+        tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .ok()??
+            .ok()?;
+    }
+    Some(ws)
+}
+
+/// Reads until `expected` messages of `run` arrived (or the deadline);
+/// returns latencies (µs), duplicates and order violations.
+async fn drain(
+    mut ws: Ws,
+    run: String,
+    expected: usize,
+    epoch: Instant,
+    deadline: Instant,
+) -> (Vec<u64>, usize, usize) {
+    let mut ids = HashSet::new();
+    let (mut lat, mut dup, mut order, mut last) = (Vec::new(), 0, 0, 0u64);
+    while ids.len() < expected {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let text = match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => t,
+            Ok(Some(Ok(_))) => continue,
+            _ => break,
+        };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        if v["type"] != "message" {
+            continue;
+        }
+        let body = v["text"].as_str().unwrap_or("");
+        let mut parts = body.split(':');
+        if parts.next() != Some(run.as_str()) {
+            continue;
+        }
+        let (Some(idx), Some(sent)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let seq = v["seq"].as_u64().unwrap_or(0);
+        if seq <= last {
+            order += 1;
+        }
+        last = seq;
+        if !ids.insert(idx.to_string()) {
+            dup += 1;
+            continue;
+        }
+        let now = epoch.elapsed().as_micros() as u64;
+        lat.push(now.saturating_sub(sent.parse().unwrap_or(now)));
+    }
+    (lat, dup, order)
+}
+
+pub async fn run(
+    h: &Harness,
+    owner: &User,
+    sessions: usize,
+    per_session: usize,
+    messages: usize,
+    idle_secs: u64,
+) -> Value {
+    println!("\nmany: {sessions} sessions × {per_session} sockets");
+    let mut ids = Vec::new();
+    for i in 0..sessions {
+        ids.push(owner.create_session(&format!("many-{i}")).await);
+    }
+    let rss_before = workerd_rss_kib(h.pid());
+    let start = Instant::now();
+    let targets: Vec<(usize, String)> = ids
+        .iter()
+        .enumerate()
+        .flat_map(|(n, s)| (0..per_session).map(move |_| (n, s.clone())))
+        .collect();
+    let mut opened: Vec<Vec<Ws>> = (0..sessions).map(|_| Vec::new()).collect();
+    let mut failed = 0;
+    let mut pending = futures::stream::iter(targets.into_iter().map(|(n, s)| {
+        let url = owner.plain_ws_url(&s, None);
+        let token = owner.token.clone();
+        async move { (n, open(url, token).await) }
+    }))
+    .buffer_unordered(64);
+    while let Some((n, ws)) = pending.next().await {
+        match ws {
+            Some(ws) => opened[n].push(ws),
+            None => failed += 1,
+        }
+    }
+    drop(pending);
+    let connect_secs = start.elapsed().as_secs_f64();
+    let total: usize = opened.iter().map(Vec::len).sum();
+    println!(
+        "  {total} opened, {failed} failed in {connect_secs:.1} s ({:.0}/s)",
+        total as f64 / connect_secs
+    );
+    let rss_open = workerd_rss_kib(h.pid());
+    // Idle: nothing happens, so the runtime may hibernate every object.
+    tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+    let rss_idle = workerd_rss_kib(h.pid());
+    let per_socket = |after: Option<u64>| match (rss_before, after) {
+        (Some(b), Some(a)) if total > 0 => Some(a.saturating_sub(b) as f64 / total as f64),
+        _ => None,
+    };
+    println!(
+        "  workerd RSS: {} KiB before, {} KiB open, {} KiB after {idle_secs} s idle → {} KiB per socket",
+        rss_before.map_or("?".into(), |v| v.to_string()),
+        rss_open.map_or("?".into(), |v| v.to_string()),
+        rss_idle.map_or("?".into(), |v| v.to_string()),
+        per_socket(rss_idle).map_or("?".into(), |v| format!("{v:.1}")),
+    );
+
+    // Fan-out across all of them: in every session the first socket sends
+    // `messages`, every other socket of that session receives them.
+    let epoch = Instant::now();
+    let deadline = epoch + Duration::from_secs(60 + messages as u64);
+    let run = "many".to_string();
+    let mut receivers = Vec::new();
+    let mut senders = Vec::new();
+    for (n, mut socks) in opened.into_iter().enumerate() {
+        if socks.is_empty() {
+            continue;
+        }
+        senders.push((n, socks.remove(0)));
+        for ws in socks {
+            receivers.push(tokio::spawn(drain(
+                ws,
+                format!("{run}{n}"),
+                messages,
+                epoch,
+                deadline,
+            )));
+        }
+    }
+    let send_tasks: Vec<_> = senders
+        .into_iter()
+        .map(|(n, mut ws)| {
+            tokio::spawn(async move {
+                for i in 0..messages {
+                    let sent = epoch.elapsed().as_micros();
+                    let text = format!("{run}{n}:{i}:{sent}", run = "many");
+                    let f = json!({"type": "send", "client_id": format!("m{n}-{i}"), "text": text});
+                    if ws.send(Message::text(f.to_string())).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                ws
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let (mut dups, mut order, mut lost) = (0, 0, 0);
+    let expected = receivers.len() * messages;
+    for r in receivers {
+        let (lat, d, o) = r.await.unwrap();
+        lost += messages - lat.len();
+        dups += d;
+        order += o;
+        all.extend(lat);
+    }
+    for s in send_tasks {
+        let _ = s.await;
+    }
+    let elapsed = epoch.elapsed().as_secs_f64();
+    all.sort_unstable();
+    println!(
+        "  fan-out: {} deliveries of {expected}, lost {lost}, duplicated {dups}, out of order {order}; p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1}; {:.0} deliveries/s",
+        all.len(),
+        pct(&all, 0.5),
+        pct(&all, 0.95),
+        pct(&all, 0.99),
+        all.last().map_or(f64::NAN, |m| *m as f64 / 1000.0),
+        all.len() as f64 / elapsed
+    );
+    json!({
+        "sessions": sessions, "sockets_per_session": per_session,
+        "opened": total, "failed": failed, "connect_per_second": total as f64 / connect_secs,
+        "workerd_rss_kib": {"before": rss_before, "open": rss_open, "idle": rss_idle},
+        "rss_kib_per_socket_after_idle": per_socket(rss_idle),
+        "rss_kib_per_socket_open": per_socket(rss_open),
+        "idle_secs": idle_secs,
+        "fanout": {
+            "messages_per_session": messages, "expected": expected, "delivered": all.len(),
+            "lost": lost, "duplicates": dups, "order_violations": order,
+            "p50_ms": pct(&all, 0.5), "p95_ms": pct(&all, 0.95), "p99_ms": pct(&all, 0.99),
+            "max_ms": all.last().map(|m| *m as f64 / 1000.0),
+            "deliveries_per_s": all.len() as f64 / elapsed,
+        }
+    })
+}

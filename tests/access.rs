@@ -1,0 +1,417 @@
+//! Access control end to end: the owner/member/stranger/admin matrix over
+//! every endpoint and the socket, origins and CORS, security headers, rate
+//! limits, and human takeover over the socket.
+
+mod common;
+
+use common::*;
+use futures::SinkExt;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+fn admin(h: &Harness, prefix: &str) -> User {
+    let mut u = User::new(h, prefix);
+    u.name = format!("Agent {prefix}");
+    u.token = token_with_roles(&u.id, &u.name, &["admin"]);
+    u
+}
+
+#[tokio::test]
+async fn owner_member_stranger_and_admin_matrix() {
+    let h = Harness::shared();
+    let owner = User::new(h, "m-owner");
+    let member = User::new(h, "m-member");
+    let stranger = User::new(h, "m-stranger");
+    let root = admin(h, "m-admin");
+    let extra = User::new(h, "m-extra");
+    let s = owner.create_session("matrix").await;
+    owner.add_member(&s, &member).await;
+
+    // (method, path, body, [owner, member, stranger, admin])
+    let mut cases: Vec<(Method, String, Option<Value>, [u16; 4])> = vec![
+        (
+            Method::GET,
+            format!("/v1/sessions/{s}"),
+            None,
+            [200, 200, 404, 200],
+        ),
+        (
+            Method::GET,
+            format!("/v1/sessions/{s}/messages"),
+            None,
+            [200, 200, 404, 200],
+        ),
+        (
+            Method::GET,
+            format!("/v1/sessions/{s}/members"),
+            None,
+            [200, 404, 404, 200],
+        ),
+        (
+            Method::POST,
+            format!("/v1/sessions/{s}/members"),
+            Some(json!({"user_id": extra.id})),
+            [201, 404, 404, 201],
+        ),
+        (
+            Method::POST,
+            format!("/v1/sessions/{s}/tickets"),
+            None,
+            [201, 201, 404, 201],
+        ),
+        (
+            Method::GET,
+            "/v1/admin/sessions".into(),
+            None,
+            [404, 404, 404, 200],
+        ),
+        (
+            Method::GET,
+            format!("/v1/admin/sessions/{s}"),
+            None,
+            [404, 404, 404, 200],
+        ),
+        (
+            Method::POST,
+            format!("/v1/admin/sessions/{s}/takeover"),
+            None,
+            [404, 404, 404, 200],
+        ),
+        (
+            Method::POST,
+            format!("/v1/admin/sessions/{s}/release"),
+            None,
+            [404, 404, 404, 200],
+        ),
+        (
+            Method::POST,
+            "/v1/admin/maintenance/reencrypt?batch=1".into(),
+            None,
+            [404, 404, 404, 200],
+        ),
+        (Method::GET, "/metrics".into(), None, [404, 404, 404, 200]),
+    ];
+    // Removing a member: each caller removes `extra`, re-added between calls.
+    cases.push((
+        Method::DELETE,
+        format!("/v1/sessions/{s}/members/{}", extra.id),
+        None,
+        [204, 404, 404, 204],
+    ));
+    let callers = [&owner, &member, &stranger, &root];
+    for (method, path, body, expected) in &cases {
+        for (who, want) in callers.iter().zip(expected) {
+            if *method == Method::DELETE {
+                owner.add_member(&s, &extra).await;
+            }
+            let (status, resp) = who.call(method.clone(), path, body.clone()).await;
+            assert_eq!(status, *want, "{method} {path} as {}: {resp}", who.id);
+            if status == 404 {
+                assert_eq!(resp["error"]["code"], "not_found", "{method} {path}");
+            }
+        }
+    }
+
+    // The socket, with a bearer header (tickets are covered above).
+    for (who, want) in callers.iter().zip([101u16, 101, 404, 101]) {
+        if want == 101 {
+            let mut ws = connect_bearer(&who.plain_ws_url(&s, None), &who.token).await;
+            let hello = recv(&mut ws).await;
+            assert_eq!(hello["you"]["id"], who.id.as_str());
+        } else {
+            let (status, _) =
+                refused_upgrade_as(&who.plain_ws_url(&s, None), Some(&who.token)).await;
+            assert_eq!(status, want, "socket as {}", who.id);
+        }
+    }
+
+    // Erasing: members and strangers cannot; an admin can erase any session.
+    for who in [&member, &stranger] {
+        let (status, _) = who
+            .call(Method::DELETE, &format!("/v1/sessions/{s}"), None)
+            .await;
+        assert_eq!(status, 404);
+    }
+    let (status, _) = root
+        .call(Method::DELETE, &format!("/v1/sessions/{s}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let s2 = owner.create_session("owner erases").await;
+    let (status, _) = owner
+        .call(Method::DELETE, &format!("/v1/sessions/{s2}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = owner
+        .call(Method::GET, &format!("/v1/sessions/{s}"), None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn origins_cors_and_security_headers() {
+    let h = Harness::start(Options {
+        vars: vec![
+            (
+                "ALLOWED_ORIGINS".into(),
+                "https://app.example.com, https://*.customer.io".into(),
+            ),
+            ("HSTS_MAX_AGE".into(), "600".into()),
+        ],
+        ..Options::default()
+    });
+    let u = User::new(&h, "cors");
+    let s = u.create_session("cors").await;
+
+    // Preflight from an allowed (wildcard) origin.
+    let res = http()
+        .request(Method::OPTIONS, format!("{}/v1/sessions", h.url))
+        .header("origin", "https://shop.customer.io")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    let hv = |r: &reqwest::Response, k: &str| {
+        r.headers().get(k).map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(
+        hv(&res, "access-control-allow-origin").as_deref(),
+        Some("https://shop.customer.io")
+    );
+    assert!(hv(&res, "access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    assert!(hv(&res, "access-control-allow-headers")
+        .unwrap()
+        .contains("authorization"));
+
+    // Preflight and requests from an origin not on the list.
+    let res = http()
+        .request(Method::OPTIONS, format!("{}/v1/sessions", h.url))
+        .header("origin", "https://customer.io.evil.net")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(hv(&res, "access-control-allow-origin").is_none());
+    for origin in ["https://evil.example", "http://app.example.com", "null"] {
+        let res = u
+            .req(Method::GET, "/v1/sessions")
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 403, "{origin}");
+        assert!(hv(&res, "access-control-allow-origin").is_none());
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "origin_not_allowed");
+    }
+
+    // Allowed origins get CORS headers on real responses, errors included.
+    let res = u
+        .req(Method::GET, "/v1/sessions")
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        hv(&res, "access-control-allow-origin").as_deref(),
+        Some("https://app.example.com")
+    );
+    assert!(hv(&res, "vary").unwrap().contains("Origin"));
+    assert!(hv(&res, "access-control-expose-headers")
+        .unwrap()
+        .contains("retry-after"));
+
+    // Security headers on every response, errors included.
+    for (path, status) in [
+        ("/v1/sessions", 200),
+        ("/v1/sessions/nope", 404),
+        ("/healthz", 200),
+    ] {
+        let res = u.req(Method::GET, path).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{path}");
+        assert_eq!(
+            hv(&res, "x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
+        assert_eq!(hv(&res, "referrer-policy").as_deref(), Some("no-referrer"));
+        assert_eq!(
+            hv(&res, "content-security-policy").as_deref(),
+            Some("frame-ancestors 'none'")
+        );
+        assert_eq!(
+            hv(&res, "strict-transport-security").as_deref(),
+            Some("max-age=600; includeSubDomains")
+        );
+    }
+
+    // WebSocket upgrades check the origin too.
+    let (status, body) = {
+        let url = u.ws_url(&s, None).await.replacen("ws", "http", 1);
+        let res = http()
+            .get(url)
+            .header("origin", "https://evil.example")
+            .header("upgrade", "websocket")
+            .header("connection", "upgrade")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status().as_u16(),
+            res.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("origin_not_allowed"))
+    );
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = u.ws_url(&s, None).await.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("origin", "https://a.b.customer.io".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("allowed origin upgrades");
+    assert_eq!(recv(&mut ws).await["type"], "hello");
+}
+
+#[tokio::test]
+async fn per_ip_http_limit_answers_429_with_retry_after() {
+    let h = Harness::start(Options {
+        ratelimits: vec![("HTTP_RATE_LIMITER".into(), 5)],
+        ..Options::default()
+    });
+    let u = User::new(&h, "ip");
+    let get = |ip: &'static str| {
+        let u = u.clone();
+        async move {
+            let res = u
+                .req(Method::GET, "/v1/sessions")
+                .header("cf-connecting-ip", ip)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let retry = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            (
+                status,
+                retry,
+                res.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(get("203.0.113.7").await);
+    }
+    let ok = statuses.iter().filter(|s| s.0 == 200).count();
+    assert_eq!(ok, 5, "{statuses:?}");
+    let (status, retry, body) = statuses.last().unwrap();
+    assert_eq!(*status, 429);
+    assert_eq!(retry.as_deref(), Some("60"));
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another address is unaffected, and probes are never limited.
+    assert_eq!(get("203.0.113.8").await.0, 200);
+    for _ in 0..10 {
+        let res = http()
+            .get(format!("{}/healthz", h.url))
+            .header("cf-connecting-ip", "203.0.113.7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+    }
+}
+
+#[tokio::test]
+async fn per_user_socket_limit_refuses_the_extra_socket_with_4029() {
+    let h = Harness::start(Options {
+        vars: vec![("MAX_SOCKETS_PER_USER".into(), "2".into())],
+        ..Options::default()
+    });
+    let owner = User::new(&h, "sock");
+    let other = User::new(&h, "sock-other");
+    let s = owner.create_session("sockets").await;
+    owner.add_member(&s, &other).await;
+    let (mut a, _, _) = owner.join(&s, None).await;
+    let (_b, _, _) = owner.join(&s, None).await;
+    let mut c = connect(&owner.ws_url(&s, None).await).await;
+    let f = recv(&mut c).await;
+    assert_eq!(
+        (f["type"].as_str(), f["code"].as_str()),
+        (Some("error"), Some("too_many_sockets")),
+        "{f}"
+    );
+    assert_eq!(close_code(&mut c).await, Some(4029));
+    // Others are not affected; closing one socket makes room again.
+    let (_o, _, _) = other.join(&s, None).await;
+    a.close(None).await.unwrap();
+    // The server completes the closing handshake with the same code.
+    assert_eq!(close_code(&mut a).await, Some(1000));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_d, hello, _) = owner.join(&s, None).await;
+    assert_eq!(hello["type"], "hello");
+}
+
+#[tokio::test]
+async fn an_agent_takes_over_and_releases_over_the_socket() {
+    let h = Harness::shared();
+    let owner = User::new(h, "to-owner");
+    let agent = admin(h, "to-agent");
+    let s = owner.create_session("takeover").await;
+    let (mut user_ws, _, _) = owner.join(&s, None).await;
+    let (mut agent_ws, _, _) = agent.join(&s, None).await;
+
+    // Users cannot take over.
+    send_text(&mut user_ws, r#"{"type":"takeover"}"#).await;
+    let (f, _) = recv_type(&mut user_ws, "error").await;
+    assert_eq!(f["code"], "forbidden");
+
+    send_text(&mut agent_ws, r#"{"type":"takeover"}"#).await;
+    for ws in [&mut user_ws, &mut agent_ws] {
+        let (f, _) = recv_type(ws, "mode").await;
+        assert_eq!(f["mode"], "human");
+        assert_eq!(
+            f["by"]["name"],
+            agent.name.as_str(),
+            "named by the JWT's name claim"
+        );
+    }
+    // The agent's messages carry author kind `agent` and the agent's name.
+    send_msg(&mut agent_ws, "a1", "Hi, I'm a person").await;
+    let (m, _) = recv_type(&mut user_ws, "message").await;
+    assert_eq!(m["author"]["kind"], "agent", "{m}");
+    assert_eq!(m["author"]["name"], agent.name.as_str());
+    let (status, body) = agent
+        .call(
+            Method::GET,
+            &format!("/v1/admin/sessions?human_assisted=true&owner={}", owner.id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["sessions"][0]["id"], s.as_str());
+    assert_eq!(body["sessions"][0]["mode"], "human");
+
+    send_text(&mut agent_ws, r#"{"type":"release"}"#).await;
+    let (f, _) = recv_type(&mut user_ws, "mode").await;
+    assert_eq!(f["mode"], "assistant");
+    let (_, session) = owner
+        .call(Method::GET, &format!("/v1/sessions/{s}"), None)
+        .await;
+    assert_eq!(session["mode"], "assistant");
+    let _ = agent_ws.send(Message::Close(None)).await;
+}
