@@ -169,6 +169,10 @@ async function main() {
         kvNamespaces: Object.fromEntries(kv.map((k) => [k.binding, k.id])),
         durableObjects,
         ratelimits,
+        // Static assets (the web client) answer first; other paths reach the worker.
+        ...(wrangler.assets?.directory
+          ? { assets: { directory: path.join(root, wrangler.assets.directory), routerConfig: { has_user_worker: true } } }
+          : {}),
         // Workers AI cannot run offline: the binding is a local stand-in.
         ...(wrangler.ai?.binding && !opts.omit.has(wrangler.ai.binding)
           ? { wrappedBindings: { [wrangler.ai.binding]: { scriptName: "ai-standin" } } }
@@ -219,7 +223,7 @@ async function main() {
   const origin = url.origin;
   process.stdout.write(JSON.stringify({ event: "ready", url: origin, llm_url: llm.url, control_url: control.url }) + "\n");
   if (opts.dev) {
-    console.error(`\n  Confab is running at ${origin}\n  stand-in LLM: ${llm.url}\n  state: ${opts.persist ?? "in memory"}\n`);
+    console.error(`\n  Confab is running at ${origin}\n  chat: ${origin}/   admin console: ${origin}/admin\n  stand-in LLM: ${llm.url}\n  state: ${opts.persist ?? "in memory"}\n`);
   }
 }
 

@@ -35,6 +35,13 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGE
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
+# Browser tests drive Debian's Chromium (never a downloaded browser); the
+# emoji font makes reactions render in screenshots.
+if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "color emoji"; then
+  log "installing chromium and fonts-noto-color-emoji (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji
+fi
+
 # npm ci is slow-ish and wipes node_modules; skip it when the installed tree
 # already matches the lockfile.
 stamp="$MF/node_modules/.confab-lock-stamp"

@@ -18,6 +18,9 @@ cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 log "harness unit tests (node --test)"
 (cd miniflare && "$CONFAB_NODE" --test test/*.test.mjs)
 
+log "JS client library and browser tests (Chromium + playwright-core)"
+"$CONFAB_NODE" --test tests/browser/*.test.mjs
+
 log "cargo test (native unit tests and e2e tests against workerd)"
 cargo test --all-targets
 

@@ -14,6 +14,7 @@ pub enum Route<'a> {
     Healthz,
     Readyz,
     Metrics,
+    ClientConfig,
     DevToken,
     CreateSession,
     ListSessions,
@@ -63,6 +64,7 @@ impl Route<'_> {
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
+            Route::ClientConfig => "client_config",
             Route::DevToken => "dev.token",
             Route::CreateSession => "sessions.create",
             Route::ListSessions => "sessions.list",
@@ -128,6 +130,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         (["healthz"], _) if read => Healthz,
         (["readyz"], _) if read => Readyz,
         (["metrics"], _) if read => Metrics,
+        (["v1", "client-config"], _) if read => ClientConfig,
         (["v1", "dev", "token"], "POST") => DevToken,
         (["v1", "sessions"], "POST") => CreateSession,
         (["v1", "sessions"], _) if read => ListSessions,
@@ -148,6 +151,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
             ["healthz"]
             | ["readyz"]
             | ["metrics"]
+            | ["v1", "client-config"]
             | ["v1", "dev", "token"]
             | ["v1", "sessions"]
             | ["v1", "sessions", _]
@@ -218,6 +222,7 @@ mod dispatch {
             Route::Readyz => api::health::readyz(ctx).await,
             Route::Metrics => api::metrics::metrics(req, ctx).await,
             Route::DevToken => api::dev::token(req, ctx).await,
+            Route::ClientConfig => api::dev::client_config(ctx),
             Route::CreateSession => api::sessions::create(req, ctx).await,
             Route::ListSessions => api::sessions::list(req, ctx).await,
             Route::GetSession { id } => api::sessions::get(req, ctx, id).await,

@@ -10,6 +10,21 @@ use crate::protocol::valid_client_id;
 use serde_json::json;
 use worker::Request;
 
+/// GET /v1/client-config
+///
+/// What the bundled web pages need to know before signing in:
+/// `{"dev_sign_in": bool, "assistant": bool}`. Public; reveals no secret.
+pub fn client_config(ctx: &Ctx) -> HandlerResult {
+    let config = ctx.require_config()?;
+    json(
+        200,
+        &json!({
+            "dev_sign_in": config.is_development() && config.jwt.hs256_secret.is_some(),
+            "assistant": config.assistant.is_some(),
+        }),
+    )
+}
+
 /// Dev tokens last a day: long enough for a working session.
 const DEV_TOKEN_TTL_S: i64 = 24 * 3600;
 

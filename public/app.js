@@ -1,0 +1,161 @@
+// The chat page: sign in, pick or start a conversation, chat live.
+import { ConfabClient } from "/confab.js";
+import { signIn, signOut } from "/signin.js";
+import { Transcript } from "/transcript.js";
+
+const $ = (id) => document.getElementById(id);
+const root = $("root");
+const layout = root.innerHTML;
+
+const me = await signIn(root);
+root.innerHTML = layout;
+$("whoami").textContent = `Signed in as ${me.name}`;
+$("signout").hidden = false;
+$("signout").addEventListener("click", signOut);
+
+const client = new ConfabClient({ getToken: () => me.token });
+let chat = null;
+let openId = null;
+
+async function loadSessions() {
+  const { sessions } = await client.listSessions({ limit: 50 });
+  const list = $("session-list");
+  list.replaceChildren(
+    ...sessions.map((s) => {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "session-link";
+      b.textContent = s.title || `Conversation ${s.id.slice(0, 6)}`;
+      b.dataset.id = s.id;
+      b.setAttribute("aria-current", s.id === openId ? "true" : "false");
+      b.addEventListener("click", () => open(s.id, b.textContent));
+      li.append(b);
+      return li;
+    }),
+  );
+  return sessions;
+}
+
+$("new-session-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const contact = f.contact_name.value.trim() || f.contact_email.value.trim()
+    ? { name: f.contact_name.value.trim(), email: f.contact_email.value.trim() }
+    : undefined;
+  try {
+    const s = await client.createSession({ title: f.title.value.trim() || undefined, contact });
+    f.reset();
+    $("new-session").open = false;
+    await loadSessions();
+    open(s.id, s.title || `Conversation ${s.id.slice(0, 6)}`);
+  } catch (err) {
+    const p = f.querySelector(".error");
+    p.textContent = err.message;
+    p.hidden = false;
+  }
+});
+
+function statusText({ state, queued }) {
+  const q = queued ? `, ${queued} queued` : "";
+  return { online: `Online${q}`, connecting: "Connecting…", reconnecting: `Reconnecting…${q}`,
+    offline: `Offline${q}`, closed: `Disconnected${q}`, idle: "Not connected" }[state] ?? state;
+}
+
+const typingUsers = new Map();
+function renderTyping() {
+  const now = Date.now();
+  const names = [...typingUsers].filter(([, t]) => now - t.at < 4000).map(([, t]) => t.name);
+  $("typing").textContent = names.length ? `${names.join(", ")} ${names.length > 1 ? "are" : "is"} typing…` : "";
+}
+setInterval(renderTyping, 1000);
+
+function open(id, title) {
+  chat?.close();
+  openId = id;
+  for (const b of document.querySelectorAll(".session-link")) b.setAttribute("aria-current", String(b.dataset.id === id));
+  $("chat-title").textContent = title;
+  $("composer").hidden = false;
+  const transcript = new Transcript($("transcript"), {
+    me,
+    onReact: (seq, emoji, action) => chat.react(seq, emoji, action),
+    onEdit: (seq, text) => {
+      const next = prompt("Edit message", text);
+      if (next && next.trim() && next !== text) chat.edit(seq, next.trim());
+    },
+    onDelete: (seq) => confirm("Delete this message?") && chat.delete(seq),
+  });
+  transcript.clear();
+  chat = client.session(id);
+  const presence = new Map();
+  const on = (type, fn) => chat.addEventListener(type, (e) => fn(e.detail));
+  on("status", (s) => ($("status").textContent = statusText(s)) && ($("status").dataset.state = s.state));
+  on("hello", (h) => {
+    presence.clear();
+    for (const p of h.present) presence.set(p.user.id, p);
+    for (const r of h.reads) transcript.receipt({ user: { id: r.user_id, name: r.user_id }, seq: r.seq });
+    renderPresence();
+  });
+  on("message", (m) => {
+    transcript.message(m);
+    typingUsers.delete(m.author.id);
+    renderTyping();
+    if (m.author.kind === "assistant") $("stop").hidden = true;
+    if (document.visibilityState === "visible") chat.read(m.seq);
+  });
+  on("turn", (t) => { transcript.turn(t); $("stop").hidden = false; });
+  on("delta", (d) => transcript.delta(d));
+  on("edited", (f) => transcript.edited(f));
+  on("deleted", (f) => transcript.deleted(f));
+  on("reaction", (f) => transcript.reaction(f));
+  on("receipt", (f) => transcript.receipt(f));
+  on("typing", (f) => { typingUsers.set(f.user.id, { name: f.user.name, at: Date.now() }); renderTyping(); });
+  on("presence", (p) => {
+    if (p.devices > 0) presence.set(p.user.id, { user: p.user, devices: p.devices });
+    else presence.delete(p.user.id);
+    renderPresence();
+  });
+  on("mode", (m) => {
+    $("mode").textContent = m.mode === "human" ? `${m.by.name} (support agent) has joined the conversation.` : "The assistant is answering again.";
+  });
+  on("error", (e) => {
+    if (e.code === "rate_limited") $("typing").textContent = "Slow down a little…";
+  });
+  on("closed", (c) => ($("status").textContent = c.code === 4004 ? "This conversation was deleted." : "Disconnected."));
+  function renderPresence() {
+    const others = [...presence.values()].filter((p) => p.user.id !== me.id).map((p) => p.user.name);
+    const mine = presence.get(me.id)?.devices ?? 0;
+    $("presence").textContent = [others.length ? `Here: ${others.join(", ")}` : "", mine > 1 ? `You are here on ${mine} devices` : ""].filter(Boolean).join(" · ");
+  }
+  // The latest page from history, then live from there on.
+  client.history(id, { limit: 50 }).then((page) => {
+    if (openId !== id) return;
+    for (const m of page.messages) transcript.message(m);
+    chat.lastSeq = page.last_seq ?? transcript.lastSeq;
+    chat.connect();
+  }, () => chat.connect());
+  $("composer-text").focus();
+}
+
+$("composer").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const t = $("composer-text");
+  const text = t.value.trim();
+  if (!text || !chat) return;
+  chat.send(text);
+  t.value = "";
+});
+$("composer-text").addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey) {
+    e.preventDefault();
+    $("composer").requestSubmit();
+  } else if (chat?.state === "online") {
+    chat.typing();
+  }
+});
+$("stop").addEventListener("click", () => chat?.stop());
+
+const sessions = await loadSessions();
+const wanted = new URLSearchParams(location.search).get("session");
+const first = sessions.find((s) => s.id === wanted);
+if (first) open(first.id, first.title || `Conversation ${first.id.slice(0, 6)}`);

@@ -1,0 +1,101 @@
+// Types for confab.js, Confab's browser client. See docs/client.md.
+
+export declare const TERMINAL_CLOSE_CODES: Set<number>;
+export declare function backoffMs(attempt: number, options?: { baseMs?: number; capMs?: number; random?: () => number }): number;
+export declare function newClientId(): string;
+
+export declare class ConfabError extends Error {
+  /** HTTP status (0 for a network failure). */
+  status: number;
+  /** The API's stable error code, e.g. `token_expired`, `not_found`. */
+  code: string;
+  requestId?: string;
+}
+
+export interface UserRef { id: string; name: string }
+export interface Author extends UserRef { kind: "user" | "assistant" | "agent" | "system" }
+export interface Message {
+  seq: number; id: string; client_id?: string; author: Author; text: string; created_at: number;
+  reply_to?: number; edited_at?: number; deleted?: boolean;
+  reactions?: { emoji: string; users: string[] }[];
+  turn?: { provider: string; model: string; tokens_in: number; tokens_out: number; ttft_ms: number; latency_ms: number; finish_reason: string; incomplete: boolean };
+}
+export interface SessionView {
+  id: string; owner_id: string; title: string | null; contact: { name: string; email: string } | null;
+  mode: "assistant" | "human"; status: "active" | "idle" | "closed"; last_seq: number; message_count: number;
+  created_at: number; updated_at: number;
+}
+export type ConnectionState = "idle" | "connecting" | "online" | "reconnecting" | "offline" | "closed";
+
+export interface ClientOptions {
+  /** Where Confab runs; defaults to the page's origin. */
+  baseUrl?: string;
+  /** Returns the user's JWT (called for every API call, so it may refresh). */
+  getToken: () => string | Promise<string>;
+  /** Where the offline outbox lives; defaults to localStorage. */
+  storage?: Storage;
+  WebSocket?: typeof WebSocket;
+  fetch?: typeof fetch;
+}
+
+export declare class ConfabClient {
+  constructor(options: ClientOptions);
+  api<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+  listSessions(q?: { cursor?: string; limit?: number }): Promise<{ sessions: SessionView[]; next_cursor: string | null }>;
+  createSession(s?: { title?: string; contact?: { name: string; email: string } }): Promise<SessionView>;
+  getSession(id: string): Promise<SessionView>;
+  deleteSession(id: string): Promise<null>;
+  history(id: string, q?: { before?: number; limit?: number }): Promise<{ messages: Message[]; next_before: number | null; last_seq: number }>;
+  addMember(id: string, userId: string): Promise<{ user_id: string }>;
+  ticket(id: string): Promise<{ ticket: string; expires_in: number }>;
+  adminSessions(q?: Record<string, string | number>): Promise<{ sessions: (SessionView & { tokens: number; human_assisted: boolean })[]; next_cursor: string | null }>;
+  adminSession(id: string): Promise<{ session: SessionView; usage: Record<string, unknown> }>;
+  session(id: string, options?: SessionOptions): ConfabSession;
+}
+
+export interface SessionOptions {
+  backoff?: { baseMs?: number; capMs?: number };
+  /** Storage key of this session's outbox (default `confab.outbox.<id>`). */
+  outboxKey?: string;
+}
+
+export interface SessionEvents {
+  status: { state: ConnectionState; queued: number };
+  hello: { you: UserRef; session: string; last_seq: number; present: { user: UserRef; devices: number }[]; reads: { user_id: string; seq: number }[] };
+  synced: { last_seq: number };
+  message: Message;
+  ack: { client_id: string; seq: number; id: string; duplicate: boolean };
+  turn: { message_id: string; author: Author; text: string; index: number };
+  delta: { message_id: string; index: number; text: string };
+  edited: { seq: number; text: string; edited_at: number };
+  deleted: { seq: number; deleted_at: number };
+  reaction: { seq: number; emoji: string; user: UserRef; action: "add" | "remove" };
+  typing: { user: UserRef };
+  presence: { user: UserRef; status: "joined" | "left"; devices: number };
+  receipt: { user: UserRef; seq: number };
+  mode: { mode: "assistant" | "human"; by: UserRef };
+  error: { code: string; message: string; client_id?: string; retry_after_ms?: number };
+  closed: { code: number; reason?: string; terminal: true };
+}
+
+export declare class ConfabSession extends EventTarget {
+  readonly id: string;
+  readonly state: ConnectionState;
+  /** The highest seq seen; set it before `connect()` to resume from there. */
+  lastSeq: number;
+  /** Messages not yet acknowledged (persisted in storage). */
+  readonly queued: number;
+  connect(): void;
+  close(): void;
+  /** Returns the message's client id. Queued while offline; sent exactly once. */
+  send(text: string, options?: { replyTo?: number }): string;
+  edit(seq: number, text: string): void;
+  delete(seq: number): void;
+  react(seq: number, emoji: string, action?: "add" | "remove"): void;
+  typing(): void;
+  read(seq: number): void;
+  stop(): void;
+  takeover(): void;
+  release(): void;
+  addEventListener<K extends keyof SessionEvents>(type: K, listener: (e: CustomEvent<SessionEvents[K]>) => void, options?: boolean | AddEventListenerOptions): void;
+}

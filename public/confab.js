@@ -1,0 +1,332 @@
+// Confab's browser client: an ES module with no dependencies.
+//
+//   import { ConfabClient } from "https://your-confab.example/confab.js";
+//   const client = new ConfabClient({ getToken: async () => myApp.confabToken() });
+//   const chat = client.session(sessionId);
+//   chat.addEventListener("message", (e) => render(e.detail));
+//   chat.addEventListener("status", (e) => showStatus(e.detail));
+//   chat.connect();
+//   chat.send("Hello");                 // queued offline, delivered exactly once
+//
+// Full reference: docs/client.md. Types: confab.d.ts.
+
+/** Close codes after which reconnecting cannot help (see docs/protocol.md). */
+export const TERMINAL_CLOSE_CODES = new Set([1008, 4004]);
+
+/** An HTTP API failure: `status` and the API's stable `code`. */
+export class ConfabError extends Error {
+  constructor(status, code, message, requestId) {
+    super(message || code);
+    this.name = "ConfabError";
+    this.status = status;
+    this.code = code;
+    this.requestId = requestId;
+  }
+}
+
+/** Exponential backoff with full jitter: a random wait in [0, min(cap, base·2^attempt)]. */
+export function backoffMs(attempt, { baseMs = 500, capMs = 15000, random = Math.random } = {}) {
+  return Math.floor(random() * Math.min(capMs, baseMs * 2 ** attempt));
+}
+
+/** A client id for a new message (the server's idempotency key). */
+export function newClientId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(9));
+  return "c-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The HTTP API, authenticated with the token `getToken` returns. */
+export class ConfabClient {
+  /**
+   * @param {{baseUrl?: string, getToken: () => string | Promise<string>, storage?: Storage,
+   *          WebSocket?: typeof WebSocket, fetch?: typeof fetch}} options
+   */
+  constructor({ baseUrl, getToken, storage, WebSocket: WS, fetch: f } = {}) {
+    if (typeof getToken !== "function") throw new TypeError("getToken is required");
+    this.baseUrl = (baseUrl ?? globalThis.location?.origin ?? "").replace(/\/$/, "");
+    this.getToken = getToken;
+    this.storage = storage ?? globalThis.localStorage;
+    this.WebSocket = WS ?? globalThis.WebSocket;
+    this.fetch = f ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /** Calls the API; resolves to the JSON body, rejects with ConfabError. */
+  async api(method, path, body) {
+    const headers = { authorization: `Bearer ${await this.getToken()}` };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let res;
+    try {
+      res = await this.fetch(this.baseUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ConfabError(0, "network", String(e?.message ?? e));
+    }
+    if (res.status === 204) return null;
+    const data = await res.json().catch(() => null);
+    if (!res.ok) {
+      const err = data?.error ?? {};
+      throw new ConfabError(res.status, err.code ?? "http_" + res.status, err.message, err.request_id);
+    }
+    return data;
+  }
+
+  listSessions({ cursor, limit } = {}) {
+    return this.api("GET", "/v1/sessions" + query({ cursor, limit }));
+  }
+  createSession({ title, contact } = {}) {
+    return this.api("POST", "/v1/sessions", { ...(title ? { title } : {}), ...(contact ? { contact } : {}) });
+  }
+  getSession(id) {
+    return this.api("GET", `/v1/sessions/${enc(id)}`);
+  }
+  deleteSession(id) {
+    return this.api("DELETE", `/v1/sessions/${enc(id)}`);
+  }
+  history(id, { before, limit } = {}) {
+    return this.api("GET", `/v1/sessions/${enc(id)}/messages` + query({ before, limit }));
+  }
+  addMember(id, userId) {
+    return this.api("POST", `/v1/sessions/${enc(id)}/members`, { user_id: userId });
+  }
+  ticket(id) {
+    return this.api("POST", `/v1/sessions/${enc(id)}/tickets`);
+  }
+  /** Admin only: every session, filtered and sorted (see docs/api.md). */
+  adminSessions(params = {}) {
+    return this.api("GET", "/v1/admin/sessions" + query(params));
+  }
+  adminSession(id) {
+    return this.api("GET", `/v1/admin/sessions/${enc(id)}`);
+  }
+
+  /** A live connection to one session (call `connect()` on it). */
+  session(id, options) {
+    return new ConfabSession(this, id, options);
+  }
+}
+
+/**
+ * One session's live socket, kept alive across network trouble.
+ *
+ * Events (all `CustomEvent`s, payload in `detail`): `status`
+ * ({state, queued}), `hello`, `synced`, `message`, `ack`, `turn`, `delta`,
+ * `edited`, `deleted`, `reaction`, `typing`, `presence`, `receipt`, `mode`,
+ * `error` (an error frame), `closed` ({code, reason, terminal}).
+ */
+export class ConfabSession extends EventTarget {
+  constructor(client, id, { backoff = {}, outboxKey } = {}) {
+    super();
+    this.client = client;
+    this.id = id;
+    this.backoff = backoff;
+    this.state = "idle";
+    this.lastSeq = 0;
+    this.ws = null;
+    this.attempt = 0;
+    this.stopped = false;
+    this.outboxKey = outboxKey ?? `confab.outbox.${id}`;
+    this.outbox = this.#loadOutbox();
+    this.onOnline = () => this.#online();
+    this.onOffline = () => this.#offline();
+  }
+
+  /** Opens the socket (and keeps reopening it until `close()`). */
+  connect() {
+    this.stopped = false;
+    globalThis.addEventListener?.("online", this.onOnline);
+    globalThis.addEventListener?.("offline", this.onOffline);
+    if (globalThis.navigator?.onLine === false) return this.#setState("offline");
+    this.#open();
+  }
+
+  /** Closes for good; queued messages stay in storage for next time. */
+  close() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    globalThis.removeEventListener?.("online", this.onOnline);
+    globalThis.removeEventListener?.("offline", this.onOffline);
+    this.ws?.close(1000, "closed by client");
+    this.ws = null;
+    this.#setState("closed");
+  }
+
+  /** Sends a message; returns its client id. Offline, it waits in the outbox. */
+  send(text, { replyTo } = {}) {
+    const frame = { type: "send", client_id: newClientId(), text };
+    if (replyTo) frame.reply_to = replyTo;
+    this.outbox.push(frame);
+    this.#saveOutbox();
+    if (this.state === "online") this.#raw(frame);
+    else this.#emitStatus();
+    return frame.client_id;
+  }
+  edit(seq, text) { this.#frame({ type: "edit", seq, text }); }
+  delete(seq) { this.#frame({ type: "delete", seq }); }
+  react(seq, emoji, action = "add") { this.#frame({ type: "react", seq, emoji, action }); }
+  /** Says the user is typing; sent at most once every 2 s. */
+  typing() {
+    const now = Date.now();
+    if (now - (this.typedAt ?? 0) < 2000) return;
+    this.typedAt = now;
+    this.#frame({ type: "typing" });
+  }
+  read(seq) { this.#frame({ type: "read", seq }); }
+  /** Stops the assistant's reply in progress. */
+  stop() { this.#frame({ type: "stop" }); }
+  /** Agents (admins) only. */
+  takeover() { this.#frame({ type: "takeover" }); }
+  release() { this.#frame({ type: "release" }); }
+
+  /** Messages sent but not yet acknowledged (kept across reloads). */
+  get queued() {
+    return this.outbox.length;
+  }
+
+  #frame(f) {
+    if (this.state === "online") this.#raw(f);
+  }
+  #raw(f) {
+    try {
+      this.ws?.send(JSON.stringify(f));
+    } catch {
+      // The close handler reconnects; sends stay in the outbox.
+    }
+  }
+
+  async #open() {
+    if (this.stopped) return;
+    this.#setState(this.attempt === 0 && this.lastSeq === 0 ? "connecting" : "reconnecting");
+    let ticket;
+    try {
+      ticket = (await this.client.ticket(this.id)).ticket;
+    } catch (e) {
+      // 401/403/404 will not get better by retrying.
+      if ([401, 403, 404].includes(e.status)) return this.#terminal(e.status === 404 ? 4004 : 1008, e.code);
+      return this.#retry();
+    }
+    if (this.stopped) return;
+    const base = this.client.baseUrl.replace(/^http/, "ws");
+    // Always resume: from 0 the server replays the whole conversation;
+    // set `lastSeq` first (e.g. after loading a history page) to start later.
+    const after = `&after=${this.lastSeq}`;
+    const ws = new this.client.WebSocket(`${base}/v1/sessions/${enc(this.id)}/ws?ticket=${ticket}${after}`);
+    this.ws = ws;
+    ws.onmessage = (ev) => this.#onFrame(ev.data);
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.stopped) return;
+      if (TERMINAL_CLOSE_CODES.has(ev.code)) return this.#terminal(ev.code, ev.reason);
+      if (globalThis.navigator?.onLine === false) return this.#setState("offline");
+      this.#retry();
+    };
+  }
+
+  #retry() {
+    if (this.stopped) return;
+    const wait = backoffMs(this.attempt++, this.backoff);
+    this.#setState("reconnecting");
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.#open(), wait);
+  }
+
+  #terminal(code, reason) {
+    this.stopped = true;
+    this.#setState("closed");
+    this.#emit("closed", { code, reason, terminal: true });
+  }
+
+  #online() {
+    if (this.stopped || this.state === "online") return;
+    this.attempt = 0;
+    clearTimeout(this.retryTimer);
+    this.#open();
+  }
+
+  #offline() {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    this.ws = null;
+    ws?.close(1000, "offline");
+    this.#setState("offline");
+  }
+
+  #onFrame(data) {
+    let f;
+    try {
+      f = JSON.parse(data);
+    } catch {
+      return;
+    }
+    switch (f.type) {
+      case "synced":
+        this.attempt = 0;
+        this.lastSeq = Math.max(this.lastSeq, f.last_seq ?? 0);
+        this.#setState("online");
+        // Everything not yet acked goes again, with its original client id:
+        // the server stores each client id once, so nothing doubles.
+        for (const frame of this.outbox) this.#raw(frame);
+        break;
+      case "message":
+        if (f.seq <= this.lastSeq && this.state === "online") return; // already seen
+        this.lastSeq = Math.max(this.lastSeq, f.seq);
+        this.#dropFromOutbox(f.client_id, f.author?.id);
+        break;
+      case "ack":
+        this.#dropFromOutbox(f.client_id);
+        break;
+    }
+    this.#emit(f.type, f);
+  }
+
+  #dropFromOutbox(clientId) {
+    if (!clientId) return;
+    const before = this.outbox.length;
+    this.outbox = this.outbox.filter((m) => m.client_id !== clientId);
+    if (this.outbox.length !== before) {
+      this.#saveOutbox();
+      this.#emitStatus();
+    }
+  }
+
+  #loadOutbox() {
+    try {
+      return JSON.parse(this.client.storage?.getItem(this.outboxKey) ?? "[]");
+    } catch {
+      return [];
+    }
+  }
+  #saveOutbox() {
+    try {
+      if (this.outbox.length) this.client.storage?.setItem(this.outboxKey, JSON.stringify(this.outbox));
+      else this.client.storage?.removeItem(this.outboxKey);
+    } catch {
+      // Storage full or blocked: the outbox still lives in memory.
+    }
+  }
+
+  #setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.#emitStatus();
+  }
+  #emitStatus() {
+    this.#emit("status", { state: this.state, queued: this.outbox.length });
+  }
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function enc(s) {
+  return encodeURIComponent(s);
+}
+
+function query(params) {
+  const q = Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== "");
+  return q.length ? "?" + q.map(([k, v]) => `${enc(k)}=${enc(String(v))}`).join("&") : "";
+}

@@ -1,0 +1,115 @@
+// Signing in for the bundled pages.
+//
+// Development (`GET /v1/client-config` says `dev_sign_in`): a form asks for a
+// name and a role and gets a token from `POST /v1/dev/token`. The user id is
+// derived from the name, so the same name in another browser is the same
+// user. Production has no form: the embedding app hands the page a token,
+// as `#token=…` in the URL (never sent to the server), `window.CONFAB_TOKEN`,
+// or a `{"type":"confab-token","token":…}` message from the parent frame.
+
+const KEY = "confab.token";
+
+/** Derives a stable dev user id from a display name. */
+export function devUserId(name, role) {
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 40) || "user";
+  return `dev-${role === "admin" ? "admin-" : ""}${slug}`;
+}
+
+function decode(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(decodeURIComponent(escape(atob(payload))));
+  } catch {
+    return null;
+  }
+}
+
+/** The signed-in identity from a token: {token, id, name, roles}. */
+export function identity(token) {
+  const c = decode(token);
+  if (!c || (c.exp && c.exp * 1000 < Date.now())) return null;
+  return { token, id: c.sub, name: c.name ?? c.sub, roles: c.roles ?? [] };
+}
+
+function fromEmbedder() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const t = hash.get("token") ?? globalThis.CONFAB_TOKEN;
+  if (hash.has("token")) history.replaceState(null, "", location.pathname + location.search);
+  return t ? identity(t) : null;
+}
+
+/**
+ * Resolves with the signed-in identity, showing the sign-in form inside
+ * `root` when needed. `wantRole` preselects the role (the admin console
+ * asks for `admin`).
+ */
+export async function signIn(root, { wantRole = "user" } = {}) {
+  const given = fromEmbedder();
+  if (given) {
+    sessionStorage.setItem(KEY, given.token);
+    return given;
+  }
+  const stored = identity(sessionStorage.getItem(KEY) ?? localStorage.getItem(KEY) ?? "");
+  if (stored && (wantRole !== "admin" || stored.roles.includes("admin"))) return stored;
+
+  const config = await fetch("/v1/client-config").then((r) => r.json()).catch(() => ({}));
+  if (!config.dev_sign_in) {
+    root.innerHTML = `<section class="card" role="alert"><h1>Sign-in needed</h1>
+      <p>This page expects a token from the app that embeds it
+      (<code>#token=…</code>, <code>window.CONFAB_TOKEN</code>, or a
+      <code>confab-token</code> message). See docs/client.md.</p></section>`;
+    return new Promise((resolve) => {
+      addEventListener("message", (e) => {
+        const who = e.data?.type === "confab-token" ? identity(e.data.token) : null;
+        if (who) {
+          sessionStorage.setItem(KEY, who.token);
+          resolve(who);
+        }
+      });
+    });
+  }
+  root.innerHTML = `
+    <form class="card signin" aria-labelledby="signin-title">
+      <h1 id="signin-title">Sign in (development)</h1>
+      <p class="hint">Local sign-in: any name works. Production pages take a token from your app instead.</p>
+      <label for="signin-name">Your name</label>
+      <input id="signin-name" name="name" required maxlength="100" autocomplete="name">
+      <label for="signin-role">Role</label>
+      <select id="signin-role" name="role">
+        <option value="user">User</option>
+        <option value="admin">Support agent (admin)</option>
+      </select>
+      <button type="submit">Sign in</button>
+      <p class="error" role="alert" hidden></p>
+    </form>`;
+  const form = root.querySelector("form");
+  form.role.value = wantRole;
+  form.name.focus();
+  return new Promise((resolve) => {
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const name = form.name.value.trim();
+      const role = form.role.value;
+      const res = await fetch("/v1/dev/token", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ name, sub: devUserId(name, role), roles: role === "admin" ? ["admin"] : [] }),
+      });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) {
+        const p = form.querySelector(".error");
+        p.textContent = body?.error?.message ?? "sign-in failed";
+        p.hidden = false;
+        return;
+      }
+      localStorage.setItem(KEY, body.token);
+      resolve(identity(body.token));
+    });
+  });
+}
+
+export function signOut() {
+  sessionStorage.removeItem(KEY);
+  localStorage.removeItem(KEY);
+  location.reload();
+}

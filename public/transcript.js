@@ -1,0 +1,193 @@
+// Renders a session's transcript from the socket's frames into an <ol>.
+// Shared by the chat page and the admin console. Text is always set with
+// textContent: message text never becomes markup.
+
+const REACTIONS = ["👍", "❤️", "😂"];
+
+export class Transcript {
+  /**
+   * @param {HTMLOListElement} list
+   * @param {{me: {id: string}, onEdit?: Function, onDelete?: Function, onReact?: Function}} options
+   */
+  constructor(list, { me, onEdit, onDelete, onReact }) {
+    this.list = list;
+    this.me = me;
+    this.onEdit = onEdit;
+    this.onDelete = onDelete;
+    this.onReact = onReact;
+    this.bySeq = new Map();
+    this.reads = new Map(); // user id → {name, seq}
+  }
+
+  clear() {
+    this.list.replaceChildren();
+    this.bySeq.clear();
+    this.reads.clear();
+  }
+
+  #item(id) {
+    let li = this.list.querySelector(`li[data-id="${CSS.escape(id)}"]`);
+    if (!li) {
+      li = document.createElement("li");
+      li.dataset.id = id;
+      li.innerHTML = `<div class="meta"><span class="author"></span><span class="kind"></span><span class="flags"></span></div>
+        <p class="text"></p><div class="reactions"></div><div class="actions"></div>`;
+      this.list.append(li);
+    }
+    return li;
+  }
+
+  /** A stored message (live, replayed or from history). */
+  message(m) {
+    const li = this.#item(m.id);
+    li.dataset.seq = m.seq;
+    li.className = `msg kind-${m.author.kind}${m.author.id === this.me.id ? " mine" : ""}`;
+    li.querySelector(".author").textContent = m.author.name;
+    li.querySelector(".kind").textContent = m.author.kind === "user" ? "" : m.author.kind;
+    this.bySeq.set(m.seq, li);
+    this.#text(li, m);
+    this.#reactions(li, m.reactions ?? []);
+    this.#actions(li, m);
+    this.#order(li);
+    li.scrollIntoView?.({ block: "end" });
+  }
+
+  /** The assistant started replying: an empty, streaming bubble. */
+  turn(f) {
+    const li = this.#item(f.message_id);
+    li.className = "msg kind-assistant streaming";
+    li.querySelector(".author").textContent = f.author.name;
+    li.querySelector(".kind").textContent = "assistant";
+    li.querySelector(".text").textContent = f.text;
+    li.setAttribute("aria-busy", "true");
+  }
+
+  delta(f) {
+    const li = this.#item(f.message_id);
+    li.querySelector(".text").textContent += f.text;
+    li.scrollIntoView?.({ block: "end" });
+  }
+
+  edited(f) {
+    const li = this.bySeq.get(f.seq);
+    if (!li) return;
+    li.querySelector(".text").textContent = f.text;
+    li.querySelector(".flags").textContent = "(edited)";
+  }
+
+  deleted(f) {
+    const li = this.bySeq.get(f.seq);
+    if (!li) return;
+    this.#text(li, { deleted: true });
+    li.querySelector(".actions").replaceChildren();
+    li.querySelector(".reactions").replaceChildren();
+  }
+
+  reaction(f) {
+    const li = this.bySeq.get(f.seq);
+    if (!li) return;
+    const current = JSON.parse(li.dataset.reactions ?? "[]");
+    let r = current.find((x) => x.emoji === f.emoji);
+    if (!r) current.push((r = { emoji: f.emoji, users: [] }));
+    r.users = r.users.filter((u) => u !== f.user.id);
+    if (f.action === "add") r.users.push(f.user.id);
+    this.#reactions(li, current.filter((x) => x.users.length));
+  }
+
+  receipt(f) {
+    this.reads.set(f.user.id, { name: f.user.name, seq: f.seq });
+    this.#renderReads();
+  }
+
+  #renderReads() {
+    for (const el of this.list.querySelectorAll(".seen")) el.remove();
+    const bySeq = new Map();
+    for (const [id, r] of this.reads) {
+      if (id === this.me.id) continue;
+      const seqs = [...this.bySeq.keys()].filter((s) => s <= r.seq);
+      if (!seqs.length) continue;
+      const at = Math.max(...seqs);
+      bySeq.set(at, [...(bySeq.get(at) ?? []), r.name]);
+    }
+    for (const [seq, names] of bySeq) {
+      const p = document.createElement("p");
+      p.className = "seen";
+      p.textContent = `Seen by ${names.join(", ")}`;
+      this.bySeq.get(seq)?.append(p);
+    }
+  }
+
+  #text(li, m) {
+    const p = li.querySelector(".text");
+    li.classList.remove("streaming");
+    li.removeAttribute("aria-busy");
+    if (m.deleted) {
+      li.classList.add("deleted");
+      p.textContent = "This message was deleted.";
+      li.querySelector(".flags").textContent = "";
+      return;
+    }
+    p.textContent = m.text;
+    li.querySelector(".flags").textContent = [
+      m.edited_at ? "(edited)" : "",
+      m.turn?.incomplete ? "(incomplete)" : "",
+      m.unreadable ? "(unreadable)" : "",
+    ].join(" ").trim();
+  }
+
+  #reactions(li, reactions) {
+    li.dataset.reactions = JSON.stringify(reactions);
+    const box = li.querySelector(".reactions");
+    box.replaceChildren(
+      ...reactions.map((r) => {
+        const s = document.createElement("span");
+        s.className = "reaction";
+        s.textContent = `${r.emoji} ${r.users.length}`;
+        s.title = r.users.join(", ");
+        return s;
+      }),
+    );
+  }
+
+  #actions(li, m) {
+    const box = li.querySelector(".actions");
+    box.replaceChildren();
+    if (m.deleted) return;
+    const button = (label, text, onClick) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "small";
+      b.textContent = text;
+      b.setAttribute("aria-label", label);
+      b.addEventListener("click", onClick);
+      box.append(b);
+    };
+    if (this.onReact) {
+      for (const e of REACTIONS) {
+        button(`React ${e} to message ${m.seq}`, e, () => {
+          const mine = JSON.parse(li.dataset.reactions ?? "[]").find((r) => r.emoji === e)?.users.includes(this.me.id);
+          this.onReact(m.seq, e, mine ? "remove" : "add");
+        });
+      }
+    }
+    if (m.author.id === this.me.id) {
+      if (this.onEdit) button(`Edit message ${m.seq}`, "Edit", () => this.onEdit(m.seq, li.querySelector(".text").textContent));
+      if (this.onDelete) button(`Delete message ${m.seq}`, "Delete", () => this.onDelete(m.seq));
+    }
+  }
+
+  /** Keeps items in seq order (a history page may arrive after live ones). */
+  #order(li) {
+    const seq = Number(li.dataset.seq);
+    let next = null;
+    for (const other of this.list.children) {
+      const s = Number(other.dataset.seq);
+      if (other !== li && s && s > seq && (!next || s < Number(next.dataset.seq))) next = other;
+    }
+    if (next && li.nextSibling !== next) this.list.insertBefore(li, next);
+  }
+
+  get lastSeq() {
+    return Math.max(0, ...this.bySeq.keys());
+  }
+}

@@ -1,0 +1,178 @@
+// The web client and admin console in a real browser: Debian's Chromium
+// driven by playwright-core, against the real worker in workerd (the same
+// harness as every e2e test) with the stand-in LLM.
+//
+//   node --test tests/browser/      (make test runs it)
+//
+// Screenshots go to target/browser-artifacts/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import path from "node:path";
+import readline from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const require = createRequire(path.join(root, "miniflare/package.json"));
+const { chromium } = require("playwright-core");
+const artifacts = path.join(root, "target/browser-artifacts");
+fs.mkdirSync(artifacts, { recursive: true });
+
+let harness, base, llm, browser;
+
+before(async () => {
+  const vars = {
+    ENVIRONMENT: "development",
+    JWT_HS256_SECRET: "confab-browser-test-secret-0123456789",
+    ENCRYPTION_KEYS: "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+    ENCRYPTION_ACTIVE_KEY_ID: "k1",
+    LLM_PROVIDERS: "openai",
+    OPENAI_BASE_URL: "{llm_url}/v1",
+    OPENAI_MODEL: "standin-1",
+    RATE_MESSAGES_PER_MINUTE: "0",
+  };
+  const args = [path.join(root, "miniflare/harness.mjs"), "--port", "0", "--exit-with-stdin",
+    "--log", path.join(artifacts, "workerd.log")];
+  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}=${v}`);
+  harness = spawn(process.execPath, args, {
+    stdio: ["pipe", "pipe", fs.openSync(path.join(artifacts, "harness.stderr"), "w")],
+    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
+  });
+  const line = await new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: harness.stdout });
+    rl.once("line", resolve);
+    harness.once("exit", (c) => reject(new Error(`harness exited ${c}`)));
+  });
+  const ready = JSON.parse(line);
+  base = ready.url;
+  llm = ready.llm_url;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    // No network beyond loopback here: keep Chromium from trying.
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  harness?.stdin.end();
+  harness?.kill("SIGTERM");
+});
+
+async function page(viewport = { width: 1200, height: 860 }) {
+  const context = await browser.newContext({ viewport });
+  const p = await context.newPage();
+  p.on("dialog", (d) => d.accept());
+  p.on("pageerror", (e) => console.error("page error:", e.message));
+  return { context, page: p };
+}
+
+async function signIn(p, url, name, role = "user") {
+  await p.goto(base + url);
+  await p.getByLabel("Your name").fill(name);
+  await p.getByLabel("Role").selectOption(role);
+  await p.getByRole("button", { name: "Sign in" }).click();
+  await p.locator("#signout").waitFor();
+  assert.equal(await p.locator("#whoami").textContent(), `Signed in as ${name}`);
+}
+
+const texts = (p) => p.locator("#transcript li .text").allTextContents();
+
+test("chat page and admin console, end to end", async () => {
+  // 1. A user signs in, starts a conversation and sees the reply stream in.
+  const ann = await page();
+  await signIn(ann.page, "/", "Ann");
+  await ann.page.getByText("New conversation").click();
+  await ann.page.getByLabel("Topic (optional)").fill("Billing question");
+  await ann.page.getByLabel("Name").fill("Ann Example");
+  await ann.page.getByLabel("Email").fill("ann@example.com");
+  await ann.page.getByRole("button", { name: "Start conversation" }).click();
+  await ann.page.locator("#status[data-state=online]").waitFor();
+  const url = new URL(ann.page.url());
+  // Slow the stand-in's stream so the page shows it mid-reply.
+  await fetch(`${llm}/_standin/script`, {
+    method: "POST",
+    body: JSON.stringify({ model: "standin-1", steps: [{ delay_ms: 80 }] }),
+  });
+  await ann.page.getByRole("textbox", { name: "Message", exact: true }).fill("Hello there, my invoice is wrong");
+  await ann.page.keyboard.press("Enter");
+  await ann.page.locator(".msg.kind-assistant.streaming").waitFor();
+  const partial = await ann.page.locator(".msg.kind-assistant .text").textContent();
+  const reply = ann.page.locator(".msg.kind-assistant:not(.streaming) .text");
+  await reply.waitFor();
+  const full = await reply.textContent();
+  assert.match(full, /You said: .*Hello there, my invoice is wrong/);
+  assert.ok(partial.length < full.length, `streamed: "${partial}" before "${full}"`);
+
+  // 2. The same user in a second browser sees the conversation live.
+  const sessionId = await ann.page.evaluate(async () => {
+    const token = localStorage.getItem("confab.token");
+    const r = await fetch("/v1/sessions", { headers: { authorization: `Bearer ${token}` } });
+    return (await r.json()).sessions[0].id;
+  });
+  const ann2 = await page({ width: 390, height: 844 }); // a phone
+  await signIn(ann2.page, `/?session=${sessionId}`, "Ann");
+  await ann2.page.locator("#status[data-state=online]").waitFor();
+  await ann2.page.getByText("Hello there, my invoice is wrong", { exact: true }).waitFor();
+  await ann.page.getByRole("textbox", { name: "Message", exact: true }).fill("Sent from my laptop");
+  await ann.page.getByRole("button", { name: "Send" }).click();
+  await ann2.page.getByText("Sent from my laptop", { exact: true }).waitFor();
+  await ann.page.getByText("You are here on 2 devices").waitFor();
+  await ann.page.screenshot({ path: path.join(artifacts, "chat.png") });
+
+  // 3. An admin takes over and replies; the user sees the agent's name.
+  const dana = await page();
+  await signIn(dana.page, "/admin", "Dana", "admin");
+  await dana.page.getByLabel("Owner").fill("dev-ann");
+  await dana.page.getByRole("button", { name: "Apply" }).click();
+  await dana.page.getByRole("button", { name: "Open session Billing question" }).click();
+  await dana.page.getByText("Sent from my laptop", { exact: true }).waitFor();
+  await dana.page.getByText(/Assistant: [1-9][0-9]* replies, [1-9][0-9]* tokens in/).waitFor();
+  await dana.page.getByRole("button", { name: "Take over" }).click();
+  await ann.page.getByText("Dana (support agent) has joined the conversation.").waitFor();
+  await dana.page.getByLabel("Reply as agent").fill("Hi Ann, Dana from support here.");
+  await dana.page.getByRole("button", { name: "Send" }).click();
+  const agentMsg = ann.page.locator(".msg.kind-agent", { hasText: "Dana from support" });
+  await agentMsg.waitFor();
+  assert.equal(await agentMsg.locator(".author").textContent(), "Dana");
+  await dana.page.getByRole("button", { name: "Apply" }).click(); // refresh the table
+  await dana.page.screenshot({ path: path.join(artifacts, "admin.png"), fullPage: true });
+
+  // 4. Offline: two sends wait in the outbox, then land once each, in order.
+  await ann.context.setOffline(true);
+  await ann.page.locator("#status[data-state=offline]").waitFor();
+  for (const t of ["Offline one", "Offline two"]) {
+    await ann.page.getByRole("textbox", { name: "Message", exact: true }).fill(t);
+    await ann.page.keyboard.press("Enter");
+  }
+  await ann.page.getByText("Offline, 2 queued").waitFor();
+  await ann.context.setOffline(false);
+  await ann.page.locator("#status[data-state=online]").waitFor();
+  await ann2.page.getByText("Offline two", { exact: true }).waitFor();
+  await ann.page.getByText("Offline two", { exact: true }).waitFor();
+  for (const p of [ann.page, ann2.page]) {
+    const all = await texts(p);
+    assert.deepEqual(all.filter((t) => t.startsWith("Offline")), ["Offline one", "Offline two"]);
+  }
+  const history = await ann.page.evaluate(async (id) => {
+    const token = localStorage.getItem("confab.token");
+    const r = await fetch(`/v1/sessions/${id}/messages?limit=100`, { headers: { authorization: `Bearer ${token}` } });
+    return (await r.json()).messages.map((m) => [m.seq, m.text]);
+  }, sessionId);
+  const stored = history.filter(([, t]) => t.startsWith("Offline"));
+  assert.deepEqual(stored.map(([, t]) => t), ["Offline one", "Offline two"], "stored exactly once each");
+  assert.ok(stored[0][0] < stored[1][0]);
+  assert.equal(await ann.page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("confab.outbox")).length), 0);
+
+  // 5. A deleted message disappears on every open page.
+  await ann.page.getByRole("button", { name: `Delete message ${stored[0][0]}` }).click();
+  for (const p of [ann.page, ann2.page, dana.page]) {
+    await p.locator(`li[data-seq="${stored[0][0]}"].deleted`).waitFor();
+    assert.ok(!(await texts(p)).includes("Offline one"));
+  }
+  await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
+});

@@ -1,0 +1,124 @@
+// The JS client library's reconnect, resume and outbox logic, in Node with
+// a scripted socket and API (the browser test covers it against the real
+// worker; this pins down the edge cases one by one).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ConfabClient, backoffMs, TERMINAL_CLOSE_CODES } from "../../public/confab.js";
+
+class MemoryStorage {
+  constructor() { this.m = new Map(); }
+  getItem(k) { return this.m.has(k) ? this.m.get(k) : null; }
+  setItem(k, v) { this.m.set(k, String(v)); }
+  removeItem(k) { this.m.delete(k); }
+}
+
+/** A WebSocket whose server side the test plays. */
+function fakeSockets() {
+  const opened = [];
+  class FakeWS {
+    constructor(url) {
+      this.url = url;
+      this.sent = [];
+      opened.push(this);
+    }
+    send(data) { this.sent.push(JSON.parse(data)); }
+    close(code = 1000) { this.onclose?.({ code }); }
+    serverSends(frame) { this.onmessage?.({ data: JSON.stringify(frame) }); }
+    serverCloses(code) { this.onclose?.({ code }); }
+  }
+  return { FakeWS, opened };
+}
+
+function client({ FakeWS, ticketStatus = () => 201, storage = new MemoryStorage() }) {
+  let n = 0;
+  const fetch = async (url) => {
+    const status = ticketStatus();
+    const body = status === 201 ? { ticket: "t" + ++n, expires_in: 30 } : { error: { code: "not_found" } };
+    return { status, ok: status < 300, json: async () => body };
+  };
+  return new ConfabClient({ baseUrl: "http://confab.test", getToken: () => "tok", storage, WebSocket: FakeWS, fetch });
+}
+
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+test("backoff grows exponentially, is capped, and is jittered", () => {
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const ceiling = Math.min(15000, 500 * 2 ** attempt);
+    assert.equal(backoffMs(attempt, { random: () => 0.999999 }), Math.floor(0.999999 * ceiling));
+    assert.equal(backoffMs(attempt, { random: () => 0 }), 0);
+  }
+  const draws = new Set(Array.from({ length: 50 }, () => backoffMs(6)));
+  assert.ok(draws.size > 10, "full jitter spreads reconnects");
+});
+
+test("reconnects after a drop and resumes from the last seen seq", async () => {
+  const { FakeWS, opened } = fakeSockets();
+  const chat = client({ FakeWS }).session("s1", { backoff: { baseMs: 1, capMs: 2 } });
+  chat.connect();
+  await tick(5);
+  assert.match(opened[0].url, /^ws:\/\/confab\.test\/v1\/sessions\/s1\/ws\?ticket=t1&after=0$/);
+  opened[0].serverSends({ type: "hello", you: {}, present: [], reads: [] });
+  opened[0].serverSends({ type: "synced", last_seq: 0 });
+  opened[0].serverSends({ type: "message", seq: 7, id: "m7", author: { id: "u" }, text: "x" });
+  opened[0].serverCloses(1006);
+  assert.equal(chat.state, "reconnecting");
+  await tick(20);
+  assert.equal(opened.length, 2);
+  assert.match(opened[1].url, /ticket=t2&after=7$/, "a fresh ticket, resuming after seq 7");
+});
+
+test("terminal close codes stop retrying", async () => {
+  assert.ok(TERMINAL_CLOSE_CODES.has(4004) && TERMINAL_CLOSE_CODES.has(1008));
+  const { FakeWS, opened } = fakeSockets();
+  const chat = client({ FakeWS }).session("s1", { backoff: { baseMs: 1, capMs: 1 } });
+  const closed = [];
+  chat.addEventListener("closed", (e) => closed.push(e.detail));
+  chat.connect();
+  await tick(5);
+  opened[0].serverCloses(4004);
+  await tick(20);
+  assert.equal(opened.length, 1, "no reconnect after the session was deleted");
+  assert.deepEqual(closed, [{ code: 4004, reason: undefined, terminal: true }]);
+  assert.equal(chat.state, "closed");
+});
+
+test("a refused ticket (401/404) is terminal; a 503 is retried", async () => {
+  for (const [status, retried] of [[401, false], [404, false], [503, true]]) {
+    const { FakeWS, opened } = fakeSockets();
+    let calls = 0;
+    const chat = client({ FakeWS, ticketStatus: () => (++calls === 1 ? status : 201) })
+      .session("s1", { backoff: { baseMs: 1, capMs: 1 } });
+    chat.connect();
+    await tick(20);
+    assert.equal(opened.length, retried ? 1 : 0, `status ${status}`);
+    assert.equal(chat.state, retried ? "reconnecting" : "closed", `status ${status}`);
+  }
+});
+
+test("the outbox keeps sends across offline and reloads, resends them once, and empties on ack", async () => {
+  const storage = new MemoryStorage();
+  const { FakeWS, opened } = fakeSockets();
+  const first = client({ FakeWS, storage }).session("s1");
+  // Not connected: both sends wait, persisted.
+  const a = first.send("one");
+  const b = first.send("two");
+  assert.equal(first.queued, 2);
+  assert.equal(JSON.parse(storage.getItem("confab.outbox.s1")).length, 2);
+
+  // A reload: a new session object finds them and sends them after synced,
+  // in order, with their original client ids.
+  const second = client({ FakeWS, storage }).session("s1");
+  second.connect();
+  await tick(5);
+  const ws = opened.at(-1);
+  ws.serverSends({ type: "hello", you: {}, present: [], reads: [] });
+  assert.deepEqual(ws.sent, [], "nothing before synced");
+  ws.serverSends({ type: "synced", last_seq: 0 });
+  assert.deepEqual(ws.sent.map((f) => [f.type, f.client_id, f.text]), [["send", a, "one"], ["send", b, "two"]]);
+  ws.serverSends({ type: "ack", client_id: a, seq: 1, duplicate: false });
+  assert.equal(second.queued, 1);
+  // The echo of the other one (e.g. acked before a drop) also clears it.
+  ws.serverSends({ type: "message", seq: 2, id: "m2", client_id: b, author: { id: "u" }, text: "two" });
+  assert.equal(second.queued, 0);
+  assert.equal(storage.getItem("confab.outbox.s1"), null);
+});
