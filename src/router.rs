@@ -289,6 +289,31 @@ mod tests {
     }
 
     #[test]
+    fn resolves_identity_admin_and_preflight_routes() {
+        assert_eq!(
+            resolve("POST", "/v1/sessions/abc/tickets"),
+            Ok(Route::CreateTicket { id: "abc" })
+        );
+        assert_eq!(
+            resolve("GET", "/v1/admin/sessions"),
+            Ok(Route::AdminSessions)
+        );
+        assert_eq!(resolve("GET", "/v1/client-config"), Ok(Route::ClientConfig));
+        assert_eq!(resolve("OPTIONS", "/v1/sessions"), Ok(Route::Preflight));
+        assert_eq!(
+            resolve("OPTIONS", "/v1/sessions/abc/tickets"),
+            Ok(Route::Preflight)
+        );
+        assert_eq!(resolve("OPTIONS", "/nope"), Err(AppError::NotFound));
+        assert_eq!(
+            resolve("GET", "/v1/sessions/abc/tickets"),
+            Err(AppError::MethodNotAllowed)
+        );
+        assert!(!Route::Healthz.rate_limited());
+        assert!(Route::CreateSession.rate_limited());
+    }
+
+    #[test]
     fn wrong_method_is_405_unknown_path_is_404() {
         assert_eq!(resolve("POST", "/healthz"), Err(AppError::MethodNotAllowed));
         assert_eq!(
