@@ -289,7 +289,8 @@ impl fmt::Debug for Config {
     }
 }
 
-fn invalid(variable: &'static str, expected: impl Into<String>) -> ConfigError {
+/// The error for `variable`, saying what was expected of it.
+pub(crate) fn invalid(variable: &'static str, expected: impl Into<String>) -> ConfigError {
     ConfigError {
         variable,
         expected: expected.into(),

@@ -254,23 +254,11 @@ async fn origins_cors_and_security_headers() {
     }
 
     // WebSocket upgrades check the origin too.
-    let (status, body) = {
-        let url = u.ws_url(&s, None).await.replacen("ws", "http", 1);
-        let res = http()
-            .get(url)
-            .header("origin", "https://evil.example")
-            .header("upgrade", "websocket")
-            .header("connection", "upgrade")
-            .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-            .send()
-            .await
-            .unwrap();
-        (
-            res.status().as_u16(),
-            res.json::<Value>().await.unwrap_or(Value::Null),
-        )
-    };
+    let (status, body) = refused_upgrade_with(
+        &u.ws_url(&s, None).await,
+        &[("origin", "https://evil.example")],
+    )
+    .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (403, Some("origin_not_allowed"))

@@ -6,10 +6,9 @@
 //! the figure is the socket's cost, not ticket issuance.
 
 use crate::common::*;
-use crate::{pct, workerd_rss_kib};
+use crate::{pct, receive, workerd_rss_kib};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -33,53 +32,6 @@ async fn open(url: String, token: String) -> Option<Ws> {
             .ok()?;
     }
     Some(ws)
-}
-
-/// Reads until `expected` messages of `run` arrived (or the deadline);
-/// returns latencies (µs), duplicates and order violations.
-async fn drain(
-    mut ws: Ws,
-    run: String,
-    expected: usize,
-    epoch: Instant,
-    deadline: Instant,
-) -> (Vec<u64>, usize, usize) {
-    let mut ids = HashSet::new();
-    let (mut lat, mut dup, mut order, mut last) = (Vec::new(), 0, 0, 0u64);
-    while ids.len() < expected {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let text = match tokio::time::timeout(left, ws.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => t,
-            Ok(Some(Ok(_))) => continue,
-            _ => break,
-        };
-        let Ok(v) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        if v["type"] != "message" {
-            continue;
-        }
-        let body = v["text"].as_str().unwrap_or("");
-        let mut parts = body.split(':');
-        if parts.next() != Some(run.as_str()) {
-            continue;
-        }
-        let (Some(idx), Some(sent)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let seq = v["seq"].as_u64().unwrap_or(0);
-        if seq <= last {
-            order += 1;
-        }
-        last = seq;
-        if !ids.insert(idx.to_string()) {
-            dup += 1;
-            continue;
-        }
-        let now = epoch.elapsed().as_micros() as u64;
-        lat.push(now.saturating_sub(sent.parse().unwrap_or(now)));
-    }
-    (lat, dup, order)
 }
 
 pub async fn run(
@@ -152,7 +104,7 @@ pub async fn run(
         }
         senders.push((n, socks.remove(0)));
         for ws in socks {
-            receivers.push(tokio::spawn(drain(
+            receivers.push(tokio::spawn(receive(
                 ws,
                 format!("{run}{n}"),
                 messages,
@@ -181,12 +133,16 @@ pub async fn run(
     let mut all = Vec::new();
     let (mut dups, mut order, mut lost) = (0, 0, 0);
     let expected = receivers.len() * messages;
+    // Sockets stay open until every receiver is done: closing one would
+    // send presence frames to the rest mid-measurement.
+    let mut keep = Vec::new();
     for r in receivers {
-        let (lat, d, o) = r.await.unwrap();
-        lost += messages - lat.len();
-        dups += d;
-        order += o;
-        all.extend(lat);
+        let (ws, seen) = r.await.unwrap();
+        keep.push(ws);
+        lost += messages - seen.received;
+        dups += seen.duplicates;
+        order += seen.order_violations;
+        all.extend(seen.latencies_us);
     }
     for s in send_tasks {
         let _ = s.await;

@@ -2,7 +2,7 @@
 
 use super::jwks::{parse_jwks, Jwk};
 use super::jwt::Policy;
-use crate::config::{ConfigError, Secret};
+use crate::config::{invalid, ConfigError, Secret};
 
 #[derive(Clone, PartialEq)]
 pub struct JwtConfig {
@@ -42,13 +42,6 @@ pub mod defaults {
     pub const DEV_SECRET: &str = "confab-development-only-secret-do-not-deploy";
     /// Shortest HS256 secret accepted (RFC 7518 asks for at least the hash size).
     pub const MIN_SECRET_BYTES: usize = 32;
-}
-
-fn invalid(variable: &'static str, expected: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        expected: expected.into(),
-    }
 }
 
 /// Reads the `JWT_*` variables. `get` treats empty values as unset; `num`

@@ -3,7 +3,7 @@
 
 use super::providers::Endpoint;
 use super::Kind;
-use crate::config::{ConfigError, Secret};
+use crate::config::{invalid, ConfigError, Secret};
 
 /// One provider in the fallback chain.
 #[derive(Clone, PartialEq, Eq)]
@@ -59,13 +59,6 @@ pub mod defaults {
     pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
     pub const GEMINI_MODEL: &str = "gemini-2.0-flash";
     pub const WORKERS_AI_MODEL: &str = "@cf/meta/llama-3.1-8b-instruct";
-}
-
-fn invalid(variable: &'static str, expected: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        expected: expected.into(),
-    }
 }
 
 /// Reads the assistant settings; `Ok(None)` when `LLM_PROVIDERS` is unset

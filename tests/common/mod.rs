@@ -636,14 +636,22 @@ pub async fn refused_upgrade(url: &str) -> (u16, Value) {
 
 /// `refused_upgrade` with a bearer token (the non-browser way in).
 pub async fn refused_upgrade_as(url: &str, bearer: Option<&str>) -> (u16, Value) {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    refused_upgrade_with(url, &headers).await
+}
+
+/// An upgrade request with extra headers that must be refused; its status
+/// and JSON body.
+pub async fn refused_upgrade_with(url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     // Only the scheme changes (ws → http, wss → https); paths end in /ws.
     let url = match url.strip_prefix("ws") {
         Some(rest) => format!("http{rest}"),
         None => url.to_string(),
     };
     let mut req = http().get(url);
-    if let Some(t) = bearer {
-        req = req.bearer_auth(t);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
     let res = req
         .header("upgrade", "websocket")
