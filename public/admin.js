@@ -77,12 +77,8 @@ function open(s) {
   chat = client.session(s.id, { outboxKey: `confab.admin.outbox.${s.id}` });
   const on = (type, fn) => chat.addEventListener(type, (e) => fn(e.detail));
   on("status", (st) => { $("status").textContent = st.state; $("status").dataset.state = st.state; });
-  on("message", (m) => { transcript.message(m); if (m.author.kind === "assistant") showUsage(s.id); });
-  on("turn", (t) => transcript.turn(t));
-  on("delta", (d) => transcript.delta(d));
-  on("edited", (f) => transcript.edited(f));
-  on("deleted", (f) => transcript.deleted(f));
-  on("reaction", (f) => transcript.reaction(f));
+  transcript.follow(chat);
+  on("message", (m) => m.author.kind === "assistant" && showUsage(s.id));
   on("mode", (m) => {
     $("mode").textContent = m.mode === "human" ? `Taken over by ${m.by.name}.` : `Handed back to the assistant by ${m.by.name}.`;
   });

@@ -96,18 +96,14 @@ function open(id, title) {
     for (const r of h.reads) transcript.receipt({ user: { id: r.user_id, name: r.user_id }, seq: r.seq });
     renderPresence();
   });
+  transcript.follow(chat);
   on("message", (m) => {
-    transcript.message(m);
     typingUsers.delete(m.author.id);
     renderTyping();
     if (m.author.kind === "assistant") $("stop").hidden = true;
     if (document.visibilityState === "visible") chat.read(m.seq);
   });
-  on("turn", (t) => { transcript.turn(t); $("stop").hidden = false; });
-  on("delta", (d) => transcript.delta(d));
-  on("edited", (f) => transcript.edited(f));
-  on("deleted", (f) => transcript.deleted(f));
-  on("reaction", (f) => transcript.reaction(f));
+  on("turn", () => ($("stop").hidden = false));
   on("receipt", (f) => transcript.receipt(f));
   on("typing", (f) => { typingUsers.set(f.user.id, { name: f.user.name, at: Date.now() }); renderTyping(); });
   on("presence", (p) => {

@@ -19,6 +19,18 @@ export class Transcript {
     this.reads = new Map(); // user id → {name, seq}
   }
 
+  /** Renders the message frames of `session` (a ConfabSession); read
+   *  receipts are left to the page, which decides whether to show them. */
+  follow(session) {
+    const on = (type, fn) => session.addEventListener(type, (e) => fn.call(this, e.detail));
+    on("message", this.message);
+    on("turn", this.turn);
+    on("delta", this.delta);
+    on("edited", this.edited);
+    on("deleted", this.deleted);
+    on("reaction", this.reaction);
+  }
+
   clear() {
     this.list.replaceChildren();
     this.bySeq.clear();

@@ -203,7 +203,6 @@ mod dispatch {
         // Route is Copy: keep it for the log line while dispatching on it.
         let route = resolved.as_ref().ok().copied();
         let result = match resolved {
-            Ok(Route::Preflight) => ctx.preflight(),
             Ok(_) if !ctx.origin_allowed() => Err(AppError::OriginNotAllowed),
             Ok(route) => match ctx.rate_limit(&req, route.rate_limited()).await {
                 Err(e) => Err(e),

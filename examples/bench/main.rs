@@ -301,6 +301,18 @@ fn workerd_rss_kib(harness_pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The socket once it has been greeted and synced (the two frames every
+/// new socket gets first), or None if either takes over `secs`.
+async fn greeted(mut ws: Ws, secs: u64) -> Option<Ws> {
+    for _ in 0..2 {
+        tokio::time::timeout(Duration::from_secs(secs), ws.next())
+            .await
+            .ok()??
+            .ok()?;
+    }
+    Some(ws)
+}
+
 async fn open_sockets(user: &User, session: &str, n: usize) -> (Vec<Ws>, f64, usize) {
     let start = Instant::now();
     let mut sockets = Vec::with_capacity(n);
@@ -310,15 +322,8 @@ async fn open_sockets(user: &User, session: &str, n: usize) -> (Vec<Ws>, f64, us
         async move {
             // A ticket per socket, as browsers connect.
             let url = user.ws_url(session, None).await;
-            let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
-            // Ready once greeted and synced.
-            for _ in 0..2 {
-                tokio::time::timeout(Duration::from_secs(20), ws.next())
-                    .await
-                    .ok()??
-                    .ok()?;
-            }
-            Some(ws)
+            let (ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+            greeted(ws, 20).await
         }
     }))
     .buffer_unordered(50);

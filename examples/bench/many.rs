@@ -6,32 +6,21 @@
 //! the figure is the socket's cost, not ticket issuance.
 
 use crate::common::*;
-use crate::{pct, receive, workerd_rss_kib};
+use crate::{greeted, pct, receive, workerd_rss_kib};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 async fn open(url: String, token: String) -> Option<Ws> {
-    let mut req = url.into_client_request().ok()?;
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().ok()?);
-    let (mut ws, _) = tokio::time::timeout(
+    let (ws, _) = tokio::time::timeout(
         Duration::from_secs(30),
-        tokio_tungstenite::connect_async(req),
+        tokio_tungstenite::connect_async(bearer_request(&url, &token)),
     )
     .await
     .ok()?
     .ok()?;
-    // Ready once greeted and synced.
-    for _ in 0..2 {
-        tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .ok()??
-            .ok()?;
-    }
-    Some(ws)
+    greeted(ws, 30).await
 }
 
 pub async fn run(

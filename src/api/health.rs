@@ -136,7 +136,10 @@ async fn check_d1(ctx: &Ctx) -> Result<(), String> {
 }
 
 async fn check_kv(ctx: &Ctx) -> Result<(), String> {
-    let kv = ctx.env.kv("KV").map_err(|e| e.to_string())?;
+    let kv = ctx
+        .env
+        .kv(crate::runtime::KV_BINDING)
+        .map_err(|e| e.to_string())?;
     kv.get("confab:readyz")
         .text()
         .await

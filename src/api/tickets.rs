@@ -15,7 +15,7 @@ use crate::http::{json, Ctx, HandlerResult};
 use crate::ids::random_hex;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use worker::Request;
+use worker::{kv::KvStore, Request};
 
 /// KV's shortest expiry; a ticket's own `expires_at` is checked on use.
 const KV_MIN_TTL_S: u64 = 60;
@@ -26,6 +26,12 @@ pub struct Ticket {
     pub session: String,
     pub who: Identity,
     pub expires_at: u64,
+}
+
+fn kv(ctx: &Ctx) -> Result<KvStore, AppError> {
+    ctx.env
+        .kv(crate::runtime::KV_BINDING)
+        .map_err(|_| AppError::Unavailable { check: "kv" })
 }
 
 fn kv_key(id: &str) -> String {
@@ -45,10 +51,7 @@ pub async fn create(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult 
         who: access.who,
         expires_at: worker::Date::now().as_millis() + ttl * 1000,
     };
-    let kv = ctx
-        .env
-        .kv("KV")
-        .map_err(|_| AppError::Unavailable { check: "kv" })?;
+    let kv = kv(ctx)?;
     kv.put(
         &kv_key(&id),
         serde_json::to_string(&ticket).map_err(AppError::internal)?,
@@ -68,10 +71,7 @@ pub async fn redeem(ctx: &Ctx, id: &str, session_id: &str) -> Result<(Identity, 
     if id.len() != 48 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid);
     }
-    let kv = ctx
-        .env
-        .kv("KV")
-        .map_err(|_| AppError::Unavailable { check: "kv" })?;
+    let kv = kv(ctx)?;
     let text = kv
         .get(&kv_key(id))
         .text()

@@ -56,6 +56,10 @@ impl Keys<'_> {
 /// The token's header fields that select a key, read before any key is used.
 pub fn header(token: &str) -> Result<(Alg, Option<String>), AuthError> {
     let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
+    key_selector(&untrusted)
+}
+
+fn key_selector(untrusted: &UntrustedToken<'_>) -> Result<(Alg, Option<String>), AuthError> {
     let alg = Alg::parse(untrusted.algorithm()).ok_or(AuthError::Algorithm)?;
     Ok((alg, untrusted.header().key_id.clone()))
 }
@@ -69,7 +73,7 @@ pub fn verify(
     now_ms: i64,
 ) -> Result<Identity, AuthError> {
     let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
-    let (alg, kid) = header(token)?;
+    let (alg, kid) = key_selector(&untrusted)?;
     let verified: Token<Custom> = if alg == Alg::Hs256 {
         // A `kid` naming a published (public) key on an HS256 token is the
         // classic key-confusion attack: that key is public, not a secret.

@@ -94,6 +94,8 @@ pub struct Core {
     turn_running: Cell<bool>,
     /// Who asked for another turn while one was running.
     turn_pending: RefCell<Option<UserRef>>,
+    /// Whether this instance has made sure `spent_tickets` exists.
+    tickets_table: Cell<bool>,
     /// Per-user message buckets. Losing them to hibernation only resets
     /// them in the user's favour.
     buckets: RefCell<HashMap<String, TokenBucket>>,
@@ -119,6 +121,7 @@ impl DurableObject for ChatSession {
                 turn_running: Cell::new(false),
                 turn_pending: RefCell::new(None),
                 buckets: RefCell::new(HashMap::new()),
+                tickets_table: Cell::new(false),
             }),
         }
     }
@@ -334,10 +337,13 @@ impl Core {
             .ok_or_else(|| AppError::internal("malformed ticket header"))?;
         let sql = self.state.storage().sql();
         let run = |q: &str, args: Vec<V>| sql.exec(q, args).map_err(AppError::internal);
-        run(
-            "CREATE TABLE IF NOT EXISTS spent_tickets (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
-            vec![],
-        )?;
+        if !self.tickets_table.get() {
+            run(
+                "CREATE TABLE IF NOT EXISTS spent_tickets (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+                vec![],
+            )?;
+            self.tickets_table.set(true);
+        }
         run(
             "DELETE FROM spent_tickets WHERE expires_at < ?",
             vec![V::Integer(now_ms())],

@@ -338,26 +338,32 @@ pub async fn get_json(base: &str, path: &str) -> (u16, reqwest::header::HeaderMa
     (status, headers, body)
 }
 
-/// Connects with `Authorization: Bearer` instead of a ticket.
-pub async fn connect_bearer(url: &str, token: &str) -> Ws {
+/// An upgrade request for `url` carrying `Authorization: Bearer`: how
+/// non-browser clients connect instead of with a ticket.
+pub fn bearer_request(
+    url: &str,
+    token: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = url.into_client_request().unwrap();
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    req
+}
+
+/// Connects with `Authorization: Bearer` instead of a ticket.
+pub async fn connect_bearer(url: &str, token: &str) -> Ws {
+    connect(bearer_request(url, token)).await
+}
+
+/// Connects to a URL (or a prepared request), panicking after 20 s.
+pub async fn connect<R>(req: R) -> Ws
+where
+    R: tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+{
     let (ws, _) = tokio::time::timeout(
         Duration::from_secs(20),
         tokio_tungstenite::connect_async(req),
-    )
-    .await
-    .expect("websocket connect timed out")
-    .expect("websocket connect failed");
-    ws
-}
-
-pub async fn connect(url: &str) -> Ws {
-    let (ws, _) = tokio::time::timeout(
-        Duration::from_secs(20),
-        tokio_tungstenite::connect_async(url),
     )
     .await
     .expect("websocket connect timed out")
