@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
-async fn dev_tokens_exist_only_in_development() {
+async fn dev_tokens_and_dev_sign_in_exist_only_in_development() {
     let prod = Harness::shared();
     let res = http()
         .post(format!("{}/v1/dev/token", prod.url))
@@ -24,10 +24,25 @@ async fn dev_tokens_exist_only_in_development() {
         "not_found"
     );
 
+    // The pages learn the same from /v1/client-config.
+    let config = |h: &Harness| {
+        let url = format!("{}/v1/client-config", h.url);
+        async move {
+            let res = http().get(url).send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    assert_eq!(
+        config(prod).await,
+        json!({"dev_sign_in": false, "assistant": false})
+    );
+
     let dev = Harness::start(Options {
         vars: vec![("ENVIRONMENT".into(), "development".into())],
         ..Default::default()
     });
+    assert_eq!(config(&dev).await["dev_sign_in"], true);
     let res = http()
         .post(format!("{}/v1/dev/token", dev.url))
         .json(&json!({"name": "Ann", "sub": "ann-1", "roles": ["admin"]}))
