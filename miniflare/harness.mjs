@@ -32,6 +32,7 @@ import { AI_BINDING_SCRIPT } from "./standins/ai-binding.mjs";
 import { devAssistantVars } from "./devvars.mjs";
 import { applyMigrations } from "./migrations.mjs";
 import http from "node:http";
+import net from "node:net";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -120,6 +121,11 @@ async function main() {
     Object.assign(bindings, devAssistantVars(dotVars), dotVars);
   }
   Object.assign(bindings, opts.vars);
+  // The local runtime serves its own loopback address and nothing else: a
+  // DNS-rebinding page (Host: evil.example) is refused with 421. The port
+  // must be known for that, so pick one now when asked for any.
+  if (!opts.port) opts.port = await freePort(opts.host);
+  bindings.PUBLIC_ORIGINS ??= `http://${opts.host}:${opts.port},http://localhost:${opts.port}`;
   // `{llm_url}` in any value stands for the stand-in LLM's address.
   for (const [k, v] of Object.entries(bindings)) {
     if (typeof v === "string") bindings[k] = v.replaceAll("{llm_url}", llm.url);
@@ -171,7 +177,19 @@ async function main() {
         ratelimits,
         // Static assets (the web client) answer first; other paths reach the worker.
         ...(wrangler.assets?.directory
-          ? { assets: { directory: path.join(root, wrangler.assets.directory), routerConfig: { has_user_worker: true } } }
+          ? {
+              assets: {
+                directory: path.join(root, wrangler.assets.directory),
+                ...(wrangler.assets.binding ? { binding: wrangler.assets.binding } : {}),
+                routerConfig: {
+                  has_user_worker: true,
+                  // `run_worker_first = [paths]`: these reach the worker before assets.
+                  ...(Array.isArray(wrangler.assets.run_worker_first)
+                    ? { static_routing: { user_worker: wrangler.assets.run_worker_first } }
+                    : {}),
+                },
+              },
+            }
           : {}),
         // Workers AI cannot run offline: the binding is a local stand-in.
         ...(wrangler.ai?.binding && !opts.omit.has(wrangler.ai.binding)
@@ -225,6 +243,18 @@ async function main() {
   if (opts.dev) {
     console.error(`\n  Confab is running at ${origin}\n  chat: ${origin}/   admin console: ${origin}/admin\n  stand-in LLM: ${llm.url}\n  state: ${opts.persist ?? "in memory"}\n`);
   }
+}
+
+/** A port free on `host` right now. */
+function freePort(host) {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, host, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 /** The loopback control endpoint (see the header). */

@@ -3,20 +3,24 @@
 import { ConfabClient } from "/confab.js";
 import { signIn, signOut } from "/signin.js";
 import { Transcript } from "/transcript.js";
+import { h } from "/dom.js";
 
 const $ = (id) => document.getElementById(id);
 const root = $("root");
-const layout = root.innerHTML;
+// The console's own nodes wait aside while the sign-in form is shown.
+const layout = [...root.childNodes];
 
 const me = await signIn(root, { wantRole: "admin" });
-root.innerHTML = layout;
+root.replaceChildren(...layout);
 $("whoami").textContent = `Signed in as ${me.name}`;
 $("signout").hidden = false;
 $("signout").addEventListener("click", signOut);
 const client = new ConfabClient({ getToken: () => me.token });
 
 if (!me.roles.includes("admin")) {
-  root.innerHTML = `<section class="card" role="alert"><h1>Admins only</h1><p>${me.name} does not hold the admin role.</p></section>`;
+  root.replaceChildren(
+    h("section", { class: "card", role: "alert" }, h("h1", {}, "Admins only"), h("p", {}, `${me.name} does not hold the admin role.`)),
+  );
   throw new Error("not an admin");
 }
 

@@ -5,10 +5,11 @@ import { Transcript } from "/transcript.js";
 
 const $ = (id) => document.getElementById(id);
 const root = $("root");
-const layout = root.innerHTML;
+// The page's own nodes wait aside while the sign-in form is shown.
+const layout = [...root.childNodes];
 
 const me = await signIn(root);
-root.innerHTML = layout;
+root.replaceChildren(...layout);
 $("whoami").textContent = `Signed in as ${me.name}`;
 $("signout").hidden = false;
 $("signout").addEventListener("click", signOut);
@@ -117,7 +118,8 @@ function open(id, title) {
   on("error", (e) => {
     if (e.code === "rate_limited") $("typing").textContent = "Slow down a little…";
   });
-  on("closed", (c) => ($("status").textContent = c.code === 4004 ? "This conversation was deleted." : "Disconnected."));
+  const endings = { 4003: "You no longer have access to this conversation.", 4004: "This conversation was deleted." };
+  on("closed", (c) => ($("status").textContent = endings[c.code] ?? "Disconnected."));
   function renderPresence() {
     const others = [...presence.values()].filter((p) => p.user.id !== me.id).map((p) => p.user.name);
     const mine = presence.get(me.id)?.devices ?? 0;

@@ -1,6 +1,7 @@
 // Types for confab.js, Confab's browser client. See docs/client.md.
 
 export declare const TERMINAL_CLOSE_CODES: Set<number>;
+export declare const RENEW_CLOSE_CODE: 4001;
 export declare function backoffMs(attempt: number, options?: { baseMs?: number; capMs?: number; random?: () => number }): number;
 export declare function newClientId(): string;
 
@@ -75,6 +76,7 @@ export interface SessionEvents {
   receipt: { user: UserRef; seq: number };
   mode: { mode: "assistant" | "human"; by: UserRef };
   error: { code: string; message: string; client_id?: string; retry_after_ms?: number };
+  renew: { code: 4001 };
   closed: { code: number; reason?: string; terminal: true };
 }
 

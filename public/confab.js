@@ -10,8 +10,12 @@
 //
 // Full reference: docs/client.md. Types: confab.d.ts.
 
-/** Close codes after which reconnecting cannot help (see docs/protocol.md). */
-export const TERMINAL_CLOSE_CODES = new Set([1008, 4004]);
+/** Close codes after which reconnecting cannot help (see docs/protocol.md):
+ *  policy (1008), access revoked (4003), session deleted (4004). */
+export const TERMINAL_CLOSE_CODES = new Set([1008, 4003, 4004]);
+/** The token behind the socket expired (4001): reconnect at once with a
+ *  fresh ticket (`getToken` is asked again) and resume where it stopped. */
+export const RENEW_CLOSE_CODE = 4001;
 
 /** An HTTP API failure: `status` and the API's stable `code`. */
 export class ConfabError extends Error {
@@ -114,7 +118,8 @@ export class ConfabClient {
  * Events (all `CustomEvent`s, payload in `detail`): `status`
  * ({state, queued}), `hello`, `synced`, `message`, `ack`, `turn`, `delta`,
  * `edited`, `deleted`, `reaction`, `typing`, `presence`, `receipt`, `mode`,
- * `error` (an error frame), `closed` ({code, reason, terminal}).
+ * `error` (an error frame), `renew` ({code}: the token expired and a fresh
+ * ticket is being fetched; no gap follows), `closed` ({code, reason, terminal}).
  */
 export class ConfabSession extends EventTarget {
   constructor(client, id, { backoff = {}, outboxKey } = {}) {
@@ -198,7 +203,9 @@ export class ConfabSession extends EventTarget {
 
   async #open() {
     if (this.stopped) return;
-    this.#setState(this.attempt === 0 && this.lastSeq === 0 ? "connecting" : "reconnecting");
+    // A renewal keeps showing "online": the new socket resumes after the
+    // last seq and the outbox is resent, so the user sees no gap.
+    if (!this.renewing) this.#setState(this.attempt === 0 && this.lastSeq === 0 ? "connecting" : "reconnecting");
     let ticket;
     try {
       ticket = (await this.client.ticket(this.id)).ticket;
@@ -221,12 +228,18 @@ export class ConfabSession extends EventTarget {
       if (this.stopped) return;
       if (TERMINAL_CLOSE_CODES.has(ev.code)) return this.#terminal(ev.code, ev.reason);
       if (globalThis.navigator?.onLine === false) return this.#setState("offline");
+      if (ev.code === RENEW_CLOSE_CODE && !this.renewing) {
+        this.renewing = true;
+        this.#emit("renew", { code: ev.code });
+        return this.#open();
+      }
       this.#retry();
     };
   }
 
   #retry() {
     if (this.stopped) return;
+    this.renewing = false;
     const wait = backoffMs(this.attempt++, this.backoff);
     this.#setState("reconnecting");
     clearTimeout(this.retryTimer);
@@ -265,6 +278,7 @@ export class ConfabSession extends EventTarget {
     switch (f.type) {
       case "synced":
         this.attempt = 0;
+        this.renewing = false;
         this.lastSeq = Math.max(this.lastSeq, f.last_seq ?? 0);
         this.#setState("online");
         // Everything not yet acked goes again, with its original client id:

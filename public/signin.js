@@ -5,7 +5,12 @@
 // derived from the name, so the same name in another browser is the same
 // user. Production has no form: the embedding app hands the page a token,
 // as `#token=…` in the URL (never sent to the server), `window.CONFAB_TOKEN`,
-// or a `{"type":"confab-token","token":…}` message from the parent frame.
+// or a `{"type":"confab-token","token":…}` message from the parent frame. A
+// message counts only when it comes from this page's own parent and that
+// parent's origin is on the deployment's allowlist (`embed_origins` in
+// `GET /v1/client-config`, the same list the page's frame-ancestors names).
+
+import { h } from "/dom.js";
 
 const KEY = "confab.token";
 
@@ -31,6 +36,33 @@ export function identity(token) {
   return { token, id: c.sub, name: c.name ?? c.sub, roles: c.roles ?? [] };
 }
 
+/** Whether `origin` matches one of the allowlist's entries: exact origins,
+ *  `https://*.example.com` wildcards and, in development, `http://localhost:*`. */
+export function originAllowed(origin, patterns) {
+  return patterns.some((p) => {
+    const star = p.indexOf("*");
+    if (star < 0) return p === origin;
+    const [head, tail] = [p.slice(0, star), p.slice(star + 1)];
+    if (!origin.startsWith(head) || !origin.endsWith(tail)) return false;
+    const middle = origin.slice(head.length, origin.length - tail.length);
+    // `*.` stands for one or more host labels; `:*` for a port.
+    return tail.startsWith(".") ? /^[a-z0-9-]+(\.[a-z0-9-]+)*$/i.test(middle) : /^\d+$/.test(middle);
+  });
+}
+
+/** Resolves with the first token message from our own, allowed parent. */
+function tokenFromParent(config) {
+  const allowed = [location.origin, ...(config.embed_origins ?? [])];
+  return new Promise((resolve) => {
+    addEventListener("message", (e) => {
+      if (window.parent === window || e.source !== window.parent) return;
+      if (!originAllowed(e.origin, allowed)) return;
+      const who = e.data?.type === "confab-token" ? identity(e.data.token) : null;
+      if (who) resolve(who);
+    });
+  });
+}
+
 function fromEmbedder() {
   const hash = new URLSearchParams(location.hash.slice(1));
   const t = hash.get("token") ?? globalThis.CONFAB_TOKEN;
@@ -54,35 +86,29 @@ export async function signIn(root, { wantRole = "user" } = {}) {
 
   const config = await fetch("/v1/client-config").then((r) => r.json()).catch(() => ({}));
   if (!config.dev_sign_in) {
-    root.innerHTML = `<section class="card" role="alert"><h1>Sign-in needed</h1>
-      <p>This page expects a token from the app that embeds it
-      (<code>#token=…</code>, <code>window.CONFAB_TOKEN</code>, or a
-      <code>confab-token</code> message). See docs/client.md.</p></section>`;
-    return new Promise((resolve) => {
-      addEventListener("message", (e) => {
-        const who = e.data?.type === "confab-token" ? identity(e.data.token) : null;
-        if (who) {
-          sessionStorage.setItem(KEY, who.token);
-          resolve(who);
-        }
-      });
-    });
+    root.replaceChildren(
+      h("section", { class: "card", role: "alert" },
+        h("h1", {}, "Sign-in needed"),
+        h("p", {}, "This page expects a token from the app that embeds it (",
+          h("code", {}, "#token=…"), ", ", h("code", {}, "window.CONFAB_TOKEN"), ", or a ",
+          h("code", {}, "confab-token"), " message from an allowed parent page). See docs/client.md.")),
+    );
+    const who = await tokenFromParent(config);
+    sessionStorage.setItem(KEY, who.token);
+    return who;
   }
-  root.innerHTML = `
-    <form class="card signin" aria-labelledby="signin-title">
-      <h1 id="signin-title">Sign in (development)</h1>
-      <p class="hint">Local sign-in: any name works. Production pages take a token from your app instead.</p>
-      <label for="signin-name">Your name</label>
-      <input id="signin-name" name="name" required maxlength="100" autocomplete="name">
-      <label for="signin-role">Role</label>
-      <select id="signin-role" name="role">
-        <option value="user">User</option>
-        <option value="admin">Support agent (admin)</option>
-      </select>
-      <button type="submit">Sign in</button>
-      <p class="error" role="alert" hidden></p>
-    </form>`;
-  const form = root.querySelector("form");
+  const form = h("form", { class: "card signin", "aria-labelledby": "signin-title" },
+    h("h1", { id: "signin-title" }, "Sign in (development)"),
+    h("p", { class: "hint" }, "Local sign-in: any name works. Production pages take a token from your app instead."),
+    h("label", { for: "signin-name" }, "Your name"),
+    h("input", { id: "signin-name", name: "name", required: true, maxlength: 100, autocomplete: "name" }),
+    h("label", { for: "signin-role" }, "Role"),
+    h("select", { id: "signin-role", name: "role" },
+      h("option", { value: "user" }, "User"),
+      h("option", { value: "admin" }, "Support agent (admin)")),
+    h("button", { type: "submit" }, "Sign in"),
+    h("p", { class: "error", role: "alert", hidden: true }));
+  root.replaceChildren(form);
   form.role.value = wantRole;
   form.name.focus();
   return new Promise((resolve) => {

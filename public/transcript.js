@@ -1,6 +1,7 @@
 // Renders a session's transcript from the socket's frames into an <ol>.
 // Shared by the chat page and the admin console. Text is always set with
 // textContent: message text never becomes markup.
+import { h } from "/dom.js";
 
 const REACTIONS = ["👍", "❤️", "😂"];
 
@@ -40,10 +41,10 @@ export class Transcript {
   #item(id) {
     let li = this.list.querySelector(`li[data-id="${CSS.escape(id)}"]`);
     if (!li) {
-      li = document.createElement("li");
+      li = h("li", {},
+        h("div", { class: "meta" }, h("span", { class: "author" }), h("span", { class: "kind" }), h("span", { class: "flags" })),
+        h("p", { class: "text" }), h("div", { class: "reactions" }), h("div", { class: "actions" }));
       li.dataset.id = id;
-      li.innerHTML = `<div class="meta"><span class="author"></span><span class="kind"></span><span class="flags"></span></div>
-        <p class="text"></p><div class="reactions"></div><div class="actions"></div>`;
       this.list.append(li);
     }
     return li;
@@ -53,7 +54,7 @@ export class Transcript {
   message(m) {
     const li = this.#item(m.id);
     li.dataset.seq = m.seq;
-    li.className = `msg kind-${m.author.kind}${m.author.id === this.me.id ? " mine" : ""}`;
+    li.className = `msg kind-${m.author.kind}${this.#mine(m) ? " mine" : ""}`;
     li.querySelector(".author").textContent = m.author.name;
     li.querySelector(".kind").textContent = m.author.kind === "user" ? "" : m.author.kind;
     this.bySeq.set(m.seq, li);
@@ -182,10 +183,16 @@ export class Transcript {
         });
       }
     }
-    if (m.author.id === this.me.id) {
+    if (this.#mine(m)) {
       if (this.onEdit) button(`Edit message ${m.seq}`, "Edit", () => this.onEdit(m.seq, li.querySelector(".text").textContent));
       if (this.onDelete) button(`Delete message ${m.seq}`, "Delete", () => this.onDelete(m.seq));
     }
+  }
+
+  /** Written by this user: the same id, and a kind a token can have (a user
+   *  whose id is "assistant" did not write the assistant's replies). */
+  #mine(m) {
+    return m.author.id === this.me.id && (m.author.kind === "user" || m.author.kind === "agent");
   }
 
   /** Keeps items in seq order (a history page may arrive after live ones). */

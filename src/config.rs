@@ -52,6 +52,12 @@ pub struct Config {
     pub jwt: crate::auth::config::JwtConfig,
     /// Keys the pseudonymous user ids in logs.
     pub pseudonym_key: Secret,
+    /// The deployment's own origins (`PUBLIC_ORIGINS`). When set, a request
+    /// for any other Host is refused (421 `host_not_allowed`): a
+    /// DNS-rebinding page cannot pass as the deployment. When empty, the
+    /// request URL's origin is the own origin, which on Cloudflare is a
+    /// hostname routed to this Worker.
+    pub public_origins: Vec<String>,
     /// Browser origins allowed to call the API and open sockets.
     pub origins: crate::origins::Origins,
     /// `Strict-Transport-Security` max-age in seconds; 0 sends none.
@@ -81,6 +87,14 @@ pub struct Config {
     /// and how many may come in a burst.
     pub rate_messages_per_minute: u32,
     pub rate_messages_burst: u32,
+    /// The per-user budget of every other mutating frame (edit, delete,
+    /// react, read); 0 per minute means no limit.
+    pub rate_actions_per_minute: u32,
+    pub rate_actions_burst: u32,
+    /// Distinct reactions one user may put on one message.
+    pub max_reactions_per_user: u32,
+    /// Earlier texts kept per edited message; older ones are dropped.
+    pub max_edit_history: u32,
     /// The AI assistant; None when `LLM_PROVIDERS` is unset.
     pub assistant: Option<crate::llm::config::Assistant>,
 }
@@ -114,6 +128,10 @@ pub mod defaults {
     pub const TYPING_THROTTLE_MS: usize = 2000;
     pub const RATE_MESSAGES_PER_MINUTE: usize = 60;
     pub const RATE_MESSAGES_BURST: usize = 20;
+    pub const RATE_ACTIONS_PER_MINUTE: usize = 120;
+    pub const RATE_ACTIONS_BURST: usize = 30;
+    pub const MAX_REACTIONS_PER_USER: usize = 8;
+    pub const MAX_EDIT_HISTORY: usize = 20;
 }
 
 impl Config {
@@ -202,7 +220,28 @@ impl Config {
             1,
             100_000,
         )? as u32;
+        let rate_actions_per_minute = num(
+            "RATE_ACTIONS_PER_MINUTE",
+            defaults::RATE_ACTIONS_PER_MINUTE,
+            0,
+            100_000,
+        )? as u32;
+        let rate_actions_burst = num(
+            "RATE_ACTIONS_BURST",
+            defaults::RATE_ACTIONS_BURST,
+            1,
+            100_000,
+        )? as u32;
+        let max_reactions_per_user = num(
+            "MAX_REACTIONS_PER_USER",
+            defaults::MAX_REACTIONS_PER_USER,
+            1,
+            100,
+        )? as u32;
+        let max_edit_history = num("MAX_EDIT_HISTORY", defaults::MAX_EDIT_HISTORY, 0, 1000)? as u32;
         let assistant = crate::llm::config::from_lookup(&get, &num)?;
+        let public_origins = crate::origins::parse_public(get("PUBLIC_ORIGINS").as_deref())
+            .map_err(|e| invalid("PUBLIC_ORIGINS", e))?;
         let origins =
             crate::origins::Origins::parse(get("ALLOWED_ORIGINS").as_deref(), development)
                 .map_err(|e| invalid("ALLOWED_ORIGINS", e))?;
@@ -238,6 +277,7 @@ impl Config {
             log_level,
             jwt,
             pseudonym_key,
+            public_origins,
             origins,
             hsts_max_age,
             ticket_ttl_seconds,
@@ -252,6 +292,10 @@ impl Config {
             typing_throttle_ms,
             rate_messages_per_minute,
             rate_messages_burst,
+            rate_actions_per_minute,
+            rate_actions_burst,
+            max_reactions_per_user,
+            max_edit_history,
             assistant,
         })
     }
@@ -283,6 +327,7 @@ impl fmt::Debug for Config {
             .field("max_sockets_per_session", &self.max_sockets_per_session)
             .field("typing_throttle_ms", &self.typing_throttle_ms)
             .field("rate_messages_per_minute", &self.rate_messages_per_minute)
+            .field("rate_actions_per_minute", &self.rate_actions_per_minute)
             .field("rate_messages_burst", &self.rate_messages_burst)
             .field("assistant", &self.assistant)
             .finish()

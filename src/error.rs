@@ -29,6 +29,9 @@ pub enum AppError {
     TooManySockets,
     /// The request's `Origin` is not on the allowlist.
     OriginNotAllowed,
+    /// The request's Host is not one of the deployment's own origins
+    /// (`PUBLIC_ORIGINS`): a DNS-rebinding page, or a misrouted request.
+    HostNotAllowed,
     /// Over a rate limit; retry after this many seconds.
     RateLimited {
         retry_after_s: u64,
@@ -52,6 +55,12 @@ pub mod close {
     pub const TOO_BIG: u16 = 1009;
     pub const INTERNAL: u16 = 1011;
     pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// The token (or the ticket's token) that opened the socket expired;
+    /// reconnect at once with a fresh ticket and `after=`.
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    /// The user lost access to the session (removed as a member); do not
+    /// reconnect.
+    pub const ACCESS_REVOKED: u16 = 4003;
     /// The session was deleted; do not reconnect.
     pub const SESSION_DELETED: u16 = 4004;
     /// The user holds too many sockets in this session; close one first.
@@ -82,6 +91,7 @@ impl AppError {
             AppError::SessionFull => 503,
             AppError::TooManySockets => 429,
             AppError::OriginNotAllowed => 403,
+            AppError::HostNotAllowed => 421,
             AppError::RateLimited { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::Internal(_) => 500,
@@ -101,6 +111,7 @@ impl AppError {
             AppError::SessionFull => "session_full",
             AppError::TooManySockets => "too_many_sockets",
             AppError::OriginNotAllowed => "origin_not_allowed",
+            AppError::HostNotAllowed => "host_not_allowed",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
@@ -120,6 +131,7 @@ impl AppError {
             AppError::SessionFull => "this session has too many open connections".into(),
             AppError::TooManySockets => "you have too many open connections to this session".into(),
             AppError::OriginNotAllowed => "this origin is not allowed".into(),
+            AppError::HostNotAllowed => "this host is not served here".into(),
             AppError::RateLimited { .. } => "too many requests; slow down".into(),
             AppError::Unavailable { check } => format!("dependency unavailable: {check}"),
             AppError::Internal(_) => "internal error; quote the request id when reporting".into(),
@@ -219,6 +231,7 @@ mod tests {
             (AppError::SessionFull, 503, "session_full"),
             (AppError::TooManySockets, 429, "too_many_sockets"),
             (AppError::OriginNotAllowed, 403, "origin_not_allowed"),
+            (AppError::HostNotAllowed, 421, "host_not_allowed"),
             (
                 AppError::RateLimited { retry_after_s: 5 },
                 429,

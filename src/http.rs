@@ -29,8 +29,10 @@ pub struct Ctx {
     pub path: String,
     /// The `Origin` header, when a browser sent one.
     pub origin: Option<String>,
-    /// This request's own origin (scheme://host[:port]).
-    own_origin: String,
+    /// The deployment's own origin, when this request was addressed to it:
+    /// from `PUBLIC_ORIGINS`, or else the URL Cloudflare routed here. `None`
+    /// when the Host is not one of the configured origins.
+    own_origin: Option<String>,
 }
 
 impl Ctx {
@@ -45,19 +47,29 @@ impl Ctx {
             .unwrap_or_else(|| random_hex(8));
         // Read (once per isolate) before anything logs, so LOG_LEVEL holds
         // even for routes that never look at the configuration.
-        let _ = runtime::config(&env);
+        let config = runtime::config(&env).ok();
+        let url_origin = req
+            .url()
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        let own_origin = match config.map(|c| &c.public_origins) {
+            Some(own) if !own.is_empty() => own
+                .iter()
+                .find(|o| o.eq_ignore_ascii_case(&url_origin))
+                .cloned(),
+            _ => Some(url_origin),
+        };
         Ctx {
             env,
             request_id,
             started_ms: worker::Date::now().as_millis(),
             user_hash: std::cell::RefCell::new(None),
-            method: req.method().to_string(),
+            // The method as sent: worker's `Method` maps every method it
+            // does not know (PURGE, PROPFIND, …) to GET.
+            method: req.inner().method(),
             path: req.path(),
             origin: req.headers().get("origin").ok().flatten(),
-            own_origin: req
-                .url()
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_default(),
+            own_origin,
         }
     }
 
@@ -67,9 +79,22 @@ impl Ctx {
     pub fn origin_allowed(&self) -> bool {
         match &self.origin {
             None => true,
-            Some(o) if o.eq_ignore_ascii_case(&self.own_origin) => true,
+            Some(o)
+                if self
+                    .own_origin
+                    .as_deref()
+                    .is_some_and(|own| o.eq_ignore_ascii_case(own)) =>
+            {
+                true
+            }
             Some(o) => self.config().is_ok_and(|c| c.origins.allows(o)),
         }
+    }
+
+    /// Whether the request was addressed to one of the deployment's own
+    /// origins (always, when `PUBLIC_ORIGINS` is not set).
+    pub fn host_allowed(&self) -> bool {
+        self.own_origin.is_some()
     }
 
     /// The CORS preflight answer. The router has already refused origins
@@ -197,7 +222,10 @@ impl Ctx {
             let _ = h.set("x-request-id", &self.request_id);
             let _ = h.set("x-content-type-options", "nosniff");
             let _ = h.set("referrer-policy", "no-referrer");
-            let _ = h.set("content-security-policy", "frame-ancestors 'none'");
+            // API answers are never framed; pages bring their own policy.
+            if !h.has("content-security-policy").unwrap_or(false) {
+                let _ = h.set("content-security-policy", "frame-ancestors 'none'");
+            }
             let _ = h.set("cache-control", "no-store");
             // Responses differ by origin, so caches must key on it.
             let _ = h.set("vary", "Origin");
@@ -225,13 +253,14 @@ impl Ctx {
             [
                 ("request_id", Value::from(self.request_id.as_str())),
                 ("method", Value::from(self.method.as_str())),
-                // The path only when no route matched: known routes are named,
-                // and their paths may hold user ids.
+                // The path only when no route matched, and then only its
+                // shape: known routes are named, and any path may hold user
+                // ids or e-mail addresses.
                 (
                     "path",
                     match route {
                         Some(_) => Value::Null,
-                        None => Value::from(self.path.chars().take(200).collect::<String>()),
+                        None => Value::from(crate::router::redacted_path(&self.path)),
                     },
                 ),
                 (
@@ -308,10 +337,19 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, AppE
     if body.len() > MAX_BODY_BYTES {
         return Err(AppError::PayloadTooLarge);
     }
-    serde_json::from_slice(&body).map_err(|e| {
+    let invalid = |e: serde_json::Error| {
         let msg: String = e.to_string().chars().take(200).collect();
         AppError::bad_request("invalid_json", format!("invalid JSON body: {msg}"))
-    })
+    };
+    // serde reads a struct from an array too (fields by position); every
+    // body this API takes is an object, so nothing else gets that far.
+    match serde_json::from_slice::<Value>(&body).map_err(invalid)? {
+        v @ Value::Object(_) => serde_json::from_value(v).map_err(invalid),
+        _ => Err(AppError::bad_request(
+            "invalid_json",
+            "the request body must be a JSON object",
+        )),
+    }
 }
 
 /// The first value of a query parameter.

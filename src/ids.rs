@@ -10,6 +10,39 @@ pub fn is_valid_session_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Longest user id, in characters: identity providers' subjects
+/// (`auth0|123`, `google-oauth2|1098…`, e-mail addresses) fit.
+pub const MAX_USER_ID_CHARS: usize = 128;
+
+/// The one rule for user ids, wherever one is accepted: a token's `sub`, a
+/// dev token, a member to add, a member in a path (percent-decoded first).
+/// 1-128 characters, no surrounding white space and no control characters;
+/// anything else an identity provider issues is allowed.
+pub fn is_valid_user_id(id: &str) -> bool {
+    (1..=MAX_USER_ID_CHARS).contains(&id.chars().count())
+        && id.trim() == id
+        && !id.chars().any(char::is_control)
+}
+
+/// Decodes one percent-encoded path segment (`auth0%7C123` → `auth0|123`).
+/// `None` for a malformed escape or bytes that are not UTF-8.
+pub fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// A random identifier of `bytes` random bytes, hex encoded.
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
@@ -39,6 +72,39 @@ mod tests {
         assert!(!is_valid_session_id("a/b"));
         assert!(!is_valid_session_id("a b"));
         assert!(!is_valid_session_id("é"));
+    }
+
+    #[test]
+    fn user_ids_accept_identity_provider_subjects() {
+        for ok in [
+            "u1",
+            "auth0|123",
+            "google-oauth2|1098",
+            "ann@example.com",
+            "a b",
+            "ü",
+        ] {
+            assert!(is_valid_user_id(ok), "{ok}");
+        }
+        assert!(is_valid_user_id(&"x".repeat(MAX_USER_ID_CHARS)));
+        for bad in ["", " a", "a ", "a\nb", "a\u{0}b"] {
+            assert!(!is_valid_user_id(bad), "{bad:?}");
+        }
+        assert!(!is_valid_user_id(&"x".repeat(MAX_USER_ID_CHARS + 1)));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("auth0%7C123").as_deref(), Some("auth0|123"));
+        assert_eq!(
+            percent_decode("ann%40example.com").as_deref(),
+            Some("ann@example.com")
+        );
+        assert_eq!(percent_decode("%C3%BC").as_deref(), Some("ü"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        assert_eq!(percent_decode("bad%7"), None);
+        assert_eq!(percent_decode("bad%zz"), None);
+        assert_eq!(percent_decode("%FF"), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod crypto;
+pub mod csp;
 pub mod error;
 pub mod ids;
 pub mod limits;

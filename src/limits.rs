@@ -1,5 +1,24 @@
 //! Rate limiting. Pure: time is passed in.
 
+/// What a per-user socket budget is for. Each scope has its own bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// `send`.
+    Messages,
+    /// Every other mutating frame: `edit`, `delete`, `react`, `read`.
+    Actions,
+}
+
+impl Scope {
+    /// The label in storage, metrics (`scope="…"`) and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Messages => "messages",
+            Scope::Actions => "actions",
+        }
+    }
+}
+
 /// A token bucket: `capacity` tokens, refilled continuously at
 /// `per_minute` tokens a minute. Each message takes one.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +38,22 @@ impl TokenBucket {
             tokens: capacity as f64,
             last_ms: now_ms,
         }
+    }
+
+    /// A bucket as it was saved: `tokens` left at `last_ms`. The rate and
+    /// capacity come from today's configuration.
+    pub fn restore(capacity: u32, per_minute: u32, tokens: f64, last_ms: i64) -> Self {
+        TokenBucket {
+            capacity: capacity as f64,
+            per_ms: per_minute as f64 / 60_000.0,
+            tokens: tokens.clamp(0.0, capacity as f64),
+            last_ms,
+        }
+    }
+
+    /// What to save: tokens left and when they were counted.
+    pub fn state(&self) -> (f64, i64) {
+        (self.tokens, self.last_ms)
     }
 
     /// Takes a token, or says how long until one is available.
@@ -54,6 +89,18 @@ mod tests {
             b.take(1_000_000).is_ok() && b.take(1_000_000).is_ok() && b.take(1_000_000).is_ok()
         );
         assert!(b.take(1_000_000).is_err());
+    }
+
+    #[test]
+    fn a_restored_bucket_continues_where_it_stopped() {
+        let mut b = TokenBucket::new(2, 60, 0);
+        assert!(b.take(0).is_ok() && b.take(0).is_ok());
+        let (tokens, last) = b.state();
+        let mut again = TokenBucket::restore(2, 60, tokens, last);
+        assert_eq!(again.take(0), Err(1000), "no fresh burst after a restore");
+        assert!(again.take(1000).is_ok());
+        // A saved value above today's capacity is clamped.
+        assert_eq!(TokenBucket::restore(1, 60, 50.0, 0).state().0, 1.0);
     }
 
     #[test]

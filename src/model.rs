@@ -17,8 +17,25 @@ pub const DEFAULT_PAGE: u32 = 50;
 pub struct NewSession {
     #[serde(default)]
     pub title: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_only")]
     pub contact: Option<Contact>,
+}
+
+/// Reads a nested struct only from a JSON object: serde would also read one
+/// from an array, by position, which no client means.
+fn object_only<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        v @ serde_json::Value::Object(_) => serde_json::from_value(v)
+            .map(Some)
+            .map_err(D::Error::custom),
+        _ => Err(D::Error::custom("expected a JSON object")),
+    }
 }
 
 /// The optional pre-chat contact form.
@@ -100,6 +117,9 @@ pub struct DevTokenRequest {
     pub sub: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Lifetime in seconds (`DEV_TOKEN_TTL_RANGE`); a day when absent.
+    #[serde(default)]
+    pub ttl_seconds: Option<i64>,
 }
 
 /// A session as the API shows it.
@@ -172,12 +192,20 @@ pub fn page_limit(raw: Option<&str>) -> Result<u32, AppError> {
 pub fn seq_param(name: &'static str, raw: Option<&str>) -> Result<Option<u64>, AppError> {
     match raw {
         None => Ok(None),
-        Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
-            AppError::bad_request(
-                "invalid_seq",
-                format!("{name} must be a non-negative integer"),
-            )
-        }),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s <= crate::protocol::MAX_SEQ)
+            .map(Some)
+            .ok_or_else(|| {
+                AppError::bad_request(
+                    "invalid_seq",
+                    format!(
+                        "{name} must be an integer from 0 to {}",
+                        crate::protocol::MAX_SEQ
+                    ),
+                )
+            }),
     }
 }
 
@@ -197,6 +225,13 @@ mod tests {
         .unwrap();
         assert_eq!(s.title.as_deref(), Some("Billing"));
         assert_eq!(s.contact.unwrap().name, "Ann");
+        assert!(
+            serde_json::from_str::<NewSession>(r#"{"contact":["Ann","ann@example.com"]}"#).is_err()
+        );
+        assert!(serde_json::from_str::<NewSession>(r#"{"contact":null}"#)
+            .unwrap()
+            .contact
+            .is_none());
         assert!(parse("{}").unwrap().title.is_none());
         assert_eq!(parse(r#"{"title":"   "}"#).unwrap().title, None);
         let long = format!(r#"{{"title":"{}"}}"#, "x".repeat(201));

@@ -56,6 +56,23 @@ impl Origins {
         Ok(out)
     }
 
+    /// The allowlist as a CSP source list (for `frame-ancestors`): the exact
+    /// origins, the wildcards, and in development any loopback port.
+    pub fn csp_sources(&self) -> Vec<String> {
+        let mut out = self.exact.clone();
+        out.extend(
+            self.wildcard
+                .iter()
+                .map(|(scheme, suffix)| format!("{scheme}*{suffix}")),
+        );
+        if self.local {
+            out.extend(
+                ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from),
+            );
+        }
+        out
+    }
+
     /// Whether a browser at `origin` may call.
     pub fn allows(&self, origin: &str) -> bool {
         let origin = origin.to_ascii_lowercase();
@@ -90,9 +107,52 @@ impl Origins {
     }
 }
 
+/// Parses `PUBLIC_ORIGINS`: the deployment's own origins, exact, comma
+/// separated, lower-cased. No wildcards: these say which Host a request may
+/// carry.
+pub fn parse_public(list: Option<&str>) -> Result<Vec<String>, String> {
+    let o = Origins::parse(list, false)?;
+    if !o.wildcard.is_empty() {
+        return Err("exact origins like https://chat.example.com (no wildcards)".into());
+    }
+    Ok(o.exact)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_origins_are_exact() {
+        assert_eq!(
+            parse_public(Some("https://Chat.example.com, http://127.0.0.1:8787")).unwrap(),
+            vec!["https://chat.example.com", "http://127.0.0.1:8787"]
+        );
+        assert!(parse_public(Some("https://*.example.com")).is_err());
+        assert!(parse_public(Some("chat.example.com")).is_err());
+        assert!(parse_public(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn csp_sources_list_the_allowlist() {
+        let o = Origins::parse(
+            Some("https://app.example.com, https://*.customer.io"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            o.csp_sources(),
+            vec!["https://app.example.com", "https://*.customer.io"]
+        );
+        assert!(Origins::parse(None, true)
+            .unwrap()
+            .csp_sources()
+            .contains(&"http://localhost:*".to_string()));
+        assert!(Origins::parse(None, false)
+            .unwrap()
+            .csp_sources()
+            .is_empty());
+    }
 
     #[test]
     fn exact_and_wildcard_origins() {

@@ -6,6 +6,16 @@ use serde::{Deserialize, Serialize};
 
 /// Longest `client_id` accepted.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Largest seq accepted anywhere (frames and query parameters): 2^53 − 1,
+/// JavaScript's largest safe integer. Larger values would round in clients
+/// and wrap to negative numbers in SQLite's signed integers.
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
+/// The assistant's author id. Its replies are told apart from any user's
+/// by author kind (`assistant`), which no token can claim.
+pub const ASSISTANT_AUTHOR_ID: &str = "assistant";
+/// Client ids starting with this are the server's own (assistant replies
+/// are stored as `turn:<message id>`); clients may not use them.
+pub const RESERVED_CLIENT_ID_PREFIX: &str = "turn:";
 /// Longest reaction accepted (one emoji can be several code points).
 pub const MAX_EMOJI_CHARS: usize = 16;
 
@@ -373,12 +383,18 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
                     "client_id must be 1-64 characters of A-Z a-z 0-9 - _ : .",
                 ));
             }
+            if client_id.starts_with(RESERVED_CLIENT_ID_PREFIX) {
+                return Err(FrameError::new(
+                    "invalid_client_id",
+                    format!("client ids starting with {RESERVED_CLIENT_ID_PREFIX:?} are reserved"),
+                ));
+            }
             validate_text(text, limits).map_err(|mut e| {
                 e.client_id = Some(client_id.clone());
                 e
             })?;
-            if *reply_to == Some(0) {
-                return Err(FrameError::new("invalid_seq", "seq starts at 1"));
+            if let Some(r) = reply_to {
+                validate_seq(*r)?;
             }
         }
         ClientFrame::Edit { seq, text } => {
@@ -411,6 +427,12 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
 fn validate_seq(seq: u64) -> Result<(), FrameError> {
     if seq == 0 {
         return Err(FrameError::new("invalid_seq", "seq starts at 1"));
+    }
+    if seq > MAX_SEQ {
+        return Err(FrameError::new(
+            "invalid_seq",
+            format!("seq must be at most {MAX_SEQ}"),
+        ));
     }
     Ok(())
 }
@@ -487,6 +509,26 @@ mod tests {
             "invalid_client_id"
         );
         assert_eq!(code(r#"{"type":"delete","seq":0}"#), "invalid_seq");
+        for big in [
+            "9007199254740992",
+            "9223372036854775808",
+            "18446744073709551615",
+        ] {
+            for frame in [
+                format!(r#"{{"type":"read","seq":{big}}}"#),
+                format!(r#"{{"type":"delete","seq":{big}}}"#),
+                format!(r#"{{"type":"edit","seq":{big},"text":"x"}}"#),
+                format!(r#"{{"type":"react","seq":{big},"emoji":"x","action":"add"}}"#),
+                format!(r#"{{"type":"send","client_id":"c","text":"x","reply_to":{big}}}"#),
+            ] {
+                assert_eq!(code(&frame), "invalid_seq", "{frame}");
+            }
+        }
+        assert!(decode(r#"{"type":"read","seq":9007199254740991}"#, L).is_ok());
+        assert_eq!(
+            code(r#"{"type":"send","client_id":"turn:abc","text":"x"}"#),
+            "invalid_client_id"
+        );
         assert_eq!(code(r#"{"type":"delete","seq":-1}"#), "invalid_frame");
         assert_eq!(
             code(r#"{"type":"react","seq":1,"emoji":"a b","action":"add"}"#),

@@ -3,19 +3,28 @@
 //! Resolution is pure (tested natively); dispatch calls one handler per route.
 
 use crate::error::AppError;
-use crate::ids::is_valid_session_id;
-use crate::protocol::valid_client_id;
+use crate::ids::{is_valid_session_id, is_valid_user_id, percent_decode};
+
+/// The bundled pages whose headers the Worker sets (see `api::pages`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Chat,
+    Admin,
+}
 
 /// Every route Confab serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
     /// A CORS preflight (`OPTIONS`) for any known path.
     Preflight,
+    Page(Page),
     Healthz,
     Readyz,
     Metrics,
     ClientConfig,
     DevToken,
+    /// Development only: make a handler panic (see `api::dev::fault`).
+    DevFault,
     CreateSession,
     ListSessions,
     GetSession {
@@ -35,6 +44,7 @@ pub enum Route<'a> {
     },
     RemoveMember {
         id: &'a str,
+        /// As it stands in the path: percent-encoded.
         user_id: &'a str,
     },
     SessionSocket {
@@ -61,11 +71,14 @@ impl Route<'_> {
     pub fn name(&self) -> &'static str {
         match self {
             Route::Preflight => "preflight",
+            Route::Page(Page::Chat) => "page.chat",
+            Route::Page(Page::Admin) => "page.admin",
             Route::Healthz => "healthz",
             Route::Readyz => "readyz",
             Route::Metrics => "metrics",
             Route::ClientConfig => "client_config",
             Route::DevToken => "dev.token",
+            Route::DevFault => "dev.fault",
             Route::CreateSession => "sessions.create",
             Route::ListSessions => "sessions.list",
             Route::GetSession { .. } => "sessions.get",
@@ -89,7 +102,7 @@ impl Route<'_> {
     pub fn rate_limited(&self) -> bool {
         !matches!(
             self,
-            Route::Healthz | Route::Readyz | Route::Metrics | Route::Preflight
+            Route::Healthz | Route::Readyz | Route::Metrics | Route::Preflight | Route::Page(_)
         )
     }
 
@@ -112,6 +125,49 @@ impl Route<'_> {
     }
 }
 
+/// Words that may stand in a logged path. Anything else in a path nobody
+/// serves may be a user id, an e-mail address or a token, so it is logged
+/// as `*`.
+const PATH_WORDS: &[&str] = &[
+    "healthz",
+    "readyz",
+    "metrics",
+    "v1",
+    "client-config",
+    "dev",
+    "token",
+    "fault",
+    "sessions",
+    "messages",
+    "members",
+    "ws",
+    "tickets",
+    "admin",
+    "maintenance",
+    "reencrypt",
+    "takeover",
+    "release",
+];
+
+/// The shape of a path for the log: known words kept, every other segment
+/// replaced by `*`, at most 12 segments.
+pub fn redacted_path(path: &str) -> String {
+    let mut out = String::new();
+    for (i, seg) in path.trim_start_matches('/').split('/').enumerate() {
+        if i == 12 {
+            out.push_str("/…");
+            break;
+        }
+        out.push('/');
+        if seg.is_empty() || PATH_WORDS.contains(&seg) {
+            out.push_str(seg);
+        } else {
+            out.push('*');
+        }
+    }
+    out
+}
+
 /// Maps a method and path to a route: 404 for unknown paths (and malformed
 /// ids, which are indistinguishable from unknown ones), 405 for a known path
 /// with the wrong method.
@@ -127,11 +183,14 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let read = matches!(method, "GET" | "HEAD");
     let route = match (segments.as_slice(), method) {
+        ([""] | ["index.html"], _) if read => Route::Page(self::Page::Chat),
+        (["admin"] | ["admin.html"], _) if read => Route::Page(self::Page::Admin),
         (["healthz"], _) if read => Healthz,
         (["readyz"], _) if read => Readyz,
         (["metrics"], _) if read => Metrics,
         (["v1", "client-config"], _) if read => ClientConfig,
         (["v1", "dev", "token"], "POST") => DevToken,
+        (["v1", "dev", "fault"], "POST") => DevFault,
         (["v1", "sessions"], "POST") => CreateSession,
         (["v1", "sessions"], _) if read => ListSessions,
         (["v1", "sessions", id], _) if read => GetSession { id },
@@ -148,11 +207,15 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         (["v1", "admin", "sessions", id, "takeover"], "POST") => Takeover { id },
         (["v1", "admin", "sessions", id, "release"], "POST") => Release { id },
         (
-            ["healthz"]
+            [""]
+            | ["index.html"]
+            | ["admin"]
+            | ["admin.html"]
+            | ["healthz"]
             | ["readyz"]
             | ["metrics"]
             | ["v1", "client-config"]
-            | ["v1", "dev", "token"]
+            | ["v1", "dev", "token" | "fault"]
             | ["v1", "sessions"]
             | ["v1", "sessions", _]
             | ["v1", "sessions", _, "messages" | "members" | "ws" | "tickets"]
@@ -181,7 +244,11 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         {
             Err(AppError::NotFound)
         }
-        RemoveMember { user_id, .. } if !valid_client_id(user_id) => Err(AppError::NotFound),
+        RemoveMember { user_id, .. }
+            if !percent_decode(user_id).is_some_and(|u| is_valid_user_id(&u)) =>
+        {
+            Err(AppError::NotFound)
+        }
         r => Ok(r),
     }
 }
@@ -203,6 +270,7 @@ mod dispatch {
         // Route is Copy: keep it for the log line while dispatching on it.
         let route = resolved.as_ref().ok().copied();
         let result = match resolved {
+            Ok(_) if !ctx.host_allowed() => Err(AppError::HostNotAllowed),
             Ok(_) if !ctx.origin_allowed() => Err(AppError::OriginNotAllowed),
             Ok(route) => match ctx.rate_limit(&req, route.rate_limited()).await {
                 Err(e) => Err(e),
@@ -217,10 +285,12 @@ mod dispatch {
     async fn serve(req: Request, ctx: &Ctx, route: Route<'_>) -> HandlerResult {
         match route {
             Route::Preflight => ctx.preflight(),
+            Route::Page(page) => api::pages::serve(req, ctx, page).await,
             Route::Healthz => api::health::healthz(ctx).await,
             Route::Readyz => api::health::readyz(ctx).await,
             Route::Metrics => api::metrics::metrics(req, ctx).await,
             Route::DevToken => api::dev::token(req, ctx).await,
+            Route::DevFault => api::dev::fault(req, ctx).await,
             Route::ClientConfig => api::dev::client_config(ctx),
             Route::CreateSession => api::sessions::create(req, ctx).await,
             Route::ListSessions => api::sessions::list(req, ctx).await,
@@ -230,7 +300,9 @@ mod dispatch {
             Route::Members { id } => api::members::list(req, ctx, id).await,
             Route::AddMember { id } => api::members::add(req, ctx, id).await,
             Route::RemoveMember { id, user_id } => {
-                api::members::remove(req, ctx, id, user_id).await
+                // resolve() has checked that it decodes to a valid user id.
+                let user_id = crate::ids::percent_decode(user_id).unwrap_or_default();
+                api::members::remove(req, ctx, id, &user_id).await
             }
             Route::SessionSocket { id } => api::sessions::connect(req, ctx, id).await,
             Route::CreateTicket { id } => api::tickets::create(req, ctx, id).await,
@@ -250,6 +322,16 @@ mod tests {
     #[test]
     fn resolves_known_routes() {
         assert_eq!(resolve("GET", "/healthz"), Ok(Route::Healthz));
+        assert_eq!(resolve("GET", "/"), Ok(Route::Page(Page::Chat)));
+        assert_eq!(resolve("GET", "/admin"), Ok(Route::Page(Page::Admin)));
+        assert_eq!(resolve("POST", "/admin"), Err(AppError::MethodNotAllowed));
+        for m in ["PURGE", "PROPFIND", "MKCOL", "LOCK", "SEARCH"] {
+            assert_eq!(
+                resolve(m, "/v1/admin/sessions"),
+                Err(AppError::MethodNotAllowed),
+                "{m}"
+            );
+        }
         assert_eq!(resolve("HEAD", "/readyz"), Ok(Route::Readyz));
         assert_eq!(resolve("POST", "/v1/dev/token"), Ok(Route::DevToken));
         assert_eq!(resolve("POST", "/v1/sessions"), Ok(Route::CreateSession));
@@ -313,6 +395,21 @@ mod tests {
     }
 
     #[test]
+    fn logged_paths_keep_only_known_words() {
+        assert_eq!(
+            redacted_path("/v1/sessions/abc/members/ann@example.com"),
+            "/v1/sessions/*/members/*"
+        );
+        assert_eq!(
+            redacted_path("/v1/sessions/s1/members/auth0%7C1/x"),
+            "/v1/sessions/*/members/*/*"
+        );
+        assert_eq!(redacted_path("/"), "/");
+        assert_eq!(redacted_path("/secret-token-value"), "/*");
+        assert_eq!(redacted_path(&"/a".repeat(40)).matches('*').count(), 12);
+    }
+
+    #[test]
     fn wrong_method_is_405_unknown_path_is_404() {
         assert_eq!(resolve("POST", "/healthz"), Err(AppError::MethodNotAllowed));
         assert_eq!(
@@ -331,8 +428,24 @@ mod tests {
         );
         assert_eq!(resolve("GET", "/v1/sessions//ws"), Err(AppError::NotFound));
         assert_eq!(
-            resolve("DELETE", "/v1/sessions/abc/members/a%20b"),
+            resolve("DELETE", "/v1/sessions/abc/members/%20a"),
             Err(AppError::NotFound)
+        );
+        assert_eq!(
+            resolve("DELETE", "/v1/sessions/abc/members/a%0Ab"),
+            Err(AppError::NotFound)
+        );
+        assert_eq!(
+            resolve("DELETE", "/v1/sessions/abc/members/bad%zz"),
+            Err(AppError::NotFound)
+        );
+        // Identity-provider subjects, percent-encoded, are user ids.
+        assert_eq!(
+            resolve("DELETE", "/v1/sessions/abc/members/auth0%7C123"),
+            Ok(Route::RemoveMember {
+                id: "abc",
+                user_id: "auth0%7C123"
+            })
         );
     }
 }

@@ -91,7 +91,8 @@ async fn requests_without_a_valid_token_are_401_with_a_stable_code() {
                     &confab::auth::Identity {
                         user_id: "x".into(),
                         name: "X".into(),
-                        roles: vec![]
+                        roles: vec![],
+                        expires_at: 0,
                     },
                     b"some-other-secret-some-other-secret",
                     now_ms(),
@@ -107,7 +108,8 @@ async fn requests_without_a_valid_token_are_401_with_a_stable_code() {
                     &confab::auth::Identity {
                         user_id: "x".into(),
                         name: "X".into(),
-                        roles: vec![]
+                        roles: vec![],
+                        expires_at: 0,
                     },
                     TEST_SECRET.as_bytes(),
                     now_ms() - 7_200_000,

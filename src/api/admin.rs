@@ -70,15 +70,8 @@ async fn set_mode(req: Request, ctx: &Ctx, session_id: &str, mode: &str) -> Hand
         id: admin.user_id,
         name: admin.name,
     };
-    internal::stub(&ctx.env, session_id)?
-        .fetch_with_request(internal::mode_request(
-            session_id,
-            &ctx.request_id,
-            mode,
-            &by,
-        )?)
-        .await
-        .map_err(AppError::internal)?;
+    let announce = internal::mode_request(session_id, &ctx.request_id, mode, &by)?;
+    internal::call(&ctx.env, session_id, announce).await?;
     json(200, &json!({ "id": session_id, "mode": mode, "by": by }))
 }
 

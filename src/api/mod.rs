@@ -7,6 +7,7 @@ pub mod health;
 pub mod members;
 pub mod messages;
 pub mod metrics;
+pub mod pages;
 pub mod sessions;
 pub mod tickets;
 

@@ -88,10 +88,8 @@ pub async fn delete(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult 
     // Members may not erase; to them it behaves as if it were not theirs.
     let access = authorize(ctx, &req, session_id, true).await?;
     store::sessions::delete(&access.db, session_id).await?;
-    let stub = internal::stub(&ctx.env, session_id)?;
-    stub.fetch_with_request(internal::close_request(session_id, &ctx.request_id)?)
-        .await
-        .map_err(AppError::internal)?;
+    let close = internal::close_request(session_id, &ctx.request_id)?;
+    internal::call(&ctx.env, session_id, close).await?;
     Ok(Response::empty()
         .map_err(AppError::internal)?
         .with_status(204))
@@ -124,14 +122,21 @@ pub async fn connect(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
     } else {
         AuthorKind::User
     };
+    // The socket ends when the token behind it does (a ticket carries its
+    // token's expiry in the identity it stored).
+    let expires_at = access.who.expires_at;
     let user = UserRef {
         id: access.who.user_id,
         name: access.who.name,
     };
-    let forwarded =
-        internal::connect_request(session_id, &ctx.request_id, &user, kind, after, ticket)?;
-    internal::stub(&ctx.env, session_id)?
-        .fetch_with_request(forwarded)
-        .await
-        .map_err(AppError::internal)
+    let forwarded = internal::connect_request(
+        session_id,
+        &ctx.request_id,
+        &user,
+        kind,
+        after,
+        ticket,
+        expires_at,
+    )?;
+    internal::call(&ctx.env, session_id, forwarded).await
 }

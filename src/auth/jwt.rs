@@ -10,7 +10,8 @@
 //!    configured, `sub` present.
 
 use super::jwks::{Alg, Jwk, PublicKey};
-use super::{AuthError, Identity, MAX_ID_CHARS, MAX_NAME_CHARS};
+use super::{AuthError, Identity, MAX_NAME_CHARS};
+use crate::ids::is_valid_user_id;
 use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Rsa};
 use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, Token, UntrustedToken};
 use serde_json::{Map, Value};
@@ -187,7 +188,7 @@ fn claims(claims: &Claims<Custom>, policy: &Policy, now_ms: i64) -> Result<Ident
         .get("sub")
         .and_then(Value::as_str)
         .map(str::trim)
-        .filter(|s| !s.is_empty() && s.chars().count() <= MAX_ID_CHARS)
+        .filter(|s| is_valid_user_id(s))
         .ok_or(AuthError::MissingSubject)?;
     let name = custom
         .get("name")
@@ -199,6 +200,11 @@ fn claims(claims: &Claims<Custom>, policy: &Policy, now_ms: i64) -> Result<Ident
         user_id: sub.to_string(),
         name: name.chars().take(MAX_NAME_CHARS).collect(),
         roles: roles(custom, &policy.roles_claim),
+        // The moment this token stops being accepted (exp plus leeway), so
+        // a socket it opened ends exactly when a new ticket would be refused.
+        expires_at: claims.expiration.map_or(0, |e| {
+            (e.timestamp_millis().max(0) as u64).saturating_add(policy.leeway_s * 1000)
+        }),
     })
 }
 

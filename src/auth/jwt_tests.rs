@@ -40,10 +40,18 @@ fn b64(s: &str) -> String {
 }
 
 fn alice() -> Identity {
+    alice_until(NOW_S + 600)
+}
+
+/// Alice with a token whose `exp` is `exp_s`: accepted until the leeway
+/// (30 s by default) has passed too.
+fn alice_until(exp_s: i64) -> Identity {
     Identity {
         user_id: "alice".into(),
         name: "Alice".into(),
         roles: vec!["admin".into()],
+        // Carried so sockets can end with the token.
+        expires_at: (exp_s as u64 + 30) * 1000,
     }
 }
 
@@ -70,7 +78,7 @@ fn each_algorithm_verifies_with_its_key() {
 #[test]
 fn mint_round_trip() {
     let t = mint_hs256(&alice(), SECRET.as_bytes(), NOW, 60);
-    assert_eq!(check(&t), Ok(alice()));
+    assert_eq!(check(&t), Ok(alice_until(NOW_S + 60)));
 }
 
 #[test]
@@ -165,7 +173,11 @@ fn expiry_with_leeway() {
     let mut c = claims();
     c["exp"] = (NOW_S - 10).into();
     let t = sign("ec", "ES256", Some("e1"), c.clone());
-    assert_eq!(check(&t), Ok(alice()), "within the default 30 s leeway");
+    assert_eq!(
+        check(&t),
+        Ok(alice_until(NOW_S - 10)),
+        "within the default 30 s leeway"
+    );
     let strict = Policy {
         leeway_s: 0,
         ..Policy::default()

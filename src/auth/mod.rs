@@ -24,6 +24,11 @@ pub struct Identity {
     pub name: String,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// When the token proving this identity stops being accepted (unix ms:
+    /// `exp` plus the clock leeway). A socket opened with it is closed then
+    /// (`token_expired`, close 4001).
+    #[serde(default)]
+    pub expires_at: u64,
 }
 
 impl Identity {
@@ -80,8 +85,7 @@ impl From<AuthError> for AppError {
     }
 }
 
-/// Longest accepted `sub` and `name`; longer ones are not ours.
-pub(crate) const MAX_ID_CHARS: usize = 128;
+/// Longest accepted `name` (`sub` follows `ids::is_valid_user_id`).
 pub(crate) const MAX_NAME_CHARS: usize = 100;
 
 /// A stable pseudonym for a user id, for logs: HMAC-SHA256 keyed with a

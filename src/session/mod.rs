@@ -40,6 +40,8 @@
 //!   changed it). Broadcasts a `mode` frame; `human` stops any assistant
 //!   reply in progress. Answers 204.
 
+mod lifetime;
+mod limits;
 mod queue;
 mod sockets;
 mod turn;
@@ -48,7 +50,7 @@ use crate::auth::user_hash;
 use crate::config::{Config, LogLevel};
 use crate::error::{close, AppError};
 use crate::ids::random_hex;
-use crate::limits::TokenBucket;
+use crate::limits::Scope;
 use crate::protocol::{
     decode, AuthorKind, ClientFrame, Limits, PresenceStatus, ServerFrame, UserRef, PING_FRAME,
     PONG_FRAME,
@@ -96,9 +98,8 @@ pub struct Core {
     turn_pending: RefCell<Option<UserRef>>,
     /// Whether this instance has made sure `spent_tickets` exists.
     tickets_table: Cell<bool>,
-    /// Per-user message buckets. Losing them to hibernation only resets
-    /// them in the user's favour.
-    buckets: RefCell<HashMap<String, TokenBucket>>,
+    /// Per-user budgets for mutating frames, saved in storage.
+    buckets: limits::Buckets,
 }
 
 impl DurableObject for ChatSession {
@@ -120,7 +121,7 @@ impl DurableObject for ChatSession {
                 turn: RefCell::new(None),
                 turn_running: Cell::new(false),
                 turn_pending: RefCell::new(None),
-                buckets: RefCell::new(HashMap::new()),
+                buckets: limits::Buckets::default(),
                 tickets_table: Cell::new(false),
             }),
         }
@@ -136,6 +137,11 @@ impl DurableObject for ChatSession {
             "/connect" => Core::accept_socket(this, &req),
             "/close" => this.close_all(&req),
             "/mode" => this.set_mode(&req),
+            "/revoke" => this.revoke(&req),
+            // Development only, like the route that leads here.
+            "/fault" if runtime::config(&this.env).is_ok_and(|c| c.is_development()) => {
+                panic!("development fault injected in the session object")
+            }
             _ => Err(AppError::NotFound),
         };
         match result {
@@ -156,6 +162,11 @@ impl DurableObject for ChatSession {
         }
     }
 
+    async fn alarm(&self) -> Result<Response> {
+        self.core.on_alarm().await;
+        Response::empty()
+    }
+
     async fn websocket_message(
         &self,
         ws: WebSocket,
@@ -172,6 +183,10 @@ impl DurableObject for ChatSession {
             return Ok(());
         };
         this.learn_session(&me.session);
+        if me.expired(now_ms() as u64) {
+            this.expire(&ws);
+            return Ok(());
+        }
         let text = match message {
             WebSocketIncomingMessage::String(text) => text,
             WebSocketIncomingMessage::Binary(_) => {
@@ -220,6 +235,21 @@ impl DurableObject for ChatSession {
     }
 }
 
+/// The budget a frame draws from, if it writes anything. Typing has its
+/// own throttle; stop and ping store nothing.
+fn frame_scope(frame: &ClientFrame) -> Option<Scope> {
+    match frame {
+        ClientFrame::Send { .. } => Some(Scope::Messages),
+        ClientFrame::Edit { .. }
+        | ClientFrame::Delete { .. }
+        | ClientFrame::React { .. }
+        | ClientFrame::Read { .. }
+        | ClientFrame::Takeover
+        | ClientFrame::Release => Some(Scope::Actions),
+        ClientFrame::Typing | ClientFrame::Stop | ClientFrame::Ping => None,
+    }
+}
+
 impl Core {
     fn session_id(&self) -> String {
         self.session.borrow().clone()
@@ -245,6 +275,9 @@ impl Core {
             .and_then(|k| AuthorKind::parse(&k))
             .unwrap_or(AuthorKind::User);
         let after = header(internal::HEADER_AFTER)?.and_then(|a| a.parse::<u64>().ok());
+        let expires_at = header(internal::HEADER_EXPIRES)?
+            .and_then(|e| e.parse::<u64>().ok())
+            .unwrap_or(0);
         this.learn_session(&session);
         if let Some(ticket) = header(internal::HEADER_TICKET)? {
             this.spend_ticket(&ticket)?;
@@ -278,6 +311,7 @@ impl Core {
                 session,
                 user: user.clone(),
                 kind,
+                expires_at,
             })
             .map_err(AppError::internal)?;
         // Replaying (and not yet greeted) until its replay job runs.
@@ -304,7 +338,10 @@ impl Core {
         // The replay runs after the 101 is returned; wait_until tells the
         // runtime the object still has work in flight.
         let core = Rc::clone(this);
-        this.state.wait_until(async move { core.drain().await });
+        this.state.wait_until(async move {
+            core.expire_no_later_than(expires_at).await;
+            core.drain().await
+        });
         this.count("confab_ws_connections_total", r#"event="opened""#.into());
         let request_id = header(internal::HEADER_REQUEST_ID)?.unwrap_or_default();
         log(
@@ -463,23 +500,35 @@ impl Core {
     }
 
     async fn handle(&self, ws: WebSocket, me: Attachment, frame: ClientFrame, config: &Config) {
+        if let Some(scope) = frame_scope(&frame) {
+            if let Err(wait) = self.take_token(scope, &me.user.id, config) {
+                self.count(
+                    "confab_rate_limited_total",
+                    format!(r#"scope="{}""#, scope.as_str()),
+                );
+                let client_id = match &frame {
+                    ClientFrame::Send { client_id, .. } => Some(client_id.as_str()),
+                    _ => None,
+                };
+                let frame = ServerFrame::Error {
+                    code: "rate_limited",
+                    message: match scope {
+                        Scope::Messages => "too many messages; slow down",
+                        Scope::Actions => "too many changes; slow down",
+                    },
+                    client_id,
+                    retry_after_ms: Some(wait),
+                };
+                send_to(&ws, &frame.to_json());
+                return;
+            }
+        }
         match frame {
             ClientFrame::Send {
                 client_id,
                 text,
                 reply_to,
             } => {
-                if let Err(wait) = self.take_token(&me.user.id, config) {
-                    self.count("confab_rate_limited_total", r#"scope="messages""#.into());
-                    let frame = ServerFrame::Error {
-                        code: "rate_limited",
-                        message: "too many messages; slow down",
-                        client_id: Some(&client_id),
-                        retry_after_ms: Some(wait),
-                    };
-                    send_to(&ws, &frame.to_json());
-                    return;
-                }
                 let msg = NewMessage {
                     id: random_hex(16),
                     client_id,
@@ -498,12 +547,14 @@ impl Core {
             ClientFrame::Edit { seq, text } => self.enqueue(Job::Edit {
                 ws,
                 user: me.user,
+                kind: me.kind,
                 seq,
                 text,
             }),
             ClientFrame::Delete { seq } => self.enqueue(Job::Delete {
                 ws,
                 user: me.user,
+                kind: me.kind,
                 seq,
             }),
             ClientFrame::React { seq, emoji, action } => self.enqueue(Job::React {
@@ -544,23 +595,21 @@ impl Core {
         self.drain().await;
     }
 
-    /// Takes one message token for `user_id`, or says how long to wait.
-    fn take_token(&self, user_id: &str, config: &Config) -> std::result::Result<(), u64> {
-        if config.rate_messages_per_minute == 0 {
-            return Ok(());
+    /// Takes one token of `scope` for `user_id`, or says how long to wait.
+    fn take_token(
+        &self,
+        scope: Scope,
+        user_id: &str,
+        config: &Config,
+    ) -> std::result::Result<(), u64> {
+        let sql = self.state.storage().sql();
+        match self.buckets.take(&sql, config, scope, user_id, now_ms()) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.log_error("rate_limit_storage_failed", &AppError::internal(e));
+                Ok(())
+            }
         }
-        let now = now_ms();
-        self.buckets
-            .borrow_mut()
-            .entry(user_id.to_string())
-            .or_insert_with(|| {
-                TokenBucket::new(
-                    config.rate_messages_burst,
-                    config.rate_messages_per_minute,
-                    now,
-                )
-            })
-            .take(now)
     }
 
     /// Relays typing to the other participants, at most once per throttle

@@ -16,9 +16,10 @@ use super::sockets::{presence, send_to, Frame};
 use super::Core;
 use crate::config::LogLevel;
 use crate::error::AppError;
-use crate::protocol::{ReactAction, ServerFrame, UserRef};
+use crate::protocol::{AuthorKind, ReactAction, ServerFrame, UserRef};
 use crate::runtime::log;
-use crate::store::{self, messages::Change, messages::NewMessage, messages::Page, now_ms};
+use crate::store::messages::{AuthorKey, Change, NewMessage, Page, Reacted};
+use crate::store::{self, now_ms};
 use serde_json::Value;
 use worker::WebSocket;
 
@@ -39,12 +40,14 @@ pub enum Job {
     Edit {
         ws: WebSocket,
         user: UserRef,
+        kind: AuthorKind,
         seq: u64,
         text: String,
     },
     Delete {
         ws: WebSocket,
         user: UserRef,
+        kind: AuthorKind,
         seq: u64,
     },
     React {
@@ -180,20 +183,26 @@ impl Core {
             Ok(db) => db,
             Err(e) => return self.log_error("no_database", &e),
         };
-        let keys = match self.keys() {
-            Ok(k) => k,
-            Err(e) => return self.log_error("no_keys", &e),
+        let config = match crate::runtime::config(&self.env) {
+            Ok(c) => c,
+            Err(_) => {
+                return self.log_error("no_config", &AppError::Unavailable { check: "config" })
+            }
         };
+        let keys = &config.keyring;
         let session = self.session_id();
         let now = now_ms();
         match job {
             Job::Edit {
                 ws,
                 user,
+                kind,
                 seq,
                 text,
             } => {
-                match store::messages::edit(&db, keys, &session, seq, &user.id, &text, now).await {
+                let who = AuthorKey { id: &user.id, kind };
+                let keep = config.max_edit_history;
+                match store::messages::edit(&db, keys, &session, seq, who, &text, now, keep).await {
                     Ok(Change::Done) => self.broadcast_event(
                         &ServerFrame::Edited {
                             seq,
@@ -206,8 +215,14 @@ impl Core {
                     Err(e) => self.fail(&ws, "edit_failed", &e),
                 }
             }
-            Job::Delete { ws, user, seq } => {
-                match store::messages::delete(&db, &session, seq, &user.id, now).await {
+            Job::Delete {
+                ws,
+                user,
+                kind,
+                seq,
+            } => {
+                let who = AuthorKey { id: &user.id, kind };
+                match store::messages::delete(&db, &session, seq, who, now).await {
                     Ok(Change::Done) => self.broadcast_event(
                         &ServerFrame::Deleted {
                             seq,
@@ -227,8 +242,11 @@ impl Core {
                 action,
             } => {
                 let add = action == ReactAction::Add;
-                match store::messages::react(&db, &session, seq, &user.id, &emoji, add, now).await {
-                    Ok(Some(true)) => self.broadcast_event(
+                let cap = config.max_reactions_per_user;
+                let outcome =
+                    store::messages::react(&db, &session, seq, &user.id, &emoji, add, now, cap);
+                match outcome.await {
+                    Ok(Reacted::Changed) => self.broadcast_event(
                         &ServerFrame::Reaction {
                             seq,
                             emoji: &emoji,
@@ -238,8 +256,16 @@ impl Core {
                         .to_json(),
                     ),
                     // Already so: nothing changed, nothing to tell anyone.
-                    Ok(Some(false)) => {}
-                    Ok(None) => send_to(&ws, &change_error(Change::NotFound)),
+                    Ok(Reacted::Unchanged) => {}
+                    Ok(Reacted::Missing) => send_to(&ws, &change_error(Change::NotFound)),
+                    Ok(Reacted::TooMany) => send_to(
+                        &ws,
+                        &error_frame(
+                            "too_many_reactions",
+                            &format!("at most {cap} different reactions per message"),
+                            None,
+                        ),
+                    ),
                     Err(e) => self.fail(&ws, "react_failed", &e),
                 }
             }

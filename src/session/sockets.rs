@@ -18,6 +18,10 @@ pub struct Attachment {
     pub session: String,
     pub user: UserRef,
     pub kind: AuthorKind,
+    /// When the token that opened the socket expires (unix ms; 0: never
+    /// told). See `lifetime.rs`.
+    #[serde(default)]
+    pub expires_at: u64,
 }
 
 pub fn user_tag(user_id: &str) -> String {

@@ -28,7 +28,10 @@ use crate::llm::config::{Assistant, Provider};
 use crate::llm::providers::{backoff_ms, build, clean_end, decode, failure};
 use crate::llm::sse::Parser;
 use crate::llm::{budget, Chunk, Kind, Role, Turn};
-use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef};
+use crate::protocol::{
+    Author, AuthorKind, ServerFrame, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID,
+    RESERVED_CLIENT_ID_PREFIX,
+};
 use crate::runtime::{log, timeout};
 use crate::store::{self, messages::NewMessage, messages::Page, now_ms};
 use futures::StreamExt;
@@ -216,7 +219,7 @@ impl Core {
         let prompt = budget::fit(&a.system_prompt, &turns, a.prompt_token_budget);
 
         let author = Author {
-            id: "assistant".into(),
+            id: ASSISTANT_AUTHOR_ID.into(),
             name: a.name.clone(),
             kind: AuthorKind::Assistant,
         };
@@ -326,7 +329,7 @@ impl Core {
                     ws: None,
                     msg: NewMessage {
                         id: message_id.clone(),
-                        client_id: format!("turn:{message_id}"),
+                        client_id: format!("{RESERVED_CLIENT_ID_PREFIX}{message_id}"),
                         author: author.clone(),
                         text,
                         reply_to: None,

@@ -123,8 +123,8 @@ pub async fn commit(
                ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17
           FROM sessions s
          WHERE s.id = ?1
-           AND NOT EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND client_id = ?3 AND author_id = ?4)";
-    let select = format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND client_id = ?2 AND author_id = ?3");
+           AND NOT EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND client_id = ?3 AND author_kind = ?6 AND author_id = ?4)";
+    let select = format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND client_id = ?2 AND author_kind = ?3 AND author_id = ?4");
     let mut stmts: Vec<D1PreparedStatement> = Vec::with_capacity(batch.len() * 2);
     let mut usage: Vec<D1PreparedStatement> = Vec::new();
     for m in batch {
@@ -164,7 +164,12 @@ pub async fn commit(
         stmts.push(stmt(
             db,
             &select,
-            &[text(session_id), text(&m.client_id), text(&m.author.id)],
+            &[
+                text(session_id),
+                text(&m.client_id),
+                text(m.author.kind.as_str()),
+                text(&m.author.id),
+            ],
         )?);
     }
     stmts.extend(usage);
@@ -276,46 +281,67 @@ pub enum Change {
     Deleted,
 }
 
+/// Who may change a message: its author, matched by kind as well as id,
+/// so no token subject can pass for the assistant, the system or an agent.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorKey<'a> {
+    pub id: &'a str,
+    pub kind: AuthorKind,
+}
+
 #[derive(Deserialize)]
 struct OwnerRow {
     author_id: String,
+    author_kind: String,
     deleted_at: Option<i64>,
 }
 
-fn classify(changed: bool, row: Option<OwnerRow>, user_id: &str) -> Change {
+impl OwnerRow {
+    fn owned_by(&self, who: AuthorKey<'_>) -> bool {
+        self.author_id == who.id && self.author_kind == who.kind.as_str()
+    }
+}
+
+fn classify(changed: bool, row: Option<&OwnerRow>, who: AuthorKey<'_>) -> Change {
     match row {
         _ if changed => Change::Done,
         None => Change::NotFound,
-        Some(r) if r.author_id != user_id => Change::Forbidden,
+        Some(r) if !r.owned_by(who) => Change::Forbidden,
         Some(r) if r.deleted_at.is_some() => Change::Deleted,
         Some(_) => Change::NotFound,
     }
 }
 
-const OWNER: &str = "SELECT author_id, deleted_at FROM messages WHERE session_id = ?1 AND seq = ?2";
+const OWNER: &str =
+    "SELECT author_id, author_kind, deleted_at FROM messages WHERE session_id = ?1 AND seq = ?2";
+/// The author's own live message: ?1 session, ?2 seq, ?3 author id, ?4 kind.
+const OWN: &str =
+    "session_id = ?1 AND seq = ?2 AND author_id = ?3 AND author_kind = ?4 AND deleted_at IS NULL";
 
 /// Replaces the text of the author's own message, keeping the old text in
-/// the edit history. Two round trips: the message id (part of the AAD) is
-/// read first.
+/// the edit history, of which only the newest `keep` entries stay. Two
+/// round trips: the message id (part of the AAD) is read first.
 #[allow(clippy::too_many_arguments)]
 pub async fn edit(
     db: &D1Database,
     keys: &Keyring,
     session_id: &str,
     seq: u64,
-    user_id: &str,
+    who: AuthorKey<'_>,
     body: &str,
     now: i64,
+    keep: u32,
 ) -> Result<Change, AppError> {
     #[derive(Deserialize)]
     struct Row {
         id: String,
         author_id: String,
+        author_kind: String,
         deleted_at: Option<i64>,
     }
     let row: Option<Row> = stmt(
         db,
-        "SELECT id, author_id, deleted_at FROM messages WHERE session_id = ?1 AND seq = ?2",
+        "SELECT id, author_id, author_kind, deleted_at FROM messages WHERE session_id = ?1 AND seq = ?2",
         &[text(session_id), num(seq as i64)],
     )?
     .first(None)
@@ -326,35 +352,44 @@ pub async fn edit(
     };
     let owner = OwnerRow {
         author_id: row.author_id,
+        author_kind: row.author_kind,
         deleted_at: row.deleted_at,
     };
-    if owner.author_id != user_id || owner.deleted_at.is_some() {
-        return Ok(classify(false, Some(owner), user_id));
+    if !owner.owned_by(who) || owner.deleted_at.is_some() {
+        return Ok(classify(false, Some(&owner), who));
     }
     let sealed = keys.seal(&aad(Field::MessageBody, session_id, Some(&row.id)), body);
     // The guard repeats the checks, so a concurrent delete wins cleanly.
-    let guard = "session_id = ?1 AND seq = ?2 AND author_id = ?3 AND deleted_at IS NULL";
     let args = [
         text(session_id),
         num(seq as i64),
-        text(user_id),
+        text(who.id),
+        text(who.kind.as_str()),
         num(now),
         text(&sealed),
+        num(keep as i64),
     ];
     let results = db
         .batch(vec![
             stmt(
                 db,
-                &format!("INSERT INTO message_edits (session_id, seq, edited_at, body) SELECT session_id, seq, ?4, body FROM messages WHERE {guard}"),
-                &args[..4],
+                &format!("INSERT INTO message_edits (session_id, seq, edited_at, body) SELECT session_id, seq, ?5, body FROM messages WHERE {OWN}"),
+                &args[..5],
             )?,
-            stmt(db, &format!("UPDATE messages SET body = ?5, edited_at = ?4 WHERE {guard}"), &args)?,
+            stmt(db, &format!("UPDATE messages SET body = ?6, edited_at = ?5 WHERE {OWN}"), &args[..6])?,
+            // The history is bounded: only the newest `keep` earlier texts stay.
+            stmt(
+                db,
+                "DELETE FROM message_edits WHERE session_id = ?1 AND seq = ?2 AND id NOT IN
+                   (SELECT id FROM message_edits WHERE session_id = ?1 AND seq = ?2 ORDER BY id DESC LIMIT ?3)",
+                &[text(session_id), num(seq as i64), num(keep as i64)],
+            )?,
             stmt(db, OWNER, &args[..2])?,
         ])
         .await
         .map_err(AppError::internal)?;
-    let row = super::results::<OwnerRow>(&results[2])?.into_iter().next();
-    Ok(classify(changes(&results[1]) > 0, row, user_id))
+    let row = super::results::<OwnerRow>(&results[3])?.into_iter().next();
+    Ok(classify(changes(&results[1]) > 0, row.as_ref(), who))
 }
 
 /// Tombstones the author's own message: the text, its edit history and its
@@ -363,18 +398,34 @@ pub async fn delete(
     db: &D1Database,
     session_id: &str,
     seq: u64,
-    user_id: &str,
+    who: AuthorKey<'_>,
     now: i64,
 ) -> Result<Change, AppError> {
-    let owned = "EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?2 AND author_id = ?3 AND deleted_at IS NULL)";
-    let args = [text(session_id), num(seq as i64), text(user_id), num(now)];
+    let owned = format!("EXISTS (SELECT 1 FROM messages WHERE {OWN})");
+    let args = [
+        text(session_id),
+        num(seq as i64),
+        text(who.id),
+        text(who.kind.as_str()),
+        num(now),
+    ];
     let results = db
         .batch(vec![
-            stmt(db, &format!("DELETE FROM message_edits WHERE session_id = ?1 AND seq = ?2 AND {owned}"), &args[..3])?,
-            stmt(db, &format!("DELETE FROM reactions WHERE session_id = ?1 AND seq = ?2 AND {owned}"), &args[..3])?,
             stmt(
                 db,
-                "UPDATE messages SET body = '', deleted_at = ?4 WHERE session_id = ?1 AND seq = ?2 AND author_id = ?3 AND deleted_at IS NULL",
+                &format!(
+                    "DELETE FROM message_edits WHERE session_id = ?1 AND seq = ?2 AND {owned}"
+                ),
+                &args[..4],
+            )?,
+            stmt(
+                db,
+                &format!("DELETE FROM reactions WHERE session_id = ?1 AND seq = ?2 AND {owned}"),
+                &args[..4],
+            )?,
+            stmt(
+                db,
+                &format!("UPDATE messages SET body = '', deleted_at = ?5 WHERE {OWN}"),
                 &args,
             )?,
             stmt(db, OWNER, &args[..2])?,
@@ -382,11 +433,25 @@ pub async fn delete(
         .await
         .map_err(AppError::internal)?;
     let row = super::results::<OwnerRow>(&results[3])?.into_iter().next();
-    Ok(classify(changes(&results[2]) > 0, row, user_id))
+    Ok(classify(changes(&results[2]) > 0, row.as_ref(), who))
 }
 
-/// Adds or removes a reaction. `Ok(Some(changed))`, or `Ok(None)` when the
-/// message does not exist or is deleted.
+/// What a reaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reacted {
+    Changed,
+    /// Already so: nothing to tell anyone.
+    Unchanged,
+    /// No such message, or it was deleted.
+    Missing,
+    /// The user already has `cap` distinct reactions on the message.
+    TooMany,
+}
+
+/// Adds or removes a reaction. A user may hold at most `cap` distinct
+/// reactions on one message; the cap is checked in the insert itself, so
+/// concurrent adds cannot pass it.
+#[allow(clippy::too_many_arguments)]
 pub async fn react(
     db: &D1Database,
     session_id: &str,
@@ -395,13 +460,15 @@ pub async fn react(
     emoji: &str,
     add: bool,
     now: i64,
-) -> Result<Option<bool>, AppError> {
+    cap: u32,
+) -> Result<Reacted, AppError> {
     let args = [
         text(session_id),
         num(seq as i64),
         text(user_id),
         text(emoji),
         num(now),
+        num(cap as i64),
     ];
     // D1 refuses surplus bindings, so each statement gets exactly its own.
     let change = if add {
@@ -409,7 +476,8 @@ pub async fn react(
             db,
             "INSERT OR IGNORE INTO reactions (session_id, seq, user_id, emoji, created_at)
              SELECT ?1, ?2, ?3, ?4, ?5
-              WHERE EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?2 AND deleted_at IS NULL)",
+              WHERE EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?2 AND deleted_at IS NULL)
+                AND (SELECT count(*) FROM reactions WHERE session_id = ?1 AND seq = ?2 AND user_id = ?3) < ?6",
             &args,
         )?
     } else {
@@ -419,14 +487,36 @@ pub async fn react(
             &args[..4],
         )?
     };
+    let mine = stmt(
+        db,
+        "SELECT count(*) AS n, sum(emoji = ?4) AS has FROM reactions WHERE session_id = ?1 AND seq = ?2 AND user_id = ?3",
+        &args[..4],
+    )?;
     let results = db
-        .batch(vec![change, stmt(db, OWNER, &args[..2])?])
+        .batch(vec![change, stmt(db, OWNER, &args[..2])?, mine])
         .await
         .map_err(AppError::internal)?;
-    match super::results::<OwnerRow>(&results[1])?.into_iter().next() {
-        Some(r) if r.deleted_at.is_none() => Ok(Some(changes(&results[0]) > 0)),
-        _ => Ok(None),
+    #[derive(Deserialize)]
+    struct Mine {
+        n: i64,
+        has: Option<i64>,
     }
+    let live = super::results::<OwnerRow>(&results[1])?
+        .into_iter()
+        .next()
+        .is_some_and(|r| r.deleted_at.is_none());
+    if !live {
+        return Ok(Reacted::Missing);
+    }
+    if changes(&results[0]) > 0 {
+        return Ok(Reacted::Changed);
+    }
+    let mine = super::results::<Mine>(&results[2])?.into_iter().next();
+    let has = mine.as_ref().and_then(|m| m.has).unwrap_or(0) > 0;
+    Ok(match mine {
+        Some(m) if add && !has && m.n >= cap as i64 => Reacted::TooMany,
+        _ => Reacted::Unchanged,
+    })
 }
 
 /// Moves the user's read position forward (never back, never past the last

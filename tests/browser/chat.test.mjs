@@ -7,68 +7,33 @@
 // Screenshots go to target/browser-artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import fs from "node:fs";
 import path from "node:path";
-import readline from "node:readline";
-import { fileURLToPath } from "node:url";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const require = createRequire(path.join(root, "miniflare/package.json"));
-const { chromium } = require("playwright-core");
-const artifacts = path.join(root, "target/browser-artifacts");
-fs.mkdirSync(artifacts, { recursive: true });
+import { artifacts, launchBrowser, newPage, startHarness } from "./support.mjs";
 
 let harness, base, llm, browser;
+const pages = [];
 
 before(async () => {
-  const vars = {
+  harness = await startHarness("chat", {
     ENVIRONMENT: "development",
-    JWT_HS256_SECRET: "confab-browser-test-secret-0123456789",
-    ENCRYPTION_KEYS: "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-    ENCRYPTION_ACTIVE_KEY_ID: "k1",
     LLM_PROVIDERS: "openai",
     OPENAI_BASE_URL: "{llm_url}/v1",
     OPENAI_MODEL: "standin-1",
-    RATE_MESSAGES_PER_MINUTE: "0",
-  };
-  const args = [path.join(root, "miniflare/harness.mjs"), "--port", "0", "--exit-with-stdin",
-    "--log", path.join(artifacts, "workerd.log")];
-  for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}=${v}`);
-  harness = spawn(process.execPath, args, {
-    stdio: ["pipe", "pipe", fs.openSync(path.join(artifacts, "harness.stderr"), "w")],
-    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
   });
-  const line = await new Promise((resolve, reject) => {
-    const rl = readline.createInterface({ input: harness.stdout });
-    rl.once("line", resolve);
-    harness.once("exit", (c) => reject(new Error(`harness exited ${c}`)));
-  });
-  const ready = JSON.parse(line);
-  base = ready.url;
-  llm = ready.llm_url;
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    headless: true,
-    // No network beyond loopback here: keep Chromium from trying.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  base = harness.url;
+  llm = harness.llm_url;
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  harness?.stdin.end();
-  harness?.kill("SIGTERM");
+  harness?.stop();
 });
 
-async function page(viewport = { width: 1200, height: 860 }) {
-  const context = await browser.newContext({ viewport });
-  const p = await context.newPage();
-  p.on("dialog", (d) => d.accept());
-  p.on("pageerror", (e) => console.error("page error:", e.message));
-  return { context, page: p };
+async function page(viewport) {
+  const p = await newPage(browser, { viewport });
+  pages.push(p);
+  return p;
 }
 
 async function signIn(p, url, name, role = "user") {
@@ -100,13 +65,14 @@ test("chat page and admin console, end to end", async () => {
   });
   await ann.page.getByRole("textbox", { name: "Message", exact: true }).fill("Hello there, my invoice is wrong");
   await ann.page.keyboard.press("Enter");
-  await ann.page.locator(".msg.kind-assistant.streaming").waitFor();
+  // Mid-stream: some of the reply is shown while the bubble still streams.
+  await ann.page.waitForFunction(() => document.querySelector(".msg.kind-assistant.streaming .text")?.textContent);
   const partial = await ann.page.locator(".msg.kind-assistant .text").textContent();
   const reply = ann.page.locator(".msg.kind-assistant:not(.streaming) .text");
   await reply.waitFor();
   const full = await reply.textContent();
   assert.match(full, /You said: .*Hello there, my invoice is wrong/);
-  assert.ok(partial.length < full.length, `streamed: "${partial}" before "${full}"`);
+  assert.ok(partial.length > 0 && partial.length < full.length, `streamed: "${partial}" before "${full}"`);
 
   // 2. The same user in a second browser sees the conversation live.
   const sessionId = await ann.page.evaluate(async () => {
@@ -175,4 +141,6 @@ test("chat page and admin console, end to end", async () => {
     assert.ok(!(await texts(p)).includes("Offline one"));
   }
   await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
+  // No page threw an uncaught exception along the way.
+  assert.deepEqual(pages.flatMap((p) => p.errors), []);
 });

@@ -412,6 +412,7 @@ pub fn token_with_roles(user_id: &str, name: &str, roles: &[&str]) -> String {
         user_id: user_id.into(),
         name: name.into(),
         roles: roles.iter().map(|r| r.to_string()).collect(),
+        expires_at: 0,
     };
     confab::auth::mint_hs256(&who, TEST_SECRET.as_bytes(), now_ms(), 3600)
 }
