@@ -17,86 +17,91 @@ $("signout").hidden = false;
 $("signout").addEventListener("click", signOut);
 const client = new ConfabClient({ getToken: () => me.token });
 
+// Not an admin: say so and stop here (no exception: nothing went wrong).
 if (!me.roles.includes("admin")) {
   root.replaceChildren(
     h("section", { class: "card", role: "alert" }, h("h1", {}, "Admins only"), h("p", {}, `${me.name} does not hold the admin role.`)),
   );
-  throw new Error("not an admin");
+} else {
+  startConsole();
 }
 
-let cursor = null;
-const fmt = (ms) => new Date(ms).toLocaleString();
+/** The console proper, for admins. */
+function startConsole() {
+  let cursor = null;
+  const fmt = (ms) => new Date(ms).toLocaleString();
 
-async function load(fromStart) {
-  if (fromStart) cursor = null;
-  const f = new FormData($("filters"));
-  const params = Object.fromEntries([...f].filter(([, v]) => v !== ""));
-  const page = await client.adminSessions({ ...params, limit: 25, cursor: cursor ?? undefined });
-  $("rows").replaceChildren(
-    ...page.sessions.map((s) => {
-      const tr = document.createElement("tr");
-      const cells = [s.title || s.id.slice(0, 10), s.owner_id, s.mode + (s.human_assisted ? " · assisted" : ""), s.status,
-        s.message_count, s.tokens, fmt(s.updated_at)];
-      for (const c of cells) {
+  async function load(fromStart) {
+    if (fromStart) cursor = null;
+    const f = new FormData($("filters"));
+    const params = Object.fromEntries([...f].filter(([, v]) => v !== ""));
+    const page = await client.adminSessions({ ...params, limit: 25, cursor: cursor ?? undefined });
+    $("rows").replaceChildren(
+      ...page.sessions.map((s) => {
+        const tr = document.createElement("tr");
+        const cells = [s.title || s.id.slice(0, 10), s.owner_id, s.mode + (s.human_assisted ? " · assisted" : ""), s.status,
+          s.message_count, s.tokens, fmt(s.updated_at)];
+        for (const c of cells) {
+          const td = document.createElement("td");
+          td.textContent = c;
+          tr.append(td);
+        }
         const td = document.createElement("td");
-        td.textContent = c;
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "small";
+        b.textContent = "Open";
+        b.setAttribute("aria-label", `Open session ${s.title || s.id}`);
+        b.addEventListener("click", () => open(s));
+        td.append(b);
         tr.append(td);
-      }
-      const td = document.createElement("td");
-      const b = document.createElement("button");
-      b.type = "button";
-      b.className = "small";
-      b.textContent = "Open";
-      b.setAttribute("aria-label", `Open session ${s.title || s.id}`);
-      b.addEventListener("click", () => open(s));
-      td.append(b);
-      tr.append(td);
-      return tr;
-    }),
-  );
-  cursor = page.next_cursor;
-  $("next").disabled = !cursor;
-}
+        return tr;
+      }),
+    );
+    cursor = page.next_cursor;
+    $("next").disabled = !cursor;
+  }
 
-$("filters").addEventListener("submit", (e) => { e.preventDefault(); load(true); });
-$("first").addEventListener("click", () => load(true));
-$("next").addEventListener("click", () => load(false));
+  $("filters").addEventListener("submit", (e) => { e.preventDefault(); load(true); });
+  $("first").addEventListener("click", () => load(true));
+  $("next").addEventListener("click", () => load(false));
 
-let chat = null;
-async function showUsage(id) {
-  const { usage } = await client.adminSession(id);
-  const ms = (v) => (v == null ? "–" : `${Math.round(v)} ms`);
-  $("usage").textContent = `Assistant: ${usage.turns ?? 0} replies, ${usage.tokens_in ?? 0} tokens in, ${usage.tokens_out ?? 0} out; ` +
-    `first token avg ${ms(usage.ttft_ms?.avg)}, reply avg ${ms(usage.latency_ms?.avg)}`;
-}
+  let chat = null;
+  async function showUsage(id) {
+    const { usage } = await client.adminSession(id);
+    const ms = (v) => (v == null ? "–" : `${Math.round(v)} ms`);
+    $("usage").textContent = `Assistant: ${usage.turns ?? 0} replies, ${usage.tokens_in ?? 0} tokens in, ${usage.tokens_out ?? 0} out; ` +
+      `first token avg ${ms(usage.ttft_ms?.avg)}, reply avg ${ms(usage.latency_ms?.avg)}`;
+  }
 
-function open(s) {
-  chat?.close();
-  $("live").hidden = false;
-  $("live-title").textContent = s.title || `Session ${s.id.slice(0, 10)}`;
-  $("mode").textContent = s.mode === "human" ? "A human agent is answering." : "The assistant is answering.";
-  const transcript = new Transcript($("transcript"), { me });
-  transcript.clear();
-  showUsage(s.id);
-  chat = client.session(s.id, { outboxKey: `confab.admin.outbox.${s.id}` });
-  const on = (type, fn) => chat.addEventListener(type, (e) => fn(e.detail));
-  on("status", (st) => { $("status").textContent = st.state; $("status").dataset.state = st.state; });
-  transcript.follow(chat);
-  on("message", (m) => m.author.kind === "assistant" && showUsage(s.id));
-  on("mode", (m) => {
-    $("mode").textContent = m.mode === "human" ? `Taken over by ${m.by.name}.` : `Handed back to the assistant by ${m.by.name}.`;
+  function open(s) {
+    chat?.close();
+    $("live").hidden = false;
+    $("live-title").textContent = s.title || `Session ${s.id.slice(0, 10)}`;
+    $("mode").textContent = s.mode === "human" ? "A human agent is answering." : "The assistant is answering.";
+    const transcript = new Transcript($("transcript"), { me });
+    transcript.clear();
+    showUsage(s.id);
+    chat = client.session(s.id, { outboxKey: `confab.admin.outbox.${s.id}` });
+    const on = (type, fn) => chat.addEventListener(type, (e) => fn(e.detail));
+    on("status", (st) => { $("status").textContent = st.state; $("status").dataset.state = st.state; });
+    transcript.follow(chat);
+    on("message", (m) => m.author.kind === "assistant" && showUsage(s.id));
+    on("mode", (m) => {
+      $("mode").textContent = m.mode === "human" ? `Taken over by ${m.by.name}.` : `Handed back to the assistant by ${m.by.name}.`;
+    });
+    chat.connect();
+    $("live").scrollIntoView({ block: "start" });
+  }
+
+  $("takeover").addEventListener("click", () => chat?.takeover());
+  $("release").addEventListener("click", () => chat?.release());
+  $("composer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const t = $("composer-text");
+    if (t.value.trim() && chat) chat.send(t.value.trim());
+    t.value = "";
   });
-  chat.connect();
-  $("live").scrollIntoView({ block: "start" });
+
+  load(true);
 }
-
-$("takeover").addEventListener("click", () => chat?.takeover());
-$("release").addEventListener("click", () => chat?.release());
-$("composer").addEventListener("submit", (e) => {
-  e.preventDefault();
-  const t = $("composer-text");
-  if (t.value.trim() && chat) chat.send(t.value.trim());
-  t.value = "";
-});
-
-load(true);

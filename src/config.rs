@@ -95,6 +95,12 @@ pub struct Config {
     pub max_reactions_per_user: u32,
     /// Earlier texts kept per edited message; older ones are dropped.
     pub max_edit_history: u32,
+    /// Sessions one user may create per UTC day.
+    pub max_sessions_per_user_per_day: u32,
+    /// Unspent, unexpired tickets one user may hold at once.
+    pub max_tickets_per_user: u32,
+    /// Members (besides the owner) one session may have.
+    pub max_members_per_session: u32,
     /// The AI assistant; None when `LLM_PROVIDERS` is unset.
     pub assistant: Option<crate::llm::config::Assistant>,
 }
@@ -132,6 +138,9 @@ pub mod defaults {
     pub const RATE_ACTIONS_BURST: usize = 30;
     pub const MAX_REACTIONS_PER_USER: usize = 8;
     pub const MAX_EDIT_HISTORY: usize = 20;
+    pub const MAX_SESSIONS_PER_USER_PER_DAY: usize = 100;
+    pub const MAX_TICKETS_PER_USER: usize = 20;
+    pub const MAX_MEMBERS_PER_SESSION: usize = 100;
 }
 
 impl Config {
@@ -239,6 +248,24 @@ impl Config {
             100,
         )? as u32;
         let max_edit_history = num("MAX_EDIT_HISTORY", defaults::MAX_EDIT_HISTORY, 0, 1000)? as u32;
+        let max_sessions_per_user_per_day = num(
+            "MAX_SESSIONS_PER_USER_PER_DAY",
+            defaults::MAX_SESSIONS_PER_USER_PER_DAY,
+            1,
+            1_000_000,
+        )? as u32;
+        let max_tickets_per_user = num(
+            "MAX_TICKETS_PER_USER",
+            defaults::MAX_TICKETS_PER_USER,
+            1,
+            1000,
+        )? as u32;
+        let max_members_per_session = num(
+            "MAX_MEMBERS_PER_SESSION",
+            defaults::MAX_MEMBERS_PER_SESSION,
+            1,
+            10_000,
+        )? as u32;
         let assistant = crate::llm::config::from_lookup(&get, &num)?;
         let public_origins = crate::origins::parse_public(get("PUBLIC_ORIGINS").as_deref())
             .map_err(|e| invalid("PUBLIC_ORIGINS", e))?;
@@ -296,6 +323,9 @@ impl Config {
             rate_actions_burst,
             max_reactions_per_user,
             max_edit_history,
+            max_sessions_per_user_per_day,
+            max_tickets_per_user,
+            max_members_per_session,
             assistant,
         })
     }

@@ -36,6 +36,12 @@ pub enum AppError {
     RateLimited {
         retry_after_s: u64,
     },
+    /// Over a per-user quota (`code` says which); it frees up after this
+    /// many seconds.
+    Quota {
+        code: &'static str,
+        retry_after_s: u64,
+    },
     /// A dependency (D1, KV, configuration) is not usable; `check` names it.
     Unavailable {
         check: &'static str,
@@ -92,7 +98,7 @@ impl AppError {
             AppError::TooManySockets => 429,
             AppError::OriginNotAllowed => 403,
             AppError::HostNotAllowed => 421,
-            AppError::RateLimited { .. } => 429,
+            AppError::RateLimited { .. } | AppError::Quota { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::Internal(_) => 500,
         }
@@ -113,6 +119,7 @@ impl AppError {
             AppError::OriginNotAllowed => "origin_not_allowed",
             AppError::HostNotAllowed => "host_not_allowed",
             AppError::RateLimited { .. } => "rate_limited",
+            AppError::Quota { code, .. } => code,
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
         }
@@ -133,6 +140,7 @@ impl AppError {
             AppError::OriginNotAllowed => "this origin is not allowed".into(),
             AppError::HostNotAllowed => "this host is not served here".into(),
             AppError::RateLimited { .. } => "too many requests; slow down".into(),
+            AppError::Quota { .. } => "over your quota; try again later".into(),
             AppError::Unavailable { check } => format!("dependency unavailable: {check}"),
             AppError::Internal(_) => "internal error; quote the request id when reporting".into(),
         }
@@ -236,6 +244,14 @@ mod tests {
                 AppError::RateLimited { retry_after_s: 5 },
                 429,
                 "rate_limited",
+            ),
+            (
+                AppError::Quota {
+                    code: "session_quota_exceeded",
+                    retry_after_s: 9,
+                },
+                429,
+                "session_quota_exceeded",
             ),
             (AppError::NotFound, 404, "not_found"),
             (AppError::MethodNotAllowed, 405, "method_not_allowed"),

@@ -207,7 +207,9 @@ impl Ctx {
             Err(e) => {
                 let body = e.body(&self.request_id);
                 let mut r = Response::from_json(&body)?.with_status(e.status());
-                if let AppError::RateLimited { retry_after_s } = e {
+                if let AppError::RateLimited { retry_after_s }
+                | AppError::Quota { retry_after_s, .. } = e
+                {
                     let _ = r
                         .headers_mut()
                         .set("retry-after", &retry_after_s.to_string());

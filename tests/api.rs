@@ -35,7 +35,7 @@ async fn dev_tokens_and_dev_sign_in_exist_only_in_development() {
     };
     assert_eq!(
         config(prod).await,
-        json!({"dev_sign_in": false, "assistant": false})
+        json!({"dev_sign_in": false, "assistant": false, "embed_origins": []})
     );
 
     let dev = Harness::start(Options {
@@ -264,7 +264,9 @@ async fn strangers_get_404_members_get_access_and_only_owners_manage() {
     let (status, list) = owner.call(Method::GET, &members, None).await;
     assert_eq!((status, list["members"].clone()), (200, json!([member.id])));
     let (status, body) = owner
-        .call(Method::POST, &members, Some(json!({"user_id": "bad id"})))
+        // User ids are any identity provider's subjects, but never padded
+        // or with control characters.
+        .call(Method::POST, &members, Some(json!({"user_id": "bad\nid"})))
         .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),

@@ -340,9 +340,13 @@ async fn open_sockets(user: &User, session: &str, n: usize) -> (Vec<Ws>, f64, us
 #[tokio::main]
 async fn main() {
     let a = args();
-    // One user holds every socket here, so the per-user cap is lifted.
+    // One user holds every socket here, so the per-user caps are lifted:
+    // sockets, and unspent tickets (50 connects are in flight at once).
     let h = Harness::start(Options {
-        vars: vec![("MAX_SOCKETS_PER_USER".into(), "32768".into())],
+        vars: vec![
+            ("MAX_SOCKETS_PER_USER".into(), "32768".into()),
+            ("MAX_TICKETS_PER_USER".into(), "1000".into()),
+        ],
         ..Options::default()
     });
     let owner = User::new(&h, "bench");

@@ -35,7 +35,13 @@ pub async fn add(mut req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
             "user_id must be 1-128 characters without control characters or surrounding spaces",
         ));
     }
-    store::sessions::add_member(&db, session_id, &input.user_id, now_ms()).await?;
+    let cap = ctx.require_config()?.max_members_per_session;
+    if !store::sessions::add_member(&db, session_id, &input.user_id, now_ms(), cap).await? {
+        return Err(AppError::bad_request(
+            "too_many_members",
+            format!("a session has at most {cap} members"),
+        ));
+    }
     json(201, &json!({ "user_id": input.user_id }))
 }
 

@@ -22,7 +22,10 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
     let keys = &ctx.require_config()?.keyring;
     let id = random_hex(16);
     let now = now_ms();
-    store::sessions::create(
+    const DAY_MS: i64 = 86_400_000;
+    let day_start = now - now.rem_euclid(DAY_MS);
+    let cap = ctx.require_config()?.max_sessions_per_user_per_day;
+    let created = store::sessions::create(
         &db,
         keys,
         &id,
@@ -30,8 +33,15 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
         input.title.as_deref(),
         input.contact.as_ref(),
         now,
+        (day_start, cap),
     )
     .await?;
+    if !created {
+        return Err(AppError::Quota {
+            code: "session_quota_exceeded",
+            retry_after_s: ((day_start + DAY_MS - now) / 1000).max(1) as u64,
+        });
+    }
     let (session, _) = store::sessions::access(&db, keys, &id, &who.user_id, false)
         .await?
         .ok_or_else(|| AppError::internal("session vanished after insert"))?;

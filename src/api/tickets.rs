@@ -7,6 +7,14 @@
 //! (strongly consistent) storage and refuses a second use even if KV, which
 //! is eventually consistent, still returns it. The Worker also deletes it
 //! from KV on use.
+//!
+//! A user holds at most `MAX_TICKETS_PER_USER` unspent tickets: each ticket
+//! also leaves a marker under a per-user prefix (the user's pseudonym, so
+//! no raw id is a key), counted before a new one is issued. Markers live
+//! KV's shortest expiry (60 s) and go when the ticket is used, so the cap
+//! counts the unspent tickets of the last minute. KV lists are eventually
+//! consistent across locations: the cap is exact in one location and
+//! approximate across several.
 
 use super::authorize;
 use crate::auth::Identity;
@@ -38,29 +46,61 @@ fn kv_key(id: &str) -> String {
     format!("ticket:{id}")
 }
 
+/// The prefix of `user_id`'s unspent-ticket markers.
+fn owner_prefix(ctx: &Ctx, user_id: &str) -> Result<String, AppError> {
+    let key = ctx.require_config()?.pseudonym_key.expose().as_bytes();
+    Ok(format!(
+        "tickets-of:{}:",
+        crate::auth::user_hash(key, user_id)
+    ))
+}
+
 /// POST /v1/sessions/:id/tickets
 ///
 /// Issues a single-use ticket for opening this session's socket:
 /// `{"ticket", "expires_in"}`. Connect with `GET /v1/sessions/:id/ws?ticket=`.
 pub async fn create(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    let ttl = ctx.require_config()?.ticket_ttl_seconds;
+    let config = ctx.require_config()?;
+    let ttl = config.ticket_ttl_seconds;
     let access = authorize(ctx, &req, session_id, false).await?;
+    let kv = kv(ctx)?;
+    let owner = owner_prefix(ctx, &access.who.user_id)?;
+    let cap = config.max_tickets_per_user as u64;
+    let outstanding = kv
+        .list()
+        .prefix(owner.clone())
+        .limit(cap)
+        .execute()
+        .await
+        .map_err(|_| AppError::Unavailable { check: "kv" })?
+        .keys
+        .len() as u64;
+    if outstanding >= cap {
+        return Err(AppError::Quota {
+            code: "ticket_quota_exceeded",
+            retry_after_s: KV_MIN_TTL_S,
+        });
+    }
     let id = random_hex(24);
     let ticket = Ticket {
         session: session_id.to_string(),
         who: access.who,
         expires_at: worker::Date::now().as_millis() + ttl * 1000,
     };
-    let kv = kv(ctx)?;
-    kv.put(
-        &kv_key(&id),
-        serde_json::to_string(&ticket).map_err(AppError::internal)?,
-    )
-    .map_err(AppError::internal)?
-    .expiration_ttl(ttl.max(KV_MIN_TTL_S))
-    .execute()
-    .await
-    .map_err(|_| AppError::Unavailable { check: "kv" })?;
+    for (key, value) in [
+        (
+            kv_key(&id),
+            serde_json::to_string(&ticket).map_err(AppError::internal)?,
+        ),
+        (format!("{owner}{id}"), String::new()),
+    ] {
+        kv.put(&key, value)
+            .map_err(AppError::internal)?
+            .expiration_ttl(ttl.max(KV_MIN_TTL_S))
+            .execute()
+            .await
+            .map_err(|_| AppError::Unavailable { check: "kv" })?;
+    }
     json(201, &json!({ "ticket": id, "expires_in": ttl }))
 }
 
@@ -88,6 +128,9 @@ pub async fn redeem(ctx: &Ctx, id: &str, session_id: &str) -> Result<(Identity, 
         return Err(AppError::Unauthorized("ticket_expired"));
     }
     let _ = kv.delete(&kv_key(id)).await;
+    let _ = kv
+        .delete(&format!("{}{id}", owner_prefix(ctx, &ticket.who.user_id)?))
+        .await;
     ctx.identified(&ticket.who);
     Ok((ticket.who, ticket.expires_at))
 }

@@ -48,6 +48,18 @@ pub fn fit(system: &str, history: &[Turn], budget: u64) -> Prompt {
     }
 }
 
+/// What a turn may cost at most, by the same estimate: the prompt as sent
+/// plus the longest reply allowed. Reserved against the daily budget
+/// before the turn starts.
+pub fn turn_estimate(prompt: &Prompt, max_output_tokens: u32) -> u64 {
+    let input: u64 = prompt
+        .turns
+        .iter()
+        .map(|t| estimate(&t.text) + TURN_OVERHEAD)
+        .sum();
+    estimate(&prompt.system) + TURN_OVERHEAD + input + max_output_tokens as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +92,13 @@ mod tests {
         assert!(p.turns[0].text.starts_with('7') && p.turns[2].text.starts_with('9'));
         assert_eq!(fit("sys.", &history, 5 + 14 * 3 - 1).turns.len(), 2);
         assert_eq!(fit("sys.", &history, 10_000).turns.len(), 10);
+    }
+
+    #[test]
+    fn a_turn_estimate_covers_prompt_and_longest_reply() {
+        let p = fit("sys.", &[turn("abcd"), turn("日本")], 1000);
+        // (1 + 4) system, (1 + 4) and (2 + 4) turns, 100 out.
+        assert_eq!(turn_estimate(&p, 100), 5 + 5 + 6 + 100);
     }
 
     #[test]

@@ -49,6 +49,17 @@ pub struct Assistant {
     pub daily_token_budget: u64,
 }
 
+impl Assistant {
+    /// The longest reply any provider in the chain may write.
+    pub fn max_output_tokens(&self) -> u32 {
+        self.chain
+            .iter()
+            .map(|p| p.endpoint.max_output_tokens)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 pub mod defaults {
     pub const NAME: &str = "Assistant";
     pub const SYSTEM_PROMPT: &str = "You are a helpful, concise support assistant.";

@@ -33,7 +33,8 @@ use crate::protocol::{
     RESERVED_CLIENT_ID_PREFIX,
 };
 use crate::runtime::{log, timeout};
-use crate::store::{self, messages::NewMessage, messages::Page, now_ms};
+use crate::store::messages::{Charge, NewMessage, Page};
+use crate::store::{self, now_ms};
 use futures::StreamExt;
 use serde_json::Value;
 use std::time::Duration;
@@ -171,23 +172,11 @@ impl Core {
         let db = store::db(&self.env)?;
         let session = self.session_id();
         let started = now_ms();
-        let (mode, used) = store::messages::turn_gate(&db, &session, &user.id, started).await?;
+        let mode = store::messages::turn_gate(&db, &session).await?;
         match mode.as_deref() {
             None => return Ok(()),
             Some("human") => return Ok(()),
             _ => {}
-        }
-        if a.daily_token_budget > 0 && used >= a.daily_token_budget {
-            self.count(
-                "confab_llm_turns_total",
-                r#"provider="",model="",outcome="quota_exceeded""#.into(),
-            );
-            self.broadcast_event(&error_frame(
-                "quota_exceeded",
-                "the daily assistant budget for this user is used up",
-                None,
-            ));
-            return Ok(());
         }
 
         let (history, _) = store::messages::page(
@@ -217,6 +206,50 @@ impl Core {
             })
             .collect();
         let prompt = budget::fit(&a.system_prompt, &turns, a.prompt_token_budget);
+        // Reserve the turn's most it can cost before spending anything.
+        let charge = if a.daily_token_budget > 0 {
+            let estimate = budget::turn_estimate(&prompt, a.max_output_tokens());
+            store::messages::reserve(&db, &user.id, started, estimate, a.daily_token_budget).await?
+        } else {
+            Some(Charge {
+                user: user.id.clone(),
+                day: store::messages::day(started),
+                reserved: 0,
+            })
+        };
+        let Some(charge) = charge else {
+            self.count(
+                "confab_llm_turns_total",
+                r#"provider="",model="",outcome="quota_exceeded""#.into(),
+            );
+            self.broadcast_event(&error_frame(
+                "quota_exceeded",
+                "the daily assistant budget for this user is used up",
+                None,
+            ));
+            return Ok(());
+        };
+        let stored = self.reply(a, &prompt, started, &charge).await;
+        // A turn that stored nothing gives its reservation back.
+        if !matches!(stored, Ok(true)) && charge.reserved > 0 {
+            if let Err(e) = store::messages::release(&db, &charge).await {
+                self.log_error("budget_release_failed", &e);
+            }
+        }
+        stored.map(|_| ())
+    }
+
+    /// Streams one reply through the provider chain and queues it for
+    /// storage. `Ok(true)` when a reply was queued (its commit settles
+    /// `charge`), `Ok(false)` when nothing was.
+    async fn reply(
+        &self,
+        a: &Assistant,
+        prompt: &crate::llm::Prompt,
+        started: i64,
+        charge: &Charge,
+    ) -> Result<bool, AppError> {
+        let session = self.session_id();
 
         let author = Author {
             id: ASSISTANT_AUTHOR_ID.into(),
@@ -247,7 +280,7 @@ impl Core {
         for provider in &a.chain {
             for attempt in 0..=a.max_retries {
                 let outcome = self
-                    .attempt(a, provider, &prompt, started, &mut first_token_ms)
+                    .attempt(a, provider, prompt, started, &mut first_token_ms)
                     .await;
                 let (finish, incomplete, input, output) = match outcome {
                     Attempt::Finished {
@@ -287,7 +320,7 @@ impl Core {
                             ],
                         );
                         if self.turn.borrow().as_ref().is_some_and(|t| t.stopped) {
-                            return Ok(());
+                            return Ok(false);
                         }
                         if retryable && attempt < a.max_retries {
                             let wait = backoff_ms(
@@ -313,7 +346,7 @@ impl Core {
                     .unwrap_or_default();
                 *self.turn.borrow_mut() = None;
                 if text.is_empty() && incomplete {
-                    return Ok(());
+                    return Ok(false);
                 }
                 let meta = TurnMeta {
                     provider: provider.endpoint.kind.as_str().to_string(),
@@ -334,11 +367,11 @@ impl Core {
                         text,
                         reply_to: None,
                         created_at: now_ms(),
-                        turn: Some((meta, user.id.clone())),
+                        turn: Some((meta, charge.clone())),
                     },
                 });
                 self.drain().await;
-                return Ok(());
+                return Ok(true);
             }
         }
         // Every provider failed before saying anything; counted against the
@@ -357,7 +390,7 @@ impl Core {
             "the assistant is unavailable right now; try again",
             None,
         ));
-        Ok(())
+        Ok(false)
     }
 
     /// One request to one provider, relaying its stream.

@@ -23,7 +23,7 @@ pub struct NewMessage {
     pub reply_to: Option<u64>,
     pub created_at: i64,
     /// For an assistant reply: what it cost, and whom to charge for it.
-    pub turn: Option<(TurnMeta, String)>,
+    pub turn: Option<(TurnMeta, Charge)>,
 }
 
 /// The stored message for a send; `duplicate` when its client id was
@@ -158,8 +158,8 @@ pub async fn commit(
                 num(t.is_some_and(|t| t.incomplete) as i64),
             ],
         )?);
-        if let Some((t, user)) = &m.turn {
-            usage.extend(usage_statements(db, session_id, user, t, m.created_at)?);
+        if let Some((t, charge)) = &m.turn {
+            usage.extend(usage_statements(db, session_id, charge, t)?);
         }
         stmts.push(stmt(
             db,
@@ -573,6 +573,63 @@ pub async fn read_positions(
 }
 
 /// The UTC day of a unix-milliseconds time, as `YYYY-MM-DD`.
+/// Whom an assistant turn is charged to, and what it reserved.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub user: String,
+    /// The UTC day the reservation was made on; settled on the same day.
+    pub day: String,
+    pub reserved: u64,
+}
+
+/// Reserves `tokens` of `user`'s daily `budget` in one conditional
+/// statement: granted while what is spent and reserved today is below the
+/// budget, so concurrent turns overshoot it by at most one estimate.
+pub async fn reserve(
+    db: &D1Database,
+    user: &str,
+    now: i64,
+    tokens: u64,
+    budget: u64,
+) -> Result<Option<Charge>, AppError> {
+    let today = day(now);
+    let granted = stmt(
+        db,
+        "INSERT INTO usage_daily (user_id, day, reserved) VALUES (?1, ?2, ?3)
+         ON CONFLICT (user_id, day) DO UPDATE SET reserved = reserved + excluded.reserved
+          WHERE usage_daily.tokens_in + usage_daily.tokens_out + usage_daily.reserved < ?4
+         RETURNING reserved",
+        &[
+            text(user),
+            text(&today),
+            num(tokens as i64),
+            num(budget as i64),
+        ],
+    )?
+    .all()
+    .await
+    .map_err(AppError::internal)?;
+    let granted = !super::results::<serde_json::Value>(&granted)?.is_empty();
+    Ok(granted.then(|| Charge {
+        user: user.to_string(),
+        day: today,
+        reserved: tokens,
+    }))
+}
+
+/// Gives back a reservation whose turn stored nothing.
+pub async fn release(db: &D1Database, c: &Charge) -> Result<(), AppError> {
+    stmt(
+        db,
+        "UPDATE usage_daily SET reserved = max(0, reserved - ?3) WHERE user_id = ?1 AND day = ?2",
+        &[text(&c.user), text(&c.day), num(c.reserved as i64)],
+    )?
+    .run()
+    .await
+    .map_err(AppError::internal)?;
+    Ok(())
+}
+
 pub fn day(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
@@ -580,13 +637,13 @@ pub fn day(ms: i64) -> String {
         .to_string()
 }
 
-/// Adds a turn's cost to the session's totals and the user's day.
+/// Adds a turn's cost to the session's totals and to the user's day, where
+/// it takes the place of the turn's reservation.
 fn usage_statements(
     db: &D1Database,
     session_id: &str,
-    user_id: &str,
+    c: &Charge,
     t: &TurnMeta,
-    at: i64,
 ) -> Result<Vec<D1PreparedStatement>, AppError> {
     let (i, o) = (num(t.tokens_in as i64), num(t.tokens_out as i64));
     Ok(vec![
@@ -600,33 +657,28 @@ fn usage_statements(
             db,
             "INSERT INTO usage_daily (user_id, day, tokens_in, tokens_out, turns) VALUES (?1, ?2, ?3, ?4, 1)
              ON CONFLICT (user_id, day) DO UPDATE SET tokens_in = tokens_in + excluded.tokens_in,
-                    tokens_out = tokens_out + excluded.tokens_out, turns = turns + 1",
-            &[text(user_id), text(&day(at)), i, o],
+                    tokens_out = tokens_out + excluded.tokens_out, turns = turns + 1,
+                    reserved = max(0, reserved - ?5)",
+            &[text(&c.user), text(&c.day), i, o, num(c.reserved as i64)],
         )?,
     ])
 }
 
 /// What a turn needs to know before it starts: the session's mode (None if
-/// the session is gone) and the tokens the user has spent today.
-pub async fn turn_gate(
-    db: &D1Database,
-    session_id: &str,
-    user_id: &str,
-    now: i64,
-) -> Result<(Option<String>, u64), AppError> {
+/// the session is gone). The budget is reserved later (`reserve`), once the
+/// prompt, and so the turn's estimate, is known.
+pub async fn turn_gate(db: &D1Database, session_id: &str) -> Result<Option<String>, AppError> {
     #[derive(Deserialize)]
     struct Row {
-        mode: Option<String>,
-        used: Option<i64>,
+        mode: String,
     }
     let row: Option<Row> = stmt(
         db,
-        "SELECT (SELECT mode FROM sessions WHERE id = ?1) AS mode,
-                (SELECT tokens_in + tokens_out FROM usage_daily WHERE user_id = ?2 AND day = ?3) AS used",
-        &[text(session_id), text(user_id), text(&day(now))],
+        "SELECT mode FROM sessions WHERE id = ?1",
+        &[text(session_id)],
     )?
     .first(None)
     .await
     .map_err(AppError::internal)?;
-    Ok(row.map_or((None, 0), |r| (r.mode, r.used.unwrap_or(0).max(0) as u64)))
+    Ok(row.map(|r| r.mode))
 }

@@ -73,6 +73,10 @@ pub enum Role {
     Admin,
 }
 
+/// Creates a session unless its owner already created `daily_cap` of them
+/// since `day_start` (checked in the insert itself, so concurrent creates
+/// cannot pass the cap). Returns whether it was created.
+#[allow(clippy::too_many_arguments)]
 pub async fn create(
     db: &D1Database,
     keys: &Keyring,
@@ -81,10 +85,13 @@ pub async fn create(
     title: Option<&str>,
     contact: Option<&Contact>,
     now: i64,
-) -> Result<(), AppError> {
-    stmt(
+    (day_start, daily_cap): (i64, u32),
+) -> Result<bool, AppError> {
+    let result = stmt(
         db,
-        "INSERT INTO sessions (id, owner_id, title, contact_name, contact_email, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        "INSERT INTO sessions (id, owner_id, title, contact_name, contact_email, created_at, updated_at)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?6
+          WHERE (SELECT count(*) FROM sessions WHERE owner_id = ?2 AND created_at >= ?7) < ?8",
         &[
             text(id),
             text(owner_id),
@@ -92,12 +99,14 @@ pub async fn create(
             opt_text(contact.map(|c| keys.seal(&aad(Field::ContactName, id, None), &c.name)).as_deref()),
             opt_text(contact.map(|c| keys.seal(&aad(Field::ContactEmail, id, None), &c.email)).as_deref()),
             num(now),
+            num(day_start),
+            num(daily_cap as i64),
         ],
     )?
     .run()
     .await
     .map_err(AppError::internal)?;
-    Ok(())
+    Ok(super::changes(&result) > 0)
 }
 
 /// The session and the caller's role in it, or None when the session does not
@@ -230,21 +239,39 @@ pub async fn delete(db: &D1Database, id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Adds a member unless the session already has `cap` of them (checked in
+/// the insert itself). Idempotent. Returns whether the user is a member.
 pub async fn add_member(
     db: &D1Database,
     session_id: &str,
     user_id: &str,
     now: i64,
-) -> Result<(), AppError> {
-    stmt(
-        db,
-        "INSERT INTO session_members (session_id, user_id, added_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-        &[text(session_id), text(user_id), num(now)],
-    )?
-    .run()
-    .await
-    .map_err(AppError::internal)?;
-    Ok(())
+    cap: u32,
+) -> Result<bool, AppError> {
+    let args = [text(session_id), text(user_id), num(now), num(cap as i64)];
+    let results = db
+        .batch(vec![
+            stmt(
+                db,
+                "INSERT INTO session_members (session_id, user_id, added_at) SELECT ?1, ?2, ?3
+                  WHERE (SELECT count(*) FROM session_members WHERE session_id = ?1) < ?4
+                 ON CONFLICT DO NOTHING",
+                &args,
+            )?,
+            stmt(
+                db,
+                "SELECT count(*) AS n FROM session_members WHERE session_id = ?1 AND user_id = ?2",
+                &args[..2],
+            )?,
+        ])
+        .await
+        .map_err(AppError::internal)?;
+    #[derive(Deserialize)]
+    struct Row {
+        n: i64,
+    }
+    let row = super::results::<Row>(&results[1])?.into_iter().next();
+    Ok(row.is_some_and(|r| r.n > 0))
 }
 
 /// True when a membership was removed.

@@ -89,8 +89,8 @@ test("every user-controlled field is shown as text, with the CSP off", async () 
   await d.page.goto(`${base}/admin#token=${dana}`);
   await d.page.getByLabel("Owner").fill(names.sub);
   await d.page.getByRole("button", { name: "Apply" }).click();
-  await d.page.getByRole("cell", { name: names.sub }).waitFor();
-  await d.page.getByRole("cell", { name: payload("title") }).waitFor();
+  await d.page.getByRole("cell", { name: names.sub, exact: true }).waitFor();
+  await d.page.getByRole("cell", { name: payload("title"), exact: true }).waitFor();
   await d.page.getByRole("button", { name: /^Open session/ }).click();
   await d.page.locator(".msg .text", { hasText: "pwn-message" }).waitFor();
   await d.page.getByRole("button", { name: "Take over" }).click();
