@@ -22,6 +22,7 @@
 //   --ratelimit B=N    set rate-limit binding B's limit to N per its period
 //   --log FILE         also append workerd's output to FILE
 //   --exit-with-stdin  shut down when stdin closes (the parent died)
+//   --kv-no-delete     test only: KV deletes do nothing (standins/kv-no-delete.mjs)
 import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 import fs from "node:fs";
@@ -29,6 +30,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startLlmStandin } from "./standins/llm.mjs";
 import { AI_BINDING_SCRIPT } from "./standins/ai-binding.mjs";
+import { KV_NO_DELETE_SCRIPT } from "./standins/kv-no-delete.mjs";
 import { devAssistantVars } from "./devvars.mjs";
 import { applyMigrations } from "./migrations.mjs";
 import http from "node:http";
@@ -69,6 +71,7 @@ function parseArgs(argv) {
       case "--omit-binding": opts.omit.add(value()); break;
       case "--log": opts.log = path.resolve(value()); break;
       case "--exit-with-stdin": opts.exitWithStdin = true; break;
+      case "--kv-no-delete": opts.kvNoDelete = true; break;
       default: fail(`unknown option ${a}`);
     }
   }
@@ -172,7 +175,9 @@ async function main() {
         compatibilityFlags: wrangler.compatibility_flags ?? [],
         bindings,
         d1Databases: Object.fromEntries(d1.map((d) => [d.binding, d.database_id])),
-        kvNamespaces: Object.fromEntries(kv.map((k) => [k.binding, k.id])),
+        // With --kv-no-delete the worker's KV bindings are wrapped (see
+        // standins/kv-no-delete.mjs); the namespaces themselves are the same.
+        kvNamespaces: opts.kvNoDelete ? {} : Object.fromEntries(kv.map((k) => [k.binding, k.id])),
         durableObjects,
         ratelimits,
         // Static assets (the web client) answer first; other paths reach the worker.
@@ -192,11 +197,24 @@ async function main() {
             }
           : {}),
         // Workers AI cannot run offline: the binding is a local stand-in.
-        ...(wrangler.ai?.binding && !opts.omit.has(wrangler.ai.binding)
-          ? { wrappedBindings: { [wrangler.ai.binding]: { scriptName: "ai-standin" } } }
-          : {}),
+        wrappedBindings: {
+          ...(wrangler.ai?.binding && !opts.omit.has(wrangler.ai.binding)
+            ? { [wrangler.ai.binding]: { scriptName: "ai-standin" } }
+            : {}),
+          ...(opts.kvNoDelete
+            ? Object.fromEntries(kv.map((k) => [k.binding, { scriptName: `kv-no-delete-${k.binding}` }]))
+            : {}),
+        },
       },
       { name: "ai-standin", modules: true, script: AI_BINDING_SCRIPT, bindings: { LLM_URL: llm.url } },
+      ...(opts.kvNoDelete
+        ? kv.map((k) => ({
+            name: `kv-no-delete-${k.binding}`,
+            modules: true,
+            script: KV_NO_DELETE_SCRIPT,
+            kvNamespaces: { INNER: k.id },
+          }))
+        : []),
     ],
   };
 

@@ -3,46 +3,10 @@
 
 mod common;
 
+use common::llm::*;
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-
-/// A runtime whose assistant uses the stand-in under a model name of its own
-/// (so the test's script is its own), plus `extra` variables.
-fn runtime(model: &str, extra: &[(&str, &str)]) -> Harness {
-    let mut vars = vec![
-        ("LLM_PROVIDERS".to_string(), "openai".to_string()),
-        ("OPENAI_BASE_URL".to_string(), "{llm_url}/v1".to_string()),
-        ("OPENAI_MODEL".to_string(), model.to_string()),
-        ("ANTHROPIC_BASE_URL".to_string(), "{llm_url}".to_string()),
-        ("ANTHROPIC_MODEL".to_string(), format!("{model}-a")),
-        ("GEMINI_BASE_URL".to_string(), "{llm_url}".to_string()),
-        ("GEMINI_MODEL".to_string(), format!("{model}-g")),
-        ("LLM_BACKOFF_BASE_MS".to_string(), "10".to_string()),
-        ("LLM_BACKOFF_CAP_MS".to_string(), "50".to_string()),
-    ];
-    for (k, v) in extra {
-        vars.retain(|(name, _)| name != k);
-        vars.push((k.to_string(), v.to_string()));
-    }
-    Harness::start(Options {
-        vars,
-        ..Default::default()
-    })
-}
-
-/// Frames up to and including the assistant's final message.
-async fn until_reply(ws: &mut Ws) -> Vec<Value> {
-    let mut frames = Vec::new();
-    loop {
-        let f = recv(ws).await;
-        let done = f["type"] == "message" && f["author"]["kind"] == "assistant";
-        frames.push(f);
-        if done {
-            return frames;
-        }
-    }
-}
 
 fn deltas(frames: &[Value]) -> Vec<(u64, String)> {
     frames
@@ -114,7 +78,11 @@ async fn a_turn_streams_identically_to_three_sockets_and_is_recorded_with_usage(
         (t["finish_reason"].as_str(), t["incomplete"].as_bool()),
         (Some("stop"), Some(false))
     );
-    assert!(t["latency_ms"].as_u64() >= t["ttft_ms"].as_u64());
+    let (latency, ttft) = (t["latency_ms"].as_u64(), t["ttft_ms"].as_u64());
+    assert!(
+        matches!((latency, ttft), (Some(l), Some(f)) if l >= f),
+        "both timings recorded, the whole reply no faster than its first token: {t}"
+    );
 
     // The provider got the system prompt and the conversation.
     let sent = &h.standin_requests(Some(&model)).await[0]["body"];

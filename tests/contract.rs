@@ -2,22 +2,24 @@
 //! running worker from docs/openapi.yaml. Every response must be 2xx-4xx
 //! (never a server error) and conform to the spec: status codes, content
 //! types, headers and bodies.
+//!
+//! It runs twice: as an ordinary user, and as an admin, so the admin routes
+//! and `/metrics` are checked against the spec with a caller they answer.
 
 mod common;
 
 use common::*;
 use std::process::Command;
 
-#[test]
-fn the_api_conforms_to_its_openapi_spec_under_fuzzing() {
-    let h = Harness::start(Options::default());
+/// One schemathesis run with `token`; returns the number of cases tried.
+fn fuzz(h: &Harness, token: &str, label: &str) -> u64 {
     let tool = root().join("target/pyenv/bin/schemathesis");
     assert!(tool.exists(), "schemathesis is installed by make bootstrap");
     let out = Command::new(tool)
         .arg("run")
         .arg(root().join("docs/openapi.yaml"))
         .args(["--url", &h.url])
-        .args(["-H", &format!("Authorization: Bearer {}", token("fuzzer", "Fuzz"))])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
         .args([
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
@@ -31,19 +33,30 @@ fn the_api_conforms_to_its_openapi_spec_under_fuzzing() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "schemathesis found problems:\n{text}\n{}",
+        "schemathesis ({label}) found problems:\n{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains(" passed"), "{text}");
-    assert!(!text.contains(" failed"), "{text}");
-    // Enough was tried to mean something.
-    let generated: u64 = text
-        .lines()
+    assert!(text.contains(" passed"), "{label}: {text}");
+    assert!(!text.contains(" failed"), "{label}: {text}");
+    text.lines()
         .find_map(|l| {
             l.trim()
                 .strip_suffix(" passed")
                 .and_then(|l| l.split_whitespace().next()?.parse().ok())
         })
-        .unwrap_or(0);
-    assert!(generated >= 300, "only {generated} cases:\n{text}");
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_api_conforms_to_its_openapi_spec_under_fuzzing() {
+    let h = Harness::start(Options::default());
+    let user = fuzz(&h, &token("fuzzer", "Fuzz"), "user");
+    let admin = fuzz(
+        &h,
+        &token_with_roles("fuzz-admin", "Fuzz Admin", &["admin"]),
+        "admin",
+    );
+    // Enough was tried to mean something.
+    assert!(user >= 300, "only {user} cases as a user");
+    assert!(admin >= 300, "only {admin} cases as an admin");
 }

@@ -123,6 +123,14 @@ async fn persisted_state_survives_a_restart_and_sigterm_exits_cleanly() {
     let first = Harness::start(opts.clone());
     let (status, _, _) = get_json(&first.url, "/readyz").await;
     assert_eq!(status, 200);
+    // Something in every store: a session and a message (D1) and a ticket
+    // (KV).
+    let u = User::new(&first, "persist");
+    let s = u.create_session("kept").await;
+    let (mut ws, _, _) = u.join(&s, None).await;
+    send_msg(&mut ws, "p1", "still here after a restart").await;
+    drop(ws);
+    let ticket = u.ticket(&s).await;
     let url = first.url.clone();
     assert_eq!(first.terminate(), Some(0), "SIGTERM is a clean exit");
     assert!(
@@ -136,6 +144,33 @@ async fn persisted_state_survives_a_restart_and_sigterm_exits_cleanly() {
     let (status, _, body) = get_json(&second.url, "/readyz").await;
     assert_eq!(status, 200, "{body}");
     assert!(dir.join("d1").exists());
+    // Read back through the restarted runtime: the session, its message, and
+    // a socket that replays it.
+    let u = User {
+        base: second.url.clone(),
+        ..u
+    };
+    let (status, session) = u
+        .call(reqwest::Method::GET, &format!("/v1/sessions/{s}"), None)
+        .await;
+    assert_eq!((status, session["title"].as_str()), (200, Some("kept")));
+    let (_, history) = u
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/sessions/{s}/messages"),
+            None,
+        )
+        .await;
+    assert_eq!(history["messages"][0]["text"], "still here after a restart");
+    // The ticket issued before the restart is still in KV.
+    let mut ws = connect(&format!("{}ticket={ticket}", u.plain_ws_url(&s, Some(0)))).await;
+    let (_, replayed) = recv_type(&mut ws, "synced").await;
+    let texts: Vec<&str> = replayed
+        .iter()
+        .filter(|f| f["type"] == "message")
+        .filter_map(|f| f["text"].as_str())
+        .collect();
+    assert_eq!(texts, vec!["still here after a restart"]);
 }
 
 #[tokio::test]

@@ -115,7 +115,8 @@ async fn logs_are_json_lines_with_the_fields_operators_need_and_no_secrets() {
         .iter()
         .find(|l| l["status"] == 404)
         .expect("a 404 line");
-    assert_eq!(unknown["path"], "/v1/nothing/here");
+    // Only the shape: segments that are not route words may be user data.
+    assert_eq!(unknown["path"], "/v1/*/*");
     assert!(unknown["route"].is_null());
 
     for event in ["ws_open", "ws_close"] {
@@ -130,8 +131,12 @@ async fn logs_are_json_lines_with_the_fields_operators_need_and_no_secrets() {
 
 #[tokio::test]
 async fn the_log_level_is_configurable() {
+    // A provider with no key makes /readyz fail a check: a warn line.
     let h = Harness::start(Options {
-        vars: vec![("LOG_LEVEL".into(), "warn".into())],
+        vars: vec![
+            ("LOG_LEVEL".into(), "warn".into()),
+            ("LLM_PROVIDERS".into(), "anthropic".into()),
+        ],
         ..Default::default()
     });
     let (status, _, _) = get_json(&h.url, "/healthz").await;
@@ -140,11 +145,21 @@ async fn the_log_level_is_configurable() {
     let u = User::new(&h, "quiet");
     u.call(Method::POST, "/v1/sessions", Some(json!({"title": "x"})))
         .await;
+    let (status, _, _) = get_json(&h.url, "/readyz").await;
+    assert_eq!(status, 503);
     let log = h.stop_and_read_log();
     assert!(
         !log.contains("\"event\":\"http\""),
         "info lines are off at warn: {log}"
     );
+    // Logging itself still works: the warn line is there.
+    let warn = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["event"] == "readyz_check_failed")
+        .unwrap_or_else(|| panic!("no warn line at warn level: {log}"));
+    assert_eq!(warn["level"], "warn", "{warn}");
+    assert_eq!(warn["check"], "providers", "{warn}");
 }
 
 #[tokio::test]

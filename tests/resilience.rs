@@ -57,45 +57,57 @@ async fn sigkill_mid_conversation_loses_no_acked_message() {
         senders.push(u);
     }
 
-    // Three senders fire messages without waiting; each records its acks.
+    // Three senders fire messages without waiting; each records its acks as
+    // they arrive, and all of them count acks in `acks_seen`.
     const PER_SENDER: usize = 200;
+    let acks_seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for (n, u) in senders.iter().enumerate() {
         let url = u.ws_url(&s, None).await;
+        let acks_seen = acks_seen.clone();
         tasks.push(tokio::spawn(async move {
-            let mut ws = connect(&url).await;
-            let mut acked: BTreeMap<String, u64> = BTreeMap::new();
+            let (mut tx, mut rx) = connect(&url).await.split();
+            let reader = tokio::spawn(async move {
+                let mut acked: BTreeMap<String, u64> = BTreeMap::new();
+                // Until the connection dies (or every send is acked).
+                while acked.len() < PER_SENDER {
+                    match tokio::time::timeout(Duration::from_secs(5), rx.next()).await {
+                        Ok(Some(Ok(Message::Text(t)))) => {
+                            let v: Value = serde_json::from_str(&t).unwrap();
+                            if v["type"] == "ack" {
+                                acked.insert(
+                                    v["client_id"].as_str().unwrap().into(),
+                                    v["seq"].as_u64().unwrap(),
+                                );
+                                acks_seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            }
+                        }
+                        Ok(Some(Ok(_))) => {}
+                        _ => break,
+                    }
+                }
+                acked
+            });
             let mut sent = Vec::new();
             for i in 0..PER_SENDER {
                 let cid = format!("s{n}-{i}");
                 let frame = json!({"type": "send", "client_id": cid, "text": cid});
-                if ws.send(Message::text(frame.to_string())).await.is_err() {
+                if tx.send(Message::text(frame.to_string())).await.is_err() {
                     break;
                 }
                 sent.push(cid);
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            // Collect acks until the connection dies (or all are in).
-            while acked.len() < sent.len() {
-                match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
-                    Ok(Some(Ok(Message::Text(t)))) => {
-                        let v: Value = serde_json::from_str(&t).unwrap();
-                        if v["type"] == "ack" {
-                            acked.insert(
-                                v["client_id"].as_str().unwrap().into(),
-                                v["seq"].as_u64().unwrap(),
-                            );
-                        }
-                    }
-                    Ok(Some(Ok(_))) => {}
-                    _ => break,
-                }
-            }
-            (sent, acked)
+            (sent, reader.await.unwrap())
         }));
     }
-    // Kill workerd outright while the traffic is in flight.
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Kill workerd outright once some sends are acked, while the rest are
+    // still in flight: after an observed count, not after a guessed delay.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acks_seen.load(std::sync::atomic::Ordering::SeqCst) < 60 {
+        assert!(std::time::Instant::now() < deadline, "no acks within 30 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let pid = workerd_pid(&first);
     std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
@@ -290,7 +302,21 @@ async fn a_barrage_of_bad_input_leaves_other_sessions_serving_and_nothing_panics
             ),
             _ => Message::text(format!("{{\"type\":\"typing\",\"junk\":{}}}", r)),
         };
-        if ws.send(msg).await.is_err() {
+        // Bad input gets error frames, never a closed socket: every send of
+        // the barrage must go through.
+        if let Err(e) = ws.send(msg).await {
+            panic!("the barrage's socket failed at frame {i}: {e}");
+        }
+    }
+    // Still open and answering after all of it.
+    send_json(
+        &mut ws,
+        json!({"type": "send", "client_id": "end", "text": "end"}),
+    )
+    .await;
+    loop {
+        let (ack, _) = recv_type(&mut ws, "ack").await;
+        if ack["client_id"] == "end" {
             break;
         }
     }

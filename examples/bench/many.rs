@@ -106,21 +106,24 @@ pub async fn run(
         .into_iter()
         .map(|(n, mut ws)| {
             tokio::spawn(async move {
+                // One message every 100 ms, stamped with when it was due
+                // (so a sender that falls behind shows up as latency).
                 for i in 0..messages {
-                    let sent = epoch.elapsed().as_micros();
-                    let text = format!("{run}{n}:{i}:{sent}", run = "many");
+                    let due = epoch + Duration::from_millis(100 * i as u64);
+                    tokio::time::sleep_until(due.into()).await;
+                    let due_us = due.duration_since(epoch).as_micros();
+                    let text = format!("{run}{n}:{i}:{due_us}", run = "many");
                     let f = json!({"type": "send", "client_id": format!("m{n}-{i}"), "text": text});
                     if ws.send(Message::text(f.to_string())).await.is_err() {
                         break;
                     }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 ws
             })
         })
         .collect();
     let mut all = Vec::new();
-    let (mut dups, mut order, mut lost) = (0, 0, 0);
+    let (mut dups, mut order, mut lost, mut strays) = (0, 0, 0, 0);
     let expected = receivers.len() * messages;
     // Sockets stay open until every receiver is done: closing one would
     // send presence frames to the rest mid-measurement.
@@ -131,6 +134,7 @@ pub async fn run(
         lost += messages - seen.received;
         dups += seen.duplicates;
         order += seen.order_violations;
+        strays += seen.strays;
         all.extend(seen.latencies_us);
     }
     for s in send_tasks {
@@ -139,7 +143,7 @@ pub async fn run(
     let elapsed = epoch.elapsed().as_secs_f64();
     all.sort_unstable();
     println!(
-        "  fan-out: {} deliveries of {expected}, lost {lost}, duplicated {dups}, out of order {order}; p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1}; {:.0} deliveries/s",
+        "  fan-out: {} deliveries of {expected}, lost {lost}, duplicated {dups}, out of order {order}, stray {strays}; p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1}; {:.0} deliveries/s",
         all.len(),
         pct(&all, 0.5),
         pct(&all, 0.95),
@@ -156,7 +160,7 @@ pub async fn run(
         "idle_secs": idle_secs,
         "fanout": {
             "messages_per_session": messages, "expected": expected, "delivered": all.len(),
-            "lost": lost, "duplicates": dups, "order_violations": order,
+            "lost": lost, "duplicates": dups, "order_violations": order, "strays": strays,
             "p50_ms": pct(&all, 0.5), "p95_ms": pct(&all, 0.95), "p99_ms": pct(&all, 0.99),
             "max_ms": all.last().map(|m| *m as f64 / 1000.0),
             "deliveries_per_s": all.len() as f64 / elapsed,

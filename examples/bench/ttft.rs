@@ -5,7 +5,7 @@
 use crate::common::*;
 use futures::StreamExt;
 use serde_json::{json, Value};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -24,11 +24,13 @@ pub async fn run(turns: usize) -> Value {
         ..Default::default()
     });
 
-    // Directly: request to the first content chunk.
+    // Directly: request to the first content chunk, on one client (its
+    // connection pool kept warm, as the Worker's fetch is).
+    let client = http();
     let mut direct = Vec::new();
     for _ in 0..turns {
         let t = Instant::now();
-        let mut res = http()
+        let mut res = client
             .post(format!("{}/v1/chat/completions", h.llm_url))
             .json(&json!({"model": model, "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
             .send()
@@ -57,7 +59,13 @@ pub async fn run(turns: usize) -> Value {
         )
         .await;
         let mut first = None;
-        while let Some(Ok(m)) = ws.next().await {
+        // Bounded: a reply that never ends fails the run instead of hanging it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(Some(Ok(m))) = tokio::time::timeout(left, ws.next()).await else {
+                panic!("turn {i}: no assistant reply within 30 s");
+            };
             let Ok(v) = serde_json::from_str::<Value>(m.to_text().unwrap_or("")) else {
                 continue;
             };

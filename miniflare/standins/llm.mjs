@@ -25,6 +25,7 @@
 //   {"delay_ms": 20}                      pause between pieces
 //   {"first_token_delay_ms": 3000}        pause before the first piece
 //   {"cut_after": 3}                      drop the connection after 3 pieces
+//   {"stall_after": 3}                    send 3 pieces, then nothing (connection kept open)
 //   {"malformed_after": 2}                send a non-JSON event after 2 pieces
 //   {"hang": true}                        accept, then never answer
 import http from "node:http";
@@ -212,6 +213,12 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
       if (res.destroyed) return;
       if (step.cut_after !== undefined && i >= step.cut_after) {
         res.socket?.destroy();
+        return;
+      }
+      if (step.stall_after !== undefined && i >= step.stall_after) {
+        // A provider that stops mid-stream without closing: only the
+        // client's idle timeout ends it.
+        await new Promise((r) => res.on("close", r));
         return;
       }
       if (step.malformed_after !== undefined && i === step.malformed_after) {

@@ -127,7 +127,7 @@ function hostPage(build) {
   })));
 }
 
-test("only allowed origins may embed the chat page and hand it a token", async () => {
+test("production pages take a token only from their app: allowed parents, #token=, window.CONFAB_TOKEN", async () => {
   let base = "", token = "";
   const framing = () => `<!doctype html><iframe id=f width=900 height=600 src="${base}/"></iframe><script>
     const f = document.getElementById("f");
@@ -173,7 +173,23 @@ test("only allowed origins may embed the chat page and hand it a token", async (
     await popup.getByRole("heading", { name: "Sign-in needed" }).waitFor();
     await popup.waitForTimeout(2000);
     assert.equal(await popup.locator("#whoami").textContent(), "");
-    assert.deepEqual([...g.errors, ...e.errors, ...o.errors], []);
+
+    // The other two ways an app hands the page its token, in production:
+    // a #token= link (removed from the address bar at once) …
+    const l = await newPage(browser);
+    await l.page.goto(`${base}/#token=${token}`);
+    await l.page.getByText("Signed in as Grace").waitFor();
+    assert.equal(new URL(l.page.url()).hash, "", "the token left the address bar");
+    // … and window.CONFAB_TOKEN, set before the page's scripts run.
+    const w = await newPage(browser);
+    const other = await hs256({ sub: "hal", name: "Hal", exp: Math.floor(Date.now() / 1000) + 3600 });
+    await api(base, other, "POST", "/v1/sessions", { title: "Hal's topic" });
+    await w.page.addInitScript((t) => { window.CONFAB_TOKEN = t; }, other);
+    await w.page.goto(`${base}/`);
+    await w.page.getByText("Signed in as Hal").waitFor();
+    // Signed in for real: the page lists Hal's sessions from the API.
+    await w.page.getByRole("button", { name: "Hal's topic" }).waitFor();
+    assert.deepEqual([...g.errors, ...e.errors, ...o.errors, ...l.errors, ...w.errors], []);
   } finally {
     for (const s of [good, evil, opener]) s.close();
   }

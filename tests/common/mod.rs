@@ -6,6 +6,8 @@
 //! restart start their own with `Harness::start`.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod llm;
+
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
@@ -37,6 +39,11 @@ pub struct Options {
     pub ratelimits: Vec<(String, u32)>,
     /// A fixed port for the stand-in LLM / identity provider.
     pub llm_port: Option<u16>,
+    /// KV deletes do nothing (the harness's `--kv-no-delete`).
+    pub kv_no_delete: bool,
+    /// Keep the shipped rate limits (wrangler.toml and code defaults)
+    /// instead of lifting them for bulk tests.
+    pub shipped_limits: bool,
 }
 
 pub struct Harness {
@@ -116,7 +123,9 @@ impl Harness {
             // rate-limit tests set their own.
             ("RATE_MESSAGES_PER_MINUTE", "0"),
         ] {
-            if !opts.vars.iter().any(|(name, _)| name == k) {
+            let lifted_limit = k == "RATE_MESSAGES_PER_MINUTE";
+            let set_by_test = opts.vars.iter().any(|(name, _)| name == k);
+            if !(set_by_test || lifted_limit && opts.shipped_limits) {
                 cmd.arg("--var").arg(format!("{k}={v}"));
             }
         }
@@ -126,13 +135,16 @@ impl Harness {
         if opts.no_migrations {
             cmd.arg("--no-migrations");
         }
+        if opts.kv_no_delete {
+            cmd.arg("--kv-no-delete");
+        }
         if let Some(p) = opts.llm_port {
             cmd.arg("--llm-port").arg(p.to_string());
         }
         // Every runtime's requests come from one loopback address, so the
         // per-IP limit is lifted unless a test sets its own.
         let mut limits = opts.ratelimits.clone();
-        if !limits.iter().any(|(b, _)| b == "HTTP_RATE_LIMITER") {
+        if !opts.shipped_limits && !limits.iter().any(|(b, _)| b == "HTTP_RATE_LIMITER") {
             limits.push(("HTTP_RATE_LIMITER".into(), 1_000_000));
         }
         for (b, n) in limits {

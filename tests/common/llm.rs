@@ -1,0 +1,41 @@
+//! Runtimes whose assistant is the stand-in LLM, and reading its replies.
+
+use super::*;
+use serde_json::Value;
+
+/// A runtime whose assistant uses the stand-in under a model name of its own
+/// (so the test's script is its own), plus `extra` variables.
+pub fn runtime(model: &str, extra: &[(&str, &str)]) -> Harness {
+    let mut vars = vec![
+        ("LLM_PROVIDERS".to_string(), "openai".to_string()),
+        ("OPENAI_BASE_URL".to_string(), "{llm_url}/v1".to_string()),
+        ("OPENAI_MODEL".to_string(), model.to_string()),
+        ("ANTHROPIC_BASE_URL".to_string(), "{llm_url}".to_string()),
+        ("ANTHROPIC_MODEL".to_string(), format!("{model}-a")),
+        ("GEMINI_BASE_URL".to_string(), "{llm_url}".to_string()),
+        ("GEMINI_MODEL".to_string(), format!("{model}-g")),
+        ("LLM_BACKOFF_BASE_MS".to_string(), "10".to_string()),
+        ("LLM_BACKOFF_CAP_MS".to_string(), "50".to_string()),
+    ];
+    for (k, v) in extra {
+        vars.retain(|(name, _)| name != k);
+        vars.push((k.to_string(), v.to_string()));
+    }
+    Harness::start(Options {
+        vars,
+        ..Default::default()
+    })
+}
+
+/// Frames up to and including the assistant's final message.
+pub async fn until_reply(ws: &mut Ws) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let f = recv(ws).await;
+        let done = f["type"] == "message" && f["author"]["kind"] == "assistant";
+        frames.push(f);
+        if done {
+            return frames;
+        }
+    }
+}
