@@ -658,16 +658,7 @@ async fn messages_past_the_per_user_rate_are_refused_and_the_socket_survives() {
     u.add_member(&s, &other).await;
     let (mut a, _, _) = u.join(&s, None).await;
     let (mut b, _, _) = other.join(&s, None).await;
-    for i in 0..3 {
-        send_msg(&mut a, &format!("ok{i}"), "x").await;
-    }
-    send_json(
-        &mut a,
-        json!({"type": "send", "client_id": "too-many", "text": "x"}),
-    )
-    .await;
-    let (err, _) = recv_type(&mut a, "error").await;
-    assert_eq!(err["code"], "rate_limited");
+    let err = exhaust_message_burst(&mut a, "ok", 3, "too-many").await;
     assert_eq!(err["client_id"], "too-many");
     let wait = err["retry_after_ms"].as_u64().unwrap();
     assert!(

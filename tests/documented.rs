@@ -309,19 +309,8 @@ async fn the_shipped_per_user_budgets_hold() {
     let s = u.create_session("budgets").await;
     let (mut ws, _, _) = u.join(&s, None).await;
     // Sends: a burst of 20 (RATE_MESSAGES_BURST), then refused.
-    for i in 0..20 {
-        send_msg(&mut ws, &format!("b{i}"), "burst").await;
-    }
-    send_json(
-        &mut ws,
-        json!({"type": "send", "client_id": "b20", "text": "one more"}),
-    )
-    .await;
-    let err = until_error(&mut ws).await;
-    assert_eq!(
-        (err["code"].as_str(), err["client_id"].as_str()),
-        (Some("rate_limited"), Some("b20"))
-    );
+    let err = exhaust_message_burst(&mut ws, "b", 20, "b20").await;
+    assert_eq!(err["client_id"], "b20");
     // Other writes: a burst of 30 (RATE_ACTIONS_BURST), then refused.
     for _ in 0..30 {
         send_json(&mut ws, json!({"type": "read", "seq": 1})).await;

@@ -270,16 +270,7 @@ async fn a_rate_limit_survives_a_restart_of_the_runtime() {
     let u = User::new(&first, "bucket");
     let s = u.create_session("buckets").await;
     let (mut ws, _, _) = u.join(&s, None).await;
-    for i in 0..3 {
-        send_msg(&mut ws, &format!("k{i}"), "burst").await;
-    }
-    send_json(
-        &mut ws,
-        json!({"type": "send", "client_id": "k3", "text": "one too many"}),
-    )
-    .await;
-    let (err, _) = recv_type(&mut ws, "error").await;
-    assert_eq!(err["code"], "rate_limited");
+    exhaust_message_burst(&mut ws, "k", 3, "k3").await;
     drop(ws);
     assert_eq!(first.terminate(), Some(0));
 

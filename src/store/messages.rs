@@ -318,6 +318,16 @@ const OWNER: &str =
 const OWN: &str =
     "session_id = ?1 AND seq = ?2 AND author_id = ?3 AND author_kind = ?4 AND deleted_at IS NULL";
 
+/// The arguments `OWN` names: session, seq, author id and kind.
+fn own_args(session_id: &str, seq: u64, who: AuthorKey<'_>) -> Vec<wasm_bindgen::JsValue> {
+    vec![
+        text(session_id),
+        num(seq as i64),
+        text(who.id),
+        text(who.kind.as_str()),
+    ]
+}
+
 /// Replaces the text of the author's own message, keeping the old text in
 /// the edit history, of which only the newest `keep` entries stay. Two
 /// round trips: the message id (part of the AAD) is read first.
@@ -360,15 +370,8 @@ pub async fn edit(
     }
     let sealed = keys.seal(&aad(Field::MessageBody, session_id, Some(&row.id)), body);
     // The guard repeats the checks, so a concurrent delete wins cleanly.
-    let args = [
-        text(session_id),
-        num(seq as i64),
-        text(who.id),
-        text(who.kind.as_str()),
-        num(now),
-        text(&sealed),
-        num(keep as i64),
-    ];
+    let mut args = own_args(session_id, seq, who);
+    args.extend([num(now), text(&sealed), num(keep as i64)]);
     let results = db
         .batch(vec![
             stmt(
@@ -402,13 +405,8 @@ pub async fn delete(
     now: i64,
 ) -> Result<Change, AppError> {
     let owned = format!("EXISTS (SELECT 1 FROM messages WHERE {OWN})");
-    let args = [
-        text(session_id),
-        num(seq as i64),
-        text(who.id),
-        text(who.kind.as_str()),
-        num(now),
-    ];
+    let mut args = own_args(session_id, seq, who);
+    args.push(num(now));
     let results = db
         .batch(vec![
             stmt(

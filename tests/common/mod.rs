@@ -605,6 +605,22 @@ pub async fn send_msg(ws: &mut Ws, client_id: &str, text: &str) -> Value {
     ack
 }
 
+/// Sends `n` messages (each acked), then one more with `refused_id` that
+/// must be refused as `rate_limited`; returns that error frame.
+pub async fn exhaust_message_burst(ws: &mut Ws, prefix: &str, n: usize, refused_id: &str) -> Value {
+    for i in 0..n {
+        send_msg(ws, &format!("{prefix}{i}"), "within the burst").await;
+    }
+    send_json(
+        ws,
+        serde_json::json!({"type": "send", "client_id": refused_id, "text": "one too many"}),
+    )
+    .await;
+    let (err, _) = recv_type(ws, "error").await;
+    assert_eq!(err["code"], "rate_limited", "{err}");
+    err
+}
+
 /// The close code of the next close frame (skipping other frames).
 pub async fn close_code(ws: &mut Ws) -> Option<u16> {
     loop {
