@@ -406,6 +406,8 @@ async fn main() {
             ("MAX_TICKETS_PER_USER".into(), "1000".into()),
             // One sender at up to 1,600 msg/s.
             ("RATE_MESSAGES_PER_MINUTE".into(), "0".into()),
+            // The many-sessions run creates 100+ sessions as one user.
+            ("MAX_SESSIONS_PER_USER_PER_DAY".into(), "1000000".into()),
         ],
         ..Options::default()
     });
@@ -437,37 +439,8 @@ async fn main() {
         }
     }
 
-    // Connect rate and memory per idle socket.
-    let idle_session = owner.create_session("idle").await;
-    let rss_before = workerd_rss_kib(h.pid());
-    let (idle, connect_rate, connect_failed) =
-        open_sockets(&owner, &idle_session, a.idle_sockets).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_after = workerd_rss_kib(h.pid());
-    let per_socket = match (rss_before, rss_after) {
-        (Some(b), Some(a2)) if !idle.is_empty() => {
-            Some((a2.saturating_sub(b)) as f64 / idle.len() as f64)
-        }
-        _ => None,
-    };
-    println!(
-        "\nconnections: {} opened, {connect_failed} failed, {connect_rate:.0}/s",
-        idle.len()
-    );
-    println!(
-        "workerd RSS: {} KiB before, {} KiB after → {} KiB per idle socket",
-        rss_before.map_or("?".into(), |v| v.to_string()),
-        rss_after.map_or("?".into(), |v| v.to_string()),
-        per_socket.map_or("?".into(), |v| format!("{v:.1}"))
-    );
-    report["connections"] = json!({
-        "opened": idle.len(), "failed": connect_failed, "per_second": connect_rate,
-        "workerd_rss_kib_before": rss_before, "workerd_rss_kib_after": rss_after,
-        "rss_kib_per_idle_socket": per_socket,
-    });
-    drop(idle);
-
-    // Fan-out: 1 session × N sockets, stepping the send rate up.
+    // Fan-out first, on a quiet runtime: 1 session × N sockets, stepping the
+    // send rate up.
     let s = owner.create_session("fanout").await;
     let (mut sender, _, _) = owner.join(&s, None).await;
     let (mut receivers, _, _) = open_sockets(&owner, &s, a.sockets).await;
@@ -532,6 +505,39 @@ async fn main() {
     );
     report["fanout"] =
         json!({"sockets": receivers.len(), "steps": steps, "best_rate_p99_le_50ms": best});
+
+    // Connect rate and memory per idle socket.
+    let idle_session = owner.create_session("idle").await;
+    let rss_before = workerd_rss_kib(h.pid());
+    let (idle, connect_rate, connect_failed) =
+        open_sockets(&owner, &idle_session, a.idle_sockets).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = workerd_rss_kib(h.pid());
+    let per_socket = match (rss_before, rss_after) {
+        (Some(b), Some(a2)) if !idle.is_empty() => {
+            Some((a2.saturating_sub(b)) as f64 / idle.len() as f64)
+        }
+        _ => None,
+    };
+    println!(
+        "\nconnections: {} opened, {connect_failed} failed, {connect_rate:.0}/s",
+        idle.len()
+    );
+    println!(
+        "workerd RSS: {} KiB before, {} KiB after → {} KiB per idle socket",
+        rss_before.map_or("?".into(), |v| v.to_string()),
+        rss_after.map_or("?".into(), |v| v.to_string()),
+        per_socket.map_or("?".into(), |v| format!("{v:.1}"))
+    );
+    report["connections"] = json!({
+        "opened": idle.len(), "failed": connect_failed, "per_second": connect_rate,
+        "workerd_rss_kib_before": rss_before, "workerd_rss_kib_after": rss_after,
+        "rss_kib_per_idle_socket": per_socket,
+    });
+    drop(idle);
+    // Let the 1,000 closes (each announced to the others) drain before the
+    // next phase measures anything on the same runtime.
+    tokio::time::sleep(Duration::from_secs(10)).await;
 
     if a.history_rows > 50 {
         report["history"] = history::run(&h, &owner, a.history_rows, 200).await;

@@ -124,6 +124,7 @@ pub async fn run(
         .collect();
     let mut all = Vec::new();
     let (mut dups, mut order, mut lost, mut strays) = (0, 0, 0, 0);
+    let mut last_us = 0;
     let expected = receivers.len() * messages;
     // Sockets stay open until every receiver is done: closing one would
     // send presence frames to the rest mid-measurement.
@@ -135,12 +136,15 @@ pub async fn run(
         dups += seen.duplicates;
         order += seen.order_violations;
         strays += seen.strays;
+        last_us = last_us.max(seen.last_us);
         all.extend(seen.latencies_us);
     }
     for s in send_tasks {
         let _ = s.await;
     }
-    let elapsed = epoch.elapsed().as_secs_f64();
+    // From the first send to the last delivery (the receivers' grace
+    // period after it is not part of the rate).
+    let elapsed = (last_us.max(1)) as f64 / 1e6;
     all.sort_unstable();
     println!(
         "  fan-out: {} deliveries of {expected}, lost {lost}, duplicated {dups}, out of order {order}, stray {strays}; p50 {:.1} ms, p95 {:.1}, p99 {:.1}, max {:.1}; {:.0} deliveries/s",

@@ -106,7 +106,7 @@ test("every user-controlled field is shown as text, with the CSP off", async () 
   await l.page.goto(`${base}/admin#token=${link}`);
   await l.page.getByRole("heading", { name: "Admins only" }).waitFor();
   await l.page.getByText(`${payload("link")} does not hold the admin role.`).waitFor();
-  await l.page.waitForTimeout(1500); // long enough for a refresh to have fired
+  // No <meta> was parsed (assertInert below), so no refresh can fire.
   assert.equal(new URL(l.page.url()).pathname, "/admin");
 
   for (const [p, label] of [[m, "chat page"], [d, "admin console"], [l, "link token"]]) {
@@ -131,12 +131,16 @@ test("production pages take a token only from their app: allowed parents, #token
   let base = "", token = "";
   const framing = () => `<!doctype html><iframe id=f width=900 height=600 src="${base}/"></iframe><script>
     const f = document.getElementById("f");
-    f.addEventListener("load", () => setTimeout(() => f.contentWindow.postMessage({ type: "confab-token", token: ${JSON.stringify(token)} }, "*"), 500));
+    f.addEventListener("load", () => {
+      window.frameLoaded = true;
+      setTimeout(() => f.contentWindow.postMessage({ type: "confab-token", token: ${JSON.stringify(token)} }, "*"), 500);
+    });
     </script>`;
   const opening = () => `<!doctype html><button id=go>go</button><script>
     document.getElementById("go").onclick = () => {
       const w = window.open("${base}/");
-      setInterval(() => w.postMessage({ type: "confab-token", token: ${JSON.stringify(token)} }, "*"), 300);
+      window.posts = 0;
+      setInterval(() => { w.postMessage({ type: "confab-token", token: ${JSON.stringify(token)} }, "*"); window.posts++; }, 300);
     };
     </script>`;
   const good = await hostPage(framing);
@@ -162,7 +166,8 @@ test("production pages take a token only from their app: allowed parents, #token
     // A foreign page cannot frame it at all.
     const e = await newPage(browser);
     await e.page.goto(evil.url);
-    await e.page.waitForTimeout(2000);
+    // The frame's load event fires for the browser's error page too.
+    await e.page.waitForFunction(() => window.frameLoaded === true);
     const framed = e.page.frames().find((f) => f.url().startsWith(base));
     assert.equal(framed, undefined, "the browser refused to render the chat page in a foreign frame");
 
@@ -171,7 +176,8 @@ test("production pages take a token only from their app: allowed parents, #token
     await o.page.goto(opener.url);
     const [popup] = await Promise.all([o.page.waitForEvent("popup"), o.page.click("#go")]);
     await popup.getByRole("heading", { name: "Sign-in needed" }).waitFor();
-    await popup.waitForTimeout(2000);
+    // Several token messages have been posted to it since it listened.
+    await o.page.waitForFunction(() => window.posts >= 5);
     assert.equal(await popup.locator("#whoami").textContent(), "");
 
     // The other two ways an app hands the page its token, in production:
