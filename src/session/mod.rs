@@ -9,18 +9,25 @@
 //!   D1 inside the commit transaction: strictly increasing and gap-free.
 //! - *Durable ack:* a message is acked and broadcast only after the D1 batch
 //!   holding it has committed.
-//! - *Exactly once:* a send repeating a stored `client_id` (same author) is
-//!   acked with the original seq and `duplicate: true`; nothing new is stored.
+//! - *Exactly once:* a send repeating a stored `client_id` (same author id
+//!   and kind) is acked with the original seq and `duplicate: true`; nothing
+//!   new is stored.
 //! - *Resume:* a socket connecting with `after=SEQ` gets every later message,
 //!   in order, before any live message, then a `synced` frame (`queue.rs`).
 //! - *Fan-out:* every socket of every participant gets every message.
+//! - *Authorization for the socket's life* (`lifetime.rs`): a socket ends
+//!   when its token does (4001) or its user is removed (4003).
+//! - *Budgets* (`limits.rs`): every frame that writes draws from a per-user
+//!   bucket kept in the object's storage.
 //!
 //! **Hibernation.** Sockets are accepted through the hibernation API with
 //! their identity in a serialized attachment and a `user:<id>` tag; `ping`
 //! is answered by the runtime's auto-response without waking the object.
 //! The in-memory queue and replay list exist only while work is running,
 //! and the runtime does not evict an object with work in flight, so the
-//! object may hibernate whenever it is idle and lose nothing.
+//! object may hibernate whenever it is idle and lose nothing. Rate-limit
+//! buckets and spent tickets live in the object's SQLite storage; the
+//! alarm wakes it for the next token expiry among its sockets.
 //!
 //! **Internal request contract.** The object is reachable only through its
 //! namespace binding, i.e. from Confab's own Worker, which authenticates the
@@ -31,17 +38,27 @@
 //!   `{"id","name"}`), `X-Confab-Kind` (author kind: `agent` for admins,
 //!   who may take over), and optionally `X-Confab-After` (seq) and
 //!   `X-Confab-Ticket` (`<id> <expires_at>`: the object records the id in
-//!   its storage and refuses a second use with 401 `ticket_used`). Answers
-//!   101, or a JSON error.
+//!   its storage and refuses a second use with 401 `ticket_used`), and
+//!   `X-Confab-Expires` (when the caller's token stops being accepted, unix
+//!   ms; the socket is closed then). JSON header values escape non-ASCII.
+//!   Answers 101, or a JSON error.
 //! - `POST https://session.internal/close`: `X-Confab-Session`. Closes every
 //!   socket with 4004 (session deleted) and drops queued work. Answers 204.
 //! - `POST https://session.internal/mode`: `X-Confab-Session`, `X-Confab-Mode`
 //!   (`assistant` or `human`, already stored in D1), `X-Confab-User` (who
 //!   changed it). Broadcasts a `mode` frame; `human` stops any assistant
 //!   reply in progress. Answers 204.
+//! - `POST https://session.internal/revoke`: `X-Confab-Session`,
+//!   `X-Confab-User` (a JSON string: the user id). That user's user-kind
+//!   sockets get `access_revoked` and close 4003. Answers 204.
+//! - `POST https://session.internal/fault`: development only; panics (see
+//!   the README, "What a panic costs").
+//!
+//! The Worker waits at most `internal::CALL_TIMEOUT_MS` for any of these.
 
 mod lifetime;
 mod limits;
+mod mode;
 mod queue;
 mod sockets;
 mod turn;
@@ -394,62 +411,6 @@ impl Core {
             return Err(AppError::Unauthorized("ticket_used"));
         }
         Ok(())
-    }
-
-    fn set_mode(&self, req: &Request) -> std::result::Result<Response, AppError> {
-        let header = |name: &str| req.headers().get(name).map_err(AppError::internal);
-        if let Some(s) = header(internal::HEADER_SESSION)? {
-            self.learn_session(&s);
-        }
-        let mode = header(internal::HEADER_MODE)?
-            .ok_or_else(|| AppError::internal("mode without mode"))?;
-        let by: UserRef = header(internal::HEADER_USER)?
-            .and_then(|u| serde_json::from_str(&u).ok())
-            .ok_or_else(|| AppError::internal("mode without user"))?;
-        self.apply_mode(&mode, &by);
-        Ok(Response::empty()
-            .map_err(AppError::internal)?
-            .with_status(204))
-    }
-
-    /// Announces a mode already stored in D1; `human` stops any assistant
-    /// reply in progress.
-    fn apply_mode(&self, mode: &str, by: &UserRef) {
-        if mode == "human" {
-            self.stop_turn();
-        }
-        self.broadcast_event(&ServerFrame::Mode { mode, by }.to_json());
-    }
-
-    /// `takeover`/`release` from an agent's socket: the same as the admin
-    /// HTTP calls.
-    async fn change_mode(&self, ws: &WebSocket, me: &Attachment, mode: &str) {
-        if me.kind != AuthorKind::Agent {
-            let e = AppError::Forbidden;
-            send_to(
-                ws,
-                &error_frame(e.code(), "only agents may take over", None),
-            );
-            return;
-        }
-        let stored = match crate::store::db(&self.env) {
-            Ok(db) => crate::store::sessions::set_mode(&db, &me.session, mode, now_ms()).await,
-            Err(e) => Err(e),
-        };
-        match stored {
-            Ok(true) => self.apply_mode(mode, &me.user),
-            Ok(false) => send_to(ws, &error_frame("not_found", "not found", None)),
-            Err(e) => {
-                if let Some(d) = e.log_detail() {
-                    log(
-                        LogLevel::Error,
-                        "mode_change_failed",
-                        [("detail", Value::from(d))],
-                    );
-                }
-                send_to(ws, &error_frame(e.code(), &e.public_message(), None));
-            }
-        }
     }
 
     fn close_all(&self, req: &Request) -> std::result::Result<Response, AppError> {
