@@ -1,7 +1,7 @@
 // The admin console: every session, filtered and sorted, and a live view of
 // any of them where an agent can take over and reply.
 import { ConfabClient } from "/confab.js";
-import { signIn, signOut } from "/signin.js";
+import { freshToken, signIn, signOut } from "/signin.js";
 import { Transcript } from "/transcript.js";
 import { h } from "/dom.js";
 
@@ -15,7 +15,7 @@ root.replaceChildren(...layout);
 $("whoami").textContent = `Signed in as ${me.name}`;
 $("signout").hidden = false;
 $("signout").addEventListener("click", signOut);
-const client = new ConfabClient({ getToken: () => me.token });
+const client = new ConfabClient({ getToken: freshToken });
 
 // Not an admin: say so and stop here (no exception: nothing went wrong).
 if (!me.roles.includes("admin")) {

@@ -1,6 +1,6 @@
 // The chat page: sign in, pick or start a conversation, chat live.
 import { ConfabClient } from "/confab.js";
-import { signIn, signOut } from "/signin.js";
+import { freshToken, signIn, signOut } from "/signin.js";
 import { Transcript } from "/transcript.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,7 +14,7 @@ $("whoami").textContent = `Signed in as ${me.name}`;
 $("signout").hidden = false;
 $("signout").addEventListener("click", signOut);
 
-const client = new ConfabClient({ getToken: () => me.token });
+const client = new ConfabClient({ getToken: freshToken });
 let chat = null;
 let openId = null;
 

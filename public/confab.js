@@ -228,13 +228,23 @@ export class ConfabSession extends EventTarget {
       if (this.stopped) return;
       if (TERMINAL_CLOSE_CODES.has(ev.code)) return this.#terminal(ev.code, ev.reason);
       if (globalThis.navigator?.onLine === false) return this.#setState("offline");
-      if (ev.code === RENEW_CLOSE_CODE && !this.renewing) {
-        this.renewing = true;
-        this.#emit("renew", { code: ev.code });
-        return this.#open();
-      }
+      if (ev.code === RENEW_CLOSE_CODE) return this.#renew();
       this.#retry();
     };
+  }
+
+  /** The token behind the socket expired: let the old socket go and open a
+   *  new one with a fresh ticket at once. Started by the `token_expired`
+   *  frame that precedes close 4001, since a browser may hold the close
+   *  event back for its closing handshake (Chromium: up to 2 s). */
+  #renew() {
+    if (this.stopped || this.renewing) return;
+    const old = this.ws;
+    this.ws = null;
+    old?.close(1000, "renewing");
+    this.renewing = true;
+    this.#emit("renew", { code: RENEW_CLOSE_CODE });
+    this.#open();
   }
 
   #retry() {
@@ -292,6 +302,12 @@ export class ConfabSession extends EventTarget {
         break;
       case "ack":
         this.#dropFromOutbox(f.client_id);
+        break;
+      case "error":
+        if (f.code === "token_expired") {
+          this.#emit(f.type, f);
+          return this.#renew();
+        }
         break;
     }
     this.#emit(f.type, f);

@@ -50,17 +50,52 @@ export function originAllowed(origin, patterns) {
   });
 }
 
-/** Resolves with the first token message from our own, allowed parent. */
-function tokenFromParent(config) {
+// The identity the page uses now. An embedding app may replace its token
+// with a fresh one at any time (same user only); see freshToken().
+let current = null;
+// The allowed parent origin that handed us a token, once one has.
+let parentOrigin = null;
+// Callers waiting for the next token message.
+const waiting = [];
+
+/** Listens for token messages from our own, allowed parent frame. */
+function listenToParent(config) {
+  if (window.parent === window) return;
   const allowed = [location.origin, ...(config.embed_origins ?? [])];
-  return new Promise((resolve) => {
-    addEventListener("message", (e) => {
-      if (window.parent === window || e.source !== window.parent) return;
-      if (!originAllowed(e.origin, allowed)) return;
-      const who = e.data?.type === "confab-token" ? identity(e.data.token) : null;
-      if (who) resolve(who);
-    });
+  addEventListener("message", (e) => {
+    if (e.source !== window.parent || !originAllowed(e.origin, allowed)) return;
+    const who = e.data?.type === "confab-token" ? identity(e.data.token) : null;
+    // A token for someone else never switches users mid-page.
+    if (!who || (current && who.id !== current.id)) return;
+    parentOrigin = e.origin;
+    current = who;
+    sessionStorage.setItem(KEY, who.token);
+    for (const wake of waiting.splice(0)) wake(who);
   });
+}
+
+/** Tokens with less left than this are renewed before use. */
+const RENEW_MARGIN_MS = 10_000;
+
+/**
+ * The token to call the API with: the current one while it has more than
+ * 10 s left; otherwise, when an allowed parent frame gave us our token, a
+ * fresh one asked of it (`{"type": "confab-token-request"}`, answered with a
+ * `confab-token` message; 5 s at most). Pass it as the client's `getToken`,
+ * so a socket closed with 4001 resumes with a fresh ticket.
+ */
+export async function freshToken() {
+  const exp = decode(current.token)?.exp;
+  if (!parentOrigin || !exp || exp * 1000 - Date.now() > RENEW_MARGIN_MS) return current.token;
+  const next = new Promise((wake) => waiting.push(wake));
+  window.parent.postMessage({ type: "confab-token-request" }, parentOrigin);
+  const who = await Promise.race([next, new Promise((r) => setTimeout(() => r(null), 5000))]);
+  return (who ?? current).token;
+}
+
+function signedIn(who) {
+  current = who;
+  return who;
 }
 
 function fromEmbedder() {
@@ -76,15 +111,16 @@ function fromEmbedder() {
  * asks for `admin`).
  */
 export async function signIn(root, { wantRole = "user" } = {}) {
+  const config = await fetch("/v1/client-config").then((r) => r.json()).catch(() => ({}));
+  listenToParent(config);
   const given = fromEmbedder();
   if (given) {
     sessionStorage.setItem(KEY, given.token);
-    return given;
+    return signedIn(given);
   }
   const stored = identity(sessionStorage.getItem(KEY) ?? localStorage.getItem(KEY) ?? "");
-  if (stored && (wantRole !== "admin" || stored.roles.includes("admin"))) return stored;
+  if (stored && (wantRole !== "admin" || stored.roles.includes("admin"))) return signedIn(stored);
 
-  const config = await fetch("/v1/client-config").then((r) => r.json()).catch(() => ({}));
   if (!config.dev_sign_in) {
     root.replaceChildren(
       h("section", { class: "card", role: "alert" },
@@ -93,9 +129,8 @@ export async function signIn(root, { wantRole = "user" } = {}) {
           h("code", {}, "#token=…"), ", ", h("code", {}, "window.CONFAB_TOKEN"), ", or a ",
           h("code", {}, "confab-token"), " message from an allowed parent page). See docs/client.md.")),
     );
-    const who = await tokenFromParent(config);
-    sessionStorage.setItem(KEY, who.token);
-    return who;
+    // The listener above stores it and wakes us.
+    return current ?? new Promise((wake) => waiting.push(wake));
   }
   const form = h("form", { class: "card signin", "aria-labelledby": "signin-title" },
     h("h1", { id: "signin-title" }, "Sign in (development)"),
@@ -129,7 +164,7 @@ export async function signIn(root, { wantRole = "user" } = {}) {
         return;
       }
       localStorage.setItem(KEY, body.token);
-      resolve(identity(body.token));
+      resolve(signedIn(identity(body.token)));
     });
   });
 }

@@ -115,11 +115,12 @@ test("every user-controlled field is shown as text, with the CSP off", async () 
   await l.page.screenshot({ path: path.join(artifacts, "link-token.png") });
 });
 
-/** A page on its own origin that frames (or opens) Confab and posts a token. */
+/** A page on its own origin that frames (or opens) Confab and posts a token;
+ *  `build` gets the request path. */
 function hostPage(build) {
   const server = http.createServer((req, res) => {
     res.writeHead(200, { "content-type": "text/html" });
-    res.end(build());
+    res.end(build(req.url));
   });
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({
     url: `http://127.0.0.1:${server.address().port}`,
@@ -128,8 +129,20 @@ function hostPage(build) {
 }
 
 test("production pages take a token only from their app: allowed parents, #token=, window.CONFAB_TOKEN", async () => {
-  let base = "", token = "";
-  const framing = () => `<!doctype html><iframe id=f width=900 height=600 src="${base}/"></iframe><script>
+  let base = "", token = "", renewal = null;
+  // At /renew: a page that hands over a short-lived token, then a fresh one
+  // whenever the chat page asks (confab-token-request).
+  const renewing = () => `<!doctype html><iframe id=f width=900 height=600 src="${base}/?session=${renewal.session}"></iframe><script>
+    const f = document.getElementById("f");
+    window.requests = 0;
+    f.addEventListener("load", () => setTimeout(() => f.contentWindow.postMessage({ type: "confab-token", token: ${JSON.stringify(renewal?.first)} }, "*"), 300));
+    addEventListener("message", (e) => {
+      if (e.source !== f.contentWindow || e.data?.type !== "confab-token-request") return;
+      window.requests++;
+      f.contentWindow.postMessage({ type: "confab-token", token: ${JSON.stringify(renewal?.fresh)} }, e.origin);
+    });
+    </script>`;
+  const framing = (path) => path === "/renew" ? renewing() : `<!doctype html><iframe id=f width=900 height=600 src="${base}/"></iframe><script>
     const f = document.getElementById("f");
     f.addEventListener("load", () => {
       window.frameLoaded = true;
@@ -147,7 +160,8 @@ test("production pages take a token only from their app: allowed parents, #token
   const evil = await hostPage(framing);
   const opener = await hostPage(opening);
   try {
-    ({ url: base } = await runtime("embed", { ENVIRONMENT: "production", ALLOWED_ORIGINS: good.url }));
+    // No leeway: a token's socket ends exactly at its exp.
+    ({ url: base } = await runtime("embed", { ENVIRONMENT: "production", ALLOWED_ORIGINS: good.url, JWT_LEEWAY_SECONDS: "0" }));
     token = await hs256({ sub: "grace", name: "Grace", exp: Math.floor(Date.now() / 1000) + 3600 });
 
     // The headers say exactly who may frame each page.
@@ -195,7 +209,37 @@ test("production pages take a token only from their app: allowed parents, #token
     await w.page.getByText("Signed in as Hal").waitFor();
     // Signed in for real: the page lists Hal's sessions from the API.
     await w.page.getByRole("button", { name: "Hal's topic" }).waitFor();
-    assert.deepEqual([...g.errors, ...e.errors, ...o.errors, ...l.errors, ...w.errors], []);
+
+    // An embedded page whose token runs out asks its parent for a fresh one
+    // and carries on: the socket closed with 4001 resumes with no gap.
+    const now = Math.floor(Date.now() / 1000);
+    renewal = {
+      first: await hs256({ sub: "ivy", name: "Ivy", exp: now + 20 }),
+      fresh: await hs256({ sub: "ivy", name: "Ivy", exp: now + 3600 }),
+    };
+    renewal.session = (await api(base, renewal.fresh, "POST", "/v1/sessions", { title: "Ivy's topic" })).id;
+    const r = await newPage(browser);
+    await r.page.goto(`${good.url}/renew`);
+    const ivy = r.page.frameLocator("#f");
+    await ivy.locator("#whoami").getByText("Signed in as Ivy").waitFor();
+    await ivy.locator("#status[data-state=online]").waitFor();
+    const inner = r.page.frames().find((f) => f.url().startsWith(base));
+    await inner.evaluate(() => {
+      const el = document.getElementById("status");
+      window.states = [];
+      new MutationObserver(() => window.states.push(el.dataset.state)).observe(el, { attributes: true, childList: true, subtree: true });
+    });
+    await r.page.waitForFunction(() => window.requests >= 1, null, { timeout: 40000 });
+    // Another of Ivy's devices writes after the renewal; the page shows it.
+    const { ticket } = await api(base, renewal.fresh, "POST", `/v1/sessions/${renewal.session}/tickets`);
+    const device = new WebSocket(`${base.replace("http", "ws")}/v1/sessions/${renewal.session}/ws?ticket=${ticket}`);
+    await new Promise((resolve) => device.addEventListener("open", resolve));
+    device.send(JSON.stringify({ type: "send", client_id: "after-renewal", text: "written after the renewal" }));
+    await ivy.getByText("written after the renewal").waitFor();
+    device.close();
+    const states = await inner.evaluate(() => window.states);
+    assert.ok(states.every((st) => st === "online"), `no visible gap: ${states.join(", ")}`);
+    assert.deepEqual([...g.errors, ...e.errors, ...o.errors, ...l.errors, ...w.errors, ...r.errors], []);
   } finally {
     for (const s of [good, evil, opener]) s.close();
   }
