@@ -67,8 +67,39 @@ test("reconnects after a drop and resumes from the last seen seq", async () => {
   assert.match(opened[1].url, /ticket=t2&after=7$/, "a fresh ticket, resuming after seq 7");
 });
 
+test("token_expired renews at once with a fresh ticket, resumes, and never shows a gap", async () => {
+  const { FakeWS, opened } = fakeSockets();
+  // A long backoff: a renewal that went through the retry path would stall.
+  const chat = client({ FakeWS }).session("s1", { backoff: { baseMs: 60000, capMs: 60000 } });
+  const states = [];
+  let renewals = 0;
+  chat.addEventListener("status", (e) => states.push(e.detail.state));
+  chat.addEventListener("renew", () => renewals++);
+  chat.connect();
+  await tick(5);
+  opened[0].serverSends({ type: "hello", you: {}, present: [], reads: [] });
+  opened[0].serverSends({ type: "synced", last_seq: 3 });
+  chat.send("queued during the renewal");
+  // The error frame starts the renewal; the close that follows changes nothing.
+  opened[0].serverSends({ type: "error", code: "token_expired", message: "x" });
+  opened[0].serverCloses(4001);
+  await tick(5);
+  assert.equal(renewals, 1);
+  assert.equal(opened.length, 2);
+  assert.match(opened[1].url, /ticket=t2&after=3$/);
+  opened[1].serverSends({ type: "hello", you: {}, present: [], reads: [] });
+  opened[1].serverSends({ type: "synced", last_seq: 3 });
+  assert.deepEqual(opened[1].sent.map((f) => f.text), ["queued during the renewal"], "the outbox goes again");
+  assert.deepEqual(states.filter((st, i) => st !== states[i - 1]), ["connecting", "online"]);
+  // A close with 4001 alone (no frame first) renews the same way.
+  opened[1].serverCloses(4001);
+  await tick(5);
+  assert.equal(opened.length, 3);
+  assert.equal(renewals, 2);
+});
+
 test("terminal close codes stop retrying", async () => {
-  assert.ok(TERMINAL_CLOSE_CODES.has(4004) && TERMINAL_CLOSE_CODES.has(1008));
+  assert.ok(TERMINAL_CLOSE_CODES.has(4004) && TERMINAL_CLOSE_CODES.has(1008) && TERMINAL_CLOSE_CODES.has(4003));
   const { FakeWS, opened } = fakeSockets();
   const chat = client({ FakeWS }).session("s1", { backoff: { baseMs: 1, capMs: 1 } });
   const closed = [];
