@@ -7,7 +7,9 @@
 //   {"event":"ready","url":"http://127.0.0.1:PORT","llm_url":"…","control_url":"…"}
 // control_url is a loopback-only endpoint for tests and local debugging:
 //   POST /d1 {"sql": "...", "params": [...]} runs raw SQL on the DB binding
-// (how tests prove what is stored at rest, and tamper with it).
+// (how tests prove what is stored at rest, and tamper with it);
+//   POST /d1/fail, POST /d1/recover start and end a D1 outage (every query
+// fails meanwhile; nothing is lost).
 // Everything else (workerd's own output included) goes to stderr or --log.
 //
 // Options:
@@ -23,6 +25,7 @@
 //   --log FILE         also append workerd's output to FILE
 //   --exit-with-stdin  shut down when stdin closes (the parent died)
 //   --kv-no-delete     test only: KV deletes do nothing (standins/kv-no-delete.mjs)
+//   --d1-latency-ms N  every D1 call waits N ms, as from a distant primary (standins/d1-latency.mjs)
 import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 import fs from "node:fs";
@@ -31,6 +34,7 @@ import { fileURLToPath } from "node:url";
 import { startLlmStandin } from "./standins/llm.mjs";
 import { AI_BINDING_SCRIPT } from "./standins/ai-binding.mjs";
 import { KV_NO_DELETE_SCRIPT } from "./standins/kv-no-delete.mjs";
+import { D1_LATENCY_SCRIPT } from "./standins/d1-latency.mjs";
 import { devAssistantVars } from "./devvars.mjs";
 import { applyMigrations } from "./migrations.mjs";
 import http from "node:http";
@@ -72,10 +76,14 @@ function parseArgs(argv) {
       case "--log": opts.log = path.resolve(value()); break;
       case "--exit-with-stdin": opts.exitWithStdin = true; break;
       case "--kv-no-delete": opts.kvNoDelete = true; break;
+      case "--d1-latency-ms": opts.d1LatencyMs = Number(value()); break;
       default: fail(`unknown option ${a}`);
     }
   }
   if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) fail("--port must be 0..65535");
+  if (opts.d1LatencyMs !== undefined && !(Number.isInteger(opts.d1LatencyMs) && opts.d1LatencyMs >= 0)) {
+    fail("--d1-latency-ms takes a whole number of milliseconds");
+  }
   return opts;
 }
 
@@ -174,7 +182,9 @@ async function main() {
         compatibilityDate: wrangler.compatibility_date,
         compatibilityFlags: wrangler.compatibility_flags ?? [],
         bindings,
-        d1Databases: Object.fromEntries(d1.map((d) => [d.binding, d.database_id])),
+        // With --d1-latency-ms the worker's D1 bindings are wrapped (see
+        // standins/d1-latency.mjs); the databases themselves are the same.
+        d1Databases: opts.d1LatencyMs ? {} : Object.fromEntries(d1.map((d) => [d.binding, d.database_id])),
         // With --kv-no-delete the worker's KV bindings are wrapped (see
         // standins/kv-no-delete.mjs); the namespaces themselves are the same.
         kvNamespaces: opts.kvNoDelete ? {} : Object.fromEntries(kv.map((k) => [k.binding, k.id])),
@@ -204,6 +214,9 @@ async function main() {
           ...(opts.kvNoDelete
             ? Object.fromEntries(kv.map((k) => [k.binding, { scriptName: `kv-no-delete-${k.binding}` }]))
             : {}),
+          ...(opts.d1LatencyMs
+            ? Object.fromEntries(d1.map((d) => [d.binding, { scriptName: `d1-latency-${d.binding}` }]))
+            : {}),
         },
       },
       { name: "ai-standin", modules: true, script: AI_BINDING_SCRIPT, bindings: { LLM_URL: llm.url } },
@@ -213,6 +226,15 @@ async function main() {
             modules: true,
             script: KV_NO_DELETE_SCRIPT,
             kvNamespaces: { INNER: k.id },
+          }))
+        : []),
+      ...(opts.d1LatencyMs
+        ? d1.map((d) => ({
+            name: `d1-latency-${d.binding}`,
+            modules: true,
+            script: D1_LATENCY_SCRIPT,
+            d1Databases: { INNER: d.database_id },
+            bindings: { LATENCY_MS: String(opts.d1LatencyMs) },
           }))
         : []),
     ],
@@ -225,7 +247,7 @@ async function main() {
   await mf.ready;
   if (!opts.noMigrations) {
     for (const d of d1) {
-      const db = await mf.getD1Database(d.binding);
+      const db = await realD1(mf, opts, d.binding);
       const applied = await applyMigrations(db, path.join(root, d.migrations_dir ?? "migrations"));
       if (applied.length) console.error(`harness: applied migrations ${applied.join(", ")} to ${d.binding}`);
     }
@@ -255,7 +277,7 @@ async function main() {
     process.stdin.resume();
   }
 
-  const control = await startControl(mf, d1[0]?.binding);
+  const control = await startControl(mf, opts, d1[0]?.binding);
   const origin = url.origin;
   process.stdout.write(JSON.stringify({ event: "ready", url: origin, llm_url: llm.url, control_url: control.url }) + "\n");
   if (opts.dev) {
@@ -275,19 +297,48 @@ function freePort(host) {
   });
 }
 
+/** The real local database behind `binding` (not the latency wrapper). */
+function realD1(mf, opts, binding) {
+  return opts.d1LatencyMs ? mf.getD1Database("INNER", `d1-latency-${binding}`) : mf.getD1Database(binding);
+}
+
+/** Tables renamed away during a simulated outage get this suffix. */
+const DOWN = "__d1_outage";
+
+/**
+ * A D1 outage, as the worker sees one: every query fails. Made by renaming
+ * every table away (SQLite carries indexes, triggers and foreign keys
+ * along) and back. Nothing is lost; `recover` restores the schema as it was.
+ */
+async function outage(db, on) {
+  const { results } = await db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name != 'd1_migrations'")
+    .all();
+  for (const { name } of results) {
+    const down = name.endsWith(DOWN);
+    if (on && !down) await db.prepare(`ALTER TABLE "${name}" RENAME TO "${name}${DOWN}"`).run();
+    if (!on && down) await db.prepare(`ALTER TABLE "${name}" RENAME TO "${name.slice(0, -DOWN.length)}"`).run();
+  }
+}
+
 /** The loopback control endpoint (see the header). */
-function startControl(mf, binding) {
+function startControl(mf, opts, binding) {
   const server = http.createServer(async (req, res) => {
     const reply = (status, body) => {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
     try {
-      if (req.method !== "POST" || req.url !== "/d1" || !binding) return reply(404, { error: "not found" });
+      if (req.method !== "POST" || !binding) return reply(404, { error: "not found" });
+      const db = await realD1(mf, opts, binding);
+      if (req.url === "/d1/fail" || req.url === "/d1/recover") {
+        await outage(db, req.url === "/d1/fail");
+        return reply(200, { d1: req.url === "/d1/fail" ? "failing" : "serving" });
+      }
+      if (req.url !== "/d1") return reply(404, { error: "not found" });
       let raw = "";
       for await (const chunk of req) raw += chunk;
       const { sql, params = [] } = JSON.parse(raw);
-      const db = await mf.getD1Database(binding);
       const result = await db.prepare(sql).bind(...params).all();
       reply(200, { results: result.results, changes: result.meta?.changes ?? 0 });
     } catch (e) {

@@ -44,6 +44,8 @@ pub struct Options {
     /// Keep the shipped rate limits (wrangler.toml and code defaults)
     /// instead of lifting them for bulk tests.
     pub shipped_limits: bool,
+    /// Every D1 call waits this long (the harness's `--d1-latency-ms`).
+    pub d1_latency_ms: Option<u64>,
 }
 
 pub struct Harness {
@@ -138,6 +140,9 @@ impl Harness {
         if opts.kv_no_delete {
             cmd.arg("--kv-no-delete");
         }
+        if let Some(ms) = opts.d1_latency_ms {
+            cmd.arg("--d1-latency-ms").arg(ms.to_string());
+        }
         if let Some(p) = opts.llm_port {
             cmd.arg("--llm-port").arg(p.to_string());
         }
@@ -217,6 +222,17 @@ impl Harness {
     }
 
     /// Sets what the stand-in identity provider's /jwks.json serves.
+    /// Starts (`true`) or ends a D1 outage: every query fails meanwhile.
+    pub async fn d1_outage(&self, on: bool) {
+        let path = if on { "fail" } else { "recover" };
+        let res = http()
+            .post(format!("{}/d1/{path}", self.control_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "d1 {path}");
+    }
+
     pub async fn set_jwks(&self, jwks: Value, status: u16) {
         let res = http()
             .post(format!("{}/_standin/jwks", self.llm_url))
