@@ -9,7 +9,7 @@
 //! cargo run --release --example bench -- [--sockets 50] [--rates 100,200,400,800,1600]
 //!     [--step-secs 3] [--idle-sockets 1000] [--history-rows 100000]
 //!     [--ttft-turns 30] [--many 100x100] [--many-messages 10] [--idle-secs 20]
-//!     [--soak-minutes 0] [--soak-rate 50] [--json target/bench.json]
+//!     [--soak-minutes 0] [--soak-rate 50] [--d1-latency-ms 0] [--json target/bench.json]
 //! cargo run --release --example bench -- --only-soak --soak-minutes 30
 //! cargo run --example bench -- --smoke      # tiny zero-loss check, run by `make test`
 //! ```
@@ -45,6 +45,8 @@ struct Args {
     soak_minutes: u64,
     soak_rate: u32,
     only_soak: bool,
+    /// Every D1 call waits this long (the harness's `--d1-latency-ms`).
+    d1_latency_ms: Option<u64>,
 }
 
 fn args() -> Args {
@@ -63,6 +65,7 @@ fn args() -> Args {
         soak_minutes: 0,
         soak_rate: 50,
         only_soak: false,
+        d1_latency_ms: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -106,6 +109,9 @@ fn args() -> Args {
                 a.soak_minutes = value().parse().unwrap_or_else(|_| usage("--soak-minutes"))
             }
             "--soak-rate" => a.soak_rate = value().parse().unwrap_or_else(|_| usage("--soak-rate")),
+            "--d1-latency-ms" => {
+                a.d1_latency_ms = Some(value().parse().unwrap_or_else(|_| usage("--d1-latency-ms")))
+            }
             "--only-soak" => {
                 a.only_soak = true;
                 i += 1;
@@ -409,11 +415,13 @@ async fn main() {
             // The many-sessions run creates 100+ sessions as one user.
             ("MAX_SESSIONS_PER_USER_PER_DAY".into(), "1000000".into()),
         ],
+        d1_latency_ms: a.d1_latency_ms,
         ..Options::default()
     });
     let owner = User::new(&h, "bench");
     let mut report = json!({
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "d1_latency_ms": a.d1_latency_ms.unwrap_or(0),
         "build": if cfg!(debug_assertions) { "client: debug" } else { "client: release" },
     });
 
