@@ -9,7 +9,8 @@
 //! cargo run --release --example bench -- [--sockets 50] [--rates 100,200,400,800,1600]
 //!     [--step-secs 3] [--idle-sockets 1000] [--history-rows 100000]
 //!     [--ttft-turns 30] [--many 100x100] [--many-messages 10] [--idle-secs 20]
-//!     [--soak-minutes 0] [--soak-rate 50] [--d1-latency-ms 0] [--json target/bench.json]
+//!     [--soak-minutes 0] [--soak-rate 50] [--d1-latency-ms 0] [--cold-starts 5]
+//!     [--json target/bench.json]
 //! cargo run --release --example bench -- --only-soak --soak-minutes 30
 //! cargo run --example bench -- --smoke      # tiny zero-loss check, run by `make test`
 //! ```
@@ -17,6 +18,7 @@
 //! Figures are noisy (2 cores shared by client and server); compare them
 //! within one run, not across machines.
 
+mod cold;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod history;
@@ -47,6 +49,8 @@ struct Args {
     only_soak: bool,
     /// Every D1 call waits this long (the harness's `--d1-latency-ms`).
     d1_latency_ms: Option<u64>,
+    /// Fresh runtimes started to time cold start (0 skips it).
+    cold_starts: usize,
 }
 
 fn args() -> Args {
@@ -66,6 +70,7 @@ fn args() -> Args {
         soak_rate: 50,
         only_soak: false,
         d1_latency_ms: None,
+        cold_starts: 5,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -109,6 +114,9 @@ fn args() -> Args {
                 a.soak_minutes = value().parse().unwrap_or_else(|_| usage("--soak-minutes"))
             }
             "--soak-rate" => a.soak_rate = value().parse().unwrap_or_else(|_| usage("--soak-rate")),
+            "--cold-starts" => {
+                a.cold_starts = value().parse().unwrap_or_else(|_| usage("--cold-starts"))
+            }
             "--d1-latency-ms" => {
                 a.d1_latency_ms = Some(value().parse().unwrap_or_else(|_| usage("--d1-latency-ms")))
             }
@@ -554,6 +562,9 @@ async fn main() {
         report["ttft"] = ttft::run(a.ttft_turns).await;
     }
 
+    if a.cold_starts > 0 {
+        report["cold_start"] = cold::run(a.cold_starts).await;
+    }
     if a.many.0 > 0 && a.many.1 > 1 {
         report["many"] =
             many::run(&h, &owner, a.many.0, a.many.1, a.many_messages, a.idle_secs).await;
