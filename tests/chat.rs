@@ -166,16 +166,7 @@ async fn resending_a_client_id_returns_the_original_ack_and_stores_nothing_new()
     assert_eq!(other["duplicate"], false);
     assert_eq!(other["seq"], 2);
 
-    let (_, page) = owner
-        .call(Method::GET, &format!("/v1/sessions/{s}/messages"), None)
-        .await;
-    let texts: Vec<&str> = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, ["once", "mine"]);
+    assert_eq!(owner.history_texts(&s).await, ["once", "mine"]);
 }
 
 #[tokio::test]

@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -70,14 +69,5 @@ async fn a_d1_outage_acks_nothing_loses_nothing_and_recovers() {
         (ack["seq"].as_u64(), ack["duplicate"].as_bool()),
         (Some(2), Some(false))
     );
-    let (_, page) = u
-        .call(Method::GET, &format!("/v1/sessions/{s}/messages"), None)
-        .await;
-    let texts: Vec<&str> = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(texts, vec!["before", "during"]);
+    assert_eq!(u.history_texts(&s).await, ["before", "during"]);
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::llm::runtime;
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -120,14 +121,7 @@ async fn a_socket_lives_no_longer_than_its_token() {
 
 #[tokio::test]
 async fn server_identities_cannot_be_taken() {
-    let h = Harness::start(Options {
-        vars: vec![
-            ("LLM_PROVIDERS".into(), "openai".into()),
-            ("OPENAI_BASE_URL".into(), "{llm_url}/v1".into()),
-            ("OPENAI_MODEL".into(), "reserved-1".into()),
-        ],
-        ..Default::default()
-    });
+    let h = runtime("reserved-1", &[]);
     // A token whose subject is the assistant's author id.
     let impostor = User {
         base: h.url.clone(),

@@ -512,6 +512,24 @@ impl User {
         assert_eq!(status, 201, "{body}");
     }
 
+    /// The texts of the session's newest history page, oldest first.
+    pub async fn history_texts(&self, session: &str) -> Vec<String> {
+        let (status, page) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1/sessions/{session}/messages"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     /// A fresh single-use ticket for `session` (as a browser gets one).
     pub async fn ticket(&self, session: &str) -> String {
         let (status, body) = self
