@@ -84,11 +84,10 @@ impl Core {
     /// access. Their user sockets close with 4003; an admin's agent sockets
     /// stay, since their access never came from membership.
     pub(super) fn revoke(&self, req: &Request) -> Result<Response, AppError> {
-        let header = |name: &str| req.headers().get(name).map_err(AppError::internal);
-        if let Some(s) = header(internal::HEADER_SESSION)? {
-            self.learn_session(&s);
-        }
-        let user: String = header(internal::HEADER_USER)?
+        let user: String = req
+            .headers()
+            .get(internal::HEADER_USER)
+            .map_err(AppError::internal)?
             .and_then(|u| serde_json::from_str(&u).ok())
             .ok_or_else(|| AppError::internal("revoke without user"))?;
         for ws in self.state.get_websockets_with_tag(&user_tag(&user)) {

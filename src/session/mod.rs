@@ -150,9 +150,13 @@ impl DurableObject for ChatSession {
             .headers()
             .get(internal::HEADER_REQUEST_ID)?
             .unwrap_or_default();
+        // Every internal request names its session; learn it once here.
+        if let Some(s) = req.headers().get(internal::HEADER_SESSION)? {
+            this.learn_session(&s);
+        }
         let result = match req.path().as_str() {
             "/connect" => Core::accept_socket(this, &req),
-            "/close" => this.close_all(&req),
+            "/close" => this.close_all(),
             "/mode" => this.set_mode(&req),
             "/revoke" => this.revoke(&req),
             // Development only, like the route that leads here.
@@ -295,7 +299,6 @@ impl Core {
         let expires_at = header(internal::HEADER_EXPIRES)?
             .and_then(|e| e.parse::<u64>().ok())
             .unwrap_or(0);
-        this.learn_session(&session);
         if let Some(ticket) = header(internal::HEADER_TICKET)? {
             this.spend_ticket(&ticket)?;
         }
@@ -413,14 +416,7 @@ impl Core {
         Ok(())
     }
 
-    fn close_all(&self, req: &Request) -> std::result::Result<Response, AppError> {
-        if let Some(s) = req
-            .headers()
-            .get(internal::HEADER_SESSION)
-            .map_err(AppError::internal)?
-        {
-            self.learn_session(&s);
-        }
+    fn close_all(&self) -> std::result::Result<Response, AppError> {
         self.queue.borrow_mut().clear();
         for ws in self.state.get_websockets() {
             let _ = ws.close(Some(close::SESSION_DELETED), Some("session deleted"));

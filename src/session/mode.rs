@@ -18,9 +18,6 @@ use worker::{Request, Response, WebSocket};
 impl Core {
     pub(super) fn set_mode(&self, req: &Request) -> std::result::Result<Response, AppError> {
         let header = |name: &str| req.headers().get(name).map_err(AppError::internal);
-        if let Some(s) = header(internal::HEADER_SESSION)? {
-            self.learn_session(&s);
-        }
         let mode = header(internal::HEADER_MODE)?
             .ok_or_else(|| AppError::internal("mode without mode"))?;
         let by: UserRef = header(internal::HEADER_USER)?
