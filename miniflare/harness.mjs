@@ -135,8 +135,13 @@ async function main() {
   // The local runtime serves its own loopback address and nothing else: a
   // DNS-rebinding page (Host: evil.example) is refused with 421. The port
   // must be known for that, so pick one now when asked for any.
-  if (!opts.port) opts.port = await freePort(opts.host);
-  bindings.PUBLIC_ORIGINS ??= `http://${opts.host}:${opts.port},http://localhost:${opts.port}`;
+  const pickedPort = !opts.port;
+  if (pickedPort) opts.port = await freePort(opts.host);
+  const ownOrigins = !("PUBLIC_ORIGINS" in bindings);
+  const setOwnOrigins = () => {
+    if (ownOrigins) bindings.PUBLIC_ORIGINS = `http://${opts.host}:${opts.port},http://localhost:${opts.port}`;
+  };
+  setOwnOrigins();
   // `{llm_url}` in any value stands for the stand-in LLM's address.
   for (const [k, v] of Object.entries(bindings)) {
     if (typeof v === "string") bindings[k] = v.replaceAll("{llm_url}", llm.url);
@@ -252,7 +257,18 @@ async function main() {
       if (applied.length) console.error(`harness: applied migrations ${applied.join(", ")} to ${d.binding}`);
     }
   }
-  await mf.setOptions(options);
+  // A port picked here can be taken by another process before Miniflare
+  // binds it (tests start several runtimes at once): pick again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await mf.setOptions(options);
+      break;
+    } catch (e) {
+      if (!pickedPort || e?.code !== "ERR_ADDRESS_IN_USE" || attempt >= 5) throw e;
+      opts.port = options.port = await freePort(opts.host);
+      setOwnOrigins();
+    }
+  }
   const url = await mf.ready;
 
   let stopping = false;
