@@ -248,15 +248,7 @@ async function main() {
   // Migrate before anyone can connect: start on a private port, apply the
   // migrations, then move to the requested port. Otherwise a client polling
   // the port could be served by a worker whose schema is not there yet.
-  const mf = new Miniflare({ ...options, port: 0 });
-  await mf.ready;
-  if (!opts.noMigrations) {
-    for (const d of d1) {
-      const db = await realD1(mf, opts, d.binding);
-      const applied = await applyMigrations(db, path.join(root, d.migrations_dir ?? "migrations"));
-      if (applied.length) console.error(`harness: applied migrations ${applied.join(", ")} to ${d.binding}`);
-    }
-  }
+  const mf = await startMigrated(options, opts, d1);
   // A port picked here can be taken by another process before Miniflare
   // binds it (tests start several runtimes at once): pick again.
   for (let attempt = 1; ; attempt++) {
@@ -298,6 +290,37 @@ async function main() {
   process.stdout.write(JSON.stringify({ event: "ready", url: origin, llm_url: llm.url, control_url: control.url }) + "\n");
   if (opts.dev) {
     console.error(`\n  Confab is running at ${origin}\n  chat: ${origin}/   admin console: ${origin}/admin\n  stand-in LLM: ${llm.url}\n  state: ${opts.persist ?? "in memory"}\n`);
+  }
+}
+
+/**
+ * A Miniflare on a private port with the migrations applied. Miniflare's
+ * Node-side D1 proxy makes `prepare` a synchronous call across threads, and
+ * under load (several runtimes starting at once) it has been seen to read
+ * another call's answer and fail an internal assertion. That happens before
+ * any batch runs, and a migration batch is one transaction, so nothing is
+ * half-applied: the proxy is not trusted again, and a fresh instance
+ * migrates anew.
+ */
+async function startMigrated(options, opts, d1) {
+  for (let attempt = 1; ; attempt++) {
+    const mf = new Miniflare({ ...options, port: 0 });
+    try {
+      await mf.ready;
+      if (!opts.noMigrations) {
+        for (const d of d1) {
+          const db = await realD1(mf, opts, d.binding);
+          const applied = await applyMigrations(db, path.join(root, d.migrations_dir ?? "migrations"));
+          if (applied.length) console.error(`harness: applied migrations ${applied.join(", ")} to ${d.binding}`);
+        }
+      }
+      return mf;
+    } catch (e) {
+      await mf.dispose().catch(() => {});
+      const proxyRace = e?.code === "ERR_ASSERTION" && String(e?.stack).includes("SynchronousFetcher");
+      if (!proxyRace || attempt >= 3) throw e;
+      console.error(`harness: Miniflare's D1 proxy failed while migrating (attempt ${attempt}); starting afresh`);
+    }
   }
 }
 
