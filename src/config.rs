@@ -95,6 +95,11 @@ pub struct Config {
     pub max_reactions_per_user: u32,
     /// Earlier texts kept per edited message; older ones are dropped.
     pub max_edit_history: u32,
+    /// The longest a change waits in a session's outbox before the flush
+    /// that writes it to D1.
+    pub replication_interval_ms: u32,
+    /// Replication lag past which `/readyz` reports `replication` degraded.
+    pub replication_lag_ready_s: u32,
     /// Sessions one user may create per UTC day.
     pub max_sessions_per_user_per_day: u32,
     /// Unspent, unexpired tickets one user may hold at once.
@@ -138,6 +143,8 @@ pub mod defaults {
     pub const RATE_ACTIONS_BURST: usize = 30;
     pub const MAX_REACTIONS_PER_USER: usize = 8;
     pub const MAX_EDIT_HISTORY: usize = 20;
+    pub const REPLICATION_INTERVAL_MS: usize = 1000;
+    pub const REPLICATION_LAG_READY_SECONDS: usize = 30;
     pub const MAX_SESSIONS_PER_USER_PER_DAY: usize = 100;
     pub const MAX_TICKETS_PER_USER: usize = 20;
     pub const MAX_MEMBERS_PER_SESSION: usize = 100;
@@ -248,6 +255,18 @@ impl Config {
             100,
         )? as u32;
         let max_edit_history = num("MAX_EDIT_HISTORY", defaults::MAX_EDIT_HISTORY, 0, 1000)? as u32;
+        let replication_interval_ms = num(
+            "REPLICATION_INTERVAL_MS",
+            defaults::REPLICATION_INTERVAL_MS,
+            50,
+            60_000,
+        )? as u32;
+        let replication_lag_ready_s = num(
+            "REPLICATION_LAG_READY_SECONDS",
+            defaults::REPLICATION_LAG_READY_SECONDS,
+            1,
+            86_400,
+        )? as u32;
         let max_sessions_per_user_per_day = num(
             "MAX_SESSIONS_PER_USER_PER_DAY",
             defaults::MAX_SESSIONS_PER_USER_PER_DAY,
@@ -323,6 +342,8 @@ impl Config {
             rate_actions_burst,
             max_reactions_per_user,
             max_edit_history,
+            replication_interval_ms,
+            replication_lag_ready_s,
             max_sessions_per_user_per_day,
             max_tickets_per_user,
             max_members_per_session,

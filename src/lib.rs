@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod contract;
 pub mod crypto;
 pub mod csp;
 pub mod error;

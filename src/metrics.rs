@@ -1,8 +1,9 @@
 //! Prometheus text exposition (format 0.0.4) of Confab's metrics. Pure.
 //!
-//! The figures live in D1 (see migrations/0003_metrics.sql), so a scrape
-//! gives the same answer whichever isolate serves it; this module only
-//! renders rows into the exposition format.
+//! The figures live in D1 (see migrations/0003_metrics.sql and
+//! 0006_session_log.sql), so a scrape gives the same answer whichever
+//! isolate serves it; this module only renders rows into the exposition
+//! format.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,11 @@ pub enum Kind {
     Histogram,
 }
 
+/// How long the oldest change not yet in D1 has waited, across sessions.
+pub const REPLICATION_LAG: &str = "confab_replication_lag_seconds";
+/// Changes waiting in session outboxes for D1.
+pub const OUTBOX_DEPTH: &str = "confab_replication_outbox_depth";
+
 /// Every family Confab exposes, in output order.
 pub const FAMILIES: &[(&str, Kind, &str)] = &[
     ("confab_sessions", Kind::Gauge, "Sessions by mode and status."),
@@ -35,6 +41,12 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     ("confab_llm_turn_duration_seconds", Kind::Histogram, "Duration of assistant turns."),
     ("confab_ws_connections_total", Kind::Counter, "WebSocket connections opened and closed."),
     ("confab_rate_limited_total", Kind::Counter, "Requests and messages refused by rate limits, by scope."),
+    (
+        REPLICATION_LAG,
+        Kind::Gauge,
+        "Age of the oldest change not yet replicated to D1, as of each session's last successful flush.",
+    ),
+    (OUTBOX_DEPTH, Kind::Gauge, "Changes waiting in session outboxes for D1, as of each session's last successful flush."),
 ];
 
 /// Histogram bucket bounds, as written by the triggers.

@@ -64,6 +64,9 @@ pub enum Route<'a> {
     Release {
         id: &'a str,
     },
+    Replication {
+        id: &'a str,
+    },
 }
 
 impl Route<'_> {
@@ -94,6 +97,7 @@ impl Route<'_> {
             Route::AdminSession { .. } => "admin.session",
             Route::Takeover { .. } => "admin.takeover",
             Route::Release { .. } => "admin.release",
+            Route::Replication { .. } => "admin.replication",
         }
     }
 
@@ -119,7 +123,8 @@ impl Route<'_> {
             | Route::CreateTicket { id }
             | Route::AdminSession { id }
             | Route::Takeover { id }
-            | Route::Release { id } => Some(id),
+            | Route::Release { id }
+            | Route::Replication { id } => Some(id),
             _ => None,
         }
     }
@@ -147,6 +152,7 @@ const PATH_WORDS: &[&str] = &[
     "reencrypt",
     "takeover",
     "release",
+    "replication",
 ];
 
 /// The shape of a path for the log: known words kept, every other segment
@@ -206,6 +212,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         (["v1", "admin", "sessions", id], _) if read => AdminSession { id },
         (["v1", "admin", "sessions", id, "takeover"], "POST") => Takeover { id },
         (["v1", "admin", "sessions", id, "release"], "POST") => Release { id },
+        (["v1", "admin", "sessions", id, "replication"], _) if read => Replication { id },
         (
             [""]
             | ["index.html"]
@@ -223,7 +230,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
             | ["v1", "admin", "maintenance", "reencrypt"]
             | ["v1", "admin", "sessions"]
             | ["v1", "admin", "sessions", _]
-            | ["v1", "admin", "sessions", _, "takeover" | "release"],
+            | ["v1", "admin", "sessions", _, "takeover" | "release" | "replication"],
             _,
         ) => return Err(AppError::MethodNotAllowed),
         _ => return Err(AppError::NotFound),
@@ -240,6 +247,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         | AdminSession { id }
         | Takeover { id }
         | Release { id }
+        | Replication { id }
             if !is_valid_session_id(id) =>
         {
             Err(AppError::NotFound)
@@ -311,6 +319,7 @@ mod dispatch {
             Route::AdminSession { id } => api::admin::session(req, ctx, id).await,
             Route::Takeover { id } => api::admin::takeover(req, ctx, id).await,
             Route::Release { id } => api::admin::release(req, ctx, id).await,
+            Route::Replication { id } => api::admin::replication(req, ctx, id).await,
         }
     }
 }

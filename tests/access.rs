@@ -401,6 +401,8 @@ async fn an_agent_takes_over_and_releases_over_the_socket() {
     let (m, _) = recv_type(&mut user_ws, "message").await;
     assert_eq!(m["author"]["kind"], "agent", "{m}");
     assert_eq!(m["author"]["name"], agent.name.as_str());
+    // The admin listing reads D1's replicated copy.
+    h.replicated(&s).await;
     let (status, body) = agent
         .call(
             Method::GET,

@@ -273,7 +273,8 @@ async fn strangers_get_404_members_get_access_and_only_owners_manage() {
         (400, Some("invalid_user_id"))
     );
 
-    // The member's listing includes the shared session.
+    // The member's listing (D1's replicated copy) includes the shared session.
+    h.replicated(&s).await;
     let (_, mine) = member.call(Method::GET, "/v1/sessions", None).await;
     assert!(mine["sessions"]
         .as_array()
@@ -307,6 +308,8 @@ async fn listing_pages_by_newest_activity_with_a_keyset_cursor() {
     // Activity on the oldest moves it to the front.
     let (mut ws, _, _) = u.join(&ids[0], None).await;
     send_msg(&mut ws, "bump", "bump").await;
+    // Listings read D1's replicated copy.
+    h.replicated(&ids[0]).await;
     let mut want: Vec<String> = ids[1..].iter().rev().cloned().collect();
     want.insert(0, ids[0].clone());
 

@@ -93,6 +93,8 @@ async fn a_turn_streams_identically_to_three_sockets_and_is_recorded_with_usage(
         .call(Method::GET, &format!("/v1/sessions/{s}/messages"), None)
         .await;
     assert_eq!(page["messages"][1]["turn"], *t);
+    // The totals are D1's replicated copy.
+    h.replicated(&s).await;
     let totals = &h
         .sql(
             "SELECT tokens_in, tokens_out, turns FROM sessions WHERE id = ?1",
@@ -347,11 +349,16 @@ async fn no_turn_runs_in_human_mode() {
     let h = runtime(&model, &[]);
     let u = User::new(&h, "human");
     let s = u.create_session("human").await;
-    h.sql(
-        "UPDATE sessions SET mode = 'human' WHERE id = ?1",
-        json!([s]),
-    )
-    .await;
+    let mut agent = User::new(&h, "human-agent");
+    agent.token = token_with_roles(&agent.id, "Agent", &["admin"]);
+    let (status, _) = agent
+        .call(
+            Method::POST,
+            &format!("/v1/admin/sessions/{s}/takeover"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
     let (mut a, _, _) = u.join(&s, None).await;
     send_msg(&mut a, "q", "is a person there?").await;
     assert_no_frame_of(&mut a, "turn", 1000).await;

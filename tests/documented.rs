@@ -10,6 +10,7 @@ use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
 
 /// The user texts of a recorded OpenAI request, in order.
 fn user_texts(request: &Value) -> Vec<String> {
@@ -132,6 +133,8 @@ async fn erasure_removes_every_row_of_the_session() {
     recv_type(&mut ws, "reaction").await;
     send_json(&mut ws, json!({"type": "read", "seq": 2})).await;
     recv_type(&mut ws, "receipt").await;
+    let (mut member_ws, _, _) = member.join(&s, None).await;
+    h.replicated(&s).await;
     let tables = [
         ("sessions", "id"),
         ("session_members", "session_id"),
@@ -139,6 +142,8 @@ async fn erasure_removes_every_row_of_the_session() {
         ("message_edits", "session_id"),
         ("reactions", "session_id"),
         ("read_positions", "session_id"),
+        ("replication", "session_id"),
+        ("session_metrics", "session_id"),
     ];
     let count = |table: &str, column: &str| {
         let sql = format!("SELECT count(*) AS n FROM {table} WHERE {column} = ?1");
@@ -155,41 +160,118 @@ async fn erasure_removes_every_row_of_the_session() {
     for (table, column) in tables {
         assert_eq!(count(table, column).await, 0, "{table} still has rows");
     }
+    // The session log is gone too: open sockets were closed with 4004, and
+    // nothing (not a member, not a reconnect, not history) finds it again.
+    let closed = loop {
+        match next_frame(&mut member_ws, 5).await {
+            Some(Message::Close(c)) => break c.map(|c| u16::from(c.code)),
+            Some(_) => continue,
+            None => break None,
+        }
+    };
+    assert_eq!(closed, Some(4004));
+    for who in [&owner, &member] {
+        let (status, _) = who
+            .call(Method::GET, &format!("/v1/sessions/{s}/messages"), None)
+            .await;
+        assert_eq!(status, 404);
+        let (status, _) = who
+            .call(Method::POST, &format!("/v1/sessions/{s}/tickets"), None)
+            .await;
+        assert_eq!(status, 404);
+    }
 }
 
 #[tokio::test]
-async fn a_failed_commit_is_not_acked_and_its_retry_lands_once() {
-    let h = Harness::start(Options::default());
+async fn a_failing_flush_keeps_chat_going_shows_the_lag_and_lands_once() {
+    let h = Harness::start(Options {
+        vars: vec![
+            ("REPLICATION_LAG_READY_SECONDS".into(), "1".into()),
+            ("METRICS_TOKEN".into(), "metrics-token-0123456789".into()),
+        ],
+        ..Default::default()
+    });
     let u = User::new(&h, "persist");
     let s = u.create_session("persist").await;
     let (mut ws, _, _) = u.join(&s, None).await;
-    // Break D1 for messages: every insert now fails inside D1 itself.
+    send_msg(&mut ws, "pf-0", "before").await;
+    h.replicated(&s).await;
+    // Break D1 for messages: every insert now fails inside D1 itself, so
+    // every flush of this session fails.
     h.sql(
         "CREATE TRIGGER break_messages BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
         json!([]),
     )
     .await;
-    send_json(
-        &mut ws,
-        json!({"type": "send", "client_id": "pf-1", "text": "will fail"}),
-    )
-    .await;
-    let (err, skipped) = recv_type(&mut ws, "error").await;
-    assert_eq!(err["code"], "persist_failed", "{err}");
-    assert_eq!(err["client_id"], "pf-1");
-    assert!(skipped.iter().all(|f| f["type"] != "ack"), "{skipped:?}");
+    // Chat does not notice: sends are acked from the session log.
+    for i in 1..=5 {
+        let ack = send_msg(&mut ws, &format!("pf-{i}"), &format!("during {i}")).await;
+        assert_eq!(ack["seq"], i + 1, "{ack}");
+    }
+    assert_eq!(
+        send_msg(&mut ws, "pf-3", "during 3").await["duplicate"],
+        true
+    );
+    // The backlog shows: in the object, in /metrics and in /readyz.
+    let ops = User {
+        token: token_with_roles("ops-flush", "Ops", &["admin"]),
+        ..u.clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let state = loop {
+        let (_, r) = ops
+            .call(
+                Method::GET,
+                &format!("/v1/admin/sessions/{s}/replication"),
+                None,
+            )
+            .await;
+        if r["state"] == "backing_off" && r["failures"].as_u64() >= Some(2) {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no failing flush: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(state["pending"].as_u64() >= Some(5), "{state}");
+    let samples = h.metrics("metrics-token-0123456789").await;
+    let depth = samples
+        .iter()
+        .find(|(name, _, _)| name == "confab_replication_outbox_depth")
+        .map(|(_, _, v)| *v);
+    assert!(depth >= Some(5.0), "{depth:?}");
+    let (status, _, ready) = get_json(&h.url, "/readyz").await;
+    assert_eq!(status, 200, "chat still works: {ready}");
+    assert_eq!(
+        (ready["status"].as_str(), ready["degraded"].clone()),
+        (Some("degraded"), json!(["replication"]))
+    );
+    assert!(
+        ready["checks"]["replication"]["lag_seconds"].as_f64() >= Some(1.0),
+        "{ready}"
+    );
+
+    // D1 takes writes again: the backlog drains by itself, once.
     h.sql("DROP TRIGGER break_messages", json!([])).await;
-    let ack = send_msg(&mut ws, "pf-1", "will fail").await;
-    assert_eq!(ack["duplicate"], false, "{ack}");
-    let again = send_msg(&mut ws, "pf-1", "will fail").await;
-    assert_eq!(again["duplicate"], true);
+    h.replicated(&s).await;
     let rows = h
         .sql(
-            "SELECT seq FROM messages WHERE session_id = ?1 AND client_id = 'pf-1'",
+            "SELECT seq, client_id FROM messages WHERE session_id = ?1 ORDER BY seq",
             json!([s]),
         )
         .await;
-    assert_eq!(rows.len(), 1, "stored once: {rows:?}");
+    let got: Vec<(u64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["seq"].as_u64().unwrap(),
+                r["client_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(u64, String)> = (0..=5).map(|i| (i + 1, format!("pf-{i}"))).collect();
+    assert_eq!(got, want, "every message once, in order");
+    let (_, _, ready) = get_json(&h.url, "/readyz").await;
+    assert_eq!(ready["status"], "ready", "{ready}");
 }
 
 #[tokio::test]

@@ -22,8 +22,12 @@ async fn dump(h: &Harness) -> String {
 }
 
 #[tokio::test]
-async fn no_plaintext_reaches_d1() {
-    let h = Harness::start(Options::default());
+async fn no_plaintext_reaches_d1_or_the_object_storage() {
+    let dir = temp_dir("plaintext");
+    let h = Harness::start(Options {
+        persist: Some(dir.clone()),
+        ..Default::default()
+    });
     let u = User::new(&h, "secretive");
     let (status, s) = u
         .call(
@@ -51,6 +55,22 @@ async fn no_plaintext_reaches_d1() {
         .await;
     assert_eq!(page["messages"][1]["text"], "EDITED-MARKER-4d");
 
+    // The session log, byte for byte (database and write-ahead log): it
+    // holds the session (else the scan proves nothing), sealed.
+    let bytes = object_storage_bytes(&dir);
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(
+        contains(id) && contains("v1.k1."),
+        "the scan sees the session's log"
+    );
+    for marker in ["BODY-MARKER", "EDITED-MARKER"] {
+        assert!(
+            !contains(marker),
+            "{marker} is in the object storage in plaintext"
+        );
+    }
+
+    h.replicated(id).await;
     let raw = dump(&h).await;
     // The scan saw this session's rows (else it proves nothing).
     for table in ["sessions", "messages", "message_edits"] {
@@ -107,43 +127,54 @@ async fn no_plaintext_reaches_d1() {
 
 #[tokio::test]
 async fn damaged_rows_read_as_unreadable_while_the_rest_of_the_page_reads_fine() {
-    let h = Harness::start(Options::default());
-    let u = User::new(&h, "victim");
+    let dir = temp_dir("damaged");
+    let opts = Options {
+        persist: Some(dir.clone()),
+        ..Default::default()
+    };
+    let first = Harness::start(opts.clone());
+    let u = User::new(&first, "victim");
     let s = u.create_session("TITLE").await;
     let (mut ws, _, _) = u.join(&s, None).await;
     for i in 1..=5 {
         send_msg(&mut ws, &format!("t{i}"), &format!("text {i}")).await;
     }
+    drop(ws);
+    assert_eq!(first.terminate(), Some(0));
+    // Damage the session log itself, where history is served from.
     let body = |seq: u64| {
-        let h = &h;
-        let s = s.clone();
-        async move {
-            h.sql(
-                "SELECT body FROM messages WHERE session_id = ?1 AND seq = ?2",
-                json!([s, seq]),
-            )
-            .await[0]["body"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
+        object_sql(
+            &dir,
+            &s,
+            "SELECT body FROM messages WHERE seq = ?",
+            json!([seq]),
+        )[0]["body"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     // 2: one ciphertext character flipped.
-    let mut b2: Vec<char> = body(2).await.chars().collect();
+    let mut b2: Vec<char> = body(2).chars().collect();
     let i = b2.len() - 3;
     b2[i] = if b2[i] == 'A' { 'B' } else { 'A' };
     let b2: String = b2.into_iter().collect();
     // 4: the (valid) ciphertext of row 3 copied over it.
-    let b3 = body(3).await;
+    let b3 = body(3);
     // 5: an unknown key id.
-    let b5 = body(5).await.replacen("v1.k1.", "v1.k9.", 1);
+    let b5 = body(5).replacen("v1.k1.", "v1.k9.", 1);
     for (seq, b) in [(2, b2), (4, b3), (5, b5)] {
-        h.sql(
-            "UPDATE messages SET body = ?1 WHERE session_id = ?2 AND seq = ?3",
-            json!([b, s, seq]),
-        )
-        .await;
+        object_sql(
+            &dir,
+            &s,
+            "UPDATE messages SET body = ? WHERE seq = ?",
+            json!([b, seq]),
+        );
     }
+    let h = Harness::start(opts);
+    let u = User {
+        base: h.url.clone(),
+        ..u
+    };
     h.sql(
         "UPDATE sessions SET title = ?1 WHERE id = ?2",
         json!([format!("v1.k1.{}", "A".repeat(40)), s]),
@@ -257,6 +288,7 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         )
         .await;
         recv_type(&mut ws, "edited").await;
+        first.replicated(&id).await;
         sessions.push(id);
     }
     let before = all_texts(&u, &sessions).await;
@@ -300,14 +332,15 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         .call(Method::POST, &format!("{path}?batch=10"), None)
         .await;
     assert_eq!(status, 200, "{r}");
-    // A batch fills its budget across phases: 3 sessions, then 7 messages.
+    // The session objects' logs come first: 10 of the first session's 11
+    // bodies (10 messages, 1 edit), and the cursor comes back to it.
     assert_eq!(
         (r["rotated"].as_u64(), r["done"].as_bool()),
         (Some(10), Some(false)),
         "{r}"
     );
     assert!(
-        r["next_cursor"].as_str().unwrap().starts_with("messages:"),
+        r["next_cursor"].as_str().unwrap().starts_with("objects:"),
         "{r}"
     );
     let (_, r) = admin
@@ -321,6 +354,10 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         )
         .await;
     assert_eq!(r["rotated"], 10);
+    // D1 gets the objects' re-sealed rows by replication.
+    for s in &sessions {
+        second.replicated(s).await;
+    }
     let halfway = count_on(&second, "v1.k2.").await;
     assert!(
         halfway > 0 && halfway < total,
@@ -351,6 +388,9 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         }
         cursor = r["next_cursor"].as_str().map(String::from);
     }
+    for s in &sessions {
+        second.replicated(s).await;
+    }
     assert_eq!(count_on(&second, "v1.k2.").await, total);
     assert_eq!(count_on(&second, "v1.k1.").await, 0);
     assert_eq!(all_texts(&u, &sessions).await, before);
@@ -362,6 +402,22 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         (400, Some("invalid_cursor"))
     );
     assert_eq!(second.terminate(), Some(0));
+    // The session logs themselves hold nothing under k1 either.
+    for s in &sessions {
+        let left = object_sql(
+            &dir,
+            s,
+            "SELECT (SELECT count(*) FROM messages WHERE body LIKE 'v1.k1.%')
+                  + (SELECT count(*) FROM message_edits WHERE body LIKE 'v1.k1.%') AS n,
+                    (SELECT count(*) FROM messages WHERE body LIKE 'v1.k2.%') AS k2",
+            json!([]),
+        );
+        assert_eq!(
+            (left[0]["n"].as_i64(), left[0]["k2"].as_i64()),
+            (Some(0), Some(10)),
+            "{s}"
+        );
+    }
 
     // k1 can now be retired.
     let third = Harness::start(Options {

@@ -212,6 +212,7 @@ async fn every_mutating_frame_draws_from_a_budget_and_reactions_and_edits_are_bo
         let (e, _) = recv_type(&mut ws, "edited").await;
         assert_eq!(e["text"], format!("version {i}"));
     }
+    h.replicated(&s).await;
     let rows = h
         .sql(
             "SELECT count(*) AS n FROM message_edits WHERE session_id = ?1",

@@ -317,6 +317,9 @@ async fn metrics_are_right_after_a_scripted_conversation() {
             .as_u16(),
         200
     );
+    // Every counter of the conversation is in D1 once its session's
+    // outbox is flushed.
+    h.replicated(&s).await;
     let samples = h.metrics(metrics_token).await;
 
     let m = model.as_str();

@@ -26,10 +26,12 @@ async fn concurrent_turns_cannot_overshoot_the_daily_budget() {
         .await;
     let u = User::new(&h, "quota");
     let mut sockets = Vec::new();
+    let mut sessions = Vec::new();
     for i in 0..6 {
         let s = u.create_session(&format!("budget {i}")).await;
         let (ws, _, _) = u.join(&s, None).await;
         sockets.push(ws);
+        sessions.push(s);
     }
     for (i, ws) in sockets.iter_mut().enumerate() {
         send_json(
@@ -58,7 +60,11 @@ async fn concurrent_turns_cannot_overshoot_the_daily_budget() {
         (1, 5),
         "exactly one turn fits the budget"
     );
-    // The granted turn's estimate was swapped for what it really spent.
+    // The granted turn's estimate was swapped for what it really spent
+    // (when its reply reached D1).
+    for s in &sessions {
+        h.replicated(s).await;
+    }
     let rows = h
         .sql(
             "SELECT tokens_in + tokens_out AS spent, reserved, turns FROM usage_daily WHERE user_id = ?1",

@@ -62,11 +62,15 @@ async fn sigkill_mid_conversation_loses_no_acked_message() {
     const PER_SENDER: usize = 200;
     let acks_seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for (n, u) in senders.iter().enumerate() {
-        let url = u.ws_url(&s, None).await;
+    // Every sender is connected before any sends: acks come fast, and the
+    // kill must find all three mid-stream.
+    let mut sockets = Vec::new();
+    for u in &senders {
+        sockets.push(connect(&u.ws_url(&s, None).await).await.split());
+    }
+    for (n, (mut tx, mut rx)) in sockets.into_iter().enumerate() {
         let acks_seen = acks_seen.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut tx, mut rx) = connect(&url).await.split();
             let reader = tokio::spawn(async move {
                 let mut acked: BTreeMap<String, u64> = BTreeMap::new();
                 // Until the connection dies (or every send is acked).

@@ -1,11 +1,12 @@
 //! Admin-only operations. Callers need the configured admin role.
 
+use crate::contract::{Call, Mode};
 use crate::error::AppError;
 use crate::http::{json, query_param, Ctx, HandlerResult};
 use crate::listing::ListQuery;
 use crate::protocol::UserRef;
 use crate::session::internal;
-use crate::store::{self, maintenance::Cursor, now_ms};
+use crate::store::{self, maintenance::Cursor};
 use serde_json::json;
 use worker::Request;
 
@@ -40,8 +41,73 @@ pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
             })?,
     };
     let db = store::db(&ctx.env)?;
-    let report = store::maintenance::reencrypt(&db, keys, cursor, batch).await?;
+    // First every session object's own log, then D1's rows (some of which
+    // replication has already replaced with the objects' re-sealed copies).
+    let cursor = cursor.unwrap_or(Cursor::Objects(String::new()));
+    if let Cursor::Objects(after) = cursor {
+        return json(200, &rotate_objects(ctx, &db, keys, after, batch).await?);
+    }
+    let report = store::maintenance::reencrypt(&db, keys, Some(cursor), batch).await?;
     json(200, &report)
+}
+
+/// The objects phase: asks each session's object, in id order, to re-seal
+/// up to the rest of the batch. A session not finished in this call is
+/// visited again by the next one.
+async fn rotate_objects(
+    ctx: &Ctx,
+    db: &worker::D1Database,
+    keys: &crate::crypto::Keyring,
+    mut after: String,
+    batch: u32,
+) -> Result<store::maintenance::Report, AppError> {
+    let mut report = store::maintenance::Report {
+        active_key: keys.active_id().to_string(),
+        ..Default::default()
+    };
+    let mut budget = batch;
+    let ids = store::maintenance::session_ids(db, &after, batch).await?;
+    let listed_all = ids.len() < batch as usize;
+    for id in ids {
+        let call = Call::Rotate {
+            session: id.clone(),
+            limit: budget,
+        };
+        let r: crate::contract::RotateReply = match internal::call_json(&ctx.env, &call).await {
+            Ok(r) => r,
+            // Erased since it was listed (or never had a log to rotate).
+            Err(AppError::NotFound) => crate::contract::RotateReply {
+                done: true,
+                ..Default::default()
+            },
+            Err(e) => return Err(e),
+        };
+        budget = budget.saturating_sub(r.rotated as u32);
+        report.rotated += r.rotated;
+        for _ in 0..r.unreadable {
+            report.unreadable.push(store::maintenance::UnreadableRow {
+                table: "session_log",
+                key: id.clone(),
+                code: "ciphertext_unreadable",
+            });
+        }
+        if !r.done || budget == 0 {
+            // Come back to this session (or the next) in the next call.
+            let next = if r.done { id } else { after };
+            report.next_cursor = Some(Cursor::Objects(next).encode());
+            return Ok(report);
+        }
+        after = id;
+    }
+    report.next_cursor = Some(
+        if listed_all {
+            Cursor::Sessions(String::new())
+        } else {
+            Cursor::Objects(after)
+        }
+        .encode(),
+    );
+    Ok(report)
 }
 
 /// POST /v1/admin/sessions/:id/takeover
@@ -50,28 +116,30 @@ pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
 /// `human`, any assistant reply in progress stops, and every socket gets a
 /// `mode` frame naming the agent.
 pub async fn takeover(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    set_mode(req, ctx, session_id, "human").await
+    set_mode(req, ctx, session_id, Mode::Human).await
 }
 
 /// POST /v1/admin/sessions/:id/release
 ///
 /// Hands the session back to the assistant (mode `assistant`).
 pub async fn release(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    set_mode(req, ctx, session_id, "assistant").await
+    set_mode(req, ctx, session_id, Mode::Assistant).await
 }
 
-async fn set_mode(req: Request, ctx: &Ctx, session_id: &str, mode: &str) -> HandlerResult {
+async fn set_mode(req: Request, ctx: &Ctx, session_id: &str, mode: Mode) -> HandlerResult {
     let admin = ctx.require_admin(&req).await?;
-    let db = store::db(&ctx.env)?;
-    if !store::sessions::set_mode(&db, session_id, mode, now_ms()).await? {
-        return Err(AppError::NotFound);
-    }
     let by = UserRef {
         id: admin.user_id,
         name: admin.name,
     };
-    let announce = internal::mode_request(session_id, &ctx.request_id, mode, &by)?;
-    internal::call(&ctx.env, session_id, announce).await?;
+    // The object stores the mode in its log (D1 gets it with the next
+    // flush) and announces it; a session it cannot load is not found.
+    let call = Call::SetMode {
+        session: session_id.to_string(),
+        mode,
+        by: by.clone(),
+    };
+    internal::call(&ctx.env, &call).await?;
     json(200, &json!({ "id": session_id, "mode": mode, "by": by }))
 }
 
@@ -114,4 +182,19 @@ pub async fn session(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
         .ok_or(AppError::NotFound)?;
     let usage = store::sessions::usage(&db, session_id).await?;
     json(200, &json!({ "session": session, "usage": usage }))
+}
+
+/// GET /v1/admin/sessions/:id/replication
+///
+/// What the session's object has not yet replicated to D1: `pending`
+/// changes, `oldest_at` (unix ms), `state` (`idle`, `scheduled`,
+/// `backing_off`), `failures` in a row, and the log's `last_seq`. For
+/// operators checking that D1's copy of a session has caught up.
+pub async fn replication(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+    ctx.require_admin(&req).await?;
+    let call = Call::Replication {
+        session: session_id.to_string(),
+    };
+    let r: crate::contract::ReplicationReply = internal::call_json(&ctx.env, &call).await?;
+    json(200, &r)
 }

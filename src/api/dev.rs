@@ -50,8 +50,8 @@ pub async fn fault(mut req: Request, ctx: &Ctx) -> HandlerResult {
     match (f.place.as_str(), f.session) {
         ("worker", _) => panic!("development fault injected in the worker"),
         ("session", Some(id)) if crate::ids::is_valid_session_id(&id) => {
-            let fault = crate::session::internal::fault_request(&id, &ctx.request_id)?;
-            crate::session::internal::call(&ctx.env, &id, fault).await?;
+            let fault = crate::contract::Call::Fault { session: id };
+            crate::session::internal::call(&ctx.env, &fault).await?;
             Err(AppError::internal("the session object survived its fault"))
         }
         _ => Err(AppError::bad_request(

@@ -22,7 +22,9 @@ pub async fn healthz(_ctx: &Ctx) -> HandlerResult {
 ///
 /// Readiness: configuration is valid, D1 answers a real query against the
 /// schema, and KV answers a read. 503 names each failing check; the reason
-/// stays in the log.
+/// stays in the log. Replication lag past `REPLICATION_LAG_READY_SECONDS`
+/// is reported as `degraded` (status 200: chat still works, D1's copy is
+/// behind).
 pub async fn readyz(ctx: &Ctx) -> HandlerResult {
     let mut checks = Map::new();
     let mut failing = Vec::new();
@@ -52,11 +54,36 @@ pub async fn readyz(ctx: &Ctx) -> HandlerResult {
     record(&mut checks, &mut failing, "providers", 0, providers);
     checks["providers"]["chain"] = chain;
 
+    let mut degraded: Vec<&str> = Vec::new();
+    if let (Ok(config), Ok(db)) = (ctx.config(), crate::store::db(&ctx.env)) {
+        let now = crate::store::now_ms();
+        if let Ok(r) = crate::store::metrics::replication(&db, now).await {
+            let ok = r.lag_ms <= config.replication_lag_ready_s as i64 * 1000;
+            if !ok {
+                degraded.push("replication");
+            }
+            checks.insert(
+                "replication".into(),
+                json!({
+                    "ok": ok,
+                    "lag_seconds": r.lag_ms.max(0) as f64 / 1000.0,
+                    "outbox_depth": r.depth,
+                }),
+            );
+        }
+    }
+
     let ready = failing.is_empty();
+    let status = match (ready, degraded.is_empty()) {
+        (false, _) => "unready",
+        (true, false) => "degraded",
+        (true, true) => "ready",
+    };
     let body = json!({
-        "status": if ready { "ready" } else { "unready" },
+        "status": status,
         "checks": checks,
         "failing": failing,
+        "degraded": degraded,
         "request_id": ctx.request_id,
     });
     json(if ready { 200 } else { 503 }, &body)

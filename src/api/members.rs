@@ -1,32 +1,33 @@
-//! Session membership. Only the owner manages members; members may read and
-//! chat, not erase or manage.
+//! Session membership. Only the owner (or an admin) manages members;
+//! members may read and chat, not erase or manage. The member list lives
+//! in the session object's log, which decides who may connect; D1 gets a
+//! replicated copy for "sessions I belong to".
 
-use super::authorize;
+use crate::contract::{Call, MembersReply};
 use crate::error::AppError;
 use crate::http::{json, read_json, Ctx, HandlerResult};
 use crate::ids::is_valid_user_id;
 use crate::model::NewMember;
 use crate::session::internal;
-use crate::store::{self, now_ms};
 use serde_json::json;
-use worker::{D1Database, Request, Response};
-
-async fn require_owner(ctx: &Ctx, req: &Request, session_id: &str) -> Result<D1Database, AppError> {
-    Ok(authorize(ctx, req, session_id, true).await?.db)
-}
+use worker::{Request, Response};
 
 /// GET /v1/sessions/:id/members
 pub async fn list(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    let db = require_owner(ctx, &req, session_id).await?;
-    let members = store::sessions::members(&db, session_id).await?;
-    json(200, &json!({ "members": members }))
+    let who = ctx.authenticate(&req).await?;
+    let call = Call::Members {
+        session: session_id.to_string(),
+        caller: super::caller(ctx, &who),
+    };
+    let reply: MembersReply = internal::call_json(&ctx.env, &call).await?;
+    json(200, &json!({ "members": reply.members }))
 }
 
 /// POST /v1/sessions/:id/members
 ///
 /// Body `{"user_id": "..."}`. Idempotent.
 pub async fn add(mut req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    let db = require_owner(ctx, &req, session_id).await?;
+    let who = ctx.authenticate(&req).await?;
     let input = read_json::<NewMember>(&mut req).await?;
     // The same rule as a token's `sub`: anyone who can sign in can be added.
     if !is_valid_user_id(&input.user_id) {
@@ -35,13 +36,12 @@ pub async fn add(mut req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
             "user_id must be 1-128 characters without control characters or surrounding spaces",
         ));
     }
-    let cap = ctx.require_config()?.max_members_per_session;
-    if !store::sessions::add_member(&db, session_id, &input.user_id, now_ms(), cap).await? {
-        return Err(AppError::bad_request(
-            "too_many_members",
-            format!("a session has at most {cap} members"),
-        ));
-    }
+    let call = Call::AddMember {
+        session: session_id.to_string(),
+        caller: super::caller(ctx, &who),
+        user_id: input.user_id.clone(),
+    };
+    internal::call(&ctx.env, &call).await?;
     json(201, &json!({ "user_id": input.user_id }))
 }
 
@@ -50,18 +50,13 @@ pub async fn add(mut req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
 /// `user_id` is percent-encoded in the path (`auth0%7C123`). The removed
 /// member's open sockets in the session are closed at once with 4003.
 pub async fn remove(req: Request, ctx: &Ctx, session_id: &str, user_id: &str) -> HandlerResult {
-    let access = authorize(ctx, &req, session_id, true).await?;
-    if !store::sessions::remove_member(&access.db, session_id, user_id).await? {
-        return Err(AppError::NotFound);
-    }
-    // The owner keeps access whatever the member list says.
-    if user_id == access.session.owner_id {
-        return Ok(Response::empty()
-            .map_err(AppError::internal)?
-            .with_status(204));
-    }
-    let revoke = internal::revoke_request(session_id, &ctx.request_id, user_id)?;
-    internal::call(&ctx.env, session_id, revoke).await?;
+    let who = ctx.authenticate(&req).await?;
+    let call = Call::RemoveMember {
+        session: session_id.to_string(),
+        caller: super::caller(ctx, &who),
+        user_id: user_id.to_string(),
+    };
+    internal::call(&ctx.env, &call).await?;
     Ok(Response::empty()
         .map_err(AppError::internal)?
         .with_status(204))

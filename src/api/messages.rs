@@ -1,9 +1,9 @@
-//! Message history.
+//! Message history, served by the session object from its own log.
 
-use super::authorize;
+use crate::contract::{Call, HistoryReply};
 use crate::http::{json, query_param, Ctx, HandlerResult};
 use crate::model::{page_limit, seq_param};
-use crate::store::{self, messages::Page};
+use crate::session::internal;
 use serde_json::json;
 use worker::Request;
 
@@ -15,18 +15,17 @@ use worker::Request;
 pub async fn history(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
     let limit = page_limit(query_param(&req, "limit").as_deref())?;
     let before = seq_param("before", query_param(&req, "before").as_deref())?;
-    let access = authorize(ctx, &req, session_id, false).await?;
-    let db = access.db;
-    let (messages, last_seq) = store::messages::page(
-        &db,
-        &ctx.require_config()?.keyring,
-        session_id,
-        Page::Before { before, limit },
-    )
-    .await?;
-    let next_before = messages.first().map(|m| m.seq).filter(|&s| s > 1);
+    let who = ctx.authenticate(&req).await?;
+    let call = Call::History {
+        session: session_id.to_string(),
+        caller: super::caller(ctx, &who),
+        before,
+        limit,
+    };
+    let page: HistoryReply = internal::call_json(&ctx.env, &call).await?;
+    let next_before = page.messages.first().map(|m| m.seq).filter(|&s| s > 1);
     json(
         200,
-        &json!({ "messages": messages, "next_before": next_before, "last_seq": last_seq }),
+        &json!({ "messages": page.messages, "next_before": next_before, "last_seq": page.last_seq }),
     )
 }

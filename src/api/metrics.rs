@@ -21,7 +21,7 @@ pub async fn metrics(req: Request, ctx: &Ctx) -> HandlerResult {
         ctx.require_admin(&req).await?;
     }
     let db = store::db(&ctx.env)?;
-    let samples = store::metrics::scrape(&db).await?;
+    let samples = store::metrics::scrape(&db, store::now_ms()).await?;
     let mut res = Response::ok(crate::metrics::render(&samples)).map_err(AppError::internal)?;
     res.headers_mut()
         .set("content-type", "text/plain; version=0.0.4; charset=utf-8")

@@ -1,11 +1,11 @@
 //! Sessions: create, list, read, erase, and the WebSocket upgrade.
 
-use super::{authorize, authorize_identity, tickets};
+use super::{authorize, tickets};
+use crate::contract::{Call, Ticket};
 use crate::error::AppError;
 use crate::http::{is_websocket_upgrade, json, query_param, read_json, Ctx, HandlerResult};
 use crate::ids::random_hex;
 use crate::model::{page_limit, seq_param, NewSession, SessionCursor};
-use crate::protocol::{AuthorKind, UserRef};
 use crate::session::internal;
 use crate::store::{self, now_ms};
 use serde_json::json;
@@ -41,6 +41,26 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
             code: "session_quota_exceeded",
             retry_after_s: ((day_start + DAY_MS - now) / 1000).max(1) as u64,
         });
+    }
+    // The object starts the session's log now, near its creator. Should
+    // this call fail, the object loads the session from D1 on first use.
+    let init = Call::Init {
+        session: id.clone(),
+        owner_id: who.user_id.clone(),
+        created_at: now,
+    };
+    if let Err(e) = internal::call(&ctx.env, &init).await {
+        crate::runtime::log(
+            crate::config::LogLevel::Warn,
+            "session_init_failed",
+            [
+                (
+                    "request_id",
+                    serde_json::Value::from(ctx.request_id.as_str()),
+                ),
+                ("detail", serde_json::Value::from(e.to_string())),
+            ],
+        );
     }
     let (session, _) = store::sessions::access(&db, keys, &id, &who.user_id, false)
         .await?
@@ -93,13 +113,16 @@ pub async fn get(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
 /// DELETE /v1/sessions/:id
 ///
 /// The owner erases the session and all its messages; its live sockets are
-/// closed with 4004.
+/// closed with 4004. The object's log goes first (it leaves a tombstone, so
+/// nothing can load the session again), then D1's copy, in chunks.
 pub async fn delete(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
     // Members may not erase; to them it behaves as if it were not theirs.
     let access = authorize(ctx, &req, session_id, true).await?;
+    let erase = Call::Erase {
+        session: session_id.to_string(),
+    };
+    internal::call(&ctx.env, &erase).await?;
     store::sessions::delete(&access.db, session_id).await?;
-    let close = internal::close_request(session_id, &ctx.request_id)?;
-    internal::call(&ctx.env, session_id, close).await?;
     Ok(Response::empty()
         .map_err(AppError::internal)?
         .with_status(204))
@@ -119,34 +142,24 @@ pub async fn connect(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
     }
     let after = seq_param("after", query_param(&req, "after").as_deref())?;
     let ticket = query_param(&req, "ticket");
-    let (access, ticket) = match &ticket {
+    // Who is asking; whether they may see the session is the object's
+    // call, from its own log (no D1 read on the way to a socket).
+    let (who, ticket) = match ticket {
         Some(id) => {
-            let (who, expires_at) = tickets::redeem(ctx, id, session_id).await?;
-            let access = authorize_identity(ctx, who, session_id, false).await?;
-            (access, Some(internal::TicketUse { id, expires_at }))
+            let (who, expires_at) = tickets::redeem(ctx, &id, session_id).await?;
+            (who, Some(Ticket { id, expires_at }))
         }
-        None => (authorize(ctx, &req, session_id, false).await?, None),
+        None => (ctx.authenticate(&req).await?, None),
     };
-    let kind = if ctx.is_admin(&access.who) {
-        AuthorKind::Agent
-    } else {
-        AuthorKind::User
-    };
-    // The socket ends when the token behind it does (a ticket carries its
-    // token's expiry in the identity it stored).
-    let expires_at = access.who.expires_at;
-    let user = UserRef {
-        id: access.who.user_id,
-        name: access.who.name,
-    };
-    let forwarded = internal::connect_request(
-        session_id,
-        &ctx.request_id,
-        &user,
-        kind,
+    let call = Call::Connect {
+        session: session_id.to_string(),
+        request_id: ctx.request_id.clone(),
+        caller: super::caller(ctx, &who),
         after,
         ticket,
-        expires_at,
-    )?;
-    internal::call(&ctx.env, session_id, forwarded).await
+        // The socket ends when the token behind it does (a ticket carries
+        // its token's expiry in the identity it stored).
+        expires_at: who.expires_at,
+    };
+    internal::call(&ctx.env, &call).await
 }

@@ -8,10 +8,9 @@
 //!   `token_expired` and close 4001, and the alarm moves to the next
 //!   expiry. A frame arriving on an expired socket (say, before the alarm
 //!   ran) gets the same treatment instead of being served.
-//! - **Revocation.** When the owner removes a member, the Worker tells the
-//!   object (`/revoke`); that user's sockets get `access_revoked` and close
-//!   4003 at once. Erasing the session closes every socket with 4004
-//!   (`close_all`).
+//! - **Revocation.** When the owner removes a member (`remove_member`
+//!   call), that user's sockets get `access_revoked` and close 4003 at
+//!   once. Erasing the session closes every socket with 4004.
 //!
 //! Admins' agent sockets are bound to their token in the same way: an admin
 //! whose role is taken away keeps it only until the token carrying it
@@ -19,11 +18,10 @@
 
 use super::queue::error_frame;
 use super::sockets::{attachment, send_to, user_tag, Attachment};
-use super::{internal, Core};
-use crate::error::{close, AppError};
+use super::Core;
+use crate::error::close;
 use crate::protocol::AuthorKind;
-use crate::store::now_ms;
-use worker::{Request, Response, WebSocket};
+use worker::WebSocket;
 
 impl Attachment {
     /// Whether the credentials behind this socket have expired at `now`.
@@ -47,24 +45,8 @@ impl Core {
         let _ = ws.close(Some(close::TOKEN_EXPIRED), Some("token_expired"));
     }
 
-    /// Makes sure the alarm fires no later than `at` (unix ms).
-    pub(super) async fn expire_no_later_than(&self, at: u64) {
-        if at == 0 {
-            return;
-        }
-        let storage = self.state.storage();
-        let current = storage.get_alarm().await.ok().flatten();
-        if current.is_none_or(|c| c as u64 > at) {
-            let offset = at as i64 - now_ms();
-            if let Err(e) = storage.set_alarm(offset.max(0)).await {
-                self.log_error("alarm_failed", &AppError::internal(e));
-            }
-        }
-    }
-
-    /// The alarm: close every expired socket, then wait for the next expiry.
-    pub(super) async fn on_alarm(&self) {
-        let now = now_ms() as u64;
+    /// Closes every expired socket; gives the next expiry among the rest.
+    pub(super) fn expire_due(&self, now: u64) -> Option<u64> {
         let mut next: Option<u64> = None;
         for ws in self.state.get_websockets() {
             let Some(a) = attachment(&ws) else { continue };
@@ -75,22 +57,14 @@ impl Core {
                 next = Some(next.map_or(a.expires_at, |n| n.min(a.expires_at)));
             }
         }
-        if let Some(at) = next {
-            self.expire_no_later_than(at).await;
-        }
+        next
     }
 
-    /// `POST /revoke`: the user in `X-Confab-User` (a JSON string) lost
-    /// access. Their user sockets close with 4003; an admin's agent sockets
-    /// stay, since their access never came from membership.
-    pub(super) fn revoke(&self, req: &Request) -> Result<Response, AppError> {
-        let user: String = req
-            .headers()
-            .get(internal::HEADER_USER)
-            .map_err(AppError::internal)?
-            .and_then(|u| serde_json::from_str(&u).ok())
-            .ok_or_else(|| AppError::internal("revoke without user"))?;
-        for ws in self.state.get_websockets_with_tag(&user_tag(&user)) {
+    /// `user_id` lost access (removed as a member). Their user sockets
+    /// close with 4003; an admin's agent sockets stay, since their access
+    /// never came from membership.
+    pub(super) fn revoke(&self, user_id: &str) {
+        for ws in self.state.get_websockets_with_tag(&user_tag(user_id)) {
             if attachment(&ws).is_some_and(|a| a.kind == AuthorKind::User) {
                 send_to(
                     &ws,
@@ -103,8 +77,5 @@ impl Core {
                 let _ = ws.close(Some(close::ACCESS_REVOKED), Some("access_revoked"));
             }
         }
-        Ok(Response::empty()
-            .map_err(AppError::internal)?
-            .with_status(204))
     }
 }

@@ -78,6 +78,12 @@ impl Buckets {
         Ok(outcome)
     }
 
+    /// After the storage was wiped.
+    pub fn reset(&self) {
+        self.awake.borrow_mut().clear();
+        self.table_ready.set(false);
+    }
+
     fn ensure_table(&self, sql: &SqlStorage) -> Result<(), worker::Error> {
         if !self.table_ready.get() {
             sql.exec(

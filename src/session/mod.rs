@@ -2,69 +2,64 @@
 //!
 //! **Keying.** One object per chat session, addressed with
 //! `idFromName(session id)` on the `SESSIONS` namespace, so every Worker
-//! instance anywhere reaches the same object for a session.
+//! instance anywhere reaches the same object for a session. It learns its
+//! session id from the first call it serves (every call names it) or from
+//! a socket's attachment after hibernation.
+//!
+//! **Storage.** The object's own SQLite storage is the session's system of
+//! record (`log.rs`): messages (sealed as in D1), edits, reactions, read
+//! positions, members, mode, and the outbox of changes D1 has not
+//! confirmed (`outbox.rs`). D1 holds the replicated copy that listings,
+//! admin views, metrics and exports query.
 //!
 //! **Guarantees.**
-//! - *Ordering:* every message gets the next seq of its session, assigned by
-//!   D1 inside the commit transaction: strictly increasing and gap-free.
-//! - *Durable ack:* a message is acked and broadcast only after the D1 batch
-//!   holding it has committed.
+//! - *Durable ack:* a message is acked and broadcast only once the local
+//!   transaction holding it has committed (the runtime's output gate holds
+//!   every frame until then). No network round trip lies on that path.
+//! - *Ordering:* every message gets the next seq of its session, assigned
+//!   in the log's commit: strictly increasing and gap-free.
 //! - *Exactly once:* a send repeating a stored `client_id` (same author id
-//!   and kind) is acked with the original seq and `duplicate: true`; nothing
-//!   new is stored.
+//!   and kind) is acked with the original seq and `duplicate: true`.
 //! - *Resume:* a socket connecting with `after=SEQ` gets every later message,
 //!   in order, before any live message, then a `synced` frame (`queue.rs`).
 //! - *Fan-out:* every socket of every participant gets every message.
+//! - *Replication:* every change reaches D1 within `REPLICATION_INTERVAL_MS`
+//!   while D1 is up, by idempotent upserts; while it is down, chat goes on
+//!   and the backlog drains when it returns (`outbox.rs`, `alarm.rs`).
 //! - *Authorization for the socket's life* (`lifetime.rs`): a socket ends
 //!   when its token does (4001) or its user is removed (4003).
 //! - *Budgets* (`limits.rs`): every frame that writes draws from a per-user
 //!   bucket kept in the object's storage.
+//!
+//! **Sessions from before the log.** An object with no log of its session
+//! loads it from D1 once (`load`), before serving anything; a session D1
+//! does not know is not found.
 //!
 //! **Hibernation.** Sockets are accepted through the hibernation API with
 //! their identity in a serialized attachment and a `user:<id>` tag; `ping`
 //! is answered by the runtime's auto-response without waking the object.
 //! The in-memory queue and replay list exist only while work is running,
 //! and the runtime does not evict an object with work in flight, so the
-//! object may hibernate whenever it is idle and lose nothing. Rate-limit
-//! buckets and spent tickets live in the object's SQLite storage; the
-//! alarm wakes it for the next token expiry among its sockets.
+//! object may hibernate whenever it is idle and lose nothing.
 //!
-//! **Internal request contract.** The object is reachable only through its
-//! namespace binding, i.e. from Confab's own Worker, which authenticates the
-//! caller and checks access before calling. The object trusts these headers
-//! and nothing else:
-//! - `GET https://session.internal/connect`: `Upgrade: websocket`,
-//!   `X-Confab-Session`, `X-Confab-Request-Id`, `X-Confab-User` (JSON
-//!   `{"id","name"}`), `X-Confab-Kind` (author kind: `agent` for admins,
-//!   who may take over), and optionally `X-Confab-After` (seq) and
-//!   `X-Confab-Ticket` (`<id> <expires_at>`: the object records the id in
-//!   its storage and refuses a second use with 401 `ticket_used`), and
-//!   `X-Confab-Expires` (when the caller's token stops being accepted, unix
-//!   ms; the socket is closed then). JSON header values escape non-ASCII.
-//!   Answers 101, or a JSON error.
-//! - `POST https://session.internal/close`: `X-Confab-Session`. Closes every
-//!   socket with 4004 (session deleted) and drops queued work. Answers 204.
-//! - `POST https://session.internal/mode`: `X-Confab-Session`, `X-Confab-Mode`
-//!   (`assistant` or `human`, already stored in D1), `X-Confab-User` (who
-//!   changed it). Broadcasts a `mode` frame; `human` stops any assistant
-//!   reply in progress. Answers 204.
-//! - `POST https://session.internal/revoke`: `X-Confab-Session`,
-//!   `X-Confab-User` (a JSON string: the user id). That user's user-kind
-//!   sockets get `access_revoked` and close 4003. Answers 204.
-//! - `POST https://session.internal/fault`: development only; panics (see
-//!   the README, "What a panic costs").
-//!
-//! The Worker waits at most `internal::CALL_TIMEOUT_MS` for any of these.
+//! **Contract.** The Worker reaches the object only with the typed calls of
+//! `crate::contract` (one JSON header per request); `internal.rs` is the
+//! Worker's side. The Worker waits at most `internal::CALL_TIMEOUT_MS`.
 
+mod alarm;
+mod calls;
 mod lifetime;
 mod limits;
+pub mod log;
 mod mode;
+pub mod outbox;
 mod queue;
 mod sockets;
 mod turn;
 
 use crate::auth::user_hash;
 use crate::config::{Config, LogLevel};
+use crate::contract::Mode;
 use crate::error::{close, AppError};
 use crate::ids::random_hex;
 use crate::limits::Scope;
@@ -92,11 +87,15 @@ pub struct ChatSession {
     core: Rc<Core>,
 }
 
-/// The object's state and logic, behind an `Rc` so that work can continue
-/// after the event that started it returns (see `accept_socket`).
+/// The object's parts and the runtime handles they share, behind an `Rc`
+/// so that work can continue after the event that started it returns (see
+/// `accept_socket`). Each part owns its state: the log its tables, the
+/// outbox its rows and replication state, the limiter its buckets.
 pub struct Core {
     state: State,
     env: Env,
+    log: log::Log,
+    outbox: outbox::Outbox,
     queue: RefCell<VecDeque<Job>>,
     draining: Cell<bool>,
     /// Sockets whose replay is running, and whether they were greeted yet.
@@ -104,7 +103,7 @@ pub struct Core {
     /// Last relayed `typing` per connection; losing it only risks one extra
     /// typing frame, so it need not survive hibernation.
     typing_at: RefCell<HashMap<String, u64>>,
-    /// The session id, learned from the first request or attachment.
+    /// The session id, learned from the first call or attachment.
     session: RefCell<String>,
     /// This object itself, for work that outlives the event starting it.
     me: Weak<Core>,
@@ -117,6 +116,8 @@ pub struct Core {
     tickets_table: Cell<bool>,
     /// Per-user budgets for mutating frames, saved in storage.
     buckets: limits::Buckets,
+    /// When the pending alarm fires, if this instance knows (`alarm.rs`).
+    alarm_at: Cell<Option<i64>>,
 }
 
 impl DurableObject for ChatSession {
@@ -125,10 +126,15 @@ impl DurableObject for ChatSession {
         if let Ok(pair) = WebSocketRequestResponsePair::new(PING_FRAME, PONG_FRAME) {
             state.set_websocket_auto_response(&pair);
         }
+        let sql = state.storage().sql();
+        let outbox = outbox::Outbox::open(&sql);
+        let log = log::Log::open(sql);
         Self {
             core: Rc::new_cyclic(|me| Core {
                 state,
                 env,
+                log,
+                outbox,
                 queue: RefCell::new(VecDeque::new()),
                 draining: Cell::new(false),
                 replaying: RefCell::new(Vec::new()),
@@ -140,32 +146,27 @@ impl DurableObject for ChatSession {
                 turn_pending: RefCell::new(None),
                 buckets: limits::Buckets::default(),
                 tickets_table: Cell::new(false),
+                alarm_at: Cell::new(None),
             }),
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         let this = &self.core;
-        let request_id = req
+        let call = req
             .headers()
-            .get(internal::HEADER_REQUEST_ID)?
-            .unwrap_or_default();
-        // Every internal request names its session; learn it once here.
-        if let Some(s) = req.headers().get(internal::HEADER_SESSION)? {
-            this.learn_session(&s);
-        }
-        let result = match req.path().as_str() {
-            "/connect" => Core::accept_socket(this, &req),
-            "/close" => this.close_all(),
-            "/mode" => this.set_mode(&req),
-            "/revoke" => this.revoke(&req),
-            // Development only, like the route that leads here.
-            "/fault" if runtime::config(&this.env).is_ok_and(|c| c.is_development()) => {
-                panic!("development fault injected in the session object")
-            }
-            _ => Err(AppError::NotFound),
+            .get(crate::contract::CALL_HEADER)?
+            .and_then(|h| crate::contract::Call::decode(&h));
+        let Some(call) = call else {
+            let e = AppError::internal("internal request without a valid call");
+            return Response::from_json(&e.body("")).map(|r| r.with_status(e.status()));
         };
-        match result {
+        this.learn_session(call.session());
+        let request_id = match &call {
+            crate::contract::Call::Connect { request_id, .. } => request_id.clone(),
+            _ => String::new(),
+        };
+        match Core::serve(this, call).await {
             Ok(r) => Ok(r),
             Err(e) => {
                 if let Some(detail) = e.log_detail() {
@@ -174,6 +175,7 @@ impl DurableObject for ChatSession {
                         "session_request_failed",
                         [
                             ("request_id", Value::from(request_id.as_str())),
+                            ("session", Value::from(this.session_id())),
                             ("detail", Value::from(detail)),
                         ],
                     );
@@ -276,31 +278,40 @@ impl Core {
         self.session.borrow().clone()
     }
 
+    /// Learns the session id, once per instance. A woken instance whose
+    /// outbox still holds changes (its alarm may have been lost with the
+    /// previous instance) schedules their flush.
     fn learn_session(&self, id: &str) {
-        if self.session.borrow().is_empty() {
+        if self.session.borrow().is_empty() && !id.is_empty() {
             *self.session.borrow_mut() = id.to_string();
+            if self.outbox.depth(self.log.sql()).is_ok_and(|(n, _)| n > 0) {
+                self.replicate_soon();
+            }
         }
     }
 
-    /// Accepts a socket for an identity the Worker has verified.
-    fn accept_socket(this: &Rc<Core>, req: &Request) -> std::result::Result<Response, AppError> {
+    /// Accepts a socket for a caller the Worker has verified, if the log
+    /// says they may see the session (owner, member, or admin).
+    pub(super) fn accept_socket(
+        this: &Rc<Core>,
+        request_id: &str,
+        caller: crate::contract::Caller,
+        after: Option<u64>,
+        ticket: Option<crate::contract::Ticket>,
+        expires_at: u64,
+    ) -> std::result::Result<Response, AppError> {
         let config =
             runtime::config(&this.env).map_err(|_| AppError::Unavailable { check: "config" })?;
-        let header = |name: &str| req.headers().get(name).map_err(AppError::internal);
-        let session = header(internal::HEADER_SESSION)?
-            .ok_or_else(|| AppError::internal("connect without session"))?;
-        let user: UserRef = header(internal::HEADER_USER)?
-            .and_then(|u| serde_json::from_str(&u).ok())
-            .ok_or_else(|| AppError::internal("connect without user"))?;
-        let kind = header(internal::HEADER_KIND)?
-            .and_then(|k| AuthorKind::parse(&k))
-            .unwrap_or(AuthorKind::User);
-        let after = header(internal::HEADER_AFTER)?.and_then(|a| a.parse::<u64>().ok());
-        let expires_at = header(internal::HEADER_EXPIRES)?
-            .and_then(|e| e.parse::<u64>().ok())
-            .unwrap_or(0);
-        if let Some(ticket) = header(internal::HEADER_TICKET)? {
-            this.spend_ticket(&ticket)?;
+        this.role(&caller)?;
+        let session = this.session_id();
+        let kind = if caller.admin {
+            AuthorKind::Agent
+        } else {
+            AuthorKind::User
+        };
+        let user = caller.user;
+        if let Some(t) = ticket {
+            this.spend_ticket(&t)?;
         }
 
         let pair = WebSocketPair::new().map_err(AppError::internal)?;
@@ -328,7 +339,7 @@ impl Core {
         pair.server
             .serialize_attachment(Attachment {
                 conn: random_hex(8),
-                session,
+                session: session.clone(),
                 user: user.clone(),
                 kind,
                 expires_at,
@@ -359,17 +370,18 @@ impl Core {
         // runtime the object still has work in flight.
         let core = Rc::clone(this);
         this.state.wait_until(async move {
-            core.expire_no_later_than(expires_at).await;
+            if expires_at != 0 {
+                core.alarm_no_later_than(expires_at as i64).await;
+            }
             core.drain().await
         });
         this.count("confab_ws_connections_total", r#"event="opened""#.into());
-        let request_id = header(internal::HEADER_REQUEST_ID)?.unwrap_or_default();
         log(
             LogLevel::Info,
             "ws_open",
             [
                 ("request_id", Value::from(request_id)),
-                ("session", Value::from(this.session_id())),
+                ("session", Value::from(session.as_str())),
                 (
                     "user",
                     Value::from(user_hash(
@@ -383,15 +395,12 @@ impl Core {
         Response::from_websocket(pair.client).map_err(AppError::internal)
     }
 
-    /// Admits a ticket (`<id> <expires_at>`) once: its id is kept in this
+    /// Admits a ticket once: its id is kept in this
     /// object's storage until it expires, so a replay is refused even if KV
     /// still holds the ticket.
-    fn spend_ticket(&self, header: &str) -> std::result::Result<(), AppError> {
+    fn spend_ticket(&self, t: &crate::contract::Ticket) -> std::result::Result<(), AppError> {
         use worker::SqlStorageValue as V;
-        let (id, expires) = header
-            .split_once(' ')
-            .and_then(|(id, e)| Some((id, e.parse::<i64>().ok()?)))
-            .ok_or_else(|| AppError::internal("malformed ticket header"))?;
+        let (id, expires) = (t.id.as_str(), t.expires_at as i64);
         let sql = self.state.storage().sql();
         let run = |q: &str, args: Vec<V>| sql.exec(q, args).map_err(AppError::internal);
         if !self.tickets_table.get() {
@@ -414,16 +423,6 @@ impl Core {
             return Err(AppError::Unauthorized("ticket_used"));
         }
         Ok(())
-    }
-
-    fn close_all(&self) -> std::result::Result<Response, AppError> {
-        self.queue.borrow_mut().clear();
-        for ws in self.state.get_websockets() {
-            let _ = ws.close(Some(close::SESSION_DELETED), Some("session deleted"));
-        }
-        Ok(Response::empty()
-            .map_err(AppError::internal)?
-            .with_status(204))
     }
 
     fn leave(&self, ws: &WebSocket) {
@@ -535,11 +534,11 @@ impl Core {
                 return;
             }
             ClientFrame::Takeover => {
-                self.change_mode(&ws, &me, "human").await;
+                self.change_mode(&ws, &me, Mode::Human);
                 return;
             }
             ClientFrame::Release => {
-                self.change_mode(&ws, &me, "assistant").await;
+                self.change_mode(&ws, &me, Mode::Assistant);
                 return;
             }
             ClientFrame::Ping => {

@@ -3,27 +3,30 @@
 //! Every change to the session (sends, edits, deletes, reactions, read
 //! positions) and every history replay for a resuming socket runs here, one
 //! job at a time, in arrival order. Consecutive sends are taken together and
-//! committed in one D1 batch (group commit): sends that arrive while a write
-//! is in flight ride in the next write, and each is acked only after its
-//! batch is durable.
+//! appended to the session log in one synchronous block, which the runtime
+//! commits as one transaction (group commit); the output gate holds each
+//! ack and broadcast until that commit is durable. No network round trip
+//! lies between a message and its ack: D1 is written later, by the
+//! outbox's flush (`outbox.rs`).
 //!
 //! Because replays run in the same queue, a replay read never races a
 //! commit: each page sees every message committed before it, and every
 //! message committed after the final page is broadcast to the socket live.
 //! That is what makes resume gap-free and duplicate-free.
 
+use super::log::{Change, Reacted};
 use super::sockets::{presence, send_to, Frame};
 use super::Core;
 use crate::config::LogLevel;
 use crate::error::AppError;
 use crate::protocol::{AuthorKind, ReactAction, ServerFrame, UserRef};
 use crate::runtime::log;
-use crate::store::messages::{AuthorKey, Change, NewMessage, Page, Reacted};
-use crate::store::{self, now_ms};
+use crate::store::messages::NewMessage;
+use crate::store::now_ms;
 use serde_json::Value;
 use worker::WebSocket;
 
-/// Most sends committed in one D1 batch (two statements each).
+/// Most sends appended in one group.
 pub const MAX_BATCH: usize = 50;
 /// Messages per replay page; a long replay yields to other work between pages.
 pub const REPLAY_PAGE: u32 = 100;
@@ -115,45 +118,29 @@ impl Core {
 
     async fn commit(&self, batch: Vec<(Option<WebSocket>, NewMessage)>) {
         let msgs: Vec<NewMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
-        let result = match store::db(&self.env) {
-            Ok(db) => match self.keys() {
-                Ok(keys) => store::messages::commit(&db, keys, &self.session_id(), &msgs).await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
+        let result = self
+            .keys()
+            .and_then(|keys| self.log.append(keys, &msgs, now_ms(), &self.outbox));
         let committed = match result {
             Ok(c) => c,
             Err(e) => {
-                self.log_error("commit_failed", &e);
+                let (code, message) = match e {
+                    AppError::NotFound => ("session_gone", "this session no longer exists"),
+                    _ => ("persist_failed", "message not stored; retry"),
+                };
+                if code == "persist_failed" {
+                    self.log_error("commit_failed", &e);
+                }
                 // Not acked, so the senders retry with the same client ids.
                 for (ws, m) in &batch {
                     let Some(ws) = ws else { continue };
-                    send_to(
-                        ws,
-                        &error_frame(
-                            "persist_failed",
-                            "message not stored; retry",
-                            Some(&m.client_id),
-                        ),
-                    );
+                    send_to(ws, &error_frame(code, message, Some(&m.client_id)));
                 }
                 return;
             }
         };
+        self.replicate_soon();
         for ((ws, m), c) in batch.iter().zip(committed) {
-            let Some(c) = c else {
-                let Some(ws) = ws else { continue };
-                send_to(
-                    ws,
-                    &error_frame(
-                        "session_gone",
-                        "this session no longer exists",
-                        Some(&m.client_id),
-                    ),
-                );
-                continue;
-            };
             if let Some(ws) = ws {
                 send_to(
                     ws,
@@ -179,10 +166,6 @@ impl Core {
     }
 
     async fn run(&self, job: Job) {
-        let db = match store::db(&self.env) {
-            Ok(db) => db,
-            Err(e) => return self.log_error("no_database", &e),
-        };
         let config = match crate::runtime::config(&self.env) {
             Ok(c) => c,
             Err(_) => {
@@ -190,8 +173,8 @@ impl Core {
             }
         };
         let keys = &config.keyring;
-        let session = self.session_id();
         let now = now_ms();
+        let (log, out) = (&self.log, &self.outbox);
         match job {
             Job::Edit {
                 ws,
@@ -200,9 +183,8 @@ impl Core {
                 seq,
                 text,
             } => {
-                let who = AuthorKey { id: &user.id, kind };
                 let keep = config.max_edit_history;
-                match store::messages::edit(&db, keys, &session, seq, who, &text, now, keep).await {
+                match log.edit(keys, seq, (&user.id, kind), &text, now, keep, out) {
                     Ok(Change::Done) => self.broadcast_event(
                         &ServerFrame::Edited {
                             seq,
@@ -220,20 +202,17 @@ impl Core {
                 user,
                 kind,
                 seq,
-            } => {
-                let who = AuthorKey { id: &user.id, kind };
-                match store::messages::delete(&db, &session, seq, who, now).await {
-                    Ok(Change::Done) => self.broadcast_event(
-                        &ServerFrame::Deleted {
-                            seq,
-                            deleted_at: now,
-                        }
-                        .to_json(),
-                    ),
-                    Ok(other) => send_to(&ws, &change_error(other)),
-                    Err(e) => self.fail(&ws, "delete_failed", &e),
-                }
-            }
+            } => match log.delete(seq, (&user.id, kind), now, out) {
+                Ok(Change::Done) => self.broadcast_event(
+                    &ServerFrame::Deleted {
+                        seq,
+                        deleted_at: now,
+                    }
+                    .to_json(),
+                ),
+                Ok(other) => send_to(&ws, &change_error(other)),
+                Err(e) => self.fail(&ws, "delete_failed", &e),
+            },
             Job::React {
                 ws,
                 user,
@@ -243,9 +222,7 @@ impl Core {
             } => {
                 let add = action == ReactAction::Add;
                 let cap = config.max_reactions_per_user;
-                let outcome =
-                    store::messages::react(&db, &session, seq, &user.id, &emoji, add, now, cap);
-                match outcome.await {
+                match log.react(seq, &user.id, &emoji, add, now, cap, out) {
                     Ok(Reacted::Changed) => self.broadcast_event(
                         &ServerFrame::Reaction {
                             seq,
@@ -269,54 +246,42 @@ impl Core {
                     Err(e) => self.fail(&ws, "react_failed", &e),
                 }
             }
-            Job::Read { ws, user, seq } => {
-                match store::messages::mark_read(&db, &session, &user.id, seq, now).await {
-                    Ok(Some(seq)) => {
-                        self.broadcast_event(&ServerFrame::Receipt { user: &user, seq }.to_json())
-                    }
-                    Ok(None) => {}
-                    Err(e) => self.fail(&ws, "read_failed", &e),
+            Job::Read { ws, user, seq } => match log.mark_read(&user.id, seq, now, out) {
+                Ok(Some(seq)) => {
+                    self.broadcast_event(&ServerFrame::Receipt { user: &user, seq }.to_json())
                 }
-            }
+                Ok(None) => {}
+                Err(e) => self.fail(&ws, "read_failed", &e),
+            },
             Job::Replay {
                 ws,
                 user,
                 after,
                 greeted,
-            } => {
-                self.replay(&db, keys, &session, ws, user, after, greeted)
-                    .await
-            }
+            } => return self.replay(keys, ws, user, after, greeted),
             Job::Send { .. } => unreachable!("sends are committed in batches"),
         }
+        self.replicate_soon();
     }
 
     /// One step of a replay: greet (first step), send one page, then either
     /// queue the next page behind whatever arrived meanwhile, or go live.
-    #[allow(clippy::too_many_arguments)]
-    async fn replay(
+    fn replay(
         &self,
-        db: &worker::D1Database,
         keys: &crate::crypto::Keyring,
-        session: &str,
         ws: WebSocket,
         user: UserRef,
         after: Option<u64>,
         greeted: bool,
     ) {
         // Without `after` there is nothing to replay: reading past any
-        // possible seq returns no rows but still the current last_seq.
-        let page = store::messages::page(
-            db,
-            keys,
-            session,
-            Page::After {
-                after: after.unwrap_or(NO_REPLAY),
-                limit: REPLAY_PAGE,
-            },
-        )
-        .await;
-        let (messages, last_seq) = match page {
+        // possible seq returns no rows.
+        let page = self.log.live().and_then(|meta| {
+            let after = after.unwrap_or(NO_REPLAY);
+            let messages = self.log.page(keys, after, NO_REPLAY, REPLAY_PAGE, false)?;
+            Ok((messages, meta))
+        });
+        let (messages, meta) = match page {
             Ok(p) => p,
             Err(e) => {
                 self.log_error("replay_failed", &e);
@@ -328,13 +293,12 @@ impl Core {
                 return;
             }
         };
+        let last_seq = meta.last_seq.max(0) as u64;
         if !greeted {
-            let reads = store::messages::read_positions(db, session)
-                .await
-                .unwrap_or_default();
+            let reads = self.log.read_positions().unwrap_or_default();
             let hello = ServerFrame::Hello {
                 you: &user,
-                session,
+                session: &meta.id,
                 last_seq,
                 present: presence(&self.state, None),
                 reads,
@@ -421,12 +385,16 @@ impl Core {
         );
     }
 
-    /// Adds one to a metric counter, off the critical path.
+    /// Adds one to a metric counter of this session; the outbox carries it
+    /// to D1 with the next flush, so no event costs a D1 write of its own.
     pub(super) fn count(&self, name: &'static str, labels: String) {
-        let Ok(db) = store::db(&self.env) else { return };
-        self.state.wait_until(async move {
-            let _ = store::metrics::incr(&db, name, &labels, 1.0).await;
-        });
+        let counted = self
+            .outbox
+            .count(self.log.sql(), name, &labels, 1.0, now_ms());
+        match counted {
+            Ok(()) => self.replicate_soon(),
+            Err(e) => self.log_error("count_failed", &e),
+        }
     }
 
     fn keys(&self) -> Result<&'static crate::crypto::Keyring, AppError> {

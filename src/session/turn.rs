@@ -3,7 +3,7 @@
 //!
 //! **Policy.** One turn at a time per session. A user message that arrives
 //! during a turn does not start a second one; when the turn ends, one more
-//! turn runs whose prompt (read from D1) includes everything that arrived
+//! turn runs whose prompt (read from the session log) includes everything that arrived
 //! meanwhile. No turn runs in `human` mode (an agent has taken over).
 //!
 //! **Robustness.** Before the first token is relayed, a 429, 5xx, network
@@ -22,6 +22,7 @@ use super::queue::{error_frame, Job};
 use super::sockets::send_to;
 use super::Core;
 use crate::config::LogLevel;
+use crate::contract::Mode;
 use crate::error::AppError;
 use crate::ids::{random_hex, random_unit};
 use crate::llm::config::{Assistant, Provider};
@@ -33,7 +34,7 @@ use crate::protocol::{
     RESERVED_CLIENT_ID_PREFIX,
 };
 use crate::runtime::{log, timeout};
-use crate::store::messages::{Charge, NewMessage, Page};
+use crate::store::messages::{Charge, NewMessage};
 use crate::store::{self, now_ms};
 use futures::StreamExt;
 use serde_json::Value;
@@ -170,25 +171,13 @@ impl Core {
         user: &UserRef,
     ) -> Result<(), AppError> {
         let db = store::db(&self.env)?;
-        let session = self.session_id();
         let started = now_ms();
-        let mode = store::messages::turn_gate(&db, &session).await?;
-        match mode.as_deref() {
-            None => return Ok(()),
-            Some("human") => return Ok(()),
-            _ => {}
+        // The mode and the prompt's history come from the local log: no
+        // round trip before the turn's budget check.
+        if self.log.live()?.mode() == Mode::Human {
+            return Ok(());
         }
-
-        let (history, _) = store::messages::page(
-            &db,
-            keys,
-            &session,
-            Page::Before {
-                before: None,
-                limit: HISTORY,
-            },
-        )
-        .await?;
+        let history = self.log.page(keys, 0, u64::MAX, HISTORY, true)?;
         let turns: Vec<Turn> = history
             .iter()
             .filter(|m| !m.deleted && m.unreadable.is_none() && !m.text.is_empty())

@@ -10,10 +10,13 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
-/// Where a run stands: `sessions:<id>`, `messages:<session id>:<seq>`,
+/// Where a run stands: `objects:<id>`, `sessions:<id>`, `messages:<session id>:<seq>`,
 /// `edits:<id>`, each the last row looked at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
+    /// Session logs in the session objects, by session id (the object
+    /// re-seals its own rows; replication carries them to D1).
+    Objects(String),
     Sessions(String),
     Messages(String, i64),
     Edits(i64),
@@ -22,6 +25,7 @@ pub enum Cursor {
 impl Cursor {
     pub fn encode(&self) -> String {
         match self {
+            Cursor::Objects(id) => format!("objects:{id}"),
             Cursor::Sessions(id) => format!("sessions:{id}"),
             Cursor::Messages(s, seq) => format!("messages:{s}:{seq}"),
             Cursor::Edits(id) => format!("edits:{id}"),
@@ -31,6 +35,7 @@ impl Cursor {
     pub fn decode(s: &str) -> Option<Cursor> {
         let (phase, rest) = s.split_once(':')?;
         match phase {
+            "objects" => Some(Cursor::Objects(rest.to_string())),
             "sessions" => Some(Cursor::Sessions(rest.to_string())),
             "messages" => {
                 let (sid, seq) = rest.rsplit_once(':')?;
@@ -59,7 +64,28 @@ pub struct UnreadableRow {
     pub code: &'static str,
 }
 
-/// Rotates up to `limit` rows starting after `cursor`.
+/// Session ids after `after`, in order, at most `limit`: the objects phase
+/// of a rotation visits each session's object in this order.
+pub async fn session_ids(
+    db: &D1Database,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<String>, AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+    }
+    let rows: Vec<Row> = super::rows(stmt(
+        db,
+        "SELECT id FROM sessions WHERE id > ?1 ORDER BY id LIMIT ?2",
+        &[text(after), num(limit as i64)],
+    )?)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Rotates up to `limit` D1 rows starting after `cursor` (the phases after
+/// the objects phase, which `api::admin` runs).
 pub async fn reencrypt(
     db: &D1Database,
     keys: &Keyring,
@@ -74,7 +100,10 @@ pub async fn reencrypt(
     };
     let mut updates: Vec<D1PreparedStatement> = Vec::new();
     let mut budget = limit as usize;
-    let mut cursor = cursor.unwrap_or(Cursor::Sessions(String::new()));
+    let mut cursor = match cursor {
+        None | Some(Cursor::Objects(_)) => Cursor::Sessions(String::new()),
+        Some(c) => c,
+    };
 
     if let Cursor::Sessions(after) = &cursor {
         #[derive(Deserialize)]

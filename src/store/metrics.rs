@@ -1,31 +1,17 @@
-//! Metric counters in D1 (see migrations/0003_metrics.sql).
+//! Metric counters in D1 (see migrations/0003_metrics.sql and
+//! 0006_session_log.sql): the global `metrics` table (triggers on
+//! replicated rows), each session object's own counters
+//! (`session_metrics`), and the replication state of every session.
 
-use super::{stmt, text};
+use super::{num, stmt};
 use crate::error::AppError;
 use crate::metrics::Sample;
 use serde::Deserialize;
 use worker::D1Database;
 
-/// Adds `by` to a counter series.
-pub async fn incr(db: &D1Database, name: &str, labels: &str, by: f64) -> Result<(), AppError> {
-    stmt(
-        db,
-        "INSERT INTO metrics (name, labels, value) VALUES (?1, ?2, ?3)
-         ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value",
-        &[
-            text(name),
-            text(labels),
-            wasm_bindgen::JsValue::from_f64(by),
-        ],
-    )?
-    .run()
-    .await
-    .map_err(AppError::internal)?;
-    Ok(())
-}
-
-/// Every stored series plus the sessions gauge, in one round trip.
-pub async fn scrape(db: &D1Database) -> Result<Vec<Sample>, AppError> {
+/// Every stored series plus the sessions and replication gauges, in one
+/// round trip. `now` (unix ms) measures the replication lag.
+pub async fn scrape(db: &D1Database, now: i64) -> Result<Vec<Sample>, AppError> {
     #[derive(Deserialize)]
     struct Row {
         name: String,
@@ -40,12 +26,20 @@ pub async fn scrape(db: &D1Database) -> Result<Vec<Sample>, AppError> {
     }
     let results = db
         .batch(vec![
-            stmt(db, "SELECT name, labels, value FROM metrics", &[])?,
+            stmt(
+                db,
+                "SELECT name, labels, sum(value) AS value FROM
+                   (SELECT name, labels, value FROM metrics
+                    UNION ALL SELECT name, labels, value FROM session_metrics)
+                 GROUP BY name, labels",
+                &[],
+            )?,
             stmt(
                 db,
                 "SELECT mode, status, count(*) AS n FROM sessions GROUP BY mode, status",
                 &[],
             )?,
+            stmt(db, REPLICATION, &[num(now)])?,
         ])
         .await
         .map_err(AppError::internal)?;
@@ -64,5 +58,40 @@ pub async fn scrape(db: &D1Database) -> Result<Vec<Sample>, AppError> {
             value: r.n as f64,
         });
     }
+    let r = super::results::<Replication>(&results[2])?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    out.push(Sample {
+        name: crate::metrics::REPLICATION_LAG.into(),
+        labels: String::new(),
+        value: r.lag_ms.max(0) as f64 / 1000.0,
+    });
+    out.push(Sample {
+        name: crate::metrics::OUTBOX_DEPTH.into(),
+        labels: String::new(),
+        value: r.depth as f64,
+    });
     Ok(out)
+}
+
+/// The replication lag (ms) and the outbox depth across every session, as
+/// of each session's last successful flush.
+const REPLICATION: &str =
+    "SELECT coalesce(max(CASE WHEN pending > 0 THEN ?1 - oldest_at END), 0) AS lag_ms,
+        coalesce(sum(pending), 0) AS depth FROM replication";
+
+#[derive(Deserialize, Default)]
+pub struct Replication {
+    pub lag_ms: i64,
+    pub depth: i64,
+}
+
+/// The replication state alone, for `/readyz`.
+pub async fn replication(db: &D1Database, now: i64) -> Result<Replication, AppError> {
+    let r: Option<Replication> = stmt(db, REPLICATION, &[num(now)])?
+        .first(None)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(r.unwrap_or_default())
 }

@@ -1,9 +1,11 @@
-//! D1 access: every SQL statement Confab runs lives under this module.
-//! Message bodies are read and written only in `messages.rs`.
+//! D1 access: every D1 statement Confab runs lives under this module.
+//! D1 is the replicated, queryable record; each session's own log lives in
+//! its object (`session/log.rs`) and reaches D1 through `replica.rs`.
 
 pub mod maintenance;
 pub mod messages;
 pub mod metrics;
+pub mod replica;
 pub mod sessions;
 
 use crate::error::AppError;

@@ -221,12 +221,48 @@ pub async fn list_all(
         .collect())
 }
 
-/// Erases a session and everything in it, in one transaction.
+/// Messages (with their edits and reactions) deleted per D1 batch when a
+/// session is erased, so a large session never makes one huge transaction.
+const ERASE_CHUNK: i64 = 500;
+
+/// Erases D1's copy of a session. Messages go in chunks of `ERASE_CHUNK`
+/// seqs; the sessions row goes last, in one batch with the rest, so an
+/// interrupted erase can be run again and a late replication flush (which
+/// is guarded by the sessions row) writes nothing after it. The session's
+/// counters are folded into the global ones first, so no counter goes back.
 pub async fn delete(db: &D1Database, id: &str) -> Result<(), AppError> {
+    loop {
+        let chunk = "seq IN (SELECT seq FROM messages WHERE session_id = ?1 ORDER BY seq LIMIT ?2)";
+        let args = [text(id), num(ERASE_CHUNK)];
+        let results = db
+            .batch(vec![
+                stmt(
+                    db,
+                    &format!("DELETE FROM reactions WHERE session_id = ?1 AND {chunk}"),
+                    &args,
+                )?,
+                stmt(
+                    db,
+                    &format!("DELETE FROM message_edits WHERE session_id = ?1 AND {chunk}"),
+                    &args,
+                )?,
+                stmt(
+                    db,
+                    &format!("DELETE FROM messages WHERE session_id = ?1 AND {chunk}"),
+                    &args,
+                )?,
+            ])
+            .await
+            .map_err(AppError::internal)?;
+        if changes(&results[2]) < ERASE_CHUNK as usize {
+            break;
+        }
+    }
     let tables = [
-        "DELETE FROM reactions WHERE session_id = ?1",
-        "DELETE FROM message_edits WHERE session_id = ?1",
-        "DELETE FROM messages WHERE session_id = ?1",
+        "INSERT INTO metrics (name, labels, value) SELECT name, labels, value FROM session_metrics WHERE session_id = ?1
+         ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value",
+        "DELETE FROM session_metrics WHERE session_id = ?1",
+        "DELETE FROM replication WHERE session_id = ?1",
         "DELETE FROM read_positions WHERE session_id = ?1",
         "DELETE FROM session_members WHERE session_id = ?1",
         "DELETE FROM sessions WHERE id = ?1",
@@ -237,86 +273,6 @@ pub async fn delete(db: &D1Database, id: &str) -> Result<(), AppError> {
         .collect::<Result<Vec<_>, _>>()?;
     db.batch(stmts).await.map_err(AppError::internal)?;
     Ok(())
-}
-
-/// Adds a member unless the session already has `cap` of them (checked in
-/// the insert itself). Idempotent. Returns whether the user is a member.
-pub async fn add_member(
-    db: &D1Database,
-    session_id: &str,
-    user_id: &str,
-    now: i64,
-    cap: u32,
-) -> Result<bool, AppError> {
-    let args = [text(session_id), text(user_id), num(now), num(cap as i64)];
-    let results = db
-        .batch(vec![
-            stmt(
-                db,
-                "INSERT INTO session_members (session_id, user_id, added_at) SELECT ?1, ?2, ?3
-                  WHERE (SELECT count(*) FROM session_members WHERE session_id = ?1) < ?4
-                 ON CONFLICT DO NOTHING",
-                &args,
-            )?,
-            stmt(
-                db,
-                "SELECT count(*) AS n FROM session_members WHERE session_id = ?1 AND user_id = ?2",
-                &args[..2],
-            )?,
-        ])
-        .await
-        .map_err(AppError::internal)?;
-    #[derive(Deserialize)]
-    struct Row {
-        n: i64,
-    }
-    let row = super::results::<Row>(&results[1])?.into_iter().next();
-    Ok(row.is_some_and(|r| r.n > 0))
-}
-
-/// True when a membership was removed.
-pub async fn remove_member(
-    db: &D1Database,
-    session_id: &str,
-    user_id: &str,
-) -> Result<bool, AppError> {
-    let r = stmt(
-        db,
-        "DELETE FROM session_members WHERE session_id = ?1 AND user_id = ?2",
-        &[text(session_id), text(user_id)],
-    )?
-    .run()
-    .await
-    .map_err(AppError::internal)?;
-    Ok(changes(&r) > 0)
-}
-
-pub async fn members(db: &D1Database, session_id: &str) -> Result<Vec<String>, AppError> {
-    #[derive(Deserialize)]
-    struct Row {
-        user_id: String,
-    }
-    let rows: Vec<Row> = super::rows(stmt(
-        db,
-        "SELECT user_id FROM session_members WHERE session_id = ?1 ORDER BY added_at, user_id",
-        &[text(session_id)],
-    )?)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.user_id).collect())
-}
-
-/// Sets who answers in a session; false when there is no such session.
-pub async fn set_mode(db: &D1Database, id: &str, mode: &str, now: i64) -> Result<bool, AppError> {
-    let r = stmt(
-        db,
-        // human_assisted remembers that an agent ever took over.
-        "UPDATE sessions SET mode = ?2, updated_at = ?3, human_assisted = human_assisted OR ?2 = 'human' WHERE id = ?1",
-        &[text(id), text(mode), num(now)],
-    )?
-    .run()
-    .await
-    .map_err(AppError::internal)?;
-    Ok(changes(&r) > 0)
 }
 
 /// Assistant usage and response times of a session, for the admin view.

@@ -221,7 +221,36 @@ impl Harness {
         body["results"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Sets what the stand-in identity provider's /jwks.json serves.
+    /// Waits until D1's copy of `session` holds every change made so far:
+    /// the object's outbox is empty (asked through the admin API, see
+    /// src/session/outbox.rs). Panics after 20 s.
+    pub async fn replicated(&self, session: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let ops = token_with_roles("replication-probe", "Probe", &["admin"]);
+        loop {
+            let res = http()
+                .get(format!(
+                    "{}/v1/admin/sessions/{session}/replication",
+                    self.url
+                ))
+                .bearer_auth(&ops)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.unwrap_or_default();
+            assert_eq!(status, 200, "replication state of {session}: {body}");
+            if body["pending"] == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "session {session} not replicated within 20 s: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Starts (`true`) or ends a D1 outage: every query fails meanwhile.
     pub async fn d1_outage(&self, on: bool) {
         let path = if on { "fail" } else { "recover" };
@@ -741,4 +770,65 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Every byte of the session objects' SQLite files (database and WAL)
+/// under a persisted runtime's directory: what a raw scan of the object
+/// storage sees.
+pub fn object_storage_bytes(persist: &std::path::Path) -> Vec<u8> {
+    let dir = persist.join("do").join("confab-ChatSession");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{dir:?}: {e}")) {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("metadata") && !name.ends_with("-shm") {
+            out.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    out
+}
+
+/// Runs `sql` (with `params`) on the storage of the object holding
+/// `session`, straight on its SQLite file, and returns the rows as JSON.
+/// Only on a stopped runtime: workerd caches the database while it runs.
+pub fn object_sql(
+    persist: &std::path::Path,
+    session: &str,
+    sql: &str,
+    params: Value,
+) -> Vec<Value> {
+    const SCRIPT: &str = r#"
+import json, pathlib, sqlite3, sys
+d, session, sql, params = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+for f in sorted(pathlib.Path(d).glob("*.sqlite")):
+    if f.name.startswith("metadata"):
+        continue
+    db = sqlite3.connect(str(f))
+    db.row_factory = sqlite3.Row
+    try:
+        found = db.execute("SELECT id FROM session").fetchone()
+    except sqlite3.Error:
+        continue
+    if found and found[0] == session:
+        rows = [dict(r) for r in db.execute(sql, params).fetchall()]
+        db.commit()
+        print(json.dumps(rows))
+        sys.exit(0)
+sys.exit("no object storage holds session " + session)
+"#;
+    let dir = persist.join("do").join("confab-ChatSession");
+    let out = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(&dir)
+        .arg(session)
+        .arg(sql)
+        .arg(params.to_string())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "object_sql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }

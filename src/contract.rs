@@ -1,0 +1,405 @@
+//! The Worker ↔ session object contract: the only place the two meet.
+//!
+//! Every internal request is `POST https://session.internal/<op>` (a
+//! WebSocket upgrade for `connect` is a `GET` with `Upgrade: websocket`)
+//! carrying one header, `x-confab-call`, whose value is the [`Call`] as
+//! JSON with every non-ASCII character escaped (header values are bytes,
+//! and names may be any Unicode). The object parses it once and answers
+//! with JSON: the typed response named on each variant, or Confab's error
+//! body with its status. The format is pinned by the tests below, so a
+//! change on one side that the other does not know about fails natively.
+//!
+//! Who may ask is decided by the object from its own log (owner, members),
+//! using [`Caller::admin`], which the Worker sets from the verified token.
+//! The object is reachable only through its namespace binding, i.e. from
+//! Confab's own Worker, so it trusts the caller the Worker names.
+
+use crate::protocol::{MessageView, UserRef};
+use serde::{Deserialize, Serialize};
+
+pub const CALL_HEADER: &str = "x-confab-call";
+pub const ORIGIN: &str = "https://session.internal";
+/// The binding name of the session objects' namespace.
+pub const BINDING: &str = "SESSIONS";
+
+/// Who is asking, as verified by the Worker.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user: UserRef,
+    /// Holds the admin role: sees every session, connects as an agent.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// How a caller relates to a session.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Member,
+    /// Neither owner nor member, but holds the admin role.
+    Admin,
+}
+
+impl Role {
+    /// The role a caller has, or None when the session must look absent to
+    /// them (neither owner, member nor admin).
+    pub fn of(caller: &Caller, owner_id: &str, is_member: bool) -> Option<Role> {
+        if caller.user.id == owner_id {
+            Some(Role::Owner)
+        } else if is_member {
+            Some(Role::Member)
+        } else if caller.admin {
+            Some(Role::Admin)
+        } else {
+            None
+        }
+    }
+
+    /// Owner-only operations (members, erase) are open to admins too;
+    /// a member is told the session does not exist.
+    pub fn may_manage(self) -> bool {
+        self != Role::Member
+    }
+}
+
+/// Who answers in a session.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The AI assistant answers.
+    Assistant,
+    /// An agent has taken over; the assistant stays quiet.
+    Human,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Assistant => "assistant",
+            Mode::Human => "human",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "assistant" => Some(Mode::Assistant),
+            "human" => Some(Mode::Human),
+            _ => None,
+        }
+    }
+}
+
+/// A ticket the connecting socket was admitted with; the object admits
+/// each ticket id once.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub id: String,
+    pub expires_at: u64,
+}
+
+/// One request from the Worker to a session object.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Call {
+    /// Starts the session's log (sent once, right after the D1 row is
+    /// created). Idempotent. Answers 204. An object that never got it
+    /// loads the session from D1 on first use instead.
+    Init {
+        session: String,
+        owner_id: String,
+        created_at: i64,
+    },
+    /// Opens a socket (`GET` with `Upgrade: websocket`). Answers 101, or
+    /// 404 when the caller may not see the session.
+    Connect {
+        session: String,
+        request_id: String,
+        caller: Caller,
+        /// Replay every message after this seq before going live.
+        after: Option<u64>,
+        ticket: Option<Ticket>,
+        /// When the caller's token stops being accepted (unix ms; 0: never).
+        expires_at: u64,
+    },
+    /// The caller's role. Answers [`AccessReply`] or 404.
+    Access { session: String, caller: Caller },
+    /// A page of history. Answers [`HistoryReply`] or 404.
+    History {
+        session: String,
+        caller: Caller,
+        before: Option<u64>,
+        limit: u32,
+    },
+    /// The member list (owner or admin). Answers [`MembersReply`] or 404.
+    Members { session: String, caller: Caller },
+    /// Adds a member (owner or admin); idempotent. Answers 204, 404, or
+    /// 400 `too_many_members`.
+    AddMember {
+        session: String,
+        caller: Caller,
+        user_id: String,
+    },
+    /// Removes a member (owner or admin); their user sockets close with
+    /// 4003. Answers 204, or 404 when they were not a member.
+    RemoveMember {
+        session: String,
+        caller: Caller,
+        user_id: String,
+    },
+    /// Sets who answers; `human` stops a reply in progress. Answers 204.
+    SetMode {
+        session: String,
+        mode: Mode,
+        by: UserRef,
+    },
+    /// Erases the session: every socket closes with 4004 and the object's
+    /// storage is deleted, leaving only a tombstone. Answers 204.
+    Erase { session: String },
+    /// Re-seals up to `limit` stored values under the active key. Answers
+    /// [`RotateReply`].
+    Rotate { session: String, limit: u32 },
+    /// The object's replication state. Answers [`ReplicationReply`].
+    Replication { session: String },
+    /// Development only: the object panics.
+    Fault { session: String },
+}
+
+impl Call {
+    /// The path segment the request is sent to (for logs and routing).
+    pub fn op(&self) -> &'static str {
+        match self {
+            Call::Init { .. } => "init",
+            Call::Connect { .. } => "connect",
+            Call::Access { .. } => "access",
+            Call::History { .. } => "history",
+            Call::Members { .. } => "members",
+            Call::AddMember { .. } => "add_member",
+            Call::RemoveMember { .. } => "remove_member",
+            Call::SetMode { .. } => "set_mode",
+            Call::Erase { .. } => "erase",
+            Call::Rotate { .. } => "rotate",
+            Call::Replication { .. } => "replication",
+            Call::Fault { .. } => "fault",
+        }
+    }
+
+    /// Every call names its session, so the object learns its id from the
+    /// first request it serves.
+    pub fn session(&self) -> &str {
+        match self {
+            Call::Init { session, .. }
+            | Call::Connect { session, .. }
+            | Call::Access { session, .. }
+            | Call::History { session, .. }
+            | Call::Members { session, .. }
+            | Call::AddMember { session, .. }
+            | Call::RemoveMember { session, .. }
+            | Call::SetMode { session, .. }
+            | Call::Erase { session }
+            | Call::Rotate { session, .. }
+            | Call::Replication { session }
+            | Call::Fault { session } => session,
+        }
+    }
+
+    /// The header value: JSON with non-ASCII escaped.
+    pub fn encode(&self) -> String {
+        ascii_json(&serde_json::to_string(self).expect("a Call always serializes"))
+    }
+
+    pub fn decode(header: &str) -> Option<Call> {
+        serde_json::from_str(header).ok()
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AccessReply {
+    pub role: Role,
+    /// The session's live state from the log, fresher than D1's copy.
+    pub live: LiveState,
+}
+
+/// What the log knows now that D1 may learn only with the next flush.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct LiveState {
+    pub mode: Mode,
+    pub last_seq: u64,
+    pub message_count: u64,
+    pub updated_at: i64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HistoryReply {
+    pub messages: Vec<MessageView>,
+    pub last_seq: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct MembersReply {
+    pub members: Vec<String>,
+}
+
+/// What the object has not replicated to D1 yet.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationReply {
+    /// Changes in the outbox.
+    pub pending: u64,
+    /// When the oldest of them was made (unix ms), if any.
+    pub oldest_at: Option<i64>,
+    /// `idle`, `scheduled` or `backing_off`.
+    pub state: String,
+    /// Failed flushes in a row.
+    pub failures: u32,
+    /// The seq of the newest message in the log.
+    pub last_seq: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct RotateReply {
+    pub rotated: usize,
+    /// Values no known key opens: left as they are.
+    pub unreadable: usize,
+    pub done: bool,
+}
+
+/// Escapes every non-ASCII character of a JSON text as `\uXXXX`.
+pub fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn alice() -> Caller {
+        Caller {
+            user: UserRef {
+                id: "alice".into(),
+                name: "Älice".into(),
+            },
+            admin: false,
+        }
+    }
+
+    #[test]
+    fn the_wire_format_is_pinned() {
+        let c = Call::Connect {
+            session: "s1".into(),
+            request_id: "r1".into(),
+            caller: alice(),
+            after: Some(7),
+            ticket: Some(Ticket {
+                id: "t".into(),
+                expires_at: 9,
+            }),
+            expires_at: 10,
+        };
+        assert_eq!(
+            c.encode(),
+            r#"{"op":"connect","session":"s1","request_id":"r1","caller":{"user":{"id":"alice","name":"\u00c4lice"},"admin":false},"after":7,"ticket":{"id":"t","expires_at":9},"expires_at":10}"#
+        );
+        assert_eq!(Call::decode(&c.encode()), Some(c));
+        let m = Call::SetMode {
+            session: "s".into(),
+            mode: Mode::Human,
+            by: alice().user,
+        };
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            json!({"op": "set_mode", "session": "s", "mode": "human", "by": {"id": "alice", "name": "Älice"}})
+        );
+        assert_eq!(
+            serde_json::to_value(Call::Erase {
+                session: "s".into()
+            })
+            .unwrap(),
+            json!({"op": "erase", "session": "s"})
+        );
+        let live = LiveState {
+            mode: Mode::Assistant,
+            last_seq: 3,
+            message_count: 3,
+            updated_at: 5,
+        };
+        assert_eq!(
+            serde_json::to_value(AccessReply {
+                role: Role::Admin,
+                live
+            })
+            .unwrap(),
+            json!({"role": "admin", "live": {"mode": "assistant", "last_seq": 3, "message_count": 3, "updated_at": 5}})
+        );
+    }
+
+    #[test]
+    fn every_call_names_its_op_and_session() {
+        let calls = [
+            Call::Init {
+                session: "s".into(),
+                owner_id: "o".into(),
+                created_at: 1,
+            },
+            Call::Access {
+                session: "s".into(),
+                caller: alice(),
+            },
+            Call::History {
+                session: "s".into(),
+                caller: alice(),
+                before: None,
+                limit: 5,
+            },
+            Call::Rotate {
+                session: "s".into(),
+                limit: 5,
+            },
+            Call::Fault {
+                session: "s".into(),
+            },
+        ];
+        for c in calls {
+            let v = serde_json::to_value(&c).unwrap();
+            assert_eq!(v["op"], c.op());
+            assert_eq!(c.session(), "s");
+        }
+    }
+
+    #[test]
+    fn unknown_or_malformed_calls_are_refused() {
+        assert_eq!(Call::decode(r#"{"op":"explode","session":"s"}"#), None);
+        assert_eq!(Call::decode(r#"{"op":"erase"}"#), None);
+        assert_eq!(Call::decode("not json"), None);
+    }
+
+    #[test]
+    fn roles_follow_ownership_then_membership_then_admin() {
+        let mut c = alice();
+        assert_eq!(Role::of(&c, "alice", false), Some(Role::Owner));
+        assert_eq!(Role::of(&c, "bob", true), Some(Role::Member));
+        assert_eq!(Role::of(&c, "bob", false), None);
+        c.admin = true;
+        assert_eq!(Role::of(&c, "bob", false), Some(Role::Admin));
+        assert!(Role::Admin.may_manage() && Role::Owner.may_manage());
+        assert!(!Role::Member.may_manage());
+    }
+
+    #[test]
+    fn ascii_json_escapes_astral_characters_as_surrogate_pairs() {
+        assert_eq!(ascii_json("\"😀\""), "\"\\ud83d\\ude00\"");
+        let back: String = serde_json::from_str(&ascii_json("\"😀 ü\"")).unwrap();
+        assert_eq!(back, "😀 ü");
+    }
+}

@@ -1,0 +1,126 @@
+//! The object's one alarm, shared by two parts: socket lifetimes (the next
+//! token expiry, `lifetime.rs`) and replication (the next outbox flush,
+//! `outbox.rs`). It is set to whichever comes first.
+//!
+//! The time of the pending alarm is cached while the object is awake, so
+//! a change that finds a flush already scheduled costs no storage call.
+
+use super::outbox::{backoff_ms, Flushed, Replication};
+use super::Core;
+use crate::error::AppError;
+use crate::store::{self, now_ms};
+
+impl Core {
+    /// Makes sure the alarm fires no later than `at` (unix ms).
+    pub(super) async fn alarm_no_later_than(&self, at: i64) {
+        if self.alarm_at.get().is_some_and(|c| c <= at) {
+            return;
+        }
+        let storage = self.state.storage();
+        let current = match self.alarm_at.get() {
+            Some(c) => Some(c),
+            None => storage.get_alarm().await.ok().flatten(),
+        };
+        if current.is_some_and(|c| c <= at) {
+            self.alarm_at.set(current);
+            return;
+        }
+        match storage.set_alarm((at - now_ms()).max(0)).await {
+            Ok(()) => self.alarm_at.set(Some(at)),
+            Err(e) => self.log_error("alarm_failed", &AppError::internal(e)),
+        }
+    }
+
+    /// Called after every change to the log: the outbox holds something,
+    /// so a flush is due within `REPLICATION_INTERVAL_MS` (unless one is
+    /// already scheduled, or D1 is being waited out).
+    pub(super) fn replicate_soon(&self) {
+        if self.outbox.state() != Replication::Idle {
+            return;
+        }
+        let interval = self.replication_interval();
+        let at = now_ms() + interval;
+        self.outbox.set_state(Replication::Scheduled(at));
+        let Some(core) = self.me.upgrade() else {
+            return;
+        };
+        self.state
+            .wait_until(async move { core.alarm_no_later_than(at).await });
+    }
+
+    fn replication_interval(&self) -> i64 {
+        crate::runtime::config(&self.env)
+            .map(|c| c.replication_interval_ms as i64)
+            .unwrap_or(1000)
+    }
+
+    /// The alarm: end expired sockets, flush the outbox, and set the alarm
+    /// for whatever comes next.
+    pub(super) async fn on_alarm(&self) {
+        // The runtime cleared the alarm that fired.
+        self.alarm_at.set(None);
+        let now = now_ms();
+        let next_expiry = self.expire_due(now as u64).map(|e| e as i64);
+        let next_flush = self.flush_now(now).await;
+        let next = match (next_expiry, next_flush) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(at) = next {
+            self.alarm_no_later_than(at).await;
+        }
+    }
+
+    /// One flush, if the outbox holds anything; gives when the next is due.
+    async fn flush_now(&self, now: i64) -> Option<i64> {
+        let failures = match self.outbox.state() {
+            Replication::BackingOff { failures, .. } => failures,
+            _ => 0,
+        };
+        let waiting = self
+            .outbox
+            .depth(self.log.sql())
+            .map(|(n, _)| n > 0)
+            .unwrap_or(true);
+        let session = self.session_id();
+        if !waiting || session.is_empty() {
+            self.outbox.set_state(Replication::Idle);
+            return None;
+        }
+        let result = match store::db(&self.env) {
+            Ok(db) => self.outbox.flush(&self.log, &db, &session, now).await,
+            Err(e) => Err(e),
+        };
+        let state = match result {
+            Ok(Flushed::Drained) => Replication::Idle,
+            // Take the rest at once, in a fresh invocation.
+            Ok(Flushed::More) => Replication::Scheduled(now_ms()),
+            Err(e) => {
+                if failures == 0 {
+                    self.log_error("replication_failed", &e);
+                }
+                let wait = backoff_ms(self.replication_interval(), failures + 1);
+                Replication::BackingOff {
+                    failures: failures + 1,
+                    retry_at: now_ms() + wait,
+                }
+            }
+        };
+        self.outbox.set_state(state);
+        match state {
+            Replication::Idle => {
+                // Changes made while the flush was in flight are still due.
+                let left = self.outbox.depth(self.log.sql()).map(|(n, _)| n);
+                if left.is_ok_and(|n| n > 0) {
+                    let at = now_ms() + self.replication_interval();
+                    self.outbox.set_state(Replication::Scheduled(at));
+                    Some(at)
+                } else {
+                    None
+                }
+            }
+            Replication::Scheduled(at) => Some(at),
+            Replication::BackingOff { retry_at, .. } => Some(retry_at),
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Serving the Worker's calls (`crate::contract::Call`): who may make each
+//! one is decided here, from the log's owner and members.
+
+use super::log::Meta;
+use super::outbox::Replication;
+use super::Core;
+use crate::contract::{
+    AccessReply, Call, Caller, HistoryReply, LiveState, MembersReply, Mode, ReplicationReply, Role,
+    RotateReply,
+};
+use crate::error::{close, AppError};
+use crate::store::{self, now_ms, replica};
+use std::rc::Rc;
+use worker::Response;
+
+fn no_content() -> Result<Response, AppError> {
+    Ok(Response::empty()
+        .map_err(AppError::internal)?
+        .with_status(204))
+}
+
+fn reply<T: serde::Serialize>(body: &T) -> Result<Response, AppError> {
+    Response::from_json(body).map_err(AppError::internal)
+}
+
+impl Core {
+    pub(super) async fn serve(this: &Rc<Core>, call: Call) -> Result<Response, AppError> {
+        match call {
+            Call::Init {
+                session,
+                owner_id,
+                created_at,
+            } => {
+                this.log.init(&Meta {
+                    id: session,
+                    owner_id,
+                    state: "live".into(),
+                    mode: Mode::Assistant.as_str().into(),
+                    human_assisted: 0,
+                    last_seq: 0,
+                    message_count: 0,
+                    tokens_in: 0,
+                    tokens_out: 0,
+                    turns: 0,
+                    latency_ms_total: 0,
+                    created_at,
+                    updated_at: created_at,
+                })?;
+                no_content()
+            }
+            Call::Fault { .. } => {
+                // Development only, like the route that leads here.
+                if crate::runtime::config(&this.env).is_ok_and(|c| c.is_development()) {
+                    panic!("development fault injected in the session object")
+                }
+                Err(AppError::NotFound)
+            }
+            Call::Erase { .. } => this.erase().await,
+            call => {
+                this.loaded().await?;
+                this.serve_loaded(call)
+            }
+        }
+    }
+
+    fn serve_loaded(self: &Rc<Self>, call: Call) -> Result<Response, AppError> {
+        let now = now_ms();
+        match call {
+            Call::Connect {
+                request_id,
+                caller,
+                after,
+                ticket,
+                expires_at,
+                ..
+            } => Core::accept_socket(self, &request_id, caller, after, ticket, expires_at),
+            Call::Access { caller, .. } => {
+                let role = self.role(&caller)?;
+                let m = self.log.live()?;
+                reply(&AccessReply {
+                    role,
+                    live: LiveState {
+                        mode: m.mode(),
+                        last_seq: m.last_seq.max(0) as u64,
+                        message_count: m.message_count.max(0) as u64,
+                        updated_at: m.updated_at,
+                    },
+                })
+            }
+            Call::History {
+                caller,
+                before,
+                limit,
+                ..
+            } => {
+                self.role(&caller)?;
+                let keys = self.keyring()?;
+                let before = before.unwrap_or(u64::MAX);
+                let messages = self.log.page(keys, 0, before, limit, true)?;
+                let last_seq = self.log.live()?.last_seq.max(0) as u64;
+                reply(&HistoryReply { messages, last_seq })
+            }
+            Call::Members { caller, .. } => {
+                self.manager(&caller)?;
+                reply(&MembersReply {
+                    members: self.log.members()?,
+                })
+            }
+            Call::AddMember {
+                caller, user_id, ..
+            } => {
+                self.manager(&caller)?;
+                let cap = crate::runtime::config(&self.env)
+                    .map_err(|_| AppError::Unavailable { check: "config" })?
+                    .max_members_per_session;
+                if !self.log.add_member(&user_id, now, cap, &self.outbox)? {
+                    return Err(AppError::bad_request(
+                        "too_many_members",
+                        format!("a session has at most {cap} members"),
+                    ));
+                }
+                self.replicate_soon();
+                no_content()
+            }
+            Call::RemoveMember {
+                caller, user_id, ..
+            } => {
+                self.manager(&caller)?;
+                if !self.log.remove_member(&user_id, now, &self.outbox)? {
+                    return Err(AppError::NotFound);
+                }
+                self.replicate_soon();
+                // The owner keeps access whatever the member list says.
+                if user_id != self.log.live()?.owner_id {
+                    self.revoke(&user_id);
+                }
+                no_content()
+            }
+            Call::SetMode { mode, by, .. } => {
+                self.set_mode(mode, &by)?;
+                no_content()
+            }
+            Call::Rotate { limit, .. } => {
+                let keys = self.keyring()?;
+                let r: RotateReply = self.log.rotate(keys, limit, now, &self.outbox)?;
+                if r.rotated > 0 {
+                    self.replicate_soon();
+                }
+                reply(&r)
+            }
+            Call::Replication { .. } => {
+                let (pending, oldest_at) = self.outbox.depth(self.log.sql())?;
+                let (state, failures) = match self.outbox.state() {
+                    Replication::Idle => ("idle", 0),
+                    Replication::Scheduled(_) => ("scheduled", 0),
+                    Replication::BackingOff { failures, .. } => ("backing_off", failures),
+                };
+                reply(&ReplicationReply {
+                    pending: pending as u64,
+                    oldest_at,
+                    state: state.into(),
+                    failures,
+                    last_seq: self.log.live()?.last_seq.max(0) as u64,
+                })
+            }
+            Call::Init { .. } | Call::Fault { .. } | Call::Erase { .. } => {
+                unreachable!("served before loading")
+            }
+        }
+    }
+
+    /// The caller's role, or NotFound when the session must look absent.
+    pub(super) fn role(&self, caller: &Caller) -> Result<Role, AppError> {
+        let meta = self.log.live()?;
+        let member = caller.user.id != meta.owner_id && self.log.is_member(&caller.user.id)?;
+        Role::of(caller, &meta.owner_id, member).ok_or(AppError::NotFound)
+    }
+
+    /// Owner-only operations (admins too); a member is told NotFound.
+    fn manager(&self, caller: &Caller) -> Result<(), AppError> {
+        if self.role(caller)?.may_manage() {
+            Ok(())
+        } else {
+            Err(AppError::NotFound)
+        }
+    }
+
+    fn keyring(&self) -> Result<&'static crate::crypto::Keyring, AppError> {
+        crate::runtime::config(&self.env)
+            .map(|c| &c.keyring)
+            .map_err(|_| AppError::Unavailable { check: "config" })
+    }
+
+    /// The session's log, loading it from D1 first when this object has
+    /// none (a session created before session logs, or whose `init` was
+    /// lost). NotFound when neither store knows it, or it was erased.
+    pub(super) async fn loaded(&self) -> Result<Meta, AppError> {
+        if let Some(m) = self.log.meta()? {
+            return if m.live() {
+                Ok(m)
+            } else {
+                Err(AppError::NotFound)
+            };
+        }
+        let session = self.session_id();
+        if session.is_empty() {
+            return Err(AppError::NotFound);
+        }
+        let db = store::db(&self.env)?;
+        let imported = replica::load(&db, &session)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        // Another event may have loaded it while D1 answered.
+        if self.log.meta()?.is_none() {
+            self.log.load(&imported)?;
+        }
+        self.log.live()
+    }
+
+    /// Erases the session: every socket closes with 4004, queued work is
+    /// dropped, and the storage is deleted, leaving a tombstone so that no
+    /// later call can load the session again.
+    pub(super) async fn erase(&self) -> Result<Response, AppError> {
+        let meta = match self.loaded().await {
+            Ok(m) => m,
+            // Already erased (a retried call), or never here: nothing to do.
+            Err(AppError::NotFound) => return no_content(),
+            Err(e) => return Err(e),
+        };
+        self.queue.borrow_mut().clear();
+        self.stop_turn();
+        for ws in self.state.get_websockets() {
+            let _ = ws.close(Some(close::SESSION_DELETED), Some("session deleted"));
+        }
+        let storage = self.state.storage();
+        storage.delete_alarm().await.map_err(AppError::internal)?;
+        storage.delete_all().await.map_err(AppError::internal)?;
+        self.alarm_at.set(None);
+        self.tickets_table.set(false);
+        self.outbox.reset(self.log.sql());
+        self.buckets.reset();
+        self.log.tombstone(&meta)?;
+        no_content()
+    }
+}

@@ -1,0 +1,267 @@
+//! Replication to D1: what D1 has not confirmed yet, and the flush.
+//!
+//! Every change to the log touches one outbox row in the same synchronous
+//! block (so the same transaction): `(topic, key)` names what changed (a
+//! message, its reactions, a read position, a member, the session row,
+//! the counters), never a copy of it. A flush reads the current state of
+//! each named thing and writes it to D1 with idempotent upserts keyed by
+//! session and seq/user, so a retried or repeated flush never duplicates,
+//! and many changes to one thing between flushes cost one write.
+//!
+//! An outbox row is deleted only after D1 confirmed the batch holding it,
+//! and only if it was not touched again meanwhile (`ver`), so nothing is
+//! dropped. The alarm runs a flush at most `REPLICATION_INTERVAL_MS` after
+//! the first unflushed change; while D1 fails it backs off (doubling up to
+//! `MAX_BACKOFF_MS`) and chat carries on. Each flush also records this
+//! session's remaining depth and oldest change in D1's `replication`
+//! table, from which `/metrics` and `/readyz` report the lag.
+
+use super::log::Log;
+use crate::error::AppError;
+use crate::store::replica;
+use serde::Deserialize;
+use std::cell::Cell;
+use worker::{D1Database, D1PreparedStatement, SqlStorage, SqlStorageValue as V};
+
+/// Outbox rows per flush: one D1 batch of at most a few statements each,
+/// well inside D1's per-invocation query limits.
+pub const FLUSH_ROWS: usize = 40;
+/// The longest wait between attempts while D1 fails.
+pub const MAX_BACKOFF_MS: i64 = 30_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS outbox (
+  topic TEXT NOT NULL, key TEXT NOT NULL, ver INTEGER NOT NULL, since INTEGER NOT NULL,
+  PRIMARY KEY (topic, key));
+CREATE INDEX IF NOT EXISTS outbox_since ON outbox (since);
+CREATE TABLE IF NOT EXISTS counters (
+  name TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (name, labels));
+";
+
+/// What an outbox row names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// A message row (new, edited, deleted, re-sealed) and its edit history.
+    Message,
+    /// The reactions on one message.
+    Reactions,
+    /// One user's read position.
+    Read,
+    /// One user's membership (added or removed).
+    Member,
+    /// The session row: mode, counts, usage totals.
+    Session,
+    /// This session's metric counters.
+    Counters,
+}
+
+impl Topic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topic::Message => "message",
+            Topic::Reactions => "reactions",
+            Topic::Read => "read",
+            Topic::Member => "member",
+            Topic::Session => "session",
+            Topic::Counters => "counters",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Topic> {
+        [
+            Topic::Message,
+            Topic::Reactions,
+            Topic::Read,
+            Topic::Member,
+            Topic::Session,
+            Topic::Counters,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+
+    /// Within one batch: rows before what refers to them (a message before
+    /// its reactions), the session row's absolute totals last.
+    fn rank(self) -> u8 {
+        match self {
+            Topic::Message => 0,
+            Topic::Reactions | Topic::Read | Topic::Member => 1,
+            Topic::Counters => 2,
+            Topic::Session => 3,
+        }
+    }
+}
+
+/// The replication state machine (in memory; the outbox itself is stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replication {
+    /// Nothing scheduled (as far as this instance knows).
+    Idle,
+    /// The alarm will flush at this time (unix ms).
+    Scheduled(i64),
+    /// D1 failed `failures` times in a row; the next try is at `retry_at`.
+    BackingOff { failures: u32, retry_at: i64 },
+}
+
+/// How a flush went.
+pub enum Flushed {
+    /// The outbox is empty.
+    Drained,
+    /// More rows wait; flush again at once.
+    More,
+}
+
+pub struct Outbox {
+    state: Cell<Replication>,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    topic: String,
+    key: String,
+    ver: i64,
+    since: i64,
+}
+
+impl Outbox {
+    pub fn open(sql: &SqlStorage) -> Outbox {
+        let _ = sql.exec(SCHEMA, None);
+        Outbox {
+            state: Cell::new(Replication::Idle),
+        }
+    }
+
+    /// After the storage was wiped: the tables again, nothing scheduled.
+    pub fn reset(&self, sql: &SqlStorage) {
+        let _ = sql.exec(SCHEMA, None);
+        self.state.set(Replication::Idle);
+    }
+
+    pub fn state(&self) -> Replication {
+        self.state.get()
+    }
+
+    pub fn set_state(&self, s: Replication) {
+        self.state.set(s);
+    }
+
+    /// Records that `(topic, key)` changed at `now`; the oldest unflushed
+    /// change time is kept (it measures the lag).
+    pub fn touch(
+        &self,
+        sql: &SqlStorage,
+        topic: Topic,
+        key: &str,
+        now: i64,
+    ) -> Result<(), AppError> {
+        sql.exec(
+            "INSERT INTO outbox (topic, key, ver, since) VALUES (?, ?, 1, ?)
+             ON CONFLICT (topic, key) DO UPDATE SET ver = ver + 1",
+            vec![V::from(topic.as_str()), V::from(key), V::Integer(now)],
+        )
+        .map_err(AppError::internal)?;
+        Ok(())
+    }
+
+    /// Adds `by` to a counter of this session (flushed with the rest).
+    pub fn count(
+        &self,
+        sql: &SqlStorage,
+        name: &str,
+        labels: &str,
+        by: f64,
+        now: i64,
+    ) -> Result<(), AppError> {
+        sql.exec(
+            "INSERT INTO counters (name, labels, value) VALUES (?, ?, ?)
+             ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value",
+            vec![V::from(name), V::from(labels), V::Float(by)],
+        )
+        .map_err(AppError::internal)?;
+        self.touch(sql, Topic::Counters, "", now)
+    }
+
+    /// How many changes wait, and since when the oldest.
+    pub fn depth(&self, sql: &SqlStorage) -> Result<(usize, Option<i64>), AppError> {
+        #[derive(Deserialize)]
+        struct D {
+            n: i64,
+            oldest: Option<i64>,
+        }
+        let d = sql
+            .exec(
+                "SELECT count(*) AS n, min(since) AS oldest FROM outbox",
+                None,
+            )
+            .and_then(|c| c.one::<D>())
+            .map_err(AppError::internal)?;
+        Ok((d.n.max(0) as usize, d.oldest))
+    }
+
+    /// Writes up to `FLUSH_ROWS` changes to D1 in one batch, then forgets
+    /// the rows that were not touched again meanwhile.
+    pub async fn flush(
+        &self,
+        log: &Log,
+        db: &D1Database,
+        session: &str,
+        now: i64,
+    ) -> Result<Flushed, AppError> {
+        let sql = log.sql();
+        let mut rows: Vec<Row> = sql
+            .exec(
+                "SELECT topic, key, ver, since FROM outbox ORDER BY since, topic, key LIMIT ?",
+                vec![V::Integer(FLUSH_ROWS as i64 + 1)],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(AppError::internal)?;
+        let more = rows.len() > FLUSH_ROWS;
+        // The oldest change this batch leaves behind, for the lag gauge.
+        let left_oldest = if more {
+            rows.pop().map(|r| r.since)
+        } else {
+            None
+        };
+        let (depth, oldest) = self.depth(sql)?;
+        rows.sort_by_key(|r| Topic::parse(&r.topic).map_or(9, Topic::rank));
+        let mut stmts: Vec<D1PreparedStatement> = Vec::new();
+        for r in &rows {
+            let Some(topic) = Topic::parse(&r.topic) else {
+                continue;
+            };
+            stmts.extend(replica::statements(db, log, session, topic, &r.key)?);
+        }
+        let pending = depth.saturating_sub(rows.len());
+        stmts.push(replica::status(db, session, pending, left_oldest, now)?);
+        if let Err(e) = db.batch(stmts).await {
+            // The batch is one transaction, so its status row is gone too.
+            // Record the backlog on its own where D1 still takes writes (a
+            // failing statement rather than D1 down), so the lag shows.
+            let alone = replica::status(db, session, depth, oldest, now)?;
+            let _ = db.batch(vec![alone]).await;
+            return Err(AppError::internal(e));
+        }
+        for r in &rows {
+            sql.exec(
+                "DELETE FROM outbox WHERE topic = ? AND key = ? AND ver = ?",
+                vec![
+                    V::from(r.topic.as_str()),
+                    V::from(r.key.as_str()),
+                    V::Integer(r.ver),
+                ],
+            )
+            .map_err(AppError::internal)?;
+        }
+        Ok(if more {
+            Flushed::More
+        } else {
+            Flushed::Drained
+        })
+    }
+}
+
+/// The wait before the next try after `failures` failed flushes.
+pub fn backoff_ms(interval_ms: i64, failures: u32) -> i64 {
+    let doubled = interval_ms.saturating_mul(1i64 << failures.min(16));
+    doubled.clamp(interval_ms, MAX_BACKOFF_MS.max(interval_ms))
+}

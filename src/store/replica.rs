@@ -1,0 +1,393 @@
+//! D1 as the replicated record of every session: the statements a session
+//! object's flush sends (see `session/outbox.rs`), and the load of a session
+//! that D1 holds from before session logs existed.
+//!
+//! Every statement is idempotent: rows are upserted by (session, seq) or
+//! (session, user) with the object's current values, and collections (a
+//! message's edits, its reactions) are replaced whole. The one addition,
+//! an assistant reply's usage, is applied only when its message row is
+//! inserted, which happens once. Each is guarded by the sessions row, so a
+//! flush that lands after an erase writes nothing.
+
+use super::messages::{MessageRow, COLUMNS};
+use super::{num, opt_num, stmt, text};
+use crate::error::AppError;
+use crate::session::log::{Imported, Log, Meta};
+use crate::session::outbox::Topic;
+use serde::Deserialize;
+use serde_json::json;
+use worker::{D1Database, D1PreparedStatement};
+
+const LIVE: &str = "EXISTS (SELECT 1 FROM sessions WHERE id = ?1)";
+
+/// The statements that bring D1's copy of `(topic, key)` up to date.
+pub fn statements(
+    db: &D1Database,
+    log: &Log,
+    session: &str,
+    topic: Topic,
+    key: &str,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let seq = || key.parse::<i64>().map_err(AppError::internal);
+    match topic {
+        Topic::Message => message(db, log, session, seq()?),
+        Topic::Reactions => reactions(db, log, session, seq()?),
+        Topic::Read => Ok(vec![match log.read_position(key)? {
+            Some((seq, at)) => stmt(
+                db,
+                &format!(
+                    "INSERT INTO read_positions (session_id, user_id, seq, updated_at) SELECT ?1, ?2, ?3, ?4 WHERE {LIVE}
+                     ON CONFLICT (session_id, user_id) DO UPDATE SET seq = max(seq, excluded.seq), updated_at = excluded.updated_at"
+                ),
+                &[text(session), text(key), num(seq), num(at)],
+            )?,
+            None => stmt(
+                db,
+                "DELETE FROM read_positions WHERE session_id = ?1 AND user_id = ?2",
+                &[text(session), text(key)],
+            )?,
+        }]),
+        Topic::Member => Ok(vec![match log.member_since(key)? {
+            Some(at) => stmt(
+                db,
+                &format!(
+                    "INSERT INTO session_members (session_id, user_id, added_at) SELECT ?1, ?2, ?3 WHERE {LIVE}
+                     ON CONFLICT DO NOTHING"
+                ),
+                &[text(session), text(key), num(at)],
+            )?,
+            None => stmt(
+                db,
+                "DELETE FROM session_members WHERE session_id = ?1 AND user_id = ?2",
+                &[text(session), text(key)],
+            )?,
+        }]),
+        Topic::Session => {
+            let Some(m) = log.meta()?.filter(Meta::live) else {
+                return Ok(vec![]);
+            };
+            Ok(vec![stmt(
+                db,
+                "UPDATE sessions SET mode = ?2, human_assisted = ?3, last_seq = max(last_seq, ?4), message_count = ?5,
+                        tokens_in = ?6, tokens_out = ?7, turns = ?8, latency_ms_total = ?9,
+                        updated_at = max(updated_at, ?10)
+                  WHERE id = ?1",
+                &[
+                    text(session),
+                    text(&m.mode),
+                    num(m.human_assisted),
+                    num(m.last_seq),
+                    num(m.message_count),
+                    num(m.tokens_in),
+                    num(m.tokens_out),
+                    num(m.turns),
+                    num(m.latency_ms_total),
+                    num(m.updated_at),
+                ],
+            )?])
+        }
+        Topic::Counters => {
+            #[derive(Deserialize)]
+            struct C {
+                name: String,
+                labels: String,
+                value: f64,
+            }
+            let all: Vec<C> = log
+                .sql()
+                .exec("SELECT name, labels, value FROM counters", None)
+                .and_then(|c| c.to_array())
+                .map_err(AppError::internal)?;
+            let list: Vec<_> = all.iter().map(|c| json!([c.name, c.labels, c.value])).collect();
+            Ok(vec![stmt(
+                db,
+                &format!(
+                    "INSERT INTO session_metrics (session_id, name, labels, value)
+                     SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+                       FROM json_each(?2) WHERE {LIVE}
+                     ON CONFLICT (session_id, name, labels) DO UPDATE SET value = excluded.value"
+                ),
+                &[text(session), text(&serde_json::Value::from(list).to_string())],
+            )?])
+        }
+    }
+}
+
+fn message(
+    db: &D1Database,
+    log: &Log,
+    session: &str,
+    seq: i64,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let Some(stored) = log.row(seq)? else {
+        return Ok(vec![]);
+    };
+    let r = &stored.row;
+    let mut out = Vec::new();
+    // Usage is added once: only while the message row is not in D1 yet.
+    if let (Some(c), Some(i), Some(o)) = (&stored.charge, r.tokens_in, r.tokens_out) {
+        out.push(stmt(
+            db,
+            &format!(
+                "INSERT INTO usage_daily (user_id, day, tokens_in, tokens_out, turns)
+                 SELECT ?2, ?3, ?4, ?5, 1
+                  WHERE {LIVE} AND NOT EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?7)
+                 ON CONFLICT (user_id, day) DO UPDATE SET tokens_in = tokens_in + excluded.tokens_in,
+                        tokens_out = tokens_out + excluded.tokens_out, turns = turns + 1,
+                        reserved = max(0, reserved - ?6)"
+            ),
+            &[
+                text(session),
+                text(&c.user),
+                text(&c.day),
+                num(i),
+                num(o),
+                num(c.reserved as i64),
+                num(seq),
+            ],
+        )?);
+    }
+    let placeholders: Vec<String> = (2..=20).map(|i| format!("?{i}")).collect();
+    let mut args = vec![text(session)];
+    args.extend(r.js_values());
+    out.push(stmt(
+        db,
+        &format!(
+            "INSERT INTO messages (session_id, {COLUMNS}) SELECT ?1, {} WHERE {LIVE}
+             ON CONFLICT (session_id, seq) DO UPDATE SET body = excluded.body, edited_at = excluded.edited_at,
+                    deleted_at = excluded.deleted_at, provider = excluded.provider, model = excluded.model,
+                    tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out, ttft_ms = excluded.ttft_ms,
+                    latency_ms = excluded.latency_ms, finish_reason = excluded.finish_reason,
+                    incomplete = excluded.incomplete",
+            placeholders.join(", ")
+        ),
+        &args,
+    )?);
+    // A message that was never edited or deleted has no history to copy.
+    if r.edited_at.is_some() || r.deleted_at.is_some() {
+        let edits: Vec<_> = log
+            .edits(seq)?
+            .into_iter()
+            .map(|(at, body)| json!([at, body]))
+            .collect();
+        out.extend(replace(
+            db,
+            session,
+            seq,
+            "DELETE FROM message_edits WHERE session_id = ?1 AND seq = ?2",
+            "INSERT INTO message_edits (session_id, seq, edited_at, body)
+             SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?3)",
+            edits,
+        )?);
+    }
+    Ok(out)
+}
+
+fn reactions(
+    db: &D1Database,
+    log: &Log,
+    session: &str,
+    seq: i64,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let list: Vec<_> = log
+        .reactions(seq)?
+        .into_iter()
+        .map(|(user, emoji, at)| json!([user, emoji, at]))
+        .collect();
+    replace(
+        db,
+        session,
+        seq,
+        "DELETE FROM reactions WHERE session_id = ?1 AND seq = ?2",
+        "INSERT OR IGNORE INTO reactions (session_id, seq, user_id, emoji, created_at)
+         SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+           FROM json_each(?3)",
+        list,
+    )
+}
+
+/// Replaces a message's collection in D1 with `items`, if the message row
+/// is there (it is upserted earlier in the same batch when new).
+fn replace(
+    db: &D1Database,
+    session: &str,
+    seq: i64,
+    delete: &str,
+    insert: &str,
+    items: Vec<serde_json::Value>,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let mut out = vec![stmt(db, delete, &[text(session), num(seq)])?];
+    if !items.is_empty() {
+        out.push(stmt(
+            db,
+            &format!(
+                "{insert} WHERE EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?2)"
+            ),
+            &[
+                text(session),
+                num(seq),
+                text(&serde_json::Value::from(items).to_string()),
+            ],
+        )?);
+    }
+    Ok(out)
+}
+
+/// This session's replication state after a flush: how many changes are
+/// left, and since when the oldest of them waits.
+pub fn status(
+    db: &D1Database,
+    session: &str,
+    pending: usize,
+    oldest: Option<i64>,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    stmt(
+        db,
+        &format!(
+            "INSERT INTO replication (session_id, pending, oldest_at, flushed_at) SELECT ?1, ?2, ?3, ?4 WHERE {LIVE}
+             ON CONFLICT (session_id) DO UPDATE SET pending = excluded.pending, oldest_at = excluded.oldest_at,
+                    flushed_at = excluded.flushed_at"
+        ),
+        &[
+            text(session),
+            num(pending as i64),
+            opt_num(oldest.map(|o| o.max(0) as u64)),
+            num(now),
+        ],
+    )
+}
+
+/// Rows of a session's messages read per query while loading.
+const LOAD_PAGE: i64 = 500;
+
+/// A session as D1 holds it, for an object that has no log of it yet
+/// (created before session logs existed, or whose `init` never arrived).
+/// None when D1 has no such session.
+pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, AppError> {
+    #[derive(Deserialize)]
+    struct S {
+        owner_id: String,
+        mode: String,
+        human_assisted: i64,
+        last_seq: i64,
+        message_count: i64,
+        tokens_in: i64,
+        tokens_out: i64,
+        turns: i64,
+        latency_ms_total: i64,
+        created_at: i64,
+        updated_at: i64,
+    }
+    let id = [text(session)];
+    let first = db
+        .batch(vec![
+            stmt(
+                db,
+                "SELECT owner_id, mode, human_assisted, last_seq, message_count, tokens_in, tokens_out, turns,
+                        latency_ms_total, created_at, updated_at FROM sessions WHERE id = ?1",
+                &id,
+            )?,
+            stmt(
+                db,
+                "SELECT user_id, added_at FROM session_members WHERE session_id = ?1",
+                &id,
+            )?,
+            stmt(
+                db,
+                "SELECT seq, edited_at, body FROM message_edits WHERE session_id = ?1 ORDER BY id",
+                &id,
+            )?,
+            stmt(
+                db,
+                "SELECT seq, user_id, emoji, created_at FROM reactions WHERE session_id = ?1",
+                &id,
+            )?,
+            stmt(
+                db,
+                "SELECT user_id, seq, updated_at FROM read_positions WHERE session_id = ?1",
+                &id,
+            )?,
+        ])
+        .await
+        .map_err(AppError::internal)?;
+    let Some(s) = super::results::<S>(&first[0])?.into_iter().next() else {
+        return Ok(None);
+    };
+    #[derive(Deserialize)]
+    struct Member {
+        user_id: String,
+        added_at: i64,
+    }
+    #[derive(Deserialize)]
+    struct Edit {
+        seq: i64,
+        edited_at: i64,
+        body: String,
+    }
+    #[derive(Deserialize)]
+    struct Reaction {
+        seq: i64,
+        user_id: String,
+        emoji: String,
+        created_at: i64,
+    }
+    #[derive(Deserialize)]
+    struct Read {
+        user_id: String,
+        seq: i64,
+        updated_at: i64,
+    }
+    let mut messages: Vec<MessageRow> = Vec::new();
+    loop {
+        let after = messages.last().map_or(0, |m| m.seq);
+        let page: Vec<MessageRow> = super::rows(stmt(
+            db,
+            &format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"),
+            &[text(session), num(after), num(LOAD_PAGE)],
+        )?)
+        .await?;
+        let full = page.len() as i64 == LOAD_PAGE;
+        messages.extend(page);
+        if !full {
+            break;
+        }
+    }
+    let last_seq = messages
+        .last()
+        .map_or(s.last_seq, |m| m.seq.max(s.last_seq));
+    Ok(Some(Imported {
+        meta: Meta {
+            id: session.to_string(),
+            owner_id: s.owner_id,
+            state: "live".into(),
+            mode: s.mode,
+            human_assisted: s.human_assisted,
+            last_seq,
+            message_count: s.message_count,
+            tokens_in: s.tokens_in,
+            tokens_out: s.tokens_out,
+            turns: s.turns,
+            latency_ms_total: s.latency_ms_total,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        },
+        members: super::results::<Member>(&first[1])?
+            .into_iter()
+            .map(|m| (m.user_id, m.added_at))
+            .collect(),
+        messages,
+        edits: super::results::<Edit>(&first[2])?
+            .into_iter()
+            .map(|e| (e.seq, e.edited_at, e.body))
+            .collect(),
+        reactions: super::results::<Reaction>(&first[3])?
+            .into_iter()
+            .map(|r| (r.seq, r.user_id, r.emoji, r.created_at))
+            .collect(),
+        reads: super::results::<Read>(&first[4])?
+            .into_iter()
+            .map(|r| (r.user_id, r.seq, r.updated_at))
+            .collect(),
+    }))
+}
