@@ -56,8 +56,9 @@ pub async fn readyz(ctx: &Ctx) -> HandlerResult {
 
     let mut degraded: Vec<&str> = Vec::new();
     if let (Ok(config), Ok(db)) = (ctx.config(), crate::store::db(&ctx.env)) {
-        let now = crate::store::now_ms();
-        if let Ok(r) = crate::store::metrics::replication(&db, now).await {
+        let started = now();
+        let lag = crate::store::metrics::replication(&db, crate::store::now_ms()).await;
+        if let Ok(r) = lag {
             let ok = r.lag_ms <= config.replication_lag_ready_s as i64 * 1000;
             if !ok {
                 degraded.push("replication");
@@ -66,6 +67,7 @@ pub async fn readyz(ctx: &Ctx) -> HandlerResult {
                 "replication".into(),
                 json!({
                     "ok": ok,
+                    "latency_ms": now() - started,
                     "lag_seconds": r.lag_ms.max(0) as f64 / 1000.0,
                     "outbox_depth": r.depth,
                 }),
