@@ -376,3 +376,104 @@ async fn a_session_from_before_the_log_is_loaded_from_d1_on_first_use() {
         .await;
     assert_eq!(edits[0]["n"], 1);
 }
+
+#[tokio::test]
+async fn a_reply_cut_off_by_sigkill_ends_as_interrupted_and_the_question_is_answered_again() {
+    let dir = temp_dir("midreply");
+    let model = unique("midreply");
+    let opts = Options {
+        persist: Some(dir),
+        vars: common::llm::runtime_vars(&model, &[]),
+        ..Default::default()
+    };
+    let first = Harness::start(opts.clone());
+    // A long, slow reply: about six seconds of deltas.
+    first
+        .script(&model, json!([{"repeat": 200, "delay_ms": 30}]))
+        .await;
+    let u = User::new(&first, "midreply");
+    let s = u.create_session("midreply").await;
+    let (mut ws, _, _) = u.join(&s, None).await;
+    send_msg(&mut ws, "q1", "tell me everything").await;
+    let mut seen = String::new();
+    let mut deltas = 0;
+    // Past several progress saves (every 250 ms at most).
+    while deltas < 40 {
+        let f = recv(&mut ws).await;
+        if f["type"] == "delta" {
+            seen.push_str(f["text"].as_str().unwrap());
+            deltas += 1;
+        }
+    }
+    kill_9(&first);
+    drop(ws);
+    drop(first);
+
+    let second = Harness::start(opts);
+    let u = User {
+        base: second.url.clone(),
+        ..u
+    };
+    // Resuming after the question: the cut-off reply is there, ended as
+    // interrupted with the text saved so far, then a fresh answer follows.
+    let (mut ws, _, replayed) = u.join(&s, Some(1)).await;
+    let mut frames: Vec<Value> = replayed;
+    let reply = loop {
+        if let Some(done) = frames
+            .iter()
+            .find(|m| m["author"]["kind"] == "assistant" && m["turn"]["incomplete"] == false)
+        {
+            break done.clone();
+        }
+        let f = recv(&mut ws).await;
+        if f["type"] == "message" {
+            frames.push(f);
+        }
+    };
+    let cut = frames
+        .iter()
+        .find(|m| m["turn"]["finish_reason"] == "interrupted")
+        .unwrap_or_else(|| panic!("no interrupted reply in {frames:?}"));
+    assert_eq!(
+        (cut["seq"].as_u64(), cut["turn"]["incomplete"].as_bool()),
+        (Some(2), Some(true))
+    );
+    let saved = cut["text"].as_str().unwrap();
+    assert!(!saved.is_empty(), "the text so far was saved");
+    assert!(
+        seen.starts_with(saved),
+        "saved text is what clients saw: {saved:?}"
+    );
+    assert_eq!(reply["seq"], 3);
+    assert!(
+        reply["text"]
+            .as_str()
+            .unwrap()
+            .contains("tell me everything"),
+        "the question is answered again: {reply}"
+    );
+    // The new turn's prompt holds the question, not the cut-off text.
+    let asked = second.standin_requests(Some(&model)).await;
+    assert_eq!(asked.len(), 1, "one more answer, not two");
+    assert!(
+        !asked[0]["body"].to_string().contains("lorem"),
+        "{}",
+        asked[0]["body"]
+    );
+    // Exactly one of each reaches D1.
+    second.replicated(&s).await;
+    let rows = second
+        .sql(
+            "SELECT seq, finish_reason, incomplete FROM messages WHERE session_id = ?1 ORDER BY seq",
+            json!([s]),
+        )
+        .await;
+    assert_eq!(
+        rows,
+        vec![
+            json!({"seq": 1, "finish_reason": null, "incomplete": 0}),
+            json!({"seq": 2, "finish_reason": "interrupted", "incomplete": 1}),
+            json!({"seq": 3, "finish_reason": "stop", "incomplete": 0}),
+        ]
+    );
+}

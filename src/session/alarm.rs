@@ -1,6 +1,7 @@
-//! The object's one alarm, shared by two parts: socket lifetimes (the next
-//! token expiry, `lifetime.rs`) and replication (the next outbox flush,
-//! `outbox.rs`). It is set to whichever comes first.
+//! The object's one alarm, shared by three parts: socket lifetimes (the
+//! next token expiry, `lifetime.rs`), replication (the next outbox flush,
+//! `outbox.rs`) and the watchdog of a running turn (`progress.rs`). It is
+//! set to whichever comes first.
 //!
 //! The time of the pending alarm is cached while the object is awake, so
 //! a change that finds a flush already scheduled costs no storage call.
@@ -60,12 +61,20 @@ impl Core {
         // The runtime cleared the alarm that fired.
         self.alarm_at.set(None);
         let now = now_ms();
+        if !self.session_id().is_empty() {
+            self.recover_turn();
+        }
         let next_expiry = self.expire_due(now as u64).map(|e| e as i64);
         let next_flush = self.flush_now(now).await;
-        let next = match (next_expiry, next_flush) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        // A running turn keeps its watchdog (`progress.rs`).
+        let watchdog = self
+            .turn_running
+            .get()
+            .then(|| now_ms() + super::progress::WATCHDOG_MS);
+        let next = [next_expiry, next_flush, watchdog]
+            .into_iter()
+            .flatten()
+            .min();
         if let Some(at) = next {
             self.alarm_no_later_than(at).await;
         }

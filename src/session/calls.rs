@@ -196,11 +196,11 @@ impl Core {
     /// lost). NotFound when neither store knows it, or it was erased.
     pub(super) async fn loaded(&self) -> Result<Meta, AppError> {
         if let Some(m) = self.log.meta()? {
-            return if m.live() {
-                Ok(m)
-            } else {
-                Err(AppError::NotFound)
-            };
+            if !m.live() {
+                return Err(AppError::NotFound);
+            }
+            self.recover_turn();
+            return Ok(m);
         }
         let session = self.session_id();
         if session.is_empty() {
@@ -214,7 +214,9 @@ impl Core {
         if self.log.meta()?.is_none() {
             self.log.load(&imported)?;
         }
-        self.log.live()
+        let m = self.log.live()?;
+        self.recover_turn();
+        Ok(m)
     }
 
     /// Erases the session: every socket closes with 4004, queued work is

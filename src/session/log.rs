@@ -61,6 +61,14 @@ CREATE TABLE IF NOT EXISTS reactions (
   PRIMARY KEY (seq, emoji, user_id));
 CREATE TABLE IF NOT EXISTS read_positions (
   user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+-- The assistant's reply in progress (see progress.rs).
+CREATE TABLE IF NOT EXISTS turn_progress (
+  one INTEGER PRIMARY KEY CHECK (one = 1),
+  message_id TEXT NOT NULL, author_name TEXT NOT NULL,
+  -- JSON: who asked (UserRef), and whom the turn is charged to (Charge)
+  asked_by TEXT NOT NULL, charge TEXT NOT NULL,
+  provider TEXT NOT NULL, model TEXT NOT NULL,
+  body TEXT NOT NULL, started_at INTEGER NOT NULL, saved_at INTEGER NOT NULL);
 ";
 
 /// The session row, kept in memory while the object is awake.
@@ -370,6 +378,13 @@ impl Log {
                 meta.latency_ms_total += t.latency_ms as i64;
             }
             out.touch(&self.sql, Topic::Message, &seq.to_string(), now)?;
+            if m.turn.is_some() {
+                // The finished reply replaces its progress in one commit.
+                self.exec(
+                    "DELETE FROM turn_progress WHERE message_id = ?",
+                    vec![s(&m.id)],
+                )?;
+            }
             done.push(Appended {
                 view: MessageView {
                     seq: seq as u64,

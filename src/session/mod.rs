@@ -53,6 +53,7 @@ mod limits;
 pub mod log;
 mod mode;
 pub mod outbox;
+mod progress;
 mod queue;
 mod sockets;
 mod turn;
@@ -118,6 +119,10 @@ pub struct Core {
     buckets: limits::Buckets,
     /// When the pending alarm fires, if this instance knows (`alarm.rs`).
     alarm_at: Cell<Option<i64>>,
+    /// Whether this instance looked for a reply a dead one left behind.
+    recovered: Cell<bool>,
+    /// When the reply in progress was last saved (`progress.rs`).
+    progress_saved_at: Cell<i64>,
 }
 
 impl DurableObject for ChatSession {
@@ -147,6 +152,8 @@ impl DurableObject for ChatSession {
                 buckets: limits::Buckets::default(),
                 tickets_table: Cell::new(false),
                 alarm_at: Cell::new(None),
+                recovered: Cell::new(false),
+                progress_saved_at: Cell::new(0),
             }),
         }
     }
@@ -206,6 +213,7 @@ impl DurableObject for ChatSession {
             return Ok(());
         };
         this.learn_session(&me.session);
+        this.recover_turn();
         if me.expired(now_ms() as u64) {
             this.expire(&ws);
             return Ok(());

@@ -180,7 +180,13 @@ impl Core {
         let history = self.log.page(keys, 0, u64::MAX, HISTORY, true)?;
         let turns: Vec<Turn> = history
             .iter()
+            // A reply cut off by a crash is answered again, not continued.
             .filter(|m| !m.deleted && m.unreadable.is_none() && !m.text.is_empty())
+            .filter(|m| {
+                m.turn
+                    .as_ref()
+                    .is_none_or(|t| t.finish_reason != "interrupted")
+            })
             .map(|m| Turn {
                 role: if m.author.kind == AuthorKind::Assistant {
                     Role::Assistant
@@ -218,7 +224,12 @@ impl Core {
             ));
             return Ok(());
         };
-        let stored = self.reply(a, &prompt, started, &charge).await;
+        let stored = self.reply(a, &prompt, started, &charge, user).await;
+        // A queued reply takes its progress row with it when it is stored
+        // (one commit); a turn that stored nothing leaves nothing in progress.
+        if !matches!(stored, Ok(true)) {
+            self.progress_clear();
+        }
         // A turn that stored nothing gives its reservation back.
         if !matches!(stored, Ok(true)) && charge.reserved > 0 {
             if let Err(e) = store::messages::release(&db, &charge).await {
@@ -237,6 +248,7 @@ impl Core {
         prompt: &crate::llm::Prompt,
         started: i64,
         charge: &Charge,
+        asked_by: &UserRef,
     ) -> Result<bool, AppError> {
         let session = self.session_id();
 
@@ -254,6 +266,21 @@ impl Core {
             abort: None,
             stopped: false,
         });
+        let head = &a.chain[0].endpoint;
+        self.progress_start(super::progress::Started {
+            message_id: &message_id,
+            author: &author,
+            asked_by,
+            charge,
+            provider: head.kind.as_str(),
+            model: &head.model,
+            started_at: started,
+        })?;
+        if let Some(core) = self.me.upgrade() {
+            let at = now_ms() + super::progress::WATCHDOG_MS;
+            self.state
+                .wait_until(async move { core.alarm_no_later_than(at).await });
+        }
         self.broadcast_message(
             &ServerFrame::Turn {
                 message_id: &message_id,
@@ -607,5 +634,15 @@ impl Core {
             f
         };
         self.broadcast_message(&frame);
+        if now_ms() - self.progress_saved_at.get() >= super::progress::SAVE_EVERY_MS {
+            let saved = self
+                .turn
+                .borrow()
+                .as_ref()
+                .map(|t| (t.message_id.clone(), t.text.clone()));
+            if let Some((id, text)) = saved {
+                self.progress_save(&id, &text);
+            }
+        }
     }
 }

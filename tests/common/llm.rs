@@ -6,6 +6,14 @@ use serde_json::Value;
 /// A runtime whose assistant uses the stand-in under a model name of its own
 /// (so the test's script is its own), plus `extra` variables.
 pub fn runtime(model: &str, extra: &[(&str, &str)]) -> Harness {
+    Harness::start(Options {
+        vars: runtime_vars(model, extra),
+        ..Default::default()
+    })
+}
+
+/// The variables of `runtime`, for a runtime started with other options.
+pub fn runtime_vars(model: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut vars = vec![
         ("LLM_PROVIDERS".to_string(), "openai".to_string()),
         ("OPENAI_BASE_URL".to_string(), "{llm_url}/v1".to_string()),
@@ -21,10 +29,7 @@ pub fn runtime(model: &str, extra: &[(&str, &str)]) -> Harness {
         vars.retain(|(name, _)| name != k);
         vars.push((k.to_string(), v.to_string()));
     }
-    Harness::start(Options {
-        vars,
-        ..Default::default()
-    })
+    vars
 }
 
 /// Frames up to and including the assistant's final message.
