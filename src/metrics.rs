@@ -34,7 +34,7 @@ pub const FAMILIES: &[(&str, Kind, &str)] = &[
     (
         "confab_llm_turns_total",
         Kind::Counter,
-        "Assistant turns by provider, model and outcome (ok, stopped, error, failed, quota_exceeded).",
+        "Assistant turns by provider, model and outcome (ok, stopped, error, interrupted, failed, quota_exceeded).",
     ),
     ("confab_llm_tokens_total", Kind::Counter, "Tokens used by the assistant, by provider, model and direction."),
     ("confab_llm_ttft_seconds", Kind::Histogram, "Time from the start of a turn to its first token."),

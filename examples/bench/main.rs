@@ -10,6 +10,7 @@
 //!     [--step-secs 3] [--idle-sockets 1000] [--history-rows 100000]
 //!     [--ttft-turns 30] [--many 100x100] [--many-messages 10] [--idle-secs 20]
 //!     [--soak-minutes 0] [--soak-rate 50] [--d1-latency-ms 0] [--cold-starts 5]
+//!     [--cpu-secs 10] [--cpu-rate 200] [--lag-secs 5] [--outage-secs 0]
 //!     [--json target/bench.json]
 //! cargo run --release --example bench -- --only-soak --soak-minutes 30
 //! cargo run --example bench -- --smoke      # tiny zero-loss check, run by `make test`
@@ -21,6 +22,7 @@
 mod cold;
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod cpu;
 mod history;
 mod many;
 mod ttft;
@@ -51,6 +53,13 @@ struct Args {
     d1_latency_ms: Option<u64>,
     /// Fresh runtimes started to time cold start (0 skips it).
     cold_starts: usize,
+    /// Seconds of the CPU-per-message steps (0 skips them), and their rate.
+    cpu_secs: u64,
+    cpu_rate: u32,
+    /// Seconds of the replication-lag step (0 skips it).
+    lag_secs: u64,
+    /// Seconds of a D1 outage under traffic, then the drain (0 skips it).
+    outage_secs: u64,
 }
 
 fn args() -> Args {
@@ -71,6 +80,10 @@ fn args() -> Args {
         only_soak: false,
         d1_latency_ms: None,
         cold_starts: 5,
+        cpu_secs: 10,
+        cpu_rate: 200,
+        lag_secs: 5,
+        outage_secs: 0,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -116,6 +129,12 @@ fn args() -> Args {
             "--soak-rate" => a.soak_rate = value().parse().unwrap_or_else(|_| usage("--soak-rate")),
             "--cold-starts" => {
                 a.cold_starts = value().parse().unwrap_or_else(|_| usage("--cold-starts"))
+            }
+            "--cpu-secs" => a.cpu_secs = value().parse().unwrap_or_else(|_| usage("--cpu-secs")),
+            "--cpu-rate" => a.cpu_rate = value().parse().unwrap_or_else(|_| usage("--cpu-rate")),
+            "--lag-secs" => a.lag_secs = value().parse().unwrap_or_else(|_| usage("--lag-secs")),
+            "--outage-secs" => {
+                a.outage_secs = value().parse().unwrap_or_else(|_| usage("--outage-secs"))
             }
             "--d1-latency-ms" => {
                 a.d1_latency_ms = Some(value().parse().unwrap_or_else(|_| usage("--d1-latency-ms")))
@@ -455,7 +474,12 @@ async fn main() {
         }
     }
 
-    // Fan-out first, on a quiet runtime: 1 session × N sockets, stepping the
+    // CPU per message first, on a quiet runtime.
+    if a.cpu_secs > 0 {
+        report["cpu"] = cpu::run(&h, &owner, a.cpu_rate, a.cpu_secs).await;
+    }
+
+    // Fan-out, on a quiet runtime: 1 session × N sockets, stepping the
     // send rate up.
     let s = owner.create_session("fanout").await;
     let (mut sender, _, _) = owner.join(&s, None).await;
@@ -521,6 +545,14 @@ async fn main() {
     );
     report["fanout"] =
         json!({"sockets": receivers.len(), "steps": steps, "best_rate_p99_le_50ms": best});
+    drop(receivers);
+    if a.lag_secs > 0 {
+        let rate = best.unwrap_or(a.rates[0]);
+        report["replication_lag"] = cpu::lag(&h, &owner, rate, a.lag_secs).await;
+    }
+    if a.outage_secs > 0 {
+        report["d1_outage"] = cpu::outage(&h, &owner, 50, a.outage_secs).await;
+    }
 
     // Connect rate and memory per idle socket.
     let idle_session = owner.create_session("idle").await;

@@ -59,8 +59,13 @@ pub struct Harness {
     pub log_path: PathBuf,
 }
 
+/// The checkout whose build, harness and migrations are run: this one, or
+/// `CONFAB_ROOT` (the benchmark uses it to drive an older build in a
+/// worktree with the same client).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CONFAB_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// A unique, readable name for per-test resources (session ids, dirs).
