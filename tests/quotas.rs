@@ -88,6 +88,7 @@ async fn concurrent_turns_cannot_overshoot_the_daily_budget() {
         }
     };
     assert!(!reply["text"].as_str().unwrap().is_empty());
+    h.replicated(&s).await;
     let rows = h
         .sql(
             "SELECT reserved, turns FROM usage_daily WHERE user_id = ?1",
