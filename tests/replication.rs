@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -161,12 +160,12 @@ async fn a_d1_outage_keeps_chat_going_and_d1_catches_up_with_no_duplicates() {
 }
 
 #[tokio::test]
-async fn sigkill_before_a_flush_loses_nothing_and_the_woken_object_catches_d1_up() {
+async fn sigkill_before_a_flush_loses_nothing_and_the_alarm_catches_d1_up() {
     let dir = temp_dir("unflushed");
-    // A flush a minute away: the kill certainly comes first.
+    // A flush five seconds away: the kill certainly comes first.
     let first = Harness::start(Options {
         persist: Some(dir.clone()),
-        vars: vec![("REPLICATION_INTERVAL_MS".into(), "60000".into())],
+        vars: vec![("REPLICATION_INTERVAL_MS".into(), "5000".into())],
         ..Default::default()
     });
     let u = User::new(&first, "unflushed");
@@ -187,19 +186,27 @@ async fn sigkill_before_a_flush_loses_nothing_and_the_woken_object_catches_d1_up
         persist: Some(dir),
         ..Default::default()
     });
+    // Nobody touches the session: the alarm the dead instance set wakes a
+    // fresh one, which learns its session from the log and flushes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d1_messages(&second, &s).await.len() < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "the persisted alarm never flushed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(d1_messages(&second, &s).await, numbered("k", 10));
+    // Every acked message survived in the session log too.
     let u = User {
         base: second.url.clone(),
         ..u
     };
-    // Every acked message survived in the session log...
     let texts = u.history_texts(&s).await;
     assert_eq!(
         texts,
         (1..=10).map(|i| format!("acked {i}")).collect::<Vec<_>>()
     );
-    // ...and waking the object scheduled the flush its outbox was waiting for.
-    second.replicated(&s).await;
-    assert_eq!(d1_messages(&second, &s).await, numbered("k", 10));
 }
 
 #[tokio::test]
@@ -230,29 +237,26 @@ async fn sigkill_after_d1_committed_a_flush_but_before_the_object_heard_repeats_
     drop(ws);
     drop(first);
 
+    let restarted_at = now_ms();
     let second = Harness::start(Options {
         persist: Some(dir),
         vars: vec![("METRICS_TOKEN".into(), "metrics-token-0123456789".into())],
         ..Default::default()
     });
-    let u = User {
-        base: second.url.clone(),
-        ..u
-    };
-    let ops = User {
-        token: token_with_roles("ops-midflush", "Ops", &["admin"]),
-        ..u.clone()
-    };
-    let (_, r) = ops
-        .call(
-            Method::GET,
-            &format!("/v1/admin/sessions/{s}/replication"),
-            None,
+    // The object never heard that D1 took the batch, so it flushes it
+    // again after the restart (its alarm fires again, or a call wakes it).
+    second.replicated(&s).await;
+    let flushed_at = second
+        .sql(
+            "SELECT flushed_at FROM replication WHERE session_id = ?1",
+            json!([s]),
         )
-        .await;
+        .await[0]["flushed_at"]
+        .as_i64()
+        .unwrap();
     assert!(
-        r["pending"].as_u64() > Some(0),
-        "the unconfirmed flush is still owed: {r}"
+        flushed_at >= restarted_at,
+        "the unconfirmed flush was repeated after the restart"
     );
     second.replicated(&s).await;
     // The repeated flush changed nothing: each row once, each count once.

@@ -61,8 +61,13 @@ impl Core {
         // The runtime cleared the alarm that fired.
         self.alarm_at.set(None);
         let now = now_ms();
-        if !self.session_id().is_empty() {
-            self.recover_turn();
+        // An alarm may wake a fresh instance that no call or socket has
+        // told its session yet: the log knows it.
+        if let Ok(Some(m)) = self.log.meta() {
+            self.learn_session(&m.id);
+            if m.live() {
+                self.recover_turn();
+            }
         }
         let next_expiry = self.expire_due(now as u64).map(|e| e as i64);
         let next_flush = self.flush_now(now).await;

@@ -210,7 +210,17 @@ impl Core {
         let imported = replica::load(&db, &session)
             .await?
             .ok_or(AppError::NotFound)?;
-        // Another event may have loaded it while D1 answered.
+        // Messages page by page; the session row last, which makes the log
+        // live. Another event may load it meanwhile: both only repeat work.
+        let mut after = 0;
+        loop {
+            let (rows, more) = replica::load_messages(&db, &session, after).await?;
+            self.log.load_messages(&rows)?;
+            match rows.last() {
+                Some(last) if more => after = last.seq,
+                _ => break,
+            }
+        }
         if self.log.meta()?.is_none() {
             self.log.load(&imported)?;
         }

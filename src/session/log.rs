@@ -846,21 +846,26 @@ impl Log {
             .map(|r| r.added_at))
     }
 
-    /// Loads a session's rows as D1 held them (see `import.rs`); nothing is
-    /// queued for replication, since D1 has them already.
+    /// Loads a page of a session's messages as D1 held them; nothing is
+    /// queued for replication, since D1 has them already. Idempotent, so
+    /// two loads that race only repeat work.
+    pub fn load_messages(&self, rows: &[MessageRow]) -> Result<(), AppError> {
+        let q = format!(
+            "INSERT OR IGNORE INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        for r in rows {
+            self.exec(&q, r.values())?;
+        }
+        Ok(())
+    }
+
+    /// Loads the rest of a session as D1 held it, after its messages, and
+    /// last the session row, which makes the log live (`replica::load`).
     pub fn load(&self, imported: &Imported) -> Result<(), AppError> {
         for m in &imported.members {
             self.exec(
                 "INSERT OR IGNORE INTO members (user_id, added_at) VALUES (?, ?)",
                 vec![s(&m.0), int(m.1)],
-            )?;
-        }
-        for r in &imported.messages {
-            self.exec(
-                &format!(
-                    "INSERT OR IGNORE INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                ),
-                r.values(),
             )?;
         }
         for e in &imported.edits {
@@ -881,7 +886,20 @@ impl Log {
                 vec![s(&p.0), int(p.1), int(p.2)],
             )?;
         }
-        self.init(&imported.meta)
+        // The loaded messages decide last_seq, whatever D1's counter said.
+        #[derive(Deserialize)]
+        struct Last {
+            last: Option<i64>,
+        }
+        let last = self
+            .all::<Last>("SELECT max(seq) AS last FROM messages", vec![])?
+            .into_iter()
+            .next()
+            .and_then(|l| l.last)
+            .unwrap_or(0);
+        let mut meta = imported.meta.clone();
+        meta.last_seq = meta.last_seq.max(last);
+        self.init(&meta)
     }
 }
 
@@ -895,7 +913,6 @@ pub struct StoredMessage {
 pub struct Imported {
     pub meta: Meta,
     pub members: Vec<(String, i64)>,
-    pub messages: Vec<MessageRow>,
     /// `(seq, edited_at, body)`
     pub edits: Vec<(i64, i64, String)>,
     /// `(seq, user_id, emoji, created_at)`

@@ -262,8 +262,8 @@ pub fn status(
 const LOAD_PAGE: i64 = 500;
 
 /// A session as D1 holds it, for an object that has no log of it yet
-/// (created before session logs existed, or whose `init` never arrived).
-/// None when D1 has no such session.
+/// (created before session logs existed, or whose `init` never arrived),
+/// all but its messages (`load_messages`). None when D1 has no such session.
 pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, AppError> {
     #[derive(Deserialize)]
     struct S {
@@ -338,24 +338,6 @@ pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, Ap
         seq: i64,
         updated_at: i64,
     }
-    let mut messages: Vec<MessageRow> = Vec::new();
-    loop {
-        let after = messages.last().map_or(0, |m| m.seq);
-        let page: Vec<MessageRow> = super::rows(stmt(
-            db,
-            &format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"),
-            &[text(session), num(after), num(LOAD_PAGE)],
-        )?)
-        .await?;
-        let full = page.len() as i64 == LOAD_PAGE;
-        messages.extend(page);
-        if !full {
-            break;
-        }
-    }
-    let last_seq = messages
-        .last()
-        .map_or(s.last_seq, |m| m.seq.max(s.last_seq));
     Ok(Some(Imported {
         meta: Meta {
             id: session.to_string(),
@@ -363,7 +345,7 @@ pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, Ap
             state: "live".into(),
             mode: s.mode,
             human_assisted: s.human_assisted,
-            last_seq,
+            last_seq: s.last_seq,
             message_count: s.message_count,
             tokens_in: s.tokens_in,
             tokens_out: s.tokens_out,
@@ -376,7 +358,6 @@ pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, Ap
             .into_iter()
             .map(|m| (m.user_id, m.added_at))
             .collect(),
-        messages,
         edits: super::results::<Edit>(&first[2])?
             .into_iter()
             .map(|e| (e.seq, e.edited_at, e.body))
@@ -390,4 +371,22 @@ pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, Ap
             .map(|r| (r.user_id, r.seq, r.updated_at))
             .collect(),
     }))
+}
+
+/// One page of a session's messages as D1 holds them: the `LOAD_PAGE`
+/// after seq `after`, and whether more may follow. Loading goes page by
+/// page into the log, so a long history never sits in memory whole.
+pub async fn load_messages(
+    db: &D1Database,
+    session: &str,
+    after: i64,
+) -> Result<(Vec<MessageRow>, bool), AppError> {
+    let page: Vec<MessageRow> = super::rows(stmt(
+        db,
+        &format!("SELECT {COLUMNS} FROM messages WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"),
+        &[text(session), num(after), num(LOAD_PAGE)],
+    )?)
+    .await?;
+    let more = page.len() as i64 == LOAD_PAGE;
+    Ok((page, more))
 }
