@@ -10,7 +10,7 @@
 //!     [--step-secs 3] [--idle-sockets 1000] [--history-rows 100000]
 //!     [--ttft-turns 30] [--many 100x100] [--many-messages 10] [--idle-secs 20]
 //!     [--soak-minutes 0] [--soak-rate 50] [--d1-latency-ms 0] [--cold-starts 5]
-//!     [--cpu-secs 10] [--cpu-rate 200] [--lag-secs 5] [--outage-secs 0]
+//!     [--cpu-secs 10] [--cpu-rate 200] [--lag-secs 5] [--outage-secs 0] [--var K=V]
 //!     [--json target/bench.json]
 //! cargo run --release --example bench -- --only-soak --soak-minutes 30
 //! cargo run --example bench -- --smoke      # tiny zero-loss check, run by `make test`
@@ -60,6 +60,9 @@ struct Args {
     lag_secs: u64,
     /// Seconds of a D1 outage under traffic, then the drain (0 skips it).
     outage_secs: u64,
+    /// Extra runtime variables (`--var K=V`, repeatable), e.g. to take
+    /// replication off the measured path with a long interval.
+    vars: Vec<(String, String)>,
 }
 
 fn args() -> Args {
@@ -84,6 +87,7 @@ fn args() -> Args {
         cpu_rate: 200,
         lag_secs: 5,
         outage_secs: 0,
+        vars: Vec::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -129,6 +133,11 @@ fn args() -> Args {
             "--soak-rate" => a.soak_rate = value().parse().unwrap_or_else(|_| usage("--soak-rate")),
             "--cold-starts" => {
                 a.cold_starts = value().parse().unwrap_or_else(|_| usage("--cold-starts"))
+            }
+            "--var" => {
+                let v = value();
+                let (k, val) = v.split_once('=').unwrap_or_else(|| usage("--var"));
+                a.vars.push((k.to_string(), val.to_string()));
             }
             "--cpu-secs" => a.cpu_secs = value().parse().unwrap_or_else(|_| usage("--cpu-secs")),
             "--cpu-rate" => a.cpu_rate = value().parse().unwrap_or_else(|_| usage("--cpu-rate")),
@@ -441,7 +450,10 @@ async fn main() {
             ("RATE_MESSAGES_PER_MINUTE".into(), "0".into()),
             // The many-sessions run creates 100+ sessions as one user.
             ("MAX_SESSIONS_PER_USER_PER_DAY".into(), "1000000".into()),
-        ],
+        ]
+        .into_iter()
+        .chain(a.vars.iter().cloned())
+        .collect(),
         d1_latency_ms: a.d1_latency_ms,
         ..Options::default()
     });

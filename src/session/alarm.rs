@@ -73,8 +73,7 @@ impl Core {
         let next_flush = self.flush_now(now).await;
         // A running turn keeps its watchdog (`progress.rs`).
         let watchdog = self
-            .turn_running
-            .get()
+            .turn_busy()
             .then(|| now_ms() + super::progress::WATCHDOG_MS);
         let next = [next_expiry, next_flush, watchdog]
             .into_iter()
@@ -93,7 +92,7 @@ impl Core {
         };
         let waiting = self
             .outbox
-            .depth(self.log.sql())
+            .depth(&self.log)
             .map(|(n, _)| n > 0)
             .unwrap_or(true);
         let session = self.session_id();
@@ -124,7 +123,7 @@ impl Core {
         match state {
             Replication::Idle => {
                 // Changes made while the flush was in flight are still due.
-                let left = self.outbox.depth(self.log.sql()).map(|(n, _)| n);
+                let left = self.outbox.depth(&self.log).map(|(n, _)| n);
                 if left.is_ok_and(|n| n > 0) {
                     let at = now_ms() + self.replication_interval();
                     self.outbox.set_state(Replication::Scheduled(at));

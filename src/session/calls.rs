@@ -149,7 +149,7 @@ impl Core {
                 reply(&r)
             }
             Call::Replication { .. } => {
-                let (pending, oldest_at) = self.outbox.depth(self.log.sql())?;
+                let (pending, oldest_at) = self.outbox.depth(&self.log)?;
                 let (state, failures) = match self.outbox.state() {
                     Replication::Idle => ("idle", 0),
                     Replication::Scheduled(_) => ("scheduled", 0),

@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS reactions (
   PRIMARY KEY (seq, emoji, user_id));
 CREATE TABLE IF NOT EXISTS read_positions (
   user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+-- The highest seq D1 has confirmed as appended (see outbox.rs): messages
+-- above it are replicated by seq, without an outbox row each.
+CREATE TABLE IF NOT EXISTS replica_mark (one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL);
 -- The assistant's reply in progress (see progress.rs).
 CREATE TABLE IF NOT EXISTS turn_progress (
   one INTEGER PRIMARY KEY CHECK (one = 1),
@@ -173,12 +176,36 @@ impl Log {
         if let Some(m) = self.meta.borrow().as_ref() {
             return Ok(Some(m.clone()));
         }
-        let m = self
+        let Some(mut m) = self
             .all::<Meta>("SELECT * FROM session WHERE one = 1", vec![])?
             .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        // Appending a user's message writes only the message (the hot
+        // path), so the stored row may trail the messages: the newest one
+        // has the true last seq and activity time, and seqs are gap-free,
+        // so every seq past the stored one is one more message.
+        #[derive(Deserialize)]
+        struct Top {
+            seq: i64,
+            created_at: i64,
+        }
+        let top = self
+            .all::<Top>(
+                "SELECT seq, created_at FROM messages ORDER BY seq DESC LIMIT 1",
+                vec![],
+            )?
+            .into_iter()
             .next();
-        *self.meta.borrow_mut() = m.clone();
-        Ok(m)
+        if let Some(t) = top.filter(|t| t.seq > m.last_seq) {
+            m.message_count += t.seq - m.last_seq;
+            m.last_seq = t.seq;
+            m.updated_at = m.updated_at.max(t.created_at);
+        }
+        *self.meta.borrow_mut() = Some(m.clone());
+        Ok(Some(m))
     }
 
     /// The live session, or NotFound (never created, or erased).
@@ -377,7 +404,7 @@ impl Log {
                 meta.turns += 1;
                 meta.latency_ms_total += t.latency_ms as i64;
             }
-            out.touch(&self.sql, Topic::Message, &seq.to_string(), now)?;
+            // No outbox row: appends are replicated by seq (`outbox.rs`).
             if m.turn.is_some() {
                 // The finished reply replaces its progress in one commit.
                 self.exec(
@@ -403,8 +430,13 @@ impl Log {
                 duplicate: false,
             });
         }
-        if done.iter().any(|a| !a.duplicate) {
+        // Usage totals must be stored with the reply that spent them; for
+        // users' messages the row is rebuilt from the messages on load, so
+        // the hot path writes the message alone.
+        if batch.iter().any(|m| m.turn.is_some()) {
             self.save_meta(meta, out, now)?;
+        } else {
+            *self.meta.borrow_mut() = Some(meta);
         }
         Ok(done)
     }
@@ -760,6 +792,61 @@ impl Log {
         self.init(&t)
     }
 
+    /// For replication: the highest seq D1 has confirmed as appended.
+    pub fn replica_mark(&self) -> Result<i64, AppError> {
+        #[derive(Deserialize)]
+        struct M {
+            seq: i64,
+        }
+        Ok(self
+            .all::<M>("SELECT seq FROM replica_mark WHERE one = 1", vec![])?
+            .first()
+            .map_or(0, |m| m.seq))
+    }
+
+    pub fn set_replica_mark(&self, seq: i64) -> Result<(), AppError> {
+        self.exec(
+            "INSERT INTO replica_mark (one, seq) VALUES (1, ?) ON CONFLICT (one) DO UPDATE SET seq = max(seq, excluded.seq)",
+            vec![int(seq)],
+        )?;
+        Ok(())
+    }
+
+    /// For replication: up to `limit` messages past `after`, as stored.
+    pub fn rows_after(&self, after: i64, limit: usize) -> Result<Vec<StoredMessage>, AppError> {
+        let q =
+            format!("SELECT {COLUMNS}, charge FROM messages WHERE seq > ? ORDER BY seq LIMIT ?");
+        #[derive(Deserialize)]
+        struct Row {
+            #[serde(flatten)]
+            row: MessageRow,
+            charge: Option<String>,
+        }
+        Ok(self
+            .all::<Row>(&q, vec![int(after), int(limit)])?
+            .into_iter()
+            .map(|r| StoredMessage {
+                charge: r.charge.and_then(|c| serde_json::from_str(&c).ok()),
+                row: r.row,
+            })
+            .collect())
+    }
+
+    /// The creation time of the message `seq` (the lag of an append).
+    pub fn created_at(&self, seq: i64) -> Result<Option<i64>, AppError> {
+        #[derive(Deserialize)]
+        struct C {
+            created_at: i64,
+        }
+        Ok(self
+            .all::<C>(
+                "SELECT created_at FROM messages WHERE seq = ?",
+                vec![int(seq)],
+            )?
+            .first()
+            .map(|c| c.created_at))
+    }
+
     /// For replication: a message's stored row, edits and reactions.
     pub fn row(&self, seq: i64) -> Result<Option<StoredMessage>, AppError> {
         let q = format!("SELECT {COLUMNS}, charge FROM messages WHERE seq = ?");
@@ -899,6 +986,8 @@ impl Log {
             .unwrap_or(0);
         let mut meta = imported.meta.clone();
         meta.last_seq = meta.last_seq.max(last);
+        // Everything loaded is in D1 already.
+        self.set_replica_mark(meta.last_seq)?;
         self.init(&meta)
     }
 }

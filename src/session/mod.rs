@@ -65,8 +65,7 @@ use crate::error::{close, AppError};
 use crate::ids::random_hex;
 use crate::limits::Scope;
 use crate::protocol::{
-    decode, AuthorKind, ClientFrame, Limits, PresenceStatus, ServerFrame, UserRef, PING_FRAME,
-    PONG_FRAME,
+    decode, AuthorKind, ClientFrame, Limits, PresenceStatus, ServerFrame, PING_FRAME, PONG_FRAME,
 };
 use crate::runtime::{self, log};
 use crate::store::{messages::NewMessage, now_ms};
@@ -108,11 +107,8 @@ pub struct Core {
     session: RefCell<String>,
     /// This object itself, for work that outlives the event starting it.
     me: Weak<Core>,
-    /// The assistant's reply in progress (see `turn.rs`).
-    turn: RefCell<Option<turn::TurnState>>,
-    turn_running: Cell<bool>,
-    /// Who asked for another turn while one was running.
-    turn_pending: RefCell<Option<UserRef>>,
+    /// The assistant: idle, or running a turn (see `turn.rs`).
+    turn: RefCell<turn::TurnSlot>,
     /// Whether this instance has made sure `spent_tickets` exists.
     tickets_table: Cell<bool>,
     /// Per-user budgets for mutating frames, saved in storage.
@@ -146,9 +142,7 @@ impl DurableObject for ChatSession {
                 typing_at: RefCell::new(HashMap::new()),
                 session: RefCell::new(String::new()),
                 me: me.clone(),
-                turn: RefCell::new(None),
-                turn_running: Cell::new(false),
-                turn_pending: RefCell::new(None),
+                turn: RefCell::new(turn::TurnSlot::Idle),
                 buckets: limits::Buckets::default(),
                 tickets_table: Cell::new(false),
                 alarm_at: Cell::new(None),
@@ -292,7 +286,7 @@ impl Core {
     fn learn_session(&self, id: &str) {
         if self.session.borrow().is_empty() && !id.is_empty() {
             *self.session.borrow_mut() = id.to_string();
-            if self.outbox.depth(self.log.sql()).is_ok_and(|(n, _)| n > 0) {
+            if self.outbox.depth(&self.log).is_ok_and(|(n, _)| n > 0) {
                 self.replicate_soon();
             }
         }

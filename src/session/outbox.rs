@@ -1,16 +1,19 @@
 //! Replication to D1: what D1 has not confirmed yet, and the flush.
 //!
-//! Every change to the log touches one outbox row in the same synchronous
-//! block (so the same transaction): `(topic, key)` names what changed (a
-//! message, its reactions, a read position, a member, the session row,
-//! the counters), never a copy of it. A flush reads the current state of
+//! A new message needs no outbox row: messages past the *replica mark*
+//! (the highest seq D1 has confirmed) are appended to D1 by seq, many in
+//! one statement, so the hot path writes the message alone. Every other
+//! change to the log touches one outbox row in the same synchronous block
+//! (so the same transaction): `(topic, key)` names what changed (an edited
+//! or deleted message, its reactions, a read position, a member, the
+//! session row, the counters), never a copy of it. A flush reads the current state of
 //! each named thing and writes it to D1 with idempotent upserts keyed by
 //! session and seq/user, so a retried or repeated flush never duplicates,
 //! and many changes to one thing between flushes cost one write.
 //!
-//! An outbox row is deleted only after D1 confirmed the batch holding it,
-//! and only if it was not touched again meanwhile (`ver`), so nothing is
-//! dropped. The alarm runs a flush at most `REPLICATION_INTERVAL_MS` after
+//! An outbox row is deleted, and the mark moved, only after D1 confirmed
+//! the batch holding them, and a row only if it was not touched again
+//! meanwhile (`ver`), so nothing is dropped. The alarm runs a flush at most `REPLICATION_INTERVAL_MS` after
 //! the first unflushed change; while D1 fails it backs off (doubling up to
 //! `MAX_BACKOFF_MS`) and chat carries on. Each flush also records this
 //! session's remaining depth and oldest change in D1's `replication`
@@ -26,6 +29,10 @@ use worker::{D1Database, D1PreparedStatement, SqlStorage, SqlStorageValue as V};
 /// Outbox rows per flush: one D1 batch of at most a few statements each,
 /// well inside D1's per-invocation query limits.
 pub const FLUSH_ROWS: usize = 40;
+/// Appended messages per flush, written by one statement (a JSON array
+/// parameter, well inside D1's 100 KB statement limit for chat-sized
+/// messages).
+pub const FLUSH_APPENDS: usize = 100;
 /// The longest wait between attempts while D1 fails.
 pub const MAX_BACKOFF_MS: i64 = 30_000;
 
@@ -120,7 +127,6 @@ struct Row {
     topic: String,
     key: String,
     ver: i64,
-    since: i64,
 }
 
 impl Outbox {
@@ -181,25 +187,43 @@ impl Outbox {
         self.touch(sql, Topic::Counters, "", now)
     }
 
-    /// How many changes wait, and since when the oldest.
-    pub fn depth(&self, sql: &SqlStorage) -> Result<(usize, Option<i64>), AppError> {
+    /// How many changes wait (appended messages past the mark, and outbox
+    /// rows), and since when the oldest.
+    pub fn depth(&self, log: &Log) -> Result<(usize, Option<i64>), AppError> {
         #[derive(Deserialize)]
         struct D {
             n: i64,
             oldest: Option<i64>,
         }
-        let d = sql
+        let d = log
+            .sql()
             .exec(
                 "SELECT count(*) AS n, min(since) AS oldest FROM outbox",
                 None,
             )
             .and_then(|c| c.one::<D>())
             .map_err(AppError::internal)?;
-        Ok((d.n.max(0) as usize, d.oldest))
+        let (appended, first) = self.appended(log)?;
+        let oldest = [d.oldest, first].into_iter().flatten().min();
+        Ok((d.n.max(0) as usize + appended, oldest))
     }
 
-    /// Writes up to `FLUSH_ROWS` changes to D1 in one batch, then forgets
-    /// the rows that were not touched again meanwhile.
+    /// Messages appended past the mark, and when the first of them was.
+    fn appended(&self, log: &Log) -> Result<(usize, Option<i64>), AppError> {
+        let Some(meta) = log.meta()? else {
+            return Ok((0, None));
+        };
+        let mark = log.replica_mark()?;
+        if meta.last_seq <= mark {
+            return Ok((0, None));
+        }
+        Ok(((meta.last_seq - mark) as usize, log.created_at(mark + 1)?))
+    }
+
+    /// Writes to D1, in one batch, up to `FLUSH_APPENDS` appended messages
+    /// (one statement for all of them) and up to `FLUSH_ROWS` outbox rows,
+    /// then the session row; afterwards moves the mark and forgets the
+    /// outbox rows that were not touched again meanwhile.
     pub async fn flush(
         &self,
         log: &Log,
@@ -208,30 +232,52 @@ impl Outbox {
         now: i64,
     ) -> Result<Flushed, AppError> {
         let sql = log.sql();
+        let (depth, oldest) = self.depth(log)?;
+        let mark = log.replica_mark()?;
+        let appended = log.rows_after(mark, FLUSH_APPENDS + 1)?;
         let mut rows: Vec<Row> = sql
             .exec(
-                "SELECT topic, key, ver, since FROM outbox ORDER BY since, topic, key LIMIT ?",
+                "SELECT topic, key, ver FROM outbox ORDER BY since, topic, key LIMIT ?",
                 vec![V::Integer(FLUSH_ROWS as i64 + 1)],
             )
             .and_then(|c| c.to_array())
             .map_err(AppError::internal)?;
-        let more = rows.len() > FLUSH_ROWS;
-        // The oldest change this batch leaves behind, for the lag gauge.
-        let left_oldest = if more {
-            rows.pop().map(|r| r.since)
-        } else {
-            None
-        };
-        let (depth, oldest) = self.depth(sql)?;
+        let more = rows.len() > FLUSH_ROWS || appended.len() > FLUSH_APPENDS;
+        rows.truncate(FLUSH_ROWS);
+        let appended = &appended[..appended.len().min(FLUSH_APPENDS)];
+        let new_mark = appended.last().map_or(mark, |m| m.row.seq);
         rows.sort_by_key(|r| Topic::parse(&r.topic).map_or(9, Topic::rank));
-        let mut stmts: Vec<D1PreparedStatement> = Vec::new();
+
+        // Appends first: what the other statements refer to.
+        let mut stmts: Vec<D1PreparedStatement> = replica::appends(db, log, session, appended)?;
         for r in &rows {
             let Some(topic) = Topic::parse(&r.topic) else {
                 continue;
             };
             stmts.extend(replica::statements(db, log, session, topic, &r.key)?);
         }
-        let pending = depth.saturating_sub(rows.len());
+        if !appended.is_empty() && !rows.iter().any(|r| r.topic == Topic::Session.as_str()) {
+            stmts.extend(replica::statements(db, log, session, Topic::Session, "")?);
+        }
+        let pending = depth.saturating_sub(rows.len() + appended.len());
+        let left_oldest = if pending > 0 {
+            let next = log.created_at(new_mark + 1)?;
+            let outbox_next: Option<i64> = if rows.len() == FLUSH_ROWS {
+                sql.exec(
+                    "SELECT since FROM outbox ORDER BY since, topic, key LIMIT 1 OFFSET ?",
+                    vec![V::Integer(FLUSH_ROWS as i64)],
+                )
+                .and_then(|c| c.to_array::<Since>())
+                .map_err(AppError::internal)?
+                .first()
+                .map(|s| s.since)
+            } else {
+                None
+            };
+            [next, outbox_next].into_iter().flatten().min()
+        } else {
+            None
+        };
         stmts.push(replica::status(db, session, pending, left_oldest, now)?);
         if let Err(e) = db.batch(stmts).await {
             // The batch is one transaction, so its status row is gone too.
@@ -241,14 +287,18 @@ impl Outbox {
             let _ = db.batch(vec![alone]).await;
             return Err(AppError::internal(e));
         }
-        for r in &rows {
+        // Both in one synchronous block: one local commit.
+        log.set_replica_mark(new_mark)?;
+        let done: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| serde_json::json!([r.topic, r.key, r.ver]))
+            .collect();
+        if !done.is_empty() {
             sql.exec(
-                "DELETE FROM outbox WHERE topic = ? AND key = ? AND ver = ?",
-                vec![
-                    V::from(r.topic.as_str()),
-                    V::from(r.key.as_str()),
-                    V::Integer(r.ver),
-                ],
+                "DELETE FROM outbox WHERE (topic, key, ver) IN
+                   (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+                      FROM json_each(?))",
+                vec![V::String(serde_json::Value::from(done).to_string())],
             )
             .map_err(AppError::internal)?;
         }
@@ -258,6 +308,11 @@ impl Outbox {
             Flushed::Drained
         })
     }
+}
+
+#[derive(Deserialize)]
+struct Since {
+    since: i64,
 }
 
 /// The wait before the next try after `failures` failed flushes.

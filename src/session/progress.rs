@@ -122,7 +122,7 @@ impl Core {
     /// Once per instance, and never while this instance runs a turn: ends a
     /// reply that a dead instance left behind, and asks again.
     pub(super) fn recover_turn(&self) {
-        if self.turn_running.get() || self.recovered.replace(true) {
+        if self.turn_busy() || self.recovered.replace(true) {
             return;
         }
         let row = self

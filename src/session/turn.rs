@@ -14,9 +14,14 @@
 //! `stop` frame aborts the upstream request and stores the partial text as
 //! stopped. Provider error bodies never reach clients.
 //!
-//! **Resume.** The reply so far lives in memory while the turn runs; a
-//! socket that finishes its replay mid-turn gets a `turn` frame with the
-//! text so far, then the live `delta`s, with nothing missing or repeated.
+//! **Resume.** The reply so far lives in memory while the turn runs (and in
+//! the session log at least every 250 ms, so that a crash cannot orphan it:
+//! `progress.rs`); a socket that finishes its replay mid-turn gets a `turn`
+//! frame with the text so far, then the live `delta`s, with nothing missing
+//! or repeated.
+//!
+//! **State.** One `TurnSlot` per session: `Idle`, or `Busy` with the reply
+//! streaming (if any) and who asked for another turn meanwhile.
 
 use super::queue::{error_frame, Job};
 use super::sockets::send_to;
@@ -42,6 +47,19 @@ use std::time::Duration;
 use worker::{
     AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, WebSocket,
 };
+
+/// The assistant in this session: one state, not parallel flags.
+pub enum TurnSlot {
+    /// No turn runs.
+    Idle,
+    /// A turn runs. `reply` is the reply streaming (None while the turn
+    /// gates, builds its prompt or reserves its budget); `again` is who
+    /// asked for another turn meanwhile (one more runs after this one).
+    Busy {
+        reply: Option<TurnState>,
+        again: Option<UserRef>,
+    },
+}
 
 /// The reply in progress.
 pub struct TurnState {
@@ -106,43 +124,85 @@ impl Core {
         if config.assistant.is_none() {
             return;
         }
-        if self.turn_running.replace(true) {
-            *self.turn_pending.borrow_mut() = Some(user);
-            return;
+        {
+            let mut slot = self.turn.borrow_mut();
+            match &mut *slot {
+                TurnSlot::Busy { again, .. } => {
+                    *again = Some(user);
+                    return;
+                }
+                TurnSlot::Idle => {
+                    *slot = TurnSlot::Busy {
+                        reply: None,
+                        again: None,
+                    }
+                }
+            }
         }
         let Some(core) = self.me.upgrade() else {
+            *self.turn.borrow_mut() = TurnSlot::Idle;
             return;
         };
         self.state.wait_until(async move {
             let mut next = Some(user);
             while let Some(user) = next {
                 core.run_turn(user).await;
-                next = core.turn_pending.borrow_mut().take();
+                next = match &mut *core.turn.borrow_mut() {
+                    TurnSlot::Busy { again, .. } => again.take(),
+                    TurnSlot::Idle => None,
+                };
             }
-            core.turn_running.set(false);
+            *core.turn.borrow_mut() = TurnSlot::Idle;
         });
+    }
+
+    /// Whether a turn runs in this instance.
+    pub(super) fn turn_busy(&self) -> bool {
+        matches!(*self.turn.borrow(), TurnSlot::Busy { .. })
+    }
+
+    /// Runs `f` on the reply in progress, if there is one.
+    fn with_reply<R>(&self, f: impl FnOnce(&mut TurnState) -> R) -> Option<R> {
+        match &mut *self.turn.borrow_mut() {
+            TurnSlot::Busy { reply: Some(t), .. } => Some(f(t)),
+            _ => None,
+        }
+    }
+
+    /// Sets (or, with None, ends) the reply of the running turn.
+    fn set_reply(&self, state: Option<TurnState>) {
+        if let TurnSlot::Busy { reply, .. } = &mut *self.turn.borrow_mut() {
+            *reply = state;
+        }
+    }
+
+    fn reply_stopped(&self) -> bool {
+        self.with_reply(|t| t.stopped).unwrap_or(false)
     }
 
     /// Stops the reply in progress, if any (a `stop` frame, or a takeover).
     pub(super) fn stop_turn(&self) {
-        if let Some(t) = self.turn.borrow_mut().as_mut() {
+        self.with_reply(|t| {
             t.stopped = true;
             if let Some(a) = t.abort.take() {
                 a.abort();
             }
-        }
+        });
     }
 
     /// The reply so far, for a socket that just caught up.
     pub(super) fn send_turn_snapshot(&self, ws: &WebSocket) {
-        if let Some(t) = self.turn.borrow().as_ref() {
-            let f = ServerFrame::Turn {
+        let frame = self.with_reply(|t| {
+            ServerFrame::Turn {
                 message_id: &t.message_id,
                 author: &t.author,
                 text: &t.text,
                 index: t.index,
-            };
-            send_to(ws, &f.to_json());
+            }
+            .to_json()
+        });
+        if let Some(f) = frame {
+            send_to(ws, &f);
         }
     }
 
@@ -161,7 +221,7 @@ impl Core {
                 None,
             ));
         }
-        *self.turn.borrow_mut() = None;
+        self.set_reply(None);
     }
 
     async fn turn_inner(
@@ -258,14 +318,14 @@ impl Core {
             kind: AuthorKind::Assistant,
         };
         let message_id = random_hex(16);
-        *self.turn.borrow_mut() = Some(TurnState {
+        self.set_reply(Some(TurnState {
             message_id: message_id.clone(),
             author: author.clone(),
             text: String::new(),
             index: 0,
             abort: None,
             stopped: false,
-        });
+        }));
         let head = &a.chain[0].endpoint;
         self.progress_start(super::progress::Started {
             message_id: &message_id,
@@ -335,7 +395,7 @@ impl Core {
                                 ("attempt", Value::from(attempt)),
                             ],
                         );
-                        if self.turn.borrow().as_ref().is_some_and(|t| t.stopped) {
+                        if self.reply_stopped() {
                             return Ok(false);
                         }
                         if retryable && attempt < a.max_retries {
@@ -354,13 +414,8 @@ impl Core {
                 };
                 // Recorded through the session queue, so its seq and its
                 // broadcast stay in order with everyone else's messages.
-                let text = self
-                    .turn
-                    .borrow()
-                    .as_ref()
-                    .map(|t| t.text.clone())
-                    .unwrap_or_default();
-                *self.turn.borrow_mut() = None;
+                let text = self.with_reply(|t| t.text.clone()).unwrap_or_default();
+                self.set_reply(None);
                 if text.is_empty() && incomplete {
                     return Ok(false);
                 }
@@ -426,14 +481,17 @@ impl Core {
         };
         let controller = AbortController::default();
         let signal = controller.signal();
-        if let Some(t) = self.turn.borrow_mut().as_mut() {
-            if t.stopped {
-                return Attempt::Stopped {
-                    input: 0,
-                    output: 0,
-                };
+        let stopped = self.with_reply(|t| {
+            if !t.stopped {
+                t.abort = Some(controller);
             }
-            t.abort = Some(controller);
+            t.stopped
+        });
+        if stopped == Some(true) {
+            return Attempt::Stopped {
+                input: 0,
+                output: 0,
+            };
         }
         // The first-token deadline runs from the start of the attempt, through
         // the wait for response headers (some servers send none until then).
@@ -486,7 +544,7 @@ impl Core {
         let (mut finish, mut done, mut relayed) = (None::<String>, false, false);
         loop {
             // The AI binding takes no abort signal, so stops are also seen here.
-            if self.turn.borrow().as_ref().is_some_and(|t| t.stopped) {
+            if self.reply_stopped() {
                 return Attempt::Stopped { input, output };
             }
             let wait = if relayed {
@@ -565,7 +623,7 @@ impl Core {
     }
 
     fn interrupted(&self, otherwise: Attempt, input: u64, output: u64) -> Attempt {
-        if self.turn.borrow().as_ref().is_some_and(|t| t.stopped) {
+        if self.reply_stopped() {
             Attempt::Stopped { input, output }
         } else {
             otherwise
@@ -620,9 +678,7 @@ impl Core {
 
     /// Appends a piece to the reply and sends it to every live socket.
     fn relay(&self, piece: &str) {
-        let frame = {
-            let mut t = self.turn.borrow_mut();
-            let Some(t) = t.as_mut() else { return };
+        let frame = self.with_reply(|t| {
             t.text.push_str(piece);
             let f = ServerFrame::Delta {
                 message_id: &t.message_id,
@@ -632,14 +688,11 @@ impl Core {
             .to_json();
             t.index += 1;
             f
-        };
+        });
+        let Some(frame) = frame else { return };
         self.broadcast_message(&frame);
         if now_ms() - self.progress_saved_at.get() >= super::progress::SAVE_EVERY_MS {
-            let saved = self
-                .turn
-                .borrow()
-                .as_ref()
-                .map(|t| (t.message_id.clone(), t.text.clone()));
+            let saved = self.with_reply(|t| (t.message_id.clone(), t.text.clone()));
             if let Some((id, text)) = saved {
                 self.progress_save(&id, &text);
             }

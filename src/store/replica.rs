@@ -1,5 +1,6 @@
 //! D1 as the replicated record of every session: the statements a session
-//! object's flush sends (see `session/outbox.rs`), and the load of a session
+//! object's flush sends (see `session/outbox.rs`): appended messages in
+//! bulk, and each other change by what it names; and the load of a session
 //! that D1 holds from before session logs existed.
 //!
 //! Every statement is idempotent: rows are upserted by (session, seq) or
@@ -12,7 +13,7 @@
 use super::messages::{MessageRow, COLUMNS};
 use super::{num, opt_num, stmt, text};
 use crate::error::AppError;
-use crate::session::log::{Imported, Log, Meta};
+use crate::session::log::{Imported, Log, Meta, StoredMessage};
 use crate::session::outbox::Topic;
 use serde::Deserialize;
 use serde_json::json;
@@ -113,6 +114,141 @@ pub fn statements(
     }
 }
 
+/// Largest JSON parameter of one bulk append (D1 takes values up to
+/// 2 MB; this leaves room and keeps each statement modest).
+const APPEND_JSON_BYTES: usize = 512 * 1024;
+
+/// Messages appended past the replica mark, as few statements as their
+/// size allows: their usage first (added only while the row is not yet in
+/// D1), then the rows, then the edit history of any edited meanwhile.
+pub fn appends(
+    db: &D1Database,
+    log: &Log,
+    session: &str,
+    rows: &[StoredMessage],
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let mut out = Vec::new();
+    for m in rows {
+        out.extend(usage(db, session, m)?);
+    }
+    let columns: Vec<String> = (0..19)
+        .map(|i| format!("json_extract(value, '$[{i}]')"))
+        .collect();
+    let insert = format!(
+        "INSERT INTO messages (session_id, {COLUMNS}) SELECT ?1, {} FROM json_each(?2) WHERE {LIVE}
+         ON CONFLICT (session_id, seq) DO UPDATE SET body = excluded.body, edited_at = excluded.edited_at,
+                deleted_at = excluded.deleted_at, provider = excluded.provider, model = excluded.model,
+                tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out, ttft_ms = excluded.ttft_ms,
+                latency_ms = excluded.latency_ms, finish_reason = excluded.finish_reason,
+                incomplete = excluded.incomplete",
+        columns.join(", ")
+    );
+    let mut chunk: Vec<serde_json::Value> = Vec::new();
+    let mut bytes = 0;
+    let flush = |chunk: &mut Vec<serde_json::Value>, out: &mut Vec<D1PreparedStatement>| {
+        if chunk.is_empty() {
+            return Ok::<(), AppError>(());
+        }
+        let list = serde_json::Value::from(std::mem::take(chunk)).to_string();
+        out.push(stmt(db, &insert, &[text(session), text(&list)])?);
+        Ok(())
+    };
+    for m in rows {
+        let r = &m.row;
+        let row = json!([
+            r.seq,
+            r.id,
+            r.client_id,
+            r.author_id,
+            r.author_name,
+            r.author_kind,
+            r.body,
+            r.reply_to,
+            r.created_at,
+            r.edited_at,
+            r.deleted_at,
+            r.provider,
+            r.model,
+            r.tokens_in,
+            r.tokens_out,
+            r.ttft_ms,
+            r.latency_ms,
+            r.finish_reason,
+            r.incomplete
+        ]);
+        let size = r.body.len() + 256;
+        if bytes + size > APPEND_JSON_BYTES {
+            flush(&mut chunk, &mut out)?;
+            bytes = 0;
+        }
+        bytes += size;
+        chunk.push(row);
+    }
+    flush(&mut chunk, &mut out)?;
+    for m in rows {
+        if m.row.edited_at.is_some() || m.row.deleted_at.is_some() {
+            out.extend(history(db, log, session, m.row.seq)?);
+        }
+    }
+    Ok(out)
+}
+
+/// An assistant reply's usage, added to its user's day while its message
+/// row is not in D1 yet (so once), in place of the turn's reservation.
+fn usage(
+    db: &D1Database,
+    session: &str,
+    m: &StoredMessage,
+) -> Result<Option<D1PreparedStatement>, AppError> {
+    let r = &m.row;
+    let (Some(c), Some(i), Some(o)) = (&m.charge, r.tokens_in, r.tokens_out) else {
+        return Ok(None);
+    };
+    Ok(Some(stmt(
+        db,
+        &format!(
+            "INSERT INTO usage_daily (user_id, day, tokens_in, tokens_out, turns)
+             SELECT ?2, ?3, ?4, ?5, 1
+              WHERE {LIVE} AND NOT EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?7)
+             ON CONFLICT (user_id, day) DO UPDATE SET tokens_in = tokens_in + excluded.tokens_in,
+                    tokens_out = tokens_out + excluded.tokens_out, turns = turns + 1,
+                    reserved = max(0, reserved - ?6)"
+        ),
+        &[
+            text(session),
+            text(&c.user),
+            text(&c.day),
+            num(i),
+            num(o),
+            num(c.reserved as i64),
+            num(r.seq),
+        ],
+    )?))
+}
+
+/// Replaces a message's edit history in D1 with the log's.
+fn history(
+    db: &D1Database,
+    log: &Log,
+    session: &str,
+    seq: i64,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let edits: Vec<_> = log
+        .edits(seq)?
+        .into_iter()
+        .map(|(at, body)| json!([at, body]))
+        .collect();
+    replace(
+        db,
+        session,
+        seq,
+        "DELETE FROM message_edits WHERE session_id = ?1 AND seq = ?2",
+        "INSERT INTO message_edits (session_id, seq, edited_at, body)
+         SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?3)",
+        edits,
+    )
+}
+
 fn message(
     db: &D1Database,
     log: &Log,
@@ -122,34 +258,10 @@ fn message(
     let Some(stored) = log.row(seq)? else {
         return Ok(vec![]);
     };
-    let r = &stored.row;
-    let mut out = Vec::new();
-    // Usage is added once: only while the message row is not in D1 yet.
-    if let (Some(c), Some(i), Some(o)) = (&stored.charge, r.tokens_in, r.tokens_out) {
-        out.push(stmt(
-            db,
-            &format!(
-                "INSERT INTO usage_daily (user_id, day, tokens_in, tokens_out, turns)
-                 SELECT ?2, ?3, ?4, ?5, 1
-                  WHERE {LIVE} AND NOT EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?7)
-                 ON CONFLICT (user_id, day) DO UPDATE SET tokens_in = tokens_in + excluded.tokens_in,
-                        tokens_out = tokens_out + excluded.tokens_out, turns = turns + 1,
-                        reserved = max(0, reserved - ?6)"
-            ),
-            &[
-                text(session),
-                text(&c.user),
-                text(&c.day),
-                num(i),
-                num(o),
-                num(c.reserved as i64),
-                num(seq),
-            ],
-        )?);
-    }
+    let mut out: Vec<D1PreparedStatement> = usage(db, session, &stored)?.into_iter().collect();
     let placeholders: Vec<String> = (2..=20).map(|i| format!("?{i}")).collect();
     let mut args = vec![text(session)];
-    args.extend(r.js_values());
+    args.extend(stored.row.js_values());
     out.push(stmt(
         db,
         &format!(
@@ -164,21 +276,8 @@ fn message(
         &args,
     )?);
     // A message that was never edited or deleted has no history to copy.
-    if r.edited_at.is_some() || r.deleted_at.is_some() {
-        let edits: Vec<_> = log
-            .edits(seq)?
-            .into_iter()
-            .map(|(at, body)| json!([at, body]))
-            .collect();
-        out.extend(replace(
-            db,
-            session,
-            seq,
-            "DELETE FROM message_edits WHERE session_id = ?1 AND seq = ?2",
-            "INSERT INTO message_edits (session_id, seq, edited_at, body)
-             SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?3)",
-            edits,
-        )?);
+    if stored.row.edited_at.is_some() || stored.row.deleted_at.is_some() {
+        out.extend(history(db, log, session, seq)?);
     }
     Ok(out)
 }
