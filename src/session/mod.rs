@@ -47,6 +47,7 @@
 //! Worker's side. The Worker waits at most `internal::CALL_TIMEOUT_MS`.
 
 mod alarm;
+mod attempt;
 mod calls;
 mod lifetime;
 mod limits;

@@ -23,6 +23,7 @@
 //! **State.** One `TurnSlot` per session: `Idle`, or `Busy` with the reply
 //! streaming (if any) and who asked for another turn meanwhile.
 
+use super::attempt::Attempt;
 use super::queue::{error_frame, Job};
 use super::sockets::send_to;
 use super::Core;
@@ -30,23 +31,19 @@ use crate::config::LogLevel;
 use crate::contract::Mode;
 use crate::error::AppError;
 use crate::ids::{random_hex, random_unit};
-use crate::llm::config::{Assistant, Provider};
-use crate::llm::providers::{backoff_ms, build, clean_end, decode, failure};
-use crate::llm::sse::Parser;
-use crate::llm::{budget, Chunk, Kind, Role, Turn};
+use crate::llm::config::Assistant;
+use crate::llm::providers::backoff_ms;
+use crate::llm::{budget, Role, Turn};
 use crate::protocol::{
     Author, AuthorKind, ServerFrame, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID,
     RESERVED_CLIENT_ID_PREFIX,
 };
-use crate::runtime::{log, timeout};
+use crate::runtime::log;
 use crate::store::messages::{Charge, NewMessage};
 use crate::store::{self, now_ms};
-use futures::StreamExt;
 use serde_json::Value;
 use std::time::Duration;
-use worker::{
-    AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit, WebSocket,
-};
+use worker::{AbortController, Delay, WebSocket};
 
 /// The assistant in this session: one state, not parallel flags.
 pub enum TurnSlot {
@@ -61,6 +58,18 @@ pub enum TurnSlot {
     },
 }
 
+impl TurnState {
+    /// Gives the reply the abort handle of its current request, so that
+    /// `stop` can cut it; false (and nothing kept) if already stopped.
+    pub(super) fn arm(&mut self, controller: AbortController) -> bool {
+        if self.stopped {
+            return false;
+        }
+        self.abort = Some(controller);
+        true
+    }
+}
+
 /// The reply in progress.
 pub struct TurnState {
     pub message_id: String,
@@ -72,47 +81,8 @@ pub struct TurnState {
     stopped: bool,
 }
 
-/// Longest SSE line accepted from a provider.
-const MAX_SSE_LINE: usize = 1 << 20;
 /// History read for the prompt (the budget then trims it).
 const HISTORY: u32 = 100;
-
-enum Attempt {
-    Finished {
-        input: u64,
-        output: u64,
-        finish: String,
-    },
-    /// Failed before any token was relayed: may be retried or handed over.
-    Before {
-        code: &'static str,
-        retryable: bool,
-        retry_after_ms: Option<u64>,
-    },
-    /// Failed after tokens went out.
-    After {
-        code: &'static str,
-        input: u64,
-        output: u64,
-    },
-    Stopped {
-        input: u64,
-        output: u64,
-    },
-}
-
-/// The fetch request for an HTTP provider.
-fn http_request(req: &crate::llm::providers::Request) -> Option<Request> {
-    let headers = Headers::new();
-    for (k, v) in &req.headers {
-        headers.set(k, v).ok()?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(req.body.to_string().into()));
-    Request::new_with_init(&req.url, &init).ok()
-}
 
 impl Core {
     /// Asks for a turn on behalf of `user`; runs it now, or after the one in
@@ -162,7 +132,7 @@ impl Core {
     }
 
     /// Runs `f` on the reply in progress, if there is one.
-    fn with_reply<R>(&self, f: impl FnOnce(&mut TurnState) -> R) -> Option<R> {
+    pub(super) fn with_reply<R>(&self, f: impl FnOnce(&mut TurnState) -> R) -> Option<R> {
         match &mut *self.turn.borrow_mut() {
             TurnSlot::Busy { reply: Some(t), .. } => Some(f(t)),
             _ => None,
@@ -176,7 +146,7 @@ impl Core {
         }
     }
 
-    fn reply_stopped(&self) -> bool {
+    pub(super) fn reply_stopped(&self) -> bool {
         self.with_reply(|t| t.stopped).unwrap_or(false)
     }
 
@@ -464,220 +434,8 @@ impl Core {
         Ok(false)
     }
 
-    /// One request to one provider, relaying its stream.
-    async fn attempt(
-        &self,
-        a: &Assistant,
-        p: &Provider,
-        prompt: &crate::llm::Prompt,
-        started: i64,
-        first_token_ms: &mut Option<u64>,
-    ) -> Attempt {
-        let req = build(&p.endpoint, p.api_key.as_ref().map(|k| k.expose()), prompt);
-        let before = |code| Attempt::Before {
-            code,
-            retryable: true,
-            retry_after_ms: None,
-        };
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let stopped = self.with_reply(|t| {
-            if !t.stopped {
-                t.abort = Some(controller);
-            }
-            t.stopped
-        });
-        if stopped == Some(true) {
-            return Attempt::Stopped {
-                input: 0,
-                output: 0,
-            };
-        }
-        // The first-token deadline runs from the start of the attempt, through
-        // the wait for response headers (some servers send none until then).
-        let attempt_start = now_ms();
-        let first_token_left = |now: i64| {
-            a.first_token_timeout_ms
-                .saturating_sub((now - attempt_start).max(0) as u64)
-        };
-        let header_wait = a.connect_timeout_ms.min(a.first_token_timeout_ms);
-        let mut body = if p.endpoint.kind == Kind::WorkersAi {
-            match self.run_workers_ai(p, &req.body, header_wait).await {
-                Ok(stream) => stream,
-                Err(attempt) => return self.interrupted(attempt, 0, 0),
-            }
-        } else {
-            let Some(request) = http_request(&req) else {
-                return Attempt::Before {
-                    code: "provider_misconfigured",
-                    retryable: false,
-                    retry_after_ms: None,
-                };
-            };
-            let mut response = match timeout(
-                header_wait,
-                Fetch::Request(request).send_with_signal(&signal),
-            )
-            .await
-            {
-                None => return before("provider_timeout"),
-                Some(Err(_)) => return self.interrupted(before("provider_unreachable"), 0, 0),
-                Some(Ok(r)) => r,
-            };
-            let status = response.status_code();
-            if status != 200 {
-                let retry_after = response.headers().get("retry-after").ok().flatten();
-                let f = failure(status, retry_after.as_deref());
-                return Attempt::Before {
-                    code: f.code,
-                    retryable: f.retryable,
-                    retry_after_ms: f.retry_after_ms,
-                };
-            }
-            match response.stream() {
-                Ok(s) => s,
-                Err(_) => return before("provider_unreachable"),
-            }
-        };
-        let mut parser = Parser::new(MAX_SSE_LINE);
-        let (mut input, mut output) = (0u64, 0u64);
-        let (mut finish, mut done, mut relayed) = (None::<String>, false, false);
-        loop {
-            // The AI binding takes no abort signal, so stops are also seen here.
-            if self.reply_stopped() {
-                return Attempt::Stopped { input, output };
-            }
-            let wait = if relayed {
-                a.idle_timeout_ms
-            } else {
-                first_token_left(now_ms())
-            };
-            let next = match timeout(wait, body.next()).await {
-                None => return self.cut(relayed, "provider_timeout", input, output),
-                Some(n) => n,
-            };
-            let bytes = match next {
-                None => break,
-                Some(Ok(b)) => b,
-                Some(Err(_)) => return self.cut(relayed, "provider_stream_broken", input, output),
-            };
-            let Ok(events) = parser.feed(&bytes) else {
-                return self.cut(relayed, "provider_malformed", input, output);
-            };
-            for ev in events {
-                let Ok(chunks) = decode(p.endpoint.kind, &ev) else {
-                    return self.cut(relayed, "provider_malformed", input, output);
-                };
-                for c in chunks {
-                    match c {
-                        Chunk::Text(t) => {
-                            if first_token_ms.is_none() {
-                                *first_token_ms = Some((now_ms() - started).max(0) as u64);
-                            }
-                            relayed = true;
-                            self.relay(&t);
-                        }
-                        Chunk::Usage {
-                            input: i,
-                            output: o,
-                        } => {
-                            input = i.unwrap_or(input);
-                            output = o.unwrap_or(output);
-                        }
-                        Chunk::Finish(f) => finish = Some(f),
-                        Chunk::Done => done = true,
-                        Chunk::Error { .. } => {
-                            return self.cut(relayed, "provider_error", input, output)
-                        }
-                    }
-                }
-            }
-        }
-        if !clean_end(p.endpoint.kind, finish.is_some(), done) {
-            return self.cut(relayed, "provider_stream_broken", input, output);
-        }
-        Attempt::Finished {
-            input,
-            output,
-            finish: finish.unwrap_or_else(|| "stop".into()),
-        }
-    }
-
-    /// A failure mid-stream: before any token it may be retried; after, it
-    /// is final. A stop shows up here as an aborted read.
-    fn cut(&self, relayed: bool, code: &'static str, input: u64, output: u64) -> Attempt {
-        let failed = if relayed {
-            Attempt::After {
-                code,
-                input,
-                output,
-            }
-        } else {
-            Attempt::Before {
-                code,
-                retryable: true,
-                retry_after_ms: None,
-            }
-        };
-        self.interrupted(failed, input, output)
-    }
-
-    fn interrupted(&self, otherwise: Attempt, input: u64, output: u64) -> Attempt {
-        if self.reply_stopped() {
-            Attempt::Stopped { input, output }
-        } else {
-            otherwise
-        }
-    }
-
-    /// Starts a Workers AI run through the `AI` binding. The binding takes a
-    /// plain object (a `serde_json::Value` would cross as a JS `Map`), and
-    /// reports failure by rejecting, which counts as retryable.
-    async fn run_workers_ai(
-        &self,
-        p: &Provider,
-        body: &Value,
-        wait_ms: u64,
-    ) -> Result<ByteStream, Attempt> {
-        #[derive(serde::Serialize, serde::Deserialize)]
-        struct Message {
-            role: String,
-            content: String,
-        }
-        #[derive(serde::Serialize, serde::Deserialize)]
-        struct Inputs {
-            stream: bool,
-            max_tokens: u32,
-            messages: Vec<Message>,
-        }
-        let misconfigured = Attempt::Before {
-            code: "provider_misconfigured",
-            retryable: false,
-            retry_after_ms: None,
-        };
-        let Ok(inputs) = serde_json::from_value::<Inputs>(body.clone()) else {
-            return Err(misconfigured);
-        };
-        let Ok(ai) = self.env.ai("AI") else {
-            return Err(misconfigured);
-        };
-        match timeout(wait_ms, ai.run_bytes(&p.endpoint.model, inputs)).await {
-            None => Err(Attempt::Before {
-                code: "provider_timeout",
-                retryable: true,
-                retry_after_ms: None,
-            }),
-            Some(Err(_)) => Err(Attempt::Before {
-                code: "provider_unavailable",
-                retryable: true,
-                retry_after_ms: None,
-            }),
-            Some(Ok(stream)) => Ok(stream),
-        }
-    }
-
     /// Appends a piece to the reply and sends it to every live socket.
-    fn relay(&self, piece: &str) {
+    pub(super) fn relay(&self, piece: &str) {
         let frame = self.with_reply(|t| {
             t.text.push_str(piece);
             let f = ServerFrame::Delta {
