@@ -10,27 +10,6 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-fn workerd_pid(h: &Harness) -> u32 {
-    let out = std::process::Command::new("pgrep")
-        .args(["-P", &h.pid().to_string(), "workerd"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .expect("workerd runs under the harness")
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn kill_9(h: &Harness) {
-    std::process::Command::new("kill")
-        .args(["-KILL", &workerd_pid(h).to_string()])
-        .status()
-        .unwrap();
-}
-
 /// D1's copy of a session's messages: (seq, client_id), in seq order.
 async fn d1_messages(h: &Harness, s: &str) -> Vec<(u64, String)> {
     h.sql(
@@ -178,7 +157,7 @@ async fn sigkill_before_a_flush_loses_nothing_and_the_alarm_catches_d1_up() {
         d1_messages(&first, &s).await.is_empty(),
         "nothing flushed yet"
     );
-    kill_9(&first);
+    first.kill_9();
     drop(ws);
     drop(first);
 
@@ -233,7 +212,7 @@ async fn sigkill_after_d1_committed_a_flush_but_before_the_object_heard_repeats_
         assert!(Instant::now() < deadline, "the flush never reached D1");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    kill_9(&first);
+    first.kill_9();
     drop(ws);
     drop(first);
 
@@ -409,7 +388,7 @@ async fn a_reply_cut_off_by_sigkill_ends_as_interrupted_and_the_question_is_answ
             deltas += 1;
         }
     }
-    kill_9(&first);
+    first.kill_9();
     drop(ws);
     drop(first);
 

@@ -10,21 +10,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-/// workerd's pid under a harness.
-fn workerd_pid(h: &Harness) -> u32 {
-    let out = std::process::Command::new("pgrep")
-        .args(["-P", &h.pid().to_string(), "workerd"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .expect("workerd runs under the harness")
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// Every message of a session via a full replay, as (seq, client_id, text).
 async fn replay_all(u: &User, s: &str) -> Vec<(u64, String, String)> {
     let (_ws, _, replayed) = u.join(s, Some(0)).await;
@@ -112,11 +97,7 @@ async fn sigkill_mid_conversation_loses_no_acked_message() {
         assert!(std::time::Instant::now() < deadline, "no acks within 30 s");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let pid = workerd_pid(&first);
-    std::process::Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
+    first.kill_9();
     let mut results = Vec::new();
     for t in tasks {
         results.push(t.await.unwrap());

@@ -16,19 +16,6 @@ use std::time::{Duration, Instant};
 /// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ).
 const TICKS_PER_S: f64 = 100.0;
 
-fn workerd_pid(harness_pid: u32) -> Option<u32> {
-    let out = std::process::Command::new("pgrep")
-        .args(["-P", &harness_pid.to_string(), "workerd"])
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// User + system CPU time of workerd so far, in ms.
 fn cpu_ms(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -41,7 +28,7 @@ fn cpu_ms(pid: u32) -> Option<f64> {
 
 /// CPU (µs of workerd) per message for `receivers` sockets at `rate`.
 async fn step(h: &Harness, owner: &User, receivers: usize, rate: u32, secs: u64) -> Value {
-    let pid = workerd_pid(h.pid()).expect("workerd runs under the harness");
+    let pid = h.workerd_pid().expect("workerd runs under the harness");
     let s = owner.create_session(&format!("cpu-{receivers}")).await;
     let (mut sender, _, _) = owner.join(&s, None).await;
     let (socks, _, _) = open_sockets(owner, &s, receivers).await;

@@ -367,16 +367,8 @@ async fn fanout_step(
 }
 
 /// Resident memory of the workerd process under the harness, in KiB.
-fn workerd_rss_kib(harness_pid: u32) -> Option<u64> {
-    let out = std::process::Command::new("pgrep")
-        .args(["-P", &harness_pid.to_string(), "workerd"])
-        .output()
-        .ok()?;
-    let pid = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()?
-        .trim()
-        .to_string();
+fn workerd_rss_kib(h: &Harness) -> Option<u64> {
+    let pid = h.workerd_pid()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
@@ -568,11 +560,11 @@ async fn main() {
 
     // Connect rate and memory per idle socket.
     let idle_session = owner.create_session("idle").await;
-    let rss_before = workerd_rss_kib(h.pid());
+    let rss_before = workerd_rss_kib(&h);
     let (idle, connect_rate, connect_failed) =
         open_sockets(&owner, &idle_session, a.idle_sockets).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_after = workerd_rss_kib(h.pid());
+    let rss_after = workerd_rss_kib(&h);
     let per_socket = match (rss_before, rss_after) {
         (Some(b), Some(a2)) if !idle.is_empty() => {
             Some((a2.saturating_sub(b)) as f64 / idle.len() as f64)

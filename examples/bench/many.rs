@@ -36,7 +36,7 @@ pub async fn run(
     for i in 0..sessions {
         ids.push(owner.create_session(&format!("many-{i}")).await);
     }
-    let rss_before = workerd_rss_kib(h.pid());
+    let rss_before = workerd_rss_kib(h);
     let start = Instant::now();
     let targets: Vec<(usize, String)> = ids
         .iter()
@@ -64,10 +64,10 @@ pub async fn run(
         "  {total} opened, {failed} failed in {connect_secs:.1} s ({:.0}/s)",
         total as f64 / connect_secs
     );
-    let rss_open = workerd_rss_kib(h.pid());
+    let rss_open = workerd_rss_kib(h);
     // Idle: nothing happens, so the runtime may hibernate every object.
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
-    let rss_idle = workerd_rss_kib(h.pid());
+    let rss_idle = workerd_rss_kib(h);
     let per_socket = |after: Option<u64>| match (rss_before, after) {
         (Some(b), Some(a)) if total > 0 => Some(a.saturating_sub(b) as f64 / total as f64),
         _ => None,

@@ -334,6 +334,30 @@ impl Harness {
         self.child.id()
     }
 
+    /// The workerd process the harness runs (its child).
+    pub fn workerd_pid(&self) -> Option<u32> {
+        let out = Command::new("pgrep")
+            .args(["-P", &self.pid().to_string(), "workerd"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Kills workerd outright (SIGKILL), as a crash would: nothing is
+    /// flushed or closed on the way out.
+    pub fn kill_9(&self) {
+        let pid = self.workerd_pid().expect("workerd runs under the harness");
+        Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+    }
+
     /// Stops the runtime cleanly and returns everything it logged. workerd
     /// block-buffers stdout to a pipe, so info lines are only complete once
     /// it has exited (error lines go to stderr and arrive at once).
