@@ -423,11 +423,13 @@ async fn a_reply_cut_off_by_sigkill_ends_as_interrupted_and_the_question_is_answ
     );
     let saved = cut["text"].as_str().unwrap();
     assert!(!saved.is_empty(), "the text so far was saved");
+    // What was saved is the reply so far: the start of the scripted text
+    // (clients may have read less or more of it when the runtime died).
     assert!(
-        seen.starts_with(saved),
-        "saved text is what clients saw: {saved:?}"
+        "lorem ipsum ".repeat(200).starts_with(saved) && seen.starts_with("lorem ipsum"),
+        "saved text is the start of the reply: {saved:?}"
     );
-    assert_eq!(reply["seq"], 3);
+    assert_eq!(reply["seq"], 3, "{frames:#?}");
     assert!(
         reply["text"]
             .as_str()

@@ -349,11 +349,13 @@ impl Harness {
     }
 
     /// Kills workerd outright (SIGKILL), as a crash would: nothing is
-    /// flushed or closed on the way out.
+    /// flushed or closed on the way out. The harness dies in the same
+    /// signal, so that nothing can start a new runtime on the same storage
+    /// behind the test's back (a restart would act on it meanwhile).
     pub fn kill_9(&self) {
         let pid = self.workerd_pid().expect("workerd runs under the harness");
         Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
+            .args(["-KILL", &self.pid().to_string(), &pid.to_string()])
             .status()
             .unwrap();
     }
