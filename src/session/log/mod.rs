@@ -493,7 +493,9 @@ impl Log {
         let q = format!(
             "SELECT {COLUMNS} FROM messages WHERE seq > ? AND seq < ? ORDER BY seq {order} LIMIT ?"
         );
-        let clamp = |n: u64| int(n.min(crate::protocol::MAX_SEQ + 1));
+        // One past the largest seq is 2^53, not a safe JS integer: passed
+        // as a float, which SQLite compares with integers exactly.
+        let clamp = |n: u64| V::Float(n.min(crate::protocol::MAX_SEQ + 1) as f64);
         let mut rows = self.all::<MessageRow>(&q, vec![clamp(after), clamp(before), int(limit)])?;
         if newest {
             rows.reverse();
