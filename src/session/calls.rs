@@ -108,34 +108,10 @@ impl Core {
             }
             Call::AddMember {
                 caller, user_id, ..
-            } => {
-                self.manager(&caller)?;
-                let cap = crate::runtime::config(&self.env)
-                    .map_err(|_| AppError::Unavailable { check: "config" })?
-                    .max_members_per_session;
-                if !self.log.add_member(&user_id, now, cap, &self.outbox)? {
-                    return Err(AppError::bad_request(
-                        "too_many_members",
-                        format!("a session has at most {cap} members"),
-                    ));
-                }
-                self.replicate_soon();
-                no_content()
-            }
+            } => self.add_member(&caller, &user_id, now),
             Call::RemoveMember {
                 caller, user_id, ..
-            } => {
-                self.manager(&caller)?;
-                if !self.log.remove_member(&user_id, now, &self.outbox)? {
-                    return Err(AppError::NotFound);
-                }
-                self.replicate_soon();
-                // The owner keeps access whatever the member list says.
-                if user_id != self.log.live()?.owner_id {
-                    self.revoke(&user_id);
-                }
-                no_content()
-            }
+            } => self.remove_member(&caller, &user_id, now),
             Call::SetMode { mode, by, .. } => {
                 self.set_mode(mode, &by)?;
                 no_content()
@@ -148,25 +124,63 @@ impl Core {
                 }
                 reply(&r)
             }
-            Call::Replication { .. } => {
-                let (pending, oldest_at) = self.outbox.depth(&self.log)?;
-                let (state, failures) = match self.outbox.state() {
-                    Replication::Idle => ("idle", 0),
-                    Replication::Scheduled(_) => ("scheduled", 0),
-                    Replication::BackingOff { failures, .. } => ("backing_off", failures),
-                };
-                reply(&ReplicationReply {
-                    pending: pending as u64,
-                    oldest_at,
-                    state: state.into(),
-                    failures,
-                    last_seq: self.log.live()?.last_seq.max(0) as u64,
-                })
-            }
+            Call::Replication { .. } => self.replication(),
             Call::Init { .. } | Call::Fault { .. } | Call::Erase { .. } => {
                 unreachable!("served before loading")
             }
         }
+    }
+
+    /// `add_member`: owners and admins; at most `MAX_MEMBERS_PER_SESSION`.
+    fn add_member(&self, caller: &Caller, user_id: &str, now: i64) -> Result<Response, AppError> {
+        self.manager(caller)?;
+        let cap = crate::runtime::config(&self.env)
+            .map_err(|_| AppError::Unavailable { check: "config" })?
+            .max_members_per_session;
+        if !self.log.add_member(user_id, now, cap, &self.outbox)? {
+            return Err(AppError::bad_request(
+                "too_many_members",
+                format!("a session has at most {cap} members"),
+            ));
+        }
+        self.replicate_soon();
+        no_content()
+    }
+
+    /// `remove_member`: owners and admins; the user's sockets close at once.
+    fn remove_member(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Response, AppError> {
+        self.manager(caller)?;
+        if !self.log.remove_member(user_id, now, &self.outbox)? {
+            return Err(AppError::NotFound);
+        }
+        self.replicate_soon();
+        // The owner keeps access whatever the member list says.
+        if user_id != self.log.live()?.owner_id {
+            self.revoke(user_id);
+        }
+        no_content()
+    }
+
+    /// `replication`: what D1 has not confirmed yet.
+    fn replication(&self) -> Result<Response, AppError> {
+        let (pending, oldest_at) = self.outbox.depth(&self.log)?;
+        let (state, failures) = match self.outbox.state() {
+            Replication::Idle => ("idle", 0),
+            Replication::Scheduled(_) => ("scheduled", 0),
+            Replication::BackingOff { failures, .. } => ("backing_off", failures),
+        };
+        reply(&ReplicationReply {
+            pending: pending as u64,
+            oldest_at,
+            state: state.into(),
+            failures,
+            last_seq: self.log.live()?.last_seq.max(0) as u64,
+        })
     }
 
     /// The caller's role, or NotFound when the session must look absent.

@@ -63,54 +63,8 @@ pub fn statements(
                 &[text(session), text(key)],
             )?,
         }]),
-        Topic::Session => {
-            let Some(m) = log.meta()?.filter(Meta::live) else {
-                return Ok(vec![]);
-            };
-            Ok(vec![stmt(
-                db,
-                "UPDATE sessions SET mode = ?2, human_assisted = ?3, last_seq = max(last_seq, ?4), message_count = ?5,
-                        tokens_in = ?6, tokens_out = ?7, turns = ?8, latency_ms_total = ?9,
-                        updated_at = max(updated_at, ?10)
-                  WHERE id = ?1",
-                &[
-                    text(session),
-                    text(&m.mode),
-                    num(m.human_assisted),
-                    num(m.last_seq),
-                    num(m.message_count),
-                    num(m.tokens_in),
-                    num(m.tokens_out),
-                    num(m.turns),
-                    num(m.latency_ms_total),
-                    num(m.updated_at),
-                ],
-            )?])
-        }
-        Topic::Counters => {
-            #[derive(Deserialize)]
-            struct C {
-                name: String,
-                labels: String,
-                value: f64,
-            }
-            let all: Vec<C> = log
-                .sql()
-                .exec("SELECT name, labels, value FROM counters", None)
-                .and_then(|c| c.to_array())
-                .map_err(AppError::internal)?;
-            let list: Vec<_> = all.iter().map(|c| json!([c.name, c.labels, c.value])).collect();
-            Ok(vec![stmt(
-                db,
-                &format!(
-                    "INSERT INTO session_metrics (session_id, name, labels, value)
-                     SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
-                       FROM json_each(?2) WHERE {LIVE}
-                     ON CONFLICT (session_id, name, labels) DO UPDATE SET value = excluded.value"
-                ),
-                &[text(session), text(&serde_json::Value::from(list).to_string())],
-            )?])
-        }
+        Topic::Session => session_row(db, log, session),
+        Topic::Counters => counters(db, log, session),
     }
 }
 
@@ -247,6 +201,69 @@ fn history(
          SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?3)",
         edits,
     )
+}
+
+/// The sessions row, with the log's absolute values.
+fn session_row(
+    db: &D1Database,
+    log: &Log,
+    session: &str,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let Some(m) = log.meta()?.filter(Meta::live) else {
+        return Ok(vec![]);
+    };
+    Ok(vec![stmt(
+        db,
+        "UPDATE sessions SET mode = ?2, human_assisted = ?3, last_seq = max(last_seq, ?4), message_count = ?5,
+                tokens_in = ?6, tokens_out = ?7, turns = ?8, latency_ms_total = ?9,
+                updated_at = max(updated_at, ?10)
+          WHERE id = ?1",
+        &[
+            text(session),
+            text(&m.mode),
+            num(m.human_assisted),
+            num(m.last_seq),
+            num(m.message_count),
+            num(m.tokens_in),
+            num(m.tokens_out),
+            num(m.turns),
+            num(m.latency_ms_total),
+            num(m.updated_at),
+        ],
+    )?])
+}
+
+/// This session's counters, as absolute values (so a repeat counts nothing).
+fn counters(
+    db: &D1Database,
+    log: &Log,
+    session: &str,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    #[derive(Deserialize)]
+    struct C {
+        name: String,
+        labels: String,
+        value: f64,
+    }
+    let all: Vec<C> = log
+        .sql()
+        .exec("SELECT name, labels, value FROM counters", None)
+        .and_then(|c| c.to_array())
+        .map_err(AppError::internal)?;
+    let list: Vec<_> = all
+        .iter()
+        .map(|c| json!([c.name, c.labels, c.value]))
+        .collect();
+    Ok(vec![stmt(
+        db,
+        &format!(
+            "INSERT INTO session_metrics (session_id, name, labels, value)
+             SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+               FROM json_each(?2) WHERE {LIVE}
+             ON CONFLICT (session_id, name, labels) DO UPDATE SET value = excluded.value"
+        ),
+        &[text(session), text(&serde_json::Value::from(list).to_string())],
+    )?])
 }
 
 fn message(

@@ -358,39 +358,7 @@ impl Log {
             // that range needs no lookup.
             let reply_to = m.reply_to.filter(|&r| r >= 1 && r as i64 <= meta.last_seq);
             let t = m.turn.as_ref().map(|(t, _)| t);
-            let charge = m.turn.as_ref().map(|(_, c)| {
-                serde_json::json!({"user": c.user, "day": c.day, "reserved": c.reserved})
-                    .to_string()
-            });
-            let sealed = keys.seal(&aad(Field::MessageBody, &session, Some(&m.id)), &m.text);
-            let written = self
-                .exec(
-                    "INSERT OR IGNORE INTO messages (seq, id, client_id, author_id, author_name, author_kind, body,
-                       reply_to, created_at, provider, model, tokens_in, tokens_out, ttft_ms, latency_ms,
-                       finish_reason, incomplete, charge)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    vec![
-                        int(seq),
-                        s(&m.id),
-                        s(&m.client_id),
-                        s(&m.author.id),
-                        s(&m.author.name),
-                        s(m.author.kind.as_str()),
-                        V::String(sealed),
-                        reply_to.map_or(V::Null, int),
-                        int(m.created_at),
-                        t.map_or(V::Null, |t| s(&t.provider)),
-                        t.map_or(V::Null, |t| s(&t.model)),
-                        t.map_or(V::Null, |t| int(t.tokens_in)),
-                        t.map_or(V::Null, |t| int(t.tokens_out)),
-                        t.map_or(V::Null, |t| int(t.ttft_ms)),
-                        t.map_or(V::Null, |t| int(t.latency_ms)),
-                        t.map_or(V::Null, |t| s(&t.finish_reason)),
-                        int(t.is_some_and(|t| t.incomplete) as i64),
-                        charge.map_or(V::Null, V::String),
-                    ],
-                )?
-                .rows_written();
+            let written = self.insert(keys, &session, seq, m, reply_to)?;
             if written == 0 {
                 done.push(Appended {
                     view: self.original(m)?,
@@ -442,6 +410,51 @@ impl Log {
             *self.meta.borrow_mut() = Some(meta);
         }
         Ok(done)
+    }
+
+    /// Inserts one new message as `seq`, sealed; 0 rows written when its
+    /// client id is already stored (a retry).
+    fn insert(
+        &self,
+        keys: &Keyring,
+        session: &str,
+        seq: i64,
+        m: &NewMessage,
+        reply_to: Option<u64>,
+    ) -> Result<usize, AppError> {
+        let t = m.turn.as_ref().map(|(t, _)| t);
+        let charge = m.turn.as_ref().map(|(_, c)| {
+            serde_json::json!({"user": c.user, "day": c.day, "reserved": c.reserved}).to_string()
+        });
+        let sealed = keys.seal(&aad(Field::MessageBody, session, Some(&m.id)), &m.text);
+        Ok(self
+            .exec(
+                "INSERT OR IGNORE INTO messages (seq, id, client_id, author_id, author_name, author_kind, body,
+                   reply_to, created_at, provider, model, tokens_in, tokens_out, ttft_ms, latency_ms,
+                   finish_reason, incomplete, charge)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                vec![
+                    int(seq),
+                    s(&m.id),
+                    s(&m.client_id),
+                    s(&m.author.id),
+                    s(&m.author.name),
+                    s(m.author.kind.as_str()),
+                    V::String(sealed),
+                    reply_to.map_or(V::Null, int),
+                    int(m.created_at),
+                    t.map_or(V::Null, |t| s(&t.provider)),
+                    t.map_or(V::Null, |t| s(&t.model)),
+                    t.map_or(V::Null, |t| int(t.tokens_in)),
+                    t.map_or(V::Null, |t| int(t.tokens_out)),
+                    t.map_or(V::Null, |t| int(t.ttft_ms)),
+                    t.map_or(V::Null, |t| int(t.latency_ms)),
+                    t.map_or(V::Null, |t| s(&t.finish_reason)),
+                    int(t.is_some_and(|t| t.incomplete) as i64),
+                    charge.map_or(V::Null, V::String),
+                ],
+            )?
+            .rows_written())
     }
 
     /// The stored message a retried send names (its seq and id are what the
