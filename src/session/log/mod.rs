@@ -147,6 +147,30 @@ fn s(text: &str) -> V {
     V::String(text.to_string())
 }
 
+/// The session row's columns, and its values for a `Meta` in that order.
+const SESSION_COLUMNS: &str =
+    "one, id, owner_id, state, mode, human_assisted, last_seq, message_count,
+    tokens_in, tokens_out, turns, latency_ms_total, created_at, updated_at";
+const SESSION_VALUES: &str = "1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+
+fn session_values(m: &Meta) -> Vec<V> {
+    vec![
+        s(&m.id),
+        s(&m.owner_id),
+        s(&m.state),
+        s(&m.mode),
+        int(m.human_assisted),
+        int(m.last_seq),
+        int(m.message_count),
+        int(m.tokens_in),
+        int(m.tokens_out),
+        int(m.turns),
+        int(m.latency_ms_total),
+        int(m.created_at),
+        int(m.updated_at),
+    ]
+}
+
 fn err(e: worker::Error) -> AppError {
     AppError::internal(e)
 }
@@ -219,24 +243,8 @@ impl Log {
     /// Starts the log of a new (or imported) session; a no-op when one exists.
     pub fn init(&self, m: &Meta) -> Result<(), AppError> {
         self.exec(
-            "INSERT OR IGNORE INTO session (one, id, owner_id, state, mode, human_assisted, last_seq, message_count,
-               tokens_in, tokens_out, turns, latency_ms_total, created_at, updated_at)
-             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            vec![
-                s(&m.id),
-                s(&m.owner_id),
-                s(&m.state),
-                s(&m.mode),
-                int(m.human_assisted),
-                int(m.last_seq),
-                int(m.message_count),
-                int(m.tokens_in),
-                int(m.tokens_out),
-                int(m.turns),
-                int(m.latency_ms_total),
-                int(m.created_at),
-                int(m.updated_at),
-            ],
+            &format!("INSERT OR IGNORE INTO session ({SESSION_COLUMNS}) VALUES ({SESSION_VALUES})"),
+            session_values(m),
         )?;
         *self.meta.borrow_mut() = None;
         Ok(())
@@ -249,19 +257,14 @@ impl Log {
 
     fn save_meta(&self, m: Meta, out: &Outbox, now: i64) -> Result<(), AppError> {
         self.exec(
-            "UPDATE session SET mode = ?, human_assisted = ?, last_seq = ?, message_count = ?, tokens_in = ?,
-               tokens_out = ?, turns = ?, latency_ms_total = ?, updated_at = ? WHERE one = 1",
-            vec![
-                s(&m.mode),
-                int(m.human_assisted),
-                int(m.last_seq),
-                int(m.message_count),
-                int(m.tokens_in),
-                int(m.tokens_out),
-                int(m.turns),
-                int(m.latency_ms_total),
-                int(m.updated_at),
-            ],
+            &format!(
+                "INSERT INTO session ({SESSION_COLUMNS}) VALUES ({SESSION_VALUES})
+                 ON CONFLICT (one) DO UPDATE SET mode = excluded.mode, human_assisted = excluded.human_assisted,
+                   last_seq = excluded.last_seq, message_count = excluded.message_count,
+                   tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out, turns = excluded.turns,
+                   latency_ms_total = excluded.latency_ms_total, updated_at = excluded.updated_at"
+            ),
+            session_values(&m),
         )?;
         out.touch(&self.sql, Topic::Session, "", now)?;
         *self.meta.borrow_mut() = Some(m);
