@@ -6,10 +6,12 @@
 // Prints one JSON line on stdout when ready:
 //   {"event":"ready","url":"http://127.0.0.1:PORT","llm_url":"…","control_url":"…"}
 // control_url is a loopback-only endpoint for tests and local debugging:
-//   POST /d1 {"sql": "...", "params": [...]} runs raw SQL on the DB binding
-// (how tests prove what is stored at rest, and tamper with it);
-//   POST /d1/fail, POST /d1/recover start and end a D1 outage (every query
-// fails meanwhile; nothing is lost).
+//   POST /d1 {"sql": "...", "params": [...], "binding": "DB"} runs raw SQL on
+// one D1 binding (default: the first, the home shard); how tests prove what
+// is stored at rest, and tamper with it;
+//   GET /d1/bindings lists the D1 bindings (the shards), in wrangler.toml order;
+//   POST /d1/fail, POST /d1/recover start and end a D1 outage of every shard
+// (every query fails meanwhile; nothing is lost).
 // Everything else (workerd's own output included) goes to stderr or --log.
 //
 // Options:
@@ -285,7 +287,7 @@ async function main() {
     process.stdin.resume();
   }
 
-  const control = await startControl(mf, opts, d1[0]?.binding);
+  const control = await startControl(mf, opts, d1.map((d) => d.binding));
   const origin = url.origin;
   process.stdout.write(JSON.stringify({ event: "ready", url: origin, llm_url: llm.url, control_url: control.url }) + "\n");
   if (opts.dev) {
@@ -361,23 +363,25 @@ async function outage(db, on) {
 }
 
 /** The loopback control endpoint (see the header). */
-function startControl(mf, opts, binding) {
+function startControl(mf, opts, bindings) {
   const server = http.createServer(async (req, res) => {
     const reply = (status, body) => {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(body));
     };
     try {
-      if (req.method !== "POST" || !binding) return reply(404, { error: "not found" });
-      const db = await realD1(mf, opts, binding);
+      if (req.method === "GET" && req.url === "/d1/bindings") return reply(200, { bindings });
+      if (req.method !== "POST" || !bindings.length) return reply(404, { error: "not found" });
       if (req.url === "/d1/fail" || req.url === "/d1/recover") {
-        await outage(db, req.url === "/d1/fail");
+        for (const b of bindings) await outage(await realD1(mf, opts, b), req.url === "/d1/fail");
         return reply(200, { d1: req.url === "/d1/fail" ? "failing" : "serving" });
       }
       if (req.url !== "/d1") return reply(404, { error: "not found" });
       let raw = "";
       for await (const chunk of req) raw += chunk;
-      const { sql, params = [] } = JSON.parse(raw);
+      const { sql, params = [], binding = bindings[0] } = JSON.parse(raw);
+      if (!bindings.includes(binding)) return reply(400, { error: `no D1 binding ${binding}` });
+      const db = await realD1(mf, opts, binding);
       const result = await db.prepare(sql).bind(...params).all();
       reply(200, { results: result.results, changes: result.meta?.changes ?? 0 });
     } catch (e) {

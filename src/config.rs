@@ -102,6 +102,8 @@ pub struct Config {
     pub replication_lag_ready_s: u32,
     /// Sessions one user may create per UTC day.
     pub max_sessions_per_user_per_day: u32,
+    /// The D1 databases that hold sessions' records (`D1_SHARDS`).
+    pub shards: crate::shards::Shards,
     /// Unspent, unexpired tickets one user may hold at once.
     pub max_tickets_per_user: u32,
     /// Members (besides the owner) one session may have.
@@ -285,6 +287,12 @@ impl Config {
             1,
             10_000,
         )? as u32;
+        let shards = crate::shards::Shards::parse(get("D1_SHARDS").as_deref()).map_err(|e| {
+            invalid(
+                "D1_SHARDS",
+                format!("D1 binding names, comma-separated ({e})"),
+            )
+        })?;
         let assistant = crate::llm::config::from_lookup(&get, &num)?;
         let public_origins = crate::origins::parse_public(get("PUBLIC_ORIGINS").as_deref())
             .map_err(|e| invalid("PUBLIC_ORIGINS", e))?;
@@ -345,6 +353,7 @@ impl Config {
             replication_interval_ms,
             replication_lag_ready_s,
             max_sessions_per_user_per_day,
+            shards,
             max_tickets_per_user,
             max_members_per_session,
             assistant,
@@ -380,6 +389,7 @@ impl fmt::Debug for Config {
             .field("rate_messages_per_minute", &self.rate_messages_per_minute)
             .field("rate_actions_per_minute", &self.rate_actions_per_minute)
             .field("rate_messages_burst", &self.rate_messages_burst)
+            .field("shards", &self.shards)
             .field("assistant", &self.assistant)
             .finish()
     }
@@ -495,6 +505,8 @@ mod tests {
             ("JWT_JWKS_URL", "http://idp.example/jwks"),
             ("ALLOWED_ORIGINS", "example.com"),
             ("WS_TICKET_TTL_SECONDS", "120"),
+            ("D1_SHARDS", "DB,DB"),
+            ("D1_SHARDS", "DB,my-db"),
         ] {
             let mut pairs = vec![(var, bad)];
             if var != "JWT_HS256_SECRET" {

@@ -15,6 +15,7 @@
 //! Confab's own Worker, so it trusts the caller the Worker names.
 
 use crate::protocol::{MessageView, UserRef};
+use crate::shards::Shard;
 use serde::{Deserialize, Serialize};
 
 pub const CALL_HEADER: &str = "x-confab-call";
@@ -109,6 +110,9 @@ pub enum Call {
         session: String,
         owner_id: String,
         created_at: i64,
+        /// The D1 shard the Worker created the session's row in; the
+        /// session replicates there for good.
+        shard: Shard,
     },
     /// Opens a socket (`GET` with `Upgrade: websocket`). Answers 101, or
     /// 404 when the caller may not see the session.
@@ -218,6 +222,8 @@ pub struct AccessReply {
     pub role: Role,
     /// The session's live state from the log, fresher than D1's copy.
     pub live: LiveState,
+    /// The D1 shard holding the session's replicated record.
+    pub shard: Shard,
 }
 
 /// What the log knows now that D1 may learn only with the next flush.
@@ -253,6 +259,8 @@ pub struct ReplicationReply {
     pub failures: u32,
     /// The seq of the newest message in the log.
     pub last_seq: u64,
+    /// The D1 shard the session replicates to.
+    pub shard: Shard,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
@@ -337,10 +345,21 @@ mod tests {
         assert_eq!(
             serde_json::to_value(AccessReply {
                 role: Role::Admin,
-                live
+                live,
+                shard: Shard::parse("DB_SHARD_1").unwrap(),
             })
             .unwrap(),
-            json!({"role": "admin", "live": {"mode": "assistant", "last_seq": 3, "message_count": 3, "updated_at": 5}})
+            json!({"role": "admin", "live": {"mode": "assistant", "last_seq": 3, "message_count": 3, "updated_at": 5}, "shard": "DB_SHARD_1"})
+        );
+        assert_eq!(
+            serde_json::to_value(Call::Init {
+                session: "s".into(),
+                owner_id: "o".into(),
+                created_at: 1,
+                shard: Shard::parse("DB").unwrap(),
+            })
+            .unwrap(),
+            json!({"op": "init", "session": "s", "owner_id": "o", "created_at": 1, "shard": "DB"})
         );
     }
 
@@ -351,6 +370,7 @@ mod tests {
                 session: "s".into(),
                 owner_id: "o".into(),
                 created_at: 1,
+                shard: Shard::parse("DB").unwrap(),
             },
             Call::Access {
                 session: "s".into(),

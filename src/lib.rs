@@ -18,6 +18,7 @@ pub mod model;
 pub mod origins;
 pub mod protocol;
 pub mod router;
+pub mod shards;
 #[cfg(target_arch = "wasm32")]
 mod store;
 

@@ -5,6 +5,8 @@
 //! ending in `id` (migrations/0004_admin.sql), so a page costs one index
 //! range scan however deep it is, and rows inserted or deleted while a
 //! client pages neither shift nor repeat the rows it has not seen yet.
+//! Every D1 shard runs the same statement; [`ListQuery::order`] merges
+//! their pages (`crate::shards::merge`), so pages stay exact across shards.
 
 use crate::error::AppError;
 
@@ -187,6 +189,17 @@ impl ListQuery {
             q.cursor = Some(q.decode_cursor(&c)?);
         }
         Ok(q)
+    }
+
+    /// The page order of two rows, `(sort value, id)`: the statement's
+    /// `ORDER BY` (ids compare bytewise in SQLite and in Rust alike).
+    pub fn order(&self, a: (i64, &str), b: (i64, &str)) -> std::cmp::Ordering {
+        let o = a.cmp(&b);
+        if self.descending {
+            o.reverse()
+        } else {
+            o
+        }
     }
 
     fn order_name(&self) -> &'static str {

@@ -96,7 +96,8 @@ async fn a_turn_streams_identically_to_three_sockets_and_is_recorded_with_usage(
     // The totals are D1's replicated copy.
     h.replicated(&s).await;
     let totals = &h
-        .sql(
+        .session_sql(
+            &s,
             "SELECT tokens_in, tokens_out, turns FROM sessions WHERE id = ?1",
             json!([s]),
         )

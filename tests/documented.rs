@@ -148,7 +148,8 @@ async fn erasure_removes_every_row_of_the_session() {
     let count = |table: &str, column: &str| {
         let sql = format!("SELECT count(*) AS n FROM {table} WHERE {column} = ?1");
         let s = s.clone();
-        async move { h.sql(&sql, json!([s])).await[0]["n"].as_i64().unwrap() }
+        // Every shard: nothing of the session may be left anywhere.
+        async move { h.sql_sum(&sql, json!([s])).await }
     };
     for (table, column) in tables {
         assert!(count(table, column).await > 0, "{table} had rows to erase");
@@ -196,9 +197,11 @@ async fn a_failing_flush_keeps_chat_going_shows_the_lag_and_lands_once() {
     let (mut ws, _, _) = u.join(&s, None).await;
     send_msg(&mut ws, "pf-0", "before").await;
     h.replicated(&s).await;
-    // Break D1 for messages: every insert now fails inside D1 itself, so
-    // every flush of this session fails.
-    h.sql(
+    // Break D1 for messages: every insert now fails inside D1 itself (the
+    // session's shard), so every flush of this session fails.
+    let shard = h.shard_of(&s).await;
+    h.sql_on(
+        &shard,
         "CREATE TRIGGER break_messages BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
         json!([]),
     )
@@ -251,10 +254,12 @@ async fn a_failing_flush_keeps_chat_going_shows_the_lag_and_lands_once() {
     );
 
     // D1 takes writes again: the backlog drains by itself, once.
-    h.sql("DROP TRIGGER break_messages", json!([])).await;
+    h.sql_on(&shard, "DROP TRIGGER break_messages", json!([]))
+        .await;
     h.replicated(&s).await;
     let rows = h
-        .sql(
+        .sql_on(
+            &shard,
             "SELECT seq, client_id FROM messages WHERE session_id = ?1 ORDER BY seq",
             json!([s]),
         )

@@ -7,16 +7,20 @@ use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-/// Every row of every table, as one string.
+/// Every row of every table of every D1 shard, as one string.
 async fn dump(h: &Harness) -> String {
-    let tables = h
-        .sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'", json!([]))
-        .await;
     let mut out = String::new();
-    for t in tables {
-        let name = t["name"].as_str().unwrap();
-        let rows = h.sql(&format!("SELECT * FROM \"{name}\""), json!([])).await;
-        out.push_str(&format!("{name}: {}\n", Value::Array(rows)));
+    for shard in h.shards().await {
+        let tables = h
+            .sql_on(&shard, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'", json!([]))
+            .await;
+        for t in tables {
+            let name = t["name"].as_str().unwrap();
+            let rows = h
+                .sql_on(&shard, &format!("SELECT * FROM \"{name}\""), json!([]))
+                .await;
+            out.push_str(&format!("{shard}.{name}: {}\n", Value::Array(rows)));
+        }
     }
     out
 }
@@ -74,13 +78,14 @@ async fn no_plaintext_reaches_d1_or_the_object_storage() {
     let raw = dump(&h).await;
     // The scan saw this session's rows (else it proves nothing).
     for table in ["sessions", "messages", "message_edits"] {
-        let line = raw
+        let lines: Vec<&str> = raw
             .lines()
-            .find(|l| l.starts_with(&format!("{table}: ")))
-            .unwrap_or_else(|| panic!("no {table} table in the dump"));
+            .filter(|l| l.contains(&format!(".{table}: ")))
+            .collect();
+        assert_eq!(lines.len(), 3, "{table} in every shard's dump");
         assert!(
-            line.contains(id),
-            "{table} has no row of the session: {line}"
+            lines.iter().any(|l| l.contains(id)),
+            "{table} has no row of the session: {lines:?}"
         );
     }
     for marker in [
@@ -98,7 +103,8 @@ async fn no_plaintext_reaches_d1_or_the_object_storage() {
     // What is there instead: v1 envelopes under the active key, including
     // the edit history's copy of the old text.
     let bodies = h
-        .sql(
+        .session_sql(
+            id,
             "SELECT body FROM messages WHERE session_id = ?1",
             json!([id]),
         )
@@ -108,7 +114,8 @@ async fn no_plaintext_reaches_d1_or_the_object_storage() {
         .iter()
         .all(|b| b["body"].as_str().unwrap().starts_with("v1.k1.")));
     let edits = h
-        .sql(
+        .session_sql(
+            id,
             "SELECT body FROM message_edits WHERE session_id = ?1",
             json!([id]),
         )
@@ -116,7 +123,8 @@ async fn no_plaintext_reaches_d1_or_the_object_storage() {
     assert_eq!(edits.len(), 1);
     assert!(edits[0]["body"].as_str().unwrap().starts_with("v1.k1."));
     let row = &h
-        .sql(
+        .session_sql(
+            id,
             "SELECT title, contact_email FROM sessions WHERE id = ?1",
             json!([id]),
         )
@@ -175,7 +183,8 @@ async fn damaged_rows_read_as_unreadable_while_the_rest_of_the_page_reads_fine()
         base: h.url.clone(),
         ..u
     };
-    h.sql(
+    h.session_sql(
+        &s,
         "UPDATE sessions SET title = ?1 WHERE id = ?2",
         json!([format!("v1.k1.{}", "A".repeat(40)), s]),
     )
@@ -232,7 +241,7 @@ async fn count_on(h: &Harness, prefix: &str) -> u64 {
         (SELECT count(*) FROM sessions WHERE title LIKE ?1) +
         (SELECT count(*) FROM sessions WHERE contact_name LIKE ?1) +
         (SELECT count(*) FROM sessions WHERE contact_email LIKE ?1) AS n";
-    h.sql(q, json!([like])).await[0]["n"].as_u64().unwrap()
+    h.sql_sum(q, json!([like])).await as u64
 }
 
 async fn all_texts(u: &User, sessions: &[String]) -> Vec<String> {

@@ -214,7 +214,8 @@ async fn every_mutating_frame_draws_from_a_budget_and_reactions_and_edits_are_bo
     }
     h.replicated(&s).await;
     let rows = h
-        .sql(
+        .session_sql(
+            &s,
             "SELECT count(*) AS n FROM message_edits WHERE session_id = ?1",
             json!([s]),
         )
@@ -331,7 +332,8 @@ async fn seqs_beyond_javascript_safe_integers_are_refused() {
     // (in D1 too, once everything the session did has reached it).
     h.replicated(&s).await;
     let rows = h
-        .sql(
+        .session_sql(
+            &s,
             "SELECT count(*) AS n FROM read_positions WHERE session_id = ?1",
             json!([s]),
         )

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 /// D1's copy of a session's messages: (seq, client_id), in seq order.
 async fn d1_messages(h: &Harness, s: &str) -> Vec<(u64, String)> {
-    h.sql(
+    h.session_sql(
+        s,
         "SELECT seq, client_id FROM messages WHERE session_id = ?1 ORDER BY seq",
         json!([s]),
     )
@@ -103,14 +104,16 @@ async fn a_d1_outage_keeps_chat_going_and_d1_catches_up_with_no_duplicates() {
     h.replicated(&s).await;
     assert_eq!(d1_messages(&h, &s).await, numbered("o", 20));
     let edits = h
-        .sql(
+        .session_sql(
+            &s,
             "SELECT seq FROM message_edits WHERE session_id = ?1",
             json!([s]),
         )
         .await;
     assert_eq!(edits, vec![json!({"seq": 2})]);
     let reactions = h
-        .sql(
+        .session_sql(
+            &s,
             "SELECT seq, user_id, emoji FROM reactions WHERE session_id = ?1",
             json!([s]),
         )
@@ -120,14 +123,16 @@ async fn a_d1_outage_keeps_chat_going_and_d1_catches_up_with_no_duplicates() {
         vec![json!({"seq": 3, "user_id": other.id, "emoji": "👍"})]
     );
     let reads = h
-        .sql(
+        .session_sql(
+            &s,
             "SELECT user_id, seq FROM read_positions WHERE session_id = ?1",
             json!([s]),
         )
         .await;
     assert_eq!(reads, vec![json!({"user_id": other.id, "seq": 20})]);
     let row = &h
-        .sql(
+        .session_sql(
+            &s,
             "SELECT last_seq, message_count FROM sessions WHERE id = ?1",
             json!([s]),
         )
@@ -226,7 +231,8 @@ async fn sigkill_after_d1_committed_a_flush_but_before_the_object_heard_repeats_
     // again after the restart (its alarm fires again, or a call wakes it).
     second.replicated(&s).await;
     let flushed_at = second
-        .sql(
+        .session_sql(
+            &s,
             "SELECT flushed_at FROM replication WHERE session_id = ?1",
             json!([s]),
         )
@@ -253,7 +259,8 @@ async fn sigkill_after_d1_committed_a_flush_but_before_the_object_heard_repeats_
         "confab_messages_total counted each message once"
     );
     let row = &second
-        .sql(
+        .session_sql(
+            &s,
             "SELECT message_count, last_seq FROM sessions WHERE id = ?1",
             json!([s]),
         )
@@ -266,6 +273,21 @@ async fn sigkill_after_d1_committed_a_flush_but_before_the_object_heard_repeats_
 
 #[tokio::test]
 async fn a_session_from_before_the_log_is_loaded_from_d1_on_first_use() {
+    // Sessions from before the log (and before shards) are in the home shard.
+    loads_from_d1("DB").await;
+}
+
+#[tokio::test]
+async fn a_session_whose_init_was_lost_is_found_in_whichever_shard_holds_it() {
+    // The Worker inserted the row in the shard it picked, and the `init`
+    // that would have told the object never arrived.
+    loads_from_d1("DB_SHARD_2").await;
+}
+
+/// Seeds a session in D1's layout, in `shard` only, that no object was ever
+/// told of, then uses it: the object finds it, loads it, and replicates to
+/// that shard from then on.
+async fn loads_from_d1(shard: &str) {
     let h = Harness::start(Options::default());
     let owner = User::new(&h, "legacy-owner");
     let member = User::new(&h, "legacy-member");
@@ -281,37 +303,43 @@ async fn a_session_from_before_the_log_is_loaded_from_d1_on_first_use() {
         )
     };
     let now = now_ms();
-    h.sql(
+    h.sql_on(
+        shard,
         "INSERT INTO sessions (id, owner_id, mode, last_seq, message_count, created_at, updated_at)
          VALUES (?1, ?2, 'assistant', 3, 3, ?3, ?3)",
         json!([s, owner.id, now]),
     )
     .await;
-    h.sql(
+    h.sql_on(
+        shard,
         "INSERT INTO session_members (session_id, user_id, added_at) VALUES (?1, ?2, ?3)",
         json!([s, member.id, now]),
     )
     .await;
     for (seq, text) in [(1, "old one"), (2, "old two"), (3, "old three")] {
         let id = format!("legacy{seq}");
-        h.sql(
+        h.sql_on(
+        shard,
             "INSERT INTO messages (session_id, seq, id, client_id, author_id, author_name, author_kind, body, created_at, edited_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'Owner', 'user', ?6, ?7, ?8)",
             json!([s, seq, id, format!("c{seq}"), owner.id, seal(&id, text), now, if seq == 2 { Value::from(now) } else { Value::Null }]),
         )
         .await;
     }
-    h.sql(
+    h.sql_on(
+        shard,
         "INSERT INTO message_edits (session_id, seq, edited_at, body) VALUES (?1, 2, ?2, ?3)",
         json!([s, now, seal("legacy2", "old two, first draft")]),
     )
     .await;
-    h.sql(
+    h.sql_on(
+        shard,
         "INSERT INTO reactions (session_id, seq, user_id, emoji, created_at) VALUES (?1, 1, ?2, '🎉', ?3)",
         json!([s, member.id, now]),
     )
     .await;
-    h.sql(
+    h.sql_on(
+        shard,
         "INSERT INTO read_positions (session_id, user_id, seq, updated_at) VALUES (?1, ?2, 2, ?3)",
         json!([s, member.id, now]),
     )
@@ -348,11 +376,13 @@ async fn a_session_from_before_the_log_is_loaded_from_d1_on_first_use() {
     );
     // D1 keeps the old rows as they were and gains the new ones once.
     h.replicated(&s).await;
+    assert_eq!(h.shard_of(&s).await, shard, "it stays in its shard");
     let rows = d1_messages(&h, &s).await;
     let seqs: Vec<u64> = rows.iter().map(|r| r.0).collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
     let edits = h
-        .sql(
+        .session_sql(
+            &s,
             "SELECT count(*) AS n FROM message_edits WHERE session_id = ?1",
             json!([s]),
         )
@@ -448,7 +478,8 @@ async fn a_reply_cut_off_by_sigkill_ends_as_interrupted_and_the_question_is_answ
     // Exactly one of each reaches D1.
     second.replicated(&s).await;
     let rows = second
-        .sql(
+        .session_sql(
+            &s,
             "SELECT seq, finish_reason, incomplete FROM messages WHERE session_id = ?1 ORDER BY seq",
             json!([s]),
         )

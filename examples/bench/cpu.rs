@@ -152,7 +152,8 @@ pub async fn outage(h: &Harness, owner: &User, rate: u32, secs: u64) -> Value {
     }
     let drain_ms = recovered.elapsed().as_millis() as u64;
     let rows = h
-        .sql(
+        .session_sql(
+            &s,
             "SELECT count(*) AS n, count(DISTINCT seq) AS d FROM messages WHERE session_id = ?1",
             json!([s]),
         )

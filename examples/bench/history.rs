@@ -31,7 +31,8 @@ pub async fn run(h: &Harness, owner: &User, rows: u64, requests: usize) -> Value
                 )
             })
             .collect();
-        h.sql(
+        h.session_sql(
+            &s,
             &format!(
                 "INSERT INTO messages (session_id, seq, id, client_id, author_id, author_name, author_kind, body, created_at) VALUES {}",
                 values.join(",")

@@ -6,7 +6,10 @@ use crate::http::{json, query_param, Ctx, HandlerResult};
 use crate::listing::ListQuery;
 use crate::protocol::UserRef;
 use crate::session::internal;
-use crate::store::{self, maintenance::Cursor};
+use crate::store::{
+    self,
+    maintenance::{At, Cursor},
+};
 use serde_json::json;
 use worker::Request;
 
@@ -26,7 +29,7 @@ pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
     let keys = &ctx.require_config()?.keyring;
     let cursor = match query_param(&req, "cursor") {
         None => None,
-        Some(c) => Some(Cursor::decode(&c).ok_or_else(|| {
+        Some(c) => Some(At::decode(&c).ok_or_else(|| {
             AppError::bad_request("invalid_cursor", "cursor is not one this API issued")
         })?),
     };
@@ -40,14 +43,35 @@ pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
                 AppError::bad_request("invalid_batch", format!("batch must be 1-{MAX_BATCH}"))
             })?,
     };
-    let db = store::db(&ctx.env)?;
+    let dbs = store::all(&ctx.env, &ctx.require_config()?.shards)?;
     // First every session object's own log, then D1's rows (some of which
-    // replication has already replaced with the objects' re-sealed copies).
-    let cursor = cursor.unwrap_or(Cursor::Objects(String::new()));
-    if let Cursor::Objects(after) = cursor {
-        return json(200, &rotate_objects(ctx, &db, keys, after, batch).await?);
+    // replication has already replaced with the objects' re-sealed copies),
+    // one shard after another.
+    let at = cursor.unwrap_or(At {
+        shard: 0,
+        cursor: Cursor::Objects(String::new()),
+    });
+    if let Cursor::Objects(after) = at.cursor {
+        return json(200, &rotate_objects(ctx, &dbs, keys, after, batch).await?);
     }
-    let report = store::maintenance::reencrypt(&db, keys, Some(cursor), batch).await?;
+    let db = dbs.get(at.shard).ok_or_else(|| {
+        AppError::bad_request(
+            "invalid_cursor",
+            "cursor names a shard that is not configured",
+        )
+    })?;
+    let mut report =
+        store::maintenance::reencrypt(db, at.shard, keys, Some(at.cursor), batch).await?;
+    if report.done && at.shard + 1 < dbs.len() {
+        report.done = false;
+        report.next_cursor = Some(
+            At {
+                shard: at.shard + 1,
+                cursor: Cursor::Sessions(String::new()),
+            }
+            .encode(),
+        );
+    }
     json(200, &report)
 }
 
@@ -56,7 +80,7 @@ pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
 /// visited again by the next one.
 async fn rotate_objects(
     ctx: &Ctx,
-    db: &worker::D1Database,
+    dbs: &[worker::D1Database],
     keys: &crate::crypto::Keyring,
     mut after: String,
     batch: u32,
@@ -66,7 +90,7 @@ async fn rotate_objects(
         ..Default::default()
     };
     let mut budget = batch;
-    let ids = store::maintenance::session_ids(db, &after, batch).await?;
+    let ids = store::maintenance::session_ids(dbs, &after, batch).await?;
     let listed_all = ids.len() < batch as usize;
     for id in ids {
         let call = Call::Rotate {
@@ -155,9 +179,9 @@ pub async fn sessions(req: Request, ctx: &Ctx) -> HandlerResult {
     let url = req.url().map_err(AppError::internal)?;
     let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let keys = &ctx.require_config()?.keyring;
-    let db = store::db(&ctx.env)?;
-    let mut rows = store::sessions::list_all(&db, keys, &query).await?;
+    let config = ctx.require_config()?;
+    let dbs = store::all(&ctx.env, &config.shards)?;
+    let mut rows = store::sessions::list_all(&dbs, &config.keyring, &query).await?;
     let more = rows.len() > query.limit as usize;
     rows.truncate(query.limit as usize);
     let next_cursor = more.then(|| {
@@ -174,14 +198,12 @@ pub async fn sessions(req: Request, ctx: &Ctx) -> HandlerResult {
 ///
 /// Any session, with its assistant token usage and response times.
 pub async fn session(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    ctx.require_admin(&req).await?;
-    let keys = &ctx.require_config()?.keyring;
-    let db = store::db(&ctx.env)?;
-    let session = store::sessions::get_any(&db, keys, session_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let usage = store::sessions::usage(&db, session_id).await?;
-    json(200, &json!({ "session": session, "usage": usage }))
+    // Admins see every session: the object's view over the row in the
+    // session's own shard.
+    let admin = ctx.require_admin(&req).await?;
+    let access = super::authorize_as(ctx, &admin, session_id, false).await?;
+    let usage = store::sessions::usage(&access.db, session_id).await?;
+    json(200, &json!({ "session": access.session, "usage": usage }))
 }
 
 /// GET /v1/admin/sessions/:id/replication

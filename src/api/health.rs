@@ -55,9 +55,13 @@ pub async fn readyz(ctx: &Ctx) -> HandlerResult {
     checks["providers"]["chain"] = chain;
 
     let mut degraded: Vec<&str> = Vec::new();
-    if let (Ok(config), Ok(db)) = (ctx.config(), crate::store::db(&ctx.env)) {
+    let shards = ctx.config().ok().and_then(|c| {
+        let dbs = crate::store::all(&ctx.env, &c.shards).ok()?;
+        Some((c, dbs))
+    });
+    if let Some((config, dbs)) = shards {
         let started = now();
-        let lag = crate::store::metrics::replication(&db, crate::store::now_ms()).await;
+        let lag = crate::store::metrics::replication(&dbs, crate::store::now_ms()).await;
         if let Ok(r) = lag {
             let ok = r.lag_ms <= config.replication_lag_ready_s as i64 * 1000;
             if !ok {
@@ -154,14 +158,26 @@ fn check_providers(ctx: &Ctx) -> (Value, Result<(), String>) {
     (Value::from(chain), Ok(()))
 }
 
+/// Every shard, at once; a failure names its binding.
 async fn check_d1(ctx: &Ctx) -> Result<(), String> {
-    let db = ctx.env.d1("DB").map_err(|e| e.to_string())?;
-    // Reads the schema's own table, so an unmigrated database is unready.
-    db.prepare("SELECT count(*) AS n FROM sessions WHERE 0")
-        .first::<Value>(None)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let shards = match ctx.config() {
+        Ok(c) => c.shards.clone(),
+        // The config check reports why; the default shard is still checked.
+        Err(_) => crate::shards::Shards::parse(None).expect("the default parses"),
+    };
+    let checks = shards.all().iter().map(|shard| async move {
+        let db = ctx
+            .env
+            .d1(shard.as_str())
+            .map_err(|e| format!("{}: {e}", shard.as_str()))?;
+        // Reads the schema's own table, so an unmigrated database is unready.
+        db.prepare("SELECT count(*) AS n FROM sessions WHERE 0")
+            .first::<Value>(None)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{}: {e}", shard.as_str()))
+    });
+    futures::future::try_join_all(checks).await.map(|_| ())
 }
 
 async fn check_kv(ctx: &Ctx) -> Result<(), String> {

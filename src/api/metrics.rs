@@ -20,8 +20,8 @@ pub async fn metrics(req: Request, ctx: &Ctx) -> HandlerResult {
     if !by_token {
         ctx.require_admin(&req).await?;
     }
-    let db = store::db(&ctx.env)?;
-    let samples = store::metrics::scrape(&db, store::now_ms()).await?;
+    let dbs = store::all(&ctx.env, &config.shards)?;
+    let samples = store::metrics::scrape(&dbs, store::now_ms()).await?;
     let mut res = Response::ok(crate::metrics::render(&samples)).map_err(AppError::internal)?;
     res.headers_mut()
         .set("content-type", "text/plain; version=0.0.4; charset=utf-8")

@@ -31,7 +31,7 @@ pub fn caller(ctx: &Ctx, who: &Identity) -> crate::contract::Caller {
     }
 }
 
-/// The caller, the database, and the session they may see.
+/// The session's shard, and the session as the caller may see it.
 pub struct Access {
     pub db: D1Database,
     pub session: SessionView,
@@ -51,16 +51,27 @@ pub async fn authorize(
     need_owner: bool,
 ) -> Result<Access, AppError> {
     let who = ctx.authenticate(req).await?;
+    authorize_as(ctx, &who, session_id, need_owner).await
+}
+
+/// [`authorize`] for a caller already authenticated.
+pub async fn authorize_as(
+    ctx: &Ctx,
+    who: &Identity,
+    session_id: &str,
+    need_owner: bool,
+) -> Result<Access, AppError> {
     let keys = &ctx.require_config()?.keyring;
     let call = Call::Access {
         session: session_id.to_string(),
-        caller: caller(ctx, &who),
+        caller: caller(ctx, who),
     };
-    let AccessReply { role, live } = internal::call_json(&ctx.env, &call).await?;
+    let AccessReply { role, live, shard } = internal::call_json(&ctx.env, &call).await?;
     if need_owner && !role.may_manage() {
         return Err(AppError::NotFound);
     }
-    let db = store::db(&ctx.env)?;
+    // The rest of the view is in the session's own shard.
+    let db = store::db(&ctx.env, &shard)?;
     let mut session = store::sessions::get_any(&db, keys, session_id)
         .await?
         .ok_or(AppError::NotFound)?;

@@ -18,14 +18,24 @@ use worker::{Request, Response};
 pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
     let who = ctx.authenticate(&req).await?;
     let input = read_json::<NewSession>(&mut req).await?.validate()?;
-    let db = store::db(&ctx.env)?;
-    let keys = &ctx.require_config()?.keyring;
+    let config = ctx.require_config()?;
+    let keys = &config.keyring;
     let id = random_hex(16);
     let now = now_ms();
     const DAY_MS: i64 = 86_400_000;
     let day_start = now - now.rem_euclid(DAY_MS);
-    let cap = ctx.require_config()?.max_sessions_per_user_per_day;
-    let created = store::sessions::create(
+    let cap = config.max_sessions_per_user_per_day;
+    // The session's shard, for good: the object is told it with `init`.
+    let shard = config.shards.pick(&id).clone();
+    let db = store::db(&ctx.env, &shard)?;
+    let home = store::db(&ctx.env, config.shards.home())?;
+    if !store::sessions::count_new(&home, &who.user_id, (day_start, cap)).await? {
+        return Err(AppError::Quota {
+            code: "session_quota_exceeded",
+            retry_after_s: ((day_start + DAY_MS - now) / 1000).max(1) as u64,
+        });
+    }
+    store::sessions::create(
         &db,
         keys,
         &id,
@@ -33,21 +43,15 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
         input.title.as_deref(),
         input.contact.as_ref(),
         now,
-        (day_start, cap),
     )
     .await?;
-    if !created {
-        return Err(AppError::Quota {
-            code: "session_quota_exceeded",
-            retry_after_s: ((day_start + DAY_MS - now) / 1000).max(1) as u64,
-        });
-    }
     // The object starts the session's log now, near its creator. Should
     // this call fail, the object loads the session from D1 on first use.
     let init = Call::Init {
         session: id.clone(),
         owner_id: who.user_id.clone(),
         created_at: now,
+        shard,
     };
     if let Err(e) = internal::call(&ctx.env, &init).await {
         crate::runtime::log(
@@ -62,7 +66,7 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
             ],
         );
     }
-    let (session, _) = store::sessions::access(&db, keys, &id, &who.user_id, false)
+    let session = store::sessions::get_any(&db, keys, &id)
         .await?
         .ok_or_else(|| AppError::internal("session vanished after insert"))?;
     json(201, &session)
@@ -78,11 +82,12 @@ pub async fn list(req: Request, ctx: &Ctx) -> HandlerResult {
     let cursor = query_param(&req, "cursor")
         .map(|c| SessionCursor::decode(&c))
         .transpose()?;
-    let db = store::db(&ctx.env)?;
+    let config = ctx.require_config()?;
+    let dbs = store::all(&ctx.env, &config.shards)?;
     // One extra row tells whether another page exists.
     let mut sessions = store::sessions::list_for_user(
-        &db,
-        &ctx.require_config()?.keyring,
+        &dbs,
+        &config.keyring,
         &who.user_id,
         cursor.as_ref(),
         limit + 1,
@@ -122,7 +127,8 @@ pub async fn delete(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult 
         session: session_id.to_string(),
     };
     internal::call(&ctx.env, &erase).await?;
-    store::sessions::delete(&access.db, session_id).await?;
+    let home = store::db(&ctx.env, ctx.require_config()?.shards.home())?;
+    store::sessions::delete(&access.db, &home, session_id).await?;
     Ok(Response::empty()
         .map_err(AppError::internal)?
         .with_status(204))

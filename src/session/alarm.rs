@@ -9,6 +9,7 @@
 use super::outbox::{backoff_ms, Flushed, Replication};
 use super::Core;
 use crate::error::AppError;
+use crate::shards::Shard;
 use crate::store::{self, now_ms};
 
 impl Core {
@@ -47,6 +48,30 @@ impl Core {
         };
         self.state
             .wait_until(async move { core.alarm_no_later_than(at).await });
+    }
+
+    /// The D1 shard the session replicates to: the one it was created in,
+    /// or the home shard for a log started before shards.
+    pub(super) fn shard(&self) -> Result<Shard, AppError> {
+        match self.log.shard()? {
+            Some(s) => Ok(s),
+            None => Ok(crate::runtime::config(&self.env)
+                .map_err(|_| AppError::Unavailable { check: "config" })?
+                .shards
+                .home()
+                .clone()),
+        }
+    }
+
+    pub(super) fn d1(&self) -> Result<worker::D1Database, AppError> {
+        store::db(&self.env, &self.shard()?)
+    }
+
+    /// The home shard: per-user figures (token budgets) live there.
+    pub(super) fn d1_home(&self) -> Result<worker::D1Database, AppError> {
+        let config = crate::runtime::config(&self.env)
+            .map_err(|_| AppError::Unavailable { check: "config" })?;
+        store::db(&self.env, config.shards.home())
     }
 
     fn replication_interval(&self) -> i64 {
@@ -100,9 +125,13 @@ impl Core {
             self.outbox.set_state(Replication::Idle);
             return None;
         }
-        let result = match store::db(&self.env) {
-            Ok(db) => self.outbox.flush(&self.log, &db, &session, now).await,
-            Err(e) => Err(e),
+        let result = match (self.d1(), self.d1_home()) {
+            (Ok(db), Ok(home)) => {
+                self.outbox
+                    .flush(&self.log, (&db, &home), &session, now)
+                    .await
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
         let state = match result {
             Ok(Flushed::Drained) => Replication::Idle,

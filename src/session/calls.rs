@@ -30,7 +30,10 @@ impl Core {
                 session,
                 owner_id,
                 created_at,
+                shard,
             } => {
+                // With the session row, in the same transaction.
+                this.log.set_shard(&shard)?;
                 this.log.init(&Meta {
                     id: session,
                     owner_id,
@@ -79,6 +82,7 @@ impl Core {
                 let m = self.log.live()?;
                 reply(&AccessReply {
                     role,
+                    shard: self.shard()?,
                     live: LiveState {
                         mode: m.mode(),
                         last_seq: m.last_seq.max(0) as u64,
@@ -180,6 +184,7 @@ impl Core {
             state: state.into(),
             failures,
             last_seq: self.log.live()?.last_seq.max(0) as u64,
+            shard: self.shard()?,
         })
     }
 
@@ -220,10 +225,11 @@ impl Core {
         if session.is_empty() {
             return Err(AppError::NotFound);
         }
-        let db = store::db(&self.env)?;
+        let (shard, db) = self.find_in_d1(&session).await?;
         let imported = replica::load(&db, &session)
             .await?
             .ok_or(AppError::NotFound)?;
+        self.log.set_shard(&shard)?;
         // Messages page by page; the session row last, which makes the log
         // live. Another event may load it meanwhile: both only repeat work.
         let mut after = 0;
@@ -241,6 +247,27 @@ impl Core {
         let m = self.log.live()?;
         self.recover_turn();
         Ok(m)
+    }
+
+    /// The shard holding a session this object has no log of. Looked for
+    /// in every shard at once: an `init` lost after its D1 insert leaves
+    /// the session in whichever shard the Worker picked.
+    async fn find_in_d1(
+        &self,
+        session: &str,
+    ) -> Result<(crate::shards::Shard, worker::D1Database), AppError> {
+        let shards = crate::runtime::config(&self.env)
+            .map_err(|_| AppError::Unavailable { check: "config" })?
+            .shards
+            .all();
+        let dbs = shards
+            .iter()
+            .map(|s| store::db(&self.env, s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let found = store::each(&dbs, |db| replica::exists(db, session)).await?;
+        let at = found.iter().position(|f| *f).ok_or(AppError::NotFound)?;
+        let shard = shards[at].clone();
+        Ok((shard.clone(), store::db(&self.env, &shard)?))
     }
 
     /// Erases the session: every socket closes with 4004, queued work is

@@ -223,11 +223,14 @@ impl Outbox {
     /// Writes to D1, in one batch, up to `FLUSH_APPENDS` appended messages
     /// (one statement for all of them) and up to `FLUSH_ROWS` outbox rows,
     /// then the session row; afterwards moves the mark and forgets the
-    /// outbox rows that were not touched again meanwhile.
+    /// outbox rows that were not touched again meanwhile. `db` is the
+    /// session's shard; assistant replies' usage is settled first, in the
+    /// `home` shard, where budgets are kept (idempotent, so a flush that
+    /// fails after it repeats it harmlessly).
     pub async fn flush(
         &self,
         log: &Log,
-        db: &D1Database,
+        (db, home): (&D1Database, &D1Database),
         session: &str,
         now: i64,
     ) -> Result<Flushed, AppError> {
@@ -248,6 +251,17 @@ impl Outbox {
         let new_mark = appended.last().map_or(mark, |m| m.row.seq);
         rows.sort_by_key(|r| Topic::parse(&r.topic).map_or(9, Topic::rank));
 
+        let mut settle = Vec::new();
+        for m in appended {
+            settle.extend(replica::usage(home, session, m)?.into_iter().flatten());
+        }
+        if !settle.is_empty() {
+            if let Err(e) = home.batch(settle).await {
+                let alone = replica::status(db, session, depth, oldest, now)?;
+                let _ = db.batch(vec![alone]).await;
+                return Err(AppError::internal(e));
+            }
+        }
         // Appends first: what the other statements refer to.
         let mut stmts: Vec<D1PreparedStatement> = replica::appends(db, log, session, appended)?;
         for r in &rows {

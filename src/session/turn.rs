@@ -200,7 +200,8 @@ impl Core {
         keys: &crate::crypto::Keyring,
         user: &UserRef,
     ) -> Result<(), AppError> {
-        let db = store::db(&self.env)?;
+        // Budgets are kept in the home shard, whichever shard the session is in.
+        let db = self.d1_home()?;
         let started = now_ms();
         // The mode and the prompt's history come from the local log: no
         // round trip before the turn's budget check.

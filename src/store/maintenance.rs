@@ -47,6 +47,34 @@ impl Cursor {
     }
 }
 
+/// A position in a rotation: the phase cursor and, in the D1 phases, the
+/// shard (its index in `D1_SHARDS`) being worked through. Written
+/// `<index>/<cursor>`; the home shard's has no prefix, as before shards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At {
+    pub shard: usize,
+    pub cursor: Cursor,
+}
+
+impl At {
+    pub fn encode(&self) -> String {
+        match self.shard {
+            0 => self.cursor.encode(),
+            i => format!("{i}/{}", self.cursor.encode()),
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<At> {
+        let (shard, rest) = match s.split_once('/') {
+            Some((i, rest)) if i.bytes().all(|b| b.is_ascii_digit()) => (i.parse().ok()?, rest),
+            _ => (0, s),
+        };
+        let cursor = Cursor::decode(rest)?;
+        // The objects phase spans every shard; it has no index.
+        (shard == 0 || !matches!(cursor, Cursor::Objects(_))).then_some(At { shard, cursor })
+    }
+}
+
 #[derive(Serialize, Debug, Default)]
 pub struct Report {
     pub active_key: String,
@@ -64,13 +92,19 @@ pub struct UnreadableRow {
     pub code: &'static str,
 }
 
-/// Session ids after `after`, in order, at most `limit`: the objects phase
-/// of a rotation visits each session's object in this order.
+/// Session ids after `after`, in order, at most `limit`, from every shard:
+/// the objects phase of a rotation visits each session's object in this
+/// order.
 pub async fn session_ids(
-    db: &D1Database,
+    dbs: &[D1Database],
     after: &str,
     limit: u32,
 ) -> Result<Vec<String>, AppError> {
+    let pages = super::each(dbs, |db| session_ids_in(db, after, limit)).await?;
+    Ok(crate::shards::merge(pages, limit as usize, Ord::cmp))
+}
+
+async fn session_ids_in(db: &D1Database, after: &str, limit: u32) -> Result<Vec<String>, AppError> {
     #[derive(Deserialize)]
     struct Row {
         id: String,
@@ -84,10 +118,12 @@ pub async fn session_ids(
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Rotates up to `limit` D1 rows starting after `cursor` (the phases after
-/// the objects phase, which `api::admin` runs).
+/// Rotates up to `limit` rows of one shard (`db`, at index `shard`)
+/// starting after `cursor` (the phases after the objects phase, which
+/// `api::admin` runs, as it moves from shard to shard).
 pub async fn reencrypt(
     db: &D1Database,
+    shard: usize,
     keys: &Keyring,
     cursor: Option<Cursor>,
     limit: u32,
@@ -256,6 +292,6 @@ pub async fn reencrypt(
         db.batch(updates).await.map_err(AppError::internal)?;
     }
     report.done = done;
-    report.next_cursor = (!done).then(|| cursor.encode());
+    report.next_cursor = (!done).then(|| At { shard, cursor }.encode());
     Ok(report)
 }

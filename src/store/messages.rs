@@ -146,7 +146,9 @@ pub struct Charge {
 
 /// Reserves `tokens` of `user`'s daily `budget` in one conditional
 /// statement: granted while what is spent and reserved today is below the
-/// budget, so concurrent turns overshoot it by at most one estimate.
+/// budget, so concurrent turns overshoot it by at most one estimate. `db`
+/// is the home shard, where every user's budget is kept, so the check
+/// holds across shards; replies settle there too (`replica::usage`).
 pub async fn reserve(
     db: &D1Database,
     user: &str,

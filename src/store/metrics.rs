@@ -9,9 +9,46 @@ use crate::metrics::Sample;
 use serde::Deserialize;
 use worker::D1Database;
 
-/// Every stored series plus the sessions and replication gauges, in one
-/// round trip. `now` (unix ms) measures the replication lag.
-pub async fn scrape(db: &D1Database, now: i64) -> Result<Vec<Sample>, AppError> {
+/// Every stored series plus the sessions and replication gauges: one round
+/// trip to each shard, at once. Counters and session counts add up across
+/// shards; the lag is the largest, the outbox depth the sum. `now` (unix
+/// ms) measures the replication lag.
+pub async fn scrape(dbs: &[D1Database], now: i64) -> Result<Vec<Sample>, AppError> {
+    let shards = super::each(dbs, |db| scrape_one(db, now)).await?;
+    let mut out: Vec<Sample> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    let mut replication = Replication::default();
+    for (samples, r) in shards {
+        replication.lag_ms = replication.lag_ms.max(r.lag_ms);
+        replication.depth += r.depth;
+        for s in samples {
+            match index.get(&(s.name.clone(), s.labels.clone())) {
+                Some(&i) => {
+                    let at: &mut Sample = &mut out[i];
+                    at.value += s.value;
+                }
+                None => {
+                    index.insert((s.name.clone(), s.labels.clone()), out.len());
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out.push(Sample {
+        name: crate::metrics::REPLICATION_LAG.into(),
+        labels: String::new(),
+        value: replication.lag_ms.max(0) as f64 / 1000.0,
+    });
+    out.push(Sample {
+        name: crate::metrics::OUTBOX_DEPTH.into(),
+        labels: String::new(),
+        value: replication.depth as f64,
+    });
+    Ok(out)
+}
+
+/// One shard's series and its replication state.
+async fn scrape_one(db: &D1Database, now: i64) -> Result<(Vec<Sample>, Replication), AppError> {
     #[derive(Deserialize)]
     struct Row {
         name: String,
@@ -62,17 +99,7 @@ pub async fn scrape(db: &D1Database, now: i64) -> Result<Vec<Sample>, AppError> 
         .into_iter()
         .next()
         .unwrap_or_default();
-    out.push(Sample {
-        name: crate::metrics::REPLICATION_LAG.into(),
-        labels: String::new(),
-        value: r.lag_ms.max(0) as f64 / 1000.0,
-    });
-    out.push(Sample {
-        name: crate::metrics::OUTBOX_DEPTH.into(),
-        labels: String::new(),
-        value: r.depth as f64,
-    });
-    Ok(out)
+    Ok((out, r))
 }
 
 /// The replication lag (ms) and the outbox depth across every session, as
@@ -87,11 +114,21 @@ pub struct Replication {
     pub depth: i64,
 }
 
-/// The replication state alone, for `/readyz`.
-pub async fn replication(db: &D1Database, now: i64) -> Result<Replication, AppError> {
-    let r: Option<Replication> = stmt(db, REPLICATION, &[num(now)])?
-        .first(None)
-        .await
-        .map_err(AppError::internal)?;
-    Ok(r.unwrap_or_default())
+/// The replication state alone, for `/readyz`: the largest lag and the
+/// whole depth across shards.
+pub async fn replication(dbs: &[D1Database], now: i64) -> Result<Replication, AppError> {
+    let shards = super::each(dbs, |db| async move {
+        let r: Option<Replication> = stmt(db, REPLICATION, &[num(now)])?
+            .first(None)
+            .await
+            .map_err(AppError::internal)?;
+        Ok(r.unwrap_or_default())
+    })
+    .await?;
+    Ok(shards
+        .into_iter()
+        .fold(Replication::default(), |a, r| Replication {
+            lag_ms: a.lag_ms.max(r.lag_ms),
+            depth: a.depth + r.depth,
+        }))
 }

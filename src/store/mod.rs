@@ -1,6 +1,9 @@
 //! D1 access: every D1 statement Confab runs lives under this module.
 //! D1 is the replicated, queryable record; each session's own log lives in
-//! its object (`session/log.rs`) and reaches D1 through `replica.rs`.
+//! its object (`session/log/`) and reaches D1 through `replica.rs`.
+//!
+//! D1 is sharded (`crate::shards`): a session's rows live in one shard,
+//! named by its object; reads across sessions ask every shard at once.
 
 pub mod maintenance;
 pub mod messages;
@@ -9,13 +12,29 @@ pub mod replica;
 pub mod sessions;
 
 use crate::error::AppError;
+use crate::shards::{Shard, Shards};
+use futures::future::try_join_all;
+use std::future::Future;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
-pub const BINDING: &str = "DB";
+/// One shard's database.
+pub fn db(env: &Env, shard: &Shard) -> Result<D1Database, AppError> {
+    env.d1(shard.as_str()).map_err(AppError::internal)
+}
 
-pub fn db(env: &Env) -> Result<D1Database, AppError> {
-    env.d1(BINDING).map_err(AppError::internal)
+/// Every shard's database, home first.
+pub fn all(env: &Env, shards: &Shards) -> Result<Vec<D1Database>, AppError> {
+    shards.all().iter().map(|s| db(env, s)).collect()
+}
+
+/// Runs `f` on every shard at once; the answers come back in shard order.
+pub async fn each<'a, T, F, Fut>(dbs: &'a [D1Database], f: F) -> Result<Vec<T>, AppError>
+where
+    F: Fn(&'a D1Database) -> Fut,
+    Fut: Future<Output = Result<T, AppError>>,
+{
+    try_join_all(dbs.iter().map(f)).await
 }
 
 /// Integers go to D1 as JS numbers: a BigInt would not bind.

@@ -82,9 +82,6 @@ pub fn appends(
     rows: &[StoredMessage],
 ) -> Result<Vec<D1PreparedStatement>, AppError> {
     let mut out = Vec::new();
-    for m in rows {
-        out.extend(usage(db, session, m)?);
-    }
     let columns: Vec<String> = (0..19)
         .map(|i| format!("json_extract(value, '$[{i}]')"))
         .collect();
@@ -147,37 +144,49 @@ pub fn appends(
     Ok(out)
 }
 
-/// An assistant reply's usage, added to its user's day while its message
-/// row is not in D1 yet (so once), in place of the turn's reservation.
-fn usage(
-    db: &D1Database,
+/// An assistant reply's usage, added to its user's day in the home shard
+/// (where budgets are reserved, `store::messages::reserve`) in place of
+/// the turn's reservation: once, as the `usage_settled` row written in the
+/// same batch records. None for any other message.
+pub fn usage(
+    home: &D1Database,
     session: &str,
     m: &StoredMessage,
-) -> Result<Option<D1PreparedStatement>, AppError> {
+) -> Result<Option<[D1PreparedStatement; 2]>, AppError> {
     let r = &m.row;
     let (Some(c), Some(i), Some(o)) = (&m.charge, r.tokens_in, r.tokens_out) else {
         return Ok(None);
     };
-    Ok(Some(stmt(
-        db,
-        &format!(
-            "INSERT INTO usage_daily (user_id, day, tokens_in, tokens_out, turns)
-             SELECT ?2, ?3, ?4, ?5, 1
-              WHERE {LIVE} AND NOT EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?7)
-             ON CONFLICT (user_id, day) DO UPDATE SET tokens_in = tokens_in + excluded.tokens_in,
-                    tokens_out = tokens_out + excluded.tokens_out, turns = turns + 1,
-                    reserved = max(0, reserved - ?6)"
-        ),
-        &[
-            text(session),
-            text(&c.user),
-            text(&c.day),
-            num(i),
-            num(o),
-            num(c.reserved as i64),
-            num(r.seq),
-        ],
-    )?))
+    // Settled by this path, or by the one before shards (which settled a
+    // reply as its message reached D1, then always the home shard).
+    let settled = "SELECT 1 FROM usage_settled WHERE session_id = ?1 AND seq = ?7
+                   UNION ALL SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?7";
+    Ok(Some([
+        stmt(
+            home,
+            &format!(
+                "INSERT INTO usage_daily (user_id, day, tokens_in, tokens_out, turns)
+                 SELECT ?2, ?3, ?4, ?5, 1 WHERE NOT EXISTS ({settled})
+                 ON CONFLICT (user_id, day) DO UPDATE SET tokens_in = tokens_in + excluded.tokens_in,
+                        tokens_out = tokens_out + excluded.tokens_out, turns = turns + 1,
+                        reserved = max(0, reserved - ?6)"
+            ),
+            &[
+                text(session),
+                text(&c.user),
+                text(&c.day),
+                num(i),
+                num(o),
+                num(c.reserved as i64),
+                num(r.seq),
+            ],
+        )?,
+        stmt(
+            home,
+            "INSERT OR IGNORE INTO usage_settled (session_id, seq, settled_at) VALUES (?1, ?2, ?3)",
+            &[text(session), num(r.seq), num(super::now_ms())],
+        )?,
+    ]))
 }
 
 /// Replaces a message's edit history in D1 with the log's.
@@ -275,7 +284,7 @@ fn message(
     let Some(stored) = log.row(seq)? else {
         return Ok(vec![]);
     };
-    let mut out: Vec<D1PreparedStatement> = usage(db, session, &stored)?.into_iter().collect();
+    let mut out: Vec<D1PreparedStatement> = Vec::new();
     let placeholders: Vec<String> = (2..=20).map(|i| format!("?{i}")).collect();
     let mut args = vec![text(session)];
     args.extend(stored.row.js_values());
@@ -372,6 +381,19 @@ pub fn status(
             num(now),
         ],
     )
+}
+
+/// Whether this shard holds the session's row.
+pub async fn exists(db: &D1Database, session: &str) -> Result<bool, AppError> {
+    let row: Option<serde_json::Value> = stmt(
+        db,
+        "SELECT 1 AS one FROM sessions WHERE id = ?1",
+        &[text(session)],
+    )?
+    .first(None)
+    .await
+    .map_err(AppError::internal)?;
+    Ok(row.is_some())
 }
 
 /// Rows of a session's messages read per query while loading.

@@ -64,19 +64,38 @@ impl SessionRow {
 
 const COLUMNS: &str = "id, owner_id, title, contact_name, contact_email, mode, status, last_seq, message_count, created_at, updated_at";
 
-/// How the caller relates to a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Owner,
-    Member,
-    /// Neither owner nor member, but holds the admin role.
-    Admin,
+/// Counts a new session against its owner's cap of `daily_cap` per UTC
+/// day, in the home shard (one conditional upsert, so concurrent creates
+/// cannot pass the cap, whichever shards they land in). Returns whether
+/// the session may be created. Earlier days' counts of the owner go in the
+/// same batch.
+pub async fn count_new(
+    home: &D1Database,
+    owner_id: &str,
+    (day_start, daily_cap): (i64, u32),
+) -> Result<bool, AppError> {
+    let results = home
+        .batch(vec![
+            stmt(
+                home,
+                "INSERT INTO session_quota (owner_id, day_start, created) VALUES (?1, ?2, 1)
+                 ON CONFLICT (owner_id, day_start) DO UPDATE SET created = created + 1
+                  WHERE session_quota.created < ?3
+                 RETURNING created",
+                &[text(owner_id), num(day_start), num(daily_cap as i64)],
+            )?,
+            stmt(
+                home,
+                "DELETE FROM session_quota WHERE owner_id = ?1 AND day_start < ?2",
+                &[text(owner_id), num(day_start)],
+            )?,
+        ])
+        .await
+        .map_err(AppError::internal)?;
+    Ok(!super::results::<serde_json::Value>(&results[0])?.is_empty())
 }
 
-/// Creates a session unless its owner already created `daily_cap` of them
-/// since `day_start` (checked in the insert itself, so concurrent creates
-/// cannot pass the cap). Returns whether it was created.
-#[allow(clippy::too_many_arguments)]
+/// Creates a session's row in `db`, its shard (after [`count_new`]).
 pub async fn create(
     db: &D1Database,
     keys: &Keyring,
@@ -85,13 +104,11 @@ pub async fn create(
     title: Option<&str>,
     contact: Option<&Contact>,
     now: i64,
-    (day_start, daily_cap): (i64, u32),
-) -> Result<bool, AppError> {
-    let result = stmt(
+) -> Result<(), AppError> {
+    stmt(
         db,
         "INSERT INTO sessions (id, owner_id, title, contact_name, contact_email, created_at, updated_at)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?6
-          WHERE (SELECT count(*) FROM sessions WHERE owner_id = ?2 AND created_at >= ?7) < ?8",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
         &[
             text(id),
             text(owner_id),
@@ -99,54 +116,30 @@ pub async fn create(
             opt_text(contact.map(|c| keys.seal(&aad(Field::ContactName, id, None), &c.name)).as_deref()),
             opt_text(contact.map(|c| keys.seal(&aad(Field::ContactEmail, id, None), &c.email)).as_deref()),
             num(now),
-            num(day_start),
-            num(daily_cap as i64),
         ],
     )?
     .run()
     .await
     .map_err(AppError::internal)?;
-    Ok(super::changes(&result) > 0)
+    Ok(())
 }
 
-/// The session and the caller's role in it, or None when the session does not
-/// exist or the caller is neither owner nor member (indistinguishable on purpose).
-pub async fn access(
-    db: &D1Database,
+/// The sessions a user owns or belongs to, newest activity first: each
+/// shard's first `limit`, merged.
+pub async fn list_for_user(
+    dbs: &[D1Database],
     keys: &Keyring,
-    id: &str,
     user_id: &str,
-    admin: bool,
-) -> Result<Option<(SessionView, Role)>, AppError> {
-    #[derive(Deserialize)]
-    struct Row {
-        #[serde(flatten)]
-        session: SessionRow,
-        is_member: i64,
-    }
-    let sql = format!(
-        "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM session_members m WHERE m.session_id = s.id AND m.user_id = ?2) AS is_member FROM sessions s WHERE s.id = ?1"
-    );
-    let row: Option<Row> = stmt(db, &sql, &[text(id), text(user_id)])?
-        .first(None)
-        .await
-        .map_err(AppError::internal)?;
-    Ok(row.and_then(|r| {
-        let role = if r.session.owner_id == user_id {
-            Role::Owner
-        } else if r.is_member != 0 {
-            Role::Member
-        } else if admin {
-            Role::Admin
-        } else {
-            return None;
-        };
-        Some((r.session.into_view(keys), role))
+    after: Option<&SessionCursor>,
+    limit: u32,
+) -> Result<Vec<SessionView>, AppError> {
+    let pages = super::each(dbs, |db| list_for_user_in(db, keys, user_id, after, limit)).await?;
+    Ok(crate::shards::merge(pages, limit as usize, |a, b| {
+        (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id))
     }))
 }
 
-/// The sessions a user owns or belongs to, newest activity first.
-pub async fn list_for_user(
+async fn list_for_user_in(
     db: &D1Database,
     keys: &Keyring,
     user_id: &str,
@@ -182,8 +175,23 @@ pub struct AdminRow {
     pub sort_value: i64,
 }
 
-/// Every session matching an admin's filters, one page (plus one row).
+/// Every session matching an admin's filters, one page (plus one row):
+/// each shard's page, merged.
 pub async fn list_all(
+    dbs: &[D1Database],
+    keys: &Keyring,
+    query: &crate::listing::ListQuery,
+) -> Result<Vec<AdminRow>, AppError> {
+    let pages = super::each(dbs, |db| list_all_in(db, keys, query)).await?;
+    // `sql_tail` asks each shard for one row past the page.
+    Ok(crate::shards::merge(
+        pages,
+        query.limit as usize + 1,
+        |a, b| query.order((a.sort_value, &a.session.id), (b.sort_value, &b.session.id)),
+    ))
+}
+
+async fn list_all_in(
     db: &D1Database,
     keys: &Keyring,
     query: &crate::listing::ListQuery,
@@ -230,7 +238,8 @@ const ERASE_CHUNK: i64 = 500;
 /// interrupted erase can be run again and a late replication flush (which
 /// is guarded by the sessions row) writes nothing after it. The session's
 /// counters are folded into the global ones first, so no counter goes back.
-pub async fn delete(db: &D1Database, id: &str) -> Result<(), AppError> {
+/// The home shard's record of the session's settled replies goes last.
+pub async fn delete(db: &D1Database, home: &D1Database, id: &str) -> Result<(), AppError> {
     loop {
         let chunk = "seq IN (SELECT seq FROM messages WHERE session_id = ?1 ORDER BY seq LIMIT ?2)";
         let args = [text(id), num(ERASE_CHUNK)];
@@ -272,6 +281,14 @@ pub async fn delete(db: &D1Database, id: &str) -> Result<(), AppError> {
         .map(|sql| stmt(db, sql, &[text(id)]))
         .collect::<Result<Vec<_>, _>>()?;
     db.batch(stmts).await.map_err(AppError::internal)?;
+    stmt(
+        home,
+        "DELETE FROM usage_settled WHERE session_id = ?1",
+        &[text(id)],
+    )?
+    .run()
+    .await
+    .map_err(AppError::internal)?;
     Ok(())
 }
 

@@ -212,18 +212,77 @@ impl Harness {
         format!("{}{}", self.url.replacen("http", "ws", 1), path)
     }
 
-    /// Runs raw SQL on the D1 database, bypassing the worker.
+    /// Runs raw SQL on the home D1 shard (`DB`), bypassing the worker.
     pub async fn sql(&self, sql: &str, params: Value) -> Vec<Value> {
+        self.sql_on("DB", sql, params).await
+    }
+
+    /// Runs raw SQL on one D1 shard (a binding name), bypassing the worker.
+    pub async fn sql_on(&self, binding: &str, sql: &str, params: Value) -> Vec<Value> {
         let res = http()
             .post(format!("{}/d1", self.control_url))
-            .json(&serde_json::json!({ "sql": sql, "params": params }))
+            .json(&serde_json::json!({ "sql": sql, "params": params, "binding": binding }))
             .send()
             .await
             .unwrap();
         let status = res.status().as_u16();
         let body: Value = res.json().await.unwrap();
-        assert_eq!(status, 200, "{sql}: {body}");
+        assert_eq!(status, 200, "{binding}: {sql}: {body}");
         body["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The D1 shards (binding names), home first.
+    pub async fn shards(&self) -> Vec<String> {
+        let body: Value = http()
+            .get(format!("{}/d1/bindings", self.control_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        serde_json::from_value(body["bindings"].clone()).unwrap()
+    }
+
+    /// Runs raw SQL on every shard; the rows of each, home first.
+    pub async fn sql_all(&self, sql: &str, params: Value) -> Vec<Value> {
+        let mut out = Vec::new();
+        for shard in self.shards().await {
+            out.extend(self.sql_on(&shard, sql, params.clone()).await);
+        }
+        out
+    }
+
+    /// Runs raw SQL on every shard and adds up column `n` of each answer
+    /// (a `count(*) AS n` or `sum(...) AS n`).
+    pub async fn sql_sum(&self, sql: &str, params: Value) -> i64 {
+        let rows = self.sql_all(sql, params).await;
+        rows.iter().map(|r| r["n"].as_i64().unwrap_or(0)).sum()
+    }
+
+    /// The D1 shard holding a session's record, as its object reports it.
+    /// (A build from before shards names none: it had only `DB`. The
+    /// benchmark drives such builds; the contract tests pin the field.)
+    pub async fn shard_of(&self, session: &str) -> String {
+        let ops = token_with_roles("replication-probe", "Probe", &["admin"]);
+        let res = http()
+            .get(format!(
+                "{}/v1/admin/sessions/{session}/replication",
+                self.url
+            ))
+            .bearer_auth(&ops)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "replication state of {session}");
+        let body: Value = res.json().await.unwrap();
+        body["shard"].as_str().unwrap_or("DB").to_string()
+    }
+
+    /// Runs raw SQL on the shard holding `session`.
+    pub async fn session_sql(&self, session: &str, sql: &str, params: Value) -> Vec<Value> {
+        let shard = self.shard_of(session).await;
+        self.sql_on(&shard, sql, params).await
     }
 
     /// Waits until D1's copy of `session` holds every change made so far:

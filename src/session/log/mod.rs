@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS read_positions (
 -- The highest seq D1 has confirmed as appended (see outbox.rs): messages
 -- above it are replicated by seq, without an outbox row each.
 CREATE TABLE IF NOT EXISTS replica_mark (one INTEGER PRIMARY KEY CHECK (one = 1), seq INTEGER NOT NULL);
+-- The D1 shard the session replicates to (src/shards.rs), set once. No row:
+-- a log started before shards, whose session is in the home shard.
+CREATE TABLE IF NOT EXISTS shard (one INTEGER PRIMARY KEY CHECK (one = 1), binding TEXT NOT NULL);
 -- The assistant's reply in progress (see progress.rs).
 CREATE TABLE IF NOT EXISTS turn_progress (
   one INTEGER PRIMARY KEY CHECK (one = 1),

@@ -1,12 +1,37 @@
-//! What replication and loading need from the log: the replica mark,
-//! stored rows as they are (sealed), and loading a session from D1.
+//! What replication and loading need from the log: the session's shard,
+//! the replica mark, stored rows as they are (sealed), and loading a
+//! session from D1.
 
 use super::{int, s, Imported, Log, StoredMessage};
 use crate::error::AppError;
+use crate::shards::Shard;
 use crate::store::messages::{MessageRow, COLUMNS};
 use serde::Deserialize;
 
 impl Log {
+    /// Records the session's D1 shard; the first one recorded stays.
+    pub fn set_shard(&self, shard: &Shard) -> Result<(), AppError> {
+        self.exec(
+            "INSERT OR IGNORE INTO shard (one, binding) VALUES (1, ?)",
+            vec![s(shard.as_str())],
+        )?;
+        Ok(())
+    }
+
+    /// The session's D1 shard, or None when the log predates shards.
+    pub fn shard(&self) -> Result<Option<Shard>, AppError> {
+        #[derive(Deserialize)]
+        struct Row {
+            binding: String,
+        }
+        let row = self
+            .all::<Row>("SELECT binding FROM shard WHERE one = 1", vec![])?
+            .into_iter()
+            .next();
+        row.map(|r| Shard::parse(&r.binding).map_err(AppError::internal))
+            .transpose()
+    }
+
     /// For replication: the highest seq D1 has confirmed as appended.
     pub fn replica_mark(&self) -> Result<i64, AppError> {
         #[derive(Deserialize)]
