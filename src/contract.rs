@@ -125,6 +125,9 @@ pub enum Call {
         ticket: Option<Ticket>,
         /// When the caller's token stops being accepted (unix ms; 0: never).
         expires_at: u64,
+        /// The client asked for `batch` frames (`?batch=1`).
+        #[serde(default)]
+        batch: bool,
     },
     /// The caller's role. Answers [`AccessReply`] or 404.
     Access { session: String, caller: Caller },
@@ -314,10 +317,11 @@ mod tests {
                 expires_at: 9,
             }),
             expires_at: 10,
+            batch: true,
         };
         assert_eq!(
             c.encode(),
-            r#"{"op":"connect","session":"s1","request_id":"r1","caller":{"user":{"id":"alice","name":"\u00c4lice"},"admin":false},"after":7,"ticket":{"id":"t","expires_at":9},"expires_at":10}"#
+            r#"{"op":"connect","session":"s1","request_id":"r1","caller":{"user":{"id":"alice","name":"\u00c4lice"},"admin":false},"after":7,"ticket":{"id":"t","expires_at":9},"expires_at":10,"batch":true}"#
         );
         assert_eq!(Call::decode(&c.encode()), Some(c));
         let m = Call::SetMode {

@@ -218,33 +218,53 @@ async fn receive(
             seen.strays += 1;
             continue;
         };
-        match v["type"].as_str() {
-            Some("message") => {}
+        let messages = match v["type"].as_str() {
+            Some("message") => vec![v],
+            // Messages committed together (sockets that asked, `batch=1`).
+            Some("batch") => v["frames"].as_array().cloned().unwrap_or_default(),
             Some("error") => {
                 seen.strays += 1;
                 continue;
             }
             // Presence, receipts, typing: not about this run.
             _ => continue,
+        };
+        for v in messages {
+            seen.take(&v, &run, &mut ids, &mut last_seq, epoch);
         }
+    }
+    (ws, seen)
+}
+
+impl Seen {
+    /// Counts one `message` frame of a run.
+    fn take(
+        &mut self,
+        v: &Value,
+        run: &str,
+        ids: &mut HashSet<String>,
+        last_seq: &mut u64,
+        epoch: Instant,
+    ) {
+        let seen = self;
         let text = v["text"].as_str().unwrap_or("");
         let mut parts = text.split(':');
-        if parts.next() != Some(run.as_str()) {
+        if parts.next() != Some(run) {
             seen.strays += 1;
-            continue;
+            return;
         }
         let (Some(idx), Some(due)) = (parts.next(), parts.next()) else {
             seen.strays += 1;
-            continue;
+            return;
         };
         let seq = v["seq"].as_u64().unwrap_or(0);
-        if seq <= last_seq {
+        if seq <= *last_seq {
             seen.order_violations += 1;
         }
-        last_seq = seq;
+        *last_seq = seq;
         if !ids.insert(idx.to_string()) {
             seen.duplicates += 1;
-            continue;
+            return;
         }
         seen.received += 1;
         let now_us = epoch.elapsed().as_micros() as u64;
@@ -252,7 +272,6 @@ async fn receive(
         seen.latencies_us
             .push(now_us.saturating_sub(due.parse().unwrap_or(now_us)));
     }
-    (ws, seen)
 }
 
 fn pct(sorted: &[u64], p: f64) -> f64 {
@@ -409,8 +428,9 @@ async fn open_sockets(user: &User, session: &str, n: usize) -> (Vec<Ws>, f64, us
     // Bounded concurrency: 50 handshakes in flight.
     let mut pending = futures::stream::iter((0..n).map(|_| {
         async move {
-            // A ticket per socket, as browsers connect.
-            let url = user.ws_url(session, None).await;
+            // A ticket per socket, as browsers connect, and batch frames,
+            // as the JS client asks (a build before them ignores it).
+            let url = format!("{}&batch=1", user.ws_url(session, None).await);
             let (ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
             greeted(ws, 20).await
         }

@@ -147,6 +147,16 @@ pub async fn connect(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
         return Err(AppError::UpgradeRequired);
     }
     let after = seq_param("after", query_param(&req, "after").as_deref())?;
+    let batch = match query_param(&req, crate::protocol::BATCH_PARAM).as_deref() {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(_) => {
+            return Err(AppError::bad_request(
+                "invalid_batch",
+                "batch must be 0 or 1",
+            ))
+        }
+    };
     let ticket = query_param(&req, "ticket");
     // Who is asking; whether they may see the session is the object's
     // call, from its own log (no D1 read on the way to a socket).
@@ -166,6 +176,7 @@ pub async fn connect(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
         // The socket ends when the token behind it does (a ticket carries
         // its token's expiry in the identity it stored).
         expires_at: who.expires_at,
+        batch,
     };
     internal::call(&ctx.env, &call).await
 }

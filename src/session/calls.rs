@@ -3,6 +3,7 @@
 
 use super::log::Meta;
 use super::outbox::Replication;
+use super::sockets;
 use super::Core;
 use crate::contract::{
     AccessReply, Call, Caller, HistoryReply, LiveState, MembersReply, Mode, ReplicationReply, Role,
@@ -75,8 +76,23 @@ impl Core {
                 after,
                 ticket,
                 expires_at,
+                batch,
                 ..
-            } => Core::accept_socket(self, &request_id, caller, after, ticket, expires_at),
+            } => {
+                let frames = if batch {
+                    sockets::BATCH_TAG
+                } else {
+                    sockets::SINGLE_TAG
+                };
+                Core::accept_socket(
+                    self,
+                    &request_id,
+                    caller,
+                    after,
+                    ticket,
+                    (expires_at, frames),
+                )
+            }
             Call::Access { caller, .. } => {
                 let role = self.role(&caller)?;
                 let m = self.log.live()?;

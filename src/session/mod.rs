@@ -7,10 +7,12 @@
 //! a socket's attachment after hibernation.
 //!
 //! **Storage.** The object's own SQLite storage is the session's system of
-//! record (`log.rs`): messages (sealed as in D1), edits, reactions, read
+//! record (`log/`): messages (sealed as in D1), edits, reactions, read
 //! positions, members, mode, and the outbox of changes D1 has not
 //! confirmed (`outbox.rs`). D1 holds the replicated copy that listings,
-//! admin views, metrics and exports query.
+//! admin views, metrics and exports query, in the shard the Worker picked
+//! when it created the session (`init` names it; the log keeps it; see
+//! `crate::shards`).
 //!
 //! **Guarantees.**
 //! - *Durable ack:* a message is acked and broadcast only once the local
@@ -32,8 +34,8 @@
 //!   bucket kept in the object's storage.
 //!
 //! **Sessions from before the log.** An object with no log of its session
-//! loads it from D1 once (`load`), before serving anything; a session D1
-//! does not know is not found.
+//! loads it from D1 once (`calls.rs`, `loaded`), before serving anything,
+//! from whichever shard holds it; a session no shard knows is not found.
 //!
 //! **Hibernation.** Sockets are accepted through the hibernation API with
 //! their identity in a serialized attachment and a `user:<id>` tag; `ping`
@@ -99,6 +101,8 @@ pub struct Core {
     outbox: outbox::Outbox,
     queue: RefCell<VecDeque<Job>>,
     draining: Cell<bool>,
+    /// When the last group of sends committed (unix ms; see `queue.rs`).
+    last_commit: Cell<i64>,
     /// Sockets whose replay is running, and whether they were greeted yet.
     replaying: RefCell<Vec<(WebSocket, bool)>>,
     /// Last relayed `typing` per connection; losing it only risks one extra
@@ -139,6 +143,7 @@ impl DurableObject for ChatSession {
                 outbox,
                 queue: RefCell::new(VecDeque::new()),
                 draining: Cell::new(false),
+                last_commit: Cell::new(0),
                 replaying: RefCell::new(Vec::new()),
                 typing_at: RefCell::new(HashMap::new()),
                 session: RefCell::new(String::new()),
@@ -301,7 +306,7 @@ impl Core {
         caller: crate::contract::Caller,
         after: Option<u64>,
         ticket: Option<crate::contract::Ticket>,
-        expires_at: u64,
+        (expires_at, frames): (u64, &str),
     ) -> std::result::Result<Response, AppError> {
         let config =
             runtime::config(&this.env).map_err(|_| AppError::Unavailable { check: "config" })?;
@@ -338,7 +343,9 @@ impl Core {
             return Response::from_websocket(pair.client).map_err(AppError::internal);
         }
 
-        this.state.accept_websocket_with_tags(&pair.server, &[&tag]);
+        // The frames tag says how it takes messages committed together.
+        this.state
+            .accept_websocket_with_tags(&pair.server, &[&tag, frames]);
         pair.server
             .serialize_attachment(Attachment {
                 conn: random_hex(8),

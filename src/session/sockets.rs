@@ -24,6 +24,11 @@ pub struct Attachment {
     pub expires_at: u64,
 }
 
+/// Tags of sockets that take `batch` frames (`?batch=1`) and of sockets
+/// that take messages one frame each. Every socket has one of them.
+pub const BATCH_TAG: &str = "frames:batch";
+pub const SINGLE_TAG: &str = "frames:single";
+
 pub fn user_tag(user_id: &str) -> String {
     format!("user:{user_id}")
 }

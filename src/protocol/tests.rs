@@ -1,0 +1,170 @@
+//! The wire format of every frame, pinned.
+
+use super::*;
+
+const L: Limits = Limits {
+    max_message_chars: 10,
+};
+
+#[test]
+fn decodes_every_client_frame() {
+    let cases = [
+        (
+            r#"{"type":"send","client_id":"c1","text":"hi","reply_to":3}"#,
+            ClientFrame::Send {
+                client_id: "c1".into(),
+                text: "hi".into(),
+                reply_to: Some(3),
+            },
+        ),
+        (
+            r#"{"type":"edit","seq":2,"text":"x"}"#,
+            ClientFrame::Edit {
+                seq: 2,
+                text: "x".into(),
+            },
+        ),
+        (
+            r#"{"type":"delete","seq":2}"#,
+            ClientFrame::Delete { seq: 2 },
+        ),
+        (
+            r#"{"type":"react","seq":2,"emoji":"👍","action":"add"}"#,
+            ClientFrame::React {
+                seq: 2,
+                emoji: "👍".into(),
+                action: ReactAction::Add,
+            },
+        ),
+        (r#"{"type":"typing"}"#, ClientFrame::Typing),
+        (r#"{"type":"stop"}"#, ClientFrame::Stop),
+        (r#"{"type":"takeover"}"#, ClientFrame::Takeover),
+        (r#"{"type":"release"}"#, ClientFrame::Release),
+        (r#"{"type":"read","seq":9}"#, ClientFrame::Read { seq: 9 }),
+        (PING_FRAME, ClientFrame::Ping),
+    ];
+    for (text, want) in cases {
+        assert_eq!(decode(text, L), Ok(want), "{text}");
+    }
+}
+
+#[test]
+fn classifies_bad_frames() {
+    let code = |t: &str| decode(t, L).unwrap_err().code;
+    assert_eq!(code("{not json"), "invalid_json");
+    assert_eq!(code(""), "invalid_json");
+    assert_eq!(code("[1,2]"), "invalid_frame");
+    assert_eq!(code(r#"{"text":"x"}"#), "invalid_frame");
+    assert_eq!(code(r#"{"type":"shout"}"#), "unknown_type");
+    assert_eq!(code(r#"{"type":"send","client_id":"c"}"#), "invalid_frame");
+    assert_eq!(
+        code(r#"{"type":"send","client_id":"c","text":"   "}"#),
+        "text_empty"
+    );
+    assert_eq!(
+        code(r#"{"type":"send","client_id":"c","text":"01234567890"}"#),
+        "text_too_long"
+    );
+    assert_eq!(
+        code(r#"{"type":"send","client_id":"bad id","text":"x"}"#),
+        "invalid_client_id"
+    );
+    assert_eq!(code(r#"{"type":"delete","seq":0}"#), "invalid_seq");
+    for big in [
+        "9007199254740992",
+        "9223372036854775808",
+        "18446744073709551615",
+    ] {
+        for frame in [
+            format!(r#"{{"type":"read","seq":{big}}}"#),
+            format!(r#"{{"type":"delete","seq":{big}}}"#),
+            format!(r#"{{"type":"edit","seq":{big},"text":"x"}}"#),
+            format!(r#"{{"type":"react","seq":{big},"emoji":"x","action":"add"}}"#),
+            format!(r#"{{"type":"send","client_id":"c","text":"x","reply_to":{big}}}"#),
+        ] {
+            assert_eq!(code(&frame), "invalid_seq", "{frame}");
+        }
+    }
+    assert!(decode(r#"{"type":"read","seq":9007199254740991}"#, L).is_ok());
+    assert_eq!(
+        code(r#"{"type":"send","client_id":"turn:abc","text":"x"}"#),
+        "invalid_client_id"
+    );
+    assert_eq!(code(r#"{"type":"delete","seq":-1}"#), "invalid_frame");
+    assert_eq!(
+        code(r#"{"type":"react","seq":1,"emoji":"a b","action":"add"}"#),
+        "invalid_emoji"
+    );
+    assert_eq!(
+        code(r#"{"type":"react","seq":1,"emoji":"x","action":"maybe"}"#),
+        "invalid_frame"
+    );
+}
+
+#[test]
+fn errors_echo_a_valid_client_id() {
+    let e = decode(
+        r#"{"type":"send","client_id":"c9","text":"01234567890"}"#,
+        L,
+    )
+    .unwrap_err();
+    assert_eq!(e.client_id.as_deref(), Some("c9"));
+    let v: serde_json::Value = serde_json::from_str(&e.to_frame()).unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["code"], "text_too_long");
+    assert_eq!(v["client_id"], "c9");
+}
+
+#[test]
+fn text_limit_counts_characters_not_bytes() {
+    assert!(decode(r#"{"type":"send","client_id":"c","text":"ééééééééé"}"#, L).is_ok());
+}
+
+#[test]
+fn ping_and_pong_constants_match_the_frames() {
+    assert_eq!(decode(PING_FRAME, L), Ok(ClientFrame::Ping));
+    assert_eq!(ServerFrame::Pong.to_json(), PONG_FRAME);
+}
+
+#[test]
+fn message_frame_shape() {
+    let m = MessageView {
+        seq: 3,
+        id: "m1".into(),
+        client_id: Some("c1".into()),
+        author: Author {
+            id: "u".into(),
+            name: "U".into(),
+            kind: AuthorKind::User,
+        },
+        text: "hi".into(),
+        reply_to: None,
+        created_at: 5,
+        edited_at: None,
+        deleted: false,
+        unreadable: None,
+        turn: None,
+        reactions: vec![],
+    };
+    let v: serde_json::Value = serde_json::from_str(&ServerFrame::Message(&m).to_json()).unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["seq"], 3);
+    assert_eq!(v["author"]["kind"], "user");
+    assert!(v.get("deleted").is_none());
+    assert!(v.get("edited_at").is_none());
+}
+
+#[test]
+fn a_batch_frame_carries_the_frames_as_they_were_serialized() {
+    let frames = vec![
+        r#"{"type":"message","seq":1}"#.to_string(),
+        r#"{"type":"message","seq":2}"#.to_string(),
+    ];
+    let b = batch_frame(&frames);
+    assert_eq!(
+        b,
+        r#"{"type":"batch","frames":[{"type":"message","seq":1},{"type":"message","seq":2}]}"#
+    );
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["frames"][1]["seq"], 2);
+}
