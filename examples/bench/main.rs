@@ -11,6 +11,7 @@
 //!     [--ttft-turns 30] [--many 100x100] [--many-messages 10] [--idle-secs 20]
 //!     [--soak-minutes 0] [--soak-rate 50] [--d1-latency-ms 0] [--cold-starts 5]
 //!     [--cpu-secs 10] [--cpu-rate 200] [--lag-secs 5] [--outage-secs 0] [--var K=V]
+//!     [--http-requests 8000]
 //!     [--json target/bench.json]
 //! cargo run --release --example bench -- --only-soak --soak-minutes 30
 //! cargo run --example bench -- --smoke      # tiny zero-loss check, run by `make test`
@@ -24,6 +25,7 @@ mod cold;
 mod common;
 mod cpu;
 mod history;
+mod http;
 mod many;
 mod ttft;
 
@@ -60,6 +62,8 @@ struct Args {
     lag_secs: u64,
     /// Seconds of a D1 outage under traffic, then the drain (0 skips it).
     outage_secs: u64,
+    /// Requests of the HTTP-load memory step (0 skips it).
+    http_requests: usize,
     /// Extra runtime variables (`--var K=V`, repeatable), e.g. to take
     /// replication off the measured path with a long interval.
     vars: Vec<(String, String)>,
@@ -87,6 +91,7 @@ fn args() -> Args {
         cpu_rate: 200,
         lag_secs: 5,
         outage_secs: 0,
+        http_requests: 8000,
         vars: Vec::new(),
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -138,6 +143,9 @@ fn args() -> Args {
                 let v = value();
                 let (k, val) = v.split_once('=').unwrap_or_else(|| usage("--var"));
                 a.vars.push((k.to_string(), val.to_string()));
+            }
+            "--http-requests" => {
+                a.http_requests = value().parse().unwrap_or_else(|_| usage("--http-requests"))
             }
             "--cpu-secs" => a.cpu_secs = value().parse().unwrap_or_else(|_| usage("--cpu-secs")),
             "--cpu-rate" => a.cpu_rate = value().parse().unwrap_or_else(|_| usage("--cpu-rate")),
@@ -429,8 +437,10 @@ async fn open_sockets(user: &User, session: &str, n: usize) -> (Vec<Ws>, f64, us
     let mut pending = futures::stream::iter((0..n).map(|_| {
         async move {
             // A ticket per socket, as browsers connect, and batch frames,
-            // as the JS client asks (a build before them ignores it).
-            let url = format!("{}&batch=1", user.ws_url(session, None).await);
+            // as the JS client asks (a build before them ignores it)
+            // unless CONFAB_BENCH_BATCH=0.
+            let batch = std::env::var("CONFAB_BENCH_BATCH").map_or(true, |v| v != "0");
+            let url = format!("{}&batch={}", user.ws_url(session, None).await, batch as u8);
             let (ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
             greeted(ws, 20).await
         }
@@ -576,6 +586,10 @@ async fn main() {
     }
     if a.outage_secs > 0 {
         report["d1_outage"] = cpu::outage(&h, &owner, 50, a.outage_secs).await;
+    }
+
+    if a.http_requests > 0 {
+        report["http_memory"] = http::run(&h, &owner, a.http_requests, 10).await;
     }
 
     // Connect rate and memory per idle socket.

@@ -18,8 +18,12 @@
 //! `MAX_BACKOFF_MS`) and chat carries on. Each flush also records this
 //! session's remaining depth and oldest change in D1's `replication`
 //! table, from which `/metrics` and `/readyz` report the lag.
+//!
+//! Everything goes to the session's own D1 shard, except the usage of
+//! assistant replies, which is settled in the home shard where budgets
+//! are kept (`crate::shards`), before the shard's batch.
 
-use super::log::Log;
+use super::log::{Log, StoredMessage};
 use crate::error::AppError;
 use crate::store::replica;
 use serde::Deserialize;
@@ -251,16 +255,10 @@ impl Outbox {
         let new_mark = appended.last().map_or(mark, |m| m.row.seq);
         rows.sort_by_key(|r| Topic::parse(&r.topic).map_or(9, Topic::rank));
 
-        let mut settle = Vec::new();
-        for m in appended {
-            settle.extend(replica::usage(home, session, m)?.into_iter().flatten());
-        }
-        if !settle.is_empty() {
-            if let Err(e) = home.batch(settle).await {
-                let alone = replica::status(db, session, depth, oldest, now)?;
-                let _ = db.batch(vec![alone]).await;
-                return Err(AppError::internal(e));
-            }
+        if let Err(e) = settle(home, session, appended).await {
+            let alone = replica::status(db, session, depth, oldest, now)?;
+            let _ = db.batch(vec![alone]).await;
+            return Err(e);
         }
         // Appends first: what the other statements refer to.
         let mut stmts: Vec<D1PreparedStatement> = replica::appends(db, log, session, appended)?;
@@ -275,20 +273,7 @@ impl Outbox {
         }
         let pending = depth.saturating_sub(rows.len() + appended.len());
         let left_oldest = if pending > 0 {
-            let next = log.created_at(new_mark + 1)?;
-            let outbox_next: Option<i64> = if rows.len() == FLUSH_ROWS {
-                sql.exec(
-                    "SELECT since FROM outbox ORDER BY since, topic, key LIMIT 1 OFFSET ?",
-                    vec![V::Integer(FLUSH_ROWS as i64)],
-                )
-                .and_then(|c| c.to_array::<Since>())
-                .map_err(AppError::internal)?
-                .first()
-                .map(|s| s.since)
-            } else {
-                None
-            };
-            [next, outbox_next].into_iter().flatten().min()
+            left_oldest(log, rows.len(), new_mark)?
         } else {
             None
         };
@@ -327,6 +312,43 @@ impl Outbox {
 #[derive(Deserialize)]
 struct Since {
     since: i64,
+}
+
+/// When the oldest change this flush leaves behind was made: the first
+/// message past the new mark, or the first outbox row past this flush's.
+fn left_oldest(log: &Log, flushed_rows: usize, new_mark: i64) -> Result<Option<i64>, AppError> {
+    let next = log.created_at(new_mark + 1)?;
+    let outbox_next: Option<i64> = if flushed_rows == FLUSH_ROWS {
+        log.sql()
+            .exec(
+                "SELECT since FROM outbox ORDER BY since, topic, key LIMIT 1 OFFSET ?",
+                vec![V::Integer(FLUSH_ROWS as i64)],
+            )
+            .and_then(|c| c.to_array::<Since>())
+            .map_err(AppError::internal)?
+            .first()
+            .map(|s| s.since)
+    } else {
+        None
+    };
+    Ok([next, outbox_next].into_iter().flatten().min())
+}
+
+/// Settles the usage of the assistant replies among `appended` in the home
+/// shard, in one batch (idempotent: see `replica::usage`).
+async fn settle(
+    home: &D1Database,
+    session: &str,
+    appended: &[StoredMessage],
+) -> Result<(), AppError> {
+    let mut stmts = Vec::new();
+    for m in appended {
+        stmts.extend(replica::usage(home, session, m)?.into_iter().flatten());
+    }
+    if !stmts.is_empty() {
+        home.batch(stmts).await.map_err(AppError::internal)?;
+    }
+    Ok(())
 }
 
 /// The wait before the next try after `failures` failed flushes.

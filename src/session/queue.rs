@@ -10,11 +10,15 @@
 //! outbox's flush (`outbox.rs`).
 //!
 //! Under load, sends that arrive close together form one group: a drain
-//! that starts within `GROUP_WINDOW_MS` of the last commit first yields
-//! once (a zero timer), so that frames already delivered to the object
-//! queue up behind it. A group is one local transaction, and sockets that
-//! asked for it (`?batch=1`) get its messages in one `batch` frame, which
-//! cuts the fixed cost per receiver. At light load nothing waits.
+//! that starts within `GROUP_WINDOW_MS` of the last commit (a session
+//! taking more than about 250 messages a second) first waits that long,
+//! so that the sends arriving meanwhile join it. Each event would
+//! otherwise be its own group of one, since an event's drain runs to its
+//! end before the next event is delivered. A group is one local
+//! transaction, and sockets that asked for it (`?batch=1`) get its
+//! messages in one `batch` frame. Both cut the fixed cost per message and
+//! per receiver (BENCHMARKS.md); the price is up to `GROUP_WINDOW_MS` of
+//! latency under such load. At lighter load nothing waits.
 //!
 //! Because replays run in the same queue, a replay read never races a
 //! commit: each page sees every message committed before it, and every
@@ -35,8 +39,9 @@ use worker::WebSocket;
 
 /// Most sends appended in one group.
 pub const MAX_BATCH: usize = 50;
-/// A drain starting this soon after the last commit lets more sends join.
-const GROUP_WINDOW_MS: i64 = 2;
+/// A drain starting this soon after the last commit waits as long for
+/// more sends to join its group.
+const GROUP_WINDOW_MS: i64 = 4;
 /// Messages per replay page; a long replay yields to other work between pages.
 pub const REPLAY_PAGE: u32 = 100;
 /// Larger than any seq (and still exact as a JS number).
@@ -101,7 +106,7 @@ impl Core {
         }
         let busy = now_ms() - self.last_commit.get() < GROUP_WINDOW_MS;
         if busy && matches!(self.queue.borrow().front(), Some(Job::Send { .. })) {
-            worker::Delay::from(std::time::Duration::ZERO).await;
+            worker::Delay::from(std::time::Duration::from_millis(GROUP_WINDOW_MS as u64)).await;
         }
         loop {
             let work = {
