@@ -56,7 +56,7 @@ test("reconnects after a drop and resumes from the last seen seq", async () => {
   const chat = client({ FakeWS }).session("s1", { backoff: { baseMs: 1, capMs: 2 } });
   chat.connect();
   await tick(5);
-  assert.match(opened[0].url, /^ws:\/\/confab\.test\/v1\/sessions\/s1\/ws\?ticket=t1&after=0$/);
+  assert.match(opened[0].url, /^ws:\/\/confab\.test\/v1\/sessions\/s1\/ws\?ticket=t1&after=0&batch=1$/);
   opened[0].serverSends({ type: "hello", you: {}, present: [], reads: [] });
   opened[0].serverSends({ type: "synced", last_seq: 0 });
   opened[0].serverSends({ type: "message", seq: 7, id: "m7", author: { id: "u" }, text: "x" });
@@ -64,7 +64,26 @@ test("reconnects after a drop and resumes from the last seen seq", async () => {
   assert.equal(chat.state, "reconnecting");
   await tick(20);
   assert.equal(opened.length, 2);
-  assert.match(opened[1].url, /ticket=t2&after=7$/, "a fresh ticket, resuming after seq 7");
+  assert.match(opened[1].url, /ticket=t2&after=7&batch=1$/, "a fresh ticket, resuming after seq 7");
+});
+
+test("a batch frame reaches listeners as its messages, one by one, and moves the resume point", async () => {
+  const { FakeWS, opened } = fakeSockets();
+  const chat = client({ FakeWS }).session("s1", { backoff: { baseMs: 1, capMs: 2 } });
+  const seen = [];
+  chat.addEventListener("message", (e) => seen.push(e.detail.seq));
+  chat.connect();
+  await tick(5);
+  opened[0].serverSends({ type: "hello", you: {}, present: [], reads: [] });
+  opened[0].serverSends({ type: "synced", last_seq: 0 });
+  const m = (seq) => ({ type: "message", seq, id: "m" + seq, author: { id: "u" }, text: "x" + seq });
+  opened[0].serverSends({ type: "batch", frames: [m(1), m(2), m(3)] });
+  // Already seen: a repeated message in a later batch is dropped.
+  opened[0].serverSends({ type: "batch", frames: [m(3), m(4)] });
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+  opened[0].serverCloses(1006);
+  await tick(20);
+  assert.match(opened[1].url, /after=4&batch=1$/);
 });
 
 test("token_expired renews at once with a fresh ticket, resumes, and never shows a gap", async () => {
@@ -86,7 +105,7 @@ test("token_expired renews at once with a fresh ticket, resumes, and never shows
   await tick(5);
   assert.equal(renewals, 1);
   assert.equal(opened.length, 2);
-  assert.match(opened[1].url, /ticket=t2&after=3$/);
+  assert.match(opened[1].url, /ticket=t2&after=3&batch=1$/);
   opened[1].serverSends({ type: "hello", you: {}, present: [], reads: [] });
   opened[1].serverSends({ type: "synced", last_seq: 3 });
   assert.deepEqual(opened[1].sent.map((f) => f.text), ["queued during the renewal"], "the outbox goes again");
