@@ -264,6 +264,13 @@ impl Harness {
     /// (A build from before shards names none: it had only `DB`. The
     /// benchmark drives such builds; the contract tests pin the field.)
     pub async fn shard_of(&self, session: &str) -> String {
+        let (status, body) = self.replication_state(session).await;
+        assert_eq!(status, 200, "replication state of {session}: {body}");
+        body["shard"].as_str().unwrap_or("DB").to_string()
+    }
+
+    /// The session object's replication state, from the admin API.
+    async fn replication_state(&self, session: &str) -> (u16, Value) {
         let ops = token_with_roles("replication-probe", "Probe", &["admin"]);
         let res = http()
             .get(format!(
@@ -274,9 +281,8 @@ impl Harness {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status().as_u16(), 200, "replication state of {session}");
-        let body: Value = res.json().await.unwrap();
-        body["shard"].as_str().unwrap_or("DB").to_string()
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or_default())
     }
 
     /// Runs raw SQL on the shard holding `session`.
@@ -290,19 +296,8 @@ impl Harness {
     /// src/session/outbox.rs). Panics after 20 s.
     pub async fn replicated(&self, session: &str) {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let ops = token_with_roles("replication-probe", "Probe", &["admin"]);
         loop {
-            let res = http()
-                .get(format!(
-                    "{}/v1/admin/sessions/{session}/replication",
-                    self.url
-                ))
-                .bearer_auth(&ops)
-                .send()
-                .await
-                .unwrap();
-            let status = res.status().as_u16();
-            let body: Value = res.json().await.unwrap_or_default();
+            let (status, body) = self.replication_state(session).await;
             assert_eq!(status, 200, "replication state of {session}: {body}");
             if body["pending"] == 0 {
                 return;
