@@ -55,11 +55,7 @@ impl Core {
     pub(super) fn shard(&self) -> Result<Shard, AppError> {
         match self.log.shard()? {
             Some(s) => Ok(s),
-            None => Ok(crate::runtime::config(&self.env)
-                .map_err(|_| AppError::Unavailable { check: "config" })?
-                .shards
-                .home()
-                .clone()),
+            None => Ok(self.require_config()?.shards.home().clone()),
         }
     }
 
@@ -69,9 +65,7 @@ impl Core {
 
     /// The home shard: per-user figures (token budgets) live there.
     pub(super) fn d1_home(&self) -> Result<worker::D1Database, AppError> {
-        let config = crate::runtime::config(&self.env)
-            .map_err(|_| AppError::Unavailable { check: "config" })?;
-        store::db(&self.env, config.shards.home())
+        store::db(&self.env, self.require_config()?.shards.home())
     }
 
     fn replication_interval(&self) -> i64 {

@@ -154,9 +154,7 @@ impl Core {
     /// `add_member`: owners and admins; at most `MAX_MEMBERS_PER_SESSION`.
     fn add_member(&self, caller: &Caller, user_id: &str, now: i64) -> Result<Response, AppError> {
         self.manager(caller)?;
-        let cap = crate::runtime::config(&self.env)
-            .map_err(|_| AppError::Unavailable { check: "config" })?
-            .max_members_per_session;
+        let cap = self.require_config()?.max_members_per_session;
         if !self.log.add_member(user_id, now, cap, &self.outbox)? {
             return Err(AppError::bad_request(
                 "too_many_members",
@@ -220,10 +218,14 @@ impl Core {
         }
     }
 
-    fn keyring(&self) -> Result<&'static crate::crypto::Keyring, AppError> {
-        crate::runtime::config(&self.env)
-            .map(|c| &c.keyring)
-            .map_err(|_| AppError::Unavailable { check: "config" })
+    /// The configuration, or `Unavailable` for work that cannot go on
+    /// without it (the object's twin of `Ctx::require_config`).
+    pub(super) fn require_config(&self) -> Result<&'static crate::config::Config, AppError> {
+        crate::runtime::config(&self.env).map_err(|_| AppError::Unavailable { check: "config" })
+    }
+
+    pub(super) fn keyring(&self) -> Result<&'static crate::crypto::Keyring, AppError> {
+        self.require_config().map(|c| &c.keyring)
     }
 
     /// The session's log, loading it from D1 first when this object has
@@ -272,18 +274,11 @@ impl Core {
         &self,
         session: &str,
     ) -> Result<(crate::shards::Shard, worker::D1Database), AppError> {
-        let shards = crate::runtime::config(&self.env)
-            .map_err(|_| AppError::Unavailable { check: "config" })?
-            .shards
-            .all();
-        let dbs = shards
-            .iter()
-            .map(|s| store::db(&self.env, s))
-            .collect::<Result<Vec<_>, _>>()?;
+        let shards = &self.require_config()?.shards;
+        let mut dbs = store::all(&self.env, shards)?;
         let found = store::each(&dbs, |db| replica::exists(db, session)).await?;
         let at = found.iter().position(|f| *f).ok_or(AppError::NotFound)?;
-        let shard = shards[at].clone();
-        Ok((shard.clone(), store::db(&self.env, &shard)?))
+        Ok((shards.all()[at].clone(), dbs.swap_remove(at)))
     }
 
     /// Erases the session: every socket closes with 4004, queued work is

@@ -308,8 +308,7 @@ impl Core {
         ticket: Option<crate::contract::Ticket>,
         (expires_at, frames): (u64, &str),
     ) -> std::result::Result<Response, AppError> {
-        let config =
-            runtime::config(&this.env).map_err(|_| AppError::Unavailable { check: "config" })?;
+        let config = this.require_config()?;
         this.role(&caller)?;
         let session = this.session_id();
         let kind = if caller.admin {

@@ -59,10 +59,7 @@ struct Row {
 
 impl Core {
     fn session_keys(&self) -> Result<(&'static crate::crypto::Keyring, String), AppError> {
-        let keys = crate::runtime::config(&self.env)
-            .map(|c| &c.keyring)
-            .map_err(|_| AppError::Unavailable { check: "config" })?;
-        Ok((keys, self.session_id()))
+        Ok((self.keyring()?, self.session_id()))
     }
 
     /// Records that a reply started (empty text so far).

@@ -137,7 +137,7 @@ impl Core {
     async fn commit(&self, batch: Vec<(Option<WebSocket>, NewMessage)>) {
         let msgs: Vec<NewMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
         let result = self
-            .keys()
+            .keyring()
             .and_then(|keys| self.log.append(keys, &msgs, now_ms(), &self.outbox));
         let committed = match result {
             Ok(c) => c,
@@ -192,11 +192,9 @@ impl Core {
     }
 
     async fn run(&self, job: Job) {
-        let config = match crate::runtime::config(&self.env) {
+        let config = match self.require_config() {
             Ok(c) => c,
-            Err(_) => {
-                return self.log_error("no_config", &AppError::Unavailable { check: "config" })
-            }
+            Err(e) => return self.log_error("no_config", &e),
         };
         let keys = &config.keyring;
         let now = now_ms();
@@ -449,12 +447,6 @@ impl Core {
             Ok(()) => self.replicate_soon(),
             Err(e) => self.log_error("count_failed", &e),
         }
-    }
-
-    fn keys(&self) -> Result<&'static crate::crypto::Keyring, AppError> {
-        crate::runtime::config(&self.env)
-            .map(|c| &c.keyring)
-            .map_err(|_| AppError::Unavailable { check: "config" })
     }
 
     pub(super) fn log_error(&self, event: &str, e: &AppError) {
