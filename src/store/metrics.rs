@@ -7,6 +7,7 @@ use super::{num, stmt};
 use crate::error::AppError;
 use crate::metrics::Sample;
 use serde::Deserialize;
+use std::collections::hash_map::Entry;
 use worker::D1Database;
 
 /// Every stored series plus the sessions and replication gauges: one round
@@ -16,19 +17,15 @@ use worker::D1Database;
 pub async fn scrape(dbs: &[D1Database], now: i64) -> Result<Vec<Sample>, AppError> {
     let shards = super::each(dbs, |db| scrape_one(db, now)).await?;
     let mut out: Vec<Sample> = Vec::new();
-    let mut index = std::collections::HashMap::new();
+    let mut index: std::collections::HashMap<(String, String), usize> = Default::default();
     let mut replication = Replication::default();
     for (samples, r) in shards {
-        replication.lag_ms = replication.lag_ms.max(r.lag_ms);
-        replication.depth += r.depth;
+        replication = replication.and(r);
         for s in samples {
-            match index.get(&(s.name.clone(), s.labels.clone())) {
-                Some(&i) => {
-                    let at: &mut Sample = &mut out[i];
-                    at.value += s.value;
-                }
-                None => {
-                    index.insert((s.name.clone(), s.labels.clone()), out.len());
+            match index.entry((s.name.clone(), s.labels.clone())) {
+                Entry::Occupied(i) => out[*i.get()].value += s.value,
+                Entry::Vacant(v) => {
+                    v.insert(out.len());
                     out.push(s);
                 }
             }
@@ -114,6 +111,16 @@ pub struct Replication {
     pub depth: i64,
 }
 
+impl Replication {
+    /// Two shards' states as one: the larger lag, the whole depth.
+    fn and(self, other: Replication) -> Replication {
+        Replication {
+            lag_ms: self.lag_ms.max(other.lag_ms),
+            depth: self.depth + other.depth,
+        }
+    }
+}
+
 /// The replication state alone, for `/readyz`: the largest lag and the
 /// whole depth across shards.
 pub async fn replication(dbs: &[D1Database], now: i64) -> Result<Replication, AppError> {
@@ -127,8 +134,5 @@ pub async fn replication(dbs: &[D1Database], now: i64) -> Result<Replication, Ap
     .await?;
     Ok(shards
         .into_iter()
-        .fold(Replication::default(), |a, r| Replication {
-            lag_ms: a.lag_ms.max(r.lag_ms),
-            depth: a.depth + r.depth,
-        }))
+        .fold(Replication::default(), Replication::and))
 }

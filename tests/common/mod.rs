@@ -233,14 +233,8 @@ impl Harness {
 
     /// The D1 shards (binding names), home first.
     pub async fn shards(&self) -> Vec<String> {
-        let body: Value = http()
-            .get(format!("{}/d1/bindings", self.control_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (status, _, body) = get_json(&self.control_url, "/d1/bindings").await;
+        assert_eq!(status, 200, "{body}");
         serde_json::from_value(body["bindings"].clone()).unwrap()
     }
 
