@@ -133,19 +133,20 @@ pub async fn list_for_user(
     after: Option<&SessionCursor>,
     limit: u32,
 ) -> Result<Vec<SessionView>, AppError> {
-    let pages = super::each(dbs, |db| list_for_user_in(db, keys, user_id, after, limit)).await?;
-    Ok(crate::shards::merge(pages, limit as usize, |a, b| {
+    let pages = super::each(dbs, |db| list_for_user_in(db, user_id, after, limit)).await?;
+    // Sealed fields are opened only for the rows the merge keeps.
+    let rows = crate::shards::merge(pages, limit as usize, |a, b| {
         (b.updated_at, &b.id).cmp(&(a.updated_at, &a.id))
-    }))
+    });
+    Ok(rows.into_iter().map(|r| r.into_view(keys)).collect())
 }
 
 async fn list_for_user_in(
     db: &D1Database,
-    keys: &Keyring,
     user_id: &str,
     after: Option<&SessionCursor>,
     limit: u32,
-) -> Result<Vec<SessionView>, AppError> {
+) -> Result<Vec<SessionRow>, AppError> {
     // Two index range scans (owned, member of) merged by the keyset order.
     let sql = format!(
         "SELECT {COLUMNS} FROM sessions s
@@ -158,9 +159,7 @@ async fn list_for_user_in(
         Some(c) => (num(c.updated_at), text(&c.id)),
         None => (wasm_bindgen::JsValue::NULL, wasm_bindgen::JsValue::NULL),
     };
-    let rows: Vec<SessionRow> =
-        super::rows(stmt(db, &sql, &[text(user_id), t, id, num(limit)])?).await?;
-    Ok(rows.into_iter().map(|r| r.into_view(keys)).collect())
+    super::rows(stmt(db, &sql, &[text(user_id), t, id, num(limit)])?).await
 }
 
 /// A session in the admin listing: its view plus the figures it sorts by.
@@ -182,29 +181,38 @@ pub async fn list_all(
     keys: &Keyring,
     query: &crate::listing::ListQuery,
 ) -> Result<Vec<AdminRow>, AppError> {
-    let pages = super::each(dbs, |db| list_all_in(db, keys, query)).await?;
-    // `sql_tail` asks each shard for one row past the page.
-    Ok(crate::shards::merge(
-        pages,
-        query.limit as usize + 1,
-        |a, b| query.order((a.sort_value, &a.session.id), (b.sort_value, &b.session.id)),
-    ))
+    let pages = super::each(dbs, |db| list_all_in(db, query)).await?;
+    // `sql_tail` asks each shard for one row past the page. Sealed fields
+    // are opened only for the rows the merge keeps.
+    let rows = crate::shards::merge(pages, query.limit as usize + 1, |a, b| {
+        query.order((a.sort_value, &a.session.id), (b.sort_value, &b.session.id))
+    });
+    Ok(rows
+        .into_iter()
+        .map(|r| AdminRow {
+            session: r.session.into_view(keys),
+            human_assisted: r.human_assisted != 0,
+            tokens: r.tokens_total,
+            sort_value: r.sort_value,
+        })
+        .collect())
+}
+
+/// A row of the admin listing as stored (sealed).
+#[derive(Deserialize)]
+struct AdminListed {
+    #[serde(flatten)]
+    session: SessionRow,
+    human_assisted: i64,
+    tokens_total: i64,
+    sort_value: i64,
 }
 
 async fn list_all_in(
     db: &D1Database,
-    keys: &Keyring,
     query: &crate::listing::ListQuery,
-) -> Result<Vec<AdminRow>, AppError> {
+) -> Result<Vec<AdminListed>, AppError> {
     use crate::listing::Param;
-    #[derive(Deserialize)]
-    struct Row {
-        #[serde(flatten)]
-        session: SessionRow,
-        human_assisted: i64,
-        tokens_total: i64,
-        sort_value: i64,
-    }
     let (tail, params) = query.sql_tail();
     let sql = format!(
         "SELECT {COLUMNS}, human_assisted, tokens_total, {} AS sort_value FROM sessions{tail}",
@@ -217,16 +225,7 @@ async fn list_all_in(
             Param::Int(n) => num(*n),
         })
         .collect();
-    let rows: Vec<Row> = super::rows(stmt(db, &sql, &args)?).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| AdminRow {
-            session: r.session.into_view(keys),
-            human_assisted: r.human_assisted != 0,
-            tokens: r.tokens_total,
-            sort_value: r.sort_value,
-        })
-        .collect())
+    super::rows(stmt(db, &sql, &args)?).await
 }
 
 /// Messages (with their edits and reactions) deleted per D1 batch when a
