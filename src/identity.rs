@@ -7,8 +7,13 @@
 //! with an unknown `kid` forces a fetch at most once per
 //! `JWT_JWKS_REFETCH_MIN_SECONDS`, so forged kids cannot make Confab hammer
 //! the provider. When the provider is down, the last good copy is used.
+//!
+//! RS256, ES256 and EdDSA signatures are checked with the runtime's
+//! WebCrypto (`crypto.subtle`), so the worker links no RSA or elliptic
+//! curve code; imported keys are kept per isolate.
 
-use crate::auth::jwks::{parse_jwks, Jwk};
+use crate::auth::jwks::{parse_jwks, Alg, Jwk, MAX_KEYS};
+use crate::auth::jwt::SignatureCheck;
 use crate::auth::{self, AuthError, Identity, Keys};
 use crate::config::{Config, LogLevel};
 use crate::runtime::{log, timeout};
@@ -16,6 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
+use wasm_bindgen::{prelude::wasm_bindgen, JsValue};
+use worker::js_sys::{Array, Promise, Uint8Array, JSON};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit};
 
 /// How long a JWKS fetch may take before the cached copy is used instead.
@@ -33,6 +41,9 @@ thread_local! {
     static MEMORY: RefCell<Option<Cached>> = const { RefCell::new(None) };
     /// When this isolate last tried a fetch (successful or not).
     static LAST_ATTEMPT: RefCell<u64> = const { RefCell::new(0) };
+    /// Keys imported into WebCrypto, so a token does not pay for an
+    /// import (an RSA key's is the dearer half of a check).
+    static IMPORTED: RefCell<Vec<(Jwk, JsValue)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// What KV holds: the document as fetched and when.
@@ -54,7 +65,8 @@ pub async fn verify(env: &Env, config: &Config, token: &str) -> Result<Identity,
     let hmac = jwt.hs256_secret.as_ref().map(|s| s.expose().as_bytes());
     let Some(url) = jwt.jwks_url.as_deref() else {
         let sets: [&[Jwk]; 1] = [&jwt.inline_keys];
-        return auth::verify(token, Keys { hmac, jwks: &sets }, &jwt.policy, now as i64);
+        let keys = Keys { hmac, jwks: &sets };
+        return auth::verify(token, keys, &jwt.policy, now as i64, &WebCrypto).await;
     };
     // HS256 tokens need no fetched keys; do not fetch for them.
     let needs_remote = !matches!(auth::jwt::header(token), Ok((auth::jwks::Alg::Hs256, _)));
@@ -63,17 +75,113 @@ pub async fn verify(env: &Env, config: &Config, token: &str) -> Result<Identity,
     } else {
         Rc::new(Vec::new())
     };
-    let attempt = |remote: &[Jwk]| {
-        let sets: [&[Jwk]; 2] = [&jwt.inline_keys, remote];
-        auth::verify(token, Keys { hmac, jwks: &sets }, &jwt.policy, now as i64)
+    let attempt = |remote: Rc<Vec<Jwk>>| async move {
+        let sets: [&[Jwk]; 2] = [&jwt.inline_keys, &remote];
+        let keys = Keys { hmac, jwks: &sets };
+        auth::verify(token, keys, &jwt.policy, now as i64, &WebCrypto).await
     };
-    match attempt(&remote) {
+    match attempt(remote).await {
         Err(AuthError::UnknownKey) => {
             // The provider may have rotated keys since the copy we hold.
             let fresh = remote_keys(env, config, url, true).await?;
-            attempt(&fresh)
+            attempt(fresh).await
         }
         other => other,
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = importKey, catch)]
+    fn import_key(
+        format: &str,
+        key: &JsValue,
+        algorithm: &JsValue,
+        extractable: bool,
+        usages: &Array,
+    ) -> Result<Promise, JsValue>;
+
+    #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = verify, catch)]
+    fn subtle_verify(
+        algorithm: &JsValue,
+        key: &JsValue,
+        signature: &Uint8Array,
+        data: &Uint8Array,
+    ) -> Result<Promise, JsValue>;
+}
+
+/// The runtime's WebCrypto as `jwt::verify`'s signature check.
+struct WebCrypto;
+
+impl WebCrypto {
+    /// WebCrypto's names for a key's algorithm: (for importKey, for verify).
+    fn algorithms(alg: Alg) -> Option<(&'static str, &'static str)> {
+        Some(match alg {
+            Alg::Rs256 => (
+                r#"{"name":"RSASSA-PKCS1-v1_5","hash":"SHA-256"}"#,
+                r#"{"name":"RSASSA-PKCS1-v1_5"}"#,
+            ),
+            Alg::Es256 => (
+                r#"{"name":"ECDSA","namedCurve":"P-256"}"#,
+                r#"{"name":"ECDSA","hash":"SHA-256"}"#,
+            ),
+            Alg::EdDsa => (r#"{"name":"Ed25519"}"#, r#"{"name":"Ed25519"}"#),
+            Alg::Hs256 => return None,
+        })
+    }
+
+    /// The key imported for verifying, from this isolate's cache or anew.
+    /// A key WebCrypto refuses (a point off the curve, say) is None.
+    async fn imported(key: &Jwk, import_as: &str) -> Option<JsValue> {
+        let cached = IMPORTED.with(|c| {
+            c.borrow()
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        });
+        if cached.is_some() {
+            return cached;
+        }
+        let jwk = JSON::parse(&key.key.to_jwk().to_string()).ok()?;
+        let algorithm = JSON::parse(import_as).ok()?;
+        let usages = Array::of1(&JsValue::from_str("verify"));
+        let promise = import_key("jwk", &jwk, &algorithm, false, &usages).ok()?;
+        let imported = JsFuture::from(promise).await.ok()?;
+        IMPORTED.with(|c| {
+            let mut c = c.borrow_mut();
+            // Bounded: two full key sets (the one in use and its successor).
+            if c.len() >= 2 * MAX_KEYS {
+                c.clear();
+            }
+            c.push((key.clone(), imported.clone()));
+        });
+        Some(imported)
+    }
+}
+
+impl SignatureCheck for WebCrypto {
+    async fn check(&self, key: &Jwk, message: &[u8], signature: &[u8]) -> bool {
+        let Some((import_as, verify_as)) = Self::algorithms(key.alg) else {
+            return false;
+        };
+        let Some(imported) = Self::imported(key, import_as).await else {
+            return false;
+        };
+        let Ok(algorithm) = JSON::parse(verify_as) else {
+            return false;
+        };
+        // Copies, not views of wasm memory: the check is asynchronous.
+        let (signature, data) = (Uint8Array::from(signature), Uint8Array::from(message));
+        let Ok(promise) = subtle_verify(&algorithm, &imported, &signature, &data) else {
+            return false;
+        };
+        // A malformed signature rejects or resolves false; either way it
+        // does not verify.
+        JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
     }
 }
 

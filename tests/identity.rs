@@ -452,3 +452,53 @@ async fn the_session_object_refuses_a_replayed_ticket_even_when_kv_still_has_it(
         "{body}"
     );
 }
+
+/// The public-key checks run in the runtime's WebCrypto: a key WebCrypto
+/// refuses to import (a P-256 point off the curve) verifies nothing, a
+/// signature of the wrong length for its algorithm is refused rather than
+/// failing the request, and a key imported once keeps verifying.
+#[tokio::test]
+async fn webcrypto_refuses_bad_keys_and_malformed_signatures() {
+    let mut off_curve = public_jwk("ec", "off");
+    let y = off_curve["y"].as_str().unwrap().to_string();
+    // Another last coordinate character: (x, y') is not a point of P-256.
+    let last = if y.ends_with('A') { "B" } else { "A" };
+    off_curve["y"] = format!("{}{last}", &y[..y.len() - 1]).into();
+    let jwks = json!({"keys": [public_jwk("rsa", "r1"), public_jwk("ec", "e1"), public_jwk("ed", "d1"), off_curve]});
+    let h = Harness::start(Options {
+        vars: vec![("JWT_JWKS".into(), jwks.to_string())],
+        ..Options::default()
+    });
+    let (status, body) = status_of(&h, &sign("ec", "ES256", Some("off"), claims("p"))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("token_signature")),
+        "a key off the curve: {body}"
+    );
+    for (key, alg, kid) in [
+        ("rsa", "RS256", "r1"),
+        ("ec", "ES256", "e1"),
+        ("ed", "EdDSA", "d1"),
+    ] {
+        let good = sign(key, alg, Some(kid), claims("p"));
+        for _ in 0..2 {
+            let (status, body) = status_of(&h, &good).await;
+            assert_eq!(status, 200, "{alg}, imported once and reused: {body}");
+        }
+        let (head, signature) = good.rsplit_once('.').unwrap();
+        // Decoded and encoded again, so the token still parses: only the
+        // signature's length is wrong.
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        let bytes = Base64UrlUnpadded::decode_vec(signature).unwrap();
+        let longer = [bytes.as_slice(), &[0, 0, 0]].concat();
+        for bad in [&bytes[..bytes.len() / 2], &longer] {
+            let bad = Base64UrlUnpadded::encode_string(bad);
+            let (status, body) = status_of(&h, &format!("{head}.{bad}")).await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (401, Some("token_signature")),
+                "{alg} with a signature of the wrong length: {body}"
+            );
+        }
+    }
+}

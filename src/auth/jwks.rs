@@ -4,15 +4,15 @@
 //! (from its `alg`, else from its type and curve), so a token can only be
 //! checked with the algorithm its key was made for: no HS/RS confusion,
 //! no `none`, no RSA-PSS or P-384 keys pressed into other service.
+//!
+//! A key is kept as its public parameters, checked for shape here (RSA
+//! modulus length, coordinate and key lengths). The signature itself is
+//! checked by the runtime's WebCrypto (`identity.rs`), which also refuses
+//! a P-256 point that is not on the curve when it imports the key.
 
-use jwt_compact::alg::{Ed25519, Es256, RsaPublicKey};
-use jwt_compact::jwk::JsonWebKey;
-use jwt_compact::Algorithm;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use serde::Deserialize;
-use serde_json::Value;
-
-pub type EcKey = <Es256 as Algorithm>::VerifyingKey;
-pub type EdKey = <Ed25519 as Algorithm>::VerifyingKey;
+use serde_json::{json, Value};
 
 /// The signature algorithms Confab accepts, by their JOSE names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,15 +44,40 @@ impl Alg {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A public key's parameters, big-endian bytes as the JWK carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicKey {
-    Rsa(RsaPublicKey),
-    Ec(EcKey),
-    Ed(EdKey),
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    /// A P-256 point.
+    Ec {
+        x: Vec<u8>,
+        y: Vec<u8>,
+    },
+    Ed {
+        x: Vec<u8>,
+    },
+}
+
+impl PublicKey {
+    /// The key as a public JWK with nothing but its parameters: what
+    /// WebCrypto's `importKey("jwk", ...)` takes.
+    pub fn to_jwk(&self) -> Value {
+        let b64 = |b: &[u8]| Base64UrlUnpadded::encode_string(b);
+        match self {
+            PublicKey::Rsa { n, e } => json!({"kty": "RSA", "n": b64(n), "e": b64(e)}),
+            PublicKey::Ec { x, y } => {
+                json!({"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y)})
+            }
+            PublicKey::Ed { x } => json!({"kty": "OKP", "crv": "Ed25519", "x": b64(x)}),
+        }
+    }
 }
 
 /// One verification key and the single algorithm it may be used with.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Jwk {
     pub kid: Option<String>,
     pub alg: Alg,
@@ -63,6 +88,8 @@ pub struct Jwk {
 const MIN_RSA_BITS: usize = 2048;
 /// More keys than any provider publishes; bounds the work per token.
 pub const MAX_KEYS: usize = 32;
+/// Real exponents are 65537 (3 bytes); 8 bytes bounds odd ones.
+const MAX_RSA_EXPONENT_BYTES: usize = 8;
 
 #[derive(Deserialize)]
 struct Meta {
@@ -75,6 +102,14 @@ struct Meta {
     kty: String,
     #[serde(default)]
     crv: Option<String>,
+    #[serde(default)]
+    n: Option<String>,
+    #[serde(default)]
+    e: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+    #[serde(default)]
+    y: Option<String>,
 }
 
 /// Parses a JWKS document (`{"keys": [...]}`). Keys Confab cannot use for
@@ -108,17 +143,22 @@ fn parse_key(raw: &Value) -> Option<Jwk> {
             return None;
         }
     }
-    let jwk: JsonWebKey<'_> = serde_json::from_value(raw.clone()).ok()?;
     let key = match inferred {
         Alg::Rs256 => {
-            let k = RsaPublicKey::try_from(&jwk).ok()?;
-            if rsa_bits(&jwk) < MIN_RSA_BITS {
+            let n = strip_zeros(bytes(&meta.n)?);
+            let e = strip_zeros(bytes(&meta.e)?);
+            if n.len() * 8 < MIN_RSA_BITS || e.is_empty() || e.len() > MAX_RSA_EXPONENT_BYTES {
                 return None;
             }
-            PublicKey::Rsa(k)
+            PublicKey::Rsa { n, e }
         }
-        Alg::Es256 => PublicKey::Ec(EcKey::try_from(&jwk).ok()?),
-        Alg::EdDsa => PublicKey::Ed(EdKey::try_from(&jwk).ok()?),
+        Alg::Es256 => PublicKey::Ec {
+            x: sized(bytes(&meta.x)?, 32)?,
+            y: sized(bytes(&meta.y)?, 32)?,
+        },
+        Alg::EdDsa => PublicKey::Ed {
+            x: sized(bytes(&meta.x)?, 32)?,
+        },
         Alg::Hs256 => return None,
     };
     Some(Jwk {
@@ -128,14 +168,22 @@ fn parse_key(raw: &Value) -> Option<Jwk> {
     })
 }
 
-fn rsa_bits(jwk: &JsonWebKey<'_>) -> usize {
-    match jwk {
-        JsonWebKey::Rsa { modulus, .. } => {
-            let m = modulus.iter().skip_while(|b| **b == 0).count();
-            m * 8
-        }
-        _ => 0,
-    }
+fn bytes(field: &Option<String>) -> Option<Vec<u8>> {
+    Base64UrlUnpadded::decode_vec(field.as_deref()?).ok()
+}
+
+/// RFC 7518 asks for the unsigned big-endian form without leading zeros;
+/// some providers pad anyway, so zeros are dropped before the length check.
+fn strip_zeros(mut b: Vec<u8>) -> Vec<u8> {
+    let zeros = b.iter().take_while(|x| **x == 0).count();
+    b.drain(..zeros);
+    b
+}
+
+/// Coordinates and Ed25519 keys have one exact length (RFC 7518 6.2.1.2,
+/// RFC 8037 2).
+fn sized(b: Vec<u8>, len: usize) -> Option<Vec<u8>> {
+    (b.len() == len).then_some(b)
 }
 
 #[cfg(test)]
@@ -176,6 +224,31 @@ mod tests {
         let keys = parse_jwks(&doc.to_string()).unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].kid.as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn key_parameters_must_have_their_exact_lengths() {
+        let mut short_x = public("ec", "short-x");
+        short_x["x"] = "AAAA".into();
+        let mut long_ed = public("ed", "long-ed");
+        long_ed["x"] = format!("{}AAAA", long_ed["x"].as_str().unwrap()).into();
+        let mut no_e = public("rsa", "no-e");
+        no_e.as_object_mut().unwrap().remove("e");
+        // A modulus with a leading zero byte is still 2048 bits.
+        let mut padded = public("rsa", "padded");
+        let n = Base64UrlUnpadded::decode_vec(padded["n"].as_str().unwrap()).unwrap();
+        padded["n"] = Base64UrlUnpadded::encode_string(&[&[0u8][..], &n].concat()).into();
+        let doc = serde_json::json!({"keys": [short_x, long_ed, no_e, padded]});
+        let keys = parse_jwks(&doc.to_string()).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid.as_deref(), Some("padded"));
+        assert_eq!(
+            keys[0].key,
+            PublicKey::Rsa {
+                n,
+                e: vec![1, 0, 1]
+            }
+        );
     }
 
     #[test]

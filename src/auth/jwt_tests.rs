@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::auth::jwks::parse_jwks;
-use crate::auth::signer::{public_jwk, sign};
+use crate::auth::signer::{public_jwk, sign, NativeCheck};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::json;
 
@@ -28,7 +28,7 @@ fn check_with(token: &str, policy: &Policy) -> Result<Identity, AuthError> {
         hmac: Some(SECRET.as_bytes()),
         jwks: &sets,
     };
-    verify(token, keys, policy, NOW)
+    futures::executor::block_on(verify(token, keys, policy, NOW, &NativeCheck))
 }
 
 fn claims() -> Value {
@@ -300,7 +300,7 @@ fn without_an_hmac_secret_hs256_is_refused() {
     };
     let t = sign(&format!("hmac:{SECRET}"), "HS256", None, claims());
     assert_eq!(
-        verify(&t, keys, &Policy::default(), NOW),
+        futures::executor::block_on(verify(&t, keys, &Policy::default(), NOW, &NativeCheck)),
         Err(AuthError::Algorithm)
     );
 }

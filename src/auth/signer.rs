@@ -1,11 +1,15 @@
 //! Token signing with the fixture keys in `tests/fixtures/jwt-keys.json`,
-//! for the unit and e2e tests that play an identity provider. Host-only:
-//! it is not part of the wasm build.
+//! for the unit and e2e tests that play an identity provider, and the
+//! native signature check the unit tests verify with. Host-only: the
+//! worker checks signatures with WebCrypto and links none of this.
 
-use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Rsa, RsaPrivateKey};
+use super::jwks::{Alg, Jwk, PublicKey};
+use super::jwt::SignatureCheck;
+use jwt_compact::alg::{Ed25519, Es256, Hs256, Hs256Key, Rsa, RsaPrivateKey, RsaPublicKey};
 use jwt_compact::jwk::JsonWebKey;
-use jwt_compact::{Algorithm, AlgorithmExt, Claims, Header};
+use jwt_compact::{Algorithm, AlgorithmExt, AlgorithmSignature, Claims, Header};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 const FIXTURES: &str = include_str!("../../tests/fixtures/jwt-keys.json");
 
@@ -59,4 +63,65 @@ pub fn sign(key: &str, alg: &str, kid: Option<&str>, claims: Value) -> String {
         }
         other => panic!("no signer for {other}"),
     }
+}
+
+/// Signature checks with the RustCrypto implementations (through
+/// jwt-compact), for native tests of `jwt::verify`. The worker's own
+/// check is WebCrypto, which the e2e tests in `tests/identity.rs` drive.
+pub struct NativeCheck;
+
+impl SignatureCheck for NativeCheck {
+    async fn check(&self, key: &Jwk, message: &[u8], signature: &[u8]) -> bool {
+        let jwk = match &key.key {
+            PublicKey::Rsa { n, e } => JsonWebKey::Rsa {
+                modulus: Cow::Borrowed(n),
+                public_exponent: Cow::Borrowed(e),
+                private_parts: None,
+            },
+            PublicKey::Ec { x, y } => JsonWebKey::EllipticCurve {
+                curve: "P-256".into(),
+                x: Cow::Borrowed(x),
+                y: Cow::Borrowed(y),
+                secret: None,
+            },
+            PublicKey::Ed { x } => JsonWebKey::KeyPair {
+                curve: "Ed25519".into(),
+                x: Cow::Borrowed(x),
+                secret: None,
+            },
+        };
+        match key.alg {
+            Alg::Rs256 => verify_with(
+                &Rsa::rs256(),
+                RsaPublicKey::try_from(&jwk).ok(),
+                message,
+                signature,
+            ),
+            Alg::Es256 => verify_with(
+                &Es256,
+                <Es256 as Algorithm>::VerifyingKey::try_from(&jwk).ok(),
+                message,
+                signature,
+            ),
+            Alg::EdDsa => verify_with(
+                &Ed25519,
+                <Ed25519 as Algorithm>::VerifyingKey::try_from(&jwk).ok(),
+                message,
+                signature,
+            ),
+            Alg::Hs256 => false,
+        }
+    }
+}
+
+fn verify_with<A: Algorithm>(
+    alg: &A,
+    key: Option<A::VerifyingKey>,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    let (Some(key), Ok(sig)) = (key, A::Signature::try_from_slice(signature)) else {
+        return false;
+    };
+    alg.verify_signature(&sig, &key, message)
 }
