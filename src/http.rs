@@ -48,10 +48,8 @@ impl Ctx {
         // Read (once per isolate) before anything logs, so LOG_LEVEL holds
         // even for routes that never look at the configuration.
         let config = runtime::config(&env).ok();
-        let url_origin = req
-            .url()
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default();
+        let url = req.inner().url();
+        let url_origin = crate::uri::origin(&url).unwrap_or_default().to_string();
         let own_origin = match config.map(|c| &c.public_origins) {
             Some(own) if !own.is_empty() => own
                 .iter()
@@ -356,9 +354,5 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, AppE
 
 /// The first value of a query parameter.
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
-    req.url()
-        .ok()?
-        .query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    crate::uri::query_param(&req.inner().url(), name)
 }

@@ -176,8 +176,7 @@ async fn set_mode(req: Request, ctx: &Ctx, session_id: &str, mode: Mode) -> Hand
 /// (1-200) and `cursor` (the previous page's `next_cursor`).
 pub async fn sessions(req: Request, ctx: &Ctx) -> HandlerResult {
     ctx.require_admin(&req).await?;
-    let url = req.url().map_err(AppError::internal)?;
-    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let pairs = crate::uri::query_pairs(&req.inner().url());
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let config = ctx.require_config()?;
     let dbs = store::all(&ctx.env, &config.shards)?;
