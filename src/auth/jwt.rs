@@ -14,8 +14,10 @@
 use super::jwks::{Alg, Jwk};
 use super::{AuthError, Identity, MAX_NAME_CHARS};
 use crate::ids::is_valid_user_id;
+use base64ct::{Base64UrlUnpadded, Encoding};
 use jwt_compact::alg::{Hs256, Hs256Key};
-use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken};
+use jwt_compact::{Algorithm, AlgorithmExt, AlgorithmSignature, Claims, Header};
+use jwt_compact::{TimeOptions, UntrustedToken};
 use serde_json::{Map, Value};
 use std::future::Future;
 
@@ -86,7 +88,11 @@ pub async fn verify(
 ) -> Result<Identity, AuthError> {
     let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
     let (alg, kid) = key_selector(&untrusted)?;
-    let claims: Claims<Custom> = if alg == Alg::Hs256 {
+    // The signed part is everything before the last dot; the parser has
+    // already checked there are three parts.
+    let (message, _) = token.rsplit_once('.').ok_or(AuthError::Malformed)?;
+    let signature = untrusted.signature_bytes();
+    if alg == Alg::Hs256 {
         // A `kid` naming a published (public) key on an HS256 token is the
         // classic key-confusion attack: that key is public, not a secret.
         if kid
@@ -96,23 +102,15 @@ pub async fn verify(
             return Err(AuthError::Algorithm);
         }
         let secret = keys.hmac.ok_or(AuthError::Algorithm)?;
-        Hs256
-            .validator::<Custom>(&Hs256Key::new(secret))
-            .validate(&untrusted)
-            .map_err(signature_error)?
-            .into_parts()
-            .1
+        let signature = <Hs256 as Algorithm>::Signature::try_from_slice(signature)
+            .map_err(|_| AuthError::Signature)?;
+        if !Hs256.verify_signature(&signature, &Hs256Key::new(secret), message.as_bytes()) {
+            return Err(AuthError::Signature);
+        }
     } else {
-        let usable = usable_keys(keys, alg, kid.as_deref())?;
-        // The signed part is everything before the last dot; the parser
-        // has already checked there are three parts.
-        let (message, _) = token.rsplit_once('.').ok_or(AuthError::Malformed)?;
         let mut verified = false;
-        for jwk in usable {
-            if crypto
-                .check(jwk, message.as_bytes(), untrusted.signature_bytes())
-                .await
-            {
+        for jwk in usable_keys(keys, alg, kid.as_deref())? {
+            if crypto.check(jwk, message.as_bytes(), signature).await {
                 verified = true;
                 break;
             }
@@ -120,11 +118,35 @@ pub async fn verify(
         if !verified {
             return Err(AuthError::Signature);
         }
-        untrusted
-            .deserialize_claims_unchecked::<Custom>()
-            .map_err(|_| AuthError::Malformed)?
+    }
+    claims(&payload(message)?, policy, now_ms)
+}
+
+/// The claims of a token whose signature verified: a JSON object. Read as
+/// a plain map (not jwt-compact's `Claims`, whose flattened fields would
+/// link serde's buffering deserializer into the worker for this alone).
+fn payload(message: &str) -> Result<Custom, AuthError> {
+    let (_, encoded) = message.split_once('.').ok_or(AuthError::Malformed)?;
+    let json = Base64UrlUnpadded::decode_vec(encoded).map_err(|_| AuthError::Malformed)?;
+    serde_json::from_slice(&json).map_err(|_| AuthError::Malformed)
+}
+
+/// A NumericDate claim (RFC 7519 2) in unix milliseconds: None when absent,
+/// `Malformed` when it is not a number of seconds in range. Fractions of a
+/// second are dropped, as jwt-compact did.
+fn numeric_date(claims: &Custom, name: &str) -> Result<Option<i64>, AuthError> {
+    let Some(v) = claims.get(name) else {
+        return Ok(None);
     };
-    self::claims(&claims, policy, now_ms)
+    let secs = v
+        .as_i64()
+        .or_else(|| {
+            v.as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 1e15)
+                .map(|f| f as i64)
+        })
+        .ok_or(AuthError::Malformed)?;
+    secs.checked_mul(1000).map(Some).ok_or(AuthError::Malformed)
 }
 
 /// The keys a public-key token may be checked with: those with its `kid`
@@ -151,15 +173,6 @@ fn usable_keys<'k>(keys: Keys<'k>, alg: Alg, kid: Option<&str>) -> Result<Vec<&'
     Ok(usable)
 }
 
-fn signature_error(e: jwt_compact::ValidationError) -> AuthError {
-    match e {
-        jwt_compact::ValidationError::AlgorithmMismatch { .. } => AuthError::Algorithm,
-        jwt_compact::ValidationError::InvalidSignature
-        | jwt_compact::ValidationError::MalformedSignature(_) => AuthError::Signature,
-        _ => AuthError::Malformed,
-    }
-}
-
 fn time_options(
     now_ms: i64,
     leeway_s: u64,
@@ -168,25 +181,22 @@ fn time_options(
     TimeOptions::new(chrono::Duration::seconds(leeway_s as i64), move || now)
 }
 
-fn claims(claims: &Claims<Custom>, policy: &Policy, now_ms: i64) -> Result<Identity, AuthError> {
-    let options = time_options(now_ms, policy.leeway_s);
-    if claims.expiration.is_none() {
-        return Err(AuthError::MissingExpiry);
+fn claims(custom: &Custom, policy: &Policy, now_ms: i64) -> Result<Identity, AuthError> {
+    let leeway_ms = policy.leeway_s as i64 * 1000;
+    let expiration = numeric_date(custom, "exp")?.ok_or(AuthError::MissingExpiry)?;
+    if now_ms > expiration.saturating_add(leeway_ms) {
+        return Err(AuthError::Expired);
     }
-    claims
-        .validate_expiration(&options)
-        .map_err(|_| AuthError::Expired)?;
-    if claims.not_before.is_some() {
-        claims
-            .validate_maturity(&options)
-            .map_err(|_| AuthError::NotYetValid)?;
+    if let Some(not_before) = numeric_date(custom, "nbf")? {
+        if now_ms < not_before.saturating_sub(leeway_ms) {
+            return Err(AuthError::NotYetValid);
+        }
     }
-    if let Some(iat) = claims.issued_at {
-        if iat.timestamp_millis() > now_ms + policy.leeway_s as i64 * 1000 {
+    if let Some(iat) = numeric_date(custom, "iat")? {
+        if iat > now_ms.saturating_add(leeway_ms) {
             return Err(AuthError::IssuedInFuture);
         }
     }
-    let custom = &claims.custom;
     if let Some(iss) = &policy.issuer {
         if custom.get("iss").and_then(Value::as_str) != Some(iss.as_str()) {
             return Err(AuthError::Issuer);
@@ -220,9 +230,7 @@ fn claims(claims: &Claims<Custom>, policy: &Policy, now_ms: i64) -> Result<Ident
         roles: roles(custom, &policy.roles_claim),
         // The moment this token stops being accepted (exp plus leeway), so
         // a socket it opened ends exactly when a new ticket would be refused.
-        expires_at: claims.expiration.map_or(0, |e| {
-            (e.timestamp_millis().max(0) as u64).saturating_add(policy.leeway_s * 1000)
-        }),
+        expires_at: (expiration.max(0) as u64).saturating_add(policy.leeway_s * 1000),
     })
 }
 

@@ -304,3 +304,34 @@ fn without_an_hmac_secret_hs256_is_refused() {
         Err(AuthError::Algorithm)
     );
 }
+
+#[test]
+fn numeric_dates_are_whole_or_fractional_seconds_and_nothing_else() {
+    let hs = |c: Value| sign(&format!("hmac:{SECRET}"), "HS256", None, c);
+    let mut c = claims();
+    c["exp"] = json!(NOW_S as f64 + 600.5);
+    assert_eq!(check(&hs(c.clone())).map(|i| i.user_id), Ok("alice".into()));
+    for bad in [json!("1900000000"), json!(null), json!(1e300), json!([1])] {
+        c["exp"] = bad.clone();
+        assert_eq!(
+            check(&hs(c.clone())),
+            Err(AuthError::Malformed),
+            "exp {bad}"
+        );
+    }
+    let mut c = claims();
+    c["nbf"] = json!("soon");
+    assert_eq!(check(&hs(c)), Err(AuthError::Malformed));
+    let mut c = claims();
+    c["exp"] = json!(NOW_S - 1);
+    let leeway = Policy {
+        leeway_s: 2,
+        ..Policy::default()
+    };
+    assert!(
+        check_with(&hs(c.clone()), &leeway).is_ok(),
+        "within the leeway"
+    );
+    c["exp"] = json!(NOW_S - 3);
+    assert_eq!(check_with(&hs(c), &leeway), Err(AuthError::Expired));
+}

@@ -199,10 +199,18 @@ pub async fn list_all(
 }
 
 /// A row of the admin listing as stored (sealed).
-#[derive(Deserialize)]
 struct AdminListed {
-    #[serde(flatten)]
     session: SessionRow,
+    human_assisted: i64,
+    tokens_total: i64,
+    sort_value: i64,
+}
+
+/// The admin listing's columns beyond the session's own. Each row is read
+/// twice, as a `SessionRow` and as this, rather than through
+/// `#[serde(flatten)]`, which links serde's buffering deserializer.
+#[derive(Deserialize)]
+struct AdminFigures {
     human_assisted: i64,
     tokens_total: i64,
     sort_value: i64,
@@ -225,7 +233,22 @@ async fn list_all_in(
             Param::Int(n) => num(*n),
         })
         .collect();
-    super::rows(stmt(db, &sql, &args)?).await
+    let result = stmt(db, &sql, &args)?
+        .all()
+        .await
+        .map_err(AppError::internal)?;
+    let sessions: Vec<SessionRow> = super::results(&result)?;
+    let figures: Vec<AdminFigures> = super::results(&result)?;
+    Ok(sessions
+        .into_iter()
+        .zip(figures)
+        .map(|(session, f)| AdminListed {
+            session,
+            human_assisted: f.human_assisted,
+            tokens_total: f.tokens_total,
+            sort_value: f.sort_value,
+        })
+        .collect())
 }
 
 /// Messages (with their edits and reactions) deleted per D1 batch when a

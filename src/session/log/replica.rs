@@ -2,7 +2,7 @@
 //! the replica mark, stored rows as they are (sealed), and loading a
 //! session from D1.
 
-use super::{int, s, Imported, Log, StoredMessage};
+use super::{from_row, int, s, Imported, Log, StoredMessage};
 use crate::error::AppError;
 use crate::shards::Shard;
 use crate::store::messages::{MessageRow, COLUMNS};
@@ -59,21 +59,24 @@ impl Log {
         tail: &str,
         args: Vec<worker::SqlStorageValue>,
     ) -> Result<Vec<StoredMessage>, AppError> {
+        // Each row is read twice, as a `MessageRow` and for its charge,
+        // rather than through `#[serde(flatten)]`, which links serde's
+        // buffering deserializer.
         #[derive(Deserialize)]
-        struct Row {
-            #[serde(flatten)]
-            row: MessageRow,
+        struct Charged {
             charge: Option<String>,
         }
         let q = format!("SELECT {COLUMNS}, charge FROM messages {tail}");
-        Ok(self
-            .all::<Row>(&q, args)?
+        self.rows(&q, args)?
             .into_iter()
-            .map(|r| StoredMessage {
-                charge: r.charge.and_then(|c| serde_json::from_str(&c).ok()),
-                row: r.row,
+            .map(|row| {
+                let (row, c) = (from_row::<MessageRow>(&row)?, from_row::<Charged>(&row)?);
+                Ok(StoredMessage {
+                    charge: c.charge.and_then(|c| serde_json::from_str(&c).ok()),
+                    row,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// For replication: up to `limit` messages past `after`, as stored.
