@@ -11,7 +11,10 @@
 // is stored at rest, and tamper with it;
 //   GET /d1/bindings lists the D1 bindings (the shards), in wrangler.toml order;
 //   POST /d1/fail, POST /d1/recover start and end a D1 outage of every shard
-// (every query fails meanwhile; nothing is lost).
+// (every query fails meanwhile; nothing is lost);
+//   POST /reload restarts workerd with the same configuration, as a deploy
+// does: the next request meets a new isolate that compiles and instantiates
+// the wasm anew (the benchmark's warm-runtime cold start).
 // Everything else (workerd's own output included) goes to stderr or --log.
 //
 // Options:
@@ -287,7 +290,7 @@ async function main() {
     process.stdin.resume();
   }
 
-  const control = await startControl(mf, opts, d1.map((d) => d.binding));
+  const control = await startControl(mf, opts, d1.map((d) => d.binding), () => mf.setOptions(options));
   const origin = url.origin;
   process.stdout.write(JSON.stringify({ event: "ready", url: origin, llm_url: llm.url, control_url: control.url }) + "\n");
   if (opts.dev) {
@@ -363,7 +366,7 @@ async function outage(db, on) {
 }
 
 /** The loopback control endpoint (see the header). */
-function startControl(mf, opts, bindings) {
+function startControl(mf, opts, bindings, reload) {
   const server = http.createServer(async (req, res) => {
     const reply = (status, body) => {
       res.writeHead(status, { "content-type": "application/json" });
@@ -371,6 +374,10 @@ function startControl(mf, opts, bindings) {
     };
     try {
       if (req.method === "GET" && req.url === "/d1/bindings") return reply(200, { bindings });
+      if (req.method === "POST" && req.url === "/reload") {
+        await reload();
+        return reply(200, { reloaded: true });
+      }
       if (req.method !== "POST" || !bindings.length) return reply(404, { error: "not found" });
       if (req.url === "/d1/fail" || req.url === "/d1/recover") {
         for (const b of bindings) await outage(await realD1(mf, opts, b), req.url === "/d1/fail");

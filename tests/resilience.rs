@@ -328,3 +328,38 @@ async fn a_barrage_of_bad_input_leaves_other_sessions_serving_and_nothing_panics
     );
     assert!(!log.contains("RuntimeError"), "{log}");
 }
+
+/// A deploy restarts the runtime with the same configuration (the harness
+/// restarts workerd, `Harness::reload`): acked messages are all there and
+/// the next send continues the sequence. The benchmark times this restart
+/// as its warm-runtime cold start.
+#[tokio::test]
+async fn a_redeploy_keeps_every_acked_message_and_the_sequence_continues() {
+    let h = Harness::start(Options::default());
+    let u = User::new(&h, "redeploy");
+    let s = u.create_session("redeploy").await;
+    let (mut ws, _, _) = u.join(&s, None).await;
+    for i in 1..=5 {
+        assert_eq!(
+            send_msg(&mut ws, &format!("r{i}"), &format!("r{i}")).await["seq"],
+            i
+        );
+    }
+    h.reload().await;
+    // The restart was real: the socket opened before it is gone.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "a socket outlived the restart");
+    let replayed = replay_all(&u, &s).await;
+    let seqs: Vec<u64> = replayed.iter().map(|m| m.0).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5], "{replayed:?}");
+    let (mut ws, _, _) = u.join(&s, None).await;
+    assert_eq!(send_msg(&mut ws, "r6", "r6").await["seq"], 6);
+}

@@ -315,6 +315,17 @@ impl Harness {
         assert_eq!(res.status().as_u16(), 200, "d1 {path}");
     }
 
+    /// Restarts workerd with the same configuration (as a deploy does);
+    /// the next request meets a new isolate.
+    pub async fn reload(&self) {
+        let res = http()
+            .post(format!("{}/reload", self.control_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200, "reload");
+    }
+
     pub async fn set_jwks(&self, jwks: Value, status: u16) {
         let res = http()
             .post(format!("{}/_standin/jwks", self.llm_url))
