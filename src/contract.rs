@@ -99,9 +99,10 @@ pub struct Ticket {
     pub expires_at: u64,
 }
 
-/// One request from the Worker to a session object.
+/// One request from the Worker to a session object. On the wire it is
+/// internally tagged by `op` (`encode`, `decode`; see `crate::tagged`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Call {
     /// Starts the session's log (sent once, right after the D1 row is
     /// created). Idempotent. Answers 204. An object that never got it
@@ -212,11 +213,11 @@ impl Call {
 
     /// The header value: JSON with non-ASCII escaped.
     pub fn encode(&self) -> String {
-        ascii_json(&serde_json::to_string(self).expect("a Call always serializes"))
+        ascii_json(&crate::tagged::to_string(self, "op"))
     }
 
     pub fn decode(header: &str) -> Option<Call> {
-        serde_json::from_str(header).ok()
+        crate::tagged::from_str(header, "op").ok()
     }
 }
 
@@ -293,6 +294,11 @@ pub fn ascii_json(json: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call as the wire carries it (`encode`), read back as JSON.
+    fn wire(c: &Call) -> serde_json::Value {
+        serde_json::from_str(&c.encode()).unwrap()
+    }
     use serde_json::json;
 
     fn alice() -> Caller {
@@ -330,14 +336,13 @@ mod tests {
             by: alice().user,
         };
         assert_eq!(
-            serde_json::to_value(&m).unwrap(),
+            wire(&m),
             json!({"op": "set_mode", "session": "s", "mode": "human", "by": {"id": "alice", "name": "Älice"}})
         );
         assert_eq!(
-            serde_json::to_value(Call::Erase {
+            wire(&Call::Erase {
                 session: "s".into()
-            })
-            .unwrap(),
+            }),
             json!({"op": "erase", "session": "s"})
         );
         let live = LiveState {
@@ -356,13 +361,12 @@ mod tests {
             json!({"role": "admin", "live": {"mode": "assistant", "last_seq": 3, "message_count": 3, "updated_at": 5}, "shard": "DB_SHARD_1"})
         );
         assert_eq!(
-            serde_json::to_value(Call::Init {
+            wire(&Call::Init {
                 session: "s".into(),
                 owner_id: "o".into(),
                 created_at: 1,
                 shard: Shard::parse("DB").unwrap(),
-            })
-            .unwrap(),
+            }),
             json!({"op": "init", "session": "s", "owner_id": "o", "created_at": 1, "shard": "DB"})
         );
     }
@@ -395,7 +399,7 @@ mod tests {
             },
         ];
         for c in calls {
-            let v = serde_json::to_value(&c).unwrap();
+            let v = wire(&c);
             assert_eq!(v["op"], c.op());
             assert_eq!(c.session(), "s");
         }

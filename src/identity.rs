@@ -243,10 +243,10 @@ async fn remote_keys(
                     fetched_at: now,
                     jwks: text,
                 };
-                if let Ok(put) = kv.put(
-                    &kv_key(url),
-                    serde_json::to_string(&stored).unwrap_or_default(),
-                ) {
+                // As bytes: `put` of a String goes through serde and float
+                // formatting for nothing.
+                let json = serde_json::to_string(&stored).unwrap_or_default();
+                if let Ok(put) = kv.put_bytes(&kv_key(url), json.as_bytes()) {
                     if let Err(e) = put.execute().await {
                         log(
                             LogLevel::Warn,

@@ -21,6 +21,7 @@ pub mod router;
 pub mod shards;
 #[cfg(target_arch = "wasm32")]
 mod store;
+pub mod tagged;
 pub mod uri;
 
 #[cfg(target_arch = "wasm32")]

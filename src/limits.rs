@@ -72,9 +72,43 @@ impl TokenBucket {
     }
 }
 
+/// The UTC day of a unix-milliseconds time, as `YYYY-MM-DD`: the key of
+/// the daily budgets. The civil-from-days algorithm of Howard Hinnant's
+/// `chrono`-compatible date library, so the worker links no date crate.
+pub fn utc_day(ms: i64) -> String {
+    let z = ms.div_euclid(86_400_000) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_days() {
+        for (ms, day) in [
+            (0, "1970-01-01"),
+            (86_399_999, "1970-01-01"),
+            (86_400_000, "1970-01-02"),
+            (-1, "1969-12-31"),
+            (951_782_400_000, "2000-02-29"),
+            (1_709_164_800_000, "2024-02-29"),
+            (1_709_251_199_999, "2024-02-29"),
+            (1_709_251_200_000, "2024-03-01"),
+            (1_798_761_599_999, "2026-12-31"),
+            (4_102_444_800_000, "2100-01-01"),
+        ] {
+            assert_eq!(utc_day(ms), day, "{ms}");
+        }
+    }
 
     #[test]
     fn bursts_then_refills() {

@@ -61,9 +61,16 @@ pub fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// A sample value as the text format writes it: integers plainly, other
+/// finite values as Rust prints them (shortest round-trip, never in
+/// exponent form), and `NaN`, `+Inf`, `-Inf` (Rust's `inf` is not valid).
 fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        (v as i64).to_string()
     } else {
         format!("{v}")
     }
@@ -144,6 +151,26 @@ mod tests {
             labels: labels.into(),
             value,
         }
+    }
+
+    #[test]
+    fn numbers_as_the_text_format_writes_them() {
+        for (v, text) in [
+            (0.0, "0"),
+            (42.0, "42"),
+            (-3.0, "-3"),
+            (0.25, "0.25"),
+            (1.5e-7, "0.00000015"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(number(v), text);
+            if v.is_finite() {
+                assert_eq!(text.parse::<f64>().unwrap(), v, "round trip");
+            }
+        }
+        assert_eq!(number(1e20).parse::<f64>().unwrap(), 1e20);
     }
 
     #[test]

@@ -19,9 +19,10 @@ pub const RESERVED_CLIENT_ID_PREFIX: &str = "turn:";
 /// Longest reaction accepted (one emoji can be several code points).
 pub const MAX_EMOJI_CHARS: usize = 16;
 
-/// Frames a client sends.
+/// Frames a client sends: objects tagged by `type` (read by `decode`
+/// through `crate::tagged`).
 #[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ClientFrame {
     Send {
         client_id: String,
@@ -327,36 +328,45 @@ pub struct Limits {
 /// Parses and validates one client frame. The happy path parses once; only a
 /// failure looks again to classify it.
 pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
-    let frame = serde_json::from_str::<ClientFrame>(text).map_err(|e| classify(text, e))?;
-    validate(&frame, limits)?;
-    Ok(frame)
-}
-
-fn classify(text: &str, err: serde_json::Error) -> FrameError {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return FrameError::new("invalid_json", "frame is not valid JSON");
+        return Err(FrameError::new("invalid_json", "frame is not valid JSON"));
     };
     match value.get("type").and_then(|t| t.as_str()) {
-        None => FrameError::new(
-            "invalid_frame",
-            "frame must be an object with a string `type`",
-        ),
-        Some(t) if !CLIENT_TYPES.contains(&t) => FrameError::new(
-            "unknown_type",
-            format!("unknown frame type `{}`", truncate(t, 32)),
-        ),
-        Some(_) => {
-            // serde's message names the field and what it expected; it says
-            // nothing about the server, so it is safe and useful to return.
-            let mut e = FrameError::new("invalid_frame", truncate(&err.to_string(), 200));
-            e.client_id = value
-                .get("client_id")
-                .and_then(|c| c.as_str())
-                .filter(|c| valid_client_id(c))
-                .map(String::from);
-            e
+        None => {
+            return Err(FrameError::new(
+                "invalid_frame",
+                "frame must be an object with a string `type`",
+            ))
         }
+        Some(t) if !CLIENT_TYPES.contains(&t) => {
+            return Err(FrameError::new(
+                "unknown_type",
+                format!("unknown frame type `{}`", truncate(t, 32)),
+            ))
+        }
+        Some(_) => {}
     }
+    // Kept for the error: a refused `send` is answered with its client id.
+    let client_id = value
+        .get("client_id")
+        .and_then(|c| c.as_str())
+        .filter(|c| valid_client_id(c))
+        .map(String::from);
+    let frame = crate::tagged::from_value::<ClientFrame>(value, "type").map_err(|e| {
+        // serde's message names the field and what it expected; it says
+        // nothing about the server, so it is safe and useful to return.
+        let why = match e {
+            crate::tagged::TaggedError::Invalid(why) => why,
+            crate::tagged::TaggedError::NoTag => {
+                "frame must be an object with a string `type`".into()
+            }
+        };
+        let mut e = FrameError::new("invalid_frame", truncate(&why, 200));
+        e.client_id = client_id;
+        e
+    })?;
+    validate(&frame, limits)?;
+    Ok(frame)
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -101,7 +101,7 @@ pub async fn create(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult 
         ),
         (format!("{owner}{id}"), String::new()),
     ] {
-        kv.put(&key, value)
+        kv.put_bytes(&key, value.as_bytes())
             .map_err(AppError::internal)?
             .expiration_ttl(ttl.max(KV_MIN_TTL_S))
             .execute()

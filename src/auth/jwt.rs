@@ -12,12 +12,9 @@
 //!    configured, `sub` present.
 
 use super::jwks::{Alg, Jwk};
+use super::jws::{sign_hs256, Compact};
 use super::{AuthError, Identity, MAX_NAME_CHARS};
 use crate::ids::is_valid_user_id;
-use base64ct::{Base64UrlUnpadded, Encoding};
-use jwt_compact::alg::{Hs256, Hs256Key};
-use jwt_compact::{Algorithm, AlgorithmExt, AlgorithmSignature, Claims, Header};
-use jwt_compact::{TimeOptions, UntrustedToken};
 use serde_json::{Map, Value};
 use std::future::Future;
 
@@ -68,13 +65,12 @@ pub trait SignatureCheck {
 
 /// The token's header fields that select a key, read before any key is used.
 pub fn header(token: &str) -> Result<(Alg, Option<String>), AuthError> {
-    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
-    key_selector(&untrusted)
+    let token = Compact::parse(token)?;
+    Ok((key_alg(&token)?, token.kid))
 }
 
-fn key_selector(untrusted: &UntrustedToken<'_>) -> Result<(Alg, Option<String>), AuthError> {
-    let alg = Alg::parse(untrusted.algorithm()).ok_or(AuthError::Algorithm)?;
-    Ok((alg, untrusted.header().key_id.clone()))
+fn key_alg(token: &Compact<'_>) -> Result<Alg, AuthError> {
+    Alg::parse(&token.alg).ok_or(AuthError::Algorithm)
 }
 
 /// Verifies `token` at `now_ms` (unix milliseconds). `UnknownKey` means no
@@ -86,31 +82,26 @@ pub async fn verify(
     now_ms: i64,
     crypto: &impl SignatureCheck,
 ) -> Result<Identity, AuthError> {
-    let untrusted = UntrustedToken::new(token).map_err(|_| AuthError::Malformed)?;
-    let (alg, kid) = key_selector(&untrusted)?;
-    // The signed part is everything before the last dot; the parser has
-    // already checked there are three parts.
-    let (message, _) = token.rsplit_once('.').ok_or(AuthError::Malformed)?;
-    let signature = untrusted.signature_bytes();
+    let token = Compact::parse(token)?;
+    let alg = key_alg(&token)?;
+    let kid = token.kid.as_deref();
     if alg == Alg::Hs256 {
         // A `kid` naming a published (public) key on an HS256 token is the
         // classic key-confusion attack: that key is public, not a secret.
-        if kid
-            .as_deref()
-            .is_some_and(|k| keys.all().any(|j| j.kid.as_deref() == Some(k)))
-        {
+        if kid.is_some_and(|k| keys.all().any(|j| j.kid.as_deref() == Some(k))) {
             return Err(AuthError::Algorithm);
         }
         let secret = keys.hmac.ok_or(AuthError::Algorithm)?;
-        let signature = <Hs256 as Algorithm>::Signature::try_from_slice(signature)
-            .map_err(|_| AuthError::Signature)?;
-        if !Hs256.verify_signature(&signature, &Hs256Key::new(secret), message.as_bytes()) {
+        if !token.hs256_verifies(secret) {
             return Err(AuthError::Signature);
         }
     } else {
         let mut verified = false;
-        for jwk in usable_keys(keys, alg, kid.as_deref())? {
-            if crypto.check(jwk, message.as_bytes(), signature).await {
+        for jwk in usable_keys(keys, alg, kid)? {
+            if crypto
+                .check(jwk, token.signed.as_bytes(), &token.signature)
+                .await
+            {
                 verified = true;
                 break;
             }
@@ -119,21 +110,12 @@ pub async fn verify(
             return Err(AuthError::Signature);
         }
     }
-    claims(&payload(message)?, policy, now_ms)
-}
-
-/// The claims of a token whose signature verified: a JSON object. Read as
-/// a plain map (not jwt-compact's `Claims`, whose flattened fields would
-/// link serde's buffering deserializer into the worker for this alone).
-fn payload(message: &str) -> Result<Custom, AuthError> {
-    let (_, encoded) = message.split_once('.').ok_or(AuthError::Malformed)?;
-    let json = Base64UrlUnpadded::decode_vec(encoded).map_err(|_| AuthError::Malformed)?;
-    serde_json::from_slice(&json).map_err(|_| AuthError::Malformed)
+    claims(&token.claims()?, policy, now_ms)
 }
 
 /// A NumericDate claim (RFC 7519 2) in unix milliseconds: None when absent,
 /// `Malformed` when it is not a number of seconds in range. Fractions of a
-/// second are dropped, as jwt-compact did.
+/// second are dropped.
 fn numeric_date(claims: &Custom, name: &str) -> Result<Option<i64>, AuthError> {
     let Some(v) = claims.get(name) else {
         return Ok(None);
@@ -171,14 +153,6 @@ fn usable_keys<'k>(keys: Keys<'k>, alg: Alg, kid: Option<&str>) -> Result<Vec<&'
         });
     }
     Ok(usable)
-}
-
-fn time_options(
-    now_ms: i64,
-    leeway_s: u64,
-) -> TimeOptions<impl Fn() -> chrono::DateTime<chrono::Utc>> {
-    let now = chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
-    TimeOptions::new(chrono::Duration::seconds(leeway_s as i64), move || now)
 }
 
 fn claims(custom: &Custom, policy: &Policy, now_ms: i64) -> Result<Identity, AuthError> {
@@ -257,19 +231,16 @@ fn roles(custom: &Custom, claim: &str) -> Vec<String> {
 /// Signs an HS256 token for `identity` (development sign-in and tests),
 /// valid for `ttl_s` seconds from `now_ms`.
 pub fn mint_hs256(identity: &Identity, secret: &[u8], now_ms: i64, ttl_s: i64) -> String {
-    let options = time_options(now_ms, 0);
-    let mut custom = Custom::new();
-    custom.insert("sub".into(), identity.user_id.clone().into());
-    custom.insert("name".into(), identity.name.clone().into());
+    let now_s = now_ms.div_euclid(1000);
+    let mut claims = Custom::new();
+    claims.insert("sub".into(), identity.user_id.clone().into());
+    claims.insert("name".into(), identity.name.clone().into());
     if !identity.roles.is_empty() {
-        custom.insert("roles".into(), identity.roles.clone().into());
+        claims.insert("roles".into(), identity.roles.clone().into());
     }
-    let claims =
-        Claims::new(custom).set_duration_and_issuance(&options, chrono::Duration::seconds(ttl_s));
-    Hs256
-        .token(&Header::empty(), &claims, &Hs256Key::new(secret))
-        // Serializing our own claims into a token cannot fail.
-        .expect("token serializes")
+    claims.insert("iat".into(), now_s.into());
+    claims.insert("exp".into(), (now_s + ttl_s).into());
+    sign_hs256(&claims, secret)
 }
 
 #[cfg(test)]

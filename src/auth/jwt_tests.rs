@@ -79,6 +79,17 @@ fn each_algorithm_verifies_with_its_key() {
 fn mint_round_trip() {
     let t = mint_hs256(&alice(), SECRET.as_bytes(), NOW, 60);
     assert_eq!(check(&t), Ok(alice_until(NOW_S + 60)));
+    // Another implementation (jwt-compact) accepts what Confab mints.
+    use jwt_compact::{alg::Hs256, alg::Hs256Key, AlgorithmExt, UntrustedToken};
+    let untrusted = UntrustedToken::new(&t).unwrap();
+    let token = Hs256
+        .validator::<Value>(&Hs256Key::new(SECRET.as_bytes()))
+        .validate(&untrusted)
+        .unwrap();
+    let c = token.claims();
+    assert_eq!(c.expiration.map(|e| e.timestamp()), Some(NOW_S + 60));
+    assert_eq!(c.issued_at.map(|e| e.timestamp()), Some(NOW_S));
+    assert_eq!(c.custom["sub"], "alice");
 }
 
 #[test]

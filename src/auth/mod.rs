@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod jwks;
+pub mod jws;
 pub mod jwt;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod signer;

@@ -239,7 +239,7 @@ impl Core {
         } else {
             Some(Charge {
                 user: user.id.clone(),
-                day: store::messages::day(started),
+                day: crate::limits::utc_day(started),
                 reserved: 0,
             })
         };

@@ -156,7 +156,7 @@ pub async fn reserve(
     tokens: u64,
     budget: u64,
 ) -> Result<Option<Charge>, AppError> {
-    let today = day(now);
+    let today = crate::limits::utc_day(now);
     let granted = stmt(
         db,
         "INSERT INTO usage_daily (user_id, day, reserved) VALUES (?1, ?2, ?3)
@@ -192,12 +192,4 @@ pub async fn release(db: &D1Database, c: &Charge) -> Result<(), AppError> {
     .await
     .map_err(AppError::internal)?;
     Ok(())
-}
-
-/// The UTC day of a unix-milliseconds time, as `YYYY-MM-DD`.
-pub fn day(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .date_naive()
-        .to_string()
 }
