@@ -204,7 +204,8 @@ impl Ctx {
             Ok(r) => (r, None, None),
             Err(e) => {
                 let body = e.body(&self.request_id);
-                let mut r = Response::from_json(&body)?.with_status(e.status());
+                let mut r =
+                    json(e.status(), &body).map_err(|e| worker::Error::RustError(e.to_string()))?;
                 if let AppError::RateLimited { retry_after_s }
                 | AppError::Quota { retry_after_s, .. } = e
                 {
@@ -301,9 +302,21 @@ impl Ctx {
 
 /// A JSON response with the given status.
 pub fn json<T: Serialize>(status: u16, body: &T) -> HandlerResult {
-    Ok(Response::from_json(body)
+    json_text(
+        status,
+        serde_json::to_string(body).map_err(AppError::internal)?,
+    )
+}
+
+/// A response of JSON text already serialized. Not generic, so the
+/// response is built by one copy of this code whatever the body's type
+/// (worker's `Response::from_json` is one copy per type).
+pub fn json_text(status: u16, text: String) -> HandlerResult {
+    Ok(worker::ResponseBuilder::new()
+        .with_status(status)
+        .with_header("content-type", "application/json")
         .map_err(AppError::internal)?
-        .with_status(status))
+        .fixed(text.into_bytes()))
 }
 
 /// True when the request asks for a WebSocket upgrade.

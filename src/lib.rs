@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod csp;
 pub mod error;
 pub mod ids;
+pub mod join;
 pub mod limits;
 pub mod listing;
 pub mod llm;
@@ -19,6 +20,7 @@ pub mod origins;
 pub mod protocol;
 pub mod router;
 pub mod shards;
+pub mod sort;
 #[cfg(target_arch = "wasm32")]
 mod store;
 pub mod tagged;

@@ -104,7 +104,7 @@ pub fn render(samples: &[Sample]) -> String {
                 .get(name)
                 .map(|v| v.iter().collect())
                 .unwrap_or_default();
-            rows.sort_by(|a, b| a.labels.cmp(&b.labels));
+            crate::sort::sort_by(&mut rows, |a, b| a.labels.cmp(&b.labels));
             for s in rows {
                 out.push_str(&series(name, &s.labels, s.value));
             }
@@ -120,7 +120,7 @@ pub fn render(samples: &[Sample]) -> String {
             .get(format!("{name}_count").as_str())
             .map(|v| v.iter().map(|s| s.labels.as_str()).collect())
             .unwrap_or_default();
-        label_sets.sort();
+        crate::sort::sort_by(&mut label_sets, |a, b| a.cmp(b));
         for labels in label_sets {
             for le in BUCKETS {
                 let bucket_labels = format!("{labels},le=\"{le}\"");

@@ -103,7 +103,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub fn merge<T>(pages: Vec<Vec<T>>, limit: usize, order: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
     let mut all: Vec<T> = pages.into_iter().flatten().collect();
     // A stable sort of already-sorted runs is a merge in practice.
-    all.sort_by(&order);
+    crate::sort::sort_by(&mut all, &order);
     all.truncate(limit);
     all
 }

@@ -177,7 +177,7 @@ async fn check_d1(ctx: &Ctx) -> Result<(), String> {
             .map(|_| ())
             .map_err(|e| format!("{}: {e}", shard.as_str()))
     });
-    futures::future::try_join_all(checks).await.map(|_| ())
+    crate::join::try_join_all(checks).await.map(|_| ())
 }
 
 async fn check_kv(ctx: &Ctx) -> Result<(), String> {

@@ -21,7 +21,7 @@ fn no_content() -> Result<Response, AppError> {
 }
 
 fn reply<T: serde::Serialize>(body: &T) -> Result<Response, AppError> {
-    Response::from_json(body).map_err(AppError::internal)
+    crate::http::json(200, body)
 }
 
 impl Core {

@@ -166,7 +166,8 @@ impl DurableObject for ChatSession {
             .and_then(|h| crate::contract::Call::decode(&h));
         let Some(call) = call else {
             let e = AppError::internal("internal request without a valid call");
-            return Response::from_json(&e.body("")).map(|r| r.with_status(e.status()));
+            return crate::http::json(e.status(), &e.body(""))
+                .map_err(|e| worker::Error::RustError(e.to_string()));
         };
         this.learn_session(call.session());
         let request_id = match &call {
@@ -187,7 +188,8 @@ impl DurableObject for ChatSession {
                         ],
                     );
                 }
-                Response::from_json(&e.body(&request_id)).map(|r| r.with_status(e.status()))
+                crate::http::json(e.status(), &e.body(&request_id))
+                    .map_err(|e| worker::Error::RustError(e.to_string()))
             }
         }
     }

@@ -253,7 +253,7 @@ impl Outbox {
         rows.truncate(FLUSH_ROWS);
         let appended = &appended[..appended.len().min(FLUSH_APPENDS)];
         let new_mark = appended.last().map_or(mark, |m| m.row.seq);
-        rows.sort_by_key(|r| Topic::parse(&r.topic).map_or(9, Topic::rank));
+        crate::sort::sort_by_key(&mut rows, |r| Topic::parse(&r.topic).map_or(9, Topic::rank));
 
         if let Err(e) = settle(home, session, appended).await {
             let alone = replica::status(db, session, depth, oldest, now)?;

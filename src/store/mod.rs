@@ -12,8 +12,8 @@ pub mod replica;
 pub mod sessions;
 
 use crate::error::AppError;
+use crate::join::try_join_all;
 use crate::shards::{Shard, Shards};
-use futures::future::try_join_all;
 use std::future::Future;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
