@@ -1,4 +1,6 @@
-//! Development conveniences. Every handler here answers 404 unless
+//! What the bundled pages ask before signing in (`/v1/client-config`,
+//! public in every environment), and development conveniences
+//! (`/v1/dev/token`, `/v1/dev/fault`), which answer 404 unless
 //! ENVIRONMENT=development.
 
 use crate::auth::{mint_hs256, Identity};

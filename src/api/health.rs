@@ -170,11 +170,8 @@ async fn check_d1(ctx: &Ctx) -> Result<(), String> {
             .env
             .d1(shard.as_str())
             .map_err(|e| format!("{}: {e}", shard.as_str()))?;
-        // Reads the schema's own table, so an unmigrated database is unready.
-        db.prepare("SELECT count(*) AS n FROM sessions WHERE 0")
-            .first::<Value>(None)
+        crate::store::schema_ready(&db)
             .await
-            .map(|_| ())
             .map_err(|e| format!("{}: {e}", shard.as_str()))
     });
     crate::join::try_join_all(checks).await.map(|_| ())

@@ -1,9 +1,13 @@
 //! Socket identity and fan-out.
 //!
-//! Identity lives in each socket's serialized attachment and in its tags
-//! (`user:<id>`), so it survives hibernation. The only in-memory socket state
-//! is the list of sockets still replaying history (see `queue.rs`), which
-//! exists only while a replay job is running and so never needs to survive.
+//! What a socket is lives on the socket, so it survives hibernation: its
+//! serialized attachment (connection id, session, user, author kind, when
+//! its token expires) and its tags (`user:<id>`, and `frames:batch` or
+//! `frames:single` for how it takes messages). The object keeps two things
+//! about sockets in memory only, each harmless to lose: the sockets still
+//! replaying history (`queue.rs`; they exist only while a replay job runs)
+//! and when each connection last relayed `typing` (losing it allows one
+//! extra typing frame).
 
 use crate::protocol::{AuthorKind, PresenceEntry, UserRef};
 use serde::{Deserialize, Serialize};

@@ -79,6 +79,17 @@ pub fn results<T: for<'de> serde::Deserialize<'de>>(r: &D1Result) -> Result<Vec<
     r.results().map_err(AppError::internal)
 }
 
+/// Whether a database answers and has Confab's schema: it reads the
+/// schema's own table, so an unmigrated database is not ready. The error
+/// is the runtime's, for the log.
+pub async fn schema_ready(db: &D1Database) -> Result<(), String> {
+    db.prepare("SELECT count(*) AS n FROM sessions WHERE 0")
+        .first::<serde_json::Value>(None)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// How many rows a statement changed.
 pub fn changes(r: &D1Result) -> usize {
     r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)

@@ -1,0 +1,146 @@
+//! Configuration as shipped: every variable Confab reads is in the README's
+//! configuration tables and every one listed there is read; `wrangler.toml`
+//! names only variables Confab reads, with values it accepts, and only where
+//! they differ from the defaults (wrangler does not pass `[vars]` on to
+//! environments, so each environment lists its own).
+//!
+//! The names Confab reads are found by asking the parser itself: it is run
+//! with a lookup that records each name asked, under settings that take
+//! every branch (an assistant with every provider, an identity provider).
+
+use confab::config::Config;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// Secrets are not in `wrangler.toml`; these stand in for them.
+fn secrets() -> BTreeMap<String, String> {
+    [
+        ("ENCRYPTION_KEYS", KEYS),
+        ("JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Builds a configuration from `vars`, recording every name asked.
+fn parse(vars: &BTreeMap<String, String>) -> (Result<Config, String>, BTreeSet<String>) {
+    let asked = RefCell::new(BTreeSet::new());
+    let config = Config::from_lookup(|name| {
+        asked.borrow_mut().insert(name.to_string());
+        vars.get(name).cloned()
+    })
+    .map_err(|e| e.to_string());
+    (config, asked.into_inner())
+}
+
+fn names_read() -> BTreeSet<String> {
+    let mut vars = secrets();
+    for (k, v) in [
+        ("ENCRYPTION_ACTIVE_KEY_ID", "k1"),
+        ("LLM_PROVIDERS", "openai,anthropic,gemini,workers_ai"),
+        ("OPENAI_API_KEY", "sk-test"),
+        ("ANTHROPIC_API_KEY", "sk-test"),
+        ("GEMINI_API_KEY", "test"),
+        (
+            "JWT_JWKS_URL",
+            "https://idp.example.com/.well-known/jwks.json",
+        ),
+    ] {
+        vars.insert(k.into(), v.into());
+    }
+    let (config, asked) = parse(&vars);
+    config.expect("the settings that take every branch are valid");
+    asked
+}
+
+/// Every `NAME` in the first cell of a README table row.
+fn names_documented() -> BTreeSet<String> {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let mut names = BTreeSet::new();
+    for line in readme.lines().filter(|l| l.starts_with("| `")) {
+        let first = line.split('|').nth(1).unwrap_or_default();
+        for part in first.split('`').skip(1).step_by(2) {
+            if !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            {
+                names.insert(part.to_string());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_variable_read_is_documented_and_every_documented_one_is_read() {
+    let (read, documented) = (names_read(), names_documented());
+    let undocumented: Vec<_> = read.difference(&documented).collect();
+    let unread: Vec<_> = documented.difference(&read).collect();
+    assert!(
+        undocumented.is_empty(),
+        "read but not in the README: {undocumented:?}"
+    );
+    assert!(
+        unread.is_empty(),
+        "in the README but never read: {unread:?}"
+    );
+}
+
+/// `[vars]` of the top level and of each `[env.*]`, by name.
+fn wrangler_vars() -> BTreeMap<String, BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(format!("{ROOT}/wrangler.toml")).unwrap();
+    let doc: toml::Table = text.parse().expect("wrangler.toml is TOML");
+    let vars = |t: &toml::Table| -> BTreeMap<String, String> {
+        t.get("vars")
+            .and_then(|v| v.as_table())
+            .map(|v| {
+                v.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().expect("vars are strings").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut all = BTreeMap::from([("top level".to_string(), vars(&doc))]);
+    for (name, env) in doc
+        .get("env")
+        .and_then(|e| e.as_table())
+        .into_iter()
+        .flatten()
+    {
+        all.insert(format!("env.{name}"), vars(env.as_table().unwrap()));
+    }
+    all
+}
+
+#[test]
+fn wrangler_toml_sets_only_known_variables_to_valid_values_that_differ_from_the_defaults() {
+    let read = names_read();
+    let all = wrangler_vars();
+    assert!(all.contains_key("env.production") && all.contains_key("env.dev"));
+    for (place, vars) in &all {
+        let unknown: Vec<_> = vars.keys().filter(|k| !read.contains(*k)).collect();
+        assert!(
+            unknown.is_empty(),
+            "{place}: Confab reads no variable named {unknown:?}"
+        );
+        let mut with_secrets = secrets();
+        with_secrets.extend(vars.clone());
+        let (config, _) = parse(&with_secrets);
+        let config = config.unwrap_or_else(|e| panic!("{place}: {e}"));
+        for name in vars.keys() {
+            let mut without = with_secrets.clone();
+            without.remove(name);
+            let (other, _) = parse(&without);
+            assert!(
+                other.as_ref() != Ok(&config),
+                "{place}: {name} = {:?} is the default; leave it out",
+                vars[name]
+            );
+        }
+    }
+}
