@@ -178,11 +178,6 @@ fn err(e: worker::Error) -> AppError {
     AppError::internal(e)
 }
 
-/// One row of `Log::rows` as `T` (columns `T` does not name are skipped).
-fn from_row<T: for<'de> Deserialize<'de>>(row: &wasm_bindgen::JsValue) -> Result<T, AppError> {
-    serde_wasm_bindgen::from_value(row.clone()).map_err(AppError::internal)
-}
-
 impl Log {
     /// Opens the log, creating its tables on first use. A failure here
     /// shows again, with its reason, on the first query that needs them.
@@ -198,18 +193,12 @@ impl Log {
         &self.sql
     }
 
-    fn exec(&self, q: &str, args: Vec<V>) -> Result<worker::SqlCursor, AppError> {
+    pub(super) fn exec(&self, q: &str, args: Vec<V>) -> Result<worker::SqlCursor, AppError> {
         self.sql.exec(q, args).map_err(err)
     }
 
     fn all<T: for<'de> Deserialize<'de>>(&self, q: &str, args: Vec<V>) -> Result<Vec<T>, AppError> {
         self.exec(q, args)?.to_array::<T>().map_err(err)
-    }
-
-    /// The rows of a query as JS objects, for reading one row as more than
-    /// one type (`from_row`).
-    fn rows(&self, q: &str, args: Vec<V>) -> Result<Vec<wasm_bindgen::JsValue>, AppError> {
-        self.exec(q, args)?.map(|r| r.map_err(err)).collect()
     }
 
     /// The session row, or None when this object holds no session (yet).

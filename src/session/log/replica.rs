@@ -2,7 +2,7 @@
 //! the replica mark, stored rows as they are (sealed), and loading a
 //! session from D1.
 
-use super::{from_row, int, s, Imported, Log, StoredMessage};
+use super::{int, s, Imported, Log, StoredMessage};
 use crate::error::AppError;
 use crate::shards::Shard;
 use crate::store::messages::{MessageRow, COLUMNS};
@@ -67,7 +67,9 @@ impl Log {
             charge: Option<String>,
         }
         let q = format!("SELECT {COLUMNS}, charge FROM messages {tail}");
-        self.rows(&q, args)?
+        self.exec(&q, args)?
+            .map(|r| r.map_err(AppError::internal))
+            .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .map(|row| {
                 let (row, c) = (from_row::<MessageRow>(&row)?, from_row::<Charged>(&row)?);
@@ -235,4 +237,10 @@ impl Log {
         self.set_replica_mark(meta.last_seq)?;
         self.init(&meta)
     }
+}
+
+/// One row of a query as `T` (columns `T` does not name are skipped), so
+/// that a row can be read as more than one type.
+fn from_row<T: for<'de> Deserialize<'de>>(row: &wasm_bindgen::JsValue) -> Result<T, AppError> {
+    serde_wasm_bindgen::from_value(row.clone()).map_err(AppError::internal)
 }
