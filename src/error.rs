@@ -1,6 +1,9 @@
 //! The one error type. Every failure maps to an HTTP status plus a stable JSON
 //! `code`, and to a WebSocket error frame or close code. Internal detail is
-//! kept for the log and never rendered to a client.
+//! kept for the log and never rendered to a client. HTTP error bodies are
+//! built by `AppError::body` alone, socket `error` frames by
+//! `SocketError::frame` alone (refusals only a socket can meet are
+//! `SocketError`'s own variants; the rest carry an `AppError`).
 
 use serde::Serialize;
 use std::fmt;
@@ -203,9 +206,213 @@ pub struct ErrorDetail {
     pub request_id: String,
 }
 
+/// What a WebSocket is told when the server refuses a frame or ends
+/// something: the socket side of the one error type. `frame` is the one
+/// place an `error` frame is built; docs/protocol.md lists the codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SocketError {
+    /// A frame refused while decoding; it carries its own client id.
+    Frame(crate::protocol::FrameError),
+    /// An error of the HTTP API's kind, as it reaches a socket.
+    App(AppError),
+    BinaryNotSupported,
+    /// The token that opened the socket expired (close 4001 follows).
+    TokenExpired,
+    /// The user lost access to the session (close 4003 follows).
+    AccessRevoked,
+    RateLimited {
+        scope: crate::limits::Scope,
+        retry_after_ms: u64,
+    },
+    /// Only agents take over or release a session.
+    NotAnAgent,
+    NotAuthor,
+    MessageDeleted,
+    MessageNotFound,
+    TooManyReactions {
+        cap: u32,
+    },
+    /// An edit, delete, reaction or read could not be stored; retry it.
+    ChangeNotApplied,
+    /// A send could not be stored; retry it with the same client id.
+    NotStored,
+    /// The session was erased while a send waited.
+    SessionGone,
+    AssistantFailed,
+    AssistantQuota,
+    /// The provider's reply stopped early; `code` says how.
+    ReplyCutShort {
+        code: &'static str,
+    },
+    /// Every provider failed before a first token; `code` is the last
+    /// failure's.
+    AssistantUnavailable {
+        code: &'static str,
+    },
+    /// A reply cut off by a restart; the assistant answers again.
+    ReplyInterrupted,
+}
+
+impl SocketError {
+    pub fn code(&self) -> &str {
+        match self {
+            SocketError::Frame(e) => e.code,
+            SocketError::App(e) => e.code(),
+            SocketError::BinaryNotSupported => "binary_not_supported",
+            SocketError::TokenExpired => "token_expired",
+            SocketError::AccessRevoked => "access_revoked",
+            SocketError::RateLimited { .. } => "rate_limited",
+            SocketError::NotAnAgent | SocketError::NotAuthor => "forbidden",
+            SocketError::MessageDeleted => "message_deleted",
+            SocketError::MessageNotFound => "not_found",
+            SocketError::TooManyReactions { .. } => "too_many_reactions",
+            SocketError::ChangeNotApplied | SocketError::AssistantFailed => "internal",
+            SocketError::NotStored => "persist_failed",
+            SocketError::SessionGone => "session_gone",
+            SocketError::AssistantQuota => "quota_exceeded",
+            SocketError::ReplyCutShort { code } | SocketError::AssistantUnavailable { code } => {
+                code
+            }
+            SocketError::ReplyInterrupted => "reply_interrupted",
+        }
+    }
+
+    /// What the client may read; never internal detail.
+    pub fn message(&self) -> String {
+        use crate::limits::Scope;
+        match self {
+            SocketError::Frame(e) => e.message.clone(),
+            SocketError::App(e) => e.public_message(),
+            SocketError::BinaryNotSupported => "frames must be JSON text".into(),
+            SocketError::TokenExpired => "your token expired; reconnect with a fresh ticket".into(),
+            SocketError::AccessRevoked => "you no longer have access to this session".into(),
+            SocketError::RateLimited {
+                scope: Scope::Messages,
+                ..
+            } => "too many messages; slow down".into(),
+            SocketError::RateLimited {
+                scope: Scope::Actions,
+                ..
+            } => "too many changes; slow down".into(),
+            SocketError::NotAnAgent => "only agents may take over".into(),
+            SocketError::NotAuthor => "only the author may change this message".into(),
+            SocketError::MessageDeleted => "that message was deleted".into(),
+            SocketError::MessageNotFound => "no such message".into(),
+            SocketError::TooManyReactions { cap } => {
+                format!("at most {cap} different reactions per message")
+            }
+            SocketError::ChangeNotApplied => "the change was not applied; retry".into(),
+            SocketError::NotStored => "message not stored; retry".into(),
+            SocketError::SessionGone => "this session no longer exists".into(),
+            SocketError::AssistantFailed => "the assistant could not answer; try again".into(),
+            SocketError::AssistantQuota => {
+                "the daily assistant budget for this user is used up".into()
+            }
+            SocketError::ReplyCutShort { .. } => "the assistant's reply was cut short".into(),
+            SocketError::AssistantUnavailable { .. } => {
+                "the assistant is unavailable right now; try again".into()
+            }
+            SocketError::ReplyInterrupted => {
+                "the assistant's reply was interrupted; it will answer again".into()
+            }
+        }
+    }
+
+    /// The `error` frame. `client_id` names the send it answers, if any (a
+    /// refused frame carries its own).
+    pub fn frame(&self, client_id: Option<&str>) -> String {
+        let (client_id, retry_after_ms) = match self {
+            SocketError::Frame(e) => (e.client_id.as_deref(), None),
+            SocketError::RateLimited { retry_after_ms, .. } => (client_id, Some(*retry_after_ms)),
+            _ => (client_id, None),
+        };
+        crate::protocol::ServerFrame::Error {
+            code: self.code(),
+            message: &self.message(),
+            client_id,
+            retry_after_ms,
+        }
+        .to_json()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every refusal a socket can meet renders as one `error` frame with
+    /// its documented code, and nothing internal.
+    #[test]
+    fn socket_errors_render_one_frame_each_with_a_documented_code() {
+        use crate::limits::Scope;
+        let doc = include_str!("../docs/protocol.md");
+        let refused = crate::protocol::decode(
+            "{",
+            crate::protocol::Limits {
+                max_message_chars: 10,
+            },
+        )
+        .unwrap_err();
+        let all = [
+            SocketError::Frame(refused),
+            SocketError::App(AppError::SessionFull),
+            SocketError::App(AppError::internal("D1_ERROR: secret detail")),
+            SocketError::BinaryNotSupported,
+            SocketError::TokenExpired,
+            SocketError::AccessRevoked,
+            SocketError::RateLimited {
+                scope: Scope::Messages,
+                retry_after_ms: 1500,
+            },
+            SocketError::RateLimited {
+                scope: Scope::Actions,
+                retry_after_ms: 1,
+            },
+            SocketError::NotAnAgent,
+            SocketError::NotAuthor,
+            SocketError::MessageDeleted,
+            SocketError::MessageNotFound,
+            SocketError::TooManyReactions { cap: 8 },
+            SocketError::ChangeNotApplied,
+            SocketError::NotStored,
+            SocketError::SessionGone,
+            SocketError::AssistantFailed,
+            SocketError::AssistantQuota,
+            SocketError::ReplyCutShort {
+                code: "provider_stream_broken",
+            },
+            SocketError::AssistantUnavailable {
+                code: "provider_unavailable",
+            },
+            SocketError::ReplyInterrupted,
+        ];
+        for e in &all {
+            let frame: serde_json::Value = serde_json::from_str(&e.frame(Some("c1"))).unwrap();
+            assert_eq!(frame["type"], "error");
+            assert_eq!(frame["code"], e.code());
+            assert_eq!(frame["message"], e.message());
+            assert!(!frame.to_string().contains("D1_ERROR"), "{frame}");
+            assert!(
+                doc.contains(&format!("`{}`", e.code())),
+                "{} is not in docs/protocol.md",
+                e.code()
+            );
+            match e {
+                SocketError::Frame(_) => assert!(frame.get("client_id").is_none()),
+                _ => assert_eq!(frame["client_id"], "c1"),
+            }
+            match e {
+                SocketError::RateLimited { retry_after_ms, .. } => {
+                    assert_eq!(frame["retry_after_ms"], *retry_after_ms)
+                }
+                _ => assert!(frame.get("retry_after_ms").is_none()),
+            }
+        }
+        assert_eq!(
+            SocketError::TooManyReactions { cap: 8 }.message(),
+            "at most 8 different reactions per message"
+        );
+    }
 
     #[test]
     fn internal_detail_never_reaches_the_body() {

@@ -307,16 +307,6 @@ impl FrameError {
             client_id: None,
         }
     }
-
-    pub fn to_frame(&self) -> String {
-        ServerFrame::Error {
-            code: self.code,
-            message: &self.message,
-            client_id: self.client_id.as_deref(),
-            retry_after_ms: None,
-        }
-        .to_json()
-    }
 }
 
 /// Limits applied while decoding.

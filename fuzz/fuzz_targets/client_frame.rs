@@ -20,7 +20,8 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => {
             // Every refusal carries a stable code and renders as a frame.
             assert!(!e.code.is_empty());
-            let frame: serde_json::Value = serde_json::from_str(&e.to_frame()).unwrap();
+            let frame = confab::error::SocketError::Frame(e).frame(None);
+            let frame: serde_json::Value = serde_json::from_str(&frame).unwrap();
             assert_eq!(frame["type"], "error");
         }
     }

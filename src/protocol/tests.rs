@@ -109,7 +109,8 @@ fn errors_echo_a_valid_client_id() {
     )
     .unwrap_err();
     assert_eq!(e.client_id.as_deref(), Some("c9"));
-    let v: serde_json::Value = serde_json::from_str(&e.to_frame()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&crate::error::SocketError::Frame(e.clone()).frame(None)).unwrap();
     assert_eq!(v["type"], "error");
     assert_eq!(v["code"], "text_too_long");
     assert_eq!(v["client_id"], "c9");

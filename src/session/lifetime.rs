@@ -16,10 +16,9 @@
 //! whose role is taken away keeps it only until the token carrying it
 //! expires, and the next ticket is checked against the new token.
 
-use super::queue::error_frame;
 use super::sockets::{attachment, send_to, user_tag, Attachment};
 use super::Core;
-use crate::error::close;
+use crate::error::{close, SocketError};
 use crate::protocol::AuthorKind;
 use worker::WebSocket;
 
@@ -34,14 +33,7 @@ impl Core {
     /// Ends a socket whose token expired. The client reconnects with a fresh
     /// ticket and `after=`, so nothing is missed.
     pub(super) fn expire(&self, ws: &WebSocket) {
-        send_to(
-            ws,
-            &error_frame(
-                "token_expired",
-                "your token expired; reconnect with a fresh ticket",
-                None,
-            ),
-        );
+        send_to(ws, &SocketError::TokenExpired.frame(None));
         let _ = ws.close(Some(close::TOKEN_EXPIRED), Some("token_expired"));
     }
 
@@ -66,14 +58,7 @@ impl Core {
     pub(super) fn revoke(&self, user_id: &str) {
         for ws in self.state.get_websockets_with_tag(&user_tag(user_id)) {
             if attachment(&ws).is_some_and(|a| a.kind == AuthorKind::User) {
-                send_to(
-                    &ws,
-                    &error_frame(
-                        "access_revoked",
-                        "you no longer have access to this session",
-                        None,
-                    ),
-                );
+                send_to(&ws, &SocketError::AccessRevoked.frame(None));
                 let _ = ws.close(Some(close::ACCESS_REVOKED), Some("access_revoked"));
             }
         }

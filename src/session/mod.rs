@@ -64,7 +64,7 @@ mod turn;
 use crate::auth::user_hash;
 use crate::config::{Config, LogLevel};
 use crate::contract::Mode;
-use crate::error::{close, AppError};
+use crate::error::{close, AppError, SocketError};
 use crate::ids::random_hex;
 use crate::limits::Scope;
 use crate::protocol::{
@@ -72,7 +72,7 @@ use crate::protocol::{
 };
 use crate::runtime::{self, log};
 use crate::store::{messages::NewMessage, now_ms};
-use queue::{error_frame, Job};
+use queue::Job;
 use serde_json::Value;
 use sockets::{attachment, devices, send_to, user_tag, Attachment};
 use std::cell::{Cell, RefCell};
@@ -223,10 +223,7 @@ impl DurableObject for ChatSession {
         let text = match message {
             WebSocketIncomingMessage::String(text) => text,
             WebSocketIncomingMessage::Binary(_) => {
-                send_to(
-                    &ws,
-                    &error_frame("binary_not_supported", "frames must be JSON text", None),
-                );
+                send_to(&ws, &SocketError::BinaryNotSupported.frame(None));
                 return Ok(());
             }
         };
@@ -239,7 +236,7 @@ impl DurableObject for ChatSession {
         };
         match decode(&text, limits) {
             Ok(frame) => this.handle(ws, me, frame, config).await,
-            Err(e) => send_to(&ws, &e.to_frame()),
+            Err(e) => send_to(&ws, &SocketError::Frame(e).frame(None)),
         }
         Ok(())
     }
@@ -336,10 +333,7 @@ impl Core {
             // Accepted outside the hibernation set only to say why, so that
             // browsers (which cannot read a refused upgrade) see the reason.
             pair.server.accept().map_err(AppError::internal)?;
-            send_to(
-                &pair.server,
-                &error_frame(e.code(), &e.public_message(), None),
-            );
+            send_to(&pair.server, &SocketError::App(e.clone()).frame(None));
             let _ = pair.server.close(Some(e.close_code()), Some(e.code()));
             return Response::from_websocket(pair.client).map_err(AppError::internal);
         }
@@ -477,16 +471,11 @@ impl Core {
                     ClientFrame::Send { client_id, .. } => Some(client_id.as_str()),
                     _ => None,
                 };
-                let frame = ServerFrame::Error {
-                    code: "rate_limited",
-                    message: match scope {
-                        Scope::Messages => "too many messages; slow down",
-                        Scope::Actions => "too many changes; slow down",
-                    },
-                    client_id,
-                    retry_after_ms: Some(wait),
+                let refusal = SocketError::RateLimited {
+                    scope,
+                    retry_after_ms: wait,
                 };
-                send_to(&ws, &frame.to_json());
+                send_to(&ws, &refusal.frame(client_id));
                 return;
             }
         }

@@ -4,11 +4,10 @@
 //! human takes over. Changes arrive from the admin HTTP API (`set_mode`
 //! call) or from an agent's socket (`takeover` / `release` frames).
 
-use super::queue::error_frame;
 use super::sockets::{send_to, Attachment};
 use super::Core;
 use crate::contract::Mode;
-use crate::error::AppError;
+use crate::error::{AppError, SocketError};
 use crate::protocol::{AuthorKind, ServerFrame, UserRef};
 use crate::store::now_ms;
 use worker::WebSocket;
@@ -35,18 +34,14 @@ impl Core {
     /// HTTP calls.
     pub(super) fn change_mode(&self, ws: &WebSocket, me: &Attachment, mode: Mode) {
         if me.kind != AuthorKind::Agent {
-            let e = AppError::Forbidden;
-            send_to(
-                ws,
-                &error_frame(e.code(), "only agents may take over", None),
-            );
+            send_to(ws, &SocketError::NotAnAgent.frame(None));
             return;
         }
         if let Err(e) = self.set_mode(mode, &me.user) {
             if e.log_detail().is_some() {
                 self.log_error("mode_change_failed", &e);
             }
-            send_to(ws, &error_frame(e.code(), &e.public_message(), None));
+            send_to(ws, &SocketError::App(e).frame(None));
         }
     }
 }

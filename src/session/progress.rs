@@ -16,10 +16,10 @@
 //! runs (`alarm.rs`); the alarm of a dead instance's turn wakes the next.
 //! The table itself is part of the log's schema (`log.rs`).
 
-use super::queue::{error_frame, Job};
+use super::queue::Job;
 use super::Core;
 use crate::crypto::{aad, Field};
-use crate::error::AppError;
+use crate::error::{AppError, SocketError};
 use crate::protocol::{
     Author, AuthorKind, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID, RESERVED_CLIENT_ID_PREFIX,
 };
@@ -158,11 +158,7 @@ impl Core {
                 ("chars", serde_json::Value::from(text.chars().count())),
             ],
         );
-        self.broadcast_event(&error_frame(
-            "reply_interrupted",
-            "the assistant's reply was interrupted; it will answer again",
-            None,
-        ));
+        self.broadcast_event(&SocketError::ReplyInterrupted.frame(None));
         let meta = TurnMeta {
             provider: r.provider,
             model: r.model,

@@ -29,7 +29,7 @@ use super::log::{Change, Reacted};
 use super::sockets::{presence, send_to, Frame, BATCH_TAG, SINGLE_TAG};
 use super::Core;
 use crate::config::LogLevel;
-use crate::error::AppError;
+use crate::error::{AppError, SocketError};
 use crate::protocol::{AuthorKind, ReactAction, ServerFrame, UserRef};
 use crate::runtime::log;
 use crate::store::messages::NewMessage;
@@ -142,17 +142,17 @@ impl Core {
         let committed = match result {
             Ok(c) => c,
             Err(e) => {
-                let (code, message) = match e {
-                    AppError::NotFound => ("session_gone", "this session no longer exists"),
-                    _ => ("persist_failed", "message not stored; retry"),
+                let refusal = match e {
+                    AppError::NotFound => SocketError::SessionGone,
+                    _ => {
+                        self.log_error("commit_failed", &e);
+                        SocketError::NotStored
+                    }
                 };
-                if code == "persist_failed" {
-                    self.log_error("commit_failed", &e);
-                }
                 // Not acked, so the senders retry with the same client ids.
                 for (ws, m) in &batch {
                     let Some(ws) = ws else { continue };
-                    send_to(ws, &error_frame(code, message, Some(&m.client_id)));
+                    send_to(ws, &refusal.frame(Some(&m.client_id)));
                 }
                 return;
             }
@@ -259,14 +259,9 @@ impl Core {
                     // Already so: nothing changed, nothing to tell anyone.
                     Ok(Reacted::Unchanged) => {}
                     Ok(Reacted::Missing) => send_to(&ws, &change_error(Change::NotFound)),
-                    Ok(Reacted::TooMany) => send_to(
-                        &ws,
-                        &error_frame(
-                            "too_many_reactions",
-                            &format!("at most {cap} different reactions per message"),
-                            None,
-                        ),
-                    ),
+                    Ok(Reacted::TooMany) => {
+                        send_to(&ws, &SocketError::TooManyReactions { cap }.frame(None))
+                    }
                     Err(e) => self.fail(&ws, "react_failed", &e),
                 }
             }
@@ -431,10 +426,7 @@ impl Core {
 
     fn fail(&self, ws: &WebSocket, event: &str, e: &AppError) {
         self.log_error(event, e);
-        send_to(
-            ws,
-            &error_frame("internal", "the change was not applied; retry", None),
-        );
+        send_to(ws, &SocketError::ChangeNotApplied.frame(None));
     }
 
     /// Adds one to a metric counter of this session; the outbox carries it
@@ -461,22 +453,10 @@ impl Core {
     }
 }
 
-pub fn error_frame(code: &str, message: &str, client_id: Option<&str>) -> String {
-    ServerFrame::Error {
-        code,
-        message,
-        client_id,
-        retry_after_ms: None,
-    }
-    .to_json()
-}
-
 fn change_error(c: Change) -> String {
     match c {
-        Change::Forbidden => {
-            error_frame("forbidden", "only the author may change this message", None)
-        }
-        Change::Deleted => error_frame("message_deleted", "that message was deleted", None),
-        Change::NotFound | Change::Done => error_frame("not_found", "no such message", None),
+        Change::Forbidden => SocketError::NotAuthor.frame(None),
+        Change::Deleted => SocketError::MessageDeleted.frame(None),
+        Change::NotFound | Change::Done => SocketError::MessageNotFound.frame(None),
     }
 }

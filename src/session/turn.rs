@@ -24,12 +24,12 @@
 //! streaming (if any) and who asked for another turn meanwhile.
 
 use super::attempt::Attempt;
-use super::queue::{error_frame, Job};
+use super::queue::Job;
 use super::sockets::send_to;
 use super::Core;
 use crate::config::LogLevel;
 use crate::contract::Mode;
-use crate::error::AppError;
+use crate::error::{AppError, SocketError};
 use crate::ids::{random_hex, random_unit};
 use crate::llm::config::Assistant;
 use crate::llm::providers::backoff_ms;
@@ -185,11 +185,7 @@ impl Core {
         };
         if let Err(e) = self.turn_inner(assistant, &config.keyring, &user).await {
             self.log_error("turn_failed", &e);
-            self.broadcast_event(&error_frame(
-                "internal",
-                "the assistant could not answer; try again",
-                None,
-            ));
+            self.broadcast_event(&SocketError::AssistantFailed.frame(None));
         }
         self.set_reply(None);
     }
@@ -248,11 +244,7 @@ impl Core {
                 "confab_llm_turns_total",
                 r#"provider="",model="",outcome="quota_exceeded""#.into(),
             );
-            self.broadcast_event(&error_frame(
-                "quota_exceeded",
-                "the daily assistant budget for this user is used up",
-                None,
-            ));
+            self.broadcast_event(&SocketError::AssistantQuota.frame(None));
             return Ok(());
         };
         let stored = self.reply(a, &prompt, started, &charge, user).await;
@@ -343,11 +335,7 @@ impl Core {
                         input,
                         output,
                     } => {
-                        self.broadcast_event(&error_frame(
-                            code,
-                            "the assistant's reply was cut short",
-                            None,
-                        ));
+                        self.broadcast_event(&SocketError::ReplyCutShort { code }.frame(None));
                         ("error".to_string(), true, input, output)
                     }
                     Attempt::Before {
@@ -427,11 +415,7 @@ impl Core {
                 crate::metrics::escape(&head.model)
             ),
         );
-        self.broadcast_event(&error_frame(
-            last_code,
-            "the assistant is unavailable right now; try again",
-            None,
-        ));
+        self.broadcast_event(&SocketError::AssistantUnavailable { code: last_code }.frame(None));
         Ok(false)
     }
 
