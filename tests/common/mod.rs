@@ -304,26 +304,27 @@ impl Harness {
         }
     }
 
-    /// Starts (`true`) or ends a D1 outage: every query fails meanwhile.
-    pub async fn d1_outage(&self, on: bool) {
-        let path = if on { "fail" } else { "recover" };
+    /// POSTs an empty body to the harness's control endpoint; it must
+    /// answer 200.
+    async fn control(&self, path: &str) {
         let res = http()
-            .post(format!("{}/d1/{path}", self.control_url))
+            .post(format!("{}{path}", self.control_url))
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status().as_u16(), 200, "d1 {path}");
+        assert_eq!(res.status().as_u16(), 200, "control {path}");
+    }
+
+    /// Starts (`true`) or ends a D1 outage: every query fails meanwhile.
+    pub async fn d1_outage(&self, on: bool) {
+        self.control(if on { "/d1/fail" } else { "/d1/recover" })
+            .await;
     }
 
     /// Restarts workerd with the same configuration (as a deploy does);
     /// the next request meets a new isolate.
     pub async fn reload(&self) {
-        let res = http()
-            .post(format!("{}/reload", self.control_url))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 200, "reload");
+        self.control("/reload").await;
     }
 
     pub async fn set_jwks(&self, jwks: Value, status: u16) {
