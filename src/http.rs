@@ -213,6 +213,11 @@ impl Ctx {
                         .headers_mut()
                         .set("retry-after", &retry_after_s.to_string());
                 }
+                if e == AppError::MethodNotAllowed {
+                    // RFC 9110 15.5.6: a 405 names the methods that work.
+                    let allow = crate::router::allowed_methods(&self.path).join(", ");
+                    let _ = r.headers_mut().set("allow", &allow);
+                }
                 (r, Some(e.code()), e.log_detail().map(str::to_owned))
             }
         };

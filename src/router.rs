@@ -186,6 +186,48 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
             _ => Ok(Preflight),
         };
     }
+    match matched(method, path)? {
+        GetSession { id }
+        | DeleteSession { id }
+        | History { id }
+        | Members { id }
+        | AddMember { id }
+        | RemoveMember { id, .. }
+        | SessionSocket { id }
+        | CreateTicket { id }
+        | AdminSession { id }
+        | Takeover { id }
+        | Release { id }
+        | Replication { id }
+            if !is_valid_session_id(id) =>
+        {
+            Err(AppError::NotFound)
+        }
+        RemoveMember { user_id, .. }
+            if !percent_decode(user_id).is_some_and(|u| is_valid_user_id(&u)) =>
+        {
+            Err(AppError::NotFound)
+        }
+        r => Ok(r),
+    }
+}
+
+/// The methods a path answers, for a 405's `Allow` header: those the
+/// route table matches it with (ids unchecked: a 405 is about the shape).
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let mut allowed: Vec<&'static str> = ["GET", "HEAD", "POST", "DELETE"]
+        .into_iter()
+        .filter(|m| matched(m, path).is_ok())
+        .collect();
+    if !allowed.is_empty() {
+        allowed.push("OPTIONS");
+    }
+    allowed
+}
+
+/// The route table: a method and path to a route by their shape alone.
+fn matched<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
+    use Route::*;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let read = matches!(method, "GET" | "HEAD");
     let route = match (segments.as_slice(), method) {
@@ -235,30 +277,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         ) => return Err(AppError::MethodNotAllowed),
         _ => return Err(AppError::NotFound),
     };
-    match route {
-        GetSession { id }
-        | DeleteSession { id }
-        | History { id }
-        | Members { id }
-        | AddMember { id }
-        | RemoveMember { id, .. }
-        | SessionSocket { id }
-        | CreateTicket { id }
-        | AdminSession { id }
-        | Takeover { id }
-        | Release { id }
-        | Replication { id }
-            if !is_valid_session_id(id) =>
-        {
-            Err(AppError::NotFound)
-        }
-        RemoveMember { user_id, .. }
-            if !percent_decode(user_id).is_some_and(|u| is_valid_user_id(&u)) =>
-        {
-            Err(AppError::NotFound)
-        }
-        r => Ok(r),
-    }
+    Ok(route)
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -416,6 +435,37 @@ mod tests {
         assert_eq!(redacted_path("/"), "/");
         assert_eq!(redacted_path("/secret-token-value"), "/*");
         assert_eq!(redacted_path(&"/a".repeat(40)).matches('*').count(), 12);
+    }
+
+    #[test]
+    fn a_405_names_the_methods_the_path_answers() {
+        assert_eq!(allowed_methods("/healthz"), ["GET", "HEAD", "OPTIONS"]);
+        assert_eq!(
+            allowed_methods("/v1/sessions"),
+            ["GET", "HEAD", "POST", "OPTIONS"]
+        );
+        assert_eq!(
+            allowed_methods("/v1/sessions/abc"),
+            ["GET", "HEAD", "DELETE", "OPTIONS"]
+        );
+        assert_eq!(allowed_methods("/v1/sessions/abc/ws"), ["GET", "OPTIONS"]);
+        assert_eq!(allowed_methods("/v1/dev/token"), ["POST", "OPTIONS"]);
+        assert!(allowed_methods("/nope").is_empty());
+        // Every method Allow names is one the route table takes there.
+        for path in [
+            "/healthz",
+            "/v1/sessions",
+            "/v1/sessions/abc",
+            "/v1/admin/sessions/abc/takeover",
+        ] {
+            for m in allowed_methods(path) {
+                assert_ne!(
+                    resolve(m, path).err(),
+                    Some(AppError::MethodNotAllowed),
+                    "{m} {path}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -39,8 +39,17 @@ async fn unknown_route_is_404_and_wrong_method_is_405_as_json() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 405);
+    assert_eq!(res.headers()["allow"], "GET, HEAD, OPTIONS");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
+
+    let res = http()
+        .put(format!("{}/v1/sessions", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 405);
+    assert_eq!(res.headers()["allow"], "GET, HEAD, POST, OPTIONS");
 }
 
 #[tokio::test]
