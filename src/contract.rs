@@ -20,8 +20,6 @@ use serde::{Deserialize, Serialize};
 
 pub const CALL_HEADER: &str = "x-confab-call";
 pub const ORIGIN: &str = "https://session.internal";
-/// The binding name of the session objects' namespace.
-pub const BINDING: &str = "SESSIONS";
 
 /// Who is asking, as verified by the Worker.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -14,9 +14,6 @@ use worker::{Env, Headers, Request, Response};
 
 pub type HandlerResult = Result<Response, AppError>;
 
-/// The Rate Limiting binding for per-IP HTTP limits (wrangler.toml).
-pub const RATE_LIMIT_BINDING: &str = "HTTP_RATE_LIMITER";
-
 /// What every handler gets: bindings, configuration and the request id.
 pub struct Ctx {
     pub env: Env,
@@ -131,7 +128,7 @@ impl Ctx {
         if !applies {
             return Ok(());
         }
-        let Ok(limiter) = self.env.rate_limiter(RATE_LIMIT_BINDING) else {
+        let Ok(limiter) = self.env.rate_limiter(crate::bindings::HTTP_RATE_LIMITER) else {
             return Ok(());
         };
         let ip = req

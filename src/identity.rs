@@ -203,7 +203,7 @@ async fn remote_keys(
             return Ok(c.keys.clone());
         }
     }
-    let kv = env.kv(crate::runtime::KV_BINDING).ok();
+    let kv = env.kv(crate::bindings::KV).ok();
     if best.as_ref().is_none_or(|c| !fresh(c)) {
         if let Some(stored) = read_kv(kv.as_ref(), url).await {
             if best

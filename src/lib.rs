@@ -4,6 +4,7 @@
 //! natively; the runtime half only exists on wasm32.
 
 pub mod auth;
+pub mod bindings;
 pub mod config;
 pub mod contract;
 pub mod crypto;

@@ -6,9 +6,6 @@ use serde_json::{Map, Value};
 use std::sync::OnceLock;
 use worker::Env;
 
-/// The KV namespace binding (wrangler.toml): tickets and the JWKS cache.
-pub const KV_BINDING: &str = "KV";
-
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 
 /// The configuration, read and validated once per isolate. An isolate's

@@ -45,9 +45,6 @@ impl Shard {
     }
 }
 
-/// The binding every deployment starts with: the home shard by default.
-pub const DEFAULT: &str = "DB";
-
 /// The configured shards, home first; never empty, no repeats.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Shards(Vec<Shard>);
@@ -57,7 +54,7 @@ impl Shards {
     pub fn parse(list: Option<&str>) -> Result<Shards, String> {
         let list = list.map(str::trim).filter(|l| !l.is_empty());
         let Some(list) = list else {
-            return Ok(Shards(vec![Shard(DEFAULT.into())]));
+            return Ok(Shards(vec![Shard(crate::bindings::HOME_D1.into())]));
         };
         let mut out: Vec<Shard> = Vec::new();
         for name in list.split(',').map(str::trim) {

@@ -144,3 +144,78 @@ fn wrangler_toml_sets_only_known_variables_to_valid_values_that_differ_from_the_
         }
     }
 }
+
+/// The top level and each `[env.*]` of `wrangler.toml` as tables.
+fn wrangler_places() -> Vec<(String, toml::Table)> {
+    let text = std::fs::read_to_string(format!("{ROOT}/wrangler.toml")).unwrap();
+    let doc: toml::Table = text.parse().expect("wrangler.toml is TOML");
+    let mut places = vec![("top level".to_string(), doc.clone())];
+    for (name, env) in doc
+        .get("env")
+        .and_then(|e| e.as_table())
+        .into_iter()
+        .flatten()
+    {
+        places.push((format!("env.{name}"), env.as_table().unwrap().clone()));
+    }
+    places
+}
+
+/// The names declared under `key` (an array of tables, or one table),
+/// read from `field`.
+fn declared(place: &toml::Table, key: &str, field: &str) -> Vec<String> {
+    let one = |t: &toml::Value| t.get(field).and_then(|v| v.as_str()).map(String::from);
+    match place.get(key) {
+        Some(toml::Value::Array(items)) => items.iter().filter_map(one).collect(),
+        Some(t @ toml::Value::Table(_)) => one(t).into_iter().collect(),
+        _ => vec![],
+    }
+}
+
+/// Every environment declares every binding the code uses, by the names
+/// in `src/bindings.rs`, and a D1 database for each shard it lists.
+#[test]
+fn every_environment_declares_the_bindings_the_code_uses() {
+    use confab::bindings as b;
+    for (place, t) in wrangler_places() {
+        let objects = t
+            .get("durable_objects")
+            .and_then(|d| d.get("bindings"))
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            objects.iter().any(
+                |o| o.get("name").and_then(|v| v.as_str()) == Some(b::SESSIONS)
+                    && o.get("class_name").and_then(|v| v.as_str()) == Some(b::SESSION_CLASS)
+            ),
+            "{place}: no {} binding of class {}",
+            b::SESSIONS,
+            b::SESSION_CLASS
+        );
+        for (key, field, name) in [
+            ("kv_namespaces", "binding", b::KV),
+            ("ai", "binding", b::AI),
+            ("assets", "binding", b::ASSETS),
+            ("ratelimits", "name", b::HTTP_RATE_LIMITER),
+            ("d1_databases", "binding", b::HOME_D1),
+        ] {
+            assert!(
+                declared(&t, key, field).iter().any(|d| d == name),
+                "{place}: no {key} {name}"
+            );
+        }
+        let shards = t
+            .get("vars")
+            .and_then(|v| v.get("D1_SHARDS"))
+            .and_then(|v| v.as_str())
+            .unwrap_or(b::HOME_D1);
+        let d1 = declared(&t, "d1_databases", "binding");
+        for shard in shards.split(',').map(str::trim) {
+            assert!(
+                d1.iter().any(|d| d == shard),
+                "{place}: D1_SHARDS names {shard}, which it does not declare"
+            );
+        }
+    }
+}

@@ -145,7 +145,7 @@ fn check_providers(ctx: &Ctx) -> (Value, Result<(), String>) {
         ]
         .contains(&e.base_url.as_str());
         if e.kind == Kind::WorkersAi {
-            if ctx.env.ai("AI").is_err() {
+            if ctx.env.ai(crate::bindings::AI).is_err() {
                 return (Value::from(chain), Err("workers_ai: no AI binding".into()));
             }
         } else if public && p.api_key.is_none() {
@@ -178,10 +178,7 @@ async fn check_d1(ctx: &Ctx) -> Result<(), String> {
 }
 
 async fn check_kv(ctx: &Ctx) -> Result<(), String> {
-    let kv = ctx
-        .env
-        .kv(crate::runtime::KV_BINDING)
-        .map_err(|e| e.to_string())?;
+    let kv = ctx.env.kv(crate::bindings::KV).map_err(|e| e.to_string())?;
     kv.get("confab:readyz")
         .text()
         .await

@@ -11,15 +11,12 @@ use crate::http::{Ctx, HandlerResult};
 use crate::router::Page;
 use worker::{Request, Response};
 
-/// The Static Assets binding (wrangler.toml `[assets] binding`).
-pub const ASSETS_BINDING: &str = "ASSETS";
-
 /// GET / and GET /admin
 pub async fn serve(req: Request, ctx: &Ctx, page: Page) -> HandlerResult {
     let config = ctx.require_config()?;
     let assets = ctx
         .env
-        .assets(ASSETS_BINDING)
+        .assets(crate::bindings::ASSETS)
         .map_err(|_| AppError::Unavailable { check: "assets" })?;
     let mut asset = assets
         .fetch_request(req)

@@ -37,7 +37,7 @@ pub struct Ticket {
 
 fn kv(ctx: &Ctx) -> Result<KvStore, AppError> {
     ctx.env
-        .kv(crate::runtime::KV_BINDING)
+        .kv(crate::bindings::KV)
         .map_err(|_| AppError::Unavailable { check: "kv" })
 }
 

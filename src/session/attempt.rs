@@ -244,7 +244,7 @@ impl Core {
         let Ok(inputs) = serde_json::from_value::<Inputs>(body.clone()) else {
             return Err(misconfigured);
         };
-        let Ok(ai) = self.env.ai("AI") else {
+        let Ok(ai) = self.env.ai(crate::bindings::AI) else {
             return Err(misconfigured);
         };
         match timeout(wait_ms, ai.run_bytes(&p.endpoint.model, inputs)).await {

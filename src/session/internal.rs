@@ -1,13 +1,14 @@
 //! The Worker's side of the contract with the session object
 //! (`crate::contract`): sending a [`Call`] and reading its typed reply.
 
-use crate::contract::{Call, BINDING, CALL_HEADER, ORIGIN};
+use crate::bindings::SESSIONS;
+use crate::contract::{Call, CALL_HEADER, ORIGIN};
 use crate::error::AppError;
 use serde::de::DeserializeOwned;
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
 
 fn stub(env: &Env, session_id: &str) -> Result<Stub, AppError> {
-    env.durable_object(BINDING)
+    env.durable_object(SESSIONS)
         .and_then(|ns| ns.id_from_name(session_id)?.get_stub())
         .map_err(AppError::internal)
 }

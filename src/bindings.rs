@@ -1,0 +1,18 @@
+//! Every binding the Worker uses, by the name `wrangler.toml` gives it: the
+//! one place these names are spelled in code. Pure. `tests/configuration.rs`
+//! checks that each environment of `wrangler.toml` declares each of them.
+
+/// The session objects' namespace (class `SESSION_CLASS`).
+pub const SESSIONS: &str = "SESSIONS";
+/// The Durable Object class behind `SESSIONS` (`src/session/mod.rs`).
+pub const SESSION_CLASS: &str = "ChatSession";
+/// The home D1 shard, and the only one unless `D1_SHARDS` says otherwise.
+pub const HOME_D1: &str = "DB";
+/// Tickets and the JWKS cache.
+pub const KV: &str = "KV";
+/// Workers AI, for the `workers_ai` provider.
+pub const AI: &str = "AI";
+/// Static Assets: the web client, JS library and admin console.
+pub const ASSETS: &str = "ASSETS";
+/// Cloudflare's Rate Limiting binding for the per-IP HTTP limit.
+pub const HTTP_RATE_LIMITER: &str = "HTTP_RATE_LIMITER";
