@@ -22,32 +22,78 @@ pub enum Kind {
     Histogram,
 }
 
-/// How long the oldest change not yet in D1 has waited, across sessions.
-pub const REPLICATION_LAG: &str = "confab_replication_lag_seconds";
-/// Changes waiting in session outboxes for D1.
-pub const OUTBOX_DEPTH: &str = "confab_replication_outbox_depth";
+/// Every metric family Confab exposes: the one place their names are
+/// spelled in code. (D1 triggers in `migrations/0003_metrics.sql` count
+/// some of them too; a test checks that they use these names.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    Sessions,
+    Messages,
+    LlmTurns,
+    LlmTokens,
+    LlmTtft,
+    LlmTurnDuration,
+    WsConnections,
+    RateLimited,
+    /// How long the oldest change not yet in D1 has waited, across sessions.
+    ReplicationLag,
+    /// Changes waiting in session outboxes for D1.
+    OutboxDepth,
+}
 
-/// Every family Confab exposes, in output order.
-pub const FAMILIES: &[(&str, Kind, &str)] = &[
-    ("confab_sessions", Kind::Gauge, "Sessions by mode and status."),
-    ("confab_messages_total", Kind::Counter, "Messages stored, by author kind."),
-    (
-        "confab_llm_turns_total",
-        Kind::Counter,
-        "Assistant turns by provider, model and outcome (ok, stopped, error, interrupted, failed, quota_exceeded).",
-    ),
-    ("confab_llm_tokens_total", Kind::Counter, "Tokens used by the assistant, by provider, model and direction."),
-    ("confab_llm_ttft_seconds", Kind::Histogram, "Time from the start of a turn to its first token."),
-    ("confab_llm_turn_duration_seconds", Kind::Histogram, "Duration of assistant turns."),
-    ("confab_ws_connections_total", Kind::Counter, "WebSocket connections opened and closed."),
-    ("confab_rate_limited_total", Kind::Counter, "Requests and messages refused by rate limits, by scope."),
-    (
-        REPLICATION_LAG,
-        Kind::Gauge,
-        "Age of the oldest change not yet replicated to D1, as of each session's last successful flush.",
-    ),
-    (OUTBOX_DEPTH, Kind::Gauge, "Changes waiting in session outboxes for D1, as of each session's last successful flush."),
-];
+impl Metric {
+    /// Every family, in output order.
+    pub const ALL: [Metric; 10] = [
+        Metric::Sessions,
+        Metric::Messages,
+        Metric::LlmTurns,
+        Metric::LlmTokens,
+        Metric::LlmTtft,
+        Metric::LlmTurnDuration,
+        Metric::WsConnections,
+        Metric::RateLimited,
+        Metric::ReplicationLag,
+        Metric::OutboxDepth,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Sessions => "confab_sessions",
+            Metric::Messages => "confab_messages_total",
+            Metric::LlmTurns => "confab_llm_turns_total",
+            Metric::LlmTokens => "confab_llm_tokens_total",
+            Metric::LlmTtft => "confab_llm_ttft_seconds",
+            Metric::LlmTurnDuration => "confab_llm_turn_duration_seconds",
+            Metric::WsConnections => "confab_ws_connections_total",
+            Metric::RateLimited => "confab_rate_limited_total",
+            Metric::ReplicationLag => "confab_replication_lag_seconds",
+            Metric::OutboxDepth => "confab_replication_outbox_depth",
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Metric::Sessions | Metric::ReplicationLag | Metric::OutboxDepth => Kind::Gauge,
+            Metric::LlmTtft | Metric::LlmTurnDuration => Kind::Histogram,
+            _ => Kind::Counter,
+        }
+    }
+
+    pub fn help(self) -> &'static str {
+        match self {
+            Metric::Sessions => "Sessions by mode and status.",
+            Metric::Messages => "Messages stored, by author kind.",
+            Metric::LlmTurns => "Assistant turns by provider, model and outcome (ok, stopped, error, interrupted, failed, quota_exceeded).",
+            Metric::LlmTokens => "Tokens used by the assistant, by provider, model and direction.",
+            Metric::LlmTtft => "Time from the start of a turn to its first token.",
+            Metric::LlmTurnDuration => "Duration of assistant turns.",
+            Metric::WsConnections => "WebSocket connections opened and closed.",
+            Metric::RateLimited => "Requests and messages refused by rate limits, by scope.",
+            Metric::ReplicationLag => "Age of the oldest change not yet replicated to D1, as of each session's last successful flush.",
+            Metric::OutboxDepth => "Changes waiting in session outboxes for D1, as of each session's last successful flush.",
+        }
+    }
+}
 
 /// Histogram bucket bounds, as written by the triggers.
 pub const BUCKETS: &[&str] = &[
@@ -92,14 +138,15 @@ pub fn render(samples: &[Sample]) -> String {
         by_name.entry(s.name.as_str()).or_default().push(s);
     }
     let mut out = String::new();
-    for (name, kind, help) in FAMILIES {
+    for metric in Metric::ALL {
+        let (name, kind, help) = (metric.name(), metric.kind(), metric.help());
         let ty = match kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
             Kind::Histogram => "histogram",
         };
         out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {ty}\n"));
-        if *kind != Kind::Histogram {
+        if kind != Kind::Histogram {
             let mut rows: Vec<&&Sample> = by_name
                 .get(name)
                 .map(|v| v.iter().collect())
@@ -151,6 +198,38 @@ mod tests {
             labels: labels.into(),
             value,
         }
+    }
+
+    /// The D1 triggers that count messages, tokens and turns name their
+    /// series in SQL; each must be a family here (or a histogram's part).
+    #[test]
+    fn the_migrations_count_only_known_families() {
+        let mut found = 0;
+        for sql in [include_str!("../migrations/0003_metrics.sql")] {
+            for piece in sql.split('\'').skip(1).step_by(2) {
+                let Some(series) = piece.strip_prefix("confab_") else {
+                    continue;
+                };
+                let series = format!("confab_{series}");
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| series.strip_suffix(s))
+                    .unwrap_or(&series);
+                assert!(
+                    Metric::ALL
+                        .iter()
+                        .any(|m| m.name() == family || m.name() == series),
+                    "{series} is not a metric family"
+                );
+                found += 1;
+            }
+        }
+        assert!(found >= 5, "the triggers name their series in quotes");
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len());
     }
 
     #[test]

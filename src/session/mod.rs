@@ -380,7 +380,10 @@ impl Core {
             }
             core.drain().await
         });
-        this.count("confab_ws_connections_total", r#"event="opened""#.into());
+        this.count(
+            crate::metrics::Metric::WsConnections,
+            r#"event="opened""#.into(),
+        );
         log(
             LogLevel::Info,
             "ws_open",
@@ -435,7 +438,10 @@ impl Core {
         let Some(me) = attachment(ws) else { return };
         self.learn_session(&me.session);
         self.typing_at.borrow_mut().remove(&me.conn);
-        self.count("confab_ws_connections_total", r#"event="closed""#.into());
+        self.count(
+            crate::metrics::Metric::WsConnections,
+            r#"event="closed""#.into(),
+        );
         let remaining = devices(&self.state, &me.user.id, Some(ws));
         self.broadcast_event_except(
             &ServerFrame::Presence {
@@ -464,7 +470,7 @@ impl Core {
         if let Some(scope) = frame_scope(&frame) {
             if let Err(wait) = self.take_token(scope, &me.user.id, config) {
                 self.count(
-                    "confab_rate_limited_total",
+                    crate::metrics::Metric::RateLimited,
                     format!(r#"scope="{}""#, scope.as_str()),
                 );
                 let client_id = match &frame {

@@ -431,10 +431,10 @@ impl Core {
 
     /// Adds one to a metric counter of this session; the outbox carries it
     /// to D1 with the next flush, so no event costs a D1 write of its own.
-    pub(super) fn count(&self, name: &'static str, labels: String) {
+    pub(super) fn count(&self, metric: crate::metrics::Metric, labels: String) {
         let counted = self
             .outbox
-            .count(self.log.sql(), name, &labels, 1.0, now_ms());
+            .count(self.log.sql(), metric.name(), &labels, 1.0, now_ms());
         match counted {
             Ok(()) => self.replicate_soon(),
             Err(e) => self.log_error("count_failed", &e),

@@ -241,7 +241,7 @@ impl Core {
         };
         let Some(charge) = charge else {
             self.count(
-                "confab_llm_turns_total",
+                crate::metrics::Metric::LlmTurns,
                 r#"provider="",model="",outcome="quota_exceeded""#.into(),
             );
             self.broadcast_event(&SocketError::AssistantQuota.frame(None));
@@ -408,7 +408,7 @@ impl Core {
         // head of the chain.
         let head = &a.chain[0].endpoint;
         self.count(
-            "confab_llm_turns_total",
+            crate::metrics::Metric::LlmTurns,
             format!(
                 r#"provider="{}",model="{}",outcome="failed""#,
                 head.kind.as_str(),

@@ -32,12 +32,12 @@ pub async fn scrape(dbs: &[D1Database], now: i64) -> Result<Vec<Sample>, AppErro
         }
     }
     out.push(Sample {
-        name: crate::metrics::REPLICATION_LAG.into(),
+        name: crate::metrics::Metric::ReplicationLag.name().into(),
         labels: String::new(),
         value: replication.lag_ms.max(0) as f64 / 1000.0,
     });
     out.push(Sample {
-        name: crate::metrics::OUTBOX_DEPTH.into(),
+        name: crate::metrics::Metric::OutboxDepth.name().into(),
         labels: String::new(),
         value: replication.depth as f64,
     });
@@ -87,7 +87,7 @@ async fn scrape_one(db: &D1Database, now: i64) -> Result<(Vec<Sample>, Replicati
         .collect();
     for r in super::results::<Sessions>(&results[1])? {
         out.push(Sample {
-            name: "confab_sessions".into(),
+            name: crate::metrics::Metric::Sessions.name().into(),
             labels: format!("mode=\"{}\",status=\"{}\"", r.mode, r.status),
             value: r.n as f64,
         });
