@@ -73,6 +73,11 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Every mode (the JS client's types are checked against this).
+    pub const ALL: [Mode; 2] = [Mode::Assistant, Mode::Human];
+}
+
+impl Mode {
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Assistant => "assistant",

@@ -66,6 +66,11 @@ pub enum ReactAction {
     Remove,
 }
 
+impl ReactAction {
+    /// Both actions (the JS client's types are checked against this).
+    pub const ALL: [ReactAction; 2] = [ReactAction::Add, ReactAction::Remove];
+}
+
 /// Who wrote a message.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -77,6 +82,14 @@ pub enum AuthorKind {
 }
 
 impl AuthorKind {
+    /// Every kind (the JS client's types are checked against this).
+    pub const ALL: [AuthorKind; 4] = [
+        AuthorKind::User,
+        AuthorKind::Assistant,
+        AuthorKind::Agent,
+        AuthorKind::System,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuthorKind::User => "user",
