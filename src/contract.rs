@@ -10,11 +10,13 @@
 //! change on one side that the other does not know about fails natively.
 //!
 //! Who may ask is decided by the object from its own log (owner, members),
-//! using [`Caller::admin`], which the Worker sets from the verified token.
+//! using [`Caller::admin`], which the Worker sets from the verified token,
+//! against [`Caller::need`], the level the route table gives the route.
 //! The object is reachable only through its namespace binding, i.e. from
 //! Confab's own Worker, so it trusts the caller the Worker names.
 
 use crate::protocol::{MessageView, UserRef};
+use crate::router::Access;
 use crate::shards::Shard;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +30,16 @@ pub struct Caller {
     /// Holds the admin role: sees every session, connects as an agent.
     #[serde(default)]
     pub admin: bool,
+    /// The access level of the route the call serves (from the route
+    /// table); the object admits the caller when their role in the session
+    /// passes it (`Access::admits`). Absent, it is the strictest session
+    /// level, so a caller from an older Worker is never let further.
+    #[serde(default = "strictest")]
+    pub need: Access,
+}
+
+fn strictest() -> Access {
+    Access::Owner
 }
 
 /// How a caller relates to a session.
@@ -177,6 +189,19 @@ pub enum Call {
 }
 
 impl Call {
+    /// The caller the object must admit before it serves the call.
+    pub fn caller(&self) -> Option<&Caller> {
+        match self {
+            Call::Connect { caller, .. }
+            | Call::Access { caller, .. }
+            | Call::History { caller, .. }
+            | Call::Members { caller, .. }
+            | Call::AddMember { caller, .. }
+            | Call::RemoveMember { caller, .. } => Some(caller),
+            _ => None,
+        }
+    }
+
     /// The path segment the request is sent to (for logs and routing).
     pub fn op(&self) -> &'static str {
         match self {
@@ -311,6 +336,7 @@ mod tests {
                 name: "Älice".into(),
             },
             admin: false,
+            need: Access::Member,
         }
     }
 
@@ -330,7 +356,7 @@ mod tests {
         };
         assert_eq!(
             c.encode(),
-            r#"{"op":"connect","session":"s1","request_id":"r1","caller":{"user":{"id":"alice","name":"\u00c4lice"},"admin":false},"after":7,"ticket":{"id":"t","expires_at":9},"expires_at":10,"batch":true}"#
+            r#"{"op":"connect","session":"s1","request_id":"r1","caller":{"user":{"id":"alice","name":"\u00c4lice"},"admin":false,"need":"member"},"after":7,"ticket":{"id":"t","expires_at":9},"expires_at":10,"batch":true}"#
         );
         assert_eq!(Call::decode(&c.encode()), Some(c));
         let m = Call::SetMode {
@@ -425,6 +451,26 @@ mod tests {
         assert_eq!(Role::of(&c, "bob", false), Some(Role::Admin));
         assert!(Role::Admin.may_manage() && Role::Owner.may_manage());
         assert!(!Role::Member.may_manage());
+    }
+
+    #[test]
+    fn the_route_level_decides_who_the_object_admits() {
+        use Access::*;
+        let (owner, member, admin) = (Some(Role::Owner), Some(Role::Member), Some(Role::Admin));
+        for need in [Member, User, Public] {
+            assert!(need.admits(owner, false) && need.admits(member, false));
+            assert!(need.admits(admin, true));
+            assert!(!need.admits(None, false), "{need:?}: no role, no session");
+        }
+        assert!(Owner.admits(owner, false) && Owner.admits(admin, true));
+        assert!(!Owner.admits(member, false) && !Owner.admits(None, false));
+        // The admin level is about the flag: an owner without it is refused,
+        // an admin who is also a member is admitted.
+        assert!(!Admin.admits(owner, false) && Admin.admits(member, true));
+        // A caller from a Worker that did not send the level gets the
+        // strictest session level.
+        let old = r#"{"op":"access","session":"s","caller":{"user":{"id":"a","name":"A"},"admin":false}}"#;
+        assert_eq!(Call::decode(old).unwrap().caller().unwrap().need, Owner);
     }
 
     #[test]

@@ -1,9 +1,16 @@
-//! The route table: the only file that knows URLs.
+//! The route table: the only place that knows URLs, and who may call them.
 //!
-//! Resolution is pure (tested natively); dispatch calls one handler per route.
+//! [`ROUTES`] has one line per route: method, path pattern, endpoint, access
+//! level and the name logs and metrics use. Resolution, 405s and their
+//! `Allow` header, the words a logged path may keep, and the access check
+//! are all read from it (pure, tested natively); dispatch calls one handler
+//! per endpoint, after `api::access::admit` has checked the route's
+//! [`Access`] once. The end-to-end authorization test walks the same table
+//! (`tests/access.rs`), so a route cannot ship without an access rule.
 
 use crate::error::AppError;
 use crate::ids::{is_valid_session_id, is_valid_user_id, percent_decode};
+use serde::{Deserialize, Serialize};
 
 /// The bundled pages whose headers the Worker sets (see `api::pages`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,9 +19,53 @@ pub enum Page {
     Admin,
 }
 
-/// Every route Confab serves.
+/// Who may call a route. Dispatch checks it before the handler runs; for
+/// the session levels the session object decides from its own log (the
+/// authority on membership), with the level the route carries in the
+/// call's [`crate::contract::Caller`].
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Anyone: pages, probes, the client configuration, preflights.
+    Public,
+    /// Anyone, in the development environment only; 404 elsewhere.
+    Dev,
+    /// A bearer holding `METRICS_TOKEN`, or an admin.
+    Metrics,
+    /// Any signed-in user; 401 without a valid token.
+    User,
+    /// The session's owner, a member or an admin; 404 to anyone else, so a
+    /// session's existence is never revealed.
+    Member,
+    /// The session's owner or an admin; 404 to members and anyone else.
+    Owner,
+    /// The configured admin role; 404 to everyone else: admin routes do
+    /// not reveal themselves.
+    Admin,
+}
+
+impl Access {
+    /// Whether a caller with `role` in a session (None: no role at all)
+    /// and the admin flag `admin` passes this level there. Levels that are
+    /// not about a session still need a role: being signed in is not
+    /// enough to see a session.
+    pub fn admits(self, role: Option<crate::contract::Role>, admin: bool) -> bool {
+        match self {
+            Access::Admin => admin,
+            Access::Owner => role.is_some_and(|r| r.may_manage()),
+            _ => role.is_some(),
+        }
+    }
+
+    /// Whether the caller must present a credential.
+    pub fn authenticated(self) -> bool {
+        !matches!(self, Access::Public | Access::Dev)
+    }
+}
+
+/// What a route does; dispatch maps each to its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route<'a> {
+pub enum Endpoint {
     /// A CORS preflight (`OPTIONS`) for any known path.
     Preflight,
     Page(Page),
@@ -27,145 +78,170 @@ pub enum Route<'a> {
     DevFault,
     CreateSession,
     ListSessions,
-    GetSession {
-        id: &'a str,
-    },
-    DeleteSession {
-        id: &'a str,
-    },
-    History {
-        id: &'a str,
-    },
-    Members {
-        id: &'a str,
-    },
-    AddMember {
-        id: &'a str,
-    },
-    RemoveMember {
-        id: &'a str,
-        /// As it stands in the path: percent-encoded.
-        user_id: &'a str,
-    },
-    SessionSocket {
-        id: &'a str,
-    },
-    CreateTicket {
-        id: &'a str,
-    },
+    GetSession,
+    DeleteSession,
+    History,
+    Members,
+    AddMember,
+    RemoveMember,
+    SessionSocket,
+    CreateTicket,
     Reencrypt,
     AdminSessions,
-    AdminSession {
-        id: &'a str,
-    },
-    Takeover {
-        id: &'a str,
-    },
-    Release {
-        id: &'a str,
-    },
-    Replication {
-        id: &'a str,
-    },
+    AdminSession,
+    Takeover,
+    Release,
+    Replication,
+}
+
+impl Endpoint {
+    /// Whether the per-IP HTTP rate limit applies: everything but the
+    /// probes, the scrape and the pages, which infrastructure and browsers
+    /// call on a schedule.
+    pub fn rate_limited(self) -> bool {
+        !matches!(
+            self,
+            Endpoint::Healthz
+                | Endpoint::Readyz
+                | Endpoint::Metrics
+                | Endpoint::Preflight
+                | Endpoint::Page(_)
+        )
+    }
+}
+
+/// One line of the route table.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// `GET` (which answers `HEAD` too), `POST` or `DELETE`.
+    pub method: &'static str,
+    /// Segments after the leading `/`; `{session}` is a session id and
+    /// `{user}` a percent-encoded user id.
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+    pub access: Access,
+    /// The route's name in logs and metrics.
+    pub name: &'static str,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    endpoint: Endpoint,
+    access: Access,
+    name: &'static str,
+) -> Spec {
+    Spec {
+        method,
+        path,
+        endpoint,
+        access,
+        name,
+    }
+}
+
+/// Every route Confab serves.
+#[rustfmt::skip]
+pub static ROUTES: &[Spec] = {
+    use Access::*;
+    use Endpoint as E;
+    const GET: &str = "GET";
+    const POST: &str = "POST";
+    const DELETE: &str = "DELETE";
+    &[
+        route(GET, "/", E::Page(Page::Chat), Public, "page.chat"),
+        route(GET, "/index.html", E::Page(Page::Chat), Public, "page.chat"),
+        route(GET, "/admin", E::Page(Page::Admin), Public, "page.admin"),
+        route(GET, "/admin.html", E::Page(Page::Admin), Public, "page.admin"),
+        route(GET, "/healthz", E::Healthz, Public, "healthz"),
+        route(GET, "/readyz", E::Readyz, Public, "readyz"),
+        route(GET, "/metrics", E::Metrics, Metrics, "metrics"),
+        route(GET, "/v1/client-config", E::ClientConfig, Public, "client_config"),
+        route(POST, "/v1/dev/token", E::DevToken, Dev, "dev.token"),
+        route(POST, "/v1/dev/fault", E::DevFault, Dev, "dev.fault"),
+        route(POST, "/v1/sessions", E::CreateSession, User, "sessions.create"),
+        route(GET, "/v1/sessions", E::ListSessions, User, "sessions.list"),
+        route(GET, "/v1/sessions/{session}", E::GetSession, Member, "sessions.get"),
+        route(DELETE, "/v1/sessions/{session}", E::DeleteSession, Owner, "sessions.delete"),
+        route(GET, "/v1/sessions/{session}/messages", E::History, Member, "messages.history"),
+        route(GET, "/v1/sessions/{session}/members", E::Members, Owner, "members.list"),
+        route(POST, "/v1/sessions/{session}/members", E::AddMember, Owner, "members.add"),
+        route(DELETE, "/v1/sessions/{session}/members/{user}", E::RemoveMember, Owner, "members.remove"),
+        route(GET, "/v1/sessions/{session}/ws", E::SessionSocket, Member, "sessions.ws"),
+        route(POST, "/v1/sessions/{session}/tickets", E::CreateTicket, Member, "tickets.create"),
+        route(POST, "/v1/admin/maintenance/reencrypt", E::Reencrypt, Admin, "admin.reencrypt"),
+        route(GET, "/v1/admin/sessions", E::AdminSessions, Admin, "admin.sessions"),
+        route(GET, "/v1/admin/sessions/{session}", E::AdminSession, Admin, "admin.session"),
+        route(POST, "/v1/admin/sessions/{session}/takeover", E::Takeover, Admin, "admin.takeover"),
+        route(POST, "/v1/admin/sessions/{session}/release", E::Release, Admin, "admin.release"),
+        route(GET, "/v1/admin/sessions/{session}/replication", E::Replication, Admin, "admin.replication"),
+    ]
+};
+
+/// A preflight answers for any path some route serves.
+static PREFLIGHT: Spec = route(
+    "OPTIONS",
+    "",
+    Endpoint::Preflight,
+    Access::Public,
+    "preflight",
+);
+
+const SESSION: &str = "{session}";
+const USER: &str = "{user}";
+
+/// A request matched to a line of the table, with the path's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<'a> {
+    pub spec: &'static Spec,
+    /// The `{session}` segment: a valid session id.
+    pub session: Option<&'a str>,
+    /// The `{user}` segment as it stands in the path (percent-encoded);
+    /// it decodes to a valid user id.
+    pub user: Option<&'a str>,
 }
 
 impl Route<'_> {
     /// The route's name in logs and metrics.
     pub fn name(&self) -> &'static str {
-        match self {
-            Route::Preflight => "preflight",
-            Route::Page(Page::Chat) => "page.chat",
-            Route::Page(Page::Admin) => "page.admin",
-            Route::Healthz => "healthz",
-            Route::Readyz => "readyz",
-            Route::Metrics => "metrics",
-            Route::ClientConfig => "client_config",
-            Route::DevToken => "dev.token",
-            Route::DevFault => "dev.fault",
-            Route::CreateSession => "sessions.create",
-            Route::ListSessions => "sessions.list",
-            Route::GetSession { .. } => "sessions.get",
-            Route::DeleteSession { .. } => "sessions.delete",
-            Route::History { .. } => "messages.history",
-            Route::Members { .. } => "members.list",
-            Route::AddMember { .. } => "members.add",
-            Route::RemoveMember { .. } => "members.remove",
-            Route::SessionSocket { .. } => "sessions.ws",
-            Route::CreateTicket { .. } => "tickets.create",
-            Route::AdminSessions => "admin.sessions",
-            Route::Reencrypt => "admin.reencrypt",
-            Route::AdminSession { .. } => "admin.session",
-            Route::Takeover { .. } => "admin.takeover",
-            Route::Release { .. } => "admin.release",
-            Route::Replication { .. } => "admin.replication",
-        }
+        self.spec.name
     }
 
-    /// Whether the per-IP HTTP rate limit applies: everything but the
-    /// probes and the scrape, which infrastructure calls on a schedule.
+    pub fn endpoint(&self) -> Endpoint {
+        self.spec.endpoint
+    }
+
+    pub fn access(&self) -> Access {
+        self.spec.access
+    }
+
     pub fn rate_limited(&self) -> bool {
-        !matches!(
-            self,
-            Route::Healthz | Route::Readyz | Route::Metrics | Route::Preflight | Route::Page(_)
-        )
+        self.spec.endpoint.rate_limited()
     }
 
     /// The session the route is about, if any.
     pub fn session_id(&self) -> Option<&str> {
-        match *self {
-            Route::GetSession { id }
-            | Route::DeleteSession { id }
-            | Route::History { id }
-            | Route::Members { id }
-            | Route::AddMember { id }
-            | Route::RemoveMember { id, .. }
-            | Route::SessionSocket { id }
-            | Route::CreateTicket { id }
-            | Route::AdminSession { id }
-            | Route::Takeover { id }
-            | Route::Release { id }
-            | Route::Replication { id } => Some(id),
-            _ => None,
-        }
+        self.session
     }
 }
 
-/// Words that may stand in a logged path. Anything else in a path nobody
-/// serves may be a user id, an e-mail address or a token, so it is logged
-/// as `*`.
-const PATH_WORDS: &[&str] = &[
-    "healthz",
-    "readyz",
-    "metrics",
-    "v1",
-    "client-config",
-    "dev",
-    "token",
-    "fault",
-    "sessions",
-    "messages",
-    "members",
-    "ws",
-    "tickets",
-    "admin",
-    "maintenance",
-    "reencrypt",
-    "takeover",
-    "release",
-    "replication",
-];
-
-/// The shape of a path for the log: known words kept, every other segment
-/// replaced by `*`, at most 12 segments.
+/// The shape of a path for the log: the table's literal words kept, every
+/// other segment replaced by `*` (it may be a user id, an e-mail address or
+/// a token), at most 12 segments.
 pub fn redacted_path(path: &str) -> String {
+    let known = |seg: &str| {
+        ROUTES
+            .iter()
+            .any(|r| segments(r.path).any(|p| p == seg && p != SESSION && p != USER))
+    };
     let mut out = String::new();
-    for (i, seg) in path.trim_start_matches('/').split('/').enumerate() {
+    for (i, seg) in segments(path).enumerate() {
         if i == 12 {
             out.push_str("/…");
             break;
         }
         out.push('/');
-        if seg.is_empty() || PATH_WORDS.contains(&seg) {
+        if seg.is_empty() || known(seg) {
             out.push_str(seg);
         } else {
             out.push('*');
@@ -174,42 +250,34 @@ pub fn redacted_path(path: &str) -> String {
     out
 }
 
+fn segments(path: &str) -> std::str::Split<'_, char> {
+    path.trim_start_matches('/').split('/')
+}
+
 /// Maps a method and path to a route: 404 for unknown paths (and malformed
 /// ids, which are indistinguishable from unknown ones), 405 for a known path
 /// with the wrong method.
 pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
-    use Route::*;
     if method == "OPTIONS" {
         // Any path some method serves may be preflighted.
         return match resolve("GET", path) {
             Err(AppError::NotFound) => Err(AppError::NotFound),
-            _ => Ok(Preflight),
+            _ => Ok(Route {
+                spec: &PREFLIGHT,
+                session: None,
+                user: None,
+            }),
         };
     }
-    match matched(method, path)? {
-        GetSession { id }
-        | DeleteSession { id }
-        | History { id }
-        | Members { id }
-        | AddMember { id }
-        | RemoveMember { id, .. }
-        | SessionSocket { id }
-        | CreateTicket { id }
-        | AdminSession { id }
-        | Takeover { id }
-        | Release { id }
-        | Replication { id }
-            if !is_valid_session_id(id) =>
-        {
-            Err(AppError::NotFound)
-        }
-        RemoveMember { user_id, .. }
-            if !percent_decode(user_id).is_some_and(|u| is_valid_user_id(&u)) =>
-        {
-            Err(AppError::NotFound)
-        }
-        r => Ok(r),
+    let route = matched(method, path)?;
+    if route.session.is_some_and(|id| !is_valid_session_id(id))
+        || route
+            .user
+            .is_some_and(|u| !percent_decode(u).is_some_and(|u| is_valid_user_id(&u)))
+    {
+        return Err(AppError::NotFound);
     }
+    Ok(route)
 }
 
 /// The methods a path answers, for a 405's `Allow` header: those the
@@ -225,59 +293,46 @@ pub fn allowed_methods(path: &str) -> Vec<&'static str> {
     allowed
 }
 
-/// The route table: a method and path to a route by their shape alone.
+/// The table's line for a method and path, by their shape alone.
 fn matched<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
-    use Route::*;
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let read = matches!(method, "GET" | "HEAD");
-    let route = match (segments.as_slice(), method) {
-        ([""] | ["index.html"], _) if read => Route::Page(self::Page::Chat),
-        (["admin"] | ["admin.html"], _) if read => Route::Page(self::Page::Admin),
-        (["healthz"], _) if read => Healthz,
-        (["readyz"], _) if read => Readyz,
-        (["metrics"], _) if read => Metrics,
-        (["v1", "client-config"], _) if read => ClientConfig,
-        (["v1", "dev", "token"], "POST") => DevToken,
-        (["v1", "dev", "fault"], "POST") => DevFault,
-        (["v1", "sessions"], "POST") => CreateSession,
-        (["v1", "sessions"], _) if read => ListSessions,
-        (["v1", "sessions", id], _) if read => GetSession { id },
-        (["v1", "sessions", id], "DELETE") => DeleteSession { id },
-        (["v1", "sessions", id, "messages"], _) if read => History { id },
-        (["v1", "sessions", id, "members"], _) if read => Members { id },
-        (["v1", "sessions", id, "members"], "POST") => AddMember { id },
-        (["v1", "sessions", id, "members", user_id], "DELETE") => RemoveMember { id, user_id },
-        (["v1", "sessions", id, "ws"], "GET") => SessionSocket { id },
-        (["v1", "sessions", id, "tickets"], "POST") => CreateTicket { id },
-        (["v1", "admin", "maintenance", "reencrypt"], "POST") => Reencrypt,
-        (["v1", "admin", "sessions"], _) if read => AdminSessions,
-        (["v1", "admin", "sessions", id], _) if read => AdminSession { id },
-        (["v1", "admin", "sessions", id, "takeover"], "POST") => Takeover { id },
-        (["v1", "admin", "sessions", id, "release"], "POST") => Release { id },
-        (["v1", "admin", "sessions", id, "replication"], _) if read => Replication { id },
-        (
-            [""]
-            | ["index.html"]
-            | ["admin"]
-            | ["admin.html"]
-            | ["healthz"]
-            | ["readyz"]
-            | ["metrics"]
-            | ["v1", "client-config"]
-            | ["v1", "dev", "token" | "fault"]
-            | ["v1", "sessions"]
-            | ["v1", "sessions", _]
-            | ["v1", "sessions", _, "messages" | "members" | "ws" | "tickets"]
-            | ["v1", "sessions", _, "members", _]
-            | ["v1", "admin", "maintenance", "reencrypt"]
-            | ["v1", "admin", "sessions"]
-            | ["v1", "admin", "sessions", _]
-            | ["v1", "admin", "sessions", _, "takeover" | "release" | "replication"],
-            _,
-        ) => return Err(AppError::MethodNotAllowed),
-        _ => return Err(AppError::NotFound),
-    };
-    Ok(route)
+    let method = if method == "HEAD" { "GET" } else { method };
+    let mut shape_known = false;
+    for spec in ROUTES {
+        let Some((session, user)) = params(spec.path, path) else {
+            continue;
+        };
+        if spec.method == method {
+            return Ok(Route {
+                spec,
+                session,
+                user,
+            });
+        }
+        shape_known = true;
+    }
+    Err(if shape_known {
+        AppError::MethodNotAllowed
+    } else {
+        AppError::NotFound
+    })
+}
+
+type Params<'a> = (Option<&'a str>, Option<&'a str>);
+
+/// The path's parameters when it has the pattern's shape.
+fn params<'a>(pattern: &str, path: &'a str) -> Option<Params<'a>> {
+    let (mut session, mut user) = (None, None);
+    let mut given = segments(path);
+    for want in segments(pattern) {
+        let seg = given.next()?;
+        match want {
+            SESSION => session = Some(seg),
+            USER => user = Some(seg),
+            literal if literal == seg => {}
+            _ => return None,
+        }
+    }
+    given.next().is_none().then_some((session, user))
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -285,8 +340,8 @@ pub use dispatch::handle;
 
 #[cfg(target_arch = "wasm32")]
 mod dispatch {
-    use super::{resolve, Route};
-    use crate::api;
+    use super::{resolve, Endpoint as E, Route};
+    use crate::api::{self, access::admit};
     use crate::error::AppError;
     use crate::http::{Ctx, HandlerResult};
     use worker::{Env, Request, Response, Result};
@@ -308,37 +363,42 @@ mod dispatch {
         ctx.finish(route.as_ref(), result)
     }
 
-    /// Calls the route's handler: one line per route.
+    /// Checks the route's access level, then calls its handler: one line
+    /// per endpoint.
     async fn serve(req: Request, ctx: &Ctx, route: Route<'_>) -> HandlerResult {
-        match route {
-            Route::Preflight => ctx.preflight(),
-            Route::Page(page) => api::pages::serve(req, ctx, page).await,
-            Route::Healthz => api::health::healthz(ctx).await,
-            Route::Readyz => api::health::readyz(ctx).await,
-            Route::Metrics => api::metrics::metrics(req, ctx).await,
-            Route::DevToken => api::dev::token(req, ctx).await,
-            Route::DevFault => api::dev::fault(req, ctx).await,
-            Route::ClientConfig => api::dev::client_config(ctx),
-            Route::CreateSession => api::sessions::create(req, ctx).await,
-            Route::ListSessions => api::sessions::list(req, ctx).await,
-            Route::GetSession { id } => api::sessions::get(req, ctx, id).await,
-            Route::DeleteSession { id } => api::sessions::delete(req, ctx, id).await,
-            Route::History { id } => api::messages::history(req, ctx, id).await,
-            Route::Members { id } => api::members::list(req, ctx, id).await,
-            Route::AddMember { id } => api::members::add(req, ctx, id).await,
-            Route::RemoveMember { id, user_id } => {
+        let granted = admit(&req, ctx, &route).await?;
+        // The table gives these endpoints a `{session}`; resolve() checked it.
+        let id = route.session.unwrap_or_default();
+        match route.endpoint() {
+            E::Preflight => ctx.preflight(),
+            E::Page(page) => api::pages::serve(req, ctx, page).await,
+            E::Healthz => api::health::healthz(ctx).await,
+            E::Readyz => api::health::readyz(ctx).await,
+            E::Metrics => api::metrics::metrics(ctx).await,
+            E::DevToken => api::dev::token(req, ctx).await,
+            E::DevFault => api::dev::fault(req, ctx).await,
+            E::ClientConfig => api::dev::client_config(ctx),
+            E::CreateSession => api::sessions::create(req, ctx, granted.who()?).await,
+            E::ListSessions => api::sessions::list(req, ctx, granted.who()?).await,
+            E::GetSession => api::sessions::get(ctx, id, granted.who()?).await,
+            E::DeleteSession => api::sessions::delete(ctx, id, granted.who()?).await,
+            E::History => api::messages::history(req, ctx, id, granted.who()?).await,
+            E::Members => api::members::list(ctx, id, granted.who()?).await,
+            E::AddMember => api::members::add(req, ctx, id, granted.who()?).await,
+            E::RemoveMember => {
                 // resolve() has checked that it decodes to a valid user id.
-                let user_id = crate::ids::percent_decode(user_id).unwrap_or_default();
-                api::members::remove(req, ctx, id, &user_id).await
+                let user = route.user.and_then(crate::ids::percent_decode);
+                let user = user.unwrap_or_default();
+                api::members::remove(ctx, id, &user, granted.who()?).await
             }
-            Route::SessionSocket { id } => api::sessions::connect(req, ctx, id).await,
-            Route::CreateTicket { id } => api::tickets::create(req, ctx, id).await,
-            Route::AdminSessions => api::admin::sessions(req, ctx).await,
-            Route::Reencrypt => api::admin::reencrypt(req, ctx).await,
-            Route::AdminSession { id } => api::admin::session(req, ctx, id).await,
-            Route::Takeover { id } => api::admin::takeover(req, ctx, id).await,
-            Route::Release { id } => api::admin::release(req, ctx, id).await,
-            Route::Replication { id } => api::admin::replication(req, ctx, id).await,
+            E::SessionSocket => api::sessions::connect(req, ctx, id, granted.who()?).await,
+            E::CreateTicket => api::tickets::create(ctx, id, granted.who()?).await,
+            E::AdminSessions => api::admin::sessions(req, ctx).await,
+            E::Reencrypt => api::admin::reencrypt(req, ctx).await,
+            E::AdminSession => api::admin::session(ctx, id, granted.who()?).await,
+            E::Takeover => api::admin::takeover(ctx, id, granted.who()?).await,
+            E::Release => api::admin::release(ctx, id, granted.who()?).await,
+            E::Replication => api::admin::replication(ctx, id).await,
         }
     }
 }
@@ -347,79 +407,106 @@ mod dispatch {
 mod tests {
     use super::*;
 
+    /// The endpoint and parameters a request resolves to.
+    fn ep(method: &str, path: &str) -> Result<(Endpoint, Option<&'static str>), AppError> {
+        let path: &'static str = Box::leak(path.to_string().into_boxed_str());
+        resolve(method, path).map(|r| (r.endpoint(), r.session))
+    }
+
     #[test]
     fn resolves_known_routes() {
-        assert_eq!(resolve("GET", "/healthz"), Ok(Route::Healthz));
-        assert_eq!(resolve("GET", "/"), Ok(Route::Page(Page::Chat)));
-        assert_eq!(resolve("GET", "/admin"), Ok(Route::Page(Page::Admin)));
-        assert_eq!(resolve("POST", "/admin"), Err(AppError::MethodNotAllowed));
+        use Endpoint as E;
+        assert_eq!(ep("GET", "/healthz"), Ok((E::Healthz, None)));
+        assert_eq!(ep("GET", "/"), Ok((E::Page(Page::Chat), None)));
+        assert_eq!(ep("GET", "/index.html"), Ok((E::Page(Page::Chat), None)));
+        assert_eq!(ep("GET", "/admin"), Ok((E::Page(Page::Admin), None)));
+        assert_eq!(ep("POST", "/admin"), Err(AppError::MethodNotAllowed));
         for m in ["PURGE", "PROPFIND", "MKCOL", "LOCK", "SEARCH"] {
             assert_eq!(
-                resolve(m, "/v1/admin/sessions"),
+                ep(m, "/v1/admin/sessions"),
                 Err(AppError::MethodNotAllowed),
                 "{m}"
             );
         }
-        assert_eq!(resolve("HEAD", "/readyz"), Ok(Route::Readyz));
-        assert_eq!(resolve("POST", "/v1/dev/token"), Ok(Route::DevToken));
-        assert_eq!(resolve("POST", "/v1/sessions"), Ok(Route::CreateSession));
-        assert_eq!(resolve("GET", "/v1/sessions"), Ok(Route::ListSessions));
+        assert_eq!(ep("HEAD", "/readyz"), Ok((E::Readyz, None)));
+        assert_eq!(ep("POST", "/v1/dev/token"), Ok((E::DevToken, None)));
+        assert_eq!(ep("POST", "/v1/sessions"), Ok((E::CreateSession, None)));
+        assert_eq!(ep("GET", "/v1/sessions"), Ok((E::ListSessions, None)));
+        let s = Some("abc");
+        assert_eq!(ep("GET", "/v1/sessions/abc"), Ok((E::GetSession, s)));
+        assert_eq!(ep("DELETE", "/v1/sessions/abc"), Ok((E::DeleteSession, s)));
+        assert_eq!(ep("GET", "/v1/sessions/abc/messages"), Ok((E::History, s)));
+        assert_eq!(ep("GET", "/v1/sessions/abc/members"), Ok((E::Members, s)));
         assert_eq!(
-            resolve("GET", "/v1/sessions/abc"),
-            Ok(Route::GetSession { id: "abc" })
+            ep("POST", "/v1/sessions/abc/members"),
+            Ok((E::AddMember, s))
+        );
+        let r = resolve("DELETE", "/v1/sessions/abc/members/u1").unwrap();
+        assert_eq!(
+            (r.endpoint(), r.session, r.user),
+            (E::RemoveMember, s, Some("u1"))
         );
         assert_eq!(
-            resolve("DELETE", "/v1/sessions/abc"),
-            Ok(Route::DeleteSession { id: "abc" })
-        );
-        assert_eq!(
-            resolve("GET", "/v1/sessions/abc/messages"),
-            Ok(Route::History { id: "abc" })
-        );
-        assert_eq!(
-            resolve("GET", "/v1/sessions/abc/members"),
-            Ok(Route::Members { id: "abc" })
-        );
-        assert_eq!(
-            resolve("POST", "/v1/sessions/abc/members"),
-            Ok(Route::AddMember { id: "abc" })
-        );
-        assert_eq!(
-            resolve("DELETE", "/v1/sessions/abc/members/u1"),
-            Ok(Route::RemoveMember {
-                id: "abc",
-                user_id: "u1"
-            })
-        );
-        assert_eq!(
-            resolve("GET", "/v1/sessions/abc_1/ws"),
-            Ok(Route::SessionSocket { id: "abc_1" })
+            ep("GET", "/v1/sessions/abc_1/ws"),
+            Ok((E::SessionSocket, Some("abc_1")))
         );
     }
 
     #[test]
     fn resolves_identity_admin_and_preflight_routes() {
+        use Endpoint as E;
         assert_eq!(
-            resolve("POST", "/v1/sessions/abc/tickets"),
-            Ok(Route::CreateTicket { id: "abc" })
+            ep("POST", "/v1/sessions/abc/tickets"),
+            Ok((E::CreateTicket, Some("abc")))
         );
         assert_eq!(
-            resolve("GET", "/v1/admin/sessions"),
-            Ok(Route::AdminSessions)
+            ep("GET", "/v1/admin/sessions"),
+            Ok((E::AdminSessions, None))
         );
-        assert_eq!(resolve("GET", "/v1/client-config"), Ok(Route::ClientConfig));
-        assert_eq!(resolve("OPTIONS", "/v1/sessions"), Ok(Route::Preflight));
+        assert_eq!(ep("GET", "/v1/client-config"), Ok((E::ClientConfig, None)));
+        assert_eq!(ep("OPTIONS", "/v1/sessions"), Ok((E::Preflight, None)));
         assert_eq!(
-            resolve("OPTIONS", "/v1/sessions/abc/tickets"),
-            Ok(Route::Preflight)
+            ep("OPTIONS", "/v1/sessions/abc/tickets"),
+            Ok((E::Preflight, None))
         );
-        assert_eq!(resolve("OPTIONS", "/nope"), Err(AppError::NotFound));
+        assert_eq!(ep("OPTIONS", "/nope"), Err(AppError::NotFound));
         assert_eq!(
-            resolve("GET", "/v1/sessions/abc/tickets"),
+            ep("GET", "/v1/sessions/abc/tickets"),
             Err(AppError::MethodNotAllowed)
         );
-        assert!(!Route::Healthz.rate_limited());
-        assert!(Route::CreateSession.rate_limited());
+        assert!(!resolve("GET", "/healthz").unwrap().rate_limited());
+        assert!(resolve("POST", "/v1/sessions").unwrap().rate_limited());
+        assert_eq!(resolve("OPTIONS", "/").unwrap().access(), Access::Public);
+    }
+
+    #[test]
+    fn the_table_is_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(["GET", "POST", "DELETE"].contains(&r.method), "{r:?}");
+            assert!(r.path.starts_with('/'), "{r:?}");
+            // One line per method and path: the first would shadow a second.
+            assert!(seen.insert((r.method, r.path)), "twice: {r:?}");
+            // A route about a session is at a session level or admin only,
+            // and one that is not has no session to check a role in.
+            let about_session = r.path.contains(SESSION);
+            let session_level = matches!(r.access, Access::Member | Access::Owner);
+            assert!(!session_level || about_session, "{r:?}");
+            assert!(
+                !about_session || session_level || r.access == Access::Admin,
+                "{r:?}"
+            );
+            // Each line resolves to itself.
+            let sample = r.path.replace(SESSION, "s1").replace(USER, "u1");
+            let got = resolve(r.method, Box::leak(sample.into_boxed_str())).unwrap();
+            assert!(std::ptr::eq(got.spec, r), "{r:?}");
+        }
+        // Names are per endpoint: two lines share one only for one endpoint.
+        for a in ROUTES {
+            for b in ROUTES {
+                assert_eq!(a.name == b.name, a.endpoint == b.endpoint, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
@@ -432,8 +519,14 @@ mod tests {
             redacted_path("/v1/sessions/s1/members/auth0%7C1/x"),
             "/v1/sessions/*/members/*/*"
         );
+        assert_eq!(
+            redacted_path("/v1/admin/maintenance/reencrypt"),
+            "/v1/admin/maintenance/reencrypt"
+        );
         assert_eq!(redacted_path("/"), "/");
         assert_eq!(redacted_path("/secret-token-value"), "/*");
+        // A parameter's placeholder is not a word.
+        assert_eq!(redacted_path("/{session}"), "/*");
         assert_eq!(redacted_path(&"/a".repeat(40)).matches('*').count(), 12);
     }
 
@@ -448,7 +541,10 @@ mod tests {
             allowed_methods("/v1/sessions/abc"),
             ["GET", "HEAD", "DELETE", "OPTIONS"]
         );
-        assert_eq!(allowed_methods("/v1/sessions/abc/ws"), ["GET", "OPTIONS"]);
+        assert_eq!(
+            allowed_methods("/v1/sessions/abc/ws"),
+            ["GET", "HEAD", "OPTIONS"]
+        );
         assert_eq!(allowed_methods("/v1/dev/token"), ["POST", "OPTIONS"]);
         assert!(allowed_methods("/nope").is_empty());
         // Every method Allow names is one the route table takes there.
@@ -470,41 +566,25 @@ mod tests {
 
     #[test]
     fn wrong_method_is_405_unknown_path_is_404() {
-        assert_eq!(resolve("POST", "/healthz"), Err(AppError::MethodNotAllowed));
+        assert_eq!(ep("POST", "/healthz"), Err(AppError::MethodNotAllowed));
         assert_eq!(
-            resolve("PUT", "/v1/sessions/abc"),
+            ep("PUT", "/v1/sessions/abc"),
             Err(AppError::MethodNotAllowed)
         );
-        assert_eq!(
-            resolve("GET", "/v1/dev/token"),
-            Err(AppError::MethodNotAllowed)
-        );
-        assert_eq!(resolve("GET", "/nope"), Err(AppError::NotFound));
-        assert_eq!(resolve("GET", "/healthz/extra"), Err(AppError::NotFound));
-        assert_eq!(
-            resolve("GET", "/v1/sessions/a%20b/ws"),
-            Err(AppError::NotFound)
-        );
-        assert_eq!(resolve("GET", "/v1/sessions//ws"), Err(AppError::NotFound));
-        assert_eq!(
-            resolve("DELETE", "/v1/sessions/abc/members/%20a"),
-            Err(AppError::NotFound)
-        );
-        assert_eq!(
-            resolve("DELETE", "/v1/sessions/abc/members/a%0Ab"),
-            Err(AppError::NotFound)
-        );
-        assert_eq!(
-            resolve("DELETE", "/v1/sessions/abc/members/bad%zz"),
-            Err(AppError::NotFound)
-        );
+        assert_eq!(ep("GET", "/v1/dev/token"), Err(AppError::MethodNotAllowed));
+        assert_eq!(ep("GET", "/nope"), Err(AppError::NotFound));
+        assert_eq!(ep("GET", "/healthz/extra"), Err(AppError::NotFound));
+        assert_eq!(ep("GET", "/v1/sessions/a%20b/ws"), Err(AppError::NotFound));
+        assert_eq!(ep("GET", "/v1/sessions//ws"), Err(AppError::NotFound));
+        for bad in ["%20a", "a%0Ab", "bad%zz"] {
+            assert_eq!(
+                ep("DELETE", &format!("/v1/sessions/abc/members/{bad}")),
+                Err(AppError::NotFound),
+                "{bad}"
+            );
+        }
         // Identity-provider subjects, percent-encoded, are user ids.
-        assert_eq!(
-            resolve("DELETE", "/v1/sessions/abc/members/auth0%7C123"),
-            Ok(Route::RemoveMember {
-                id: "abc",
-                user_id: "auth0%7C123"
-            })
-        );
+        let r = resolve("DELETE", "/v1/sessions/abc/members/auth0%7C123").unwrap();
+        assert_eq!(r.user, Some("auth0%7C123"));
     }
 }

@@ -1,10 +1,12 @@
 //! Access control end to end: the owner/member/stranger/admin matrix over
-//! every endpoint and the socket, origins and CORS, security headers, rate
-//! limits, and human takeover over the socket.
+//! every endpoint and the socket, the matrix generated from the route
+//! table, origins and CORS, security headers, rate limits, and human
+//! takeover over the socket.
 
 mod common;
 
 use common::*;
+use confab::router::{Access, Endpoint, ROUTES};
 use futures::SinkExt;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -422,4 +424,149 @@ async fn an_agent_takes_over_and_releases_over_the_socket() {
         .await;
     assert_eq!(session["mode"], "assistant");
     let _ = agent_ws.send(Message::Close(None)).await;
+}
+
+// The authorization matrix, generated from the route table: every line of
+// `confab::router::ROUTES`, called by each kind of caller, must admit
+// exactly the callers its access level names. A route added to the table
+// is tested here without a line of this test changing, and it cannot be
+// added without an access level. (The matrix above pins exact statuses for
+// hand-picked cases; this one checks the table's levels, all of them.)
+//
+// Denied means the level's answer: 401 `token_missing` without a token,
+// 404 `not_found` to a signed-in caller the level leaves out (a session or
+// an admin route never reveals itself). Admitted means anything else below
+// 500: the handler ran (with an empty body a POST may well answer 400).
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Anonymous,
+    Stranger,
+    Member,
+    Owner,
+    Admin,
+}
+
+const EVERYONE: [Who; 5] = [
+    Who::Anonymous,
+    Who::Stranger,
+    Who::Member,
+    Who::Owner,
+    Who::Admin,
+];
+
+/// Whether `level` lets `who` through, on a production deployment (the
+/// shared runtime), where development routes do not exist.
+fn admitted(level: Access, who: Who) -> bool {
+    use Who::*;
+    match level {
+        Access::Public => true,
+        Access::Dev => false,
+        Access::User => who != Anonymous,
+        Access::Member => matches!(who, Member | Owner | Admin),
+        Access::Owner => matches!(who, Owner | Admin),
+        Access::Metrics | Access::Admin => who == Admin,
+    }
+}
+
+/// The status and error code of a request as `token`'s holder (None:
+/// anonymous). The socket route is asked for an upgrade, which is the only
+/// request it answers past its 426.
+async fn call(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    socket: bool,
+) -> (u16, Value) {
+    let url = format!("{}{path}", h.url);
+    if socket {
+        let mut headers = vec![
+            ("upgrade", "websocket".to_string()),
+            ("connection", "upgrade".to_string()),
+            ("sec-websocket-version", "13".to_string()),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==".to_string()),
+        ];
+        if let Some(t) = token {
+            headers.push(("authorization", format!("Bearer {t}")));
+        }
+        let mut req = http().get(url);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        // A 101's body is the socket: do not wait for it.
+        if status == 101 {
+            return (status, Value::Null);
+        }
+        return (status, res.json().await.unwrap_or(Value::Null));
+    }
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = http().request(method.clone(), url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if method == Method::POST {
+        // The body adding a member needs. For the session levels the
+        // Worker reads a request's own shape before the session object
+        // decides the role: a malformed body is a 400 to anyone, whatever
+        // the session (so it reveals nothing), and would hide the level's
+        // answer here. Routes that take no body ignore it.
+        req = req.json(&serde_json::json!({ "user_id": "r-added" }));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_route_admits_exactly_the_callers_its_access_level_names() {
+    let h = Harness::shared();
+    let member = User::new(h, "r-member");
+    let stranger = User::new(h, "r-stranger");
+    let mut admin = User::new(h, "r-admin");
+    admin.token = token_with_roles(&admin.id, "Agent", &["admin"]);
+    let mut checked = 0;
+    for route in ROUTES {
+        // An owner per route keeps each under the daily session cap.
+        let owner = User::new(h, "r-owner");
+        let token = |who: Who| match who {
+            Who::Anonymous => None,
+            Who::Stranger => Some(stranger.token.as_str()),
+            Who::Member => Some(member.token.as_str()),
+            Who::Owner => Some(owner.token.as_str()),
+            Who::Admin => Some(admin.token.as_str()),
+        };
+        for who in EVERYONE {
+            let mut path = route.path.to_string();
+            if path.contains("{session}") {
+                // A fresh session each time: some calls erase it or remove
+                // the member, and the next caller must find it as it was.
+                let session = owner.create_session("routes").await;
+                owner.add_member(&session, &member).await;
+                path = path
+                    .replace("{session}", &session)
+                    .replace("{user}", &member.id);
+            }
+            let socket = route.endpoint == Endpoint::SessionSocket;
+            let (status, body) = call(h, route.method, &path, token(who), socket).await;
+            let what = format!(
+                "{} {} ({:?}) as {who:?}: {status} {body}",
+                route.method, route.path, route.access
+            );
+            if admitted(route.access, who) {
+                assert!(![401, 403, 404].contains(&status), "refused {what}");
+                assert!(status < 500, "failed {what}");
+            } else if who == Who::Anonymous && route.access != Access::Dev {
+                assert_eq!(status, 401, "{what}");
+                assert_eq!(body["error"]["code"], "token_missing", "{what}");
+            } else {
+                assert_eq!(status, 404, "{what}");
+                assert_eq!(body["error"]["code"], "not_found", "{what}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, ROUTES.len() * EVERYONE.len());
 }

@@ -91,7 +91,18 @@ async fn a_batch_parameter_other_than_0_or_1_is_refused() {
     // Read through the shared helper: tungstenite keeps a refused
     // upgrade's body only when it arrived with the headers, which made
     // this test depend on how the runtime flushed the response.
-    let (status, body) = refused_upgrade(&format!("{}&batch=yes", u.ws_url(&s, None).await)).await;
+    let url = u.ws_url(&s, None).await;
+    let (status, body) = refused_upgrade(&format!("{url}&batch=yes")).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_batch");
+    // The refused upgrade did not spend the ticket: the object spends it
+    // when it accepts a socket, and only then.
+    let mut ws = connect(&url).await;
+    assert_eq!(recv(&mut ws).await["type"], "hello");
+    let (status, body) = refused_upgrade(&url).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        ["ticket_used", "ticket_invalid"].contains(&body["error"]["code"].as_str().unwrap()),
+        "{body}"
+    );
 }

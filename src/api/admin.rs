@@ -1,5 +1,7 @@
-//! Admin-only operations. Callers need the configured admin role.
+//! Admin-only operations. Callers need the configured admin role (the
+//! routes' level, `Access::Admin`, checked before these handlers run).
 
+use super::access::Grant;
 use crate::contract::{Call, Mode};
 use crate::error::AppError;
 use crate::http::{json, query_param, Ctx, HandlerResult};
@@ -25,7 +27,6 @@ const MAX_BATCH: u32 = 1000;
 /// call's `next_cursor`), `batch` (1-1000). Call until `done`; safe to stop
 /// and restart at any point.
 pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
-    ctx.require_admin(&req).await?;
     let keys = &ctx.require_config()?.keyring;
     let cursor = match query_param(&req, "cursor") {
         None => None,
@@ -139,19 +140,19 @@ async fn rotate_objects(
 /// An admin (a human agent) takes the session over: the mode becomes
 /// `human`, any assistant reply in progress stops, and every socket gets a
 /// `mode` frame naming the agent.
-pub async fn takeover(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    set_mode(req, ctx, session_id, Mode::Human).await
+pub async fn takeover(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+    set_mode(ctx, session_id, Mode::Human, grant).await
 }
 
 /// POST /v1/admin/sessions/:id/release
 ///
 /// Hands the session back to the assistant (mode `assistant`).
-pub async fn release(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    set_mode(req, ctx, session_id, Mode::Assistant).await
+pub async fn release(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+    set_mode(ctx, session_id, Mode::Assistant, grant).await
 }
 
-async fn set_mode(req: Request, ctx: &Ctx, session_id: &str, mode: Mode) -> HandlerResult {
-    let admin = ctx.require_admin(&req).await?;
+async fn set_mode(ctx: &Ctx, session_id: &str, mode: Mode, grant: Grant) -> HandlerResult {
+    let admin = grant.who;
     let by = UserRef {
         id: admin.user_id,
         name: admin.name,
@@ -175,7 +176,6 @@ async fn set_mode(req: Request, ctx: &Ctx, session_id: &str, mode: Mode) -> Hand
 /// created, messages, tokens) and `order` (asc, desc). Pages: `limit`
 /// (1-200) and `cursor` (the previous page's `next_cursor`).
 pub async fn sessions(req: Request, ctx: &Ctx) -> HandlerResult {
-    ctx.require_admin(&req).await?;
     let pairs = crate::uri::query_pairs(&req.inner().url());
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
     let config = ctx.require_config()?;
@@ -196,11 +196,10 @@ pub async fn sessions(req: Request, ctx: &Ctx) -> HandlerResult {
 /// GET /v1/admin/sessions/:id
 ///
 /// Any session, with its assistant token usage and response times.
-pub async fn session(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+pub async fn session(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
     // Admins see every session: the object's view over the row in the
     // session's own shard.
-    let admin = ctx.require_admin(&req).await?;
-    let access = super::authorize_as(ctx, &admin, session_id, false).await?;
+    let access = super::authorize(ctx, &grant, session_id).await?;
     let usage = store::sessions::usage(&access.db, session_id).await?;
     json(200, &json!({ "session": access.session, "usage": usage }))
 }
@@ -211,8 +210,7 @@ pub async fn session(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
 /// changes, `oldest_at` (unix ms), `state` (`idle`, `scheduled`,
 /// `backing_off`), `failures` in a row, and the log's `last_seq`. For
 /// operators checking that D1's copy of a session has caught up.
-pub async fn replication(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    ctx.require_admin(&req).await?;
+pub async fn replication(ctx: &Ctx, session_id: &str) -> HandlerResult {
     let call = Call::Replication {
         session: session_id.to_string(),
     };

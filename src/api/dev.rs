@@ -1,7 +1,7 @@
 //! What the bundled pages ask before signing in (`/v1/client-config`,
 //! public in every environment), and development conveniences
 //! (`/v1/dev/token`, `/v1/dev/fault`), which answer 404 unless
-//! ENVIRONMENT=development.
+//! ENVIRONMENT=development (their level in the route table, `Access::Dev`).
 
 use crate::auth::{mint_hs256, Identity};
 use crate::error::AppError;
@@ -38,9 +38,6 @@ pub fn client_config(ctx: &Ctx) -> HandlerResult {
 /// It shows what a panic costs (README, "What a panic costs"): the request
 /// fails, the runtime resets the wasm state, and the next request is served.
 pub async fn fault(mut req: Request, ctx: &Ctx) -> HandlerResult {
-    if !ctx.require_config()?.is_development() {
-        return Err(AppError::NotFound);
-    }
     #[derive(serde::Deserialize)]
     struct Fault {
         #[serde(rename = "in")]
@@ -74,9 +71,6 @@ const DEV_TOKEN_TTL_RANGE: std::ops::RangeInclusive<i64> = 5..=DEV_TOKEN_TTL_S;
 /// `{"token", "user_id", "expires_in"}` signed with the configured secret.
 pub async fn token(mut req: Request, ctx: &Ctx) -> HandlerResult {
     let config = ctx.require_config()?;
-    if !config.is_development() {
-        return Err(AppError::NotFound);
-    }
     let input = read_json::<DevTokenRequest>(&mut req).await?;
     let name = input.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {

@@ -3,6 +3,7 @@
 //! in the session object's log, which decides who may connect; D1 gets a
 //! replicated copy for "sessions I belong to".
 
+use super::access::Grant;
 use crate::contract::{Call, MembersReply};
 use crate::error::AppError;
 use crate::http::{json, read_json, Ctx, HandlerResult};
@@ -13,11 +14,10 @@ use serde_json::json;
 use worker::{Request, Response};
 
 /// GET /v1/sessions/:id/members
-pub async fn list(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    let who = ctx.authenticate(&req).await?;
+pub async fn list(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
     let call = Call::Members {
         session: session_id.to_string(),
-        caller: super::caller(ctx, &who),
+        caller: grant.caller(ctx),
     };
     let reply: MembersReply = internal::call_json(&ctx.env, &call).await?;
     json(200, &json!({ "members": reply.members }))
@@ -26,8 +26,7 @@ pub async fn list(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
 /// POST /v1/sessions/:id/members
 ///
 /// Body `{"user_id": "..."}`. Idempotent.
-pub async fn add(mut req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    let who = ctx.authenticate(&req).await?;
+pub async fn add(mut req: Request, ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
     let input = read_json::<NewMember>(&mut req).await?;
     // The same rule as a token's `sub`: anyone who can sign in can be added.
     if !is_valid_user_id(&input.user_id) {
@@ -38,7 +37,7 @@ pub async fn add(mut req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
     }
     let call = Call::AddMember {
         session: session_id.to_string(),
-        caller: super::caller(ctx, &who),
+        caller: grant.caller(ctx),
         user_id: input.user_id.clone(),
     };
     internal::call(&ctx.env, &call).await?;
@@ -49,11 +48,10 @@ pub async fn add(mut req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
 ///
 /// `user_id` is percent-encoded in the path (`auth0%7C123`). The removed
 /// member's open sockets in the session are closed at once with 4003.
-pub async fn remove(req: Request, ctx: &Ctx, session_id: &str, user_id: &str) -> HandlerResult {
-    let who = ctx.authenticate(&req).await?;
+pub async fn remove(ctx: &Ctx, session_id: &str, user_id: &str, grant: Grant) -> HandlerResult {
     let call = Call::RemoveMember {
         session: session_id.to_string(),
-        caller: super::caller(ctx, &who),
+        caller: grant.caller(ctx),
         user_id: user_id.to_string(),
     };
     internal::call(&ctx.env, &call).await?;

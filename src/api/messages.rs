@@ -1,5 +1,6 @@
 //! Message history, served by the session object from its own log.
 
+use super::access::Grant;
 use crate::contract::{Call, HistoryReply};
 use crate::http::{json, query_param, Ctx, HandlerResult};
 use crate::model::{page_limit, seq_param};
@@ -12,13 +13,12 @@ use worker::Request;
 /// A page of history, oldest first: the `limit` (1-100, default 50) messages
 /// below `before` (default: the newest). Edits, tombstones and reactions are
 /// reflected. `next_before` is the `before` of the next older page, or null.
-pub async fn history(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+pub async fn history(req: Request, ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
     let limit = page_limit(query_param(&req, "limit").as_deref())?;
     let before = seq_param("before", query_param(&req, "before").as_deref())?;
-    let who = ctx.authenticate(&req).await?;
     let call = Call::History {
         session: session_id.to_string(),
-        caller: super::caller(ctx, &who),
+        caller: grant.caller(ctx),
         before,
         limit,
     };

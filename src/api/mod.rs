@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per resource. Each starts with a `/// METHOD /path`
 //! doc line; the URLs themselves live only in `router.rs`.
 
+pub mod access;
 pub mod admin;
 pub mod dev;
 pub mod health;
@@ -11,25 +12,14 @@ pub mod pages;
 pub mod sessions;
 pub mod tickets;
 
-use crate::auth::Identity;
 use crate::contract::{AccessReply, Call};
 use crate::error::AppError;
 use crate::http::Ctx;
 use crate::model::SessionView;
 use crate::session::internal;
 use crate::store;
-use worker::{D1Database, Request};
-
-/// The caller as the session object's contract names them.
-pub fn caller(ctx: &Ctx, who: &Identity) -> crate::contract::Caller {
-    crate::contract::Caller {
-        user: crate::protocol::UserRef {
-            id: who.user_id.clone(),
-            name: who.name.clone(),
-        },
-        admin: ctx.is_admin(who),
-    }
-}
+use access::Grant;
+use worker::D1Database;
 
 /// The session's shard, and the session as the caller may see it.
 pub struct Access {
@@ -37,39 +27,19 @@ pub struct Access {
     pub session: SessionView,
 }
 
-/// Authenticates the caller and loads the session they may see: owners,
-/// members and admins. Anyone else gets 404 (as does a member when
-/// `need_owner` is set), so a session's existence is never revealed.
-///
-/// The session object decides the role from its log (members are
-/// authoritative there) and gives the live mode and counters; the rest of
-/// the view (title, contact, status) comes from D1's row.
-pub async fn authorize(
-    ctx: &Ctx,
-    req: &Request,
-    session_id: &str,
-    need_owner: bool,
-) -> Result<Access, AppError> {
-    let who = ctx.authenticate(req).await?;
-    authorize_as(ctx, &who, session_id, need_owner).await
-}
-
-/// [`authorize`] for a caller already authenticated.
-pub async fn authorize_as(
-    ctx: &Ctx,
-    who: &Identity,
-    session_id: &str,
-    need_owner: bool,
-) -> Result<Access, AppError> {
+/// Loads the session as the granted caller may see it. The session object
+/// decides whether their role passes the route's level (owner, member,
+/// admin) from its log, where members are authoritative; anyone else gets
+/// 404, so a session's existence is never revealed. It also gives the live
+/// mode and counters; the rest of the view (title, contact, status) comes
+/// from D1's row.
+pub async fn authorize(ctx: &Ctx, grant: &Grant, session_id: &str) -> Result<Access, AppError> {
     let keys = &ctx.require_config()?.keyring;
     let call = Call::Access {
         session: session_id.to_string(),
-        caller: caller(ctx, who),
+        caller: grant.caller(ctx),
     };
-    let AccessReply { role, live, shard } = internal::call_json(&ctx.env, &call).await?;
-    if need_owner && !role.may_manage() {
-        return Err(AppError::NotFound);
-    }
+    let AccessReply { live, shard, .. } = internal::call_json(&ctx.env, &call).await?;
     // The rest of the view is in the session's own shard.
     let db = store::db(&ctx.env, &shard)?;
     let mut session = store::sessions::get_any(&db, keys, session_id)

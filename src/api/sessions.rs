@@ -1,9 +1,9 @@
 //! Sessions: create, list, read, erase, and the WebSocket upgrade.
 
-use super::{authorize, tickets};
-use crate::contract::{Call, Ticket};
+use super::{access::Grant, authorize, tickets};
+use crate::contract::Call;
 use crate::error::AppError;
-use crate::http::{is_websocket_upgrade, json, query_param, read_json, Ctx, HandlerResult};
+use crate::http::{json, query_param, read_json, Ctx, HandlerResult};
 use crate::ids::random_hex;
 use crate::model::{page_limit, seq_param, NewSession, SessionCursor};
 use crate::session::internal;
@@ -15,8 +15,8 @@ use worker::{Request, Response};
 ///
 /// Creates a session owned by the caller. Body (all optional):
 /// `{"title": "...", "contact": {"name": "...", "email": "..."}}`.
-pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
-    let who = ctx.authenticate(&req).await?;
+pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult {
+    let who = grant.who;
     let input = read_json::<NewSession>(&mut req).await?.validate()?;
     let config = ctx.require_config()?;
     let keys = &config.keyring;
@@ -76,8 +76,8 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
 ///
 /// The caller's sessions (owned or member of), newest activity first.
 /// Query: `cursor` (from the previous page's `next_cursor`), `limit` (1-100).
-pub async fn list(req: Request, ctx: &Ctx) -> HandlerResult {
-    let who = ctx.authenticate(&req).await?;
+pub async fn list(req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult {
+    let who = grant.who;
     let limit = page_limit(query_param(&req, "limit").as_deref())?;
     let cursor = query_param(&req, "cursor")
         .map(|c| SessionCursor::decode(&c))
@@ -110,8 +110,8 @@ pub async fn list(req: Request, ctx: &Ctx) -> HandlerResult {
 }
 
 /// GET /v1/sessions/:id
-pub async fn get(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    let access = authorize(ctx, &req, session_id, false).await?;
+pub async fn get(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+    let access = authorize(ctx, &grant, session_id).await?;
     json(200, &access.session)
 }
 
@@ -120,9 +120,10 @@ pub async fn get(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
 /// The owner erases the session and all its messages; its live sockets are
 /// closed with 4004. The object's log goes first (it leaves a tombstone, so
 /// nothing can load the session again), then D1's copy, in chunks.
-pub async fn delete(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    // Members may not erase; to them it behaves as if it were not theirs.
-    let access = authorize(ctx, &req, session_id, true).await?;
+pub async fn delete(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+    // Owners only (the route's level): to members it behaves as if it
+    // were not theirs.
+    let access = authorize(ctx, &grant, session_id).await?;
     let erase = Call::Erase {
         session: session_id.to_string(),
     };
@@ -141,11 +142,7 @@ pub async fn delete(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult 
 /// `Authorization: Bearer` (other clients). `?after=SEQ` replays every later
 /// message before live traffic. Admins connect as agents (author kind
 /// `agent`) and may take over.
-pub async fn connect(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
-    ctx.require_config()?;
-    if !is_websocket_upgrade(req.headers()) {
-        return Err(AppError::UpgradeRequired);
-    }
+pub async fn connect(req: Request, ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
     let after = seq_param("after", query_param(&req, "after").as_deref())?;
     let batch = match query_param(&req, crate::protocol::BATCH_PARAM).as_deref() {
         None | Some("0") => false,
@@ -157,26 +154,22 @@ pub async fn connect(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult
             ))
         }
     };
-    let ticket = query_param(&req, "ticket");
-    // Who is asking; whether they may see the session is the object's
-    // call, from its own log (no D1 read on the way to a socket).
-    let (who, ticket) = match ticket {
-        Some(id) => {
-            let (who, expires_at) = tickets::redeem(ctx, &id, session_id).await?;
-            (who, Some(Ticket { id, expires_at }))
-        }
-        None => (ctx.authenticate(&req).await?, None),
-    };
+    // Whether the caller may see the session is the object's call, from
+    // its own log (no D1 read on the way to a socket).
     let call = Call::Connect {
         session: session_id.to_string(),
         request_id: ctx.request_id.clone(),
-        caller: super::caller(ctx, &who),
+        caller: grant.caller(ctx),
         after,
-        ticket,
+        ticket: grant.ticket.clone(),
         // The socket ends when the token behind it does (a ticket carries
         // its token's expiry in the identity it stored).
-        expires_at: who.expires_at,
+        expires_at: grant.who.expires_at,
         batch,
     };
-    internal::call(&ctx.env, &call).await
+    let upgraded = internal::call(&ctx.env, &call).await?;
+    if let Some(t) = &grant.ticket {
+        tickets::discard(ctx, &t.id, &grant.who).await;
+    }
+    Ok(upgraded)
 }

@@ -5,8 +5,9 @@
 //! the session it is for. It lives `WS_TICKET_TTL_SECONDS` (≤ 60 s) and
 //! works once: the session object records each ticket it admits in its own
 //! (strongly consistent) storage and refuses a second use even if KV, which
-//! is eventually consistent, still returns it. The Worker also deletes it
-//! from KV on use.
+//! is eventually consistent, still returns it. The Worker deletes it from
+//! KV once the object has accepted the socket, so an upgrade refused
+//! before that (a malformed `after`, say) does not spend it.
 //!
 //! A user holds at most `MAX_TICKETS_PER_USER` unspent tickets: each ticket
 //! also leaves a marker under a per-user prefix (the user's pseudonym, so
@@ -16,13 +17,14 @@
 //! consistent across locations: the cap is exact in one location and
 //! approximate across several.
 
+use super::access::Grant;
 use crate::auth::Identity;
 use crate::error::AppError;
 use crate::http::{json, Ctx, HandlerResult};
 use crate::ids::random_hex;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use worker::{kv::KvStore, Request};
+use worker::kv::KvStore;
 
 /// KV's shortest expiry; a ticket's own `expires_at` is checked on use.
 const KV_MIN_TTL_S: u64 = 60;
@@ -58,16 +60,16 @@ fn owner_prefix(ctx: &Ctx, user_id: &str) -> Result<String, AppError> {
 ///
 /// Issues a single-use ticket for opening this session's socket:
 /// `{"ticket", "expires_in"}`. Connect with `GET /v1/sessions/:id/ws?ticket=`.
-pub async fn create(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult {
+pub async fn create(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
     let config = ctx.require_config()?;
     let ttl = config.ticket_ttl_seconds;
-    let who = ctx.authenticate(&req).await?;
     // The object decides access from its own log: no D1 read on the way
     // to a socket.
     let call = crate::contract::Call::Access {
         session: session_id.to_string(),
-        caller: super::caller(ctx, &who),
+        caller: grant.caller(ctx),
     };
+    let who = grant.who;
     let _: crate::contract::AccessReply =
         crate::session::internal::call_json(&ctx.env, &call).await?;
     let kv = kv(ctx)?;
@@ -111,9 +113,11 @@ pub async fn create(req: Request, ctx: &Ctx, session_id: &str) -> HandlerResult 
     json(201, &json!({ "ticket": id, "expires_in": ttl }))
 }
 
-/// Looks a ticket up for `session_id` and removes it from KV. Returns the
-/// identity and the ticket's expiry; the session object makes it single-use.
-pub async fn redeem(ctx: &Ctx, id: &str, session_id: &str) -> Result<(Identity, u64), AppError> {
+/// Looks a ticket up for `session_id`: the identity it was issued to and
+/// its expiry. It stays in KV: the session object makes it single-use when
+/// it accepts the socket, and [`discard`] then removes it, so a refused
+/// upgrade does not spend it.
+pub async fn verify(ctx: &Ctx, id: &str, session_id: &str) -> Result<(Identity, u64), AppError> {
     let invalid = AppError::Unauthorized("ticket_invalid");
     if id.len() != 48 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid);
@@ -134,10 +138,16 @@ pub async fn redeem(ctx: &Ctx, id: &str, session_id: &str) -> Result<(Identity, 
     if ticket.expires_at <= worker::Date::now().as_millis() {
         return Err(AppError::Unauthorized("ticket_expired"));
     }
-    let _ = kv.delete(&kv_key(id)).await;
-    let _ = kv
-        .delete(&format!("{}{id}", owner_prefix(ctx, &ticket.who.user_id)?))
-        .await;
     ctx.identified(&ticket.who);
     Ok((ticket.who, ticket.expires_at))
+}
+
+/// Removes a spent ticket from KV (best effort: the session object has
+/// already recorded it as spent, and KV expires it anyway).
+pub async fn discard(ctx: &Ctx, id: &str, who: &Identity) {
+    let Ok(kv) = kv(ctx) else { return };
+    let _ = kv.delete(&kv_key(id)).await;
+    if let Ok(owner) = owner_prefix(ctx, &who.user_id) {
+        let _ = kv.delete(&format!("{owner}{id}")).await;
+    }
 }

@@ -1,5 +1,7 @@
-//! Serving the Worker's calls (`crate::contract::Call`): who may make each
-//! one is decided here, from the log's owner and members.
+//! Serving the Worker's calls (`crate::contract::Call`). A call that names
+//! a caller is admitted once, before it is served: the caller's role, from
+//! the log's owner and members, must pass the level the route table gives
+//! the route (`Caller::need`).
 
 use super::log::Meta;
 use super::outbox::Replication;
@@ -69,6 +71,10 @@ impl Core {
 
     fn serve_loaded(self: &Rc<Self>, call: Call) -> Result<Response, AppError> {
         let now = now_ms();
+        let role = match call.caller() {
+            Some(caller) => Some(self.admit(caller)?),
+            None => None,
+        };
         match call {
             Call::Connect {
                 request_id,
@@ -93,11 +99,11 @@ impl Core {
                     (expires_at, frames),
                 )
             }
-            Call::Access { caller, .. } => {
-                let role = self.role(&caller)?;
+            Call::Access { .. } => {
                 let m = self.log.live()?;
                 reply(&AccessReply {
-                    role,
+                    // Access names a caller, so it was admitted above.
+                    role: role.ok_or_else(|| AppError::internal("access without a caller"))?,
                     shard: self.shard()?,
                     live: LiveState {
                         mode: m.mode(),
@@ -107,31 +113,18 @@ impl Core {
                     },
                 })
             }
-            Call::History {
-                caller,
-                before,
-                limit,
-                ..
-            } => {
-                self.role(&caller)?;
+            Call::History { before, limit, .. } => {
                 let keys = self.keyring()?;
                 let before = before.unwrap_or(u64::MAX);
                 let messages = self.log.page(keys, 0, before, limit, true)?;
                 let last_seq = self.log.live()?.last_seq.max(0) as u64;
                 reply(&HistoryReply { messages, last_seq })
             }
-            Call::Members { caller, .. } => {
-                self.manager(&caller)?;
-                reply(&MembersReply {
-                    members: self.log.members()?,
-                })
-            }
-            Call::AddMember {
-                caller, user_id, ..
-            } => self.add_member(&caller, &user_id, now),
-            Call::RemoveMember {
-                caller, user_id, ..
-            } => self.remove_member(&caller, &user_id, now),
+            Call::Members { .. } => reply(&MembersReply {
+                members: self.log.members()?,
+            }),
+            Call::AddMember { user_id, .. } => self.add_member(&user_id, now),
+            Call::RemoveMember { user_id, .. } => self.remove_member(&user_id, now),
             Call::SetMode { mode, by, .. } => {
                 self.set_mode(mode, &by)?;
                 no_content()
@@ -152,8 +145,7 @@ impl Core {
     }
 
     /// `add_member`: owners and admins; at most `MAX_MEMBERS_PER_SESSION`.
-    fn add_member(&self, caller: &Caller, user_id: &str, now: i64) -> Result<Response, AppError> {
-        self.manager(caller)?;
+    fn add_member(&self, user_id: &str, now: i64) -> Result<Response, AppError> {
         let cap = self.require_config()?.max_members_per_session;
         if !self.log.add_member(user_id, now, cap, &self.outbox)? {
             return Err(AppError::bad_request(
@@ -166,13 +158,7 @@ impl Core {
     }
 
     /// `remove_member`: owners and admins; the user's sockets close at once.
-    fn remove_member(
-        &self,
-        caller: &Caller,
-        user_id: &str,
-        now: i64,
-    ) -> Result<Response, AppError> {
-        self.manager(caller)?;
+    fn remove_member(&self, user_id: &str, now: i64) -> Result<Response, AppError> {
         if !self.log.remove_member(user_id, now, &self.outbox)? {
             return Err(AppError::NotFound);
         }
@@ -202,19 +188,15 @@ impl Core {
         })
     }
 
-    /// The caller's role, or NotFound when the session must look absent.
-    pub(super) fn role(&self, caller: &Caller) -> Result<Role, AppError> {
+    /// The caller's role, when it passes the level of the route they came
+    /// by; otherwise NotFound: the session must look absent to them.
+    fn admit(&self, caller: &Caller) -> Result<Role, AppError> {
         let meta = self.log.live()?;
         let member = caller.user.id != meta.owner_id && self.log.is_member(&caller.user.id)?;
-        Role::of(caller, &meta.owner_id, member).ok_or(AppError::NotFound)
-    }
-
-    /// Owner-only operations (admins too); a member is told NotFound.
-    fn manager(&self, caller: &Caller) -> Result<(), AppError> {
-        if self.role(caller)?.may_manage() {
-            Ok(())
-        } else {
-            Err(AppError::NotFound)
+        let role = Role::of(caller, &meta.owner_id, member);
+        match role {
+            Some(r) if caller.need.admits(role, caller.admin) => Ok(r),
+            _ => Err(AppError::NotFound),
         }
     }
 

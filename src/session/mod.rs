@@ -297,8 +297,8 @@ impl Core {
         }
     }
 
-    /// Accepts a socket for a caller the Worker has verified, if the log
-    /// says they may see the session (owner, member, or admin).
+    /// Accepts a socket for a caller the Worker has verified and
+    /// `serve_loaded` has admitted (owner, member, or admin).
     pub(super) fn accept_socket(
         this: &Rc<Core>,
         request_id: &str,
@@ -308,7 +308,6 @@ impl Core {
         (expires_at, frames): (u64, &str),
     ) -> std::result::Result<Response, AppError> {
         let config = this.require_config()?;
-        this.role(&caller)?;
         let session = this.session_id();
         let kind = if caller.admin {
             AuthorKind::Agent
