@@ -508,6 +508,10 @@ async fn very_long_replies_stream_whole_and_admins_see_the_usage() {
         token: token_with_roles("ops", "Ops", &["admin"]),
         ..u.clone()
     };
+    // The usage figures are D1's, which has them once the turn is
+    // replicated (docs/api.md); without waiting, this read raced the
+    // object's flush and passed only when the machine was slow enough.
+    h.replicated(&s).await;
     let (status, view) = admin.call(Method::GET, &path, None).await;
     assert_eq!(status, 200, "{view}");
     assert_eq!(view["session"]["id"], s.as_str());
