@@ -1,7 +1,9 @@
 //! Configuration, read once per isolate from vars and secrets.
 //!
 //! Pure: the runtime hands in a lookup function, so validation is tested
-//! natively. Every tunable has its default here and nowhere else; a bad value
+//! natively. Every tunable has its default here and nowhere else: the
+//! integers (most of them) in one table, [`ints`], with their bounds; the
+//! rest in [`defaults`] and the parsers of their own types. A bad value
 //! names the variable and what was expected.
 
 use crate::crypto::Keyring;
@@ -127,29 +129,95 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Defaults, in one place. Documented in the README's configuration table.
+/// Defaults of the variables that are not integers (those are in
+/// [`ints`]). Documented in the README's configuration table.
 pub mod defaults {
     pub const ENVIRONMENT: &str = "production";
     pub const LOG_LEVEL: &str = "info";
     pub const ADMIN_ROLE: &str = "admin";
-    pub const HSTS_MAX_AGE: usize = 0;
-    pub const TICKET_TTL_SECONDS: usize = 30;
-    pub const MAX_SOCKETS_PER_USER: usize = 16;
-    pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-    pub const MAX_MESSAGE_CHARS: usize = 4000;
-    pub const MAX_SOCKETS_PER_SESSION: usize = 256;
-    pub const TYPING_THROTTLE_MS: usize = 2000;
-    pub const RATE_MESSAGES_PER_MINUTE: usize = 60;
-    pub const RATE_MESSAGES_BURST: usize = 20;
-    pub const RATE_ACTIONS_PER_MINUTE: usize = 120;
-    pub const RATE_ACTIONS_BURST: usize = 30;
-    pub const MAX_REACTIONS_PER_USER: usize = 8;
-    pub const MAX_EDIT_HISTORY: usize = 20;
-    pub const REPLICATION_INTERVAL_MS: usize = 1000;
-    pub const REPLICATION_LAG_READY_SECONDS: usize = 30;
-    pub const MAX_SESSIONS_PER_USER_PER_DAY: usize = 100;
-    pub const MAX_TICKETS_PER_USER: usize = 20;
-    pub const MAX_MEMBERS_PER_SESSION: usize = 100;
+}
+
+/// An integer variable: its name, default and bounds, defined once. The
+/// parser reads it with [`Int::read`]; `tests/configuration.rs` checks the
+/// README's table and `wrangler.toml` against [`ints::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Int {
+    pub name: &'static str,
+    pub default: usize,
+    pub min: usize,
+    pub max: usize,
+}
+
+impl Int {
+    /// Its value: the default when unset (or empty), else an integer in
+    /// [min, max].
+    pub fn read(&self, get: &dyn Fn(&str) -> Option<String>) -> Result<usize, ConfigError> {
+        let Some(raw) = get(self.name) else {
+            return Ok(self.default);
+        };
+        match raw.trim().parse::<usize>() {
+            Ok(v) if (self.min..=self.max).contains(&v) => Ok(v),
+            _ => Err(invalid(
+                self.name,
+                format!("an integer from {} to {}", self.min, self.max),
+            )),
+        }
+    }
+}
+
+/// Every integer variable, one line each: name, default, min, max.
+#[rustfmt::skip]
+pub mod ints {
+    use super::Int;
+
+    const fn int(name: &'static str, default: usize, min: usize, max: usize) -> Int {
+        Int { name, default, min, max }
+    }
+
+    pub const HSTS_MAX_AGE: Int = int("HSTS_MAX_AGE", 0, 0, 63_072_000);
+    pub const WS_TICKET_TTL_SECONDS: Int = int("WS_TICKET_TTL_SECONDS", 30, 1, 60);
+    pub const MAX_SOCKETS_PER_USER: Int = int("MAX_SOCKETS_PER_USER", 16, 1, 32_768);
+    pub const MAX_FRAME_BYTES: Int = int("MAX_FRAME_BYTES", 64 * 1024, 256, 1024 * 1024);
+    pub const MAX_MESSAGE_CHARS: Int = int("MAX_MESSAGE_CHARS", 4000, 1, 100_000);
+    pub const MAX_SOCKETS_PER_SESSION: Int = int("MAX_SOCKETS_PER_SESSION", 256, 1, 32_768);
+    pub const TYPING_THROTTLE_MS: Int = int("TYPING_THROTTLE_MS", 2000, 0, 60_000);
+    pub const RATE_MESSAGES_PER_MINUTE: Int = int("RATE_MESSAGES_PER_MINUTE", 60, 0, 100_000);
+    pub const RATE_MESSAGES_BURST: Int = int("RATE_MESSAGES_BURST", 20, 1, 100_000);
+    pub const RATE_ACTIONS_PER_MINUTE: Int = int("RATE_ACTIONS_PER_MINUTE", 120, 0, 100_000);
+    pub const RATE_ACTIONS_BURST: Int = int("RATE_ACTIONS_BURST", 30, 1, 100_000);
+    pub const MAX_REACTIONS_PER_USER: Int = int("MAX_REACTIONS_PER_USER", 8, 1, 100);
+    pub const MAX_EDIT_HISTORY: Int = int("MAX_EDIT_HISTORY", 20, 0, 1000);
+    pub const REPLICATION_INTERVAL_MS: Int = int("REPLICATION_INTERVAL_MS", 1000, 50, 60_000);
+    pub const REPLICATION_LAG_READY_SECONDS: Int = int("REPLICATION_LAG_READY_SECONDS", 30, 1, 86_400);
+    pub const MAX_SESSIONS_PER_USER_PER_DAY: Int = int("MAX_SESSIONS_PER_USER_PER_DAY", 100, 1, 1_000_000);
+    pub const MAX_TICKETS_PER_USER: Int = int("MAX_TICKETS_PER_USER", 20, 1, 1000);
+    pub const MAX_MEMBERS_PER_SESSION: Int = int("MAX_MEMBERS_PER_SESSION", 100, 1, 10_000);
+    // Tokens (`auth::config`).
+    pub const JWT_JWKS_CACHE_SECONDS: Int = int("JWT_JWKS_CACHE_SECONDS", 600, 1, 86_400);
+    pub const JWT_JWKS_REFETCH_MIN_SECONDS: Int = int("JWT_JWKS_REFETCH_MIN_SECONDS", 60, 1, 3600);
+    pub const JWT_LEEWAY_SECONDS: Int = int("JWT_LEEWAY_SECONDS", 30, 0, 600);
+    // The assistant (`llm::config`).
+    pub const LLM_MAX_OUTPUT_TOKENS: Int = int("LLM_MAX_OUTPUT_TOKENS", 512, 1, 32_768);
+    pub const PROMPT_TOKEN_BUDGET: Int = int("PROMPT_TOKEN_BUDGET", 4000, 100, 1_000_000);
+    pub const LLM_CONNECT_TIMEOUT_MS: Int = int("LLM_CONNECT_TIMEOUT_MS", 10_000, 100, 120_000);
+    pub const LLM_FIRST_TOKEN_TIMEOUT_MS: Int = int("LLM_FIRST_TOKEN_TIMEOUT_MS", 30_000, 100, 300_000);
+    pub const LLM_IDLE_TIMEOUT_MS: Int = int("LLM_IDLE_TIMEOUT_MS", 20_000, 100, 300_000);
+    pub const LLM_MAX_RETRIES: Int = int("LLM_MAX_RETRIES", 2, 0, 10);
+    pub const LLM_BACKOFF_BASE_MS: Int = int("LLM_BACKOFF_BASE_MS", 250, 0, 60_000);
+    pub const LLM_BACKOFF_CAP_MS: Int = int("LLM_BACKOFF_CAP_MS", 4000, 0, 120_000);
+    pub const DAILY_TOKEN_BUDGET: Int = int("DAILY_TOKEN_BUDGET", 200_000, 0, usize::MAX);
+
+    pub const ALL: &[Int] = &[
+        HSTS_MAX_AGE, WS_TICKET_TTL_SECONDS, MAX_SOCKETS_PER_USER, MAX_FRAME_BYTES,
+        MAX_MESSAGE_CHARS, MAX_SOCKETS_PER_SESSION, TYPING_THROTTLE_MS,
+        RATE_MESSAGES_PER_MINUTE, RATE_MESSAGES_BURST, RATE_ACTIONS_PER_MINUTE,
+        RATE_ACTIONS_BURST, MAX_REACTIONS_PER_USER, MAX_EDIT_HISTORY, REPLICATION_INTERVAL_MS,
+        REPLICATION_LAG_READY_SECONDS, MAX_SESSIONS_PER_USER_PER_DAY, MAX_TICKETS_PER_USER,
+        MAX_MEMBERS_PER_SESSION, JWT_JWKS_CACHE_SECONDS, JWT_JWKS_REFETCH_MIN_SECONDS,
+        JWT_LEEWAY_SECONDS, LLM_MAX_OUTPUT_TOKENS, PROMPT_TOKEN_BUDGET, LLM_CONNECT_TIMEOUT_MS,
+        LLM_FIRST_TOKEN_TIMEOUT_MS, LLM_IDLE_TIMEOUT_MS, LLM_MAX_RETRIES, LLM_BACKOFF_BASE_MS,
+        LLM_BACKOFF_CAP_MS, DAILY_TOKEN_BUDGET,
+    ];
 }
 
 impl Config {
@@ -157,9 +225,14 @@ impl Config {
     /// (`None` when unset). Empty strings count as unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        // An integer variable: its default when unset, else in [min, max].
-        let num = |var: &'static str, default: usize, min: usize, max: usize| {
-            bounded(get(var), var, default, min, max)
+        // Every integer is checked first, in one pass over the table, so
+        // the reads below cannot fail (and need no error paths).
+        for int in ints::ALL {
+            int.read(&get)?;
+        }
+        let num = |v: &Int| {
+            debug_assert!(ints::ALL.contains(v), "{} is not in ints::ALL", v.name);
+            v.read(&get).unwrap_or(v.default)
         };
 
         let environment = match get("ENVIRONMENT")
@@ -207,86 +280,6 @@ impl Config {
                 })?
             }
         };
-        let max_message_chars = num("MAX_MESSAGE_CHARS", defaults::MAX_MESSAGE_CHARS, 1, 100_000)?;
-        let typing_throttle_ms = num(
-            "TYPING_THROTTLE_MS",
-            defaults::TYPING_THROTTLE_MS,
-            0,
-            60_000,
-        )? as u64;
-        let max_frame_bytes = num(
-            "MAX_FRAME_BYTES",
-            defaults::MAX_FRAME_BYTES,
-            256,
-            1024 * 1024,
-        )?;
-        let max_sockets_per_session = num(
-            "MAX_SOCKETS_PER_SESSION",
-            defaults::MAX_SOCKETS_PER_SESSION,
-            1,
-            32_768,
-        )?;
-        let rate_messages_per_minute = num(
-            "RATE_MESSAGES_PER_MINUTE",
-            defaults::RATE_MESSAGES_PER_MINUTE,
-            0,
-            100_000,
-        )? as u32;
-        let rate_messages_burst = num(
-            "RATE_MESSAGES_BURST",
-            defaults::RATE_MESSAGES_BURST,
-            1,
-            100_000,
-        )? as u32;
-        let rate_actions_per_minute = num(
-            "RATE_ACTIONS_PER_MINUTE",
-            defaults::RATE_ACTIONS_PER_MINUTE,
-            0,
-            100_000,
-        )? as u32;
-        let rate_actions_burst = num(
-            "RATE_ACTIONS_BURST",
-            defaults::RATE_ACTIONS_BURST,
-            1,
-            100_000,
-        )? as u32;
-        let max_reactions_per_user = num(
-            "MAX_REACTIONS_PER_USER",
-            defaults::MAX_REACTIONS_PER_USER,
-            1,
-            100,
-        )? as u32;
-        let max_edit_history = num("MAX_EDIT_HISTORY", defaults::MAX_EDIT_HISTORY, 0, 1000)? as u32;
-        let replication_interval_ms = num(
-            "REPLICATION_INTERVAL_MS",
-            defaults::REPLICATION_INTERVAL_MS,
-            50,
-            60_000,
-        )? as u32;
-        let replication_lag_ready_s = num(
-            "REPLICATION_LAG_READY_SECONDS",
-            defaults::REPLICATION_LAG_READY_SECONDS,
-            1,
-            86_400,
-        )? as u32;
-        let max_sessions_per_user_per_day = num(
-            "MAX_SESSIONS_PER_USER_PER_DAY",
-            defaults::MAX_SESSIONS_PER_USER_PER_DAY,
-            1,
-            1_000_000,
-        )? as u32;
-        let max_tickets_per_user = num(
-            "MAX_TICKETS_PER_USER",
-            defaults::MAX_TICKETS_PER_USER,
-            1,
-            1000,
-        )? as u32;
-        let max_members_per_session = num(
-            "MAX_MEMBERS_PER_SESSION",
-            defaults::MAX_MEMBERS_PER_SESSION,
-            1,
-            10_000,
-        )? as u32;
         let shards = crate::shards::Shards::parse(get("D1_SHARDS").as_deref()).map_err(|e| {
             invalid(
                 "D1_SHARDS",
@@ -299,15 +292,6 @@ impl Config {
         let origins =
             crate::origins::Origins::parse(get("ALLOWED_ORIGINS").as_deref(), development)
                 .map_err(|e| invalid("ALLOWED_ORIGINS", e))?;
-        let hsts_max_age = num("HSTS_MAX_AGE", defaults::HSTS_MAX_AGE, 0, 63_072_000)? as u64;
-        let ticket_ttl_seconds =
-            num("WS_TICKET_TTL_SECONDS", defaults::TICKET_TTL_SECONDS, 1, 60)? as u64;
-        let max_sockets_per_user = num(
-            "MAX_SOCKETS_PER_USER",
-            defaults::MAX_SOCKETS_PER_USER,
-            1,
-            32_768,
-        )?;
         let http_rate_period_s = match get("HTTP_RATE_LIMIT_PERIOD_SECONDS").as_deref() {
             None | Some("60") => 60,
             Some("10") => 10,
@@ -333,29 +317,29 @@ impl Config {
             pseudonym_key,
             public_origins,
             origins,
-            hsts_max_age,
-            ticket_ttl_seconds,
-            max_sockets_per_user,
+            hsts_max_age: num(&ints::HSTS_MAX_AGE) as u64,
+            ticket_ttl_seconds: num(&ints::WS_TICKET_TTL_SECONDS) as u64,
+            max_sockets_per_user: num(&ints::MAX_SOCKETS_PER_USER),
             http_rate_period_s,
             admin_role,
             metrics_token,
             keyring,
-            max_frame_bytes,
-            max_message_chars,
-            max_sockets_per_session,
-            typing_throttle_ms,
-            rate_messages_per_minute,
-            rate_messages_burst,
-            rate_actions_per_minute,
-            rate_actions_burst,
-            max_reactions_per_user,
-            max_edit_history,
-            replication_interval_ms,
-            replication_lag_ready_s,
-            max_sessions_per_user_per_day,
+            max_frame_bytes: num(&ints::MAX_FRAME_BYTES),
+            max_message_chars: num(&ints::MAX_MESSAGE_CHARS),
+            max_sockets_per_session: num(&ints::MAX_SOCKETS_PER_SESSION),
+            typing_throttle_ms: num(&ints::TYPING_THROTTLE_MS) as u64,
+            rate_messages_per_minute: num(&ints::RATE_MESSAGES_PER_MINUTE) as u32,
+            rate_messages_burst: num(&ints::RATE_MESSAGES_BURST) as u32,
+            rate_actions_per_minute: num(&ints::RATE_ACTIONS_PER_MINUTE) as u32,
+            rate_actions_burst: num(&ints::RATE_ACTIONS_BURST) as u32,
+            max_reactions_per_user: num(&ints::MAX_REACTIONS_PER_USER) as u32,
+            max_edit_history: num(&ints::MAX_EDIT_HISTORY) as u32,
+            replication_interval_ms: num(&ints::REPLICATION_INTERVAL_MS) as u32,
+            replication_lag_ready_s: num(&ints::REPLICATION_LAG_READY_SECONDS) as u32,
+            max_sessions_per_user_per_day: num(&ints::MAX_SESSIONS_PER_USER_PER_DAY) as u32,
             shards,
-            max_tickets_per_user,
-            max_members_per_session,
+            max_tickets_per_user: num(&ints::MAX_TICKETS_PER_USER) as u32,
+            max_members_per_session: num(&ints::MAX_MEMBERS_PER_SESSION) as u32,
             assistant,
         })
     }
@@ -403,20 +387,6 @@ pub(crate) fn invalid(variable: &'static str, expected: impl Into<String>) -> Co
     }
 }
 
-fn bounded(
-    raw: Option<String>,
-    variable: &'static str,
-    default: usize,
-    min: usize,
-    max: usize,
-) -> Result<usize, ConfigError> {
-    let Some(raw) = raw else { return Ok(default) };
-    match raw.trim().parse::<usize>() {
-        Ok(v) if (min..=max).contains(&v) => Ok(v),
-        _ => Err(invalid(variable, format!("an integer from {min} to {max}"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,8 +414,11 @@ mod tests {
         let c = cfg(&[("JWT_HS256_SECRET", SECRET)]).unwrap();
         assert_eq!(c.environment, Environment::Production);
         assert_eq!(c.log_level, LogLevel::Info);
-        assert_eq!(c.max_frame_bytes, defaults::MAX_FRAME_BYTES);
-        assert_eq!(c.max_sockets_per_session, defaults::MAX_SOCKETS_PER_SESSION);
+        assert_eq!(c.max_frame_bytes, ints::MAX_FRAME_BYTES.default);
+        assert_eq!(
+            c.max_sockets_per_session,
+            ints::MAX_SOCKETS_PER_SESSION.default
+        );
     }
 
     #[test]
@@ -456,7 +429,7 @@ mod tests {
             ("JWT_HS256_SECRET", SECRET),
         ])
         .unwrap();
-        assert_eq!(c.max_frame_bytes, defaults::MAX_FRAME_BYTES);
+        assert_eq!(c.max_frame_bytes, ints::MAX_FRAME_BYTES.default);
         assert!(!c.is_development());
     }
 

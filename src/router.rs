@@ -56,11 +56,6 @@ impl Access {
             _ => role.is_some(),
         }
     }
-
-    /// Whether the caller must present a credential.
-    pub fn authenticated(self) -> bool {
-        !matches!(self, Access::Public | Access::Dev)
-    }
 }
 
 /// What a route does; dispatch maps each to its handler.

@@ -219,3 +219,88 @@ fn every_environment_declares_the_bindings_the_code_uses() {
         }
     }
 }
+
+/// The README row that documents `name`, as cells, and the default it
+/// states for it (a row may document two: `` `A` / `B` | `1` / `2` ``).
+fn readme_row(name: &str) -> Option<(Vec<String>, String, usize, usize)> {
+    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
+    let quoted = format!("`{name}`");
+    readme.lines().find_map(|l| {
+        let cells: Vec<String> = l.split('|').map(|c| c.trim().to_string()).collect();
+        let names: Vec<&str> = cells.get(1)?.split(" / ").collect();
+        let at = names.iter().position(|n| *n == quoted)?;
+        let default = cells.get(2)?.split(" / ").nth(at)?.to_string();
+        let count = names.len();
+        Some((cells, default, at, count))
+    })
+}
+
+/// Every integer variable is in one table (`config::ints`); the parser
+/// reads each by it, and the README states its default and, where it
+/// states bounds, the table's.
+#[test]
+fn the_integer_table_drives_the_parser_and_the_readme() {
+    use confab::config::ints;
+    let read = names_read();
+    let mut base = secrets();
+    base.insert("ENCRYPTION_ACTIVE_KEY_ID".into(), "k1".into());
+    // The assistant's variables are read only with a provider.
+    base.insert("LLM_PROVIDERS".into(), "workers_ai".into());
+    let (default_config, _) = parse(&base);
+    let default_config = default_config.unwrap();
+    let mut names = BTreeSet::new();
+    for int in ints::ALL {
+        assert!(names.insert(int.name), "{} twice", int.name);
+        assert!(read.contains(int.name), "{} is never read", int.name);
+        assert!((int.min..=int.max).contains(&int.default), "{int:?}");
+        // Its default is what the parser uses when it is unset.
+        let with = |v: String| {
+            let mut vars = base.clone();
+            vars.insert(int.name.to_string(), v);
+            parse(&vars).0
+        };
+        assert_eq!(
+            with(int.default.to_string()).as_ref(),
+            Ok(&default_config),
+            "{}",
+            int.name
+        );
+        // Its bounds are the parser's.
+        let refused = format!(
+            "{}: expected an integer from {} to {}",
+            int.name, int.min, int.max
+        );
+        if int.max < usize::MAX {
+            assert!(with(int.max.to_string()).is_ok(), "{}", int.name);
+            assert_eq!(with((int.max + 1).to_string()).err(), Some(refused.clone()));
+        }
+        if int.min > 0 {
+            assert!(with(int.min.to_string()).is_ok(), "{}", int.name);
+            assert_eq!(with((int.min - 1).to_string()).err(), Some(refused));
+        }
+        let (row, default, at, count) =
+            readme_row(int.name).unwrap_or_else(|| panic!("{} has no README row", int.name));
+        // The cell may go on to say what an environment sets instead.
+        assert!(
+            default.starts_with(&format!("`{}`", int.default)),
+            "README default of {}: {default}",
+            int.name,
+        );
+        // Bounds stated as "(A to B)", one per variable the row names.
+        let said = row[3].replace(['(', ')', ',', '.', ';'], " ");
+        let words: Vec<&str> = said.split_whitespace().collect();
+        let bounds: Vec<(usize, usize)> = words
+            .windows(3)
+            .filter(|w| w[1] == "to")
+            .filter_map(|w| Some((w[0].parse().ok()?, w[2].parse().ok()?)))
+            .collect();
+        if bounds.len() == count {
+            assert_eq!(
+                bounds[at],
+                (int.min, int.max),
+                "README bounds of {}",
+                int.name
+            );
+        }
+    }
+}

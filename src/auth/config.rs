@@ -2,7 +2,7 @@
 
 use super::jwks::{parse_jwks, Jwk};
 use super::jwt::Policy;
-use crate::config::{invalid, ConfigError, Secret};
+use crate::config::{ints, invalid, ConfigError, Int, Secret};
 
 #[derive(Clone, PartialEq)]
 pub struct JwtConfig {
@@ -33,9 +33,6 @@ impl std::fmt::Debug for JwtConfig {
 }
 
 pub mod defaults {
-    pub const LEEWAY_SECONDS: usize = 30;
-    pub const JWKS_CACHE_SECONDS: usize = 600;
-    pub const JWKS_REFETCH_MIN_SECONDS: usize = 60;
     pub const ROLES_CLAIM: &str = "roles";
     /// Used only when ENVIRONMENT=development and no key is configured, so
     /// `make dev` works out of the box. Production refuses to start without one.
@@ -48,7 +45,7 @@ pub mod defaults {
 /// reads a bounded integer with its default.
 pub fn from_lookup(
     get: &impl Fn(&str) -> Option<String>,
-    num: &impl Fn(&'static str, usize, usize, usize) -> Result<usize, ConfigError>,
+    num: &dyn Fn(&Int) -> usize,
     development: bool,
 ) -> Result<JwtConfig, ConfigError> {
     let hs256_secret = match get("JWT_HS256_SECRET") {
@@ -109,20 +106,10 @@ pub fn from_lookup(
         hs256_secret,
         inline_keys,
         jwks_url,
-        jwks_cache_seconds: num(
-            "JWT_JWKS_CACHE_SECONDS",
-            defaults::JWKS_CACHE_SECONDS,
-            1,
-            86_400,
-        )? as u64,
-        jwks_refetch_min_seconds: num(
-            "JWT_JWKS_REFETCH_MIN_SECONDS",
-            defaults::JWKS_REFETCH_MIN_SECONDS,
-            1,
-            3600,
-        )? as u64,
+        jwks_cache_seconds: num(&ints::JWT_JWKS_CACHE_SECONDS) as u64,
+        jwks_refetch_min_seconds: num(&ints::JWT_JWKS_REFETCH_MIN_SECONDS) as u64,
         policy: Policy {
-            leeway_s: num("JWT_LEEWAY_SECONDS", defaults::LEEWAY_SECONDS, 0, 600)? as u64,
+            leeway_s: num(&ints::JWT_LEEWAY_SECONDS) as u64,
             issuer,
             audience,
             roles_claim,

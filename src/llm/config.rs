@@ -3,7 +3,7 @@
 
 use super::providers::Endpoint;
 use super::Kind;
-use crate::config::{invalid, ConfigError, Secret};
+use crate::config::{ints, invalid, ConfigError, Int, Secret};
 
 /// One provider in the fallback chain.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub mod defaults {
 /// (no assistant: sessions are human-only).
 pub fn from_lookup(
     get: &dyn Fn(&str) -> Option<String>,
-    num: &dyn Fn(&'static str, usize, usize, usize) -> Result<usize, ConfigError>,
+    num: &dyn Fn(&Int) -> usize,
 ) -> Result<Option<Assistant>, ConfigError> {
     let Some(list) = get("LLM_PROVIDERS") else {
         return Ok(None);
@@ -132,7 +132,7 @@ pub fn from_lookup(
                 kind,
                 base_url,
                 model: get(model_var).unwrap_or_else(|| model.to_string()),
-                max_output_tokens: num("LLM_MAX_OUTPUT_TOKENS", 512, 1, 32_768)? as u32,
+                max_output_tokens: num(&ints::LLM_MAX_OUTPUT_TOKENS) as u32,
             },
             api_key,
         });
@@ -148,13 +148,13 @@ pub fn from_lookup(
         name: get("ASSISTANT_NAME").unwrap_or_else(|| defaults::NAME.to_string()),
         system_prompt: get("ASSISTANT_SYSTEM_PROMPT")
             .unwrap_or_else(|| defaults::SYSTEM_PROMPT.to_string()),
-        prompt_token_budget: num("PROMPT_TOKEN_BUDGET", 4000, 100, 1_000_000)? as u64,
-        connect_timeout_ms: num("LLM_CONNECT_TIMEOUT_MS", 10_000, 100, 120_000)? as u64,
-        first_token_timeout_ms: num("LLM_FIRST_TOKEN_TIMEOUT_MS", 30_000, 100, 300_000)? as u64,
-        idle_timeout_ms: num("LLM_IDLE_TIMEOUT_MS", 20_000, 100, 300_000)? as u64,
-        max_retries: num("LLM_MAX_RETRIES", 2, 0, 10)? as u32,
-        backoff_base_ms: num("LLM_BACKOFF_BASE_MS", 250, 0, 60_000)? as u64,
-        backoff_cap_ms: num("LLM_BACKOFF_CAP_MS", 4000, 0, 120_000)? as u64,
-        daily_token_budget: num("DAILY_TOKEN_BUDGET", 200_000, 0, usize::MAX)? as u64,
+        prompt_token_budget: num(&ints::PROMPT_TOKEN_BUDGET) as u64,
+        connect_timeout_ms: num(&ints::LLM_CONNECT_TIMEOUT_MS) as u64,
+        first_token_timeout_ms: num(&ints::LLM_FIRST_TOKEN_TIMEOUT_MS) as u64,
+        idle_timeout_ms: num(&ints::LLM_IDLE_TIMEOUT_MS) as u64,
+        max_retries: num(&ints::LLM_MAX_RETRIES) as u32,
+        backoff_base_ms: num(&ints::LLM_BACKOFF_BASE_MS) as u64,
+        backoff_cap_ms: num(&ints::LLM_BACKOFF_CAP_MS) as u64,
+        daily_token_budget: num(&ints::DAILY_TOKEN_BUDGET) as u64,
     }))
 }
