@@ -222,7 +222,9 @@ pub mod ints {
 
 impl Config {
     /// Builds the configuration from a lookup of variable names to values
-    /// (`None` when unset). Empty strings count as unset.
+    /// (`None` when unset). Empty strings count as unset. (Long: a statement
+    /// per variable that is not an integer, and the struct it fills. Split
+    /// into helpers it cost 0.23 KiB of the bundle budget.)
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         // Every integer is checked first, in one pass over the table, so

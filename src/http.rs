@@ -195,7 +195,8 @@ impl Ctx {
     /// Turns a handler's result into the response, adds the common headers
     /// and writes the request's log line: request id, route, status,
     /// duration, session id and the caller's pseudonym. Never bodies,
-    /// tokens, query strings or message text.
+    /// tokens, query strings or message text. (Long, and kept whole: it is
+    /// the one place every response passes, so what it adds is read at once.)
     pub fn finish(&self, route: Option<&Route>, result: HandlerResult) -> worker::Result<Response> {
         let (mut response, code, detail) = match result {
             Ok(r) => (r, None, None),

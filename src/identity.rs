@@ -185,6 +185,10 @@ impl SignatureCheck for WebCrypto {
     }
 }
 
+/// The JWKS at `url`: from this isolate's memory or KV while fresh, else
+/// fetched (at most once per `JWT_JWKS_REFETCH_MIN_SECONDS` for an unknown
+/// `kid`), falling back to the last good copy when the fetch fails. (Long:
+/// the cache tiers and the fallback read best as one sequence.)
 async fn remote_keys(
     env: &Env,
     config: &Config,

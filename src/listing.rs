@@ -87,7 +87,8 @@ fn bad(code: &'static str, message: impl Into<String>) -> AppError {
 
 impl ListQuery {
     /// Reads the query string's pairs. Unknown parameters are refused, so a
-    /// typo never silently widens an admin's view.
+    /// typo never silently widens an admin's view. (Long: one arm per
+    /// parameter, each with its own check and error.)
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<ListQuery, AppError> {

@@ -73,7 +73,8 @@ pub mod defaults {
 }
 
 /// Reads the assistant settings; `Ok(None)` when `LLM_PROVIDERS` is unset
-/// (no assistant: sessions are human-only).
+/// (no assistant: sessions are human-only). (Long: each provider's
+/// variables, then the settings shared by the chain.)
 pub fn from_lookup(
     get: &dyn Fn(&str) -> Option<String>,
     num: &dyn Fn(&Int) -> usize,

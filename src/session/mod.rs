@@ -298,7 +298,10 @@ impl Core {
     }
 
     /// Accepts a socket for a caller the Worker has verified and
-    /// `serve_loaded` has admitted (owner, member, or admin).
+    /// `serve_loaded` has admitted (owner, member, or admin): spends its
+    /// ticket, refuses it past the socket caps, attaches who it is, and
+    /// queues its replay. (Long: those steps must run in this order, with
+    /// nothing awaited between them, so a socket is never half-accepted.)
     pub(super) fn accept_socket(
         this: &Rc<Core>,
         request_id: &str,
@@ -465,6 +468,8 @@ impl Core {
         );
     }
 
+    /// Serves one client frame: its rate limit first, then one arm per kind
+    /// of frame. (Long for the arms, each a few lines.)
     async fn handle(&self, ws: WebSocket, me: Attachment, frame: ClientFrame, config: &Config) {
         if let Some(scope) = frame_scope(&frame) {
             if let Err(wait) = self.take_token(scope, &me.user.id, config) {

@@ -191,6 +191,8 @@ impl Core {
         }
     }
 
+    /// Carries out one job. (Long: one arm per kind of job, each the log
+    /// change and the frame that announces it, side by side.)
     async fn run(&self, job: Job) {
         let config = match self.require_config() {
             Ok(c) => c,

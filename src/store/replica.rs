@@ -402,6 +402,7 @@ const LOAD_PAGE: i64 = 500;
 /// A session as D1 holds it, for an object that has no log of it yet
 /// (created before session logs existed, or whose `init` never arrived),
 /// all but its messages (`load_messages`). None when D1 has no such session.
+/// (Long: the row types of one batch of five reads.)
 pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, AppError> {
     #[derive(Deserialize)]
     struct S {
