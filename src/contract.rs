@@ -106,6 +106,33 @@ impl Mode {
     }
 }
 
+/// A session's status, as D1 keeps it (`sessions.status`, whose CHECK
+/// constraint allows these three).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    Idle,
+    Closed,
+}
+
+impl Status {
+    /// Every status (the JS client's types are checked against this).
+    pub const ALL: [Status; 3] = [Status::Active, Status::Idle, Status::Closed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Idle => "idle",
+            Status::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
 /// A ticket the connecting socket was admitted with; the object admits
 /// each ticket id once.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -285,14 +312,25 @@ pub struct ReplicationReply {
     pub pending: u64,
     /// When the oldest of them was made (unix ms), if any.
     pub oldest_at: Option<i64>,
-    /// `idle`, `scheduled` or `backing_off`.
-    pub state: String,
+    pub state: ReplicationState,
     /// Failed flushes in a row.
     pub failures: u32,
     /// The seq of the newest message in the log.
     pub last_seq: u64,
     /// The D1 shard the session replicates to.
     pub shard: Shard,
+}
+
+/// Where a session's replication to D1 stands.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicationState {
+    /// Nothing to flush.
+    Idle,
+    /// A flush is due within `REPLICATION_INTERVAL_MS`.
+    Scheduled,
+    /// D1 failed; the next flush waits (doubling up to 30 s).
+    BackingOff,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]

@@ -8,6 +8,7 @@
 //! Every D1 shard runs the same statement; [`ListQuery::order`] merges
 //! their pages (`crate::shards::merge`), so pages stay exact across shards.
 
+use crate::contract::{Mode, Status};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +65,8 @@ pub struct Cursor {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
-    pub status: Option<String>,
-    pub mode: Option<String>,
+    pub status: Option<Status>,
+    pub mode: Option<Mode>,
     pub owner: Option<String>,
     pub human_assisted: Option<bool>,
     pub created_from: Option<i64>,
@@ -115,18 +116,18 @@ impl ListQuery {
         };
         for (k, v) in pairs {
             match k {
-                "status" => match v {
-                    "active" | "idle" | "closed" => q.status = Some(v.into()),
-                    _ => {
+                "status" => match Status::parse(v) {
+                    Some(s) => q.status = Some(s),
+                    None => {
                         return Err(bad(
                             "invalid_filter",
                             "status must be active, idle or closed",
                         ))
                     }
                 },
-                "mode" => match v {
-                    "assistant" | "human" => q.mode = Some(v.into()),
-                    _ => return Err(bad("invalid_filter", "mode must be assistant or human")),
+                "mode" => match Mode::parse(v) {
+                    Some(m) => q.mode = Some(m),
+                    None => return Err(bad("invalid_filter", "mode must be assistant or human")),
                 },
                 "owner" => {
                     if v.is_empty() || v.chars().count() > 128 {
@@ -249,11 +250,11 @@ impl ListQuery {
             params.push(p);
             clauses.push(clause.replace('?', &format!("?{}", params.len())));
         };
-        if let Some(s) = &self.status {
-            add("status = ?", Param::Text(s.clone()));
+        if let Some(s) = self.status {
+            add("status = ?", Param::Text(s.as_str().into()));
         }
-        if let Some(m) = &self.mode {
-            add("mode = ?", Param::Text(m.clone()));
+        if let Some(m) = self.mode {
+            add("mode = ?", Param::Text(m.as_str().into()));
         }
         if let Some(o) = &self.owner {
             add("owner_id = ?", Param::Text(o.clone()));

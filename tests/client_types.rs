@@ -1,10 +1,10 @@
 //! The JS client library (`public/confab.js`) and its types
 //! (`public/confab.d.ts`) state facts the Rust code defines: the author
-//! kinds, session modes and reaction actions of the protocol, and the close
+//! kinds, session modes and statuses, reaction actions, and the close
 //! codes after which a client renews or stops. These tests read both files
 //! and compare, so neither side can drift alone.
 
-use confab::contract::Mode;
+use confab::contract::{Mode, Status};
 use confab::error::close;
 use confab::protocol::{AuthorKind, ReactAction};
 use serde::Serialize;
@@ -52,6 +52,10 @@ fn the_typescript_unions_list_exactly_the_protocols_values() {
         wire(&AuthorKind::ALL)
     );
     assert_eq!(union_after(&dts, "mode:"), wire(&Mode::ALL));
+    assert_eq!(union_after(&dts, "; status:"), wire(&Status::ALL));
+    for s in Status::ALL {
+        assert_eq!(Status::parse(s.as_str()), Some(s));
+    }
     assert_eq!(
         union_after(&dts, "user: UserRef; action:"),
         wire(&ReactAction::ALL)

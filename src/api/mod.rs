@@ -46,7 +46,7 @@ pub async fn authorize(ctx: &Ctx, grant: &Grant, session_id: &str) -> Result<Acc
         .await?
         .ok_or(AppError::NotFound)?;
     // Read-your-writes for what the log owns.
-    session.mode = live.mode.as_str().to_string();
+    session.mode = live.mode;
     session.last_seq = live.last_seq;
     session.message_count = live.message_count;
     session.updated_at = session.updated_at.max(live.updated_at);

@@ -8,8 +8,8 @@ use super::outbox::Replication;
 use super::sockets;
 use super::Core;
 use crate::contract::{
-    AccessReply, Call, Caller, HistoryReply, LiveState, MembersReply, Mode, ReplicationReply, Role,
-    RotateReply,
+    AccessReply, Call, Caller, HistoryReply, LiveState, MembersReply, Mode, ReplicationReply,
+    ReplicationState, Role, RotateReply,
 };
 use crate::error::{close, AppError};
 use crate::store::{self, now_ms, replica};
@@ -174,14 +174,14 @@ impl Core {
     fn replication(&self) -> Result<Response, AppError> {
         let (pending, oldest_at) = self.outbox.depth(&self.log)?;
         let (state, failures) = match self.outbox.state() {
-            Replication::Idle => ("idle", 0),
-            Replication::Scheduled(_) => ("scheduled", 0),
-            Replication::BackingOff { failures, .. } => ("backing_off", failures),
+            Replication::Idle => (ReplicationState::Idle, 0),
+            Replication::Scheduled(_) => (ReplicationState::Scheduled, 0),
+            Replication::BackingOff { failures, .. } => (ReplicationState::BackingOff, failures),
         };
         reply(&ReplicationReply {
             pending: pending as u64,
             oldest_at,
-            state: state.into(),
+            state,
             failures,
             last_seq: self.log.live()?.last_seq.max(0) as u64,
             shard: self.shard()?,
