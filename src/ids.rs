@@ -1,4 +1,5 @@
-//! Identifier formats. Pure.
+//! Identifier formats, and the types made only from ids that pass them
+//! (`SessionId`, `UserId`). Pure.
 
 /// Session ids travel in URLs and Durable Object names, so they are kept to a
 /// URL-safe alphabet and a bounded length. Anything else is treated as an id
@@ -9,6 +10,51 @@ pub fn is_valid_session_id(id: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
+
+/// A session id that passed [`is_valid_session_id`]: the only way to make
+/// one is [`SessionId::parse`], so a handler that takes one cannot be given
+/// an unchecked id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionId<'a>(&'a str);
+
+impl<'a> SessionId<'a> {
+    pub fn parse(id: &'a str) -> Option<SessionId<'a>> {
+        is_valid_session_id(id).then_some(SessionId(id))
+    }
+
+    pub fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
+/// A user id that passed [`is_valid_user_id`], made only by
+/// [`UserId::parse`]: what a token's `sub`, a dev token's `sub`, a member
+/// to add and a member in a path all become.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(id: String) -> Option<UserId> {
+        is_valid_user_id(&id).then_some(UserId(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The 400 for a user id that breaks the rule.
+    pub fn refused() -> crate::error::AppError {
+        crate::error::AppError::bad_request("invalid_user_id", USER_ID_RULE)
+    }
+}
+
+/// The rule in words, for the 400 that refuses a user id.
+pub const USER_ID_RULE: &str =
+    "a user id is 1-128 characters without control characters or surrounding spaces";
 
 /// Longest user id, in characters: identity providers' subjects
 /// (`auth0|123`, `google-oauth2|1098…`, e-mail addresses) fit.
@@ -91,6 +137,20 @@ mod tests {
             assert!(!is_valid_user_id(bad), "{bad:?}");
         }
         assert!(!is_valid_user_id(&"x".repeat(MAX_USER_ID_CHARS + 1)));
+    }
+
+    #[test]
+    fn id_types_are_made_only_from_valid_ids() {
+        assert_eq!(
+            SessionId::parse("abc_1").map(SessionId::as_str),
+            Some("abc_1")
+        );
+        assert_eq!(SessionId::parse("a b"), None);
+        let u = UserId::parse("auth0|123".into()).unwrap();
+        assert_eq!(u.as_str(), "auth0|123");
+        assert_eq!(UserId::parse(" padded".into()), None);
+        assert_eq!(UserId::parse(String::new()), None);
+        assert!(USER_ID_RULE.contains(&format!("1-{MAX_USER_ID_CHARS} ")));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! (`tests/access.rs`), so a route cannot ship without an access rule.
 
 use crate::error::AppError;
-use crate::ids::{is_valid_session_id, is_valid_user_id, percent_decode};
+use crate::ids::{is_valid_user_id, percent_decode, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// The bundled pages whose headers the Worker sets (see `api::pages`).
@@ -189,8 +189,8 @@ const USER: &str = "{user}";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route<'a> {
     pub spec: &'static Spec,
-    /// The `{session}` segment: a valid session id.
-    pub session: Option<&'a str>,
+    /// The `{session}` segment, checked.
+    pub session: Option<SessionId<'a>>,
     /// The `{user}` segment as it stands in the path (percent-encoded);
     /// it decodes to a valid user id.
     pub user: Option<&'a str>,
@@ -216,7 +216,7 @@ impl Route<'_> {
 
     /// The session the route is about, if any.
     pub fn session_id(&self) -> Option<&str> {
-        self.session
+        self.session.map(SessionId::as_str)
     }
 }
 
@@ -264,15 +264,19 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
             }),
         };
     }
-    let route = matched(method, path)?;
-    if route.session.is_some_and(|id| !is_valid_session_id(id))
-        || route
-            .user
-            .is_some_and(|u| !percent_decode(u).is_some_and(|u| is_valid_user_id(&u)))
-    {
+    let (spec, session, user) = matched(method, path)?;
+    let session = match session {
+        None => None,
+        Some(id) => Some(SessionId::parse(id).ok_or(AppError::NotFound)?),
+    };
+    if user.is_some_and(|u| !percent_decode(u).is_some_and(|u| is_valid_user_id(&u))) {
         return Err(AppError::NotFound);
     }
-    Ok(route)
+    Ok(Route {
+        spec,
+        session,
+        user,
+    })
 }
 
 /// The methods a path answers, for a 405's `Allow` header: those the
@@ -288,8 +292,9 @@ pub fn allowed_methods(path: &str) -> Vec<&'static str> {
     allowed
 }
 
-/// The table's line for a method and path, by their shape alone.
-fn matched<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
+/// The table's line for a method and path, by their shape alone, with the
+/// parameters unchecked.
+fn matched<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, AppError> {
     let method = if method == "HEAD" { "GET" } else { method };
     let mut shape_known = false;
     for spec in ROUTES {
@@ -297,11 +302,7 @@ fn matched<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
             continue;
         };
         if spec.method == method {
-            return Ok(Route {
-                spec,
-                session,
-                user,
-            });
+            return Ok((spec, session, user));
         }
         shape_known = true;
     }
@@ -313,6 +314,7 @@ fn matched<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
 }
 
 type Params<'a> = (Option<&'a str>, Option<&'a str>);
+type Matched<'a> = (&'static Spec, Option<&'a str>, Option<&'a str>);
 
 /// The path's parameters when it has the pattern's shape.
 fn params<'a>(pattern: &str, path: &'a str) -> Option<Params<'a>> {
@@ -363,7 +365,11 @@ mod dispatch {
     async fn serve(req: Request, ctx: &Ctx, route: Route<'_>) -> HandlerResult {
         let granted = admit(&req, ctx, &route).await?;
         // The table gives these endpoints a `{session}`; resolve() checked it.
-        let id = route.session.unwrap_or_default();
+        let id = || {
+            route
+                .session
+                .ok_or_else(|| AppError::internal("no session in the path"))
+        };
         match route.endpoint() {
             E::Preflight => ctx.preflight(),
             E::Page(page) => api::pages::serve(req, ctx, page).await,
@@ -375,25 +381,25 @@ mod dispatch {
             E::ClientConfig => api::dev::client_config(ctx),
             E::CreateSession => api::sessions::create(req, ctx, granted.who()?).await,
             E::ListSessions => api::sessions::list(req, ctx, granted.who()?).await,
-            E::GetSession => api::sessions::get(ctx, id, granted.who()?).await,
-            E::DeleteSession => api::sessions::delete(ctx, id, granted.who()?).await,
-            E::History => api::messages::history(req, ctx, id, granted.who()?).await,
-            E::Members => api::members::list(ctx, id, granted.who()?).await,
-            E::AddMember => api::members::add(req, ctx, id, granted.who()?).await,
+            E::GetSession => api::sessions::get(ctx, id()?, granted.who()?).await,
+            E::DeleteSession => api::sessions::delete(ctx, id()?, granted.who()?).await,
+            E::History => api::messages::history(req, ctx, id()?, granted.who()?).await,
+            E::Members => api::members::list(ctx, id()?, granted.who()?).await,
+            E::AddMember => api::members::add(req, ctx, id()?, granted.who()?).await,
             E::RemoveMember => {
                 // resolve() has checked that it decodes to a valid user id.
                 let user = route.user.and_then(crate::ids::percent_decode);
                 let user = user.unwrap_or_default();
-                api::members::remove(ctx, id, &user, granted.who()?).await
+                api::members::remove(ctx, id()?, &user, granted.who()?).await
             }
-            E::SessionSocket => api::sessions::connect(req, ctx, id, granted.who()?).await,
-            E::CreateTicket => api::tickets::create(ctx, id, granted.who()?).await,
+            E::SessionSocket => api::sessions::connect(req, ctx, id()?, granted.who()?).await,
+            E::CreateTicket => api::tickets::create(ctx, id()?, granted.who()?).await,
             E::AdminSessions => api::admin::sessions(req, ctx).await,
             E::Reencrypt => api::admin::reencrypt(req, ctx).await,
-            E::AdminSession => api::admin::session(ctx, id, granted.who()?).await,
-            E::Takeover => api::admin::takeover(ctx, id, granted.who()?).await,
-            E::Release => api::admin::release(ctx, id, granted.who()?).await,
-            E::Replication => api::admin::replication(ctx, id).await,
+            E::AdminSession => api::admin::session(ctx, id()?, granted.who()?).await,
+            E::Takeover => api::admin::takeover(ctx, id()?, granted.who()?).await,
+            E::Release => api::admin::release(ctx, id()?, granted.who()?).await,
+            E::Replication => api::admin::replication(ctx, id()?).await,
         }
     }
 }
@@ -405,7 +411,7 @@ mod tests {
     /// The endpoint and parameters a request resolves to.
     fn ep(method: &str, path: &str) -> Result<(Endpoint, Option<&'static str>), AppError> {
         let path: &'static str = Box::leak(path.to_string().into_boxed_str());
-        resolve(method, path).map(|r| (r.endpoint(), r.session))
+        resolve(method, path).map(|r| (r.endpoint(), r.session.map(SessionId::as_str)))
     }
 
     #[test]
@@ -438,7 +444,7 @@ mod tests {
         );
         let r = resolve("DELETE", "/v1/sessions/abc/members/u1").unwrap();
         assert_eq!(
-            (r.endpoint(), r.session, r.user),
+            (r.endpoint(), r.session_id(), r.user),
             (E::RemoveMember, s, Some("u1"))
         );
         assert_eq!(

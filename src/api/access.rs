@@ -97,7 +97,7 @@ async fn socket(req: &Request, ctx: &Ctx, route: &Route<'_>) -> Result<Grant, Ap
     if !is_websocket_upgrade(req.headers()) {
         return Err(AppError::UpgradeRequired);
     }
-    let session = route.session.unwrap_or_default();
+    let session = route.session_id().unwrap_or_default();
     let (who, ticket) = match query_param(req, "ticket") {
         Some(id) => {
             let (who, expires_at) = super::tickets::verify(ctx, &id, session).await?;

@@ -5,6 +5,7 @@ use super::access::Grant;
 use crate::contract::{Call, Mode};
 use crate::error::AppError;
 use crate::http::{json, query_param, Ctx, HandlerResult};
+use crate::ids::SessionId;
 use crate::listing::ListQuery;
 use crate::protocol::UserRef;
 use crate::session::internal;
@@ -140,14 +141,16 @@ async fn rotate_objects(
 /// An admin (a human agent) takes the session over: the mode becomes
 /// `human`, any assistant reply in progress stops, and every socket gets a
 /// `mode` frame naming the agent.
-pub async fn takeover(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+pub async fn takeover(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerResult {
+    let session_id = session.as_str();
     set_mode(ctx, session_id, Mode::Human, grant).await
 }
 
 /// POST /v1/admin/sessions/:id/release
 ///
 /// Hands the session back to the assistant (mode `assistant`).
-pub async fn release(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+pub async fn release(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerResult {
+    let session_id = session.as_str();
     set_mode(ctx, session_id, Mode::Assistant, grant).await
 }
 
@@ -196,7 +199,8 @@ pub async fn sessions(req: Request, ctx: &Ctx) -> HandlerResult {
 /// GET /v1/admin/sessions/:id
 ///
 /// Any session, with its assistant token usage and response times.
-pub async fn session(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+pub async fn session(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerResult {
+    let session_id = session.as_str();
     // Admins see every session: the object's view over the row in the
     // session's own shard.
     let access = super::authorize(ctx, &grant, session_id).await?;
@@ -210,7 +214,8 @@ pub async fn session(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult
 /// changes, `oldest_at` (unix ms), `state` (`idle`, `scheduled`,
 /// `backing_off`), `failures` in a row, and the log's `last_seq`. For
 /// operators checking that D1's copy of a session has caught up.
-pub async fn replication(ctx: &Ctx, session_id: &str) -> HandlerResult {
+pub async fn replication(ctx: &Ctx, session: SessionId<'_>) -> HandlerResult {
+    let session_id = session.as_str();
     let call = Call::Replication {
         session: session_id.to_string(),
     };

@@ -6,8 +6,8 @@
 use crate::auth::{mint_hs256, Identity};
 use crate::error::AppError;
 use crate::http::{json, read_json, Ctx, HandlerResult};
-use crate::ids::is_valid_user_id;
 use crate::ids::random_hex;
+use crate::ids::UserId;
 use crate::model::DevTokenRequest;
 use serde_json::json;
 use worker::Request;
@@ -82,12 +82,7 @@ pub async fn token(mut req: Request, ctx: &Ctx) -> HandlerResult {
     let sub = input
         .sub
         .unwrap_or_else(|| format!("dev-{}", random_hex(6)));
-    if !is_valid_user_id(&sub) {
-        return Err(AppError::bad_request(
-            "invalid_user_id",
-            "sub must be 1-128 characters without control characters or surrounding spaces",
-        ));
-    }
+    let sub = UserId::parse(sub).ok_or_else(UserId::refused)?;
     let ttl = input.ttl_seconds.unwrap_or(DEV_TOKEN_TTL_S);
     if !DEV_TOKEN_TTL_RANGE.contains(&ttl) {
         return Err(AppError::bad_request(
@@ -99,7 +94,7 @@ pub async fn token(mut req: Request, ctx: &Ctx) -> HandlerResult {
         ));
     }
     let identity = Identity {
-        user_id: sub,
+        user_id: sub.into_string(),
         name,
         roles: input.roles,
         expires_at: 0,

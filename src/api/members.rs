@@ -7,14 +7,16 @@ use super::access::Grant;
 use crate::contract::{Call, MembersReply};
 use crate::error::AppError;
 use crate::http::{json, read_json, Ctx, HandlerResult};
-use crate::ids::is_valid_user_id;
+use crate::ids::SessionId;
+use crate::ids::UserId;
 use crate::model::NewMember;
 use crate::session::internal;
 use serde_json::json;
 use worker::{Request, Response};
 
 /// GET /v1/sessions/:id/members
-pub async fn list(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+pub async fn list(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerResult {
+    let session_id = session.as_str();
     let call = Call::Members {
         session: session_id.to_string(),
         caller: grant.caller(ctx),
@@ -26,33 +28,35 @@ pub async fn list(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
 /// POST /v1/sessions/:id/members
 ///
 /// Body `{"user_id": "..."}`. Idempotent.
-pub async fn add(mut req: Request, ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+pub async fn add(
+    mut req: Request,
+    ctx: &Ctx,
+    session: SessionId<'_>,
+    grant: Grant,
+) -> HandlerResult {
+    let session_id = session.as_str();
     let input = read_json::<NewMember>(&mut req).await?;
     // The same rule as a token's `sub`: anyone who can sign in can be added.
-    if !is_valid_user_id(&input.user_id) {
-        return Err(AppError::bad_request(
-            "invalid_user_id",
-            "user_id must be 1-128 characters without control characters or surrounding spaces",
-        ));
-    }
+    let user = UserId::parse(input.user_id).ok_or_else(UserId::refused)?;
     let call = Call::AddMember {
         session: session_id.to_string(),
         caller: grant.caller(ctx),
-        user_id: input.user_id.clone(),
+        user_id: user.as_str().to_string(),
     };
     internal::call(&ctx.env, &call).await?;
-    json(201, &json!({ "user_id": input.user_id }))
+    json(201, &json!({ "user_id": user.as_str() }))
 }
 
 /// DELETE /v1/sessions/:id/members/:user_id
 ///
 /// `user_id` is percent-encoded in the path (`auth0%7C123`). The removed
 /// member's open sockets in the session are closed at once with 4003.
-pub async fn remove(ctx: &Ctx, session_id: &str, user_id: &str, grant: Grant) -> HandlerResult {
+pub async fn remove(ctx: &Ctx, session: SessionId<'_>, user: &str, grant: Grant) -> HandlerResult {
+    let session_id = session.as_str();
     let call = Call::RemoveMember {
         session: session_id.to_string(),
         caller: grant.caller(ctx),
-        user_id: user_id.to_string(),
+        user_id: user.to_string(),
     };
     internal::call(&ctx.env, &call).await?;
     Ok(Response::empty()

@@ -3,6 +3,7 @@
 use super::access::Grant;
 use crate::contract::{Call, HistoryReply};
 use crate::http::{json, query_param, Ctx, HandlerResult};
+use crate::ids::SessionId;
 use crate::model::{page_limit, seq_param};
 use crate::session::internal;
 use serde_json::json;
@@ -13,7 +14,13 @@ use worker::Request;
 /// A page of history, oldest first: the `limit` (1-100, default 50) messages
 /// below `before` (default: the newest). Edits, tombstones and reactions are
 /// reflected. `next_before` is the `before` of the next older page, or null.
-pub async fn history(req: Request, ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+pub async fn history(
+    req: Request,
+    ctx: &Ctx,
+    session: SessionId<'_>,
+    grant: Grant,
+) -> HandlerResult {
+    let session_id = session.as_str();
     let limit = page_limit(query_param(&req, "limit").as_deref())?;
     let before = seq_param("before", query_param(&req, "before").as_deref())?;
     let call = Call::History {

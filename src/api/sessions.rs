@@ -5,6 +5,7 @@ use crate::contract::Call;
 use crate::error::AppError;
 use crate::http::{json, query_param, read_json, Ctx, HandlerResult};
 use crate::ids::random_hex;
+use crate::ids::SessionId;
 use crate::model::{page_limit, seq_param, NewSession, SessionCursor};
 use crate::session::internal;
 use crate::store::{self, now_ms};
@@ -110,7 +111,8 @@ pub async fn list(req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult {
 }
 
 /// GET /v1/sessions/:id
-pub async fn get(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+pub async fn get(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerResult {
+    let session_id = session.as_str();
     let access = authorize(ctx, &grant, session_id).await?;
     json(200, &access.session)
 }
@@ -120,7 +122,8 @@ pub async fn get(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
 /// The owner erases the session and all its messages; its live sockets are
 /// closed with 4004. The object's log goes first (it leaves a tombstone, so
 /// nothing can load the session again), then D1's copy, in chunks.
-pub async fn delete(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+pub async fn delete(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerResult {
+    let session_id = session.as_str();
     // Owners only (the route's level): to members it behaves as if it
     // were not theirs.
     let access = authorize(ctx, &grant, session_id).await?;
@@ -142,7 +145,13 @@ pub async fn delete(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult 
 /// `Authorization: Bearer` (other clients). `?after=SEQ` replays every later
 /// message before live traffic. Admins connect as agents (author kind
 /// `agent`) and may take over.
-pub async fn connect(req: Request, ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+pub async fn connect(
+    req: Request,
+    ctx: &Ctx,
+    session: SessionId<'_>,
+    grant: Grant,
+) -> HandlerResult {
+    let session_id = session.as_str();
     let after = seq_param("after", query_param(&req, "after").as_deref())?;
     let batch = match query_param(&req, crate::protocol::BATCH_PARAM).as_deref() {
         None | Some("0") => false,

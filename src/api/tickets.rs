@@ -22,6 +22,7 @@ use crate::auth::Identity;
 use crate::error::AppError;
 use crate::http::{json, Ctx, HandlerResult};
 use crate::ids::random_hex;
+use crate::ids::SessionId;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::kv::KvStore;
@@ -60,7 +61,8 @@ fn owner_prefix(ctx: &Ctx, user_id: &str) -> Result<String, AppError> {
 ///
 /// Issues a single-use ticket for opening this session's socket:
 /// `{"ticket", "expires_in"}`. Connect with `GET /v1/sessions/:id/ws?ticket=`.
-pub async fn create(ctx: &Ctx, session_id: &str, grant: Grant) -> HandlerResult {
+pub async fn create(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerResult {
+    let session_id = session.as_str();
     let config = ctx.require_config()?;
     let ttl = config.ticket_ttl_seconds;
     // The object decides access from its own log: no D1 read on the way
