@@ -1,13 +1,16 @@
-//! Configuration as shipped: every variable Confab reads is in the README's
-//! configuration tables and every one listed there is read; `wrangler.toml`
-//! names only variables Confab reads, with values it accepts, and only where
-//! they differ from the defaults (wrangler does not pass `[vars]` on to
-//! environments, so each environment lists its own).
+//! Configuration as shipped. The table of variables (`config::table`) is
+//! held to the parser: the names read are exactly the table's, and each
+//! default, bound, choice and secret it states is the parser's. The README's
+//! tables are rendered from it. `wrangler.toml` names only variables Confab
+//! reads, with values it accepts, never a secret, and only where they differ
+//! from the defaults (wrangler does not pass `[vars]` on to environments, so
+//! each environment lists its own).
 //!
 //! The names Confab reads are found by asking the parser itself: it is run
 //! with a lookup that records each name asked, under settings that take
 //! every branch (an assistant with every provider, an identity provider).
 
+use confab::config::table::{self, Kind, Section, WhenUnset, VARS};
 use confab::config::Config;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +40,8 @@ fn parse(vars: &BTreeMap<String, String>) -> (Result<Config, String>, BTreeSet<S
     (config, asked.into_inner())
 }
 
-fn names_read() -> BTreeSet<String> {
+/// Settings under which the parser takes every branch.
+fn every_branch() -> BTreeMap<String, String> {
     let mut vars = secrets();
     for (k, v) in [
         ("ENCRYPTION_ACTIVE_KEY_ID", "k1"),
@@ -52,43 +56,142 @@ fn names_read() -> BTreeSet<String> {
     ] {
         vars.insert(k.into(), v.into());
     }
-    let (config, asked) = parse(&vars);
+    vars
+}
+
+fn names_read() -> BTreeSet<String> {
+    let (config, asked) = parse(&every_branch());
     config.expect("the settings that take every branch are valid");
     asked
 }
 
-/// Every `NAME` in the first cell of a README table row.
-fn names_documented() -> BTreeSet<String> {
-    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
-    let mut names = BTreeSet::new();
-    for line in readme.lines().filter(|l| l.starts_with("| `")) {
-        let first = line.split('|').nth(1).unwrap_or_default();
-        for part in first.split('`').skip(1).step_by(2) {
-            if !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-            {
-                names.insert(part.to_string());
-            }
-        }
+#[test]
+fn the_table_names_every_variable_read_and_only_those() {
+    let mut listed = BTreeSet::new();
+    for v in VARS {
+        assert!(listed.insert(v.name.to_string()), "{} twice", v.name);
     }
-    names
+    let read = names_read();
+    let unlisted: Vec<_> = read.difference(&listed).collect();
+    let unread: Vec<_> = listed.difference(&read).collect();
+    assert!(
+        unlisted.is_empty(),
+        "read but not in the table: {unlisted:?}"
+    );
+    assert!(unread.is_empty(), "in the table but never read: {unread:?}");
 }
 
+/// The README's configuration tables are the table's rendering. With
+/// `CONFAB_BLESS=1` the test writes them instead of comparing.
 #[test]
-fn every_variable_read_is_documented_and_every_documented_one_is_read() {
-    let (read, documented) = (names_read(), names_documented());
-    let undocumented: Vec<_> = read.difference(&documented).collect();
-    let unread: Vec<_> = documented.difference(&read).collect();
-    assert!(
-        undocumented.is_empty(),
-        "read but not in the README: {undocumented:?}"
-    );
-    assert!(
-        unread.is_empty(),
-        "in the README but never read: {unread:?}"
-    );
+fn the_readme_tables_are_rendered_from_the_table() {
+    let path = format!("{ROOT}/README.md");
+    let mut readme = std::fs::read_to_string(&path).unwrap();
+    let bless = std::env::var("CONFAB_BLESS").is_ok_and(|v| v == "1");
+    for (tag, section) in [
+        ("service", Section::Service),
+        ("assistant", Section::Assistant),
+    ] {
+        let start = format!("<!-- config:{tag} ");
+        let end = format!("<!-- end config:{tag} -->");
+        let a = readme
+            .find(&start)
+            .unwrap_or_else(|| panic!("README has no {start}"));
+        let a = a + readme[a..].find("-->\n").unwrap() + 4;
+        let b = readme
+            .find(&end)
+            .unwrap_or_else(|| panic!("README has no {end}"));
+        let rendered = table::markdown(section);
+        if bless {
+            readme.replace_range(a..b, &rendered);
+        } else {
+            assert!(
+                readme[a..b] == rendered,
+                "README's {tag} table differs from src/config/table.rs; \
+                 run CONFAB_BLESS=1 cargo test --test configuration"
+            );
+        }
+    }
+    if bless {
+        std::fs::write(&path, readme).unwrap();
+    }
+}
+
+/// A stated default is what the parser uses: setting it changes nothing.
+#[test]
+fn each_stated_default_is_the_parsers() {
+    let base = every_branch();
+    let (unset, _) = parse(&base);
+    let unset = unset.unwrap();
+    let mut checked = 0;
+    for v in VARS {
+        let value = match (v.kind, v.default) {
+            (Kind::Int(i), _) => i.default.to_string(),
+            (_, WhenUnset::Is(value)) => value.to_string(),
+            _ => continue,
+        };
+        assert!(!base.contains_key(v.name), "{} is set in the base", v.name);
+        let mut vars = base.clone();
+        vars.insert(v.name.into(), value.clone());
+        assert_eq!(parse(&vars).0.as_ref(), Ok(&unset), "{} = {value}", v.name);
+        checked += 1;
+    }
+    assert!(checked > 40, "{checked}");
+}
+
+/// Each choice is accepted and anything else refused, naming the variable;
+/// so are malformed URLs, JSON and keyrings.
+#[test]
+fn each_kind_is_enforced() {
+    let base = every_branch();
+    let with = |name: &str, value: &str| {
+        let mut vars = base.clone();
+        vars.insert(name.into(), value.into());
+        parse(&vars).0
+    };
+    for v in VARS {
+        let bad = match v.kind {
+            Kind::OneOf(choices) => {
+                for c in choices {
+                    assert!(with(v.name, c).is_ok(), "{} = {c}", v.name);
+                }
+                "none-of-these"
+            }
+            Kind::Url => "ftp://example.com",
+            Kind::Json => "{\"keys\": 1}",
+            Kind::Keyring => "k1:short",
+            Kind::Int(_) => "many",
+            Kind::Text | Kind::List => continue,
+        };
+        let err = with(v.name, bad).expect_err(v.name);
+        assert!(
+            err.starts_with(&format!("{}: ", v.name)),
+            "{}: {err}",
+            v.name
+        );
+    }
+}
+
+/// No secret's value shows in the configuration's debug output.
+#[test]
+fn no_secret_shows_in_debug_output() {
+    let mut vars = every_branch();
+    let mut values = vec![];
+    for v in VARS.iter().filter(|v| v.secret) {
+        // A value each parser accepts, and that shows if printed.
+        let value = match v.name {
+            "ENCRYPTION_KEYS" => KEYS.to_string(),
+            name => format!("secret-of-{name}-0123456789abcdef0123456789"),
+        };
+        vars.insert(v.name.into(), value.clone());
+        values.push(value);
+    }
+    assert!(values.len() >= 6, "{values:?}");
+    let shown = format!("{:?}", parse(&vars).0.unwrap());
+    for value in values {
+        let tell = value.split(':').nth(1).unwrap_or(&value);
+        assert!(!shown.contains(tell), "{tell} shows in {shown}");
+    }
 }
 
 /// `[vars]` of the top level and of each `[env.*]`, by name.
@@ -128,6 +231,13 @@ fn wrangler_toml_sets_only_known_variables_to_valid_values_that_differ_from_the_
             unknown.is_empty(),
             "{place}: Confab reads no variable named {unknown:?}"
         );
+        for v in VARS.iter().filter(|v| v.secret) {
+            assert!(
+                !vars.contains_key(v.name),
+                "{place}: {} is a secret; use wrangler secret put",
+                v.name
+            );
+        }
         let mut with_secrets = secrets();
         with_secrets.extend(vars.clone());
         let (config, _) = parse(&with_secrets);
@@ -220,52 +330,27 @@ fn every_environment_declares_the_bindings_the_code_uses() {
     }
 }
 
-/// The README row that documents `name`, as cells, and the default it
-/// states for it (a row may document two: `` `A` / `B` | `1` / `2` ``).
-fn readme_row(name: &str) -> Option<(Vec<String>, String, usize, usize)> {
-    let readme = std::fs::read_to_string(format!("{ROOT}/README.md")).unwrap();
-    let quoted = format!("`{name}`");
-    readme.lines().find_map(|l| {
-        let cells: Vec<String> = l.split('|').map(|c| c.trim().to_string()).collect();
-        let names: Vec<&str> = cells.get(1)?.split(" / ").collect();
-        let at = names.iter().position(|n| *n == quoted)?;
-        let default = cells.get(2)?.split(" / ").nth(at)?.to_string();
-        let count = names.len();
-        Some((cells, default, at, count))
-    })
-}
-
-/// Every integer variable is in one table (`config::ints`); the parser
-/// reads each by it, and the README states its default and, where it
-/// states bounds, the table's.
+/// Every integer variable is in one table (`config::ints`), and in the
+/// table of variables; the parser refuses a value just past each bound.
 #[test]
-fn the_integer_table_drives_the_parser_and_the_readme() {
+fn the_integer_table_drives_the_parser() {
     use confab::config::ints;
     let read = names_read();
-    let mut base = secrets();
-    base.insert("ENCRYPTION_ACTIVE_KEY_ID".into(), "k1".into());
-    // The assistant's variables are read only with a provider.
-    base.insert("LLM_PROVIDERS".into(), "workers_ai".into());
-    let (default_config, _) = parse(&base);
-    let default_config = default_config.unwrap();
-    let mut names = BTreeSet::new();
+    let base = every_branch();
     for int in ints::ALL {
-        assert!(names.insert(int.name), "{} twice", int.name);
         assert!(read.contains(int.name), "{} is never read", int.name);
         assert!((int.min..=int.max).contains(&int.default), "{int:?}");
-        // Its default is what the parser uses when it is unset.
+        assert!(
+            VARS.iter()
+                .any(|v| matches!(v.kind, Kind::Int(i) if i == *int)),
+            "{} is not in the table of variables",
+            int.name
+        );
         let with = |v: String| {
             let mut vars = base.clone();
             vars.insert(int.name.to_string(), v);
             parse(&vars).0
         };
-        assert_eq!(
-            with(int.default.to_string()).as_ref(),
-            Ok(&default_config),
-            "{}",
-            int.name
-        );
-        // Its bounds are the parser's.
         let refused = format!(
             "{}: expected an integer from {} to {}",
             int.name, int.min, int.max
@@ -277,30 +362,6 @@ fn the_integer_table_drives_the_parser_and_the_readme() {
         if int.min > 0 {
             assert!(with(int.min.to_string()).is_ok(), "{}", int.name);
             assert_eq!(with((int.min - 1).to_string()).err(), Some(refused));
-        }
-        let (row, default, at, count) =
-            readme_row(int.name).unwrap_or_else(|| panic!("{} has no README row", int.name));
-        // The cell may go on to say what an environment sets instead.
-        assert!(
-            default.starts_with(&format!("`{}`", int.default)),
-            "README default of {}: {default}",
-            int.name,
-        );
-        // Bounds stated as "(A to B)", one per variable the row names.
-        let said = row[3].replace(['(', ')', ',', '.', ';'], " ");
-        let words: Vec<&str> = said.split_whitespace().collect();
-        let bounds: Vec<(usize, usize)> = words
-            .windows(3)
-            .filter(|w| w[1] == "to")
-            .filter_map(|w| Some((w[0].parse().ok()?, w[2].parse().ok()?)))
-            .collect();
-        if bounds.len() == count {
-            assert_eq!(
-                bounds[at],
-                (int.min, int.max),
-                "README bounds of {}",
-                int.name
-            );
         }
     }
 }
