@@ -19,9 +19,12 @@ worker-build --release
 # traces). It is a fifth of the gzip bundle, so the deployed module goes
 # without it; the same module with names stays in target/symbols/ (function
 # indices are unchanged) to read a `wasm-function[N]` frame of a production
-# trace against.
+# trace against. The producers and target-features sections (which
+# toolchain built it, which wasm features it was built for) are read by no
+# engine, only by tools; they go too (0.25 KiB gzip).
 mkdir -p target/symbols
 cp build/index_bg.wasm target/symbols/index_bg.wasm
-"$WASM_OPT_BIN" build/index_bg.wasm --strip-debug -o build/index_bg.wasm \
+"$WASM_OPT_BIN" build/index_bg.wasm --strip-debug --strip-producers --strip-target-features \
+  -o build/index_bg.wasm \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling

@@ -1,5 +1,6 @@
-//! Identifier formats, and the types made only from ids that pass them
-//! (`SessionId`, `UserId`). Pure.
+//! Identifier formats, and the types made only from ids that pass them:
+//! [`SessionId`], [`UserId`], [`MessageId`] and [`ClientId`], each with its
+//! one validator. Pure.
 
 /// Session ids travel in URLs and Durable Object names, so they are kept to a
 /// URL-safe alphabet and a bounded length. Anything else is treated as an id
@@ -68,6 +69,128 @@ pub fn is_valid_user_id(id: &str) -> bool {
     (1..=MAX_USER_ID_CHARS).contains(&id.chars().count())
         && id.trim() == id
         && !id.chars().any(char::is_control)
+}
+
+/// Random bytes in a message id (hex encoded: 32 characters).
+const MESSAGE_ID_BYTES: usize = 16;
+
+/// A message's id, made by the session object when it stores the message
+/// ([`MessageId::new`]) or read back from its log ([`MessageId::stored`]).
+/// Clients refer to messages by seq; the id keys the message's sealed body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageId(String);
+
+impl MessageId {
+    pub fn new() -> MessageId {
+        MessageId(random_hex(MESSAGE_ID_BYTES))
+    }
+
+    pub fn parse(id: String) -> Option<MessageId> {
+        is_valid_message_id(&id).then_some(MessageId(id))
+    }
+
+    /// An id read back from the session log, which holds only ids made by
+    /// [`MessageId::new`]. Not checked again: what a log row says is
+    /// trusted as the log's own, as the rest of the row is.
+    pub fn stored(id: String) -> MessageId {
+        debug_assert!(is_valid_message_id(&id), "{id}");
+        MessageId(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl Default for MessageId {
+    fn default() -> Self {
+        MessageId::new()
+    }
+}
+
+/// A message id is [`MESSAGE_ID_BYTES`] random bytes in lower-case hex.
+pub fn is_valid_message_id(id: &str) -> bool {
+    id.len() == 2 * MESSAGE_ID_BYTES && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Longest `client_id` accepted.
+pub const MAX_CLIENT_ID_CHARS: usize = 64;
+/// Client ids starting with this are the server's own (an assistant reply
+/// is stored as `turn:<message id>`); clients may not use them.
+pub const RESERVED_CLIENT_ID_PREFIX: &str = "turn:";
+
+/// The id a client gives a send, so a retry is recognised as the same
+/// message; or the server's own for an assistant reply. Made only by
+/// [`ClientId::parse`] (a client's) and [`ClientId::of_reply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientId(String);
+
+/// Why a client's id was refused, in words a client may read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientIdRefused {
+    Format,
+    Reserved,
+}
+
+impl ClientIdRefused {
+    pub fn message(self) -> &'static str {
+        match self {
+            ClientIdRefused::Format => "client_id must be 1-64 characters of A-Z a-z 0-9 - _ : .",
+            ClientIdRefused::Reserved => "client ids starting with \"turn:\" are reserved",
+        }
+    }
+}
+
+impl ClientId {
+    /// A client's id for a send: the format, and not the server's prefix.
+    pub fn parse(id: String) -> Result<ClientId, ClientIdRefused> {
+        ClientId::check(&id).map(|()| ClientId(id))
+    }
+
+    /// What [`ClientId::parse`] would say of `id`, without taking it.
+    pub fn check(id: &str) -> Result<(), ClientIdRefused> {
+        if !is_valid_client_id(id) {
+            Err(ClientIdRefused::Format)
+        } else if id.starts_with(RESERVED_CLIENT_ID_PREFIX) {
+            Err(ClientIdRefused::Reserved)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The client id of the assistant reply `message`, which no client can
+    /// take.
+    pub fn of_reply(message: &MessageId) -> ClientId {
+        ClientId(RESERVED_CLIENT_ID_PREFIX.to_string() + message.as_str())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Read from a frame: a client's id, checked as [`ClientId::parse`] checks.
+impl<'de> serde::Deserialize<'de> for ClientId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        match ClientId::check(&id) {
+            Ok(()) => Ok(ClientId(id)),
+            Err(why) => Err(serde::de::Error::custom(why.message())),
+        }
+    }
+}
+
+/// The client id format: 1-64 characters of `A-Z a-z 0-9 - _ : .` (the
+/// echo of a refused frame uses it too).
+pub fn is_valid_client_id(id: &str) -> bool {
+    (1..=MAX_CLIENT_ID_CHARS).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
 }
 
 /// Decodes one percent-encoded path segment (`auth0%7C123` → `auth0|123`).
@@ -151,6 +274,50 @@ mod tests {
         assert_eq!(UserId::parse(" padded".into()), None);
         assert_eq!(UserId::parse(String::new()), None);
         assert!(USER_ID_RULE.contains(&format!("1-{MAX_USER_ID_CHARS} ")));
+    }
+
+    #[test]
+    fn message_ids_are_random_hex_and_only_those_parse() {
+        let (a, b) = (MessageId::new(), MessageId::new());
+        assert_ne!(a, b);
+        assert!(is_valid_message_id(a.as_str()), "{a:?}");
+        assert_eq!(MessageId::parse(a.as_str().to_string()), Some(a.clone()));
+        for bad in ["", "abc", &"A".repeat(32), &"0".repeat(33), &"g".repeat(32)] {
+            assert_eq!(MessageId::parse(bad.to_string()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_ids_a_client_may_choose_and_the_servers_own() {
+        for ok in ["c1", "a-b_c:d.e", &"x".repeat(MAX_CLIENT_ID_CHARS)] {
+            assert_eq!(ClientId::parse(ok.to_string()).unwrap().as_str(), ok);
+        }
+        for bad in ["", "a b", "é", &"x".repeat(MAX_CLIENT_ID_CHARS + 1)] {
+            assert_eq!(
+                ClientId::parse(bad.to_string()),
+                Err(ClientIdRefused::Format),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            ClientId::parse("turn:abc".into()),
+            Err(ClientIdRefused::Reserved)
+        );
+        // The server's id for a reply has the prefix no client may use.
+        let m = MessageId::new();
+        let reply = ClientId::of_reply(&m);
+        assert_eq!(reply.as_str(), format!("turn:{}", m.as_str()));
+        assert_eq!(
+            ClientId::parse(reply.as_str().to_string()),
+            Err(ClientIdRefused::Reserved)
+        );
+        // Deserializing checks as parse does.
+        let read = |j: &str| serde_json::from_str::<ClientId>(j).map_err(|e| e.to_string());
+        assert_eq!(read("\"c1\"").unwrap().as_str(), "c1");
+        assert!(read("\"turn:x\"").unwrap_err().contains("reserved"));
+        assert!(read("\"a b\"")
+            .unwrap_err()
+            .contains(&format!("1-{MAX_CLIENT_ID_CHARS} ")));
     }
 
     #[test]

@@ -2,10 +2,9 @@
 //! Pure: serde types, decoding with stable error codes, and input limits.
 //! docs/protocol.md is the contract; keep the two in step.
 
+use crate::ids::{is_valid_client_id, ClientId};
 use serde::{Deserialize, Serialize};
 
-/// Longest `client_id` accepted.
-pub const MAX_CLIENT_ID_CHARS: usize = 64;
 /// Largest seq accepted anywhere (frames and query parameters): 2^53 − 1,
 /// JavaScript's largest safe integer. Larger values would round in clients
 /// and wrap to negative numbers in SQLite's signed integers.
@@ -13,9 +12,6 @@ pub const MAX_SEQ: u64 = (1 << 53) - 1;
 /// The assistant's author id. Its replies are told apart from any user's
 /// by author kind (`assistant`), which no token can claim.
 pub const ASSISTANT_AUTHOR_ID: &str = "assistant";
-/// Client ids starting with this are the server's own (assistant replies
-/// are stored as `turn:<message id>`); clients may not use them.
-pub const RESERVED_CLIENT_ID_PREFIX: &str = "turn:";
 /// Longest reaction accepted (one emoji can be several code points).
 pub const MAX_EMOJI_CHARS: usize = 16;
 
@@ -25,7 +21,7 @@ pub const MAX_EMOJI_CHARS: usize = 16;
 #[serde(rename_all = "snake_case")]
 pub enum ClientFrame {
     Send {
-        client_id: String,
+        client_id: ClientId,
         text: String,
         #[serde(default)]
         reply_to: Option<u64>,
@@ -334,7 +330,7 @@ pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
         return Err(FrameError::new("invalid_json", "frame is not valid JSON"));
     };
-    match value.get("type").and_then(|t| t.as_str()) {
+    let kind = match value.get("type").and_then(|t| t.as_str()) {
         None => {
             return Err(FrameError::new(
                 "invalid_frame",
@@ -347,15 +343,19 @@ pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
                 format!("unknown frame type `{}`", truncate(t, 32)),
             ))
         }
-        Some(_) => {}
-    }
+        Some(t) => t,
+    };
+    let send = kind == "send";
     // Kept for the error: a refused `send` is answered with its client id.
     let client_id = value
         .get("client_id")
         .and_then(|c| c.as_str())
-        .filter(|c| valid_client_id(c))
         .map(String::from);
     let frame = crate::tagged::from_value::<ClientFrame>(value, "type").map_err(|e| {
+        // A send's bad client id has a code of its own.
+        if let (true, Some(Err(why))) = (send, client_id.as_deref().map(ClientId::check)) {
+            return FrameError::new("invalid_client_id", why.message());
+        }
         // serde's message names the field and what it expected; it says
         // nothing about the server, so it is safe and useful to return.
         let why = match e {
@@ -365,7 +365,7 @@ pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
             }
         };
         let mut e = FrameError::new("invalid_frame", truncate(&why, 200));
-        e.client_id = client_id;
+        e.client_id = client_id.filter(|c| is_valid_client_id(c));
         e
     })?;
     validate(&frame, limits)?;
@@ -374,13 +374,6 @@ pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
-}
-
-pub fn valid_client_id(id: &str) -> bool {
-    (1..=MAX_CLIENT_ID_CHARS).contains(&id.chars().count())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
 }
 
 /// Checks a message text against the limits; used for sends and edits.
@@ -407,20 +400,8 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
             text,
             reply_to,
         } => {
-            if !valid_client_id(client_id) {
-                return Err(FrameError::new(
-                    "invalid_client_id",
-                    "client_id must be 1-64 characters of A-Z a-z 0-9 - _ : .",
-                ));
-            }
-            if client_id.starts_with(RESERVED_CLIENT_ID_PREFIX) {
-                return Err(FrameError::new(
-                    "invalid_client_id",
-                    format!("client ids starting with {RESERVED_CLIENT_ID_PREFIX:?} are reserved"),
-                ));
-            }
             validate_text(text, limits).map_err(|mut e| {
-                e.client_id = Some(client_id.clone());
+                e.client_id = Some(client_id.as_str().to_string());
                 e
             })?;
             if let Some(r) = reply_to {

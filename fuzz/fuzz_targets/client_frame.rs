@@ -2,7 +2,8 @@
 //! accepts satisfies the limits it promises.
 #![no_main]
 
-use confab::protocol::{decode, ClientFrame, Limits, MAX_CLIENT_ID_CHARS};
+use confab::ids::{MAX_CLIENT_ID_CHARS, RESERVED_CLIENT_ID_PREFIX};
+use confab::protocol::{decode, ClientFrame, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -10,7 +11,8 @@ fuzz_target!(|data: &[u8]| {
     let limits = Limits { max_message_chars: 64 };
     match decode(text, limits) {
         Ok(ClientFrame::Send { client_id, text, .. }) => {
-            assert!(!client_id.is_empty() && client_id.chars().count() <= MAX_CLIENT_ID_CHARS);
+            let id = client_id.as_str();
+            assert!(!id.is_empty() && id.len() <= MAX_CLIENT_ID_CHARS && !id.starts_with(RESERVED_CLIENT_ID_PREFIX));
             assert!(!text.trim().is_empty() && text.chars().count() <= 64);
         }
         Ok(ClientFrame::Edit { seq, text }) => {

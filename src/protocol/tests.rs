@@ -12,7 +12,7 @@ fn decodes_every_client_frame() {
         (
             r#"{"type":"send","client_id":"c1","text":"hi","reply_to":3}"#,
             ClientFrame::Send {
-                client_id: "c1".into(),
+                client_id: ClientId::parse("c1".into()).unwrap(),
                 text: "hi".into(),
                 reply_to: Some(3),
             },

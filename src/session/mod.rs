@@ -65,7 +65,7 @@ use crate::auth::user_hash;
 use crate::config::{Config, LogLevel};
 use crate::contract::Mode;
 use crate::error::{close, AppError, SocketError};
-use crate::ids::random_hex;
+use crate::ids::{random_hex, MessageId};
 use crate::limits::Scope;
 use crate::protocol::{
     decode, AuthorKind, ClientFrame, Limits, PresenceStatus, ServerFrame, PING_FRAME, PONG_FRAME,
@@ -496,7 +496,7 @@ impl Core {
                 reply_to,
             } => {
                 let msg = NewMessage {
-                    id: random_hex(16),
+                    id: MessageId::new(),
                     client_id,
                     author: crate::protocol::Author {
                         id: me.user.id,

@@ -14,15 +14,14 @@
 //! An instance that dies mid-turn may have no client to wake its
 //! successor, so each turn keeps the alarm within `WATCHDOG_MS` while it
 //! runs (`alarm.rs`); the alarm of a dead instance's turn wakes the next.
-//! The table itself is part of the log's schema (`log.rs`).
+//! The table itself is part of the log's schema (`log/mod.rs`).
 
 use super::queue::Job;
 use super::Core;
 use crate::crypto::{aad, Field};
 use crate::error::{AppError, SocketError};
-use crate::protocol::{
-    Author, AuthorKind, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID, RESERVED_CLIENT_ID_PREFIX,
-};
+use crate::ids::{ClientId, MessageId};
+use crate::protocol::{Author, AuthorKind, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID};
 use crate::store::messages::{Charge, NewMessage};
 use crate::store::now_ms;
 use serde::Deserialize;
@@ -140,12 +139,13 @@ impl Core {
 
     fn end_interrupted(&self, r: Row) -> Result<(), AppError> {
         let (keys, session) = self.session_keys()?;
+        let id = MessageId::stored(r.message_id);
         let asked_by: UserRef = serde_json::from_str(&r.asked_by).map_err(AppError::internal)?;
         let charge: Charge = serde_json::from_str(&r.charge).map_err(AppError::internal)?;
         // Unreadable (a key retired mid-turn): the reply is kept empty.
         let text = keys
             .open(
-                &aad(Field::MessageBody, &session, Some(&r.message_id)),
+                &aad(Field::MessageBody, &session, Some(id.as_str())),
                 &r.body,
             )
             .unwrap_or_default();
@@ -174,8 +174,8 @@ impl Core {
         self.enqueue(Job::Send {
             ws: None,
             msg: NewMessage {
-                id: r.message_id.clone(),
-                client_id: format!("{RESERVED_CLIENT_ID_PREFIX}{}", r.message_id),
+                client_id: ClientId::of_reply(&id),
+                id,
                 author: Author {
                     id: ASSISTANT_AUTHOR_ID.into(),
                     name: r.author_name,

@@ -152,7 +152,7 @@ impl Core {
                 // Not acked, so the senders retry with the same client ids.
                 for (ws, m) in &batch {
                     let Some(ws) = ws else { continue };
-                    send_to(ws, &refusal.frame(Some(&m.client_id)));
+                    send_to(ws, &refusal.frame(Some(m.client_id.as_str())));
                 }
                 return;
             }
@@ -166,7 +166,7 @@ impl Core {
                 send_to(
                     ws,
                     &ServerFrame::Ack {
-                        client_id: &m.client_id,
+                        client_id: m.client_id.as_str(),
                         seq: c.view.seq,
                         id: &c.view.id,
                         duplicate: c.duplicate,

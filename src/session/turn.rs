@@ -30,14 +30,11 @@ use super::Core;
 use crate::config::LogLevel;
 use crate::contract::Mode;
 use crate::error::{AppError, SocketError};
-use crate::ids::{random_hex, random_unit};
+use crate::ids::{random_unit, ClientId, MessageId};
 use crate::llm::config::Assistant;
 use crate::llm::providers::backoff_ms;
 use crate::llm::{budget, Role, Turn};
-use crate::protocol::{
-    Author, AuthorKind, ServerFrame, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID,
-    RESERVED_CLIENT_ID_PREFIX,
-};
+use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID};
 use crate::runtime::log;
 use crate::store::messages::{Charge, NewMessage};
 use crate::store::{self, now_ms};
@@ -72,7 +69,7 @@ impl TurnState {
 
 /// The reply in progress.
 pub struct TurnState {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub author: Author,
     pub text: String,
     /// The index the next delta will carry.
@@ -164,7 +161,7 @@ impl Core {
     pub(super) fn send_turn_snapshot(&self, ws: &WebSocket) {
         let frame = self.with_reply(|t| {
             ServerFrame::Turn {
-                message_id: &t.message_id,
+                message_id: t.message_id.as_str(),
                 author: &t.author,
                 text: &t.text,
                 index: t.index,
@@ -283,7 +280,7 @@ impl Core {
             name: a.name.clone(),
             kind: AuthorKind::Assistant,
         };
-        let message_id = random_hex(16);
+        let message_id = MessageId::new();
         self.set_reply(Some(TurnState {
             message_id: message_id.clone(),
             author: author.clone(),
@@ -294,7 +291,7 @@ impl Core {
         }));
         let head = &a.chain[0].endpoint;
         self.progress_start(super::progress::Started {
-            message_id: &message_id,
+            message_id: message_id.as_str(),
             author: &author,
             asked_by,
             charge,
@@ -309,7 +306,7 @@ impl Core {
         }
         self.broadcast_message(
             &ServerFrame::Turn {
-                message_id: &message_id,
+                message_id: message_id.as_str(),
                 author: &author,
                 text: "",
                 index: 0,
@@ -395,7 +392,7 @@ impl Core {
                     ws: None,
                     msg: NewMessage {
                         id: message_id.clone(),
-                        client_id: format!("{RESERVED_CLIENT_ID_PREFIX}{message_id}"),
+                        client_id: ClientId::of_reply(&message_id),
                         author: author.clone(),
                         text,
                         reply_to: None,
@@ -427,7 +424,7 @@ impl Core {
         let frame = self.with_reply(|t| {
             t.text.push_str(piece);
             let f = ServerFrame::Delta {
-                message_id: &t.message_id,
+                message_id: t.message_id.as_str(),
                 index: t.index,
                 text: piece,
             }
@@ -440,7 +437,7 @@ impl Core {
         if now_ms() - self.progress_saved_at.get() >= super::progress::SAVE_EVERY_MS {
             let saved = self.with_reply(|t| (t.message_id.clone(), t.text.clone()));
             if let Some((id, text)) = saved {
-                self.progress_save(&id, &text);
+                self.progress_save(id.as_str(), &text);
             }
         }
     }

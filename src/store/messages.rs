@@ -8,6 +8,7 @@
 use super::{num, stmt, text};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
+use crate::ids::{ClientId, MessageId};
 use crate::protocol::{Author, AuthorKind, MessageView, TurnMeta};
 use serde::Deserialize;
 use worker::{D1Database, SqlStorageValue as V};
@@ -15,8 +16,8 @@ use worker::{D1Database, SqlStorageValue as V};
 /// A send waiting to be committed.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub id: String,
-    pub client_id: String,
+    pub id: MessageId,
+    pub client_id: ClientId,
     pub author: Author,
     pub text: String,
     pub reply_to: Option<u64>,

@@ -386,14 +386,14 @@ impl Log {
                 // The finished reply replaces its progress in one commit.
                 self.exec(
                     "DELETE FROM turn_progress WHERE message_id = ?",
-                    vec![s(&m.id)],
+                    vec![s(m.id.as_str())],
                 )?;
             }
             done.push(Appended {
                 view: MessageView {
                     seq: seq as u64,
-                    id: m.id.clone(),
-                    client_id: Some(m.client_id.clone()),
+                    id: m.id.as_str().to_string(),
+                    client_id: Some(m.client_id.as_str().to_string()),
                     author: m.author.clone(),
                     text: m.text.clone(),
                     reply_to,
@@ -432,7 +432,10 @@ impl Log {
         let charge = m.turn.as_ref().map(|(_, c)| {
             serde_json::json!({"user": c.user, "day": c.day, "reserved": c.reserved}).to_string()
         });
-        let sealed = keys.seal(&aad(Field::MessageBody, session, Some(&m.id)), &m.text);
+        let sealed = keys.seal(
+            &aad(Field::MessageBody, session, Some(m.id.as_str())),
+            &m.text,
+        );
         Ok(self
             .exec(
                 "INSERT OR IGNORE INTO messages (seq, id, client_id, author_id, author_name, author_kind, body,
@@ -441,8 +444,8 @@ impl Log {
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     int(seq),
-                    s(&m.id),
-                    s(&m.client_id),
+                    s(m.id.as_str()),
+                    s(m.client_id.as_str()),
                     s(&m.author.id),
                     s(&m.author.name),
                     s(m.author.kind.as_str()),
@@ -475,7 +478,7 @@ impl Log {
         let row = self
             .all::<Row>(
                 "SELECT seq, id, created_at FROM messages WHERE client_id = ? AND author_kind = ? AND author_id = ?",
-                vec![s(&m.client_id), s(m.author.kind.as_str()), s(&m.author.id)],
+                vec![s(m.client_id.as_str()), s(m.author.kind.as_str()), s(&m.author.id)],
             )?
             .into_iter()
             .next()
@@ -483,7 +486,7 @@ impl Log {
         Ok(MessageView {
             seq: row.seq as u64,
             id: row.id,
-            client_id: Some(m.client_id.clone()),
+            client_id: Some(m.client_id.as_str().to_string()),
             author: m.author.clone(),
             text: String::new(),
             reply_to: None,
