@@ -106,6 +106,14 @@ impl MessageId {
     }
 }
 
+/// Read as the string it is (ids are written to storage and frames as is).
+impl std::ops::Deref for MessageId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Default for MessageId {
     fn default() -> Self {
         MessageId::new()
@@ -169,6 +177,13 @@ impl ClientId {
     }
 
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ClientId {
+    type Target = str;
+    fn deref(&self) -> &str {
         &self.0
     }
 }

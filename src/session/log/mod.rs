@@ -386,14 +386,14 @@ impl Log {
                 // The finished reply replaces its progress in one commit.
                 self.exec(
                     "DELETE FROM turn_progress WHERE message_id = ?",
-                    vec![s(m.id.as_str())],
+                    vec![s(&m.id)],
                 )?;
             }
             done.push(Appended {
                 view: MessageView {
                     seq: seq as u64,
-                    id: m.id.as_str().to_string(),
-                    client_id: Some(m.client_id.as_str().to_string()),
+                    id: m.id.to_string(),
+                    client_id: Some(m.client_id.to_string()),
                     author: m.author.clone(),
                     text: m.text.clone(),
                     reply_to,
@@ -432,10 +432,7 @@ impl Log {
         let charge = m.turn.as_ref().map(|(_, c)| {
             serde_json::json!({"user": c.user, "day": c.day, "reserved": c.reserved}).to_string()
         });
-        let sealed = keys.seal(
-            &aad(Field::MessageBody, session, Some(m.id.as_str())),
-            &m.text,
-        );
+        let sealed = keys.seal(&aad(Field::MessageBody, session, Some(&m.id)), &m.text);
         Ok(self
             .exec(
                 "INSERT OR IGNORE INTO messages (seq, id, client_id, author_id, author_name, author_kind, body,
@@ -444,8 +441,8 @@ impl Log {
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     int(seq),
-                    s(m.id.as_str()),
-                    s(m.client_id.as_str()),
+                    s(&m.id),
+                    s(&m.client_id),
                     s(&m.author.id),
                     s(&m.author.name),
                     s(m.author.kind.as_str()),
@@ -478,7 +475,7 @@ impl Log {
         let row = self
             .all::<Row>(
                 "SELECT seq, id, created_at FROM messages WHERE client_id = ? AND author_kind = ? AND author_id = ?",
-                vec![s(m.client_id.as_str()), s(m.author.kind.as_str()), s(&m.author.id)],
+                vec![s(&m.client_id), s(m.author.kind.as_str()), s(&m.author.id)],
             )?
             .into_iter()
             .next()
@@ -486,7 +483,7 @@ impl Log {
         Ok(MessageView {
             seq: row.seq as u64,
             id: row.id,
-            client_id: Some(m.client_id.as_str().to_string()),
+            client_id: Some(m.client_id.to_string()),
             author: m.author.clone(),
             text: String::new(),
             reply_to: None,
