@@ -330,6 +330,10 @@ mod tests {
         let read = |j: &str| serde_json::from_str::<ClientId>(j).map_err(|e| e.to_string());
         assert_eq!(read("\"c1\"").unwrap().as_str(), "c1");
         assert!(read("\"turn:x\"").unwrap_err().contains("reserved"));
+        // The messages are literals (no formatting code in the worker); they
+        // state the same facts as the constants.
+        let reserved = format!("{RESERVED_CLIENT_ID_PREFIX:?}");
+        assert!(ClientIdRefused::Reserved.message().contains(&reserved));
         assert!(read("\"a b\"")
             .unwrap_err()
             .contains(&format!("1-{MAX_CLIENT_ID_CHARS} ")));
