@@ -31,11 +31,26 @@ function startConsole() {
   let cursor = null;
   const fmt = (ms) => new Date(ms).toLocaleString();
 
+  // Loads overlap (the first page, then Apply before it answered): only the
+  // newest may fill the table, or a slower, older answer would show rows the
+  // filters no longer ask for. The table is aria-busy while one is pending.
+  let newest = 0;
   async function load(fromStart) {
-    if (fromStart) cursor = null;
+    const mine = ++newest;
+    $("rows").setAttribute("aria-busy", "true");
+    try {
+      await fill(fromStart, () => mine === newest);
+    } finally {
+      if (mine === newest) $("rows").setAttribute("aria-busy", "false");
+    }
+  }
+
+  async function fill(fromStart, current) {
+    const from = fromStart ? null : cursor;
     const f = new FormData($("filters"));
     const params = Object.fromEntries([...f].filter(([, v]) => v !== ""));
-    const page = await client.adminSessions({ ...params, limit: 25, cursor: cursor ?? undefined });
+    const page = await client.adminSessions({ ...params, limit: 25, cursor: from ?? undefined });
+    if (!current()) return;
     $("rows").replaceChildren(
       ...page.sessions.map((s) => {
         const tr = document.createElement("tr");

@@ -92,9 +92,33 @@ test("chat page and admin console, end to end", async () => {
 
   // 3. An admin takes over and replies; the user sees the agent's name.
   const dana = await page();
+  // The console's first listing is held back until a filtered one has
+  // answered: the late, older answer must not fill the table.
+  let release;
+  const held = new Promise((r) => (release = r));
+  let delivered;
+  const late = new Promise((r) => (delivered = r));
+  let first = true;
+  await dana.page.route(/\/v1\/admin\/sessions\?/, async (route) => {
+    if (!first) return route.continue();
+    first = false;
+    const response = await route.fetch();
+    await held;
+    await route.fulfill({ response });
+    delivered();
+  });
   await signIn(dana.page, "/admin", "Dana", "admin");
+  await dana.page.getByLabel("Owner").fill("nobody-at-all");
+  await dana.page.getByRole("button", { name: "Apply" }).click();
+  await dana.page.locator("#rows[aria-busy=false]").waitFor({ state: "attached" });
+  release();
+  await late;
+  // The page has had the late answer; give its handler a moment to run.
+  await dana.page.evaluate(() => new Promise((r) => setTimeout(r, 300)));
+  assert.equal(await dana.page.locator("#rows tr").count(), 0, "the older, unfiltered answer filled the table");
   await dana.page.getByLabel("Owner").fill("dev-ann");
   await dana.page.getByRole("button", { name: "Apply" }).click();
+  await dana.page.locator("#rows[aria-busy=false]").waitFor({ state: "attached" });
   await dana.page.getByRole("button", { name: "Open session Billing question" }).click();
   await dana.page.getByText("Sent from my laptop", { exact: true }).waitFor();
   await dana.page.getByText(/Assistant: [1-9][0-9]* replies, [1-9][0-9]* tokens in/).waitFor();
@@ -106,6 +130,7 @@ test("chat page and admin console, end to end", async () => {
   await agentMsg.waitFor();
   assert.equal(await agentMsg.locator(".author").textContent(), "Dana");
   await dana.page.getByRole("button", { name: "Apply" }).click(); // refresh the table
+  await dana.page.locator("#rows[aria-busy=false]").waitFor({ state: "attached" });
   await dana.page.screenshot({ path: path.join(artifacts, "admin.png"), fullPage: true });
 
   // 4. Offline: two sends wait in the outbox, then land once each, in order.

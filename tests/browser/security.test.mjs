@@ -89,6 +89,8 @@ test("every user-controlled field is shown as text, with the CSP off", async () 
   await d.page.goto(`${base}/admin#token=${dana}`);
   await d.page.getByLabel("Owner").fill(names.sub);
   await d.page.getByRole("button", { name: "Apply" }).click();
+  // The unfiltered first page shows the same rows; wait for the filtered one.
+  await d.page.locator("#rows[aria-busy=false]").waitFor({ state: "attached" });
   await d.page.getByRole("cell", { name: names.sub, exact: true }).waitFor();
   await d.page.getByRole("cell", { name: payload("title"), exact: true }).waitFor();
   await d.page.getByRole("button", { name: /^Open session/ }).click();
