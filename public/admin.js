@@ -82,8 +82,11 @@ function startConsole() {
   $("next").addEventListener("click", () => load(false));
 
   let chat = null;
+  let shown = null; // the session in the live view
   async function showUsage(id) {
     const { usage } = await client.adminSession(id);
+    // Another session opened while this answer was on its way.
+    if (id !== shown) return;
     const ms = (v) => (v == null ? "–" : `${Math.round(v)} ms`);
     $("usage").textContent = `Assistant: ${usage.turns ?? 0} replies, ${usage.tokens_in ?? 0} tokens in, ${usage.tokens_out ?? 0} out; ` +
       `first token avg ${ms(usage.ttft_ms?.avg)}, reply avg ${ms(usage.latency_ms?.avg)}`;
@@ -91,6 +94,7 @@ function startConsole() {
 
   function open(s) {
     chat?.close();
+    shown = s.id;
     $("live").hidden = false;
     $("live-title").textContent = s.title || `Session ${s.id.slice(0, 10)}`;
     $("mode").textContent = s.mode === "human" ? "A human agent is answering." : "The assistant is answering.";
