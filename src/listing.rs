@@ -130,7 +130,8 @@ impl ListQuery {
                     None => return Err(bad("invalid_filter", "mode must be assistant or human")),
                 },
                 "owner" => {
-                    if v.is_empty() || v.chars().count() > 128 {
+                    // The one user id rule (`ids`), not a copy of its bound.
+                    if !crate::ids::is_valid_user_id(v) {
                         return Err(bad("invalid_filter", "owner must be a user id"));
                     }
                     q.owner = Some(v.into());
@@ -377,8 +378,22 @@ mod tests {
             ("limit", "0", "invalid_limit"),
             ("limit", "201", "invalid_limit"),
             ("ownr", "x", "invalid_filter"),
+            ("owner", "", "invalid_filter"),
+            ("owner", " padded", "invalid_filter"),
         ] {
             assert_eq!(parse(&[(k, v)]).unwrap_err().code(), code, "{k}={v}");
         }
+    }
+
+    #[test]
+    fn an_owner_is_any_user_id() {
+        use crate::ids::MAX_USER_ID_CHARS;
+        let longest = "x".repeat(MAX_USER_ID_CHARS);
+        for ok in ["auth0|123", "ann@example.com", longest.as_str()] {
+            assert_eq!(parse(&[("owner", ok)]).unwrap().owner.as_deref(), Some(ok));
+        }
+        let long = "x".repeat(MAX_USER_ID_CHARS + 1);
+        let err = parse(&[("owner", long.as_str())]).unwrap_err();
+        assert_eq!(err.code(), "invalid_filter");
     }
 }
