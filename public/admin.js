@@ -97,7 +97,7 @@ function startConsole() {
     shown = s.id;
     $("live").hidden = false;
     $("live-title").textContent = s.title || `Session ${s.id.slice(0, 10)}`;
-    $("mode").textContent = s.mode === "human" ? "A human agent is answering." : "The assistant is answering.";
+    renderDesk(s);
     const transcript = new Transcript($("transcript"), { me });
     transcript.clear();
     showUsage(s.id);
@@ -106,14 +106,31 @@ function startConsole() {
     on("status", (st) => { $("status").textContent = st.state; $("status").dataset.state = st.state; });
     transcript.follow(chat);
     on("message", (m) => m.author.kind === "assistant" && showUsage(s.id));
-    on("mode", (m) => {
-      $("mode").textContent = m.mode === "human" ? `Taken over by ${m.by.name}.` : `Handed back to the assistant by ${m.by.name}.`;
+    on("hello", renderDesk);
+    on("desk", renderDesk);
+    on("error", (e) => {
+      if (e.code === "already_assigned") $("mode").textContent = "Another agent has this session.";
+      if (e.code === "session_closed") $("mode").textContent = "This session is closed.";
     });
     chat.connect();
     $("live").scrollIntoView({ block: "start" });
   }
 
-  $("takeover").addEventListener("click", () => chat?.takeover());
+  // The support desk's state of the open session (text only: names come
+  // from tokens).
+  function renderDesk({ status, assignee, waiting_since }) {
+    const since = waiting_since ? ` since ${new Date(waiting_since).toLocaleTimeString()}` : "";
+    $("mode").textContent = {
+      open: "The assistant is answering.",
+      waiting: `Waiting for a person${since}.`,
+      assigned: assignee ? `Assigned to ${assignee.name}.` : "A human agent is answering.",
+      resolved: "Resolved. The user's next message reopens it.",
+      closed: "Closed (idle).",
+    }[status] ?? status;
+  }
+
+  $("claim").addEventListener("click", () => chat?.claim());
+  $("resolve").addEventListener("click", () => chat?.resolve());
   $("release").addEventListener("click", () => chat?.release());
   $("composer").addEventListener("submit", (e) => {
     e.preventDefault();

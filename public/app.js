@@ -92,6 +92,7 @@ function open(id, title) {
   const on = (type, fn) => chat.addEventListener(type, (e) => fn(e.detail));
   on("status", (s) => ($("status").textContent = statusText(s)) && ($("status").dataset.state = s.state));
   on("hello", (h) => {
+    renderDesk(h);
     presence.clear();
     for (const p of h.present) presence.set(p.user.id, p);
     for (const r of h.reads) transcript.receipt({ user: { id: r.user_id, name: r.user_id }, seq: r.seq });
@@ -112,9 +113,24 @@ function open(id, title) {
     else presence.delete(p.user.id);
     renderPresence();
   });
-  on("mode", (m) => {
-    $("mode").textContent = m.mode === "human" ? `${m.by.name} (support agent) has joined the conversation.` : "The assistant is answering again.";
-  });
+  // The support desk: who is answering, and "Talk to a person".
+  let deskStatus = null;
+  function renderDesk({ status, assignee }) {
+    const was = deskStatus;
+    deskStatus = status;
+    const text = {
+      waiting: "Waiting for a person to join…",
+      assigned: assignee ? `${assignee.name} (support agent) has joined the conversation.` : "A support agent is handling this conversation.",
+      resolved: "This conversation was marked resolved. Write again to reopen it.",
+      closed: "This conversation is closed. Start a new one to write again.",
+      // Only worth saying when a person was involved before.
+      open: was && was !== "open" ? "The assistant is answering again." : "",
+    }[status] ?? "";
+    $("mode").textContent = text;
+    $("escalate").hidden = !(status === "open" || status === "resolved");
+    $("composer").hidden = status === "closed";
+  }
+  on("desk", renderDesk);
   on("error", (e) => {
     if (e.code === "rate_limited") $("typing").textContent = "Slow down a little…";
   });
@@ -152,6 +168,7 @@ $("composer-text").addEventListener("keydown", (e) => {
   }
 });
 $("stop").addEventListener("click", () => chat?.stop());
+$("escalate").addEventListener("click", () => chat?.escalate());
 
 const sessions = await loadSessions();
 const wanted = new URLSearchParams(location.search).get("session");

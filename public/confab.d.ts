@@ -23,9 +23,12 @@ export interface Message {
 }
 export interface SessionView {
   id: string; owner_id: string; title: string | null; contact: { name: string; email: string } | null;
-  mode: "assistant" | "human"; status: "active" | "idle" | "closed"; last_seq: number; message_count: number;
-  created_at: number; updated_at: number;
+  mode: "assistant" | "human"; status: "open" | "waiting" | "assigned" | "resolved" | "closed";
+  /** The support desk: who has the session, and the inbox's times (unix ms). */
+  assignee: UserRef | null; waiting_since: number | null; first_agent_reply_at: number | null; resolved_at: number | null;
+  last_seq: number; message_count: number; created_at: number; updated_at: number;
 }
+export type DeskStatus = SessionView["status"];
 export type ConnectionState = "idle" | "connecting" | "online" | "reconnecting" | "offline" | "closed";
 
 export interface ClientOptions {
@@ -62,7 +65,7 @@ export interface SessionOptions {
 
 export interface SessionEvents {
   status: { state: ConnectionState; queued: number };
-  hello: { you: UserRef; session: string; last_seq: number; present: { user: UserRef; devices: number }[]; reads: { user_id: string; seq: number }[] };
+  hello: { you: UserRef; session: string; last_seq: number; present: { user: UserRef; devices: number }[]; reads: { user_id: string; seq: number }[]; status: DeskStatus; assignee: UserRef | null };
   synced: { last_seq: number };
   message: Message;
   ack: { client_id: string; seq: number; id: string; duplicate: boolean };
@@ -75,6 +78,8 @@ export interface SessionEvents {
   presence: { user: UserRef; status: "joined" | "left"; devices: number };
   receipt: { user: UserRef; seq: number };
   mode: { mode: "assistant" | "human"; by: UserRef };
+  /** The desk state changed; `by` is null when Confab changed it (the idle close, a timeout). */
+  desk: { status: DeskStatus; assignee: UserRef | null; waiting_since: number | null; first_agent_reply_at: number | null; resolved_at: number | null; by: UserRef | null };
   error: { code: string; message: string; client_id?: string; retry_after_ms?: number };
   renew: { code: 4001 };
   closed: { code: number; reason?: string; terminal: true };
@@ -97,7 +102,17 @@ export declare class ConfabSession extends EventTarget {
   typing(): void;
   read(seq: number): void;
   stop(): void;
+  /** Asks for a person: the session waits for an agent. */
+  escalate(): void;
+  /** Agents: take the session (`already_assigned` if another agent has it). */
+  claim(): void;
+  /** Agents: the older name of `claim`. */
   takeover(): void;
+  /** Agents: give the session to another agent, by user id. */
+  transfer(to: string): void;
+  /** Agents: end the conversation; the user's next message reopens it. */
+  resolve(): void;
+  /** Agents: hand the session back to the assistant. */
   release(): void;
   addEventListener<K extends keyof SessionEvents>(type: K, listener: (e: CustomEvent<SessionEvents[K]>) => void, options?: boolean | AddEventListenerOptions): void;
 }

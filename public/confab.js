@@ -181,8 +181,14 @@ export class ConfabSession extends EventTarget {
   read(seq) { this.#frame({ type: "read", seq }); }
   /** Stops the assistant's reply in progress. */
   stop() { this.#frame({ type: "stop" }); }
-  /** Agents (admins) only. */
+  /** Asks for a person: the session waits for an agent (a `desk` event follows). */
+  escalate() { this.#frame({ type: "escalate" }); }
+  /** Agents (admins) only: claim (or its older name, takeover), transfer to
+   * another agent by user id, resolve, release to the assistant. */
+  claim() { this.#frame({ type: "claim" }); }
   takeover() { this.#frame({ type: "takeover" }); }
+  transfer(to) { this.#frame({ type: "transfer", to }); }
+  resolve() { this.#frame({ type: "resolve" }); }
   release() { this.#frame({ type: "release" }); }
 
   /** Messages sent but not yet acknowledged (kept across reloads). */
@@ -315,6 +321,8 @@ export class ConfabSession extends EventTarget {
         this.#dropFromOutbox(f.client_id);
         break;
       case "error":
+        // A closed session takes no more messages: retrying cannot help.
+        if (f.code === "session_closed" && f.client_id) this.#dropFromOutbox(f.client_id);
         if (f.code === "token_expired") {
           this.#emit(f.type, f);
           return this.#renew();

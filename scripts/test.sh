@@ -30,7 +30,9 @@ cargo run -q --example bench -- --smoke
 # The gzip bundle may not grow past this (KiB, as wrangler counts it):
 # every isolate start compiles it, and it counts against the script size
 # limit. BENCHMARKS.md has the history and what the bundle is made of.
-BUNDLE_BUDGET_KIB=400
+# Raised from 400 to 412 on 2026-12-01 for the support desk's first part
+# (398.80 -> 410.58 KiB), a stated decision until it is won back.
+BUNDLE_BUDGET_KIB=412
 
 for env in production dev; do
   log "wrangler deploy --dry-run --env $env"

@@ -106,33 +106,6 @@ impl Mode {
     }
 }
 
-/// A session's status, as D1 keeps it (`sessions.status`, whose CHECK
-/// constraint allows these three).
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Active,
-    Idle,
-    Closed,
-}
-
-impl Status {
-    /// Every status (the JS client's types are checked against this).
-    pub const ALL: [Status; 3] = [Status::Active, Status::Idle, Status::Closed];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Idle => "idle",
-            Status::Closed => "closed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
-
 /// A ticket the connecting socket was admitted with; the object admits
 /// each ticket id once.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -197,10 +170,13 @@ pub enum Call {
         caller: Caller,
         user_id: String,
     },
-    /// Sets who answers; `human` stops a reply in progress. Answers 204.
-    SetMode {
+    /// A support desk action by an agent (`crate::desk`): escalate,
+    /// claim, transfer, resolve, release. Answers the state after it
+    /// ([`crate::desk::View`]), or 409 `already_assigned` /
+    /// `session_closed`.
+    Desk {
         session: String,
-        mode: Mode,
+        action: crate::desk::Action,
         by: UserRef,
     },
     /// Erases the session: every socket closes with 4004 and the object's
@@ -239,7 +215,7 @@ impl Call {
             Call::Members { .. } => "members",
             Call::AddMember { .. } => "add_member",
             Call::RemoveMember { .. } => "remove_member",
-            Call::SetMode { .. } => "set_mode",
+            Call::Desk { .. } => "desk",
             Call::Erase { .. } => "erase",
             Call::Rotate { .. } => "rotate",
             Call::Replication { .. } => "replication",
@@ -258,7 +234,7 @@ impl Call {
             | Call::Members { session, .. }
             | Call::AddMember { session, .. }
             | Call::RemoveMember { session, .. }
-            | Call::SetMode { session, .. }
+            | Call::Desk { session, .. }
             | Call::Erase { session }
             | Call::Rotate { session, .. }
             | Call::Replication { session }
@@ -289,6 +265,7 @@ pub struct AccessReply {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct LiveState {
     pub mode: Mode,
+    pub desk: crate::desk::View,
     pub last_seq: u64,
     pub message_count: u64,
     pub updated_at: i64,
@@ -397,15 +374,16 @@ mod tests {
             r#"{"op":"connect","session":"s1","request_id":"r1","caller":{"user":{"id":"alice","name":"\u00c4lice"},"admin":false,"need":"member"},"after":7,"ticket":{"id":"t","expires_at":9},"expires_at":10,"batch":true}"#
         );
         assert_eq!(Call::decode(&c.encode()), Some(c));
-        let m = Call::SetMode {
+        let m = Call::Desk {
             session: "s".into(),
-            mode: Mode::Human,
+            action: crate::desk::Action::Claim,
             by: alice().user,
         };
         assert_eq!(
             wire(&m),
-            json!({"op": "set_mode", "session": "s", "mode": "human", "by": {"id": "alice", "name": "Älice"}})
+            json!({"op": "desk", "session": "s", "action": "claim", "by": {"id": "alice", "name": "Älice"}})
         );
+        assert_eq!(Call::decode(&m.encode()), Some(m));
         assert_eq!(
             wire(&Call::Erase {
                 session: "s".into()
@@ -414,6 +392,7 @@ mod tests {
         );
         let live = LiveState {
             mode: Mode::Assistant,
+            desk: crate::desk::Desk::new(0).view(),
             last_seq: 3,
             message_count: 3,
             updated_at: 5,
@@ -425,7 +404,7 @@ mod tests {
                 shard: Shard::parse("DB_SHARD_1").unwrap(),
             })
             .unwrap(),
-            json!({"role": "admin", "live": {"mode": "assistant", "last_seq": 3, "message_count": 3, "updated_at": 5}, "shard": "DB_SHARD_1"})
+            json!({"role": "admin", "live": {"mode": "assistant", "desk": {"status": "open", "assignee": null, "waiting_since": null, "first_agent_reply_at": null, "resolved_at": null}, "last_seq": 3, "message_count": 3, "updated_at": 5}, "shard": "DB_SHARD_1"})
         );
         assert_eq!(
             wire(&Call::Init {

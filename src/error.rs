@@ -45,6 +45,10 @@ pub enum AppError {
         code: &'static str,
         retry_after_s: u64,
     },
+    /// Another agent has the session (a claim lost).
+    AlreadyAssigned,
+    /// The session is closed: it is read-only for good.
+    SessionClosed,
     /// A dependency (D1, KV, configuration) is not usable; `check` names it.
     Unavailable {
         check: &'static str,
@@ -102,6 +106,7 @@ impl AppError {
             AppError::OriginNotAllowed => 403,
             AppError::HostNotAllowed => 421,
             AppError::RateLimited { .. } | AppError::Quota { .. } => 429,
+            AppError::AlreadyAssigned | AppError::SessionClosed => 409,
             AppError::Unavailable { .. } => 503,
             AppError::Internal(_) => 500,
         }
@@ -123,6 +128,8 @@ impl AppError {
             AppError::HostNotAllowed => "host_not_allowed",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Quota { code, .. } => code,
+            AppError::AlreadyAssigned => "already_assigned",
+            AppError::SessionClosed => "session_closed",
             AppError::Unavailable { .. } => "unavailable",
             AppError::Internal(_) => "internal",
         }
@@ -144,6 +151,8 @@ impl AppError {
             AppError::HostNotAllowed => "this host is not served here".into(),
             AppError::RateLimited { .. } => "too many requests; slow down".into(),
             AppError::Quota { .. } => "over your quota; try again later".into(),
+            AppError::AlreadyAssigned => "another agent has this session".into(),
+            AppError::SessionClosed => "this session is closed".into(),
             AppError::Unavailable { check } => format!("dependency unavailable: {check}"),
             AppError::Internal(_) => "internal error; quote the request id when reporting".into(),
         }
@@ -224,7 +233,7 @@ pub enum SocketError {
         scope: crate::limits::Scope,
         retry_after_ms: u64,
     },
-    /// Only agents take over or release a session.
+    /// Only agents claim, transfer, resolve or release a session.
     NotAnAgent,
     NotAuthor,
     MessageDeleted,
@@ -294,7 +303,7 @@ impl SocketError {
                 scope: Scope::Actions,
                 ..
             } => "too many changes; slow down".into(),
-            SocketError::NotAnAgent => "only agents may take over".into(),
+            SocketError::NotAnAgent => "only agents may do this".into(),
             SocketError::NotAuthor => "only the author may change this message".into(),
             SocketError::MessageDeleted => "that message was deleted".into(),
             SocketError::MessageNotFound => "no such message".into(),
@@ -465,6 +474,8 @@ mod tests {
             (AppError::PayloadTooLarge, 413, "payload_too_large"),
             (AppError::UpgradeRequired, 426, "upgrade_required"),
             (AppError::Unavailable { check: "d1" }, 503, "unavailable"),
+            (AppError::AlreadyAssigned, 409, "already_assigned"),
+            (AppError::SessionClosed, 409, "session_closed"),
         ];
         for (e, status, code) in cases {
             assert_eq!(e.status(), status);

@@ -9,6 +9,7 @@ pub mod config;
 pub mod contract;
 pub mod crypto;
 pub mod csp;
+pub mod desk;
 pub mod error;
 pub mod ids;
 pub mod join;

@@ -8,7 +8,8 @@
 //! Every D1 shard runs the same statement; [`ListQuery::order`] merges
 //! their pages (`crate::shards::merge`), so pages stay exact across shards.
 
-use crate::contract::{Mode, Status};
+use crate::contract::Mode;
+use crate::desk::Status;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub enum Sort {
     Created,
     Messages,
     Tokens,
+    /// When the session (last) began waiting for an agent.
+    Waiting,
 }
 
 impl Sort {
@@ -26,6 +29,7 @@ impl Sort {
             "created" => Sort::Created,
             "messages" => Sort::Messages,
             "tokens" => Sort::Tokens,
+            "waiting" => Sort::Waiting,
             _ => return None,
         })
     }
@@ -36,6 +40,7 @@ impl Sort {
             Sort::Created => "created",
             Sort::Messages => "messages",
             Sort::Tokens => "tokens",
+            Sort::Waiting => "waiting",
         }
     }
 
@@ -45,6 +50,7 @@ impl Sort {
             Sort::Created => "created_at",
             Sort::Messages => "message_count",
             Sort::Tokens => "tokens_total",
+            Sort::Waiting => "waiting_since",
         }
     }
 }
@@ -68,6 +74,8 @@ pub struct ListQuery {
     pub status: Option<Status>,
     pub mode: Option<Mode>,
     pub owner: Option<String>,
+    /// The agent (user id) who has the session.
+    pub assignee: Option<String>,
     pub human_assisted: Option<bool>,
     pub created_from: Option<i64>,
     pub created_to: Option<i64>,
@@ -97,6 +105,7 @@ impl ListQuery {
             status: None,
             mode: None,
             owner: None,
+            assignee: None,
             human_assisted: None,
             created_from: None,
             created_to: None,
@@ -121,7 +130,7 @@ impl ListQuery {
                     None => {
                         return Err(bad(
                             "invalid_filter",
-                            "status must be active, idle or closed",
+                            "status must be open, waiting, assigned, resolved or closed",
                         ))
                     }
                 },
@@ -135,6 +144,12 @@ impl ListQuery {
                         return Err(bad("invalid_filter", "owner must be a user id"));
                     }
                     q.owner = Some(v.into());
+                }
+                "assignee" => {
+                    if !crate::ids::is_valid_user_id(v) {
+                        return Err(bad("invalid_filter", "assignee must be a user id"));
+                    }
+                    q.assignee = Some(v.into());
                 }
                 "human_assisted" => match v {
                     "true" => q.human_assisted = Some(true),
@@ -154,7 +169,7 @@ impl ListQuery {
                     q.sort = Sort::parse(v).ok_or_else(|| {
                         bad(
                             "invalid_sort",
-                            "sort must be updated, created, messages or tokens",
+                            "sort must be updated, created, messages, tokens or waiting",
                         )
                     })?
                 }
@@ -260,6 +275,9 @@ impl ListQuery {
         if let Some(o) = &self.owner {
             add("owner_id = ?", Param::Text(o.clone()));
         }
+        if let Some(a) = &self.assignee {
+            add("assignee_id = ?", Param::Text(a.clone()));
+        }
         if let Some(h) = self.human_assisted {
             add("human_assisted = ?", Param::Int(h as i64));
         }
@@ -320,7 +338,7 @@ mod tests {
     #[test]
     fn filters_and_cursor_bind_in_order() {
         let q = parse(&[
-            ("status", "active"),
+            ("status", "waiting"),
             ("mode", "human"),
             ("owner", "u1"),
             ("human_assisted", "true"),
@@ -352,6 +370,30 @@ mod tests {
     }
 
     #[test]
+    fn the_waiting_queue_is_a_filter_and_a_sort() {
+        let q = parse(&[
+            ("status", "waiting"),
+            ("assignee", "agent-7"),
+            ("sort", "waiting"),
+            ("order", "asc"),
+        ])
+        .unwrap();
+        let (sql, params) = q.sql_tail();
+        assert_eq!(
+            sql,
+            " WHERE status = ?1 AND assignee_id = ?2 ORDER BY waiting_since ASC, id ASC LIMIT ?3"
+        );
+        assert_eq!(params[1], Param::Text("agent-7".into()));
+        for bad in [("status", "active"), ("status", "idle"), ("assignee", "")] {
+            assert_eq!(
+                parse(&[bad]).unwrap_err().code(),
+                "invalid_filter",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_cursor_only_works_with_its_own_sort() {
         let q = parse(&[("sort", "created")]).unwrap();
         let c = q.encode_cursor(1, "abc");
@@ -369,7 +411,7 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         for (k, v, code) in [
-            ("status", "open", "invalid_filter"),
+            ("status", "active", "invalid_filter"),
             ("mode", "robot", "invalid_filter"),
             ("human_assisted", "yes", "invalid_filter"),
             ("created_from", "yesterday", "invalid_filter"),

@@ -130,7 +130,13 @@ pub struct SessionView {
     pub title: Option<String>,
     pub contact: Option<Contact>,
     pub mode: crate::contract::Mode,
-    pub status: crate::contract::Status,
+    /// The support desk's fields (`crate::desk::View`), spelled out here
+    /// rather than flattened: serde's flatten links a buffering reader.
+    pub status: crate::desk::Status,
+    pub assignee: Option<crate::protocol::UserRef>,
+    pub waiting_since: Option<i64>,
+    pub first_agent_reply_at: Option<i64>,
+    pub resolved_at: Option<i64>,
     pub last_seq: u64,
     pub message_count: u64,
     pub created_at: i64,
@@ -138,6 +144,17 @@ pub struct SessionView {
     /// Fields whose stored ciphertext could not be opened (shown as null).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub unreadable: Vec<Unreadable>,
+}
+
+impl SessionView {
+    /// Takes the desk state the session object reports (fresher than D1's).
+    pub fn set_desk(&mut self, d: crate::desk::View) {
+        self.status = d.status;
+        self.assignee = d.assignee;
+        self.waiting_since = d.waiting_since;
+        self.first_agent_reply_at = d.first_agent_reply_at;
+        self.resolved_at = d.resolved_at;
+    }
 }
 
 /// A stored value that could not be decrypted, and why.

@@ -44,15 +44,27 @@ pub enum ClientFrame {
     },
     /// Stops the assistant's reply in progress.
     Stop,
-    /// An agent (admin) takes the session over from the assistant.
+    /// A user (or an agent) asks for a person: the session waits for an
+    /// agent (`crate::desk`).
+    Escalate,
+    /// An agent takes the session for themselves.
+    Claim,
+    /// The older name of `claim`, kept for clients that use it.
     Takeover,
+    /// An agent gives the session to another agent (by user id).
+    Transfer {
+        to: String,
+    },
+    /// An agent ends the conversation; the user's next message reopens it.
+    Resolve,
     /// An agent hands the session back to the assistant.
     Release,
     Ping,
 }
 
 const CLIENT_TYPES: &[&str] = &[
-    "send", "edit", "delete", "react", "typing", "read", "stop", "takeover", "release", "ping",
+    "send", "edit", "delete", "react", "typing", "read", "stop", "escalate", "claim", "takeover",
+    "transfer", "resolve", "release", "ping",
 ];
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +210,9 @@ pub enum ServerFrame<'a> {
         last_seq: u64,
         present: Vec<PresenceEntry>,
         reads: Vec<ReadPosition>,
+        /// Where the session stands on the desk, and who has it.
+        status: crate::desk::Status,
+        assignee: Option<&'a UserRef>,
     },
     Message(&'a MessageView),
     Ack {
@@ -251,6 +266,17 @@ pub enum ServerFrame<'a> {
     Mode {
         mode: &'a str,
         by: &'a UserRef,
+    },
+    /// The session's desk state changed (`crate::desk`); `by` is who
+    /// changed it (null: Confab itself, e.g. the idle close). Named `desk`
+    /// because clients already use `status` for their connection state.
+    Desk {
+        status: crate::desk::Status,
+        assignee: Option<&'a UserRef>,
+        waiting_since: Option<i64>,
+        first_agent_reply_at: Option<i64>,
+        resolved_at: Option<i64>,
+        by: Option<&'a UserRef>,
     },
     /// The next piece of the assistant's reply.
     Delta {
@@ -426,9 +452,20 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
                 ));
             }
         }
+        ClientFrame::Transfer { to } => {
+            if !crate::ids::is_valid_user_id(to) {
+                return Err(FrameError::new(
+                    "invalid_user_id",
+                    "`to` must be a user id: 1-128 characters, no surrounding white space or control characters",
+                ));
+            }
+        }
         ClientFrame::Typing
         | ClientFrame::Stop
+        | ClientFrame::Escalate
+        | ClientFrame::Claim
         | ClientFrame::Takeover
+        | ClientFrame::Resolve
         | ClientFrame::Release
         | ClientFrame::Ping => {}
     }

@@ -84,9 +84,22 @@ pub enum Endpoint {
     Reencrypt,
     AdminSessions,
     AdminSession,
-    Takeover,
-    Release,
+    /// A support desk action on a session (`crate::desk`).
+    Desk(DeskVerb),
     Replication,
+}
+
+/// The desk actions the admin API offers, one route each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeskVerb {
+    Escalate,
+    Claim,
+    /// Claim, under its older name.
+    Takeover,
+    /// Body `{"to": "<agent user id>"}`.
+    Transfer,
+    Resolve,
+    Release,
 }
 
 impl Endpoint {
@@ -167,8 +180,12 @@ pub static ROUTES: &[Spec] = {
         route(POST, "/v1/admin/maintenance/reencrypt", E::Reencrypt, Admin, "admin.reencrypt"),
         route(GET, "/v1/admin/sessions", E::AdminSessions, Admin, "admin.sessions"),
         route(GET, "/v1/admin/sessions/{session}", E::AdminSession, Admin, "admin.session"),
-        route(POST, "/v1/admin/sessions/{session}/takeover", E::Takeover, Admin, "admin.takeover"),
-        route(POST, "/v1/admin/sessions/{session}/release", E::Release, Admin, "admin.release"),
+        route(POST, "/v1/admin/sessions/{session}/escalate", E::Desk(DeskVerb::Escalate), Admin, "admin.escalate"),
+        route(POST, "/v1/admin/sessions/{session}/claim", E::Desk(DeskVerb::Claim), Admin, "admin.claim"),
+        route(POST, "/v1/admin/sessions/{session}/takeover", E::Desk(DeskVerb::Takeover), Admin, "admin.takeover"),
+        route(POST, "/v1/admin/sessions/{session}/transfer", E::Desk(DeskVerb::Transfer), Admin, "admin.transfer"),
+        route(POST, "/v1/admin/sessions/{session}/resolve", E::Desk(DeskVerb::Resolve), Admin, "admin.resolve"),
+        route(POST, "/v1/admin/sessions/{session}/release", E::Desk(DeskVerb::Release), Admin, "admin.release"),
         route(GET, "/v1/admin/sessions/{session}/replication", E::Replication, Admin, "admin.replication"),
     ]
 };
@@ -397,8 +414,7 @@ mod dispatch {
             E::AdminSessions => api::admin::sessions(req, ctx).await,
             E::Reencrypt => api::admin::reencrypt(req, ctx).await,
             E::AdminSession => api::admin::session(ctx, id()?, granted.who()?).await,
-            E::Takeover => api::admin::takeover(ctx, id()?, granted.who()?).await,
-            E::Release => api::admin::release(ctx, id()?, granted.who()?).await,
+            E::Desk(verb) => api::admin::desk(req, ctx, id()?, verb, granted.who()?).await,
             E::Replication => api::admin::replication(ctx, id()?).await,
         }
     }

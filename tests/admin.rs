@@ -30,11 +30,13 @@ async fn seed_shard(h: &Harness, shard: &str, k: usize, n: usize) {
     h.sql_on(
         shard,
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
-         INSERT INTO sessions (id, owner_id, mode, status, message_count, human_assisted,
+         INSERT INTO sessions (id, owner_id, mode, status, waiting_since, message_count, human_assisted,
                                tokens_in, tokens_total, created_at, updated_at)
          SELECT printf('adm%05d', i), 'owner-' || (i % 3),
                 CASE WHEN i % 7 = 0 THEN 'human' ELSE 'assistant' END,
-                CASE i % 10 WHEN 0 THEN 'closed' WHEN 1 THEN 'idle' ELSE 'active' END,
+                CASE i % 10 WHEN 0 THEN 'closed' WHEN 1 THEN 'waiting' ELSE 'open' END,
+                -- A wait (its start repeating, for ties) on every third row.
+                CASE WHEN i % 3 = 0 THEN ?2 + (i % 40) * 1000 ELSE 0 END,
                 i % 50, CASE WHEN i % 5 = 0 THEN 1 ELSE 0 END,
                 (i * 37) % 1000, (i * 37) % 1000,
                 ?2 + i * 1000, ?2 + ((i * 7919) % ?1) * 1000
@@ -138,6 +140,8 @@ async fn admin_listing_pages_filters_and_sorts_over_1200_sessions() {
         ("messages", "message_count"),
         ("tokens", "tokens"),
         ("updated", "updated_at"),
+        // Null (never waited) sorts as 0.
+        ("waiting", "waiting_since"),
     ] {
         for order in ["asc", "desc"] {
             let rows = page_all(
@@ -155,7 +159,7 @@ async fn admin_listing_pages_filters_and_sorts_over_1200_sessions() {
             );
             let keys: Vec<(i64, &str)> = rows
                 .iter()
-                .map(|r| (r[field].as_i64().unwrap(), r["id"].as_str().unwrap()))
+                .map(|r| (r[field].as_i64().unwrap_or(0), r["id"].as_str().unwrap()))
                 .collect();
             let sorted = keys.windows(2).all(|w| {
                 if order == "asc" {
@@ -179,8 +183,8 @@ async fn admin_listing_pages_filters_and_sorts_over_1200_sessions() {
             "status = 'closed' AND human_assisted = 1",
         ),
         (
-            "human_assisted=false&status=idle",
-            "human_assisted = 0 AND status = 'idle'",
+            "human_assisted=false&status=waiting",
+            "human_assisted = 0 AND status = 'waiting'",
         ),
         (
             &format!(
@@ -238,7 +242,8 @@ async fn admin_listing_pages_filters_and_sorts_over_1200_sessions() {
     // Bad parameters are 400 with a code; a cursor from another sort too.
     for (query, code) in [
         ("sort=title", "invalid_sort"),
-        ("status=open", "invalid_filter"),
+        ("status=active", "invalid_filter"),
+        ("assignee=%20x", "invalid_filter"),
         ("limit=1000", "invalid_limit"),
         ("colour=red", "invalid_filter"),
         (

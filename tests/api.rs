@@ -152,7 +152,7 @@ async fn create_and_read_a_session_with_a_contact_form() {
     );
     assert_eq!(
         (s["mode"].as_str(), s["status"].as_str()),
-        (Some("assistant"), Some("active"))
+        (Some("assistant"), Some("open"))
     );
     assert_eq!(
         (s["last_seq"].as_u64(), s["message_count"].as_u64()),

@@ -4,7 +4,8 @@
 //! codes after which a client renews or stops. These tests read both files
 //! and compare, so neither side can drift alone.
 
-use confab::contract::{Mode, Status};
+use confab::contract::Mode;
+use confab::desk::Status;
 use confab::error::close;
 use confab::protocol::{AuthorKind, ReactAction};
 use serde::Serialize;

@@ -327,7 +327,7 @@ async fn metrics_are_right_after_a_scripted_conversation() {
         value(
             &samples,
             "confab_sessions",
-            &[("mode", "assistant"), ("status", "active")]
+            &[("mode", "assistant"), ("status", "open")]
         ),
         1.0
     );
@@ -335,7 +335,7 @@ async fn metrics_are_right_after_a_scripted_conversation() {
         value(
             &samples,
             "confab_sessions",
-            &[("mode", "human"), ("status", "active")]
+            &[("mode", "human"), ("status", "assigned")]
         ),
         1.0
     );

@@ -2,12 +2,15 @@
 //! routes' level, `Access::Admin`, checked before these handlers run).
 
 use super::access::Grant;
-use crate::contract::{Call, Mode};
+use crate::contract::Call;
+use crate::desk::{Action, View};
 use crate::error::AppError;
+use crate::http::read_json;
 use crate::http::{json, query_param, Ctx, HandlerResult};
 use crate::ids::SessionId;
 use crate::listing::ListQuery;
 use crate::protocol::UserRef;
+use crate::router::DeskVerb;
 use crate::session::internal;
 use crate::store::{
     self,
@@ -136,39 +139,64 @@ async fn rotate_objects(
     Ok(report)
 }
 
-/// POST /v1/admin/sessions/:id/takeover
+/// POST /v1/admin/sessions/:id/{escalate,claim,takeover,transfer,resolve,release}
 ///
-/// An admin (a human agent) takes the session over: the mode becomes
-/// `human`, any assistant reply in progress stops, and every socket gets a
-/// `mode` frame naming the agent.
-pub async fn takeover(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerResult {
-    let session_id = session.as_str();
-    set_mode(ctx, session_id, Mode::Human, grant).await
-}
-
-/// POST /v1/admin/sessions/:id/release
-///
-/// Hands the session back to the assistant (mode `assistant`).
-pub async fn release(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerResult {
-    let session_id = session.as_str();
-    set_mode(ctx, session_id, Mode::Assistant, grant).await
-}
-
-async fn set_mode(ctx: &Ctx, session_id: &str, mode: Mode, grant: Grant) -> HandlerResult {
+/// A support desk action by the calling agent (`crate::desk`). The object
+/// stores the new state in its log (D1 gets it with the next flush) and
+/// announces it to every socket; the answer is the state after it. A
+/// claim on a session another agent has is `409 already_assigned`; any
+/// action on a closed session is `409 session_closed`.
+pub async fn desk(
+    mut req: Request,
+    ctx: &Ctx,
+    session: SessionId<'_>,
+    verb: DeskVerb,
+    grant: Grant,
+) -> HandlerResult {
     let admin = grant.who;
     let by = UserRef {
         id: admin.user_id,
         name: admin.name,
     };
-    // The object stores the mode in its log (D1 gets it with the next
-    // flush) and announces it; a session it cannot load is not found.
-    let call = Call::SetMode {
-        session: session_id.to_string(),
-        mode,
+    let action = match verb {
+        DeskVerb::Escalate => Action::Escalate,
+        DeskVerb::Claim | DeskVerb::Takeover => Action::Claim,
+        DeskVerb::Resolve => Action::Resolve,
+        DeskVerb::Release => Action::Release,
+        DeskVerb::Transfer => {
+            let body = read_json::<Transfer>(&mut req).await?;
+            if !crate::ids::is_valid_user_id(&body.to) {
+                return Err(crate::ids::UserId::refused());
+            }
+            Action::transfer_to(body.to)
+        }
+    };
+    let call = Call::Desk {
+        session: session.as_str().to_string(),
+        action,
         by: by.clone(),
     };
-    internal::call(&ctx.env, &call).await?;
-    json(200, &json!({ "id": session_id, "mode": mode, "by": by }))
+    let view: View = internal::call_json(&ctx.env, &call).await?;
+    json(
+        200,
+        &json!({
+            "id": session.as_str(),
+            "mode": view.mode(),
+            "status": view.status,
+            "assignee": view.assignee,
+            "waiting_since": view.waiting_since,
+            "first_agent_reply_at": view.first_agent_reply_at,
+            "resolved_at": view.resolved_at,
+            "by": by,
+        }),
+    )
+}
+
+/// `POST …/transfer` body.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transfer {
+    to: String,
 }
 
 /// GET /v1/admin/sessions

@@ -31,8 +31,8 @@ pub struct Access {
 /// decides whether their role passes the route's level (owner, member,
 /// admin) from its log, where members are authoritative; anyone else gets
 /// 404, so a session's existence is never revealed. It also gives the live
-/// mode and counters; the rest of the view (title, contact, status) comes
-/// from D1's row.
+/// mode, desk state and counters; the rest of the view (title, contact)
+/// comes from D1's row.
 pub async fn authorize(ctx: &Ctx, grant: &Grant, session_id: &str) -> Result<Access, AppError> {
     let keys = &ctx.require_config()?.keyring;
     let call = Call::Access {
@@ -47,6 +47,7 @@ pub async fn authorize(ctx: &Ctx, grant: &Grant, session_id: &str) -> Result<Acc
         .ok_or(AppError::NotFound)?;
     // Read-your-writes for what the log owns.
     session.mode = live.mode;
+    session.set_desk(live.desk);
     session.last_seq = live.last_seq;
     session.message_count = live.message_count;
     session.updated_at = session.updated_at.max(live.updated_at);

@@ -112,8 +112,21 @@ pub struct Config {
     pub max_tickets_per_user: u32,
     /// Members (besides the owner) one session may have.
     pub max_members_per_session: u32,
+    /// The support desk's timers and policy.
+    pub desk: Desk,
     /// The AI assistant; None when `LLM_PROVIDERS` is unset.
     pub assistant: Option<crate::llm::config::Assistant>,
+}
+
+/// The support desk's settings (`crate::desk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Desk {
+    /// How long a wait lasts before the user is told nobody is free.
+    pub escalation_timeout_ms: i64,
+    /// Inactivity after which a session closes; 0: never.
+    pub idle_close_ms: i64,
+    /// Whether the assistant answers while a session waits.
+    pub assistant_while_waiting: bool,
 }
 
 /// One invalid variable: its name and what was expected of it.
@@ -136,6 +149,7 @@ impl std::error::Error for ConfigError {}
 pub mod defaults {
     pub const ENVIRONMENT: &str = "production";
     pub const LOG_LEVEL: &str = "info";
+    pub const ASSISTANT_WHILE_WAITING: &str = "on";
     pub const ADMIN_ROLE: &str = "admin";
 }
 
@@ -177,6 +191,14 @@ impl Config {
             "warn" => LogLevel::Warn,
             "error" => LogLevel::Error,
             _ => return Err(invalid("LOG_LEVEL", "one of: debug, info, warn, error")),
+        };
+        let assistant_while_waiting = match get("ASSISTANT_WHILE_WAITING")
+            .as_deref()
+            .unwrap_or(defaults::ASSISTANT_WHILE_WAITING)
+        {
+            "on" => true,
+            "off" => false,
+            _ => return Err(invalid("ASSISTANT_WHILE_WAITING", "one of: on, off")),
         };
         let development = environment == Environment::Development;
         let jwt = crate::auth::config::from_lookup(&get, &num, development)?;
@@ -268,6 +290,11 @@ impl Config {
             shards,
             max_tickets_per_user: num(&ints::MAX_TICKETS_PER_USER) as u32,
             max_members_per_session: num(&ints::MAX_MEMBERS_PER_SESSION) as u32,
+            desk: Desk {
+                escalation_timeout_ms: num(&ints::ESCALATION_TIMEOUT_SECONDS) as i64 * 1000,
+                idle_close_ms: num(&ints::SESSION_IDLE_CLOSE_MINUTES) as i64 * 60_000,
+                assistant_while_waiting,
+            },
             assistant,
         })
     }
@@ -302,6 +329,7 @@ impl fmt::Debug for Config {
             .field("rate_actions_per_minute", &self.rate_actions_per_minute)
             .field("rate_messages_burst", &self.rate_messages_burst)
             .field("shards", &self.shards)
+            .field("desk", &self.desk)
             .field("assistant", &self.assistant)
             .finish()
     }

@@ -1,7 +1,8 @@
-//! The object's one alarm, shared by three parts: socket lifetimes (the
+//! The object's one alarm, shared by four parts: socket lifetimes (the
 //! next token expiry, `lifetime.rs`), replication (the next outbox flush,
-//! `outbox.rs`) and the watchdog of a running turn (`progress.rs`). It is
-//! set to whichever comes first.
+//! `outbox.rs`), the watchdog of a running turn (`progress.rs`) and the
+//! desk's timers (escalation timeout, idle close: `desk.rs`). It is set to
+//! whichever comes first.
 //!
 //! The time of the pending alarm is cached while the object is awake, so
 //! a change that finds a flush already scheduled costs no storage call.
@@ -33,6 +34,16 @@ impl Core {
         }
     }
 
+    /// Makes sure the alarm fires no later than `at`, after the current
+    /// event (the runtime is told the object still has work in flight).
+    pub(super) fn alarm_soon(&self, at: i64) {
+        let Some(core) = self.me.upgrade() else {
+            return;
+        };
+        self.state
+            .wait_until(async move { core.alarm_no_later_than(at).await });
+    }
+
     /// Called after every change to the log: the outbox holds something,
     /// so a flush is due within `REPLICATION_INTERVAL_MS` (unless one is
     /// already scheduled, or D1 is being waited out).
@@ -43,11 +54,7 @@ impl Core {
         let interval = self.replication_interval();
         let at = now_ms() + interval;
         self.outbox.set_state(Replication::Scheduled(at));
-        let Some(core) = self.me.upgrade() else {
-            return;
-        };
-        self.state
-            .wait_until(async move { core.alarm_no_later_than(at).await });
+        self.alarm_soon(at);
     }
 
     /// The D1 shard the session replicates to: the one it was created in,
@@ -90,11 +97,13 @@ impl Core {
         }
         let next_expiry = self.expire_due(now as u64).map(|e| e as i64);
         let next_flush = self.flush_now(now).await;
+        // The desk's escalation timeout and idle close (`desk.rs`).
+        let desk = self.desk_timers(now).await;
         // A running turn keeps its watchdog (`progress.rs`).
         let watchdog = self
             .turn_busy()
             .then(|| now_ms() + super::progress::WATCHDOG_MS);
-        let next = [next_expiry, next_flush, watchdog]
+        let next = [next_expiry, next_flush, watchdog, desk]
             .into_iter()
             .flatten()
             .min();

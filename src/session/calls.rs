@@ -52,6 +52,10 @@ impl Core {
                     created_at,
                     updated_at: created_at,
                 })?;
+                // The idle close is due even if nobody ever writes.
+                if let Some(at) = this.desk().ok().and_then(|d| this.desk_deadline(&d)) {
+                    this.alarm_soon(at);
+                }
                 no_content()
             }
             Call::Fault { .. } => {
@@ -107,6 +111,7 @@ impl Core {
                     shard: self.shard()?,
                     live: LiveState {
                         mode: m.mode(),
+                        desk: self.log.desk(&m)?.view(),
                         last_seq: m.last_seq.max(0) as u64,
                         message_count: m.message_count.max(0) as u64,
                         updated_at: m.updated_at,
@@ -125,9 +130,10 @@ impl Core {
             }),
             Call::AddMember { user_id, .. } => self.add_member(&user_id, now),
             Call::RemoveMember { user_id, .. } => self.remove_member(&user_id, now),
-            Call::SetMode { mode, by, .. } => {
-                self.set_mode(mode, &by)?;
-                no_content()
+            Call::Desk { action, by, .. } => {
+                // The admin routes that send this are for agents only.
+                let view = self.desk_act(action, crate::desk::Actor::Agent(&by))?;
+                reply(&view)
             }
             Call::Rotate { limit, .. } => {
                 let keys = self.keyring()?;

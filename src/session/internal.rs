@@ -73,6 +73,8 @@ fn from_object(status: u16, body: &serde_json::Value) -> AppError {
         "not_found" => AppError::NotFound,
         "ticket_used" => AppError::Unauthorized("ticket_used"),
         "too_many_members" => AppError::bad_request("too_many_members", message.to_string()),
+        "already_assigned" => AppError::AlreadyAssigned,
+        "session_closed" => AppError::SessionClosed,
         _ if status == 503 => AppError::Unavailable { check: "session" },
         _ => AppError::Internal(format!("session object answered {status} {code}")),
     }

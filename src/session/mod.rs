@@ -51,10 +51,10 @@
 mod alarm;
 mod attempt;
 mod calls;
+mod desk;
 mod lifetime;
 mod limits;
 pub mod log;
-mod mode;
 pub mod outbox;
 mod progress;
 mod queue;
@@ -63,7 +63,7 @@ mod turn;
 
 use crate::auth::user_hash;
 use crate::config::{Config, LogLevel};
-use crate::contract::Mode;
+use crate::desk::Action;
 use crate::error::{close, AppError, SocketError};
 use crate::ids::{random_hex, MessageId};
 use crate::limits::Scope;
@@ -274,7 +274,11 @@ fn frame_scope(frame: &ClientFrame) -> Option<Scope> {
         | ClientFrame::Delete { .. }
         | ClientFrame::React { .. }
         | ClientFrame::Read { .. }
+        | ClientFrame::Escalate
+        | ClientFrame::Claim
         | ClientFrame::Takeover
+        | ClientFrame::Transfer { .. }
+        | ClientFrame::Resolve
         | ClientFrame::Release => Some(Scope::Actions),
         ClientFrame::Typing | ClientFrame::Stop | ClientFrame::Ping => None,
     }
@@ -543,14 +547,15 @@ impl Core {
                 self.stop_turn();
                 return;
             }
-            ClientFrame::Takeover => {
-                self.change_mode(&ws, &me, Mode::Human);
-                return;
+            ClientFrame::Escalate => return self.desk_frame(&ws, &me, Action::Escalate),
+            ClientFrame::Claim | ClientFrame::Takeover => {
+                return self.desk_frame(&ws, &me, Action::Claim)
             }
-            ClientFrame::Release => {
-                self.change_mode(&ws, &me, Mode::Assistant);
-                return;
+            ClientFrame::Transfer { to } => {
+                return self.desk_frame(&ws, &me, Action::transfer_to(to))
             }
+            ClientFrame::Resolve => return self.desk_frame(&ws, &me, Action::Resolve),
+            ClientFrame::Release => return self.desk_frame(&ws, &me, Action::Release),
             ClientFrame::Ping => {
                 // Only reached when the frame differs from the exact
                 // auto-response text (e.g. other whitespace).

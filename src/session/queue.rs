@@ -136,14 +136,16 @@ impl Core {
 
     async fn commit(&self, batch: Vec<(Option<WebSocket>, NewMessage)>) {
         let msgs: Vec<NewMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
-        let result = self
-            .keyring()
-            .and_then(|keys| self.log.append(keys, &msgs, now_ms(), &self.outbox));
+        let result = self.keyring().and_then(|keys| {
+            self.desk_admits_writes()?;
+            self.log.append(keys, &msgs, now_ms(), &self.outbox)
+        });
         let committed = match result {
             Ok(c) => c,
             Err(e) => {
                 let refusal = match e {
                     AppError::NotFound => SocketError::SessionGone,
+                    AppError::SessionClosed => SocketError::App(e),
                     _ => {
                         self.log_error("commit_failed", &e);
                         SocketError::NotStored
@@ -159,6 +161,14 @@ impl Core {
         };
         self.last_commit.set(now_ms());
         self.replicate_soon();
+        let authors: Vec<&crate::protocol::Author> = committed
+            .iter()
+            .filter(|c| !c.duplicate)
+            .map(|c| &c.view.author)
+            .collect();
+        // In the same block as the append, so the desk change (a reopen)
+        // commits with the message; its frame follows the messages'.
+        let desk_frames = self.desk_after_messages(&authors);
         let mut frames = Vec::with_capacity(batch.len());
         let mut askers = Vec::new();
         for ((ws, m), c) in batch.iter().zip(committed) {
@@ -185,6 +195,9 @@ impl Core {
             }
         }
         self.broadcast_group(&frames);
+        for f in &desk_frames {
+            self.broadcast_event(f);
+        }
         // After the messages: a reply's `turn` frame never precedes them.
         for user in askers {
             self.request_turn(user);
@@ -201,6 +214,12 @@ impl Core {
         let keys = &config.keyring;
         let now = now_ms();
         let (log, out) = (&self.log, &self.outbox);
+        // A closed session's transcript is final (read positions may move).
+        if let Job::Edit { ws, .. } | Job::Delete { ws, .. } | Job::React { ws, .. } = &job {
+            if let Err(e @ AppError::SessionClosed) = self.desk_admits_writes() {
+                return send_to(ws, &SocketError::App(e).frame(None));
+            }
+        }
         match job {
             Job::Edit {
                 ws,
@@ -317,12 +336,18 @@ impl Core {
         let last_seq = meta.last_seq.max(0) as u64;
         if !greeted {
             let reads = self.log.read_positions().unwrap_or_default();
+            let desk = self
+                .log
+                .desk(&meta)
+                .unwrap_or_else(|_| crate::desk::Desk::new(0));
             let hello = ServerFrame::Hello {
                 you: &user,
                 session: &meta.id,
                 last_seq,
                 present: presence(&self.state, None),
                 reads,
+                status: desk.status(),
+                assignee: desk.assignee(),
             };
             send_to(&ws, &hello.to_json());
             self.mark_greeted(&ws);

@@ -28,7 +28,6 @@ use super::queue::Job;
 use super::sockets::send_to;
 use super::Core;
 use crate::config::LogLevel;
-use crate::contract::Mode;
 use crate::error::{AppError, SocketError};
 use crate::ids::{random_unit, ClientId, MessageId};
 use crate::llm::config::Assistant;
@@ -198,7 +197,7 @@ impl Core {
         let started = now_ms();
         // The mode and the prompt's history come from the local log: no
         // round trip before the turn's budget check.
-        if self.log.live()?.mode() == Mode::Human {
+        if !self.assistant_answers()? {
             return Ok(());
         }
         let history = self.log.page(keys, 0, u64::MAX, HISTORY, true)?;

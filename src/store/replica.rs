@@ -11,7 +11,7 @@
 //! flush that lands after an erase writes nothing.
 
 use super::messages::{MessageRow, COLUMNS};
-use super::{num, opt_num, stmt, text};
+use super::{num, opt_num, opt_text, stmt, text};
 use crate::error::AppError;
 use crate::session::log::{Imported, Log, Meta, StoredMessage};
 use crate::session::outbox::Topic;
@@ -221,11 +221,14 @@ fn session_row(
     let Some(m) = log.meta()?.filter(Meta::live) else {
         return Ok(vec![]);
     };
+    let d = log.desk(&m)?.view();
+    let a = d.assignee.as_ref();
     Ok(vec![stmt(
         db,
         "UPDATE sessions SET mode = ?2, human_assisted = ?3, last_seq = max(last_seq, ?4), message_count = ?5,
                 tokens_in = ?6, tokens_out = ?7, turns = ?8, latency_ms_total = ?9,
-                updated_at = max(updated_at, ?10)
+                updated_at = max(updated_at, ?10), status = ?11, assignee_id = ?12, assignee_name = ?13,
+                waiting_since = ?14, first_agent_reply_at = ?15, resolved_at = ?16
           WHERE id = ?1",
         &[
             text(session),
@@ -238,6 +241,12 @@ fn session_row(
             num(m.turns),
             num(m.latency_ms_total),
             num(m.updated_at),
+            text(d.status.as_str()),
+            opt_text(a.map(|a| a.id.as_str())),
+            opt_text(a.map(|a| a.name.as_str())),
+            num(d.waiting_since.unwrap_or(0)),
+            opt_num(d.first_agent_reply_at.map(|t| t.max(0) as u64)),
+            opt_num(d.resolved_at.map(|t| t.max(0) as u64)),
         ],
     )?])
 }

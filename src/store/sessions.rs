@@ -7,7 +7,9 @@ use crate::model::{Contact, SessionCursor, SessionView, Unreadable};
 use serde::Deserialize;
 use worker::D1Database;
 
-use crate::contract::{Mode, Status};
+use crate::contract::Mode;
+use crate::desk::Status;
+use crate::protocol::UserRef;
 
 #[derive(Deserialize)]
 struct SessionRow {
@@ -20,6 +22,11 @@ struct SessionRow {
     // rows cost 0.8 KiB of the bundle.
     mode: String,
     status: String,
+    assignee_id: Option<String>,
+    assignee_name: Option<String>,
+    waiting_since: i64,
+    first_agent_reply_at: Option<i64>,
+    resolved_at: Option<i64>,
     last_seq: i64,
     message_count: i64,
     created_at: i64,
@@ -58,7 +65,15 @@ impl SessionRow {
             // The columns' CHECK constraints allow only these values; the
             // fallbacks are the columns' defaults.
             mode: Mode::parse(&self.mode).unwrap_or(Mode::Assistant),
-            status: Status::parse(&self.status).unwrap_or(Status::Active),
+            status: Status::parse(&self.status).unwrap_or(Status::Open),
+            assignee: match (self.assignee_id, self.assignee_name) {
+                (Some(id), Some(name)) => Some(UserRef { id, name }),
+                _ => None,
+            },
+            // 0 in D1 is "never waited" (it keys the listing's pages).
+            waiting_since: Some(self.waiting_since).filter(|t| *t > 0),
+            first_agent_reply_at: self.first_agent_reply_at,
+            resolved_at: self.resolved_at,
             last_seq: self.last_seq.max(0) as u64,
             message_count: self.message_count.max(0) as u64,
             created_at: self.created_at,
@@ -68,7 +83,8 @@ impl SessionRow {
     }
 }
 
-const COLUMNS: &str = "id, owner_id, title, contact_name, contact_email, mode, status, last_seq, message_count, created_at, updated_at";
+const COLUMNS: &str = "id, owner_id, title, contact_name, contact_email, mode, status, assignee_id,
+  assignee_name, waiting_since, first_agent_reply_at, resolved_at, last_seq, message_count, created_at, updated_at";
 
 /// Counts a new session against its owner's cap of `daily_cap` per UTC
 /// day, in the home shard (one conditional upsert, so concurrent creates

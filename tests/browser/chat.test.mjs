@@ -122,8 +122,14 @@ test("chat page and admin console, end to end", async () => {
   await dana.page.getByRole("button", { name: "Open session Billing question" }).click();
   await dana.page.getByText("Sent from my laptop", { exact: true }).waitFor();
   await dana.page.getByText(/Assistant: [1-9][0-9]* replies, [1-9][0-9]* tokens in/).waitFor();
-  await dana.page.getByRole("button", { name: "Take over" }).click();
+  // Ann asks for a person; the console shows the wait, Dana claims it.
+  await ann.page.getByRole("button", { name: "Talk to a person" }).click();
+  await ann.page.getByText("Waiting for a person to join…").waitFor();
+  await dana.page.getByText(/^Waiting for a person since /).waitFor();
+  assert.equal(await ann.page.getByRole("button", { name: "Talk to a person" }).isVisible(), false);
+  await dana.page.getByRole("button", { name: "Claim" }).click();
   await ann.page.getByText("Dana (support agent) has joined the conversation.").waitFor();
+  await dana.page.getByText("Assigned to Dana.").waitFor();
   await dana.page.getByLabel("Reply as agent").fill("Hi Ann, Dana from support here.");
   await dana.page.getByRole("button", { name: "Send" }).click();
   const agentMsg = ann.page.locator(".msg.kind-agent", { hasText: "Dana from support" });

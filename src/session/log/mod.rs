@@ -14,6 +14,7 @@
 //! can be read with the same keyring.
 
 mod changes;
+mod desk;
 mod replica;
 
 use super::outbox::{Outbox, Topic};
@@ -140,6 +141,7 @@ pub enum Reacted {
 pub struct Log {
     sql: SqlStorage,
     meta: RefCell<Option<Meta>>,
+    desk: RefCell<Option<crate::desk::Desk>>,
 }
 
 fn int(n: impl TryInto<i64>) -> V {
@@ -183,9 +185,11 @@ impl Log {
     /// shows again, with its reason, on the first query that needs them.
     pub fn open(sql: SqlStorage) -> Log {
         let _ = sql.exec(SCHEMA, None);
+        let _ = sql.exec(desk::SCHEMA, None);
         Log {
             sql,
             meta: RefCell::new(None),
+            desk: RefCell::new(None),
         }
     }
 
@@ -256,6 +260,7 @@ impl Log {
     /// Forgets the cached session row (after storage was wiped).
     pub fn forget(&self) {
         *self.meta.borrow_mut() = None;
+        *self.desk.borrow_mut() = None;
     }
 
     fn save_meta(&self, m: Meta, out: &Outbox, now: i64) -> Result<(), AppError> {
@@ -334,16 +339,6 @@ impl Log {
             out.touch(&self.sql, Topic::Member, user_id, now)?;
         }
         Ok(removed)
-    }
-
-    pub fn set_mode(&self, mode: Mode, now: i64, out: &Outbox) -> Result<(), AppError> {
-        let mut m = self.live()?;
-        m.mode = mode.as_str().to_string();
-        if mode == Mode::Human {
-            m.human_assisted = 1;
-        }
-        m.updated_at = now;
-        self.save_meta(m, out, now)
     }
 
     /// Stores a group of sends: each gets the next seq, or is found to be a
@@ -573,6 +568,7 @@ impl Log {
     /// be loaded again (not even from a D1 copy not yet erased).
     pub fn tombstone(&self, m: &Meta) -> Result<(), AppError> {
         self.sql.exec(SCHEMA, None).map_err(err)?;
+        self.sql.exec(desk::SCHEMA, None).map_err(err)?;
         let mut t = m.clone();
         t.state = "erased".into();
         self.forget();
