@@ -6,6 +6,11 @@
 pub const SESSIONS: &str = "SESSIONS";
 /// The Durable Object class behind `SESSIONS` (`src/session/mod.rs`).
 pub const SESSION_CLASS: &str = "ChatSession";
+/// The desk object's namespace (class `DESK_CLASS`): the agents' live
+/// inbox (`src/inbox.rs`).
+pub const DESK: &str = "DESK";
+/// The Durable Object class behind `DESK`.
+pub const DESK_CLASS: &str = "SupportDesk";
 /// The home D1 shard, and the only one unless `D1_SHARDS` says otherwise.
 pub const HOME_D1: &str = "DB";
 /// Tickets and the JWKS cache.

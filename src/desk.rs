@@ -26,6 +26,8 @@ use crate::contract::Mode;
 use crate::protocol::UserRef;
 use serde::{Deserialize, Serialize};
 
+pub mod feed;
+
 /// A session's status, as the API, frames and D1 show it.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

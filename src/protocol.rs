@@ -335,6 +335,12 @@ pub struct FrameError {
 }
 
 impl FrameError {
+    /// What the desk's inbox socket answers any frame but `ping` with: it
+    /// only listens; agents act through the admin API or a session socket.
+    pub fn inbox_listens_only() -> Self {
+        FrameError::new("unknown_type", "the inbox socket takes no frames but ping")
+    }
+
     fn new(code: &'static str, message: impl Into<String>) -> Self {
         FrameError {
             code,

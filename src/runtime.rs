@@ -1,10 +1,13 @@
-//! Process-wide runtime glue: configuration cached per isolate, and JSON-line
-//! logging through the console (which Workers Logs and `wrangler tail` collect).
+//! Process-wide runtime glue: configuration cached per isolate, JSON-line
+//! logging through the console (which Workers Logs and `wrangler tail`
+//! collect), and what both Durable Objects do with sockets: one JS string
+//! per frame for any number of sockets, and single-use tickets.
 
 use crate::config::{Config, ConfigError, LogLevel};
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
-use worker::Env;
+use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
+use worker::{Env, WebSocket};
 
 static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
 
@@ -74,4 +77,66 @@ pub async fn timeout<F: std::future::Future>(ms: u64, f: F) -> Option<F::Output>
         Either::Left((v, _)) => Some(v),
         Either::Right(_) => None,
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The JS WebSocket, bound so that `send` takes an existing JS string:
+    /// worker's `send_with_str` would copy the frame across the wasm boundary
+    /// once per recipient.
+    type RawSocket;
+
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send_value(this: &RawSocket, data: &JsValue) -> Result<(), JsValue>;
+}
+
+/// A frame that has crossed into JS once and can go to any number of sockets.
+pub struct Frame(JsValue);
+
+impl Frame {
+    pub fn new(json: &str) -> Self {
+        Frame(JsValue::from_str(json))
+    }
+
+    /// Sends to one socket. A closing socket refuses; that is not an error
+    /// for anyone else, and its close event cleans up.
+    pub fn send(&self, ws: &WebSocket) {
+        let raw: &worker::web_sys::WebSocket = ws.as_ref();
+        let _ = raw.unchecked_ref::<RawSocket>().send_value(&self.0);
+    }
+}
+
+/// Sends one frame to one socket (for replies that go nowhere else).
+pub fn send_to(ws: &WebSocket, json: &str) {
+    let _ = ws.send_with_str(json);
+}
+
+/// Admits a socket's ticket once: its id is kept in the object's own
+/// storage until it expires, so a replay is refused even while KV, which
+/// is eventually consistent, still returns the ticket. Session objects and
+/// the desk object both keep such a table.
+pub fn spend_ticket(
+    sql: &worker::SqlStorage,
+    t: &crate::contract::Ticket,
+) -> Result<(), crate::error::AppError> {
+    use crate::error::AppError;
+    use worker::SqlStorageValue as V;
+    let run = |q: &str, args: Vec<V>| sql.exec(q, args).map_err(AppError::internal);
+    run(
+        "CREATE TABLE IF NOT EXISTS spent_tickets (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+        vec![],
+    )?;
+    run(
+        "DELETE FROM spent_tickets WHERE expires_at < ?",
+        vec![V::Integer(worker::Date::now().as_millis() as i64)],
+    )?;
+    let inserted = run(
+        "INSERT OR IGNORE INTO spent_tickets (id, expires_at) VALUES (?, ?)",
+        vec![V::String(t.id.clone()), V::Integer(t.expires_at as i64)],
+    )?
+    .rows_written();
+    if inserted == 0 {
+        return Err(AppError::Unauthorized("ticket_used"));
+    }
+    Ok(())
 }

@@ -549,7 +549,10 @@ async fn every_route_admits_exactly_the_callers_its_access_level_names() {
                     .replace("{session}", &session)
                     .replace("{user}", &member.id);
             }
-            let socket = route.endpoint == Endpoint::SessionSocket;
+            let socket = matches!(
+                route.endpoint,
+                Endpoint::SessionSocket | Endpoint::InboxSocket
+            );
             let (status, body) = call(h, route.method, &path, token(who), socket).await;
             let what = format!(
                 "{} {} ({:?}) as {who:?}: {status} {body}",

@@ -54,6 +54,10 @@ fn the_typescript_unions_list_exactly_the_protocols_values() {
     );
     assert_eq!(union_after(&dts, "mode:"), wire(&Mode::ALL));
     assert_eq!(union_after(&dts, "; status:"), wire(&Status::ALL));
+    assert_eq!(
+        union_after(&dts, "export type InboxEvent ="),
+        wire(&confab::desk::feed::Event::ALL)
+    );
     for s in Status::ALL {
         assert_eq!(Status::parse(s.as_str()), Some(s));
     }

@@ -294,15 +294,15 @@ fn every_environment_declares_the_bindings_the_code_uses() {
             .and_then(|v| v.as_array())
             .cloned()
             .unwrap_or_default();
-        assert!(
-            objects.iter().any(
-                |o| o.get("name").and_then(|v| v.as_str()) == Some(b::SESSIONS)
-                    && o.get("class_name").and_then(|v| v.as_str()) == Some(b::SESSION_CLASS)
-            ),
-            "{place}: no {} binding of class {}",
-            b::SESSIONS,
-            b::SESSION_CLASS
-        );
+        for (name, class) in [(b::SESSIONS, b::SESSION_CLASS), (b::DESK, b::DESK_CLASS)] {
+            assert!(
+                objects
+                    .iter()
+                    .any(|o| o.get("name").and_then(|v| v.as_str()) == Some(name)
+                        && o.get("class_name").and_then(|v| v.as_str()) == Some(class)),
+                "{place}: no {name} binding of class {class}"
+            );
+        }
         for (key, field, name) in [
             ("kv_namespaces", "binding", b::KV),
             ("ai", "binding", b::AI),

@@ -12,10 +12,14 @@ use std::time::{Duration, Instant};
 
 /// A user whose token lives `ttl_s` seconds.
 fn user_with_ttl(h: &Harness, id: &str, ttl_s: i64) -> User {
+    with_ttl(h, id, ttl_s, &[])
+}
+
+fn with_ttl(h: &Harness, id: &str, ttl_s: i64, roles: &[&str]) -> User {
     let who = confab::auth::Identity {
         user_id: id.into(),
         name: format!("{id} person"),
-        roles: vec![],
+        roles: roles.iter().map(|r| r.to_string()).collect(),
         expires_at: 0,
     };
     User {
@@ -103,12 +107,16 @@ async fn a_socket_lives_no_longer_than_its_token() {
     let (mut long_lived, _, _) = owner.join(&s, None).await;
 
     // Both ways in: a ticket (the identity it stored carries the token's
-    // expiry) and the Authorization header.
+    // expiry) and the Authorization header; and an agent's inbox socket,
+    // which the desk object holds, not the session's.
     let (mut by_ticket, _, _) = short.join(&s, None).await;
     let mut by_header = connect(bearer_request(&short.plain_ws_url(&s, None), &short.token)).await;
     recv_type(&mut by_header, "synced").await;
+    let agent = with_ttl(&h, &unique("exp-agent"), 3, &["admin"]);
+    let mut inbox = connect_bearer(&h.ws_url("/v1/admin/inbox/ws"), &agent.token).await;
+    assert_eq!(recv(&mut inbox).await["type"], "ready");
     let opened = Instant::now();
-    for ws in [&mut by_ticket, &mut by_header] {
+    for ws in [&mut by_ticket, &mut by_header, &mut inbox] {
         let (codes, code) = until_closed(ws, 10).await;
         assert_eq!(codes, vec!["token_expired"]);
         assert_eq!(code, Some(4001));

@@ -80,6 +80,14 @@ pub async fn admit(req: &Request, ctx: &Ctx, route: &Route<'_>) -> Result<Grante
         Access::Dev if ctx.require_config()?.is_development() => Ok(Granted::Anyone),
         Access::Dev => Err(AppError::NotFound),
         Access::Metrics if holds_metrics_token(req, ctx)? => Ok(Granted::Anyone),
+        Access::Admin if route.endpoint() == Endpoint::InboxSocket => {
+            // A ticket is checked like a token: only an admin's opens it.
+            let g = socket(req, ctx, route).await?;
+            if !ctx.is_admin(&g.who) {
+                return Err(AppError::NotFound);
+            }
+            Ok(Granted::Caller(g))
+        }
         Access::Metrics | Access::Admin => grant(ctx.require_admin(req).await?),
         Access::User | Access::Member | Access::Owner => {
             if route.endpoint() == Endpoint::SessionSocket {
@@ -90,17 +98,19 @@ pub async fn admit(req: &Request, ctx: &Ctx, route: &Route<'_>) -> Result<Grante
     }
 }
 
-/// The socket route answers upgrades only (426 before any credential is
-/// looked at), and takes a `?ticket=` as well as a bearer token.
+/// The socket routes answer upgrades only (426 before any credential is
+/// looked at), and take a `?ticket=` as well as a bearer token. A ticket
+/// works only for the socket it was issued for: its session's, or the
+/// inbox's.
 async fn socket(req: &Request, ctx: &Ctx, route: &Route<'_>) -> Result<Grant, AppError> {
     ctx.require_config()?;
     if !is_websocket_upgrade(req.headers()) {
         return Err(AppError::UpgradeRequired);
     }
-    let session = route.session_id().unwrap_or_default();
+    let scope = route.session_id().unwrap_or(super::tickets::INBOX_SCOPE);
     let (who, ticket) = match query_param(req, "ticket") {
         Some(id) => {
-            let (who, expires_at) = super::tickets::verify(ctx, &id, session).await?;
+            let (who, expires_at) = super::tickets::verify(ctx, &id, scope).await?;
             (who, Some(Ticket { id, expires_at }))
         }
         None => (ctx.authenticate(req).await?, None),

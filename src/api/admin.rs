@@ -250,3 +250,21 @@ pub async fn replication(ctx: &Ctx, session: SessionId<'_>) -> HandlerResult {
     let r: crate::contract::ReplicationReply = internal::call_json(&ctx.env, &call).await?;
     json(200, &r)
 }
+
+/// GET /v1/admin/inbox/ws
+///
+/// Upgrades to the agents' live inbox, a socket on the desk object
+/// (`crate::inbox`): one `inbox` frame per session event. Auth as for a
+/// session socket (`?ticket=` from `POST /v1/admin/inbox/tickets`, or a
+/// bearer token), admins only; it ends when the token does (4001).
+pub async fn inbox(ctx: &Ctx, grant: Grant) -> HandlerResult {
+    let call = crate::desk::feed::Connect {
+        expires_at: grant.who.expires_at,
+        ticket: grant.ticket.clone(),
+    };
+    let upgraded = crate::inbox::connect(&ctx.env, &call).await?;
+    if let Some(t) = &grant.ticket {
+        super::tickets::discard(ctx, &t.id, &grant.who).await;
+    }
+    Ok(upgraded)
+}

@@ -30,9 +30,15 @@ use worker::kv::KvStore;
 /// KV's shortest expiry; a ticket's own `expires_at` is checked on use.
 const KV_MIN_TTL_S: u64 = 60;
 
+/// The scope of tickets for the agents' inbox socket, where a session
+/// ticket names its session. No session id can be it (`~` is outside
+/// their alphabet).
+pub const INBOX_SCOPE: &str = "~inbox";
+
 /// What KV holds for a ticket.
 #[derive(Serialize, Deserialize)]
 pub struct Ticket {
+    /// The session id the ticket opens a socket of, or [`INBOX_SCOPE`].
     pub session: String,
     pub who: Identity,
     pub expires_at: u64,
@@ -63,17 +69,29 @@ fn owner_prefix(ctx: &Ctx, user_id: &str) -> Result<String, AppError> {
 /// `{"ticket", "expires_in"}`. Connect with `GET /v1/sessions/:id/ws?ticket=`.
 pub async fn create(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerResult {
     let session_id = session.as_str();
-    let config = ctx.require_config()?;
-    let ttl = config.ticket_ttl_seconds;
     // The object decides access from its own log: no D1 read on the way
     // to a socket.
     let call = crate::contract::Call::Access {
         session: session_id.to_string(),
         caller: grant.caller(ctx),
     };
-    let who = grant.who;
     let _: crate::contract::AccessReply =
         crate::session::internal::call_json(&ctx.env, &call).await?;
+    issue(ctx, session_id, grant.who).await
+}
+
+/// POST /v1/admin/inbox/tickets
+///
+/// The same for the agents' inbox socket (`GET /v1/admin/inbox/ws`);
+/// the route admits admins only.
+pub async fn create_for_inbox(ctx: &Ctx, grant: Grant) -> HandlerResult {
+    issue(ctx, INBOX_SCOPE, grant.who).await
+}
+
+/// Stores a ticket for `scope`, within the caller's cap of unspent ones.
+async fn issue(ctx: &Ctx, scope: &str, who: Identity) -> HandlerResult {
+    let config = ctx.require_config()?;
+    let ttl = config.ticket_ttl_seconds;
     let kv = kv(ctx)?;
     let owner = owner_prefix(ctx, &who.user_id)?;
     let cap = config.max_tickets_per_user as u64;
@@ -94,7 +112,7 @@ pub async fn create(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerR
     }
     let id = random_hex(24);
     let ticket = Ticket {
-        session: session_id.to_string(),
+        session: scope.to_string(),
         who,
         expires_at: worker::Date::now().as_millis() + ttl * 1000,
     };
@@ -115,8 +133,8 @@ pub async fn create(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerR
     json(201, &json!({ "ticket": id, "expires_in": ttl }))
 }
 
-/// Looks a ticket up for `session_id`: the identity it was issued to and
-/// its expiry. It stays in KV: the session object makes it single-use when
+/// Looks a ticket up for `session_id` (or [`INBOX_SCOPE`]): the identity
+/// it was issued to and its expiry. It stays in KV: the session object makes it single-use when
 /// it accepts the socket, and [`discard`] then removes it, so a refused
 /// upgrade does not spend it.
 pub async fn verify(ctx: &Ctx, id: &str, session_id: &str) -> Result<(Identity, u64), AppError> {

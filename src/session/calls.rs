@@ -53,8 +53,11 @@ impl Core {
                     updated_at: created_at,
                 })?;
                 // The idle close is due even if nobody ever writes.
-                if let Some(at) = this.desk().ok().and_then(|d| this.desk_deadline(&d)) {
-                    this.alarm_soon(at);
+                if let Ok(d) = this.desk() {
+                    if let Some(at) = this.desk_deadline(&d) {
+                        this.alarm_soon(at);
+                    }
+                    this.tell_desk(crate::desk::feed::Event::Created, d.view(), None);
                 }
                 no_content()
             }
@@ -288,7 +291,6 @@ impl Core {
         storage.delete_alarm().await.map_err(AppError::internal)?;
         storage.delete_all().await.map_err(AppError::internal)?;
         self.alarm_at.set(None);
-        self.tickets_table.set(false);
         self.outbox.reset(self.log.sql());
         self.buckets.reset();
         self.log.tombstone(&meta)?;

@@ -5,6 +5,11 @@
 //! agent takes the session, and keeps the desk's two timers on the
 //! object's alarm: the escalation timeout and the idle close.
 //!
+//! Every change, every new session and every stored message is also told
+//! to the desk object (`crate::inbox`), the agents' live inbox: queued
+//! here and sent in one call after the event that produced them, so the
+//! call never lies between a message and its ack.
+//!
 //! Changes arrive from sockets (`escalate` from anyone; `claim`,
 //! `takeover`, `transfer`, `resolve`, `release` from agents), from the
 //! admin API (`Call::Desk`), from new messages (a user's reopens a
@@ -16,6 +21,7 @@ use super::queue::Job;
 use super::sockets::{attachment, send_to, user_tag, Attachment};
 use super::Core;
 use crate::contract::Mode;
+use crate::desk::feed::{Event, Item, Preview, MAX_ITEMS_PER_CALL};
 use crate::desk::{Action, Actor, Desk, Refused, View};
 use crate::error::{AppError, SocketError};
 use crate::ids::{ClientId, MessageId};
@@ -137,6 +143,7 @@ impl Core {
             frames.push(frame.to_json());
         }
         let v = next.view();
+        self.tell_desk(Event::of(v.status), v.clone(), None);
         let frame = ServerFrame::Desk {
             status: v.status,
             assignee: v.assignee.as_ref(),
@@ -150,6 +157,42 @@ impl Core {
             self.alarm_soon(at);
         }
         Ok(frames)
+    }
+
+    /// Queues an item for the desk object. The first of a group schedules
+    /// one call after the current event; the rest join it.
+    pub(super) fn tell_desk(&self, event: Event, view: View, preview: Option<Preview>) {
+        let Ok(meta) = self.log.live() else { return };
+        let mut item = Item::new(event, &meta.id, &meta.owner_id, view, now_ms());
+        item.preview = preview;
+        let first = {
+            let mut feed = self.feed.borrow_mut();
+            feed.push(item);
+            feed.len() == 1
+        };
+        if let Some(core) = self.me.upgrade().filter(|_| first) {
+            self.state
+                .wait_until(async move { core.flush_feed().await });
+        }
+    }
+
+    /// A message was stored: the desk gets its preview.
+    pub(super) fn tell_desk_message(&self, author: &Author, text: &str) {
+        if let Ok(d) = self.desk() {
+            self.tell_desk(Event::Message, d.view(), Some(Preview::of(author, text)));
+        }
+    }
+
+    /// Sends what was queued for the desk. Best effort: a failure is
+    /// logged, and the session's next item or the console's next reload
+    /// repairs its line.
+    async fn flush_feed(&self) {
+        let items = std::mem::take(&mut *self.feed.borrow_mut());
+        for chunk in items.chunks(MAX_ITEMS_PER_CALL) {
+            if let Err(e) = crate::inbox::tell(&self.env, chunk).await {
+                self.log_error("desk_feed_failed", &e);
+            }
+        }
     }
 
     /// Before a group of messages is stored: none is taken once the

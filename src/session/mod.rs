@@ -32,6 +32,9 @@
 //!   when its token does (4001) or its user is removed (4003).
 //! - *Budgets* (`limits.rs`): every frame that writes draws from a per-user
 //!   bucket kept in the object's storage.
+//! - *The agents' inbox* (`desk.rs`): after each commit the object tells
+//!   the desk object (`crate::inbox`) what changed, in one call per group,
+//!   through `wait_until`: best effort and never on the path to an ack.
 //!
 //! **Sessions from before the log.** An object with no log of its session
 //! loads it from D1 once (`calls.rs`, `loaded`), before serving anything,
@@ -114,8 +117,6 @@ pub struct Core {
     me: Weak<Core>,
     /// The assistant: idle, or running a turn (see `turn.rs`).
     turn: RefCell<turn::TurnSlot>,
-    /// Whether this instance has made sure `spent_tickets` exists.
-    tickets_table: Cell<bool>,
     /// Per-user budgets for mutating frames, saved in storage.
     buckets: limits::Buckets,
     /// When the pending alarm fires, if this instance knows (`alarm.rs`).
@@ -124,6 +125,9 @@ pub struct Core {
     recovered: Cell<bool>,
     /// When the reply in progress was last saved (`progress.rs`).
     progress_saved_at: Cell<i64>,
+    /// Items for the desk object not sent yet (`desk.rs`); losing them
+    /// leaves consoles a step behind, never chat.
+    feed: RefCell<Vec<crate::desk::feed::Item>>,
 }
 
 impl DurableObject for ChatSession {
@@ -150,10 +154,10 @@ impl DurableObject for ChatSession {
                 me: me.clone(),
                 turn: RefCell::new(turn::TurnSlot::Idle),
                 buckets: limits::Buckets::default(),
-                tickets_table: Cell::new(false),
                 alarm_at: Cell::new(None),
                 recovered: Cell::new(false),
                 progress_saved_at: Cell::new(0),
+                feed: RefCell::new(Vec::new()),
             }),
         }
     }
@@ -323,7 +327,7 @@ impl Core {
         };
         let user = caller.user;
         if let Some(t) = ticket {
-            this.spend_ticket(&t)?;
+            crate::runtime::spend_ticket(&this.state.storage().sql(), &t)?;
         }
 
         let pair = WebSocketPair::new().map_err(AppError::internal)?;
@@ -407,36 +411,6 @@ impl Core {
             ],
         );
         Response::from_websocket(pair.client).map_err(AppError::internal)
-    }
-
-    /// Admits a ticket once: its id is kept in this
-    /// object's storage until it expires, so a replay is refused even if KV
-    /// still holds the ticket.
-    fn spend_ticket(&self, t: &crate::contract::Ticket) -> std::result::Result<(), AppError> {
-        use worker::SqlStorageValue as V;
-        let (id, expires) = (t.id.as_str(), t.expires_at as i64);
-        let sql = self.state.storage().sql();
-        let run = |q: &str, args: Vec<V>| sql.exec(q, args).map_err(AppError::internal);
-        if !self.tickets_table.get() {
-            run(
-                "CREATE TABLE IF NOT EXISTS spent_tickets (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
-                vec![],
-            )?;
-            self.tickets_table.set(true);
-        }
-        run(
-            "DELETE FROM spent_tickets WHERE expires_at < ?",
-            vec![V::Integer(now_ms())],
-        )?;
-        let inserted = run(
-            "INSERT OR IGNORE INTO spent_tickets (id, expires_at) VALUES (?, ?)",
-            vec![V::String(id.to_string()), V::Integer(expires)],
-        )?
-        .rows_written();
-        if inserted == 0 {
-            return Err(AppError::Unauthorized("ticket_used"));
-        }
-        Ok(())
     }
 
     fn leave(&self, ws: &WebSocket) {

@@ -171,7 +171,7 @@ impl Core {
         let desk_frames = self.desk_after_messages(&authors);
         let mut frames = Vec::with_capacity(batch.len());
         let mut askers = Vec::new();
-        for ((ws, m), c) in batch.iter().zip(committed) {
+        for ((ws, m), c) in batch.iter().zip(&committed) {
             if let Some(ws) = ws {
                 send_to(
                     ws,
@@ -195,6 +195,10 @@ impl Core {
             }
         }
         self.broadcast_group(&frames);
+        // The inbox shows a session's latest message.
+        if let Some(last) = committed.iter().rev().find(|c| !c.duplicate) {
+            self.tell_desk_message(&last.view.author, &last.view.text);
+        }
         for f in &desk_frames {
             self.broadcast_event(f);
         }

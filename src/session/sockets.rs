@@ -10,9 +10,9 @@
 //! extra typing frame).
 
 use crate::protocol::{AuthorKind, PresenceEntry, UserRef};
+pub use crate::runtime::{send_to, Frame};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
 use worker::{State, WebSocket};
 
 /// What a socket carries across hibernation.
@@ -39,38 +39,6 @@ pub fn user_tag(user_id: &str) -> String {
 
 pub fn attachment(ws: &WebSocket) -> Option<Attachment> {
     ws.deserialize_attachment().ok().flatten()
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// The JS WebSocket, bound so that `send` takes an existing JS string:
-    /// worker's `send_with_str` would copy the frame across the wasm boundary
-    /// once per recipient.
-    type RawSocket;
-
-    #[wasm_bindgen(method, catch, js_name = send)]
-    fn send_value(this: &RawSocket, data: &JsValue) -> Result<(), JsValue>;
-}
-
-/// A frame that has crossed into JS once and can go to any number of sockets.
-pub struct Frame(JsValue);
-
-impl Frame {
-    pub fn new(json: &str) -> Self {
-        Frame(JsValue::from_str(json))
-    }
-
-    /// Sends to one socket. A closing socket refuses; that is not an error
-    /// for anyone else, and its close event cleans up.
-    pub fn send(&self, ws: &WebSocket) {
-        let raw: &worker::web_sys::WebSocket = ws.as_ref();
-        let _ = raw.unchecked_ref::<RawSocket>().send_value(&self.0);
-    }
-}
-
-/// Sends one frame to one socket (for replies that go nowhere else).
-pub fn send_to(ws: &WebSocket, json: &str) {
-    let _ = ws.send_with_str(json);
 }
 
 /// Who is connected, with device counts, from the sockets' attachments.
