@@ -1,5 +1,7 @@
-// The admin console: every session, filtered and sorted, and a live view of
-// any of them where an agent can take over and reply.
+// The admin console, an inbox: the queue of sessions waiting for a person
+// (longest wait first, live over the desk's inbox socket, with Claim), every
+// session filtered and sorted (rows update live), and a live view of any of
+// them where an agent claims, replies, resolves or hands back.
 import { ConfabClient } from "/confab.js";
 import { freshToken, signIn, signOut } from "/signin.js";
 import { Transcript } from "/transcript.js";
@@ -30,6 +32,7 @@ if (!me.roles.includes("admin")) {
 function startConsole() {
   let cursor = null;
   const fmt = (ms) => new Date(ms).toLocaleString();
+  const clock = (ms) => new Date(ms).toLocaleTimeString();
 
   // Loads overlap (the first page, then Apply before it answered): only the
   // newest may fill the table, or a slower, older answer would show rows the
@@ -45,37 +48,168 @@ function startConsole() {
     }
   }
 
+  // The newest inbox item of each session, and when it came. D1's listing
+  // trails the session objects (replication runs up to
+  // REPLICATION_INTERVAL_MS behind), so a listing can be older than what
+  // the inbox already said: the inbox wins until the listing catches up.
+  const latest = new Map();
+  const LISTING_LAG_MS = 10_000;
+  function remember(item) {
+    latest.delete(item.session);
+    latest.set(item.session, { item, got: Date.now() });
+    if (latest.size > 2000) latest.delete(latest.keys().next().value);
+  }
+  // The inbox's item about listing row `s`, if newer than the row.
+  function newer(s) {
+    const l = latest.get(s.id);
+    return l && l.item.at > (s.updated_at ?? 0) ? l.item : null;
+  }
+
+  // The table's rows by session id, so inbox items update them in place.
+  const rows = new Map();
   async function fill(fromStart, current) {
     const from = fromStart ? null : cursor;
-    const f = new FormData($("filters"));
-    const params = Object.fromEntries([...f].filter(([, v]) => v !== ""));
-    const page = await client.adminSessions({ ...params, limit: 25, cursor: from ?? undefined });
+    const page = await client.adminSessions({ ...filters(), limit: 25, cursor: from ?? undefined });
     if (!current()) return;
-    $("rows").replaceChildren(
-      ...page.sessions.map((s) => {
-        const tr = document.createElement("tr");
-        const cells = [s.title || s.id.slice(0, 10), s.owner_id, s.mode + (s.human_assisted ? " · assisted" : ""), s.status,
-          s.message_count, s.tokens, fmt(s.updated_at)];
-        for (const c of cells) {
-          const td = document.createElement("td");
-          td.textContent = c;
-          tr.append(td);
-        }
-        const td = document.createElement("td");
-        const b = document.createElement("button");
-        b.type = "button";
-        b.className = "small";
-        b.textContent = "Open";
-        b.setAttribute("aria-label", `Open session ${s.title || s.id}`);
-        b.addEventListener("click", () => open(s));
-        td.append(b);
-        tr.append(td);
-        return tr;
-      }),
-    );
+    rows.clear();
+    $("rows").replaceChildren(...page.sessions.map(row));
+    for (const s of page.sessions) {
+      const item = newer(s);
+      if (item) applyToTable(item, false);
+    }
     cursor = page.next_cursor;
     $("next").disabled = !cursor;
   }
+
+  const filters = () => Object.fromEntries([...new FormData($("filters"))].filter(([, v]) => v !== ""));
+  // Who has the session and its times, in words.
+  const desk = (s) => [
+    s.assignee ? s.assignee.name : null,
+    s.waiting_since ? `waiting since ${clock(s.waiting_since)}` : null,
+    s.first_agent_reply_at ? `first reply ${clock(s.first_agent_reply_at)}` : null,
+    s.resolved_at ? `resolved ${clock(s.resolved_at)}` : null,
+  ].filter(Boolean).join(" · ");
+
+  function row(s) {
+    const cell = (text) => h("td", {}, String(text));
+    const cells = {
+      mode: cell(s.mode + (s.human_assisted ? " · assisted" : "")),
+      status: cell(s.status),
+      desk: cell(desk(s)),
+      messages: cell(s.message_count ?? 0),
+      updated: cell(fmt(s.updated_at)),
+    };
+    const openButton = h("button", { type: "button", class: "small", "aria-label": `Open session ${s.title || s.id}` }, "Open");
+    openButton.addEventListener("click", () => open(s));
+    const tr = h("tr", { "data-session": s.id }, cell(s.title || s.id.slice(0, 10)), cell(s.owner_id), cells.mode, cells.status,
+      cells.desk, cells.messages, cell(s.tokens ?? 0), cells.updated, h("td", {}, openButton));
+    rows.set(s.id, { tr, cells, s });
+    return tr;
+  }
+
+  // An inbox item: the session's row, if shown, takes its new state; a new
+  // session joins the top of an unfiltered, newest-first table.
+  // `live`: just now from the inbox (not a replay over a listing, which
+  // may or may not count the message already).
+  function applyToTable(item, live = true) {
+    const shown = rows.get(item.session);
+    if (shown) {
+      const s = Object.assign(shown.s, pick(item), { updated_at: item.at });
+      s.mode = s.status === "assigned" ? "human" : "assistant";
+      if (live && item.event === "message") s.message_count = (s.message_count ?? 0) + 1;
+      shown.cells.mode.textContent = s.mode + (s.human_assisted ? " · assisted" : "");
+      shown.cells.status.textContent = s.status;
+      shown.cells.desk.textContent = desk(s);
+      shown.cells.messages.textContent = String(s.message_count);
+      shown.cells.updated.textContent = fmt(s.updated_at);
+      return;
+    }
+    const f = filters();
+    const newestFirst = (f.sort ?? "updated") === "updated" && (f.order ?? "desc") === "desc";
+    const admitted = Object.keys(f).every((k) => ["sort", "order"].includes(k) || (k === "status" && f.status === item.status));
+    if (live && item.event === "created" && newestFirst && admitted) {
+      $("rows").prepend(row({ id: item.session, owner_id: item.owner_id, mode: "assistant", ...pick(item), created_at: item.at, updated_at: item.at }));
+    }
+  }
+  const pick = ({ status, assignee, waiting_since, first_agent_reply_at, resolved_at }) =>
+    ({ status, assignee, waiting_since, first_agent_reply_at, resolved_at });
+
+  // The waiting queue, longest wait first: loaded from the listing on each
+  // (re)connect of the inbox, then kept by its items. What the inbox said
+  // lately wins over the listing (see `latest`): a session it saw leave
+  // the queue stays out, one it saw join stays in.
+  const queue = new Map();
+  async function loadQueue() {
+    const since = Date.now() - LISTING_LAG_MS;
+    const page = await client.adminSessions({ status: "waiting", sort: "waiting", order: "asc", limit: 100 });
+    queue.clear();
+    for (const s of page.sessions) {
+      const item = newer(s);
+      if (item && item.status !== "waiting") continue;
+      queue.set(s.id, { session: s.id, title: s.title, owner_id: s.owner_id, waiting_since: s.waiting_since, preview: null });
+    }
+    for (const { item, got } of latest.values()) {
+      if (got >= since && !queue.has(item.session)) upsertQueued(item);
+    }
+    renderQueue();
+  }
+  function upsertQueued(item) {
+    const had = queue.get(item.session);
+    if (item.status !== "waiting") return queue.delete(item.session);
+    queue.set(item.session, { ...had, ...item, title: had?.title ?? rows.get(item.session)?.s.title, preview: item.preview ?? had?.preview ?? null });
+    // Items carry no title (it lives in D1, sealed): a session new to
+    // the queue fetches its own once.
+    if (!had && !queue.get(item.session).title) fetchTitle(item.session);
+  }
+  async function fetchTitle(id) {
+    try {
+      const { session } = await client.adminSession(id);
+      const w = queue.get(id);
+      if (w && session.title) { w.title = session.title; renderQueue(); }
+    } catch { /* the session's id stands in for its title */ }
+  }
+  function applyToQueue(item) {
+    upsertQueued(item);
+    renderQueue();
+  }
+  function renderQueue() {
+    const waiting = [...queue.values()].sort((a, b) => (a.waiting_since ?? 0) - (b.waiting_since ?? 0));
+    $("queue-empty").hidden = waiting.length > 0;
+    $("queue").replaceChildren(...waiting.map((w) => {
+      const name = w.title || w.session.slice(0, 10);
+      const claim = h("button", { type: "button", class: "small", "aria-label": `Claim session ${name}` }, "Claim");
+      claim.addEventListener("click", () => claimFromQueue(w, name));
+      return h("li", { "data-session": w.session },
+        h("span", {}, `${name} · ${w.owner_id} · waiting since ${clock(w.waiting_since)}`),
+        claim,
+        w.preview ? h("span", { class: "preview" }, `${w.preview.author.name}: ${w.preview.text}`) : null);
+    }));
+  }
+  async function claimFromQueue(w, name) {
+    $("queue-note").textContent = "";
+    try {
+      await client.adminDesk(w.session, "claim");
+    } catch (e) {
+      $("queue-note").textContent = e.code === "already_assigned" ? `${name} was taken by another agent.` : `Could not claim ${name}: ${e.code}.`;
+      return;
+    }
+    open({ id: w.session, title: w.title, status: "assigned", assignee: { id: me.id, name: me.name } });
+  }
+
+  const inbox = client.inbox();
+  let connects = 0;
+  inbox.addEventListener("status", (e) => ($("inbox-state").textContent = e.detail.state === "online" ? "live" : e.detail.state));
+  inbox.addEventListener("ready", () => {
+    loadQueue().catch((e) => ($("queue-note").textContent = `Could not load the queue: ${e.code ?? "offline"}.`));
+    // Items are not replayed: after a reconnect the table reloads too.
+    if (connects++ > 0) load(true);
+  });
+  inbox.addEventListener("inbox", (e) => {
+    remember(e.detail);
+    applyToQueue(e.detail);
+    applyToTable(e.detail);
+  });
+  inbox.connect();
 
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); load(true); });
   $("first").addEventListener("click", () => load(true));
@@ -111,6 +245,7 @@ function startConsole() {
     on("error", (e) => {
       if (e.code === "already_assigned") $("mode").textContent = "Another agent has this session.";
       if (e.code === "session_closed") $("mode").textContent = "This session is closed.";
+      if (e.code === "invalid_user_id") $("mode").textContent = "That is not a user id.";
     });
     chat.connect();
     $("live").scrollIntoView({ block: "start" });
@@ -132,6 +267,12 @@ function startConsole() {
   $("claim").addEventListener("click", () => chat?.claim());
   $("resolve").addEventListener("click", () => chat?.resolve());
   $("release").addEventListener("click", () => chat?.release());
+  $("transfer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const to = $("transfer-to").value.trim();
+    if (to && chat) chat.transfer(to);
+    $("transfer-to").value = "";
+  });
   $("composer").addEventListener("submit", (e) => {
     e.preventDefault();
     const t = $("composer-text");

@@ -54,7 +54,11 @@ export declare class ConfabClient {
   ticket(id: string): Promise<{ ticket: string; expires_in: number }>;
   adminSessions(q?: Record<string, string | number>): Promise<{ sessions: (SessionView & { tokens: number; human_assisted: boolean })[]; next_cursor: string | null }>;
   adminSession(id: string): Promise<{ session: SessionView; usage: Record<string, unknown> }>;
+  /** Admin only: a desk action; 409 `already_assigned` when another agent has it. */
+  adminDesk(id: string, action: "escalate" | "claim" | "transfer" | "resolve" | "release", body?: { to: string }): Promise<{ id: string; mode: "assistant" | "human"; status: DeskStatus; assignee: UserRef | null; by: UserRef | null }>;
   session(id: string, options?: SessionOptions): ConfabSession;
+  /** Admin only: the support desk's live inbox. */
+  inbox(options?: { backoff?: { baseMs?: number; capMs?: number } }): ConfabInbox;
 }
 
 export interface SessionOptions {
@@ -115,4 +119,28 @@ export declare class ConfabSession extends EventTarget {
   /** Agents: hand the session back to the assistant. */
   release(): void;
   addEventListener<K extends keyof SessionEvents>(type: K, listener: (e: CustomEvent<SessionEvents[K]>) => void, options?: boolean | AddEventListenerOptions): void;
+}
+
+/** What happened to a session, in an inbox item. */
+export type InboxEvent = "created" | "message" | "open" | "waiting" | "assigned" | "resolved" | "closed";
+/** One session's whole inbox line after an event (times in unix ms). */
+export interface InboxItem {
+  event: InboxEvent; session: string; owner_id: string; status: DeskStatus; assignee: UserRef | null;
+  waiting_since: number | null; first_agent_reply_at: number | null; resolved_at: number | null;
+  /** The stored message's start (at most 140 characters), for `message`. */
+  preview: { author: Author; text: string } | null;
+  at: number;
+}
+export interface InboxEvents {
+  status: { state: ConnectionState };
+  /** (Re)connected: items are not replayed, so reload the listing now. */
+  ready: Record<string, never>;
+  inbox: InboxItem;
+  error: { code: string; message: string };
+  closed: { code: number; reason?: string; terminal: true };
+}
+export declare class ConfabInbox extends EventTarget {
+  connect(): void;
+  close(): void;
+  addEventListener<K extends keyof InboxEvents>(type: K, listener: (e: CustomEvent<InboxEvents[K]>) => void, options?: boolean | AddEventListenerOptions): void;
 }

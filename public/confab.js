@@ -105,10 +105,111 @@ export class ConfabClient {
   adminSession(id) {
     return this.api("GET", `/v1/admin/sessions/${enc(id)}`);
   }
+  /** Admin only: a desk action on a session: `escalate`, `claim`,
+   *  `transfer` (body `{to}`), `resolve` or `release`. */
+  adminDesk(id, action, body) {
+    return this.api("POST", `/v1/admin/sessions/${enc(id)}/${enc(action)}`, body);
+  }
 
   /** A live connection to one session (call `connect()` on it). */
   session(id, options) {
     return new ConfabSession(this, id, options);
+  }
+  /** Admin only: the agents' live inbox (call `connect()` on it). */
+  inbox(options) {
+    return new ConfabInbox(this, options);
+  }
+}
+
+/**
+ * Admin only: the support desk's live inbox, one `inbox` event per session
+ * event (created, message, waiting, assigned, resolved, open, closed), each
+ * the session's whole inbox line. Items are not replayed: on each `ready`
+ * (first connect and every reconnect) reload the listing, then apply items.
+ * Events: `status` ({state}), `ready`, `inbox`, `error`, `closed`.
+ */
+export class ConfabInbox extends EventTarget {
+  constructor(client, { backoff = {} } = {}) {
+    super();
+    this.client = client;
+    this.backoff = backoff;
+    this.attempt = 0;
+    this.ws = null;
+    this.stopped = false;
+  }
+
+  connect() {
+    this.stopped = false;
+    this.#open();
+  }
+
+  close() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.ws?.close(1000, "closed by client");
+    this.ws = null;
+    this.#emit("status", { state: "closed" });
+  }
+
+  async #open() {
+    if (this.stopped) return;
+    this.#emit("status", { state: this.attempt === 0 ? "connecting" : "reconnecting" });
+    let ticket;
+    try {
+      ticket = (await this.client.api("POST", "/v1/admin/inbox/tickets")).ticket;
+    } catch (e) {
+      if ([401, 403, 404].includes(e.status)) return this.#terminal(1008, e.code);
+      return this.#retry();
+    }
+    if (this.stopped) return;
+    const base = this.client.baseUrl.replace(/^http/, "ws");
+    const ws = new this.client.WebSocket(`${base}/v1/admin/inbox/ws?ticket=${ticket}`);
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      let f;
+      try {
+        f = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (f.type === "ready") {
+        this.attempt = 0;
+        this.#emit("status", { state: "online" });
+      }
+      this.#emit(f.type, f);
+      // The token expired: a fresh ticket at once (the close may lag).
+      if (f.type === "error" && f.code === "token_expired") this.#reopen();
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws || this.stopped) return;
+      this.ws = null;
+      if (TERMINAL_CLOSE_CODES.has(ev.code)) return this.#terminal(ev.code, ev.reason);
+      if (ev.code === RENEW_CLOSE_CODE) return this.#reopen();
+      this.#retry();
+    };
+  }
+
+  #reopen() {
+    const old = this.ws;
+    this.ws = null;
+    old?.close(1000, "renewing");
+    this.#open();
+  }
+
+  #retry() {
+    if (this.stopped) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.#open(), backoffMs(this.attempt++, this.backoff));
+  }
+
+  #terminal(code, reason) {
+    this.stopped = true;
+    this.#emit("status", { state: "closed" });
+    this.#emit("closed", { code, reason, terminal: true });
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 }
 

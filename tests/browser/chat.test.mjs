@@ -45,18 +45,23 @@ async function signIn(p, url, name, role = "user") {
   assert.equal(await p.locator("#whoami").textContent(), `Signed in as ${name}`);
 }
 
+// Starts a conversation on the chat page and waits for its socket.
+async function startConversation(p, topic, name, email) {
+  await p.getByText("New conversation").click();
+  await p.getByLabel("Topic (optional)").fill(topic);
+  await p.getByLabel("Name").fill(name);
+  await p.getByLabel("Email").fill(email);
+  await p.getByRole("button", { name: "Start conversation" }).click();
+  await p.locator("#status[data-state=online]").waitFor();
+}
+
 const texts = (p) => p.locator("#transcript li .text").allTextContents();
 
 test("chat page and admin console, end to end", async () => {
   // 1. A user signs in, starts a conversation and sees the reply stream in.
   const ann = await page();
   await signIn(ann.page, "/", "Ann");
-  await ann.page.getByText("New conversation").click();
-  await ann.page.getByLabel("Topic (optional)").fill("Billing question");
-  await ann.page.getByLabel("Name").fill("Ann Example");
-  await ann.page.getByLabel("Email").fill("ann@example.com");
-  await ann.page.getByRole("button", { name: "Start conversation" }).click();
-  await ann.page.locator("#status[data-state=online]").waitFor();
+  await startConversation(ann.page, "Billing question", "Ann Example", "ann@example.com");
   const url = new URL(ann.page.url());
   // Slow the stand-in's stream so the page shows it mid-reply.
   await fetch(`${llm}/_standin/script`, {
@@ -130,7 +135,7 @@ test("chat page and admin console, end to end", async () => {
   await ann.page.getByText("Waiting for a person to join…").waitFor();
   await dana.page.getByText(/^Waiting for a person since /).waitFor();
   assert.equal(await ann.page.getByRole("button", { name: "Talk to a person" }).isVisible(), false);
-  await dana.page.getByRole("button", { name: "Claim" }).click();
+  await dana.page.getByRole("button", { name: "Claim", exact: true }).click();
   await ann.page.getByText("Dana (support agent) has joined the conversation.").waitFor();
   await dana.page.getByText("Assigned to Dana.").waitFor();
   await dana.page.getByLabel("Reply as agent").fill("Hi Ann, Dana from support here.");
@@ -140,6 +145,11 @@ test("chat page and admin console, end to end", async () => {
   assert.equal(await agentMsg.locator(".author").textContent(), "Dana");
   await dana.page.getByRole("button", { name: "Apply" }).click(); // refresh the table
   await dana.page.locator("#rows[aria-busy=false]").waitFor({ state: "attached" });
+  // D1 may not have the claim yet (replication trails by up to a second);
+  // the row shows what the inbox already said, not the older listing.
+  const cells = dana.page.locator(`#rows tr[data-session="${sessionId}"] td`);
+  assert.equal(await cells.nth(3).textContent(), "assigned");
+  assert.match(await cells.nth(4).textContent(), /^Dana/);
   await dana.page.screenshot({ path: path.join(artifacts, "admin.png"), fullPage: true });
 
   // 4. Offline: two sends wait in the outbox, then land once each, in order.
@@ -177,4 +187,57 @@ test("chat page and admin console, end to end", async () => {
   await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
   // No page threw an uncaught exception along the way.
   assert.deepEqual(pages.flatMap((p) => p.errors), []);
+});
+
+test("two agents claim one waiting session from their live queues: one wins, the other is told", async () => {
+  const [eve, finn] = [await page(), await page()];
+  await signIn(eve.page, "/admin", "Eve", "admin");
+  await signIn(finn.page, "/admin", "Finn", "admin");
+  for (const a of [eve, finn]) await a.page.locator("#inbox-state", { hasText: "live" }).waitFor();
+
+  const gus = await page();
+  await signIn(gus.page, "/", "Gus");
+  await startConversation(gus.page, "Locked out", "Gus Example", "gus@example.com");
+  await gus.page.getByRole("button", { name: "Talk to a person" }).click();
+
+  // The session reaches both queues over the inbox socket, without a reload.
+  const claims = [eve, finn].map((a) => a.page.getByRole("button", { name: "Claim session Locked out" }));
+  await Promise.all(claims.map((c) => c.waitFor()));
+  // Both claims are held until both were sent, so they truly race (else
+  // the first one's inbox item takes the button from the second page).
+  let sent = 0;
+  let release;
+  const bothSent = new Promise((r) => (release = r));
+  for (const a of [eve, finn]) {
+    await a.page.route(/\/claim$/, async (route) => {
+      if (++sent === 2) release();
+      await bothSent;
+      await route.continue();
+    });
+  }
+  await Promise.all(claims.map((c) => c.click()));
+
+  const taken = "Locked out was taken by another agent.";
+  const lost = await Promise.race([eve, finn].map((a, i) => a.page.getByText(taken).waitFor().then(() => i)));
+  const [winner, loser] = lost === 0 ? [finn, eve] : [eve, finn];
+  const name = lost === 0 ? "Finn" : "Eve";
+  await winner.page.getByText(`Assigned to ${name}.`).waitFor();
+  assert.equal(await winner.page.locator("#queue-note").textContent(), "", "the winner was told it lost");
+  await gus.page.getByText(`${name} (support agent) has joined the conversation.`).waitFor();
+  // The loser's console was not opened on the session as its own.
+  assert.equal(await loser.page.getByText(`Assigned to ${lost === 0 ? "Eve" : "Finn"}.`).count(), 0);
+  // Claimed, it leaves both queues.
+  for (const c of claims) await c.waitFor({ state: "detached" });
+
+  // The winner transfers it to the other agent, by user id; the user sees
+  // who has it now.
+  const loserId = await loser.page.evaluate(() => {
+    const claims = localStorage.getItem("confab.token").split(".")[1];
+    return JSON.parse(atob(claims.replace(/-/g, "+").replace(/_/g, "/"))).sub;
+  });
+  await winner.page.getByLabel("Transfer to agent (user id)").fill(loserId);
+  await winner.page.getByRole("button", { name: "Transfer" }).click();
+  await winner.page.getByText(`Assigned to ${loserId}.`).waitFor();
+  await gus.page.getByText(`${loserId} (support agent) has joined the conversation.`).waitFor();
+  assert.deepEqual([eve, finn, gus].flatMap((p) => p.errors), []);
 });

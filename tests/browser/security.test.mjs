@@ -95,7 +95,7 @@ test("every user-controlled field is shown as text, with the CSP off", async () 
   await d.page.getByRole("cell", { name: payload("title"), exact: true }).waitFor();
   await d.page.getByRole("button", { name: /^Open session/ }).click();
   await d.page.locator(".msg .text", { hasText: "pwn-message" }).waitFor();
-  await d.page.getByRole("button", { name: "Claim" }).click();
+  await d.page.getByRole("button", { name: "Claim", exact: true }).click();
   await d.page.getByLabel("Reply as agent").fill("hello from support");
   await d.page.getByRole("button", { name: "Send" }).click();
   await m.page.getByText(`${names.agent} (support agent) has joined the conversation.`).waitFor();
