@@ -11,9 +11,11 @@
 //!     [--ttft-turns 30] [--many 100x100] [--many-messages 10] [--idle-secs 20]
 //!     [--soak-minutes 0] [--soak-rate 50] [--d1-latency-ms 0] [--cold-starts 5]
 //!     [--cpu-secs 10] [--cpu-rate 200] [--lag-secs 5] [--outage-secs 0] [--var K=V]
-//!     [--http-requests 8000]
+//!     [--http-requests 8000] [--claim-race 50x20] [--desk 100x1000]
+//!     [--desk-messages 2] [--desk-rate 100]
 //!     [--json target/bench.json]
 //! cargo run --release --example bench -- --only-soak --soak-minutes 30
+//! cargo run --release --example bench -- --only-desk   # claim race, agents' inbox
 //! cargo run --example bench -- --smoke      # tiny zero-loss check, run by `make test`
 //! ```
 //!
@@ -24,6 +26,7 @@ mod cold;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod cpu;
+mod desk;
 mod history;
 mod http;
 mod many;
@@ -51,6 +54,14 @@ struct Args {
     soak_minutes: u64,
     soak_rate: u32,
     only_soak: bool,
+    /// The support desk (`desk.rs`): claim race runs × racing agents,
+    /// inbox agents × sessions, messages per session and their rate in
+    /// all; `--only-desk` runs just these.
+    claim_race: (usize, usize),
+    desk: (usize, usize),
+    desk_messages: usize,
+    desk_rate: u32,
+    only_desk: bool,
     /// Every D1 call waits this long (the harness's `--d1-latency-ms`).
     d1_latency_ms: Option<u64>,
     /// Fresh runtimes started to time cold start (0 skips it).
@@ -85,6 +96,11 @@ fn args() -> Args {
         soak_minutes: 0,
         soak_rate: 50,
         only_soak: false,
+        claim_race: (50, 20),
+        desk: (100, 1000),
+        desk_messages: 2,
+        desk_rate: 100,
+        only_desk: false,
         d1_latency_ms: None,
         cold_starts: 5,
         cpu_secs: 10,
@@ -117,16 +133,17 @@ fn args() -> Args {
             "--ttft-turns" => {
                 a.ttft_turns = value().parse().unwrap_or_else(|_| usage("--ttft-turns"))
             }
-            "--many" => {
-                let v = value();
-                a.many = match v.split_once('x') {
-                    Some((s, p)) => (
-                        s.parse().unwrap_or_else(|_| usage("--many")),
-                        p.parse().unwrap_or_else(|_| usage("--many")),
-                    ),
-                    None if v == "0" => (0, 0),
-                    None => usage("--many"),
-                }
+            "--many" => a.many = pair(&value(), "--many"),
+            "--claim-race" => a.claim_race = pair(&value(), "--claim-race"),
+            "--desk" => a.desk = pair(&value(), "--desk"),
+            "--desk-messages" => {
+                a.desk_messages = value().parse().unwrap_or_else(|_| usage("--desk-messages"))
+            }
+            "--desk-rate" => a.desk_rate = value().parse().unwrap_or_else(|_| usage("--desk-rate")),
+            "--only-desk" => {
+                a.only_desk = true;
+                i += 1;
+                continue;
             }
             "--many-messages" => {
                 a.many_messages = value().parse().unwrap_or_else(|_| usage("--many-messages"))
@@ -171,6 +188,18 @@ fn args() -> Args {
         i += 2;
     }
     a
+}
+
+/// `AxB` as two counts; `0` for none.
+fn pair(v: &str, flag: &str) -> (usize, usize) {
+    match v.split_once('x') {
+        Some((l, r)) => (
+            l.parse().unwrap_or_else(|_| usage(flag)),
+            r.parse().unwrap_or_else(|_| usage(flag)),
+        ),
+        None if v == "0" => (0, 0),
+        None => usage(flag),
+    }
 }
 
 fn usage(bad: &str) -> ! {
@@ -500,6 +529,12 @@ async fn main() {
         std::process::exit(if ok { 0 } else { 1 });
     }
 
+    if a.only_desk {
+        desk::run(&h, &a, &mut report).await;
+        write_report(&a, &report);
+        return;
+    }
+
     if a.soak_minutes > 0 {
         let clean = soak(&owner, a.soak_minutes, a.soak_rate, &mut report).await;
         if a.only_soak {
@@ -639,6 +674,8 @@ async fn main() {
         report["many"] =
             many::run(&h, &owner, a.many.0, a.many.1, a.many_messages, a.idle_secs).await;
     }
+    // Last: it leaves a thousand sessions behind.
+    desk::run(&h, &a, &mut report).await;
     write_report(&a, &report);
 }
 
