@@ -113,6 +113,11 @@ function startConsole() {
   // may or may not count the message already).
   function applyToTable(item, live = true) {
     const shown = rows.get(item.session);
+    if (item.event === "deleted") {
+      shown?.tr.remove();
+      rows.delete(item.session);
+      return;
+    }
     if (shown) {
       const s = Object.assign(shown.s, pick(item), { updated_at: item.at });
       s.mode = s.status === "assigned" ? "human" : "assistant";
@@ -155,7 +160,7 @@ function startConsole() {
   }
   function upsertQueued(item) {
     const had = queue.get(item.session);
-    if (item.status !== "waiting") return queue.delete(item.session);
+    if (item.status !== "waiting" || item.event === "deleted") return queue.delete(item.session);
     queue.set(item.session, { ...had, ...item, title: had?.title ?? rows.get(item.session)?.s.title, preview: item.preview ?? had?.preview ?? null });
     // Items carry no title (it lives in D1, sealed): a session new to
     // the queue fetches its own once.

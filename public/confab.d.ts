@@ -122,7 +122,7 @@ export declare class ConfabSession extends EventTarget {
 }
 
 /** What happened to a session, in an inbox item. */
-export type InboxEvent = "created" | "message" | "open" | "waiting" | "assigned" | "resolved" | "closed";
+export type InboxEvent = "created" | "message" | "open" | "waiting" | "assigned" | "resolved" | "closed" | "deleted";
 /** One session's whole inbox line after an event (times in unix ms). */
 export interface InboxItem {
   event: InboxEvent; session: string; owner_id: string; status: DeskStatus; assignee: UserRef | null;

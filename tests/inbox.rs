@@ -1,6 +1,6 @@
 //! The agents' live inbox against the real worker: the desk object's
 //! socket (`GET /v1/admin/inbox/ws`) gets one `inbox` frame per session
-//! event, live, on every agent's socket; only admins open it, a ticket
+//! event (erasure included), live, on every agent's socket; only admins open it, a ticket
 //! opens it once and only it. (That an inbox socket ends when its token
 //! does is in hardening.rs, beside the session sockets' same rule.)
 
@@ -148,6 +148,21 @@ async fn every_agent_sees_each_sessions_events_live() {
     assert_eq!(e["code"], "unknown_type", "{e}");
     send_msg(&mut uws, "m2", "still there?").await;
     assert_eq!(by_token.item(&s).await["event"], "open");
+
+    // Erased: consoles are told, so they drop its line.
+    let (status, _) = u
+        .call(Method::DELETE, &format!("/v1/sessions/{s}"), None)
+        .await;
+    assert_eq!(status, 204);
+    for ws in [&mut by_token, &mut by_ticket] {
+        let f = loop {
+            let f = ws.item(&s).await;
+            if f["event"] == "deleted" {
+                break f;
+            }
+        };
+        assert_eq!(f["status"], "open", "{f}");
+    }
 }
 
 #[tokio::test]

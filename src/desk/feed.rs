@@ -35,11 +35,13 @@ pub enum Event {
     Assigned,
     Resolved,
     Closed,
+    /// The session was erased; the item keeps its last status.
+    Deleted,
 }
 
 impl Event {
     /// Every event (the JS client's types are checked against this).
-    pub const ALL: [Event; 7] = [
+    pub const ALL: [Event; 8] = [
         Event::Created,
         Event::Message,
         Event::Open,
@@ -47,6 +49,7 @@ impl Event {
         Event::Assigned,
         Event::Resolved,
         Event::Closed,
+        Event::Deleted,
     ];
 
     /// The event a change to `status` is.

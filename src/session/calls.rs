@@ -282,6 +282,11 @@ impl Core {
             Err(AppError::NotFound) => return no_content(),
             Err(e) => return Err(e),
         };
+        // Consoles drop the session's line; told before the storage the
+        // desk's view is read from goes.
+        if let Ok(d) = self.desk() {
+            self.tell_desk(crate::desk::feed::Event::Deleted, d.view(), None);
+        }
         self.queue.borrow_mut().clear();
         self.stop_turn();
         for ws in self.state.get_websockets() {

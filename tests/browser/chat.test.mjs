@@ -239,5 +239,14 @@ test("two agents claim one waiting session from their live queues: one wins, the
   await winner.page.getByRole("button", { name: "Transfer" }).click();
   await winner.page.getByText(`Assigned to ${loserId}.`).waitFor();
   await gus.page.getByText(`${loserId} (support agent) has joined the conversation.`).waitFor();
+
+  // Gus erases the conversation: its line leaves both consoles' tables,
+  // where it had appeared live when it was created.
+  const auth = (p) => p.evaluate(() => ({ authorization: `Bearer ${localStorage.getItem("confab.token")}` }));
+  const headers = await auth(gus.page);
+  const id = await gus.page.evaluate(async (h) => (await (await fetch("/v1/sessions", { headers: h })).json()).sessions[0].id, headers);
+  for (const a of [eve, finn]) await a.page.locator(`#rows tr[data-session="${id}"]`).waitFor();
+  await gus.page.evaluate(async ([h, i]) => fetch(`/v1/sessions/${i}`, { method: "DELETE", headers: h }), [headers, id]);
+  for (const a of [eve, finn]) await a.page.locator(`#rows tr[data-session="${id}"]`).waitFor({ state: "detached" });
   assert.deepEqual([eve, finn, gus].flatMap((p) => p.errors), []);
 });
