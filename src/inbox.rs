@@ -33,7 +33,7 @@ use crate::contract::CALL_HEADER;
 use crate::desk::feed::{batch, frames, Connect, Item, READY_FRAME};
 use crate::error::{close, AppError, SocketError};
 use crate::protocol::{FrameError, PING_FRAME, PONG_FRAME};
-use crate::runtime::{send_to, spend_ticket, Frame};
+use crate::runtime::{end_expired, send_to, spend_ticket, token_expired, Frame};
 use worker::{
     durable_object, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result,
     State, Stub, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
@@ -45,12 +45,10 @@ const ORIGIN: &str = "https://desk.internal";
 /// The longest a session object or the Worker waits for the desk.
 const CALL_TIMEOUT_MS: u64 = 5_000;
 
-/// A console socket's attachment, all it carries across hibernation: when
-/// its token stops being accepted (unix ms; 0: never). Who the agent is
-/// does not matter to the desk, which sends every console the same frames.
-fn expired(expires_at: u64, now: u64) -> bool {
-    expires_at != 0 && expires_at <= now
-}
+// A console socket's attachment is all it carries across hibernation:
+// when its token stops being accepted (unix ms; 0: never). Who the agent
+// is does not matter to the desk, which sends every console the same
+// frames.
 
 fn now() -> u64 {
     worker::Date::now().as_millis()
@@ -101,7 +99,7 @@ impl DurableObject for SupportDesk {
         // A console only listens (its pings are answered by the runtime);
         // an expired one is ended here even if the alarm has not run yet.
         match ws.deserialize_attachment::<u64>().ok().flatten() {
-            Some(at) if expired(at, now()) => expire(&ws),
+            Some(at) if token_expired(at, now()) => end_expired(&ws),
             Some(_) => send_to(
                 &ws,
                 &SocketError::Frame(FrameError::inbox_listens_only()).frame(None),
@@ -185,20 +183,14 @@ impl SupportDesk {
             let Some(at) = ws.deserialize_attachment::<u64>().ok().flatten() else {
                 continue;
             };
-            if expired(at, now) {
-                expire(&ws);
+            if token_expired(at, now) {
+                end_expired(&ws);
             } else if at != 0 {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
         next
     }
-}
-
-/// Ends a console whose token expired; it reconnects with a fresh ticket.
-fn expire(ws: &WebSocket) {
-    send_to(ws, &SocketError::TokenExpired.frame(None));
-    let _ = ws.close(Some(close::TOKEN_EXPIRED), Some("token_expired"));
 }
 
 fn stub(env: &Env) -> std::result::Result<Stub, AppError> {

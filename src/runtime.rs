@@ -111,6 +111,22 @@ pub fn send_to(ws: &WebSocket, json: &str) {
     let _ = ws.send_with_str(json);
 }
 
+/// Whether a socket whose token is accepted until `expires_at` (unix ms;
+/// 0: never told) has outlived it at `now`. One rule for both objects.
+pub fn token_expired(expires_at: u64, now: u64) -> bool {
+    expires_at != 0 && expires_at <= now
+}
+
+/// Ends a socket whose token expired: `token_expired`, then close 4001.
+/// The client reconnects at once with a fresh ticket, so nothing is missed.
+pub fn end_expired(ws: &WebSocket) {
+    send_to(ws, &crate::error::SocketError::TokenExpired.frame(None));
+    let _ = ws.close(
+        Some(crate::error::close::TOKEN_EXPIRED),
+        Some("token_expired"),
+    );
+}
+
 /// Admits a socket's ticket once: its id is kept in the object's own
 /// storage until it expires, so a replay is refused even while KV, which
 /// is eventually consistent, still returns the ticket. Session objects and

@@ -20,23 +20,16 @@ use super::sockets::{attachment, send_to, user_tag, Attachment};
 use super::Core;
 use crate::error::{close, SocketError};
 use crate::protocol::AuthorKind;
-use worker::WebSocket;
+use crate::runtime::end_expired;
 
 impl Attachment {
     /// Whether the credentials behind this socket have expired at `now`.
     pub fn expired(&self, now: u64) -> bool {
-        self.expires_at != 0 && self.expires_at <= now
+        crate::runtime::token_expired(self.expires_at, now)
     }
 }
 
 impl Core {
-    /// Ends a socket whose token expired. The client reconnects with a fresh
-    /// ticket and `after=`, so nothing is missed.
-    pub(super) fn expire(&self, ws: &WebSocket) {
-        send_to(ws, &SocketError::TokenExpired.frame(None));
-        let _ = ws.close(Some(close::TOKEN_EXPIRED), Some("token_expired"));
-    }
-
     /// Closes every expired socket; gives the next expiry among the rest.
     pub(super) fn expire_due(&self, now: u64) -> Option<u64> {
         let mut next: Option<u64> = None;
@@ -44,7 +37,7 @@ impl Core {
             let Some(a) = attachment(&ws) else { continue };
             self.learn_session(&a.session);
             if a.expired(now) {
-                self.expire(&ws);
+                end_expired(&ws);
             } else if a.expires_at != 0 {
                 next = Some(next.map_or(a.expires_at, |n| n.min(a.expires_at)));
             }

@@ -221,7 +221,7 @@ impl DurableObject for ChatSession {
         this.learn_session(&me.session);
         this.recover_turn();
         if me.expired(now_ms() as u64) {
-            this.expire(&ws);
+            crate::runtime::end_expired(&ws);
             return Ok(());
         }
         let text = match message {
