@@ -200,6 +200,23 @@ async function main() {
         kvNamespaces: opts.kvNoDelete ? {} : Object.fromEntries(kv.map((k) => [k.binding, k.id])),
         durableObjects,
         ratelimits,
+        // Queues run inside Miniflare (webhooks: README "Webhooks").
+        queueProducers: Object.fromEntries(
+          (wrangler.queues?.producers ?? [])
+            .filter((p) => !opts.omit.has(p.binding))
+            .map((p) => [p.binding, { queueName: p.queue }]),
+        ),
+        queueConsumers: Object.fromEntries(
+          (wrangler.queues?.consumers ?? []).map((c) => [
+            c.queue,
+            {
+              maxBatchSize: c.max_batch_size,
+              maxBatchTimeout: c.max_batch_timeout,
+              maxRetries: c.max_retries,
+              deadLetterQueue: c.dead_letter_queue,
+            },
+          ]),
+        ),
         // Static assets (the web client) answer first; other paths reach the worker.
         ...(wrangler.assets?.directory
           ? {

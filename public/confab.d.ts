@@ -55,7 +55,7 @@ export declare class ConfabClient {
   adminSessions(q?: Record<string, string | number>): Promise<{ sessions: (SessionView & { tokens: number; human_assisted: boolean })[]; next_cursor: string | null }>;
   adminSession(id: string): Promise<{ session: SessionView; usage: Record<string, unknown> }>;
   /** Admin only: a desk action; 409 `already_assigned` when another agent has it. */
-  adminDesk(id: string, action: "escalate" | "claim" | "transfer" | "resolve" | "release", body?: { to: string }): Promise<{ id: string; mode: "assistant" | "human"; status: DeskStatus; assignee: UserRef | null; by: UserRef | null }>;
+  adminDesk(id: string, action: "escalate" | "claim" | "transfer" | "resolve" | "release" | "close", body?: { to: string }): Promise<{ id: string; mode: "assistant" | "human"; status: DeskStatus; assignee: UserRef | null; by: UserRef | null }>;
   session(id: string, options?: SessionOptions): ConfabSession;
   /** Admin only: the support desk's live inbox. */
   inbox(options?: { backoff?: { baseMs?: number; capMs?: number } }): ConfabInbox;

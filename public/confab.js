@@ -106,7 +106,7 @@ export class ConfabClient {
     return this.api("GET", `/v1/admin/sessions/${enc(id)}`);
   }
   /** Admin only: a desk action on a session: `escalate`, `claim`,
-   *  `transfer` (body `{to}`), `resolve` or `release`. */
+   *  `transfer` (body `{to}`), `resolve`, `release` or `close`. */
   adminDesk(id, action, body) {
     return this.api("POST", `/v1/admin/sessions/${enc(id)}/${enc(action)}`, body);
   }

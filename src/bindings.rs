@@ -21,3 +21,11 @@ pub const AI: &str = "AI";
 pub const ASSETS: &str = "ASSETS";
 /// Cloudflare's Rate Limiting binding for the per-IP HTTP limit.
 pub const HTTP_RATE_LIMITER: &str = "HTTP_RATE_LIMITER";
+/// The webhook queue's producer (`crate::webhooks`): session objects send
+/// events to it; the Worker's queue handler consumes it. Optional: without
+/// it no events are produced.
+pub const WEBHOOKS: &str = "WEBHOOKS";
+/// The dead-letter queue's producer: deliveries that ran out of attempts
+/// go there (the consumer sends them), and so do messages the consumer
+/// itself failed on `max_retries` times (the queue sends them).
+pub const WEBHOOKS_DLQ: &str = "WEBHOOKS_DLQ";

@@ -28,6 +28,11 @@ pub enum Field {
     SessionTitle,
     ContactName,
     ContactEmail,
+    /// A webhook event waiting or travelling to the consumer (keyed by
+    /// session and event id).
+    WebhookEvent,
+    /// A webhook endpoint's signing secret (keyed by endpoint id).
+    WebhookSecret,
 }
 
 impl Field {
@@ -37,6 +42,8 @@ impl Field {
             Field::SessionTitle => "session.title",
             Field::ContactName => "session.contact_name",
             Field::ContactEmail => "session.contact_email",
+            Field::WebhookEvent => "webhook.event",
+            Field::WebhookSecret => "webhook.secret",
         }
     }
 }

@@ -102,7 +102,10 @@ impl Ctx {
             .map_err(AppError::internal)?
             .with_status(204);
         let h = r.headers_mut();
-        let _ = h.set("access-control-allow-methods", "GET, HEAD, POST, DELETE");
+        let _ = h.set(
+            "access-control-allow-methods",
+            "GET, HEAD, POST, PATCH, DELETE",
+        );
         let _ = h.set(
             "access-control-allow-headers",
             "authorization, content-type",

@@ -27,6 +27,7 @@ pub mod sort;
 mod store;
 pub mod tagged;
 pub mod uri;
+pub mod webhooks;
 
 #[cfg(target_arch = "wasm32")]
 mod api;
@@ -43,7 +44,7 @@ pub mod session;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
-    use worker::{event, Context, Env, Request, Response, Result};
+    use worker::{event, Context, Env, MessageBatch, Request, Response, Result};
 
     #[event(start)]
     fn start() {
@@ -53,5 +54,11 @@ mod entry {
     #[event(fetch)]
     async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         crate::router::handle(req, env).await
+    }
+
+    /// The webhook queue (`crate::webhooks::deliver`).
+    #[event(queue)]
+    async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
+        crate::webhooks::deliver::consume(batch, env).await
     }
 }

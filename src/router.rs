@@ -91,6 +91,20 @@ pub enum Endpoint {
     /// The agents' live inbox: a socket on the desk object (`crate::inbox`).
     InboxSocket,
     Replication,
+    /// Webhook endpoints (`crate::webhooks`), one route each.
+    Webhooks(WebhookVerb),
+}
+
+/// What the webhook admin routes do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookVerb {
+    Create,
+    List,
+    Get,
+    Update,
+    Delete,
+    /// The endpoint's delivery log.
+    Deliveries,
 }
 
 /// The desk actions the admin API offers, one route each.
@@ -104,6 +118,8 @@ pub enum DeskVerb {
     Transfer,
     Resolve,
     Release,
+    /// Ends the session for good (read-only), as the idle close does.
+    Close,
 }
 
 impl Endpoint {
@@ -125,10 +141,10 @@ impl Endpoint {
 /// One line of the route table.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Spec {
-    /// `GET` (which answers `HEAD` too), `POST` or `DELETE`.
+    /// `GET` (which answers `HEAD` too), `POST`, `PATCH` or `DELETE`.
     pub method: &'static str,
-    /// Segments after the leading `/`; `{session}` is a session id and
-    /// `{user}` a percent-encoded user id.
+    /// Segments after the leading `/`; `{session}` is a session id,
+    /// `{user}` a percent-encoded user id and `{webhook}` an endpoint id.
     pub path: &'static str,
     pub endpoint: Endpoint,
     pub access: Access,
@@ -160,6 +176,8 @@ pub static ROUTES: &[Spec] = {
     const GET: &str = "GET";
     const POST: &str = "POST";
     const DELETE: &str = "DELETE";
+    const PATCH: &str = "PATCH";
+    use WebhookVerb as W;
     &[
         route(GET, "/", E::Page(Page::Chat), Public, "page.chat"),
         route(GET, "/index.html", E::Page(Page::Chat), Public, "page.chat"),
@@ -190,9 +208,16 @@ pub static ROUTES: &[Spec] = {
         route(POST, "/v1/admin/sessions/{session}/transfer", E::Desk(DeskVerb::Transfer), Admin, "admin.transfer"),
         route(POST, "/v1/admin/sessions/{session}/resolve", E::Desk(DeskVerb::Resolve), Admin, "admin.resolve"),
         route(POST, "/v1/admin/sessions/{session}/release", E::Desk(DeskVerb::Release), Admin, "admin.release"),
+        route(POST, "/v1/admin/sessions/{session}/close", E::Desk(DeskVerb::Close), Admin, "admin.close"),
         route(GET, "/v1/admin/sessions/{session}/replication", E::Replication, Admin, "admin.replication"),
         route(POST, "/v1/admin/inbox/tickets", E::InboxTicket, Admin, "admin.inbox_tickets"),
         route(GET, "/v1/admin/inbox/ws", E::InboxSocket, Admin, "admin.inbox"),
+        route(POST, "/v1/admin/webhooks", E::Webhooks(W::Create), Admin, "admin.webhooks.create"),
+        route(GET, "/v1/admin/webhooks", E::Webhooks(W::List), Admin, "admin.webhooks.list"),
+        route(GET, "/v1/admin/webhooks/{webhook}", E::Webhooks(W::Get), Admin, "admin.webhooks.get"),
+        route(PATCH, "/v1/admin/webhooks/{webhook}", E::Webhooks(W::Update), Admin, "admin.webhooks.update"),
+        route(DELETE, "/v1/admin/webhooks/{webhook}", E::Webhooks(W::Delete), Admin, "admin.webhooks.delete"),
+        route(GET, "/v1/admin/webhooks/{webhook}/deliveries", E::Webhooks(W::Deliveries), Admin, "admin.webhooks.deliveries"),
     ]
 };
 
@@ -207,6 +232,7 @@ static PREFLIGHT: Spec = route(
 
 const SESSION: &str = "{session}";
 const USER: &str = "{user}";
+const WEBHOOK: &str = "{webhook}";
 
 /// A request matched to a line of the table, with the path's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +243,8 @@ pub struct Route<'a> {
     /// The `{user}` segment as it stands in the path (percent-encoded);
     /// it decodes to a valid user id.
     pub user: Option<&'a str>,
+    /// The `{webhook}` segment: an endpoint id's shape, checked.
+    pub webhook: Option<&'a str>,
 }
 
 impl Route<'_> {
@@ -250,7 +278,7 @@ pub fn redacted_path(path: &str) -> String {
     let known = |seg: &str| {
         ROUTES
             .iter()
-            .any(|r| segments(r.path).any(|p| p == seg && p != SESSION && p != USER))
+            .any(|r| segments(r.path).any(|p| p == seg && ![SESSION, USER, WEBHOOK].contains(&p)))
     };
     let mut out = String::new();
     for (i, seg) in segments(path).enumerate() {
@@ -284,10 +312,11 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
                 spec: &PREFLIGHT,
                 session: None,
                 user: None,
+                webhook: None,
             }),
         };
     }
-    let (spec, session, user) = matched(method, path)?;
+    let (spec, (session, user, webhook)) = matched(method, path)?;
     let session = match session {
         None => None,
         Some(id) => Some(SessionId::parse(id).ok_or(AppError::NotFound)?),
@@ -295,17 +324,21 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
     if user.is_some_and(|u| !percent_decode(u).is_some_and(|u| is_valid_user_id(&u))) {
         return Err(AppError::NotFound);
     }
+    if webhook.is_some_and(|w| !crate::webhooks::is_endpoint_id(w)) {
+        return Err(AppError::NotFound);
+    }
     Ok(Route {
         spec,
         session,
         user,
+        webhook,
     })
 }
 
 /// The methods a path answers, for a 405's `Allow` header: those the
 /// route table matches it with (ids unchecked: a 405 is about the shape).
 pub fn allowed_methods(path: &str) -> Vec<&'static str> {
-    let mut allowed: Vec<&'static str> = ["GET", "HEAD", "POST", "DELETE"]
+    let mut allowed: Vec<&'static str> = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
         .into_iter()
         .filter(|m| matched(m, path).is_ok())
         .collect();
@@ -321,11 +354,11 @@ fn matched<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, AppError> {
     let method = if method == "HEAD" { "GET" } else { method };
     let mut shape_known = false;
     for spec in ROUTES {
-        let Some((session, user)) = params(spec.path, path) else {
+        let Some(params) = params(spec.path, path) else {
             continue;
         };
         if spec.method == method {
-            return Ok((spec, session, user));
+            return Ok((spec, params));
         }
         shape_known = true;
     }
@@ -336,23 +369,25 @@ fn matched<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, AppError> {
     })
 }
 
-type Params<'a> = (Option<&'a str>, Option<&'a str>);
-type Matched<'a> = (&'static Spec, Option<&'a str>, Option<&'a str>);
+/// The `{session}`, `{user}` and `{webhook}` segments.
+type Params<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+type Matched<'a> = (&'static Spec, Params<'a>);
 
 /// The path's parameters when it has the pattern's shape.
 fn params<'a>(pattern: &str, path: &'a str) -> Option<Params<'a>> {
-    let (mut session, mut user) = (None, None);
+    let (mut session, mut user, mut webhook) = (None, None, None);
     let mut given = segments(path);
     for want in segments(pattern) {
         let seg = given.next()?;
         match want {
             SESSION => session = Some(seg),
             USER => user = Some(seg),
+            WEBHOOK => webhook = Some(seg),
             literal if literal == seg => {}
             _ => return None,
         }
     }
-    given.next().is_none().then_some((session, user))
+    given.next().is_none().then_some((session, user, webhook))
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -424,6 +459,7 @@ mod dispatch {
             E::Replication => api::admin::replication(ctx, id()?).await,
             E::InboxTicket => api::tickets::create_for_inbox(ctx, granted.who()?).await,
             E::InboxSocket => api::admin::inbox(ctx, granted.who()?).await,
+            E::Webhooks(verb) => api::webhooks::serve(req, ctx, verb, route.webhook).await,
         }
     }
 }

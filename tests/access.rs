@@ -188,7 +188,7 @@ async fn origins_cors_and_security_headers() {
     // Exactly the lists docs/api.md gives.
     assert_eq!(
         hv(&res, "access-control-allow-methods").as_deref(),
-        Some("GET, HEAD, POST, DELETE")
+        Some("GET, HEAD, POST, PATCH, DELETE")
     );
     assert_eq!(
         hv(&res, "access-control-allow-headers").as_deref(),
@@ -540,6 +540,7 @@ async fn every_route_admits_exactly_the_callers_its_access_level_names() {
         };
         for who in EVERYONE {
             let mut path = route.path.to_string();
+            let mut hook: Option<String> = None;
             if path.contains("{session}") {
                 // A fresh session each time: some calls erase it or remove
                 // the member, and the next caller must find it as it was.
@@ -549,11 +550,31 @@ async fn every_route_admits_exactly_the_callers_its_access_level_names() {
                     .replace("{session}", &session)
                     .replace("{user}", &member.id);
             }
+            if path.contains("{webhook}") {
+                // A fresh endpoint each time (one call deletes it),
+                // disabled so that no event is sent anywhere.
+                let (status, e) = admin
+                    .call(
+                        Method::POST,
+                        "/v1/admin/webhooks",
+                        Some(json!({"url": "https://hooks.example.com/c", "enabled": false})),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{e}");
+                hook = e["id"].as_str().map(String::from);
+                path = path.replace("{webhook}", hook.as_deref().unwrap());
+            }
             let socket = matches!(
                 route.endpoint,
                 Endpoint::SessionSocket | Endpoint::InboxSocket
             );
             let (status, body) = call(h, route.method, &path, token(who), socket).await;
+            if let Some(id) = hook {
+                // Gone already if this call deleted it.
+                let _ = admin
+                    .call(Method::DELETE, &format!("/v1/admin/webhooks/{id}"), None)
+                    .await;
+            }
             let what = format!(
                 "{} {} ({:?}) as {who:?}: {status} {body}",
                 route.method, route.path, route.access

@@ -315,6 +315,42 @@ fn every_environment_declares_the_bindings_the_code_uses() {
                 "{place}: no {key} {name}"
             );
         }
+        // Both webhook queues are produced to; the first is consumed here
+        // with the second as its dead-letter queue.
+        let queues = t
+            .get("queues")
+            .unwrap_or_else(|| panic!("{place}: no queues"));
+        let producers = queues
+            .get("producers")
+            .and_then(|p| p.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let queue_of = |binding: &str| {
+            producers
+                .iter()
+                .find(|p| p.get("binding").and_then(|v| v.as_str()) == Some(binding))
+                .and_then(|p| p.get("queue").and_then(|v| v.as_str()).map(String::from))
+                .unwrap_or_else(|| panic!("{place}: no queue producer {binding}"))
+        };
+        let (events, dead) = (queue_of(b::WEBHOOKS), queue_of(b::WEBHOOKS_DLQ));
+        let consumers = queues
+            .get("consumers")
+            .and_then(|p| p.as_array())
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            consumers
+                .iter()
+                .any(|c| c.get("queue").and_then(|v| v.as_str()) == Some(&events)
+                    && c.get("dead_letter_queue").and_then(|v| v.as_str()) == Some(&dead)),
+            "{place}: {events} is not consumed with {dead} as its dead-letter queue"
+        );
+        assert!(
+            !consumers
+                .iter()
+                .any(|c| c.get("queue").and_then(|v| v.as_str()) == Some(&dead)),
+            "{place}: the dead letters must wait for an operator"
+        );
         let shards = t
             .get("vars")
             .and_then(|v| v.get("D1_SHARDS"))

@@ -12,10 +12,12 @@
 //!     [--soak-minutes 0] [--soak-rate 50] [--d1-latency-ms 0] [--cold-starts 5]
 //!     [--cpu-secs 10] [--cpu-rate 200] [--lag-secs 5] [--outage-secs 0] [--var K=V]
 //!     [--http-requests 8000] [--claim-race 50x20] [--desk 100x1000]
-//!     [--desk-messages 2] [--desk-rate 100]
+//!     [--desk-messages 2] [--desk-rate 100] [--hooks 20x25] [--hooks-rate 50]
+//!     [--hooks-outage-secs 0]
 //!     [--json target/bench.json]
 //! cargo run --release --example bench -- --only-soak --soak-minutes 30
 //! cargo run --release --example bench -- --only-desk   # claim race, agents' inbox
+//! cargo run --release --example bench -- --only-webhooks --hooks-outage-secs 60
 //! cargo run --example bench -- --smoke      # tiny zero-loss check, run by `make test`
 //! ```
 //!
@@ -28,6 +30,7 @@ mod common;
 mod cpu;
 mod desk;
 mod history;
+mod hooks;
 mod http;
 mod many;
 mod ttft;
@@ -62,6 +65,13 @@ struct Args {
     desk_messages: usize,
     desk_rate: u32,
     only_desk: bool,
+    /// Webhooks (`hooks.rs`), with `--only-webhooks` only: sessions ×
+    /// messages and their rate in all, then an outage of the receiver
+    /// (0 skips it).
+    hooks: (usize, usize),
+    hooks_rate: u32,
+    hooks_outage_secs: u64,
+    only_webhooks: bool,
     /// Every D1 call waits this long (the harness's `--d1-latency-ms`).
     d1_latency_ms: Option<u64>,
     /// Fresh runtimes started to time cold start (0 skips it).
@@ -101,6 +111,10 @@ fn args() -> Args {
         desk_messages: 2,
         desk_rate: 100,
         only_desk: false,
+        hooks: (20, 25),
+        hooks_rate: 50,
+        hooks_outage_secs: 0,
+        only_webhooks: false,
         d1_latency_ms: None,
         cold_starts: 5,
         cpu_secs: 10,
@@ -142,6 +156,20 @@ fn args() -> Args {
             "--desk-rate" => a.desk_rate = value().parse().unwrap_or_else(|_| usage("--desk-rate")),
             "--only-desk" => {
                 a.only_desk = true;
+                i += 1;
+                continue;
+            }
+            "--hooks" => a.hooks = pair(&value(), "--hooks"),
+            "--hooks-rate" => {
+                a.hooks_rate = value().parse().unwrap_or_else(|_| usage("--hooks-rate"))
+            }
+            "--hooks-outage-secs" => {
+                a.hooks_outage_secs = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--hooks-outage-secs"))
+            }
+            "--only-webhooks" => {
+                a.only_webhooks = true;
                 i += 1;
                 continue;
             }
@@ -501,6 +529,8 @@ async fn main() {
             ("RATE_MESSAGES_PER_MINUTE".into(), "0".into()),
             // The many-sessions run creates 100+ sessions as one user.
             ("MAX_SESSIONS_PER_USER_PER_DAY".into(), "1000000".into()),
+            // The webhook phases' receiver is on loopback, over http.
+            ("WEBHOOK_ALLOW_HTTP".into(), "on".into()),
         ]
         .into_iter()
         .chain(a.vars.iter().cloned())
@@ -527,6 +557,12 @@ async fn main() {
         let ok = failed == 0 && step.clean();
         println!("{} passed, {} failed", ok as u8, !ok as u8);
         std::process::exit(if ok { 0 } else { 1 });
+    }
+
+    if a.only_webhooks {
+        hooks::run(&h, &a, &mut report).await;
+        write_report(&a, &report);
+        return;
     }
 
     if a.only_desk {

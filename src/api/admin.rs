@@ -163,6 +163,7 @@ pub async fn desk(
         DeskVerb::Claim | DeskVerb::Takeover => Action::Claim,
         DeskVerb::Resolve => Action::Resolve,
         DeskVerb::Release => Action::Release,
+        DeskVerb::Close => Action::Close,
         DeskVerb::Transfer => {
             let body = read_json::<Transfer>(&mut req).await?;
             if !crate::ids::is_valid_user_id(&body.to) {

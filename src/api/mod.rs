@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod pages;
 pub mod sessions;
 pub mod tickets;
+pub mod webhooks;
 
 use crate::contract::{AccessReply, Call};
 use crate::error::AppError;

@@ -114,6 +114,8 @@ pub struct Config {
     pub max_members_per_session: u32,
     /// The support desk's timers and policy.
     pub desk: Desk,
+    /// Webhook delivery (`crate::webhooks`).
+    pub webhooks: Webhooks,
     /// The AI assistant; None when `LLM_PROVIDERS` is unset.
     pub assistant: Option<crate::llm::config::Assistant>,
 }
@@ -127,6 +129,22 @@ pub struct Desk {
     pub idle_close_ms: i64,
     /// Whether the assistant answers while a session waits.
     pub assistant_while_waiting: bool,
+}
+
+/// Webhook delivery settings (`crate::webhooks`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Webhooks {
+    /// The wait before the first retry; each later one doubles it.
+    pub retry_base_s: u32,
+    /// The longest wait between two attempts.
+    pub retry_max_s: u32,
+    /// Attempts of one delivery before it goes to the dead-letter queue.
+    pub max_attempts: u32,
+    /// How long one attempt may take, response included.
+    pub timeout_ms: u32,
+    /// Whether endpoints may use plain http (local receivers in
+    /// development and tests); https only otherwise.
+    pub allow_http: bool,
 }
 
 /// One invalid variable: its name and what was expected of it.
@@ -150,6 +168,7 @@ pub mod defaults {
     pub const ENVIRONMENT: &str = "production";
     pub const LOG_LEVEL: &str = "info";
     pub const ASSISTANT_WHILE_WAITING: &str = "on";
+    pub const WEBHOOK_ALLOW_HTTP: &str = "off";
     pub const ADMIN_ROLE: &str = "admin";
 }
 
@@ -199,6 +218,14 @@ impl Config {
             "on" => true,
             "off" => false,
             _ => return Err(invalid("ASSISTANT_WHILE_WAITING", "one of: on, off")),
+        };
+        let webhook_allow_http = match get("WEBHOOK_ALLOW_HTTP")
+            .as_deref()
+            .unwrap_or(defaults::WEBHOOK_ALLOW_HTTP)
+        {
+            "on" => true,
+            "off" => false,
+            _ => return Err(invalid("WEBHOOK_ALLOW_HTTP", "one of: on, off")),
         };
         let development = environment == Environment::Development;
         let jwt = crate::auth::config::from_lookup(&get, &num, development)?;
@@ -295,6 +322,13 @@ impl Config {
                 idle_close_ms: num(&ints::SESSION_IDLE_CLOSE_MINUTES) as i64 * 60_000,
                 assistant_while_waiting,
             },
+            webhooks: Webhooks {
+                retry_base_s: num(&ints::WEBHOOK_RETRY_BASE_SECONDS) as u32,
+                retry_max_s: num(&ints::WEBHOOK_RETRY_MAX_SECONDS) as u32,
+                max_attempts: num(&ints::WEBHOOK_MAX_ATTEMPTS) as u32,
+                timeout_ms: num(&ints::WEBHOOK_TIMEOUT_MS) as u32,
+                allow_http: webhook_allow_http,
+            },
             assistant,
         })
     }
@@ -330,6 +364,7 @@ impl fmt::Debug for Config {
             .field("rate_messages_burst", &self.rate_messages_burst)
             .field("shards", &self.shards)
             .field("desk", &self.desk)
+            .field("webhooks", &self.webhooks)
             .field("assistant", &self.assistant)
             .finish()
     }

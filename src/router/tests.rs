@@ -78,7 +78,10 @@ fn resolves_identity_admin_and_preflight_routes() {
 fn the_table_is_well_formed() {
     let mut seen = std::collections::HashSet::new();
     for r in ROUTES {
-        assert!(["GET", "POST", "DELETE"].contains(&r.method), "{r:?}");
+        assert!(
+            ["GET", "POST", "PATCH", "DELETE"].contains(&r.method),
+            "{r:?}"
+        );
         assert!(r.path.starts_with('/'), "{r:?}");
         // One line per method and path: the first would shadow a second.
         assert!(seen.insert((r.method, r.path)), "twice: {r:?}");
@@ -92,7 +95,11 @@ fn the_table_is_well_formed() {
             "{r:?}"
         );
         // Each line resolves to itself.
-        let sample = r.path.replace(SESSION, "s1").replace(USER, "u1");
+        let sample = r
+            .path
+            .replace(SESSION, "s1")
+            .replace(USER, "u1")
+            .replace(WEBHOOK, "wh_0123456789abcdef01234567");
         let got = resolve(r.method, Box::leak(sample.into_boxed_str())).unwrap();
         assert!(std::ptr::eq(got.spec, r), "{r:?}");
     }
@@ -181,4 +188,33 @@ fn wrong_method_is_405_unknown_path_is_404() {
     // Identity-provider subjects, percent-encoded, are user ids.
     let r = resolve("DELETE", "/v1/sessions/abc/members/auth0%7C123").unwrap();
     assert_eq!(r.user, Some("auth0%7C123"));
+}
+
+#[test]
+fn webhook_ids_are_checked_and_patch_is_allowed() {
+    let id = "wh_0123456789abcdef01234567";
+    let path = format!("/v1/admin/webhooks/{id}");
+    let r = resolve("PATCH", &path).unwrap();
+    assert_eq!(r.webhook, Some(id));
+    assert_eq!(r.access(), Access::Admin);
+    for bad in [
+        "wh_XYZ",
+        "0123456789abcdef01234567",
+        "wh_0123456789ABCDEF01234567",
+    ] {
+        let p = format!("/v1/admin/webhooks/{bad}");
+        assert_eq!(
+            resolve("GET", &p).map(|_| ()),
+            Err(AppError::NotFound),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        allowed_methods(&path),
+        ["GET", "HEAD", "PATCH", "DELETE", "OPTIONS"]
+    );
+    assert_eq!(
+        redacted_path(&format!("{path}/deliveries")),
+        "/v1/admin/webhooks/*/deliveries"
+    );
 }

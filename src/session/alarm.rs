@@ -1,8 +1,9 @@
-//! The object's one alarm, shared by four parts: socket lifetimes (the
+//! The object's one alarm, shared by five parts: socket lifetimes (the
 //! next token expiry, `lifetime.rs`), replication (the next outbox flush,
-//! `outbox.rs`), the watchdog of a running turn (`progress.rs`) and the
-//! desk's timers (escalation timeout, idle close: `desk.rs`). It is set to
-//! whichever comes first.
+//! `outbox.rs`), the watchdog of a running turn (`progress.rs`), the
+//! desk's timers (escalation timeout, idle close: `desk.rs`) and webhook
+//! events the queue refused (`hooks.rs`). It is set to whichever comes
+//! first.
 //!
 //! The time of the pending alarm is cached while the object is awake, so
 //! a change that finds a flush already scheduled costs no storage call.
@@ -97,13 +98,15 @@ impl Core {
         }
         let next_expiry = self.expire_due(now as u64).map(|e| e as i64);
         let next_flush = self.flush_now(now).await;
+        // Webhook events the queue has not taken yet (`hooks.rs`).
+        let hooks = self.send_hooks().await;
         // The desk's escalation timeout and idle close (`desk.rs`).
         let desk = self.desk_timers(now).await;
         // A running turn keeps its watchdog (`progress.rs`).
         let watchdog = self
             .turn_busy()
             .then(|| now_ms() + super::progress::WATCHDOG_MS);
-        let next = [next_expiry, next_flush, watchdog, desk]
+        let next = [next_expiry, next_flush, watchdog, desk, hooks]
             .into_iter()
             .flatten()
             .min();

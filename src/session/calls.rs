@@ -13,6 +13,7 @@ use crate::contract::{
 };
 use crate::error::{close, AppError};
 use crate::store::{self, now_ms, replica};
+use crate::webhooks::{Kind, SessionData};
 use std::rc::Rc;
 use worker::Response;
 
@@ -37,6 +38,7 @@ impl Core {
             } => {
                 // With the session row, in the same transaction.
                 this.log.set_shard(&shard)?;
+                let (session_id, owner) = (session.clone(), owner_id.clone());
                 this.log.init(&Meta {
                     id: session,
                     owner_id,
@@ -57,7 +59,10 @@ impl Core {
                     if let Some(at) = this.desk_deadline(&d) {
                         this.alarm_soon(at);
                     }
-                    this.tell_desk(crate::desk::feed::Event::Created, d.view(), None);
+                    let v = d.view();
+                    let data = SessionData::new(&session_id, &owner, &v, None);
+                    this.hook(Kind::SessionCreated, &data);
+                    this.tell_desk(crate::desk::feed::Event::Created, v, None);
                 }
                 no_content()
             }
@@ -287,6 +292,9 @@ impl Core {
         if let Ok(d) = self.desk() {
             self.tell_desk(crate::desk::feed::Event::Deleted, d.view(), None);
         }
+        // Events already recorded still go out (best effort: the storage
+        // holding them goes next).
+        let _ = self.send_hooks().await;
         self.queue.borrow_mut().clear();
         self.stop_turn();
         for ws in self.state.get_websockets() {
@@ -297,6 +305,7 @@ impl Core {
         storage.delete_all().await.map_err(AppError::internal)?;
         self.alarm_at.set(None);
         self.outbox.reset(self.log.sql());
+        self.hooks.reopen();
         self.buckets.reset();
         self.log.tombstone(&meta)?;
         no_content()

@@ -5,8 +5,9 @@
 //! agent takes the session, and keeps the desk's two timers on the
 //! object's alarm: the escalation timeout and the idle close.
 //!
-//! Every change, every new session and every stored message is also told
-//! to the desk object (`crate::inbox`), the agents' live inbox: queued
+//! Each new status (or assignee) is also a webhook event (`hooks.rs`),
+//! stored with the change. Every change, every new session and every
+//! stored message is also told to the desk object (`crate::inbox`), the agents' live inbox: queued
 //! here and sent in one call after the event that produced them, so the
 //! call never lies between a message and its ack.
 //!
@@ -27,6 +28,7 @@ use crate::error::{AppError, SocketError};
 use crate::ids::{ClientId, MessageId};
 use crate::protocol::{Author, AuthorKind, ServerFrame, UserRef};
 use crate::store::{messages::NewMessage, now_ms};
+use crate::webhooks::{Kind, SessionData};
 use worker::WebSocket;
 
 /// The system notice a user gets when nobody claimed their wait in time.
@@ -143,6 +145,15 @@ impl Core {
             frames.push(frame.to_json());
         }
         let v = next.view();
+        // The product hears of a new status or assignee; a change that
+        // moved neither (the wait's notice was given) is not news.
+        let was = before.view();
+        if let Some(kind) = Kind::of_status(v.status)
+            .filter(|_| was.status != v.status || was.assignee != v.assignee)
+        {
+            let meta = self.log.live()?;
+            self.hook(kind, &SessionData::new(&meta.id, &meta.owner_id, &v, by));
+        }
         self.tell_desk(Event::of(v.status), v.clone(), None);
         let frame = ServerFrame::Desk {
             status: v.status,

@@ -35,6 +35,9 @@
 //! - *The agents' inbox* (`desk.rs`): after each commit the object tells
 //!   the desk object (`crate::inbox`) what changed, in one call per group,
 //!   through `wait_until`: best effort and never on the path to an ack.
+//! - *Webhooks* (`hooks.rs`): every event for the product's systems is
+//!   stored with the change it reports and then handed to the `WEBHOOKS`
+//!   queue, also after the ack; none is lost while the queue is down.
 //!
 //! **Sessions from before the log.** An object with no log of its session
 //! loads it from D1 once (`calls.rs`, `loaded`), before serving anything,
@@ -55,6 +58,7 @@ mod alarm;
 mod attempt;
 mod calls;
 mod desk;
+mod hooks;
 mod lifetime;
 mod limits;
 pub mod log;
@@ -128,6 +132,8 @@ pub struct Core {
     /// Items for the desk object not sent yet (`desk.rs`); losing them
     /// leaves consoles a step behind, never chat.
     feed: RefCell<Vec<crate::desk::feed::Item>>,
+    /// Webhook events not yet taken by the queue (`hooks.rs`).
+    hooks: hooks::Hooks,
 }
 
 impl DurableObject for ChatSession {
@@ -138,6 +144,7 @@ impl DurableObject for ChatSession {
         }
         let sql = state.storage().sql();
         let outbox = outbox::Outbox::open(&sql);
+        let hooks = hooks::Hooks::open(&sql);
         let log = log::Log::open(sql);
         Self {
             core: Rc::new_cyclic(|me| Core {
@@ -158,6 +165,7 @@ impl DurableObject for ChatSession {
                 recovered: Cell::new(false),
                 progress_saved_at: Cell::new(0),
                 feed: RefCell::new(Vec::new()),
+                hooks,
             }),
         }
     }

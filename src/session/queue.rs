@@ -34,6 +34,7 @@ use crate::protocol::{AuthorKind, ReactAction, ServerFrame, UserRef};
 use crate::runtime::log;
 use crate::store::messages::NewMessage;
 use crate::store::now_ms;
+use crate::webhooks::{Kind, MessageData, TurnData};
 use serde_json::Value;
 use worker::WebSocket;
 
@@ -161,6 +162,20 @@ impl Core {
         };
         self.last_commit.set(now_ms());
         self.replicate_soon();
+        // Webhook events, stored in the same block as the messages.
+        let session = self.session_id();
+        for c in committed.iter().filter(|c| !c.duplicate) {
+            self.hook(Kind::MessageCreated, &MessageData::new(&session, &c.view));
+            if let Some(turn) = &c.view.turn {
+                let data = TurnData {
+                    session_id: &session,
+                    message_id: &c.view.id,
+                    seq: c.view.seq,
+                    turn,
+                };
+                self.hook(Kind::TurnCompleted, &data);
+            }
+        }
         let authors: Vec<&crate::protocol::Author> = committed
             .iter()
             .filter(|c| !c.duplicate)

@@ -10,6 +10,7 @@ pub mod messages;
 pub mod metrics;
 pub mod replica;
 pub mod sessions;
+pub mod webhooks;
 
 use crate::error::AppError;
 use crate::join::try_join_all;

@@ -6,6 +6,7 @@
 //! restart start their own with `Harness::start`.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod hooks;
 pub mod llm;
 
 use futures::{SinkExt, StreamExt};
