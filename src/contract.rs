@@ -15,7 +15,7 @@
 //! The object is reachable only through its namespace binding, i.e. from
 //! Confab's own Worker, so it trusts the caller the Worker names.
 
-use crate::protocol::{MessageView, UserRef};
+use crate::protocol::{Author, MessageView, UserRef};
 use crate::router::Access;
 use crate::shards::Shard;
 use serde::{Deserialize, Serialize};
@@ -179,6 +179,15 @@ pub enum Call {
         action: crate::desk::Action,
         by: UserRef,
     },
+    /// A message from the product's backend (the service API), stored and
+    /// broadcast like a socket's send, idempotent by `client_id` for the
+    /// same author. Answers [`PostReply`], or 409 `session_closed`.
+    Post {
+        session: String,
+        client_id: String,
+        author: Author,
+        text: String,
+    },
     /// Erases the session: every socket closes with 4004 and the object's
     /// storage is deleted, leaving only a tombstone. Answers 204.
     Erase { session: String },
@@ -216,6 +225,7 @@ impl Call {
             Call::AddMember { .. } => "add_member",
             Call::RemoveMember { .. } => "remove_member",
             Call::Desk { .. } => "desk",
+            Call::Post { .. } => "post",
             Call::Erase { .. } => "erase",
             Call::Rotate { .. } => "rotate",
             Call::Replication { .. } => "replication",
@@ -235,6 +245,7 @@ impl Call {
             | Call::AddMember { session, .. }
             | Call::RemoveMember { session, .. }
             | Call::Desk { session, .. }
+            | Call::Post { session, .. }
             | Call::Erase { session }
             | Call::Rotate { session, .. }
             | Call::Replication { session }
@@ -275,6 +286,15 @@ pub struct LiveState {
 pub struct HistoryReply {
     pub messages: Vec<MessageView>,
     pub last_seq: u64,
+}
+
+/// What a posted message became: its seq and id, and whether the
+/// `client_id` was seen before (then the original's).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PostReply {
+    pub seq: u64,
+    pub id: String,
+    pub duplicate: bool,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

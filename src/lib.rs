@@ -21,6 +21,7 @@ pub mod model;
 pub mod origins;
 pub mod protocol;
 pub mod router;
+pub mod service;
 pub mod shards;
 pub mod sort;
 #[cfg(target_arch = "wasm32")]

@@ -42,6 +42,9 @@ pub enum Access {
     /// The configured admin role; 404 to everyone else: admin routes do
     /// not reveal themselves.
     Admin,
+    /// The product's backend: a bearer holding `SERVICE_TOKEN`, or a token
+    /// with `SERVICE_ROLE`; 404 to everyone else. It reaches every session.
+    Service,
 }
 
 impl Access {
@@ -51,7 +54,7 @@ impl Access {
     /// enough to see a session.
     pub fn admits(self, role: Option<crate::contract::Role>, admin: bool) -> bool {
         match self {
-            Access::Admin => admin,
+            Access::Admin | Access::Service => admin,
             Access::Owner => role.is_some_and(|r| r.may_manage()),
             _ => role.is_some(),
         }
@@ -93,6 +96,19 @@ pub enum Endpoint {
     Replication,
     /// Webhook endpoints (`crate::webhooks`), one route each.
     Webhooks(WebhookVerb),
+    /// The product backend's API (`crate::service`).
+    Service(ServiceVerb),
+}
+
+/// What the service routes do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceVerb {
+    /// Post a message as the system, a bot or an agent.
+    Post,
+    /// Set the desk status.
+    Status,
+    /// The whole transcript, as JSON or text.
+    Transcript,
 }
 
 /// What the webhook admin routes do.
@@ -178,6 +194,7 @@ pub static ROUTES: &[Spec] = {
     const DELETE: &str = "DELETE";
     const PATCH: &str = "PATCH";
     use WebhookVerb as W;
+    use ServiceVerb as S;
     &[
         route(GET, "/", E::Page(Page::Chat), Public, "page.chat"),
         route(GET, "/index.html", E::Page(Page::Chat), Public, "page.chat"),
@@ -217,6 +234,9 @@ pub static ROUTES: &[Spec] = {
         route(GET, "/v1/admin/webhooks/{webhook}", E::Webhooks(W::Get), Admin, "admin.webhooks.get"),
         route(PATCH, "/v1/admin/webhooks/{webhook}", E::Webhooks(W::Update), Admin, "admin.webhooks.update"),
         route(DELETE, "/v1/admin/webhooks/{webhook}", E::Webhooks(W::Delete), Admin, "admin.webhooks.delete"),
+        route(POST, "/v1/service/sessions/{session}/messages", E::Service(S::Post), Service, "service.post"),
+        route(POST, "/v1/service/sessions/{session}/status", E::Service(S::Status), Service, "service.status"),
+        route(GET, "/v1/service/sessions/{session}/transcript", E::Service(S::Transcript), Service, "service.transcript"),
         route(GET, "/v1/admin/webhooks/{webhook}/deliveries", E::Webhooks(W::Deliveries), Admin, "admin.webhooks.deliveries"),
     ]
 };
@@ -460,6 +480,7 @@ mod dispatch {
             E::InboxTicket => api::tickets::create_for_inbox(ctx, granted.who()?).await,
             E::InboxSocket => api::admin::inbox(ctx, granted.who()?).await,
             E::Webhooks(verb) => api::webhooks::serve(req, ctx, verb, route.webhook).await,
+            E::Service(verb) => api::service::serve(req, ctx, id()?, verb, granted.who()?).await,
         }
     }
 }

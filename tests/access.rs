@@ -445,14 +445,17 @@ enum Who {
     Member,
     Owner,
     Admin,
+    /// A token with the service role (`/v1/service/*`).
+    Service,
 }
 
-const EVERYONE: [Who; 5] = [
+const EVERYONE: [Who; 6] = [
     Who::Anonymous,
     Who::Stranger,
     Who::Member,
     Who::Owner,
     Who::Admin,
+    Who::Service,
 ];
 
 /// Whether `level` lets `who` through, on a production deployment (the
@@ -466,6 +469,7 @@ fn admitted(level: Access, who: Who) -> bool {
         Access::Member => matches!(who, Member | Owner | Admin),
         Access::Owner => matches!(who, Owner | Admin),
         Access::Metrics | Access::Admin => who == Admin,
+        Access::Service => who == Service,
     }
 }
 
@@ -527,6 +531,7 @@ async fn every_route_admits_exactly_the_callers_its_access_level_names() {
     let stranger = User::new(h, "r-stranger");
     let mut admin = User::new(h, "r-admin");
     admin.token = token_with_roles(&admin.id, "Agent", &["admin"]);
+    let service = token_with_roles("r-backend", "Backend", &["service"]);
     let mut checked = 0;
     for route in ROUTES {
         // An owner per route keeps each under the daily session cap.
@@ -537,6 +542,7 @@ async fn every_route_admits_exactly_the_callers_its_access_level_names() {
             Who::Member => Some(member.token.as_str()),
             Who::Owner => Some(owner.token.as_str()),
             Who::Admin => Some(admin.token.as_str()),
+            Who::Service => Some(service.as_str()),
         };
         for who in EVERYONE {
             let mut path = route.path.to_string();

@@ -89,6 +89,7 @@ pub async fn admit(req: &Request, ctx: &Ctx, route: &Route<'_>) -> Result<Grante
             Ok(Granted::Caller(g))
         }
         Access::Metrics | Access::Admin => grant(ctx.require_admin(req).await?),
+        Access::Service => grant(service(req, ctx).await?),
         Access::User | Access::Member | Access::Owner => {
             if route.endpoint() == Endpoint::SessionSocket {
                 return socket(req, ctx, route).await.map(Granted::Caller);
@@ -121,6 +122,33 @@ async fn socket(req: &Request, ctx: &Ctx, route: &Route<'_>) -> Result<Grant, Ap
         ticket,
     })
 }
+
+/// The product's backend: `SERVICE_TOKEN` as the bearer (then the caller
+/// is `service`), or a token with `SERVICE_ROLE`. Any other valid token
+/// gets 404, as on admin routes.
+async fn service(req: &Request, ctx: &Ctx) -> Result<Identity, AppError> {
+    let config = ctx.require_config()?;
+    let header = req.headers().get("authorization").ok().flatten();
+    if let (Some(t), Ok(given)) = (&config.service_token, bearer(header.as_deref())) {
+        if constant_time_eq(t.expose().as_bytes(), given.as_bytes()) {
+            return Ok(Identity {
+                user_id: SERVICE.into(),
+                name: SERVICE.into(),
+                roles: Vec::new(),
+                expires_at: 0,
+            });
+        }
+    }
+    let who = ctx.authenticate(req).await?;
+    if who.has_role(&config.service_role) {
+        Ok(who)
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+/// Who the static service credential acts as.
+pub const SERVICE: &str = "service";
 
 /// Whether the request carries `METRICS_TOKEN` as its bearer.
 fn holds_metrics_token(req: &Request, ctx: &Ctx) -> Result<bool, AppError> {

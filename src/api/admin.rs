@@ -178,10 +178,16 @@ pub async fn desk(
         by: by.clone(),
     };
     let view: View = internal::call_json(&ctx.env, &call).await?;
+    desk_reply(session.as_str(), &view, &by)
+}
+
+/// The answer to a desk action: the session's state after it, and who
+/// acted (shared with the service API's status route).
+pub fn desk_reply(session: &str, view: &View, by: &UserRef) -> HandlerResult {
     json(
         200,
         &json!({
-            "id": session.as_str(),
+            "id": session,
             "mode": view.mode(),
             "status": view.status,
             "assignee": view.assignee,

@@ -9,6 +9,7 @@ pub mod members;
 pub mod messages;
 pub mod metrics;
 pub mod pages;
+pub mod service;
 pub mod sessions;
 pub mod tickets;
 pub mod webhooks;

@@ -77,6 +77,10 @@ pub struct Config {
     pub admin_role: String,
     /// Bearer token that may read `/metrics` (besides admins); optional.
     pub metrics_token: Option<Secret>,
+    /// The product backend's static credential for `/v1/service/*`.
+    pub service_token: Option<Secret>,
+    /// Role (in the token's `roles`) that passes `/v1/service/*`.
+    pub service_role: String,
     /// Keys for encryption at rest; required in every environment.
     pub keyring: Keyring,
     /// Largest WebSocket frame accepted, in bytes; larger closes with 1009.
@@ -170,6 +174,7 @@ pub mod defaults {
     pub const ASSISTANT_WHILE_WAITING: &str = "on";
     pub const WEBHOOK_ALLOW_HTTP: &str = "off";
     pub const ADMIN_ROLE: &str = "admin";
+    pub const SERVICE_ROLE: &str = "service";
 }
 
 // One line a variable reads best; rustfmt would break them over four.
@@ -235,6 +240,14 @@ impl Config {
             }
             t => t.map(Secret),
         };
+        let service_token = match get("SERVICE_TOKEN") {
+            Some(t) if t.len() < 32 => {
+                return Err(invalid("SERVICE_TOKEN", "at least 32 characters, or unset"))
+            }
+            t => t.map(Secret),
+        };
+        let service_role =
+            get("SERVICE_ROLE").unwrap_or_else(|| defaults::SERVICE_ROLE.to_string());
         let admin_role = get("ADMIN_ROLE").unwrap_or_else(|| defaults::ADMIN_ROLE.to_string());
         // No silent plaintext: without keys Confab does not serve chat at all.
         let keyring = match (get("ENCRYPTION_KEYS"), get("ENCRYPTION_ACTIVE_KEY_ID")) {
@@ -300,6 +313,8 @@ impl Config {
             http_rate_period_s,
             admin_role,
             metrics_token,
+            service_token,
+            service_role,
             keyring,
             max_frame_bytes: num(&ints::MAX_FRAME_BYTES),
             max_message_chars: num(&ints::MAX_MESSAGE_CHARS),
@@ -354,6 +369,8 @@ impl fmt::Debug for Config {
             .field("http_rate_period_s", &self.http_rate_period_s)
             .field("admin_role", &self.admin_role)
             .field("metrics_token", &self.metrics_token)
+            .field("service_token", &self.service_token)
+            .field("service_role", &self.service_role)
             .field("keyring", &self.keyring)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("max_message_chars", &self.max_message_chars)

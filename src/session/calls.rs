@@ -74,6 +74,15 @@ impl Core {
                 Err(AppError::NotFound)
             }
             Call::Erase { .. } => this.erase().await,
+            Call::Post {
+                client_id,
+                author,
+                text,
+                ..
+            } => {
+                this.loaded().await?;
+                this.post(client_id, author, text).await
+            }
             call => {
                 this.loaded().await?;
                 this.serve_loaded(call)
@@ -152,7 +161,7 @@ impl Core {
                 reply(&r)
             }
             Call::Replication { .. } => self.replication(),
-            Call::Init { .. } | Call::Fault { .. } | Call::Erase { .. } => {
+            Call::Init { .. } | Call::Fault { .. } | Call::Erase { .. } | Call::Post { .. } => {
                 unreachable!("served before loading")
             }
         }

@@ -134,6 +134,9 @@ pub struct Core {
     feed: RefCell<Vec<crate::desk::feed::Item>>,
     /// Webhook events not yet taken by the queue (`hooks.rs`).
     hooks: hooks::Hooks,
+    /// Messages posted through the service API, by message id, waiting
+    /// for their commit (`queue.rs`, `post`).
+    posted: RefCell<HashMap<String, queue::Posted>>,
 }
 
 impl DurableObject for ChatSession {
@@ -166,6 +169,7 @@ impl DurableObject for ChatSession {
                 progress_saved_at: Cell::new(0),
                 feed: RefCell::new(Vec::new()),
                 hooks,
+                posted: RefCell::new(HashMap::new()),
             }),
         }
     }

@@ -25,11 +25,13 @@
 //! message committed after the final page is broadcast to the socket live.
 //! That is what makes resume gap-free and duplicate-free.
 
-use super::log::{Change, Reacted};
+use super::log::{Appended, Change, Reacted};
 use super::sockets::{presence, send_to, Frame, BATCH_TAG, SINGLE_TAG};
 use super::Core;
 use crate::config::LogLevel;
+use crate::contract::PostReply;
 use crate::error::{AppError, SocketError};
+use crate::ids::{ClientId, MessageId};
 use crate::protocol::{AuthorKind, ReactAction, ServerFrame, UserRef};
 use crate::runtime::log;
 use crate::store::messages::NewMessage;
@@ -47,6 +49,9 @@ const GROUP_WINDOW_MS: i64 = 4;
 pub const REPLAY_PAGE: u32 = 100;
 /// Larger than any seq (and still exact as a JS number).
 const NO_REPLAY: u64 = 1 << 52;
+
+/// Where a service post's answer goes.
+pub type Posted = futures::channel::oneshot::Sender<Result<PostReply, AppError>>;
 
 pub enum Job {
     /// A message to store: a user's send (acked on `ws`) or the assistant's
@@ -135,12 +140,68 @@ impl Core {
         self.draining.set(false);
     }
 
+    /// A message from the service API: queued like a socket's send, and
+    /// answered once its group committed (or was refused).
+    pub(super) async fn post(
+        &self,
+        client_id: String,
+        author: crate::protocol::Author,
+        text: String,
+    ) -> Result<worker::Response, AppError> {
+        let client_id = ClientId::parse(client_id)
+            .map_err(|r| AppError::bad_request("invalid_client_id", r.message()))?;
+        let id = MessageId::new();
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.posted.borrow_mut().insert(id.as_str().to_string(), tx);
+        let msg = NewMessage {
+            id,
+            client_id,
+            author,
+            text,
+            reply_to: None,
+            created_at: now_ms(),
+            turn: None,
+        };
+        self.enqueue(Job::Send { ws: None, msg });
+        self.drain().await;
+        // Dropped unanswered only when the session was erased meanwhile.
+        let reply = rx.await.map_err(|_| AppError::NotFound)??;
+        crate::http::json(200, &reply).map_err(|e| AppError::internal(format!("{e:?}")))
+    }
+
+    /// Answers the service API's posts in `batch`.
+    fn answer_posts(
+        &self,
+        batch: &[(Option<WebSocket>, NewMessage)],
+        outcome: Result<&[Appended], &AppError>,
+    ) {
+        let mut posted = self.posted.borrow_mut();
+        if posted.is_empty() {
+            return;
+        }
+        for (i, (_, m)) in batch.iter().enumerate() {
+            let Some(tx) = posted.remove(m.id.as_str()) else {
+                continue;
+            };
+            let answer = match outcome {
+                Ok(c) => Ok(PostReply {
+                    seq: c[i].view.seq,
+                    id: c[i].view.id.clone(),
+                    duplicate: c[i].duplicate,
+                }),
+                Err(e) => Err(e.clone()),
+            };
+            let _ = tx.send(answer);
+        }
+    }
+
     async fn commit(&self, batch: Vec<(Option<WebSocket>, NewMessage)>) {
         let msgs: Vec<NewMessage> = batch.iter().map(|(_, m)| m.clone()).collect();
         let result = self.keyring().and_then(|keys| {
             self.desk_admits_writes()?;
             self.log.append(keys, &msgs, now_ms(), &self.outbox)
         });
+        self.answer_posts(&batch, result.as_deref());
         let committed = match result {
             Ok(c) => c,
             Err(e) => {
