@@ -17,7 +17,7 @@ CREATE TABLE webhook_endpoints (
 );
 
 -- One row per attempt. `error` is a stable code (timeout, network_error,
--- endpoint_gone), never a receiver's response body. `next_retry_at` is
+-- secret_unreadable), never a receiver's response body. `next_retry_at` is
 -- when a failed attempt is tried again.
 CREATE TABLE webhook_deliveries (
   endpoint_id TEXT NOT NULL,

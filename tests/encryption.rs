@@ -33,6 +33,24 @@ async fn no_plaintext_reaches_d1_or_the_object_storage() {
         ..Default::default()
     });
     let u = User::new(&h, "secretive");
+    // A webhook endpoint: its signing secret is shown once, then sealed.
+    let ops = token_with_roles("ops", "Ops", &["admin"]);
+    let (status, hook) = User {
+        token: ops,
+        ..u.clone()
+    }
+    .call(
+        Method::POST,
+        "/v1/admin/webhooks",
+        Some(json!({"url": "https://hooks.example.com/c", "enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
+    let secret = hook["secret"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("whsec_")
+        .to_string();
     let (status, s) = u
         .call(
             Method::POST,
@@ -88,12 +106,20 @@ async fn no_plaintext_reaches_d1_or_the_object_storage() {
             "{table} has no row of the session: {lines:?}"
         );
     }
+    let stored = h
+        .sql("SELECT secret FROM webhook_endpoints", json!([]))
+        .await;
+    assert!(
+        stored[0]["secret"].as_str().unwrap().starts_with("v1.k1."),
+        "{stored:?}"
+    );
     for marker in [
         "TITLE-MARKER",
         "NAME-MARKER",
         "email-marker",
         "BODY-MARKER",
         "EDITED-MARKER",
+        secret.as_str(),
     ] {
         assert!(
             !raw.contains(marker),
@@ -300,6 +326,18 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         first.replicated(&id).await;
         sessions.push(id);
     }
+    let ops = User {
+        token: token_with_roles("ops", "Ops", &["admin"]),
+        ..u.clone()
+    };
+    let (status, hook) = ops
+        .call(
+            Method::POST,
+            "/v1/admin/webhooks",
+            Some(json!({"url": "https://hooks.example.com/r", "enabled": false})),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
     let before = all_texts(&u, &sessions).await;
     let total = count_on(&first, "v1.k1.").await;
     assert_eq!(
@@ -402,6 +440,15 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
     }
     assert_eq!(count_on(&second, "v1.k2.").await, total);
     assert_eq!(count_on(&second, "v1.k1.").await, 0);
+    // The webhook endpoint's secret, too (after the home shard's rows).
+    let secrets = second
+        .sql("SELECT secret FROM webhook_endpoints", json!([]))
+        .await;
+    assert_eq!(secrets.len(), 1);
+    assert!(
+        secrets[0]["secret"].as_str().unwrap().starts_with("v1.k2."),
+        "{secrets:?}"
+    );
     assert_eq!(all_texts(&u, &sessions).await, before);
     let (status, body) = admin
         .call(Method::POST, &format!("{path}?cursor=nope"), None)

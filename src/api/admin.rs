@@ -67,6 +67,12 @@ pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
     })?;
     let mut report =
         store::maintenance::reencrypt(db, at.shard, keys, Some(at.cursor), batch).await?;
+    // Webhook secrets live in the home shard only: after its rows.
+    if report.done && at.shard == 0 {
+        let (n, unreadable) = store::webhooks::reseal(db, keys).await?;
+        report.rotated += n;
+        report.unreadable.extend(unreadable);
+    }
     if report.done && at.shard + 1 < dbs.len() {
         report.done = false;
         report.next_cursor = Some(

@@ -187,3 +187,39 @@ pub async fn deliveries(
         .map_err(AppError::internal)?;
     results(&r)
 }
+
+/// Re-seals under the active key every endpoint secret still under an
+/// older one (key rotation, `POST /v1/admin/maintenance/reencrypt`; a
+/// deployment has at most `MAX_ENDPOINTS`, so one call does them all).
+/// Gives how many, and the endpoints whose secret no key opens.
+pub async fn reseal(
+    db: &D1Database,
+    keys: &crate::crypto::Keyring,
+) -> Result<(usize, Vec<super::maintenance::UnreadableRow>), AppError> {
+    let prefix = keys.active_prefix();
+    let mut updates = Vec::new();
+    let mut unreadable = Vec::new();
+    for e in list(db)
+        .await?
+        .into_iter()
+        .filter(|e| !e.secret.starts_with(&prefix))
+    {
+        match keys.rotate(&crate::webhooks::deliver::secret_aad(&e.id), &e.secret) {
+            Ok(sealed) => updates.push(stmt(
+                db,
+                "UPDATE webhook_endpoints SET secret = ?1 WHERE id = ?2 AND secret = ?3",
+                &[text(&sealed), text(&e.id), text(&e.secret)],
+            )?),
+            Err(err) => unreadable.push(super::maintenance::UnreadableRow {
+                table: "webhook_endpoints",
+                key: e.id,
+                code: err.code(),
+            }),
+        }
+    }
+    let n = updates.len();
+    if n > 0 {
+        db.batch(updates).await.map_err(AppError::internal)?;
+    }
+    Ok((n, unreadable))
+}

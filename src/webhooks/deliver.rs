@@ -58,7 +58,7 @@ pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()
     let mut log_rows = Vec::with_capacity(jobs.len());
     let mut retries = Vec::new();
     let mut dead = Vec::new();
-    for ((_, e, envelope, _), (outcome, status, error, latency)) in jobs.iter().zip(results) {
+    for ((_, e, envelope, body), (outcome, status, error, latency)) in jobs.iter().zip(results) {
         let c = &config.webhooks;
         let last = envelope.attempt >= c.max_attempts;
         let (outcome, next) = match outcome {
@@ -82,9 +82,14 @@ pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()
             next_retry_at: next.map(|w| now_ms() + i64::from(w) * 1000),
             at: now_ms(),
         });
+        // Re-sealed under the active key, so a retry never outlives the
+        // key of its first pass (key rotation, README).
         let again = Envelope {
             to: Some(e.id.clone()),
             attempt: envelope.attempt + 1,
+            sealed: config
+                .keyring
+                .seal(&aad(&envelope.session, &envelope.id), body),
             ..envelope.clone()
         };
         match (outcome, next) {
@@ -144,7 +149,12 @@ async fn send(
     let started = now_ms();
     let took = || (now_ms() - started).max(0) as u64;
     let Some(request) = request(config, e, envelope, body) else {
-        return (Outcome::Failed, None, Some(Failure::Gone), took());
+        return (
+            Outcome::Failed,
+            None,
+            Some(Failure::SecretUnreadable),
+            took(),
+        );
     };
     let controller = worker::AbortController::default();
     let signal = controller.signal();

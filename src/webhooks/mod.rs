@@ -331,8 +331,9 @@ impl Outcome {
 pub enum Failure {
     Timeout,
     Network,
-    /// The endpoint was deleted or disabled before a retry.
-    Gone,
+    /// The endpoint's secret opens with no key of the keyring (a retired
+    /// key: see the key rotation runbook).
+    SecretUnreadable,
 }
 
 impl Failure {
@@ -340,7 +341,7 @@ impl Failure {
         match self {
             Failure::Timeout => "timeout",
             Failure::Network => "network_error",
-            Failure::Gone => "endpoint_gone",
+            Failure::SecretUnreadable => "secret_unreadable",
         }
     }
 }
