@@ -73,10 +73,18 @@ impl TokenBucket {
 }
 
 /// The UTC day of a unix-milliseconds time, as `YYYY-MM-DD`: the key of
-/// the daily budgets. The civil-from-days algorithm of Howard Hinnant's
-/// `chrono`-compatible date library, so the worker links no date crate.
+/// the daily budgets.
 pub fn utc_day(ms: i64) -> String {
-    let z = ms.div_euclid(86_400_000) + 719_468;
+    let (year, month, day) = civil(ms.div_euclid(86_400_000));
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Year, month and day of a count of days since 1970-01-01: the
+/// civil-from-days algorithm of Howard Hinnant's `chrono`-compatible date
+/// library, so the worker links no date crate. (`utc_day` here, and the
+/// webhooks' RFC 3339 timestamps.)
+pub fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -84,8 +92,7 @@ pub fn utc_day(ms: i64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
 #[cfg(test)]
