@@ -133,6 +133,8 @@ async function main() {
   const bindings = { ...(wrangler.vars ?? {}) };
   if (opts.dev) {
     bindings.ENVIRONMENT = "development";
+    // A webhook receiver on this machine is plain http (README "Webhooks").
+    bindings.WEBHOOK_ALLOW_HTTP = "on";
     const dotVars = readDotVars(path.join(root, ".dev.vars"));
     Object.assign(bindings, devAssistantVars(dotVars), dotVars);
   }
