@@ -60,6 +60,7 @@ mod entry {
     /// The webhook queue (`crate::webhooks::deliver`).
     #[event(queue)]
     async fn queue(batch: MessageBatch<String>, env: Env, _ctx: Context) -> Result<()> {
-        crate::webhooks::deliver::consume(batch, env).await
+        crate::webhooks::deliver::consume(batch, env).await;
+        Ok(())
     }
 }

@@ -31,13 +31,24 @@ const SEND_BYTES: usize = 200 * 1024;
 /// longest wait (`outbox::MAX_BACKOFF_MS`).
 const FIRST_RETRY_MS: i64 = 1000;
 
+/// One sender at a time, so that no row is sent twice by two of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    Idle,
+    /// A send is due after the current event.
+    Scheduled,
+    /// A send is under way; it reads the table again before it stops, so
+    /// rows added meanwhile go with it.
+    Running,
+}
+
 /// The table of events not yet taken by the queue, and how sending fares.
 pub struct Hooks {
     sql: SqlStorage,
     /// Whether the `WEBHOOKS` binding exists (learned once).
     bound: Cell<Option<bool>>,
-    /// A send is scheduled after the current event.
-    scheduled: Cell<bool>,
+    /// Whether a send is due or running.
+    sending: Cell<Sending>,
     /// Sends failed in a row.
     failures: Cell<u32>,
 }
@@ -48,7 +59,7 @@ impl Hooks {
         Hooks {
             sql: sql.clone(),
             bound: Cell::new(None),
-            scheduled: Cell::new(false),
+            sending: Cell::new(Sending::Idle),
             failures: Cell::new(0),
         }
     }
@@ -140,7 +151,8 @@ impl Core {
             self.log_error("webhook_record_failed", &e);
             return;
         }
-        if !self.hooks.scheduled.replace(true) {
+        if self.hooks.sending.get() == Sending::Idle {
+            self.hooks.sending.set(Sending::Scheduled);
             if let Some(core) = self.me.upgrade() {
                 self.state.wait_until(async move {
                     if let Some(at) = core.send_hooks().await {
@@ -154,10 +166,16 @@ impl Core {
     /// Sends what waits to the queue; gives when to try again if the
     /// queue failed (None: nothing is left).
     pub(super) async fn send_hooks(&self) -> Option<i64> {
-        self.hooks.scheduled.set(false);
-        if !self.hooks_bound() {
+        if self.hooks.sending.get() == Sending::Running || !self.hooks_bound() {
             return None;
         }
+        self.hooks.sending.set(Sending::Running);
+        let next = self.send_all().await;
+        self.hooks.sending.set(Sending::Idle);
+        next
+    }
+
+    async fn send_all(&self) -> Option<i64> {
         loop {
             let rows = match self.hooks.oldest() {
                 Ok(r) if r.is_empty() => {

@@ -21,15 +21,36 @@ use serde_json::Value;
 use wasm_bindgen::JsValue;
 use worker::{
     Env, Fetch, Headers, Message, MessageBatch, MessageExt, Method, Queue, QueueContentType,
-    RawMessageBuilder, Request, RequestInit, RequestRedirect, SendMessage,
+    QueueRetryOptionsBuilder, RawMessageBuilder, Request, RequestInit, RequestRedirect,
+    SendMessage,
 };
 
-/// The queue handler: `batch` holds envelopes as JSON text.
-pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()> {
+/// How long a batch waits before it is tried again when D1 or the
+/// configuration failed it as a whole.
+const BATCH_RETRY_S: u32 = 10;
+
+/// The queue handler: `batch` holds envelopes as JSON text. It never
+/// fails: the worker's glue turns an error into a panic, and a panic
+/// aborts the wasm instance every session object of the isolate runs in
+/// (README, "What a panic costs"). A batch it could not work on (D1 down,
+/// a bad configuration) is logged and tried again as a whole.
+pub async fn consume(batch: MessageBatch<String>, env: Env) {
+    if let Err(e) = deliver_batch(&batch, &env).await {
+        report("webhook_batch_failed", &e);
+        let later = QueueRetryOptionsBuilder::new()
+            .with_delay_seconds(BATCH_RETRY_S)
+            .build();
+        batch.retry_all_with_options(&later);
+    }
+}
+
+/// Sends the batch's deliveries and acks or retries each message; an
+/// error before any of that leaves the batch to `consume`.
+async fn deliver_batch(batch: &MessageBatch<String>, env: &Env) -> Result<(), AppError> {
     let config =
-        crate::runtime::config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let messages = batch.messages()?;
-    let home = store::db(&env, config.shards.home()).map_err(to_worker)?;
+        crate::runtime::config(env).map_err(|_| AppError::Unavailable { check: "config" })?;
+    let messages = batch.messages().map_err(AppError::internal)?;
+    let home = store::db(env, config.shards.home())?;
     let mut endpoints: Option<Vec<EndpointRow>> = None;
     let mut jobs = Vec::new();
     for (i, m) in messages.iter().enumerate() {
@@ -38,7 +59,7 @@ pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()
             continue;
         };
         if endpoints.is_none() {
-            endpoints = Some(db::enabled(&home).await.map_err(to_worker)?);
+            endpoints = Some(db::enabled(&home).await?);
         }
         let all = endpoints.as_deref().unwrap_or_default();
         let targets = all.iter().filter(|e| match &envelope.to {
@@ -98,8 +119,7 @@ pub async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()
             _ => {}
         }
     }
-    let requeued =
-        requeue(&env, WEBHOOKS, retries).await && requeue(&env, WEBHOOKS_DLQ, dead).await;
+    let requeued = requeue(env, WEBHOOKS, retries).await && requeue(env, WEBHOOKS_DLQ, dead).await;
     if let Err(e) = db::log(&home, &log_rows, now_ms() - super::LOG_RETENTION_MS).await {
         report("webhook_log_failed", &e);
     }
@@ -237,8 +257,4 @@ async fn requeue(env: &Env, binding: &str, messages: Vec<SendMessage<JsValue>>) 
 fn report(event: &str, e: &AppError) {
     let detail = e.log_detail().unwrap_or_default();
     log(LogLevel::Error, event, [("detail", Value::from(detail))]);
-}
-
-fn to_worker(e: AppError) -> worker::Error {
-    worker::Error::RustError(e.log_detail().unwrap_or_default().to_string())
 }
