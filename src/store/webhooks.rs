@@ -28,6 +28,20 @@ impl EndpointRow {
 
 const COLUMNS: &str = "id, url, events, description, secret, enabled, created_at, updated_at";
 
+/// An endpoint's settings as `?1`-`?7` of `insert` and `update`: id, url,
+/// events, description, secret, enabled, and the time written.
+fn settings(e: &EndpointRow, at: i64) -> [wasm_bindgen::JsValue; 7] {
+    [
+        text(&e.id),
+        text(&e.url),
+        text(&e.events),
+        text(&e.description),
+        text(&e.secret),
+        num(e.enabled),
+        num(at),
+    ]
+}
+
 /// Adds an endpoint unless there are `MAX_ENDPOINTS` already (one
 /// statement, so two racing creations cannot both pass the count). Gives
 /// whether it was added.
@@ -36,16 +50,7 @@ pub async fn insert(db: &D1Database, e: &EndpointRow) -> Result<bool, AppError> 
         "INSERT INTO webhook_endpoints ({COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7 \
          WHERE (SELECT count(*) FROM webhook_endpoints) < {MAX_ENDPOINTS}"
     );
-    let args = [
-        text(&e.id),
-        text(&e.url),
-        text(&e.events),
-        text(&e.description),
-        text(&e.secret),
-        num(e.enabled),
-        num(e.created_at),
-    ];
-    let r = stmt(db, &sql, &args)?
+    let r = stmt(db, &sql, &settings(e, e.created_at))?
         .run()
         .await
         .map_err(AppError::internal)?;
@@ -73,16 +78,7 @@ pub async fn get(db: &D1Database, id: &str) -> Result<Option<EndpointRow>, AppEr
 pub async fn update(db: &D1Database, e: &EndpointRow) -> Result<bool, AppError> {
     let sql = "UPDATE webhook_endpoints SET url = ?2, events = ?3, description = ?4, \
                secret = ?5, enabled = ?6, updated_at = ?7 WHERE id = ?1";
-    let args = [
-        text(&e.id),
-        text(&e.url),
-        text(&e.events),
-        text(&e.description),
-        text(&e.secret),
-        num(e.enabled),
-        num(e.updated_at),
-    ];
-    let r = stmt(db, sql, &args)?
+    let r = stmt(db, sql, &settings(e, e.updated_at))?
         .run()
         .await
         .map_err(AppError::internal)?;

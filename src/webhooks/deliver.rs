@@ -53,7 +53,7 @@ async fn deliver_batch(batch: &MessageBatch<String>, env: &Env) -> Result<(), Ap
     let home = store::db(env, config.shards.home())?;
     let mut endpoints: Option<Vec<EndpointRow>> = None;
     let mut jobs = Vec::new();
-    for (i, m) in messages.iter().enumerate() {
+    for m in &messages {
         let Some((envelope, body)) = open(config, m) else {
             m.ack();
             continue;
@@ -68,18 +68,18 @@ async fn deliver_batch(batch: &MessageBatch<String>, env: &Env) -> Result<(), Ap
             Some(to) => &e.id == to,
         });
         for e in targets {
-            jobs.push((i, e.clone(), envelope.clone(), body.clone()));
+            jobs.push((e.clone(), envelope.clone(), body.clone()));
         }
     }
     let results = join_all(
         jobs.iter()
-            .map(|(_, e, env_, body)| send(config, e, env_, body)),
+            .map(|(e, env_, body)| send(config, e, env_, body)),
     )
     .await;
     let mut log_rows = Vec::with_capacity(jobs.len());
     let mut retries = Vec::new();
     let mut dead = Vec::new();
-    for ((_, e, envelope, body), (outcome, status, error, latency)) in jobs.iter().zip(results) {
+    for ((e, envelope, body), (outcome, status, error, latency)) in jobs.iter().zip(results) {
         let c = &config.webhooks;
         let last = envelope.attempt >= c.max_attempts;
         let (outcome, next) = match outcome {
@@ -103,9 +103,10 @@ async fn deliver_batch(batch: &MessageBatch<String>, env: &Env) -> Result<(), Ap
             next_retry_at: next.map(|w| now_ms() + i64::from(w) * 1000),
             at: now_ms(),
         });
-        // Re-sealed under the active key, so a retry never outlives the
-        // key of its first pass (key rotation, README).
-        let again = Envelope {
+        // Only a delivery that goes back on a queue is sealed again: under
+        // the active key, so a retry never outlives the key of its first
+        // pass (key rotation, README).
+        let again = || Envelope {
             to: Some(e.id.clone()),
             attempt: envelope.attempt + 1,
             sealed: config
@@ -114,8 +115,8 @@ async fn deliver_batch(batch: &MessageBatch<String>, env: &Env) -> Result<(), Ap
             ..envelope.clone()
         };
         match (outcome, next) {
-            (Outcome::Failed, Some(wait)) => retries.push(queued(&again, wait)),
-            (Outcome::Dead, _) => dead.push(queued(&again, 0)),
+            (Outcome::Failed, Some(wait)) => retries.push(queued(&again(), wait)),
+            (Outcome::Dead, _) => dead.push(queued(&again(), 0)),
             _ => {}
         }
     }
