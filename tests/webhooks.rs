@@ -551,3 +551,58 @@ async fn a_d1_outage_holds_deliveries_back_and_never_chat() {
         "the runtime logged a panic:\n{log}"
     );
 }
+
+/// With no endpoint that takes them, a session produces no events at all
+/// (each isolate's reading of the endpoints holds them back before they
+/// are sealed and stored: `webhooks::gate`), and an endpoint created later
+/// gets what happens next. Its own runtime, where no other test's endpoint
+/// is enabled; what was produced is read from the object's storage, whose
+/// `hooks` table counts every row it was ever given.
+#[tokio::test]
+async fn no_event_is_produced_while_no_endpoint_takes_it() {
+    let dir = temp_dir("hooks-gate");
+    let h = Harness::start(Options {
+        persist: Some(dir.clone()),
+        vars: llm::runtime_vars(&unique("gate"), &[("WEBHOOK_ALLOW_HTTP", "on")]),
+        ..Default::default()
+    });
+    let u = User::new(&h, "quiet");
+    let s = u.create_session("nobody listens").await;
+    let (mut ws, _, _) = u.join(&s, None).await;
+    // Four messages and four replies: eight `message.created` and four
+    // `turn.completed` events, had they been produced.
+    for i in 1..=4 {
+        send_msg(&mut ws, &format!("q{i}"), "hello?").await;
+        llm::until_reply(&mut ws).await;
+    }
+    let ops = admin(&h, "ops");
+    let name = unique("late");
+    endpoint(&ops, &name, json!(["message.created"])).await;
+    send_msg(&mut ws, "q5", "anyone there now?").await;
+    llm::until_reply(&mut ws).await;
+    until(30, "the reply after the endpoint was made", || async {
+        let got = events(&name, &s).await;
+        got.iter()
+            .any(|e| e["body"]["data"]["message"]["author"]["kind"] == "assistant")
+    })
+    .await;
+    drop(ws);
+    assert_eq!(h.terminate(), Some(0));
+    let produced = object_sql(
+        &dir,
+        &s,
+        "SELECT seq FROM sqlite_sequence WHERE name = 'hooks'",
+        json!([]),
+    )
+    .first()
+    .and_then(|r| r["seq"].as_i64())
+    .unwrap_or(0);
+    // After the endpoint: q5 and its reply (the turn's event is of a kind
+    // it does not take). Before it: the creation's event, made while this
+    // isolate had no reading yet and then dropped, and at most one more per
+    // reading gone stale (every 10 s) on a slow machine; never the twelve.
+    assert!(
+        (2..=5).contains(&produced),
+        "{produced} events stored by the session"
+    );
+}

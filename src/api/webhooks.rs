@@ -10,7 +10,8 @@ use crate::store::webhooks::{self as db, EndpointRow};
 use crate::store::{self, now_ms};
 use crate::webhooks::deliver::secret_aad;
 use crate::webhooks::{
-    check_url, new_endpoint_id, new_secret, Filter, Invalid, MAX_DESCRIPTION_CHARS, MAX_ENDPOINTS,
+    check_url, gate, new_endpoint_id, new_secret, Filter, Invalid, MAX_DESCRIPTION_CHARS,
+    MAX_ENDPOINTS,
 };
 use serde::{Deserialize, Serialize};
 use worker::Request;
@@ -103,7 +104,10 @@ pub async fn serve(
             apply(&mut e, &s, config.webhooks.allow_http)?;
             let secret = new_secret();
             e.secret = config.keyring.seal(&secret_aad(&e.id), &secret);
-            if !db::insert(&home, &e).await? {
+            let done = db::insert(&home, &e).await?;
+            // After the write, so no reading in between outlives it.
+            gate::forget();
+            if !done {
                 return Err(AppError::bad_request(
                     "too_many_webhooks",
                     format!("a deployment has at most {MAX_ENDPOINTS} webhook endpoints"),
@@ -120,13 +124,19 @@ pub async fn serve(
                 e.secret = config.keyring.seal(&secret_aad(&e.id), secret);
             }
             e.updated_at = now_ms().max(e.updated_at);
-            if !db::update(&home, &e).await? {
+            let done = db::update(&home, &e).await?;
+            // After the write, so no reading in between outlives it.
+            gate::forget();
+            if !done {
                 return Err(AppError::NotFound);
             }
             json(200, &shown(&e, secret.as_deref()))
         }
         WebhookVerb::Delete => {
-            if !db::delete(&home, id()?).await? {
+            let done = db::delete(&home, id()?).await?;
+            // After the write, so no reading in between outlives it.
+            gate::forget();
+            if !done {
                 return Err(AppError::NotFound);
             }
             Ok(worker::Response::empty()

@@ -9,14 +9,18 @@
 //! queue took it. When the queue fails, the alarm tries again, backing off
 //! as replication does, and chat carries on.
 //!
-//! Without a `WEBHOOKS` binding nothing is written: a deployment that uses
-//! no webhooks pays nothing for them.
+//! Without a `WEBHOOKS` binding nothing is written, and with one an event
+//! is written only if some enabled endpoint takes its kind, as this
+//! isolate last read them (`webhooks::gate`): a deployment that uses no
+//! webhooks pays nothing for them. Rows written while that reading was
+//! stale are dropped, not sent, if the sender's fresh reading finds no
+//! endpoint enabled.
 
 use super::Core;
 use crate::bindings::WEBHOOKS;
 use crate::error::AppError;
 use crate::store::now_ms;
-use crate::webhooks::{aad, new_event_id, payload, Envelope, Kind};
+use crate::webhooks::{aad, gate, new_event_id, payload, Envelope, Kind};
 use serde::Serialize;
 use std::cell::Cell;
 use wasm_bindgen::JsValue;
@@ -105,6 +109,13 @@ impl Hooks {
             .collect())
     }
 
+    fn remove_all(&self) -> Result<(), AppError> {
+        self.sql
+            .exec("DELETE FROM hooks", None)
+            .map(|_| ())
+            .map_err(AppError::internal)
+    }
+
     fn remove_through(&self, n: i64) -> Result<(), AppError> {
         self.sql
             .exec("DELETE FROM hooks WHERE n <= ?", vec![V::from(n)])
@@ -127,7 +138,7 @@ impl Core {
     /// schedules the send. A failure is logged: it costs the webhook, never
     /// the change.
     pub(super) fn hook<D: Serialize>(&self, kind: Kind, data: &D) {
-        if !self.hooks_bound() {
+        if !self.hooks_bound() || !gate::admits(kind) {
             return;
         }
         let recorded = self.keyring().and_then(|keys| {
@@ -176,6 +187,12 @@ impl Core {
     }
 
     async fn send_all(&self) -> Option<i64> {
+        if self.nobody_listens().await {
+            if let Err(e) = self.hooks.remove_all() {
+                return Some(self.hooks_failed(&e));
+            }
+            return None;
+        }
         loop {
             let rows = match self.hooks.oldest() {
                 Ok(r) if r.is_empty() => {
@@ -201,6 +218,17 @@ impl Core {
                 return Some(self.hooks_failed(&e));
             }
         }
+    }
+
+    /// Whether a fresh reading of the endpoints finds none enabled (not
+    /// knowing is not that: the rows are then sent).
+    async fn nobody_listens(&self) -> bool {
+        let Ok(config) = self.require_config() else {
+            return false;
+        };
+        gate::wanted(&self.env, config)
+            .await
+            .is_some_and(|k| k.is_empty())
     }
 
     fn hooks_failed(&self, e: &AppError) -> i64 {

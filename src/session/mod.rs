@@ -35,9 +35,10 @@
 //! - *The agents' inbox* (`desk.rs`): after each commit the object tells
 //!   the desk object (`crate::inbox`) what changed, in one call per group,
 //!   through `wait_until`: best effort and never on the path to an ack.
-//! - *Webhooks* (`hooks.rs`): every event for the product's systems is
-//!   stored with the change it reports and then handed to the `WEBHOOKS`
-//!   queue, also after the ack; none is lost while the queue is down.
+//! - *Webhooks* (`hooks.rs`): every event some enabled endpoint takes
+//!   (`webhooks::gate`) is stored with the change it reports and then
+//!   handed to the `WEBHOOKS` queue, also after the ack; none is lost
+//!   while the queue is down.
 //!
 //! **Sessions from before the log.** An object with no log of its session
 //! loads it from D1 once (`calls.rs`, `loaded`), before serving anything,

@@ -68,6 +68,18 @@ pub async fn enabled(db: &D1Database) -> Result<Vec<EndpointRow>, AppError> {
     rows(stmt(db, &sql, &[])?).await
 }
 
+/// The stored filters of the enabled endpoints (`gate.rs` reads only
+/// these, never the sealed secrets).
+pub async fn enabled_filters(db: &D1Database) -> Result<Vec<String>, AppError> {
+    #[derive(Deserialize)]
+    struct Row {
+        events: String,
+    }
+    let sql = "SELECT events FROM webhook_endpoints WHERE enabled = 1";
+    let rows: Vec<Row> = rows(stmt(db, sql, &[])?).await?;
+    Ok(rows.into_iter().map(|r| r.events).collect())
+}
+
 pub async fn get(db: &D1Database, id: &str) -> Result<Option<EndpointRow>, AppError> {
     let sql = format!("SELECT {COLUMNS} FROM webhook_endpoints WHERE id = ?1");
     Ok(rows(stmt(db, &sql, &[text(id)])?).await?.into_iter().next())

@@ -2,7 +2,8 @@
 //! Pure: event names, the envelope a queue message carries, the Standard
 //! Webhooks signature, the retry schedule and the checks on an endpoint.
 //!
-//! **Path of an event.** A session object writes each event to its own
+//! **Path of an event.** A session object writes each event some enabled
+//! endpoint takes ([`gate`]) to its own
 //! storage in the same synchronous block as the change it reports, so the
 //! two commit together (`session/hooks.rs`). After the commit it sends the
 //! events to the `WEBHOOKS` queue, off the path to an ack, and deletes a
@@ -31,6 +32,7 @@ use sha2::Sha256;
 
 #[cfg(target_arch = "wasm32")]
 pub mod deliver;
+pub mod gate;
 
 /// The events a webhook can be sent.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
