@@ -17,6 +17,8 @@ pub type HandlerResult = Result<Response, AppError>;
 /// What every handler gets: bindings, configuration and the request id.
 pub struct Ctx {
     pub env: Env,
+    /// The invocation, for work after the response (`wait_until`).
+    exec: worker::Context,
     pub request_id: String,
     started_ms: u64,
     /// Set once the caller is authenticated: their pseudonym, for the log.
@@ -33,7 +35,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(req: &Request, env: Env) -> Self {
+    pub fn new(req: &Request, env: Env, exec: worker::Context) -> Self {
         // Cloudflare's ray id is what operators search logs by; locally there
         // is none, so mint one.
         let request_id = req
@@ -56,6 +58,7 @@ impl Ctx {
         };
         Ctx {
             env,
+            exec,
             request_id,
             started_ms: worker::Date::now().as_millis(),
             user_hash: std::cell::RefCell::new(None),
@@ -249,6 +252,14 @@ impl Ctx {
                 }
             }
         }
+        let duration_ms = worker::Date::now()
+            .as_millis()
+            .saturating_sub(self.started_ms);
+        if crate::api::metrics::record(route.map(|r| r.name()), status, code, duration_ms) {
+            let env = self.env.clone();
+            self.exec
+                .wait_until(async move { crate::api::metrics::flush(&env).await });
+        }
         let level = if status >= 500 {
             LogLevel::Error
         } else {
@@ -290,14 +301,7 @@ impl Ctx {
                         .unwrap_or(Value::Null),
                 ),
                 ("status", Value::from(status)),
-                (
-                    "duration_ms",
-                    Value::from(
-                        worker::Date::now()
-                            .as_millis()
-                            .saturating_sub(self.started_ms),
-                    ),
-                ),
+                ("duration_ms", Value::from(duration_ms)),
                 ("code", code.map(Value::from).unwrap_or(Value::Null)),
                 ("detail", detail.map(Value::from).unwrap_or(Value::Null)),
             ],

@@ -27,6 +27,7 @@ pub mod sort;
 #[cfg(target_arch = "wasm32")]
 mod store;
 pub mod tagged;
+pub mod tally;
 pub mod uri;
 pub mod webhooks;
 
@@ -53,8 +54,8 @@ mod entry {
     }
 
     #[event(fetch)]
-    async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-        crate::router::handle(req, env).await
+    async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+        crate::router::handle(req, env, ctx).await
     }
 
     /// The webhook queue (`crate::webhooks::deliver`).

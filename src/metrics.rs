@@ -39,11 +39,18 @@ pub enum Metric {
     ReplicationLag,
     /// Changes waiting in session outboxes for D1.
     OutboxDepth,
+    /// HTTP requests the Worker answered, by route and status class
+    /// (`crate::tally`).
+    HttpRequests,
+    /// How long the Worker took to answer, by route.
+    HttpDuration,
+    /// Requests refused for their credentials, origin or host, by code.
+    AuthFailures,
 }
 
 impl Metric {
     /// Every family, in output order.
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 13] = [
         Metric::Sessions,
         Metric::Messages,
         Metric::LlmTurns,
@@ -54,6 +61,9 @@ impl Metric {
         Metric::RateLimited,
         Metric::ReplicationLag,
         Metric::OutboxDepth,
+        Metric::HttpRequests,
+        Metric::HttpDuration,
+        Metric::AuthFailures,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,13 +78,16 @@ impl Metric {
             Metric::RateLimited => "confab_rate_limited_total",
             Metric::ReplicationLag => "confab_replication_lag_seconds",
             Metric::OutboxDepth => "confab_replication_outbox_depth",
+            Metric::HttpRequests => "confab_http_requests_total",
+            Metric::HttpDuration => "confab_http_request_duration_seconds",
+            Metric::AuthFailures => "confab_auth_failures_total",
         }
     }
 
     pub fn kind(self) -> Kind {
         match self {
             Metric::Sessions | Metric::ReplicationLag | Metric::OutboxDepth => Kind::Gauge,
-            Metric::LlmTtft | Metric::LlmTurnDuration => Kind::Histogram,
+            Metric::LlmTtft | Metric::LlmTurnDuration | Metric::HttpDuration => Kind::Histogram,
             _ => Kind::Counter,
         }
     }
@@ -91,6 +104,17 @@ impl Metric {
             Metric::RateLimited => "Requests and messages refused by rate limits, by scope.",
             Metric::ReplicationLag => "Age of the oldest change not yet replicated to D1, as of each session's last successful flush.",
             Metric::OutboxDepth => "Changes waiting in session outboxes for D1, as of each session's last successful flush.",
+            Metric::HttpRequests => "HTTP requests answered by the Worker, by route and status class (a WebSocket upgrade is 1xx).",
+            Metric::HttpDuration => "Time the Worker took to answer HTTP requests, by route (to the 101 for an upgrade).",
+            Metric::AuthFailures => "Requests refused for their credentials, origin or host, by code.",
+        }
+    }
+
+    /// A histogram's bucket bounds (`le`).
+    pub fn buckets(self) -> Vec<&'static str> {
+        match self {
+            Metric::HttpDuration => HTTP_BUCKETS.iter().map(|b| b.0).collect(),
+            _ => BUCKETS.to_vec(),
         }
     }
 }
@@ -98,6 +122,25 @@ impl Metric {
 /// Histogram bucket bounds, as written by the triggers.
 pub const BUCKETS: &[&str] = &[
     "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60", "+Inf",
+];
+
+/// The HTTP latency histogram's bounds (seconds), finer than the
+/// assistant's: most answers take milliseconds. Kept by the Worker
+/// (`crate::tally`), not by a trigger.
+/// Each bound as `le` and in milliseconds.
+pub const HTTP_BUCKETS: [(&str, u64); 12] = [
+    ("0.005", 5),
+    ("0.01", 10),
+    ("0.025", 25),
+    ("0.05", 50),
+    ("0.1", 100),
+    ("0.25", 250),
+    ("0.5", 500),
+    ("1", 1_000),
+    ("2.5", 2_500),
+    ("5", 5_000),
+    ("10", 10_000),
+    ("+Inf", u64::MAX),
 ];
 
 /// Escapes a label value for the exposition format.
@@ -169,7 +212,7 @@ pub fn render(samples: &[Sample]) -> String {
             .unwrap_or_default();
         crate::sort::sort_by(&mut label_sets, |a, b| a.cmp(b));
         for labels in label_sets {
-            for le in BUCKETS {
+            for le in metric.buckets() {
                 let bucket_labels = format!("{labels},le=\"{le}\"");
                 out.push_str(&series(
                     &format!("{name}_bucket"),
@@ -302,6 +345,16 @@ mod tests {
             .map(|l| l.split('\'').next().unwrap())
             .collect();
         assert_eq!(in_sql, BUCKETS);
+    }
+
+    #[test]
+    fn http_bounds_are_their_labels_in_ms() {
+        for (le, ms) in HTTP_BUCKETS {
+            match le.parse::<f64>() {
+                Ok(s) => assert_eq!((s * 1000.0).round() as u64, ms, "{le}"),
+                Err(_) => assert_eq!((le, ms), ("+Inf", u64::MAX)),
+            }
+        }
     }
 
     #[test]

@@ -421,8 +421,8 @@ mod dispatch {
     use crate::http::{Ctx, HandlerResult};
     use worker::{Env, Request, Response, Result};
 
-    pub async fn handle(req: Request, env: Env) -> Result<Response> {
-        let ctx = Ctx::new(&req, env);
+    pub async fn handle(req: Request, env: Env, exec: worker::Context) -> Result<Response> {
+        let ctx = Ctx::new(&req, env, exec);
         let resolved = resolve(&ctx.method, &ctx.path);
         // Route is Copy: keep it for the log line while dispatching on it.
         let route = resolved.as_ref().ok().copied();

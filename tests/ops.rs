@@ -425,3 +425,88 @@ async fn metrics_are_right_after_a_scripted_conversation() {
         1.0
     );
 }
+
+/// The Worker's own series after a scripted set of requests, on a runtime
+/// of their own: requests by route and status class, the latency
+/// histogram, auth failures by code and per-IP refusals. Each isolate sums
+/// in memory and writes to D1 (`src/tally.rs`); a scrape writes its own
+/// isolate's figures first, so what it shows includes every request before
+/// it, and the scrape itself shows in the next one.
+#[tokio::test]
+async fn http_series_count_every_request_by_route_class_and_code() {
+    let metrics_token = "metrics-token-0123456789";
+    let h = Harness::start(Options {
+        vars: vec![("METRICS_TOKEN".into(), metrics_token.into())],
+        ratelimits: vec![("HTTP_RATE_LIMITER".into(), 3)],
+        ..Default::default()
+    });
+    let get = |path: &str| http().get(format!("{}{path}", h.url));
+    for _ in 0..3 {
+        assert_eq!(get("/healthz").send().await.unwrap().status(), 200);
+    }
+    let res = get("/healthz")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // Five unauthenticated list calls from one address: three reach the
+    // token check (401), the limit refuses the last two (429).
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        let res = get("/v1/sessions")
+            .header("cf-connecting-ip", "192.0.2.7")
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        let code = body["error"]["code"].as_str();
+        codes.push((status, code.unwrap_or_else(|| panic!("{body}")).to_string()));
+    }
+    let statuses: Vec<u16> = codes.iter().map(|c| c.0).collect();
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+    let unauthorized = codes[0].1.clone();
+    assert_eq!(get("/no/such/route").send().await.unwrap().status(), 404);
+
+    let samples = h.metrics(metrics_token).await;
+    let req = "confab_http_requests_total";
+    let n = |route: &str, class: &str| value(&samples, req, &[("route", route), ("class", class)]);
+    assert_eq!(n("healthz", "2xx"), 3.0);
+    assert_eq!(n("healthz", "4xx"), 1.0);
+    assert_eq!(n("sessions.list", "4xx"), 5.0);
+    assert_eq!(n("unmatched", "4xx"), 1.0);
+    let failures = "confab_auth_failures_total";
+    assert_eq!(value(&samples, failures, &[("code", &unauthorized)]), 3.0);
+    assert_eq!(
+        value(&samples, failures, &[("code", "origin_not_allowed")]),
+        1.0
+    );
+    assert_eq!(
+        value(&samples, "confab_rate_limited_total", &[("scope", "http")]),
+        2.0
+    );
+    // The histogram: every healthz request under +Inf, buckets cumulative.
+    let hist = "confab_http_request_duration_seconds";
+    let route = [("route", "healthz")];
+    assert_eq!(value(&samples, &format!("{hist}_count"), &route), 4.0);
+    let buckets: Vec<f64> = ["0.005", "0.05", "0.5", "5", "+Inf"]
+        .iter()
+        .map(|le| {
+            value(
+                &samples,
+                &format!("{hist}_bucket"),
+                &[("route", "healthz"), ("le", le)],
+            )
+        })
+        .collect();
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert_eq!(buckets[4], 4.0);
+    assert!(value(&samples, &format!("{hist}_sum"), &route) >= 0.0);
+
+    // The first scrape shows in the second.
+    let samples = h.metrics(metrics_token).await;
+    let n = |route: &str, class: &str| value(&samples, req, &[("route", route), ("class", class)]);
+    assert_eq!(n("metrics", "2xx"), 1.0);
+    assert_eq!(n("healthz", "2xx"), 3.0);
+}

@@ -136,3 +136,25 @@ pub async fn replication(dbs: &[D1Database], now: i64) -> Result<Replication, Ap
         .into_iter()
         .fold(Replication::default(), Replication::and))
 }
+
+/// Adds an isolate's sums (`crate::tally`) to the `metrics` table, in one
+/// statement whatever their number.
+pub async fn add(db: &D1Database, samples: &[Sample]) -> Result<(), AppError> {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = samples
+        .iter()
+        .map(|s| serde_json::json!([s.name, s.labels, s.value]))
+        .collect();
+    let json = serde_json::Value::Array(rows).to_string();
+    // `WHERE true`: SQLite's upsert after a SELECT needs a WHERE to parse.
+    let sql = "INSERT INTO metrics (name, labels, value)
+               SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?1) WHERE true
+               ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value";
+    stmt(db, sql, &[super::text(&json)])?
+        .run()
+        .await
+        .map_err(AppError::internal)?;
+    Ok(())
+}
