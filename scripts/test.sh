@@ -34,8 +34,9 @@ cargo run -q --example bench -- --smoke
 # (398.80 -> 410.58 KiB), a stated decision until it is won back; to 424
 # for its second part, the desk object (410.71 -> 422.84 KiB); to 456 for
 # webhooks, a queue consumer and their API (422.84 -> 452.70 KiB); to 468
-# for the server-side API (452.70 -> 465.07 KiB).
-BUNDLE_BUDGET_KIB=468
+# for the server-side API (452.70 -> 465.07 KiB); to 474 for the webhook
+# gate, the Worker's HTTP series and readiness timeouts (466.56 -> 473.32).
+BUNDLE_BUDGET_KIB=474
 
 for env in production dev; do
   log "wrangler deploy --dry-run --env $env"

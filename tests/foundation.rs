@@ -58,7 +58,7 @@ async fn readyz_queries_d1_and_kv() {
     let (status, _, body) = get_json(&h.url, "/readyz").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ready");
-    for check in ["config", "d1", "kv"] {
+    for check in ["config", "d1", "kv", "rate_limiter", "replication"] {
         assert_eq!(body["checks"][check]["ok"], true, "{check}: {body}");
         assert!(body["checks"][check]["latency_ms"].is_u64());
     }
@@ -83,6 +83,51 @@ async fn readyz_is_503_naming_d1_when_the_schema_is_missing() {
         h.stop_and_read_log().contains("no such table"),
         "the reason is logged"
     );
+}
+
+/// A dependency that hangs is named as a `timeout` within
+/// `READYZ_TIMEOUT_MS`, not waited for: D1 here answers after 3 s.
+#[tokio::test]
+async fn readyz_reports_a_hanging_dependency_as_a_timeout() {
+    let h = Harness::start(Options {
+        d1_latency_ms: Some(3000),
+        vars: vec![("READYZ_TIMEOUT_MS".into(), "300".into())],
+        ..Default::default()
+    });
+    let (status, _, body) = get_json(&h.url, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["failing"], serde_json::json!(["d1"]));
+    let d1 = &body["checks"]["d1"];
+    assert_eq!(
+        (d1["ok"].as_bool(), d1["error"].as_str()),
+        (Some(false), Some("timeout")),
+        "{body}"
+    );
+    let waited = d1["latency_ms"].as_u64().unwrap();
+    assert!((300..3000).contains(&waited), "d1 check took {waited} ms");
+    assert_eq!(body["checks"]["kv"]["ok"], true, "{body}");
+    // The replication figures come from D1 too: degraded, and named.
+    assert_eq!(
+        body["degraded"],
+        serde_json::json!(["replication"]),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["replication"]["error"], "timeout");
+}
+
+/// Without the per-IP limiter the API runs unlimited: still ready, but
+/// `degraded` names it.
+#[tokio::test]
+async fn readyz_names_a_missing_rate_limiter() {
+    let h = Harness::start(Options {
+        omit_bindings: vec!["HTTP_RATE_LIMITER".into()],
+        ..Default::default()
+    });
+    let (status, _, body) = get_json(&h.url, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["degraded"], serde_json::json!(["rate_limiter"]));
+    assert_eq!(body["checks"]["rate_limiter"]["error"], "missing");
 }
 
 #[tokio::test]

@@ -108,6 +108,8 @@ pub struct Config {
     pub replication_interval_ms: u32,
     /// Replication lag past which `/readyz` reports `replication` degraded.
     pub replication_lag_ready_s: u32,
+    /// How long each `/readyz` dependency check may take.
+    pub readyz_timeout_ms: u32,
     /// Sessions one user may create per UTC day.
     pub max_sessions_per_user_per_day: u32,
     /// The D1 databases that hold sessions' records (`D1_SHARDS`).
@@ -328,6 +330,7 @@ impl Config {
             max_edit_history: num(&ints::MAX_EDIT_HISTORY) as u32,
             replication_interval_ms: num(&ints::REPLICATION_INTERVAL_MS) as u32,
             replication_lag_ready_s: num(&ints::REPLICATION_LAG_READY_SECONDS) as u32,
+            readyz_timeout_ms: num(&ints::READYZ_TIMEOUT_MS) as u32,
             max_sessions_per_user_per_day: num(&ints::MAX_SESSIONS_PER_USER_PER_DAY) as u32,
             shards,
             max_tickets_per_user: num(&ints::MAX_TICKETS_PER_USER) as u32,
