@@ -42,6 +42,13 @@ if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "color emoji";
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji
 fi
 
+# promtool checks and unit-tests the shipped alert rules (ops/alerts.yml);
+# Debian's prometheus package carries it (2.42, pinned by the release).
+if ! need_cmd promtool; then
+  log "installing promtool (apt: prometheus)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus
+fi
+
 # npm ci is slow-ish and wipes node_modules; skip it when the installed tree
 # already matches the lockfile.
 stamp="$MF/node_modules/.confab-lock-stamp"
