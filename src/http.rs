@@ -5,7 +5,7 @@ use crate::auth::{bearer, user_hash, Identity};
 use crate::config::{Config, ConfigError, LogLevel};
 use crate::error::AppError;
 use crate::ids::random_hex;
-use crate::router::Route;
+use crate::router::{Access, Route};
 use crate::runtime::{self, log};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,6 +23,9 @@ pub struct Ctx {
     started_ms: u64,
     /// Set once the caller is authenticated: their pseudonym, for the log.
     user_hash: std::cell::RefCell<Option<String>>,
+    /// Set when an admin or the product's backend passed a route of theirs:
+    /// who and at which level, for the audit trail (`crate::audit`).
+    actor: std::cell::RefCell<Option<(String, Access)>>,
     /// Read once from the request; the router resolves from these.
     pub method: String,
     pub path: String,
@@ -62,6 +65,7 @@ impl Ctx {
             request_id,
             started_ms: worker::Date::now().as_millis(),
             user_hash: std::cell::RefCell::new(None),
+            actor: std::cell::RefCell::new(None),
             // The method as sent: worker's `Method` maps every method it
             // does not know (PURGE, PROPFIND, …) to GET.
             method: req.inner().method(),
@@ -182,6 +186,24 @@ impl Ctx {
         }
     }
 
+    /// Notes that `who` passed a route of level `access`; audited levels
+    /// are written to the trail when the request ends.
+    pub fn acting(&self, who: &Identity, access: Access) {
+        if crate::audit::audited(access) {
+            *self.actor.borrow_mut() = Some((who.user_id.clone(), access));
+        }
+    }
+
+    /// The pseudonym noted by `identified`, if any.
+    pub fn user_pseudonym(&self) -> Option<String> {
+        self.user_hash.borrow().clone()
+    }
+
+    /// Work to finish after the response (`wait_until`).
+    pub fn after_response(&self, f: impl std::future::Future<Output = ()> + 'static) {
+        self.exec.wait_until(f);
+    }
+
     /// Whether `who` holds the configured admin role.
     pub fn is_admin(&self, who: &Identity) -> bool {
         self.config().is_ok_and(|c| who.has_role(&c.admin_role))
@@ -255,6 +277,8 @@ impl Ctx {
         let duration_ms = worker::Date::now()
             .as_millis()
             .saturating_sub(self.started_ms);
+        let actor = self.actor.borrow_mut().take();
+        crate::api::audit::finished(self, route, status, code, actor);
         if crate::api::metrics::record(route.map(|r| r.name()), status, code, duration_ms) {
             let env = self.env.clone();
             self.exec

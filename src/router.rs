@@ -86,6 +86,8 @@ pub enum Endpoint {
     CreateTicket,
     Reencrypt,
     AdminSessions,
+    /// The admin audit trail (`crate::audit`).
+    Audit,
     AdminSession,
     /// A support desk action on a session (`crate::desk`).
     Desk(DeskVerb),
@@ -218,6 +220,7 @@ pub static ROUTES: &[Spec] = {
         route(POST, "/v1/sessions/{session}/tickets", E::CreateTicket, Member, "tickets.create"),
         route(POST, "/v1/admin/maintenance/reencrypt", E::Reencrypt, Admin, "admin.reencrypt"),
         route(GET, "/v1/admin/sessions", E::AdminSessions, Admin, "admin.sessions"),
+        route(GET, "/v1/admin/audit", E::Audit, Admin, "admin.audit"),
         route(GET, "/v1/admin/sessions/{session}", E::AdminSession, Admin, "admin.session"),
         route(POST, "/v1/admin/sessions/{session}/escalate", E::Desk(DeskVerb::Escalate), Admin, "admin.escalate"),
         route(POST, "/v1/admin/sessions/{session}/claim", E::Desk(DeskVerb::Claim), Admin, "admin.claim"),
@@ -473,6 +476,7 @@ mod dispatch {
             E::SessionSocket => api::sessions::connect(req, ctx, id()?, granted.who()?).await,
             E::CreateTicket => api::tickets::create(ctx, id()?, granted.who()?).await,
             E::AdminSessions => api::admin::sessions(req, ctx).await,
+            E::Audit => api::audit::list(req, ctx).await,
             E::Reencrypt => api::admin::reencrypt(req, ctx).await,
             E::AdminSession => api::admin::session(ctx, id()?, granted.who()?).await,
             E::Desk(verb) => api::admin::desk(req, ctx, id()?, verb, granted.who()?).await,

@@ -86,10 +86,17 @@ pub async fn admit(req: &Request, ctx: &Ctx, route: &Route<'_>) -> Result<Grante
             if !ctx.is_admin(&g.who) {
                 return Err(AppError::NotFound);
             }
+            ctx.acting(&g.who, access);
             Ok(Granted::Caller(g))
         }
-        Access::Metrics | Access::Admin => grant(ctx.require_admin(req).await?),
-        Access::Service => grant(service(req, ctx).await?),
+        Access::Metrics | Access::Admin | Access::Service => {
+            let who = match access {
+                Access::Service => service(req, ctx).await?,
+                _ => ctx.require_admin(req).await?,
+            };
+            ctx.acting(&who, access);
+            grant(who)
+        }
         Access::User | Access::Member | Access::Owner => {
             if route.endpoint() == Endpoint::SessionSocket {
                 return socket(req, ctx, route).await.map(Granted::Caller);

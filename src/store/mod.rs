@@ -5,6 +5,7 @@
 //! D1 is sharded (`crate::shards`): a session's rows live in one shard,
 //! named by its object; reads across sessions ask every shard at once.
 
+pub mod audit;
 pub mod maintenance;
 pub mod messages;
 pub mod metrics;
