@@ -42,6 +42,18 @@ if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "color emoji";
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji
 fi
 
+# Coverage of the native unit tests: the LLVM tools (a rustup component)
+# and cargo-llvm-cov at a pinned version.
+CARGO_LLVM_COV_VERSION=0.6.21
+if ! rustup component list --installed | grep -q '^llvm-tools'; then
+  log "adding the llvm-tools component"
+  rustup component add llvm-tools-preview
+fi
+if [ "$(cargo llvm-cov --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LLVM_COV_VERSION" ]; then
+  log "installing cargo-llvm-cov $CARGO_LLVM_COV_VERSION"
+  cargo install cargo-llvm-cov --version "$CARGO_LLVM_COV_VERSION" --locked --force
+fi
+
 # promtool checks and unit-tests the shipped alert rules (ops/alerts.yml);
 # Debian's prometheus package carries it (2.42, pinned by the release).
 if ! need_cmd promtool; then
