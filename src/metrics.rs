@@ -46,11 +46,15 @@ pub enum Metric {
     HttpDuration,
     /// Requests refused for their credentials, origin or host, by code.
     AuthFailures,
+    /// Frames received from clients, by type.
+    WsFrames,
+    /// Sockets closed, by close code.
+    WsCloses,
 }
 
 impl Metric {
     /// Every family, in output order.
-    pub const ALL: [Metric; 13] = [
+    pub const ALL: [Metric; 15] = [
         Metric::Sessions,
         Metric::Messages,
         Metric::LlmTurns,
@@ -64,6 +68,8 @@ impl Metric {
         Metric::HttpRequests,
         Metric::HttpDuration,
         Metric::AuthFailures,
+        Metric::WsFrames,
+        Metric::WsCloses,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +87,8 @@ impl Metric {
             Metric::HttpRequests => "confab_http_requests_total",
             Metric::HttpDuration => "confab_http_request_duration_seconds",
             Metric::AuthFailures => "confab_auth_failures_total",
+            Metric::WsFrames => "confab_ws_frames_total",
+            Metric::WsCloses => "confab_ws_closes_total",
         }
     }
 
@@ -107,6 +115,8 @@ impl Metric {
             Metric::HttpRequests => "HTTP requests answered by the Worker, by route and status class (a WebSocket upgrade is 1xx).",
             Metric::HttpDuration => "Time the Worker took to answer HTTP requests, by route (to the 101 for an upgrade).",
             Metric::AuthFailures => "Requests refused for their credentials, origin or host, by code.",
+            Metric::WsFrames => "WebSocket frames received from clients, by type (invalid: refused by the decoder; binary: not supported).",
+            Metric::WsCloses => "WebSocket connections closed, by close code (the client's, or the one the server closed with).",
         }
     }
 

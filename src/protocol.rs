@@ -62,6 +62,28 @@ pub enum ClientFrame {
     Ping,
 }
 
+impl ClientFrame {
+    /// The frame's `type`, for metrics.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ClientFrame::Send { .. } => "send",
+            ClientFrame::Edit { .. } => "edit",
+            ClientFrame::Delete { .. } => "delete",
+            ClientFrame::React { .. } => "react",
+            ClientFrame::Typing => "typing",
+            ClientFrame::Read { .. } => "read",
+            ClientFrame::Stop => "stop",
+            ClientFrame::Escalate => "escalate",
+            ClientFrame::Claim => "claim",
+            ClientFrame::Takeover => "takeover",
+            ClientFrame::Transfer { .. } => "transfer",
+            ClientFrame::Resolve => "resolve",
+            ClientFrame::Release => "release",
+            ClientFrame::Ping => "ping",
+        }
+    }
+}
+
 const CLIENT_TYPES: &[&str] = &[
     "send", "edit", "delete", "react", "typing", "read", "stop", "escalate", "claim", "takeover",
     "transfer", "resolve", "release", "ping",

@@ -280,6 +280,10 @@ async fn metrics_are_right_after_a_scripted_conversation() {
     h.script(&model, json!([{"status": 500}])).await;
     send_msg(&mut a, "q2", "hello?").await;
     recv_type(&mut a, "error").await;
+    // Frames the decoder refuses and frames that store nothing count too.
+    send_text(&mut a, "not json").await;
+    recv_type(&mut a, "error").await;
+    send_json(&mut a, json!({"type": "typing"})).await;
     drop(b);
     recv_type(&mut a, "presence").await;
 
@@ -422,6 +426,17 @@ async fn metrics_are_right_after_a_scripted_conversation() {
             "confab_ws_connections_total",
             &[("event", "closed")]
         ),
+        1.0
+    );
+    let frames = |t: &str| value(&samples, "confab_ws_frames_total", &[("type", t)]);
+    assert_eq!(
+        (frames("send"), frames("invalid"), frames("typing")),
+        (3.0, 1.0, 1.0)
+    );
+    // `b` went away without a closing handshake: 1006, as the runtime
+    // reports an abnormal closure.
+    assert_eq!(
+        value(&samples, "confab_ws_closes_total", &[("code", "1006")]),
         1.0
     );
 }

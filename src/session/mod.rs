@@ -75,6 +75,7 @@ use crate::desk::Action;
 use crate::error::{close, AppError, SocketError};
 use crate::ids::{random_hex, MessageId};
 use crate::limits::Scope;
+use crate::metrics::Metric;
 use crate::protocol::{
     decode, AuthorKind, ClientFrame, Limits, PresenceStatus, ServerFrame, PING_FRAME, PONG_FRAME,
 };
@@ -240,6 +241,7 @@ impl DurableObject for ChatSession {
         let text = match message {
             WebSocketIncomingMessage::String(text) => text,
             WebSocketIncomingMessage::Binary(_) => {
+                this.count(Metric::WsFrames, r#"type="binary""#.into());
                 send_to(&ws, &SocketError::BinaryNotSupported.frame(None));
                 return Ok(());
             }
@@ -251,7 +253,10 @@ impl DurableObject for ChatSession {
         let limits = Limits {
             max_message_chars: config.max_message_chars,
         };
-        match decode(&text, limits) {
+        let frame = decode(&text, limits);
+        let kind = frame.as_ref().map_or("invalid", |f| f.type_name());
+        this.count(Metric::WsFrames, format!(r#"type="{kind}""#));
+        match frame {
             Ok(frame) => this.handle(ws, me, frame, config).await,
             Err(e) => send_to(&ws, &SocketError::Frame(e).frame(None)),
         }
@@ -266,6 +271,8 @@ impl DurableObject for ChatSession {
         _clean: bool,
     ) -> Result<()> {
         self.core.leave(&ws);
+        self.core
+            .count(Metric::WsCloses, format!(r#"code="{code}""#));
         // Complete the closing handshake; 1005/1006 are reserved and cannot be sent.
         let code = match code as u16 {
             1005 | 1006 => close::NORMAL,
@@ -403,10 +410,7 @@ impl Core {
             }
             core.drain().await
         });
-        this.count(
-            crate::metrics::Metric::WsConnections,
-            r#"event="opened""#.into(),
-        );
+        this.count(Metric::WsConnections, r#"event="opened""#.into());
         log(
             LogLevel::Info,
             "ws_open",
@@ -431,10 +435,7 @@ impl Core {
         let Some(me) = attachment(ws) else { return };
         self.learn_session(&me.session);
         self.typing_at.borrow_mut().remove(&me.conn);
-        self.count(
-            crate::metrics::Metric::WsConnections,
-            r#"event="closed""#.into(),
-        );
+        self.count(Metric::WsConnections, r#"event="closed""#.into());
         let remaining = devices(&self.state, &me.user.id, Some(ws));
         self.broadcast_event_except(
             &ServerFrame::Presence {
@@ -465,7 +466,7 @@ impl Core {
         if let Some(scope) = frame_scope(&frame) {
             if let Err(wait) = self.take_token(scope, &me.user.id, config) {
                 self.count(
-                    crate::metrics::Metric::RateLimited,
+                    Metric::RateLimited,
                     format!(r#"scope="{}""#, scope.as_str()),
                 );
                 let client_id = match &frame {
