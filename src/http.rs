@@ -17,6 +17,9 @@ pub type HandlerResult = Result<Response, AppError>;
 /// What every handler gets: bindings, configuration and the request id.
 pub struct Ctx {
     pub env: Env,
+    /// This request's span: the caller's `traceparent` continued, or a new
+    /// trace (`crate::trace`). Calls it makes carry it.
+    pub trace: crate::trace::Trace,
     /// The invocation, for work after the response (`wait_until`).
     exec: worker::Context,
     pub request_id: String,
@@ -59,8 +62,12 @@ impl Ctx {
                 .cloned(),
             _ => Some(url_origin),
         };
+        let trace = crate::trace::Trace::continued(
+            req.headers().get("traceparent").ok().flatten().as_deref(),
+        );
         Ctx {
             env,
+            trace,
             exec,
             request_id,
             started_ms: worker::Date::now().as_millis(),
@@ -294,6 +301,7 @@ impl Ctx {
             "http",
             [
                 ("request_id", Value::from(self.request_id.as_str())),
+                ("trace_id", Value::from(self.trace.trace_id())),
                 ("method", Value::from(self.method.as_str())),
                 // The path only when no route matched, and then only its
                 // shape: known routes are named, and any path may hold user

@@ -29,6 +29,7 @@ pub mod sort;
 mod store;
 pub mod tagged;
 pub mod tally;
+pub mod trace;
 pub mod uri;
 pub mod webhooks;
 

@@ -25,6 +25,10 @@ pub enum ClientFrame {
         text: String,
         #[serde(default)]
         reply_to: Option<u64>,
+        /// W3C `traceparent` the reply's turn joins (`crate::trace`); an
+        /// invalid one is ignored and a new trace started.
+        #[serde(default)]
+        traceparent: Option<String>,
     },
     Edit {
         seq: u64,
@@ -453,6 +457,7 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
             client_id,
             text,
             reply_to,
+            ..
         } => {
             validate_text(text, limits).map_err(|mut e| {
                 e.client_id = Some(client_id.as_str().to_string());

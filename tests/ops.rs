@@ -525,3 +525,88 @@ async fn http_series_count_every_request_by_route_class_and_code() {
     assert_eq!(n("metrics", "2xx"), 1.0);
     assert_eq!(n("healthz", "2xx"), 3.0);
 }
+
+/// W3C Trace Context: a caller's `traceparent` is continued by the Worker
+/// (its log line carries the trace id), and a `send` frame's is joined by
+/// the assistant's turn: the provider gets a child span of it, and the
+/// turn's log lines carry its trace id. Without one, a turn starts a trace
+/// of its own.
+#[tokio::test]
+async fn a_trace_follows_a_message_to_the_provider_and_into_the_logs() {
+    let model = unique("traced");
+    let h = llm::runtime(&model, &[]);
+    let http_trace = "0af7651916cd43dd8448eb211c80319c";
+    let res = http()
+        .get(format!("{}/healthz", h.url))
+        .header(
+            "traceparent",
+            format!("00-{http_trace}-b7ad6b7169203331-01"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let u = User::new(&h, "tracer");
+    let s = u.create_session("traced").await;
+    let (mut ws, _, _) = u.join(&s, None).await;
+    let turn_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let client_span = "00f067aa0ba902b7";
+    send_json(
+        &mut ws,
+        json!({"type": "send", "client_id": "t1", "text": "hello",
+               "traceparent": format!("00-{turn_trace}-{client_span}-01")}),
+    )
+    .await;
+    llm::until_reply(&mut ws).await;
+    send_json(
+        &mut ws,
+        json!({"type": "send", "client_id": "t2", "text": "again"}),
+    )
+    .await;
+    llm::until_reply(&mut ws).await;
+
+    let seen = h.standin_requests(Some(&model)).await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let parent = |r: &Value| r["headers"]["traceparent"].as_str().unwrap().to_string();
+    let (first, second) = (parent(&seen[0]), parent(&seen[1]));
+    let parts: Vec<&str> = first.split('-').collect();
+    assert_eq!(parts.len(), 4, "{first}");
+    assert_eq!(
+        (parts[0], parts[1], parts[3]),
+        ("00", turn_trace, "01"),
+        "{first}"
+    );
+    assert_ne!(parts[2], client_span, "the attempt is a span of its own");
+    assert!(parts[2].len() == 16 && parts[2] != "0000000000000000");
+    let other: Vec<&str> = second.split('-').collect();
+    assert_eq!(other.len(), 4, "{second}");
+    assert_ne!(other[1], turn_trace, "a message without one starts a trace");
+    assert!(other[1].len() == 32 && other[1].bytes().all(|b| b.is_ascii_hexdigit()));
+
+    drop(ws);
+    let log = h.stop_and_read_log();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let with = |event: &str, trace: &str| {
+        lines
+            .iter()
+            .any(|l| l["event"] == event && l["trace_id"] == trace)
+    };
+    assert!(
+        with("http", http_trace),
+        "the Worker's line of the traced request"
+    );
+    assert!(with("turn_finished", turn_trace), "the turn's line");
+    assert!(
+        with("turn_finished", other[1]),
+        "the untraced message's turn"
+    );
+    // Every request line has one.
+    assert!(lines
+        .iter()
+        .filter(|l| l["event"] == "http")
+        .all(|l| l["trace_id"].as_str().is_some_and(|t| t.len() == 32)));
+}

@@ -108,7 +108,7 @@ async fn rotate_objects(
             session: id.clone(),
             limit: budget,
         };
-        let r: crate::contract::RotateReply = match internal::call_json(&ctx.env, &call).await {
+        let r: crate::contract::RotateReply = match internal::call_json(ctx, &call).await {
             Ok(r) => r,
             // Erased since it was listed (or never had a log to rotate).
             Err(AppError::NotFound) => crate::contract::RotateReply {
@@ -183,7 +183,7 @@ pub async fn desk(
         action,
         by: by.clone(),
     };
-    let view: View = internal::call_json(&ctx.env, &call).await?;
+    let view: View = internal::call_json(ctx, &call).await?;
     desk_reply(session.as_str(), &view, &by)
 }
 
@@ -260,7 +260,7 @@ pub async fn replication(ctx: &Ctx, session: SessionId<'_>) -> HandlerResult {
     let call = Call::Replication {
         session: session_id.to_string(),
     };
-    let r: crate::contract::ReplicationReply = internal::call_json(&ctx.env, &call).await?;
+    let r: crate::contract::ReplicationReply = internal::call_json(ctx, &call).await?;
     json(200, &r)
 }
 

@@ -37,6 +37,7 @@ pub fn finished(
             [
                 ("kind", Value::from(event.as_str())),
                 ("request_id", Value::from(ctx.request_id.as_str())),
+                ("trace_id", Value::from(ctx.trace.trace_id())),
                 (
                     "route",
                     route.map_or(Value::Null, |r| Value::from(r.name())),

@@ -50,7 +50,7 @@ pub async fn fault(mut req: Request, ctx: &Ctx) -> HandlerResult {
         ("worker", _) => panic!("development fault injected in the worker"),
         ("session", Some(id)) if crate::ids::is_valid_session_id(&id) => {
             let fault = crate::contract::Call::Fault { session: id };
-            crate::session::internal::call(&ctx.env, &fault).await?;
+            crate::session::internal::call(ctx, &fault).await?;
             Err(AppError::internal("the session object survived its fault"))
         }
         _ => Err(AppError::bad_request(

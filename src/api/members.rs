@@ -21,7 +21,7 @@ pub async fn list(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerRes
         session: session_id.to_string(),
         caller: grant.caller(ctx),
     };
-    let reply: MembersReply = internal::call_json(&ctx.env, &call).await?;
+    let reply: MembersReply = internal::call_json(ctx, &call).await?;
     json(200, &json!({ "members": reply.members }))
 }
 
@@ -43,7 +43,7 @@ pub async fn add(
         caller: grant.caller(ctx),
         user_id: user.as_str().to_string(),
     };
-    internal::call(&ctx.env, &call).await?;
+    internal::call(ctx, &call).await?;
     json(201, &json!({ "user_id": user.as_str() }))
 }
 
@@ -58,7 +58,7 @@ pub async fn remove(ctx: &Ctx, session: SessionId<'_>, user: &str, grant: Grant)
         caller: grant.caller(ctx),
         user_id: user.to_string(),
     };
-    internal::call(&ctx.env, &call).await?;
+    internal::call(ctx, &call).await?;
     Ok(Response::empty()
         .map_err(AppError::internal)?
         .with_status(204))

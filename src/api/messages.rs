@@ -29,7 +29,7 @@ pub async fn history(
         before,
         limit,
     };
-    let page: HistoryReply = internal::call_json(&ctx.env, &call).await?;
+    let page: HistoryReply = internal::call_json(ctx, &call).await?;
     let next_before = page.messages.first().map(|m| m.seq).filter(|&s| s > 1);
     json(
         200,

@@ -42,7 +42,7 @@ pub async fn authorize(ctx: &Ctx, grant: &Grant, session_id: &str) -> Result<Acc
         session: session_id.to_string(),
         caller: grant.caller(ctx),
     };
-    let AccessReply { live, shard, .. } = internal::call_json(&ctx.env, &call).await?;
+    let AccessReply { live, shard, .. } = internal::call_json(ctx, &call).await?;
     // The rest of the view is in the session's own shard.
     let db = store::db(&ctx.env, &shard)?;
     let mut session = store::sessions::get_any(&db, keys, session_id)

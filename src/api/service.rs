@@ -45,7 +45,7 @@ pub async fn serve(
                 author,
                 text,
             };
-            let reply: crate::contract::PostReply = internal::call_json(&ctx.env, &call).await?;
+            let reply: crate::contract::PostReply = internal::call_json(ctx, &call).await?;
             let status = if reply.duplicate { 200 } else { 201 };
             crate::http::json(status, &reply)
         }
@@ -56,7 +56,7 @@ pub async fn serve(
                 action: body.action()?,
                 by: by.clone(),
             };
-            let view: View = internal::call_json(&ctx.env, &call).await?;
+            let view: View = internal::call_json(ctx, &call).await?;
             desk_reply(&session, &view, &by)
         }
         ServiceVerb::Transcript => {
@@ -108,7 +108,7 @@ async fn transcript(
             before,
             limit: crate::model::MAX_PAGE,
         };
-        let page: HistoryReply = internal::call_json(&ctx.env, &call).await?;
+        let page: HistoryReply = internal::call_json(ctx, &call).await?;
         last_seq = last_seq.max(page.last_seq);
         before = page.messages.first().map(|m| m.seq).filter(|&s| s > 1);
         let done = page.messages.is_empty() || before.is_none();

@@ -54,7 +54,7 @@ pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult 
         created_at: now,
         shard,
     };
-    if let Err(e) = internal::call(&ctx.env, &init).await {
+    if let Err(e) = internal::call(ctx, &init).await {
         crate::runtime::log(
             crate::config::LogLevel::Warn,
             "session_init_failed",
@@ -130,7 +130,7 @@ pub async fn delete(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerR
     let erase = Call::Erase {
         session: session_id.to_string(),
     };
-    internal::call(&ctx.env, &erase).await?;
+    internal::call(ctx, &erase).await?;
     let home = store::db(&ctx.env, ctx.require_config()?.shards.home())?;
     store::sessions::delete(&access.db, &home, session_id).await?;
     Ok(Response::empty()
@@ -176,7 +176,7 @@ pub async fn connect(
         expires_at: grant.who.expires_at,
         batch,
     };
-    let upgraded = internal::call(&ctx.env, &call).await?;
+    let upgraded = internal::call(ctx, &call).await?;
     if let Some(t) = &grant.ticket {
         tickets::discard(ctx, &t.id, &grant.who).await;
     }

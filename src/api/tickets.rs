@@ -75,8 +75,7 @@ pub async fn create(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerR
         session: session_id.to_string(),
         caller: grant.caller(ctx),
     };
-    let _: crate::contract::AccessReply =
-        crate::session::internal::call_json(&ctx.env, &call).await?;
+    let _: crate::contract::AccessReply = crate::session::internal::call_json(ctx, &call).await?;
     issue(ctx, session_id, grant.who).await
 }
 

@@ -15,6 +15,7 @@ fn decodes_every_client_frame() {
                 client_id: ClientId::parse("c1".into()).unwrap(),
                 text: "hi".into(),
                 reply_to: Some(3),
+                traceparent: None,
             },
         ),
         (

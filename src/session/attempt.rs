@@ -41,10 +41,14 @@ pub(super) enum Attempt {
 }
 
 /// The fetch request for an HTTP provider.
-fn http_request(req: &crate::llm::providers::Request) -> Option<Request> {
+fn http_request(req: &crate::llm::providers::Request, trace: Option<String>) -> Option<Request> {
     let headers = Headers::new();
     for (k, v) in &req.headers {
         headers.set(k, v).ok()?;
+    }
+    // The attempt's span of the turn's trace (W3C Trace Context).
+    if let Some(t) = trace {
+        headers.set("traceparent", &t).ok()?;
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
@@ -95,7 +99,7 @@ impl Core {
                 Err(attempt) => return self.interrupted(attempt, 0, 0),
             }
         } else {
-            let Some(request) = http_request(&req) else {
+            let Some(request) = http_request(&req, self.turn_span()) else {
                 return Attempt::Before {
                     code: "provider_misconfigured",
                     retryable: false,

@@ -4,6 +4,8 @@
 use crate::bindings::SESSIONS;
 use crate::contract::{Call, CALL_HEADER, ORIGIN};
 use crate::error::AppError;
+use crate::http::Ctx;
+use crate::trace::Trace;
 use serde::de::DeserializeOwned;
 use worker::{Env, Headers, Method, Request, RequestInit, Response, Stub};
 
@@ -20,9 +22,12 @@ fn stub(env: &Env, session_id: &str) -> Result<Stub, AppError> {
 /// costs"), and the caller gets 503 instead of hanging.
 pub const CALL_TIMEOUT_MS: u64 = 10_000;
 
-fn request(call: &Call) -> Result<Request, AppError> {
+fn request(call: &Call, trace: &Trace) -> Result<Request, AppError> {
     let h = Headers::new();
     h.set(CALL_HEADER, &call.encode())
+        .map_err(AppError::internal)?;
+    // The request's trace goes on to the object (W3C Trace Context).
+    h.set("traceparent", &trace.header())
         .map_err(AppError::internal)?;
     let method = if let Call::Connect { .. } = call {
         h.set("upgrade", "websocket").map_err(AppError::internal)?;
@@ -38,9 +43,9 @@ fn request(call: &Call) -> Result<Request, AppError> {
 /// Sends one call and returns the object's response as it is (a 101 for
 /// `connect`). Errors the object answered with are turned back into
 /// `AppError`s, so the Worker renders them in its one place.
-pub async fn call(env: &Env, call: &Call) -> Result<Response, AppError> {
-    let stub = stub(env, call.session())?;
-    let req = request(call)?;
+pub async fn call(ctx: &Ctx, call: &Call) -> Result<Response, AppError> {
+    let stub = stub(&ctx.env, call.session())?;
+    let req = request(call, &ctx.trace)?;
     let mut resp =
         match crate::runtime::timeout(CALL_TIMEOUT_MS, stub.fetch_with_request(req)).await {
             Some(r) => r.map_err(AppError::internal)?,
@@ -55,8 +60,8 @@ pub async fn call(env: &Env, call: &Call) -> Result<Response, AppError> {
 }
 
 /// `call` for replies with a JSON body.
-pub async fn call_json<T: DeserializeOwned>(env: &Env, c: &Call) -> Result<T, AppError> {
-    call(env, c)
+pub async fn call_json<T: DeserializeOwned>(ctx: &Ctx, c: &Call) -> Result<T, AppError> {
+    call(ctx, c)
         .await?
         .json::<T>()
         .await

@@ -123,6 +123,9 @@ pub struct Core {
     me: Weak<Core>,
     /// The assistant: idle, or running a turn (see `turn.rs`).
     turn: RefCell<turn::TurnSlot>,
+    /// The trace of the latest `send` not yet committed, which the turn it
+    /// asks for joins (`crate::trace`).
+    asked_trace: RefCell<Option<crate::trace::Trace>>,
     /// Per-user budgets for mutating frames, saved in storage.
     buckets: limits::Buckets,
     /// When the pending alarm fires, if this instance knows (`alarm.rs`).
@@ -165,6 +168,7 @@ impl DurableObject for ChatSession {
                 session: RefCell::new(String::new()),
                 me: me.clone(),
                 turn: RefCell::new(turn::TurnSlot::Idle),
+                asked_trace: RefCell::new(None),
                 buckets: limits::Buckets::default(),
                 alarm_at: Cell::new(None),
                 recovered: Cell::new(false),
@@ -192,6 +196,12 @@ impl DurableObject for ChatSession {
             crate::contract::Call::Connect { request_id, .. } => request_id.clone(),
             _ => String::new(),
         };
+        // The Worker's span of the request (`internal.rs` sends it).
+        let trace = req.headers().get("traceparent").ok().flatten();
+        let trace_id = trace
+            .as_deref()
+            .and_then(crate::trace::Trace::parse)
+            .map(|t| t.trace_id().to_string());
         match Core::serve(this, call).await {
             Ok(r) => Ok(r),
             Err(e) => {
@@ -201,6 +211,7 @@ impl DurableObject for ChatSession {
                         "session_request_failed",
                         [
                             ("request_id", Value::from(request_id.as_str())),
+                            ("trace_id", trace_id.map_or(Value::Null, Value::from)),
                             ("session", Value::from(this.session_id())),
                             ("detail", Value::from(detail)),
                         ],
@@ -486,7 +497,10 @@ impl Core {
                 client_id,
                 text,
                 reply_to,
+                traceparent,
             } => {
+                let trace = crate::trace::Trace::continued(traceparent.as_deref());
+                *self.asked_trace.borrow_mut() = Some(trace);
                 let msg = NewMessage {
                     id: MessageId::new(),
                     client_id,

@@ -188,7 +188,7 @@ impl Core {
             },
         });
         // Answer again; the interrupted reply stays out of the prompt.
-        self.request_turn(asked_by);
+        self.request_turn(asked_by, None);
         if let Some(core) = self.me.upgrade() {
             self.state.wait_until(async move { core.drain().await });
         }

@@ -280,7 +280,8 @@ impl Core {
         }
         // After the messages: a reply's `turn` frame never precedes them.
         for user in askers {
-            self.request_turn(user);
+            let asked = self.asked_trace.borrow_mut().take();
+            self.request_turn(user, asked);
         }
     }
 

@@ -21,7 +21,13 @@
 //! or repeated.
 //!
 //! **State.** One `TurnSlot` per session: `Idle`, or `Busy` with the reply
-//! streaming (if any) and who asked for another turn meanwhile.
+//! streaming (if any), the turn's trace, and who asked for another turn
+//! meanwhile.
+//!
+//! **Tracing.** A turn joins the trace of the `send` that asked for it (its
+//! `traceparent`, or a new trace: `crate::trace`); each provider attempt is
+//! a child span, sent to the provider as `traceparent`, and the turn's log
+//! lines carry its `trace_id`.
 
 use super::attempt::Attempt;
 use super::queue::Job;
@@ -37,6 +43,7 @@ use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef, ASSIST
 use crate::runtime::log;
 use crate::store::messages::{Charge, NewMessage};
 use crate::store::{self, now_ms};
+use crate::trace::Trace;
 use serde_json::Value;
 use std::time::Duration;
 use worker::{AbortController, Delay, WebSocket};
@@ -50,7 +57,8 @@ pub enum TurnSlot {
     /// asked for another turn meanwhile (one more runs after this one).
     Busy {
         reply: Option<TurnState>,
-        again: Option<UserRef>,
+        trace: Trace,
+        again: Option<(UserRef, Trace)>,
     },
 }
 
@@ -83,23 +91,26 @@ const HISTORY: u32 = 100;
 impl Core {
     /// Asks for a turn on behalf of `user`; runs it now, or after the one in
     /// progress.
-    pub(super) fn request_turn(&self, user: UserRef) {
+    /// The trace is that of the message that asked (`asked`).
+    pub(super) fn request_turn(&self, user: UserRef, asked: Option<Trace>) {
         let Ok(config) = crate::runtime::config(&self.env) else {
             return;
         };
         if config.assistant.is_none() {
             return;
         }
+        let trace = asked.unwrap_or_else(Trace::root);
         {
             let mut slot = self.turn.borrow_mut();
             match &mut *slot {
                 TurnSlot::Busy { again, .. } => {
-                    *again = Some(user);
+                    *again = Some((user, trace));
                     return;
                 }
                 TurnSlot::Idle => {
                     *slot = TurnSlot::Busy {
                         reply: None,
+                        trace,
                         again: None,
                     }
                 }
@@ -114,12 +125,31 @@ impl Core {
             while let Some(user) = next {
                 core.run_turn(user).await;
                 next = match &mut *core.turn.borrow_mut() {
-                    TurnSlot::Busy { again, .. } => again.take(),
+                    TurnSlot::Busy { again, trace, .. } => again.take().map(|(u, t)| {
+                        *trace = t;
+                        u
+                    }),
                     TurnSlot::Idle => None,
                 };
             }
             *core.turn.borrow_mut() = TurnSlot::Idle;
         });
+    }
+
+    /// The running turn's trace id, for its log lines.
+    pub(super) fn turn_trace_id(&self) -> Value {
+        match &*self.turn.borrow() {
+            TurnSlot::Busy { trace, .. } => Value::from(trace.trace_id()),
+            TurnSlot::Idle => Value::Null,
+        }
+    }
+
+    /// A new span of the running turn's trace, as a `traceparent`.
+    pub(super) fn turn_span(&self) -> Option<String> {
+        match &*self.turn.borrow() {
+            TurnSlot::Busy { trace, .. } => Some(trace.child().header()),
+            TurnSlot::Idle => None,
+        }
     }
 
     /// Whether a turn runs in this instance.
@@ -348,6 +378,7 @@ impl Core {
                             "llm_attempt_failed",
                             [
                                 ("session", Value::from(session.as_str())),
+                                ("trace_id", self.turn_trace_id()),
                                 ("provider", Value::from(provider.endpoint.kind.as_str())),
                                 ("code", Value::from(code)),
                                 ("attempt", Value::from(attempt)),
@@ -387,6 +418,17 @@ impl Core {
                     finish_reason: finish,
                     incomplete,
                 };
+                log(
+                    LogLevel::Info,
+                    "turn_finished",
+                    [
+                        ("session", Value::from(session.as_str())),
+                        ("trace_id", self.turn_trace_id()),
+                        ("provider", Value::from(meta.provider.as_str())),
+                        ("finish", Value::from(meta.finish_reason.as_str())),
+                        ("latency_ms", Value::from(meta.latency_ms)),
+                    ],
+                );
                 self.enqueue(Job::Send {
                     ws: None,
                     msg: NewMessage {
