@@ -178,7 +178,7 @@ impl Ctx {
         let config = self.require_config()?;
         let header = req.headers().get("authorization").ok().flatten();
         let token = bearer(header.as_deref())?;
-        let who = crate::identity::verify(&self.env, config, token).await?;
+        let who = crate::identity::verify(&self.env, config, token, &self.trace).await?;
         self.identified(&who);
         Ok(who)
     }

@@ -59,7 +59,13 @@ fn kv_key(url: &str) -> String {
 }
 
 /// The identity a bearer token proves, checked against every key source.
-pub async fn verify(env: &Env, config: &Config, token: &str) -> Result<Identity, AuthError> {
+/// `trace` is the request's span: a JWKS fetch is a child of it.
+pub async fn verify(
+    env: &Env,
+    config: &Config,
+    token: &str,
+    trace: &crate::trace::Trace,
+) -> Result<Identity, AuthError> {
     let jwt = &config.jwt;
     let now = worker::Date::now().as_millis();
     let hmac = jwt.hs256_secret.as_ref().map(|s| s.expose().as_bytes());
@@ -71,7 +77,7 @@ pub async fn verify(env: &Env, config: &Config, token: &str) -> Result<Identity,
     // HS256 tokens need no fetched keys; do not fetch for them.
     let needs_remote = !matches!(auth::jwt::header(token), Ok((auth::jwks::Alg::Hs256, _)));
     let remote = if needs_remote {
-        remote_keys(env, config, url, false).await?
+        remote_keys(env, config, url, false, trace).await?
     } else {
         Rc::new(Vec::new())
     };
@@ -83,7 +89,7 @@ pub async fn verify(env: &Env, config: &Config, token: &str) -> Result<Identity,
     match attempt(remote).await {
         Err(AuthError::UnknownKey) => {
             // The provider may have rotated keys since the copy we hold.
-            let fresh = remote_keys(env, config, url, true).await?;
+            let fresh = remote_keys(env, config, url, true, trace).await?;
             attempt(fresh).await
         }
         other => other,
@@ -194,6 +200,7 @@ async fn remote_keys(
     config: &Config,
     url: &str,
     unknown_kid: bool,
+    trace: &crate::trace::Trace,
 ) -> Result<Rc<Vec<Jwk>>, AuthError> {
     let jwt = &config.jwt;
     let now = worker::Date::now().as_millis();
@@ -235,7 +242,7 @@ async fn remote_keys(
         return Ok(best.map(|c| c.keys).unwrap_or_default());
     }
     LAST_ATTEMPT.with(|l| *l.borrow_mut() = now);
-    match fetch_jwks(url).await {
+    match fetch_jwks(url, &trace.child().header()).await {
         Ok((text, keys)) => {
             let cached = Cached {
                 keys: Rc::new(keys),
@@ -293,9 +300,10 @@ async fn read_kv(kv: Option<&worker::kv::KvStore>, url: &str) -> Option<Cached> 
 
 /// Fetches and parses the JWKS. The error says why, for the log (never the
 /// document itself).
-async fn fetch_jwks(url: &str) -> Result<(String, Vec<Jwk>), String> {
+async fn fetch_jwks(url: &str, traceparent: &str) -> Result<(String, Vec<Jwk>), String> {
     let headers = Headers::new();
     let _ = headers.set("accept", "application/json");
+    let _ = headers.set("traceparent", traceparent);
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
     let req = Request::new_with_init(url, &init).map_err(|e| format!("request: {e}"))?;

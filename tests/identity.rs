@@ -267,8 +267,24 @@ async fn a_jwks_url_is_cached_refetched_on_rotation_and_survives_an_outage() {
     )
     .await;
     let r2 = sign("rsa_other", "RS256", Some("r2"), claims("jwks-user"));
-    assert_eq!(status_of(&h, &r2).await.0, 200);
+    // A traced request: the fetch it causes is a span of its trace.
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let res = http()
+        .get(format!("{}/v1/sessions", h.url))
+        .bearer_auth(&r2)
+        .header("traceparent", format!("00-{trace}-b7ad6b7169203331-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     assert_eq!(h.jwks_hits().await, 2);
+    let fetched = h
+        .jwks_traceparent()
+        .await
+        .expect("the fetch had a traceparent");
+    let parts: Vec<&str> = fetched.split('-').collect();
+    assert_eq!((parts.len(), parts[1]), (4, trace), "{fetched}");
+    assert_ne!(parts[2], "b7ad6b7169203331", "a span of its own");
 
     // A flood of forged kids costs the provider at most one fetch a second.
     let start = std::time::Instant::now();

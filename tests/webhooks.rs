@@ -552,6 +552,73 @@ async fn a_d1_outage_holds_deliveries_back_and_never_chat() {
     );
 }
 
+/// A delivery is a span of what made its event: a `send` frame's
+/// `traceparent` reaches the receiver with the user's message and with the
+/// assistant's reply (whose turn joined that trace); an untraced message's
+/// delivery starts a trace of its own.
+#[tokio::test]
+async fn deliveries_join_the_trace_of_the_message_that_made_them() {
+    let h = runtime();
+    let ops = admin(h, "ops");
+    let name = unique("traced");
+    endpoint(&ops, &name, json!(["message.created"])).await;
+    let u = User::new(h, "tracer");
+    let s = u.create_session("traced").await;
+    let (mut ws, _, _) = u.join(&s, None).await;
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    send_json(
+        &mut ws,
+        json!({"type": "send", "client_id": "tr1", "text": "traced",
+               "traceparent": format!("00-{trace}-00f067aa0ba902b7-01")}),
+    )
+    .await;
+    llm::until_reply(&mut ws).await;
+    send_msg(&mut ws, "tr2", "untraced").await;
+    llm::until_reply(&mut ws).await;
+    let of_session = || async {
+        received(&name)
+            .await
+            .into_iter()
+            .filter(|r| r["verified"] == true && r["body"]["data"]["session_id"] == s.as_str())
+            .collect::<Vec<Value>>()
+    };
+    until(30, "four message events", || async {
+        of_session().await.len() >= 4
+    })
+    .await;
+    let got = of_session().await;
+    let parent = |r: &Value| -> Vec<String> {
+        let p = r["traceparent"].as_str().expect("a traceparent header");
+        let parts: Vec<String> = p.split('-').map(str::to_owned).collect();
+        assert_eq!(parts.len(), 4, "{p}");
+        assert_eq!(parts[0], "00");
+        assert!(
+            parts[2].len() == 16 && parts[2] != "00f067aa0ba902b7",
+            "{p}"
+        );
+        parts
+    };
+    let by_client = |id: &str| {
+        got.iter()
+            .find(|r| r["body"]["data"]["message"]["client_id"] == id)
+            .unwrap_or_else(|| panic!("no event for {id}: {got:?}"))
+    };
+    assert_eq!(parent(by_client("tr1"))[1], trace);
+    assert_ne!(parent(by_client("tr2"))[1], trace);
+    // The replies: the first joined the traced turn, the second did not.
+    let replies: Vec<Vec<String>> = got
+        .iter()
+        .filter(|r| r["body"]["data"]["message"]["author"]["kind"] == "assistant")
+        .map(parent)
+        .collect();
+    assert_eq!(replies.len(), 2, "{got:?}");
+    assert_eq!(
+        replies.iter().filter(|p| p[1] == trace).count(),
+        1,
+        "{replies:?}"
+    );
+}
+
 /// With no endpoint that takes them, a session produces no events at all
 /// (each isolate's reading of the endpoints holds them back before they
 /// are sealed and stored: `webhooks::gate`), and an endpoint created later

@@ -14,7 +14,8 @@
 // It also plays an identity provider's JWKS endpoint (for JWT_JWKS_URL):
 //   GET    /jwks.json                 the current document (or the scripted status)
 //   POST   /_standin/jwks  {"jwks": {...}, "status": 200}   what /jwks.json serves
-//   GET    /_standin/jwks/hits        → {"hits": N}, fetches of /jwks.json so far
+//   GET    /_standin/jwks/hits        → {"hits": N, "traceparent"}, fetches of /jwks.json so far
+//                                        and the last one's traceparent header
 //
 //   POST   /_standin/script   {"model": "m-x", "steps": [STEP, ...]}
 //   GET    /_standin/requests?model=m-x   → [{vendor, path, headers, body}, ...]
@@ -128,7 +129,7 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
   const scripts = new Map();
   const sockets = new Set();
   let served = 0;
-  const jwks = { doc: { keys: [] }, status: 200, hits: 0 };
+  const jwks = { doc: { keys: [] }, status: 200, hits: 0, traceparent: null };
 
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, "http://standin");
@@ -147,6 +148,7 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
     }
     if (url.pathname === "/jwks.json" && req.method === "GET") {
       jwks.hits++;
+      jwks.traceparent = req.headers.traceparent ?? null;
       if (jwks.status !== 200) return json(jwks.status, { error: "identity provider down" });
       return json(200, jwks.doc, { "cache-control": "max-age=300" });
     }
@@ -157,7 +159,7 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
       return json(200, { ok: true });
     }
     if (url.pathname === "/_standin/jwks/hits" && req.method === "GET") {
-      return json(200, { hits: jwks.hits });
+      return json(200, { hits: jwks.hits, traceparent: jwks.traceparent });
     }
     if (url.pathname === "/_standin/requests" && req.method === "GET") {
       const model = url.searchParams.get("model");

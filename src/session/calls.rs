@@ -61,7 +61,7 @@ impl Core {
                     }
                     let v = d.view();
                     let data = SessionData::new(&session_id, &owner, &v, None);
-                    this.hook(Kind::SessionCreated, &data);
+                    this.hook(Kind::SessionCreated, &data, None);
                     this.tell_desk(crate::desk::feed::Event::Created, v, None);
                 }
                 no_content()

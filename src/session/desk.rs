@@ -152,7 +152,11 @@ impl Core {
             .filter(|_| was.status != v.status || was.assignee != v.assignee)
         {
             let meta = self.log.live()?;
-            self.hook(kind, &SessionData::new(&meta.id, &meta.owner_id, &v, by));
+            self.hook(
+                kind,
+                &SessionData::new(&meta.id, &meta.owner_id, &v, by),
+                None,
+            );
         }
         self.tell_desk(Event::of(v.status), v.clone(), None);
         let frame = ServerFrame::Desk {

@@ -137,7 +137,8 @@ impl Core {
     /// Records an event, sealed, in the current synchronous block, and
     /// schedules the send. A failure is logged: it costs the webhook, never
     /// the change.
-    pub(super) fn hook<D: Serialize>(&self, kind: Kind, data: &D) {
+    /// `trace` is the `traceparent` of what made the event, if known.
+    pub(super) fn hook<D: Serialize>(&self, kind: Kind, data: &D, trace: Option<String>) {
         if !self.hooks_bound() || !gate::admits(kind) {
             return;
         }
@@ -154,6 +155,7 @@ impl Core {
                 sealed,
                 to: None,
                 attempt: 1,
+                trace,
             };
             let text = serde_json::to_string(&envelope).map_err(AppError::internal)?;
             self.hooks.insert(&text)

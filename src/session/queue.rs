@@ -226,7 +226,21 @@ impl Core {
         // Webhook events, stored in the same block as the messages.
         let session = self.session_id();
         for c in committed.iter().filter(|c| !c.duplicate) {
-            self.hook(Kind::MessageCreated, &MessageData::new(&session, &c.view));
+            // A reply belongs to its turn's trace, anything else to the
+            // traced `send` it came from (if it was one).
+            let trace = match c.view.turn {
+                Some(_) => self.turn_span(),
+                None => self
+                    .asked_trace
+                    .borrow()
+                    .as_ref()
+                    .map(|t| t.child().header()),
+            };
+            self.hook(
+                Kind::MessageCreated,
+                &MessageData::new(&session, &c.view),
+                trace.clone(),
+            );
             if let Some(turn) = &c.view.turn {
                 let data = TurnData {
                     session_id: &session,
@@ -234,7 +248,7 @@ impl Core {
                     seq: c.view.seq,
                     turn,
                 };
-                self.hook(Kind::TurnCompleted, &data);
+                self.hook(Kind::TurnCompleted, &data, trace);
             }
         }
         let authors: Vec<&crate::protocol::Author> = committed

@@ -207,6 +207,9 @@ fn request(config: &Config, e: &EndpointRow, envelope: &Envelope, body: &str) ->
     headers.set("content-type", "application/json").ok()?;
     headers.set("user-agent", "Confab-Webhooks/1").ok()?;
     headers.set("webhook-id", &envelope.id).ok()?;
+    // Each attempt is a span of what made the event (or a trace of its own).
+    let trace = crate::trace::Trace::continued(envelope.trace.as_deref());
+    headers.set("traceparent", &trace.header()).ok()?;
     headers.set("webhook-timestamp", &ts.to_string()).ok()?;
     headers
         .set(

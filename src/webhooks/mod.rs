@@ -114,6 +114,11 @@ pub struct Envelope {
     /// consumer as it puts failed deliveries back on the queue.
     #[serde(default = "first_attempt")]
     pub attempt: u32,
+    /// The `traceparent` of what made the event (a traced `send`, the turn
+    /// of a reply), when known: deliveries are spans of it
+    /// (`crate::trace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 fn first_attempt() -> u32 {

@@ -85,9 +85,11 @@ fn envelope_round_trips_and_omits_an_unset_endpoint() {
         sealed: "v1.k.x".into(),
         to: None,
         attempt: 1,
+        trace: None,
     };
     let json = serde_json::to_string(&e).unwrap();
     assert!(!json.contains("\"to\""));
+    assert!(!json.contains("\"trace\""));
     assert!(json.contains(r#""type":"turn.completed""#));
     assert_eq!(serde_json::from_str::<Envelope>(&json).unwrap(), e);
     assert!(e.id.starts_with("msg_") && e.id.len() == 28);

@@ -338,6 +338,19 @@ impl Harness {
         assert_eq!(res.status().as_u16(), 200);
     }
 
+    /// The `traceparent` of the last fetch of /jwks.json.
+    pub async fn jwks_traceparent(&self) -> Option<String> {
+        let v: Value = http()
+            .get(format!("{}/_standin/jwks/hits", self.llm_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["traceparent"].as_str().map(str::to_owned)
+    }
+
     /// How many times /jwks.json has been fetched.
     pub async fn jwks_hits(&self) -> u64 {
         let v: Value = http()

@@ -83,6 +83,7 @@ class Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         entry = {"name": name, "id": headers.get("webhook-id"),
                  "timestamp": headers.get("webhook-timestamp"),
+                 "traceparent": headers.get("traceparent"),
                  "at_ms": time.time() * 1000, "down": False, "held": False}
         try:
             Webhook(ep["secret"]).verify(raw, headers)
