@@ -338,30 +338,29 @@ impl Harness {
         assert_eq!(res.status().as_u16(), 200);
     }
 
-    /// The `traceparent` of the last fetch of /jwks.json.
-    pub async fn jwks_traceparent(&self) -> Option<String> {
-        let v: Value = http()
+    /// What the identity provider stand-in saw of /jwks.json: `hits` and
+    /// the last fetch's `traceparent`.
+    async fn jwks_seen(&self) -> Value {
+        http()
             .get(format!("{}/_standin/jwks/hits", self.llm_url))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        v["traceparent"].as_str().map(str::to_owned)
+            .unwrap()
+    }
+
+    /// The `traceparent` of the last fetch of /jwks.json.
+    pub async fn jwks_traceparent(&self) -> Option<String> {
+        self.jwks_seen().await["traceparent"]
+            .as_str()
+            .map(str::to_owned)
     }
 
     /// How many times /jwks.json has been fetched.
     pub async fn jwks_hits(&self) -> u64 {
-        let v: Value = http()
-            .get(format!("{}/_standin/jwks/hits", self.llm_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["hits"].as_u64().unwrap()
+        self.jwks_seen().await["hits"].as_u64().unwrap()
     }
 
     /// Queues scripted behaviours for the stand-in LLM's next requests for
