@@ -117,6 +117,9 @@ impl Core {
 
     /// One flush, if the outbox holds anything; gives when the next is due.
     async fn flush_now(&self, now: i64) -> Option<i64> {
+        if let Err(e) = self.outbox.fold(self.log.sql(), now) {
+            self.log_error("count_failed", &e);
+        }
         let failures = match self.outbox.state() {
             Replication::BackingOff { failures, .. } => failures,
             _ => 0,

@@ -123,9 +123,9 @@ pub struct Core {
     me: Weak<Core>,
     /// The assistant: idle, or running a turn (see `turn.rs`).
     turn: RefCell<turn::TurnSlot>,
-    /// The trace of the latest `send` not yet committed, which the turn it
-    /// asks for joins (`crate::trace`).
-    asked_trace: RefCell<Option<crate::trace::Trace>>,
+    /// The `traceparent` of the latest `send` not yet committed, which the
+    /// turn it asks for joins (`crate::trace`); parsed only when used.
+    asked_trace: RefCell<Option<String>>,
     /// Per-user budgets for mutating frames, saved in storage.
     buckets: limits::Buckets,
     /// When the pending alarm fires, if this instance knows (`alarm.rs`).
@@ -252,7 +252,7 @@ impl DurableObject for ChatSession {
         let text = match message {
             WebSocketIncomingMessage::String(text) => text,
             WebSocketIncomingMessage::Binary(_) => {
-                this.count(Metric::WsFrames, r#"type="binary""#.into());
+                this.count_frame("binary");
                 send_to(&ws, &SocketError::BinaryNotSupported.frame(None));
                 return Ok(());
             }
@@ -266,7 +266,7 @@ impl DurableObject for ChatSession {
         };
         let frame = decode(&text, limits);
         let kind = frame.as_ref().map_or("invalid", |f| f.type_name());
-        this.count(Metric::WsFrames, format!(r#"type="{kind}""#));
+        this.count_frame(kind);
         match frame {
             Ok(frame) => this.handle(ws, me, frame, config).await,
             Err(e) => send_to(&ws, &SocketError::Frame(e).frame(None)),
@@ -499,8 +499,7 @@ impl Core {
                 reply_to,
                 traceparent,
             } => {
-                let trace = crate::trace::Trace::continued(traceparent.as_deref());
-                *self.asked_trace.borrow_mut() = Some(trace);
+                *self.asked_trace.borrow_mut() = traceparent;
                 let msg = NewMessage {
                     id: MessageId::new(),
                     client_id,

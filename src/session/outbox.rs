@@ -124,6 +124,11 @@ pub enum Flushed {
 
 pub struct Outbox {
     state: Cell<Replication>,
+    /// Counts too frequent to write one by one (client frames by type):
+    /// added up in memory and written to `counters` when a flush begins,
+    /// so a frame costs no storage write. A reset loses at most what came
+    /// since the last flush.
+    pending: std::cell::RefCell<Vec<(&'static str, String, f64)>>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +143,7 @@ impl Outbox {
         let _ = sql.exec(SCHEMA, None);
         Outbox {
             state: Cell::new(Replication::Idle),
+            pending: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -170,6 +176,24 @@ impl Outbox {
             vec![V::from(topic.as_str()), V::from(key), V::Integer(now)],
         )
         .map_err(AppError::internal)?;
+        Ok(())
+    }
+
+    /// Adds one to a counter in memory, for `fold` to write.
+    pub fn count_later(&self, name: &'static str, labels: &str) {
+        let mut p = self.pending.borrow_mut();
+        match p.iter_mut().find(|(n, l, _)| *n == name && l == labels) {
+            Some(entry) => entry.2 += 1.0,
+            None => p.push((name, labels.to_string(), 1.0)),
+        }
+    }
+
+    /// Writes the counts kept in memory to `counters`.
+    pub fn fold(&self, sql: &SqlStorage, now: i64) -> Result<(), AppError> {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        for (name, labels, by) in &pending {
+            self.count(sql, name, labels, *by, now)?;
+        }
         Ok(())
     }
 

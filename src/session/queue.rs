@@ -233,7 +233,8 @@ impl Core {
                 None => self
                     .asked_trace
                     .borrow()
-                    .as_ref()
+                    .as_deref()
+                    .and_then(crate::trace::Trace::parse)
                     .map(|t| t.child().header()),
             };
             self.hook(
@@ -295,7 +296,8 @@ impl Core {
         // After the messages: a reply's `turn` frame never precedes them.
         for user in askers {
             let asked = self.asked_trace.borrow_mut().take();
-            self.request_turn(user, asked);
+            let trace = crate::trace::Trace::continued(asked.as_deref());
+            self.request_turn(user, Some(trace));
         }
     }
 
@@ -553,6 +555,14 @@ impl Core {
 
     /// Adds one to a metric counter of this session; the outbox carries it
     /// to D1 with the next flush, so no event costs a D1 write of its own.
+    /// A client frame of type `kind`, counted in memory until the next
+    /// flush (`Outbox::fold`): no storage write per frame.
+    pub(super) fn count_frame(&self, kind: &str) {
+        let name = crate::metrics::Metric::WsFrames.name();
+        self.outbox.count_later(name, &format!(r#"type="{kind}""#));
+        self.replicate_soon();
+    }
+
     pub(super) fn count(&self, metric: crate::metrics::Metric, labels: String) {
         let counted = self
             .outbox
