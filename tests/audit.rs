@@ -229,3 +229,43 @@ async fn every_admin_action_is_in_the_trail_and_every_refusal_is_a_security_even
         );
     }
 }
+
+/// Entries older than `AUDIT_RETENTION_DAYS` are deleted as new ones are
+/// written; younger ones stay.
+#[tokio::test]
+async fn the_trail_keeps_entries_for_the_retention_period() {
+    let h = Harness::start(Options {
+        vars: vec![("AUDIT_RETENTION_DAYS".into(), "1".into())],
+        ..Default::default()
+    });
+    let day = 86_400_000;
+    for (id, age) in [
+        ("au_000000000000000000000001", 2 * day),
+        ("au_000000000000000000000002", day / 2),
+    ] {
+        h.sql(
+            "INSERT INTO audit_log (id, at, actor_id, level, action, method, target, status, request_id) \
+             VALUES (?1, ?2, 'old-admin', 'admin', 'admin.sessions', 'GET', NULL, 200, 'r')",
+            json!([id, now_ms() - age]),
+        )
+        .await;
+    }
+    let ann = admin(&h, "ann");
+    let (st, _) = ann.call(Method::GET, "/v1/admin/sessions", None).await;
+    assert_eq!(st, 200);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ids: Vec<Value> = h
+            .sql("SELECT id, actor_id FROM audit_log ORDER BY at", json!([]))
+            .await;
+        let written = ids.iter().any(|r| r["actor_id"] == ann.id.as_str());
+        if written {
+            let kept: Vec<&str> = ids.iter().map(|r| r["id"].as_str().unwrap()).collect();
+            assert!(!kept.contains(&"au_000000000000000000000001"), "{kept:?}");
+            assert!(kept.contains(&"au_000000000000000000000002"), "{kept:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the entry was never written");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -77,7 +77,11 @@ pub fn finished(
 async fn write(env: &Env, entry: &Entry) {
     let written = match crate::runtime::config(env) {
         Ok(c) => match store::db(env, c.shards.home()) {
-            Ok(db) => store::audit::insert(&db, entry).await,
+            Ok(db) => {
+                let days = i64::from(c.audit_retention_days);
+                let keep_before = (days > 0).then(|| entry.at - days * 86_400_000);
+                store::audit::insert(&db, entry, keep_before).await
+            }
             Err(e) => Err(e),
         },
         Err(_) => Err(AppError::Unavailable { check: "config" }),

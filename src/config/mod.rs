@@ -110,6 +110,8 @@ pub struct Config {
     pub replication_lag_ready_s: u32,
     /// How long each `/readyz` dependency check may take.
     pub readyz_timeout_ms: u32,
+    /// Days the audit trail keeps an entry; 0 keeps every entry.
+    pub audit_retention_days: u32,
     /// Sessions one user may create per UTC day.
     pub max_sessions_per_user_per_day: u32,
     /// The D1 databases that hold sessions' records (`D1_SHARDS`).
@@ -331,6 +333,7 @@ impl Config {
             replication_interval_ms: num(&ints::REPLICATION_INTERVAL_MS) as u32,
             replication_lag_ready_s: num(&ints::REPLICATION_LAG_READY_SECONDS) as u32,
             readyz_timeout_ms: num(&ints::READYZ_TIMEOUT_MS) as u32,
+            audit_retention_days: num(&ints::AUDIT_RETENTION_DAYS) as u32,
             max_sessions_per_user_per_day: num(&ints::MAX_SESSIONS_PER_USER_PER_DAY) as u32,
             shards,
             max_tickets_per_user: num(&ints::MAX_TICKETS_PER_USER) as u32,

@@ -178,6 +178,7 @@ pub const VARS: &[Var] = &[
     int(ints::REPLICATION_INTERVAL_MS,
         "The longest a change waits in its session's outbox before the flush that writes it to D1."),
     int(ints::REPLICATION_LAG_READY_SECONDS, "Replication lag past which `/readyz` reports `degraded`."),
+    int(ints::AUDIT_RETENTION_DAYS, "Days the admin audit trail (`GET /v1/admin/audit`) keeps an entry; older ones are deleted as new ones are written. `0` keeps every entry."),
     int(ints::READYZ_TIMEOUT_MS, "How long each `/readyz` dependency check (D1, KV, replication, the rate limiter) may take before it is reported as `timeout`."),
     // The assistant: read only when `LLM_PROVIDERS` is set.
     assistant(var("LLM_PROVIDERS", List, Said("unset (no assistant)"),

@@ -6,7 +6,9 @@ use crate::audit::{Cursor, Entry};
 use crate::error::AppError;
 use worker::D1Database;
 
-pub async fn insert(db: &D1Database, e: &Entry) -> Result<(), AppError> {
+/// Adds an entry and, with `keep_before` (unix ms), deletes the entries
+/// older than it, in one batch (the `at` index serves the delete).
+pub async fn insert(db: &D1Database, e: &Entry, keep_before: Option<i64>) -> Result<(), AppError> {
     let sql = "INSERT INTO audit_log (id, at, actor_id, level, action, method, target, status, request_id) \
                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
     let args = [
@@ -20,10 +22,11 @@ pub async fn insert(db: &D1Database, e: &Entry) -> Result<(), AppError> {
         num(e.status),
         text(&e.request_id),
     ];
-    stmt(db, sql, &args)?
-        .run()
-        .await
-        .map_err(AppError::internal)?;
+    let mut batch = vec![stmt(db, sql, &args)?];
+    if let Some(t) = keep_before {
+        batch.push(stmt(db, "DELETE FROM audit_log WHERE at < ?1", &[num(t)])?);
+    }
+    db.batch(batch).await.map_err(AppError::internal)?;
     Ok(())
 }
 
