@@ -43,12 +43,9 @@ pub async fn flush(env: &Env) {
         return;
     }
     let samples = taken.samples();
-    let written = match crate::runtime::config(env) {
-        Ok(c) => match store::db(env, c.shards.home()) {
-            Ok(db) => store::metrics::add(&db, &samples).await,
-            Err(e) => Err(e),
-        },
-        Err(_) => Err(AppError::Unavailable { check: "config" }),
+    let written = match store::home(env) {
+        Ok(db) => store::metrics::add(&db, &samples).await,
+        Err(e) => Err(e),
     };
     if let Err(e) = written {
         log(

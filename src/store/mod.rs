@@ -25,6 +25,14 @@ pub fn db(env: &Env, shard: &Shard) -> Result<D1Database, AppError> {
     env.d1(shard.as_str()).map_err(AppError::internal)
 }
 
+/// The home shard, from this isolate's configuration: for work outside a
+/// handler (flushes, writes after the response, the webhook gate).
+pub fn home(env: &Env) -> Result<D1Database, AppError> {
+    let config =
+        crate::runtime::config(env).map_err(|_| AppError::Unavailable { check: "config" })?;
+    db(env, config.shards.home())
+}
+
 /// Every shard's database, home first.
 pub fn all(env: &Env, shards: &Shards) -> Result<Vec<D1Database>, AppError> {
     shards.all().iter().map(|s| db(env, s)).collect()

@@ -93,7 +93,6 @@ pub use runtime::{admits, forget, wanted};
 #[cfg(target_arch = "wasm32")]
 mod runtime {
     use super::{Gate, Kinds};
-    use crate::config::Config;
     use crate::store::{self, now_ms};
     use crate::webhooks::{Filter, Kind};
     use std::cell::Cell;
@@ -111,12 +110,12 @@ mod runtime {
 
     /// The kinds wanted, read again if the reading is not fresh; None when
     /// D1 could not say (the caller then sends what it has).
-    pub async fn wanted(env: &Env, config: &Config) -> Option<Kinds> {
+    pub async fn wanted(env: &Env) -> Option<Kinds> {
         let now = now_ms();
         if let Some(k) = GATE.with(|g| g.get().fresh(now)) {
             return Some(k);
         }
-        let home = store::db(env, config.shards.home()).ok()?;
+        let home = store::home(env).ok()?;
         let stored = store::webhooks::enabled_filters(&home).await.ok()?;
         let filters: Vec<Filter> = stored.iter().map(|s| Filter::from_stored(s)).collect();
         let kinds = Kinds::taken_by(&filters);
