@@ -11,14 +11,6 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-fn admin(h: &Harness, prefix: &str) -> User {
-    let u = User::new(h, prefix);
-    User {
-        token: token_with_roles(&u.id, &u.name, &["admin"]),
-        ..u
-    }
-}
-
 /// Every page of the trail with `query`, following `next_cursor`.
 async fn all_pages(a: &User, query: &str) -> Vec<Value> {
     let mut out = Vec::new();
@@ -41,8 +33,8 @@ async fn all_pages(a: &User, query: &str) -> Vec<Value> {
 #[tokio::test]
 async fn every_admin_action_is_in_the_trail_and_every_refusal_is_a_security_event() {
     let h = Harness::start(Options::default());
-    let ann = admin(&h, "ann");
-    let bob = admin(&h, "bob");
+    let ann = User::admin(&h, "ann");
+    let bob = User::admin(&h, "bob");
     let user = User::new(&h, "cus");
     let s = user.create_session("help").await;
 
@@ -250,7 +242,7 @@ async fn the_trail_keeps_entries_for_the_retention_period() {
         )
         .await;
     }
-    let ann = admin(&h, "ann");
+    let ann = User::admin(&h, "ann");
     let (st, _) = ann.call(Method::GET, "/v1/admin/sessions", None).await;
     assert_eq!(st, 200);
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -45,14 +45,6 @@ where
     }
 }
 
-fn admin(h: &Harness, prefix: &str) -> User {
-    let u = User::new(h, prefix);
-    User {
-        token: token_with_roles(&u.id, &u.name, &["admin"]),
-        ..u
-    }
-}
-
 /// Registers an endpoint for receiver `name`; gives its id and secret.
 async fn endpoint(a: &User, name: &str, events: Value) -> (String, String) {
     let url = format!("{}/hook/{name}", RECEIVER.url());
@@ -84,7 +76,7 @@ async fn deliveries(a: &User, id: &str) -> Vec<Value> {
 #[tokio::test]
 async fn every_event_reaches_the_receiver_signed_with_its_data() {
     let h = runtime();
-    let ops = admin(h, "ops");
+    let ops = User::admin(h, "ops");
     let name = unique("all");
     let (_, _) = endpoint(&ops, &name, json!(["*"])).await;
     let closed_only = unique("closed");
@@ -183,7 +175,7 @@ async fn every_event_reaches_the_receiver_signed_with_its_data() {
 #[tokio::test]
 async fn a_receiver_down_for_a_while_misses_nothing() {
     let h = runtime();
-    let ops = admin(h, "ops");
+    let ops = User::admin(h, "ops");
     let name = unique("down");
     let (id, secret) = endpoint(&ops, &name, json!(["message.created"])).await;
     set_mode(&name, &secret, "down").await;
@@ -273,7 +265,7 @@ async fn a_receiver_down_for_a_while_misses_nothing() {
 #[tokio::test]
 async fn a_slow_receiver_never_holds_up_chat_and_times_out() {
     let h = runtime();
-    let ops = admin(h, "ops");
+    let ops = User::admin(h, "ops");
     let name = unique("slow");
     let (id, secret) = endpoint(&ops, &name, json!(["message.created"])).await;
     set_mode(&name, &secret, "hold").await;
@@ -321,7 +313,7 @@ async fn a_delivery_that_never_succeeds_goes_dead_after_the_last_attempt() {
             ("WEBHOOK_MAX_ATTEMPTS", "3"),
         ],
     );
-    let ops = admin(&h, "ops");
+    let ops = User::admin(&h, "ops");
     let name = unique("never");
     let (id, secret) = endpoint(&ops, &name, json!(["session.created"])).await;
     set_mode(&name, &secret, "down").await;
@@ -364,7 +356,7 @@ async fn a_delivery_that_never_succeeds_goes_dead_after_the_last_attempt() {
 #[tokio::test]
 async fn endpoints_are_managed_by_admins_only_and_checked() {
     let h = runtime();
-    let ops = admin(h, "ops");
+    let ops = User::admin(h, "ops");
     let name = unique("crud");
     let (id, first_secret) =
         endpoint(&ops, &name, json!(["session.created", "message.created"])).await;
@@ -491,7 +483,7 @@ async fn a_d1_outage_holds_deliveries_back_and_never_chat() {
             ("WEBHOOK_RETRY_BASE_SECONDS", "1"),
         ],
     );
-    let ops = admin(&h, "ops");
+    let ops = User::admin(&h, "ops");
     let name = unique("patient");
     endpoint(&ops, &name, json!(["message.created"])).await;
     let u = User::new(&h, "chatty");
@@ -559,7 +551,7 @@ async fn a_d1_outage_holds_deliveries_back_and_never_chat() {
 #[tokio::test]
 async fn deliveries_join_the_trace_of_the_message_that_made_them() {
     let h = runtime();
-    let ops = admin(h, "ops");
+    let ops = User::admin(h, "ops");
     let name = unique("traced");
     endpoint(&ops, &name, json!(["message.created"])).await;
     let u = User::new(h, "tracer");
@@ -642,7 +634,7 @@ async fn no_event_is_produced_while_no_endpoint_takes_it() {
         send_msg(&mut ws, &format!("q{i}"), "hello?").await;
         llm::until_reply(&mut ws).await;
     }
-    let ops = admin(&h, "ops");
+    let ops = User::admin(&h, "ops");
     let name = unique("late");
     endpoint(&ops, &name, json!(["message.created"])).await;
     send_msg(&mut ws, "q5", "anyone there now?").await;

@@ -600,6 +600,15 @@ impl User {
         }
     }
 
+    /// A new user holding the `admin` role.
+    pub fn admin(h: &Harness, prefix: &str) -> User {
+        let u = User::new(h, prefix);
+        User {
+            token: token_with_roles(&u.id, &u.name, &["admin"]),
+            ..u
+        }
+    }
+
     pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         http()
             .request(method, format!("{}{}", self.base, path))
