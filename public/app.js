@@ -85,7 +85,9 @@ function open(id, title) {
       if (next && next.trim() && next !== text) chat.edit(seq, next.trim());
     },
     onDelete: (seq) => confirm("Delete this message?") && chat.delete(seq),
+    onReply: (seq, text) => replyTo(seq, text),
   });
+  replyTo(null);
   transcript.clear();
   chat = client.session(id);
   const presence = new Map();
@@ -146,17 +148,31 @@ function open(id, title) {
     if (openId !== id) return;
     for (const m of page.messages) transcript.message(m);
     chat.lastSeq = page.last_seq ?? transcript.lastSeq;
+    // The changes made since the page was read come after the new messages.
+    chat.lastChange = page.last_change ?? 0;
     chat.connect();
   }, () => chat.connect());
   $("composer-text").focus();
 }
+
+// The message the next send replies to (null: none), shown above the box.
+let replyingTo = null;
+function replyTo(seq, text = "") {
+  replyingTo = seq;
+  $("replying").hidden = seq == null;
+  // textContent: the quoted text never becomes markup.
+  $("replying-text").textContent = seq == null ? "" : `Replying to: ${text.slice(0, 80)}`;
+  if (seq != null) $("composer-text").focus();
+}
+$("cancel-reply").addEventListener("click", () => replyTo(null));
 
 $("composer").addEventListener("submit", (e) => {
   e.preventDefault();
   const t = $("composer-text");
   const text = t.value.trim();
   if (!text || !chat) return;
-  chat.send(text);
+  chat.send(text, { replyTo: replyingTo ?? undefined });
+  replyTo(null);
   t.value = "";
 });
 $("composer-text").addEventListener("keydown", (e) => {

@@ -49,7 +49,8 @@ export declare class ConfabClient {
   createSession(s?: { title?: string; contact?: { name: string; email: string } }): Promise<SessionView>;
   getSession(id: string): Promise<SessionView>;
   deleteSession(id: string): Promise<null>;
-  history(id: string, q?: { before?: number; limit?: number }): Promise<{ messages: Message[]; next_before: number | null; last_seq: number }>;
+  /** With `thread`: that message and the replies to it only. */
+  history(id: string, q?: { before?: number; limit?: number; thread?: number }): Promise<{ messages: Message[]; next_before: number | null; last_seq: number; last_change: number }>;
   addMember(id: string, userId: string): Promise<{ user_id: string }>;
   ticket(id: string): Promise<{ ticket: string; expires_in: number }>;
   adminSessions(q?: Record<string, string | number>): Promise<{ sessions: (SessionView & { tokens: number; human_assisted: boolean })[]; next_cursor: string | null }>;
@@ -69,15 +70,18 @@ export interface SessionOptions {
 
 export interface SessionEvents {
   status: { state: ConnectionState; queued: number };
-  hello: { you: UserRef; session: string; last_seq: number; present: { user: UserRef; devices: number }[]; reads: { user_id: string; seq: number }[]; status: DeskStatus; assignee: UserRef | null };
-  synced: { last_seq: number };
+  hello: { you: UserRef; session: string; last_seq: number; present: { user: UserRef; devices: number }[]; reads: { user_id: string; seq: number }[]; status: DeskStatus; assignee: UserRef | null; last_change: number };
+  synced: { last_seq: number; last_change: number };
   message: Message;
   ack: { client_id: string; seq: number; id: string; duplicate: boolean };
   turn: { message_id: string; author: Author; text: string; index: number };
   delta: { message_id: string; index: number; text: string };
-  edited: { seq: number; text: string; edited_at: number };
-  deleted: { seq: number; deleted_at: number };
-  reaction: { seq: number; emoji: string; user: UserRef; action: "add" | "remove" };
+  /** `change`: the change's number in the session's change stream. */
+  edited: { seq: number; text: string; edited_at: number; change: number };
+  deleted: { seq: number; deleted_at: number; change: number };
+  reaction: { seq: number; emoji: string; user: UserRef; action: "add" | "remove"; change: number };
+  /** Your edit, deletion or reaction took effect (`change` null: it changed nothing). */
+  applied: { client_id: string; change: number | null; duplicate: boolean };
   typing: { user: UserRef };
   presence: { user: UserRef; status: "joined" | "left"; devices: number };
   receipt: { user: UserRef; seq: number };
@@ -94,15 +98,19 @@ export declare class ConfabSession extends EventTarget {
   readonly state: ConnectionState;
   /** The highest seq seen; set it before `connect()` to resume from there. */
   lastSeq: number;
-  /** Messages not yet acknowledged (persisted in storage). */
+  /** The change number up to which every change has arrived; resumes pass it. */
+  lastChange: number;
+  /** Messages and changes not yet acknowledged (persisted in storage). */
   readonly queued: number;
   connect(): void;
   close(): void;
   /** Returns the message's client id. Queued while offline; sent exactly once. */
   send(text: string, options?: { replyTo?: number }): string;
-  edit(seq: number, text: string): void;
-  delete(seq: number): void;
-  react(seq: number, emoji: string, action?: "add" | "remove"): void;
+  /** Edits, deletions and reactions are queued like sends and applied exactly
+   *  once; each returns its client id (`applied` or an `error` names it). */
+  edit(seq: number, text: string): string;
+  delete(seq: number): string;
+  react(seq: number, emoji: string, action?: "add" | "remove"): string;
   typing(): void;
   read(seq: number): void;
   stop(): void;

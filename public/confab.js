@@ -7,6 +7,7 @@
 //   chat.addEventListener("status", (e) => showStatus(e.detail));
 //   chat.connect();
 //   chat.send("Hello");                 // queued offline, delivered exactly once
+//   chat.edit(seq, "Hello!");           // so are edits, deletions and reactions
 //
 // Full reference: docs/client.md. Types: confab.d.ts.
 
@@ -16,6 +17,11 @@ export const TERMINAL_CLOSE_CODES = new Set([1008, 4003, 4004]);
 /** The token behind the socket expired (4001): reconnect at once with a
  *  fresh ticket (`getToken` is asked again) and resume where it stopped. */
 export const RENEW_CLOSE_CODE = 4001;
+
+/** Error codes after which a queued frame is sent again (with its client
+ *  id) on the next connection; any other error that names a queued frame's
+ *  client id refuses it for good, so it leaves the outbox. */
+export const RETRYABLE_CODES = new Set(["rate_limited", "internal", "persist_failed", "unavailable"]);
 
 /** An HTTP API failure: `status` and the API's stable `code`. */
 export class ConfabError extends Error {
@@ -89,8 +95,9 @@ export class ConfabClient {
   deleteSession(id) {
     return this.api("DELETE", `/v1/sessions/${enc(id)}`);
   }
-  history(id, { before, limit } = {}) {
-    return this.api("GET", `/v1/sessions/${enc(id)}/messages` + query({ before, limit }));
+  /** A page of history; with `thread`, that message and its replies only. */
+  history(id, { before, limit, thread } = {}) {
+    return this.api("GET", `/v1/sessions/${enc(id)}/messages` + query({ before, limit, thread }));
   }
   addMember(id, userId) {
     return this.api("POST", `/v1/sessions/${enc(id)}/members`, { user_id: userId });
@@ -218,7 +225,7 @@ export class ConfabInbox extends EventTarget {
  *
  * Events (all `CustomEvent`s, payload in `detail`): `status`
  * ({state, queued}), `hello`, `synced`, `message`, `ack`, `turn`, `delta`,
- * `edited`, `deleted`, `reaction`, `typing`, `presence`, `receipt`, `mode`,
+ * `edited`, `deleted`, `reaction`, `applied`, `typing`, `presence`, `receipt`, `mode`,
  * `error` (an error frame), `renew` ({code}: the token expired and a fresh
  * ticket is being fetched; no gap follows), `closed` ({code, reason, terminal}).
  */
@@ -230,6 +237,9 @@ export class ConfabSession extends EventTarget {
     this.backoff = backoff;
     this.state = "idle";
     this.lastSeq = 0;
+    // The change stream's cursor: the highest change number of which this
+    // client has every change up to it (see #handle).
+    this.lastChange = 0;
     this.ws = null;
     this.attempt = 0;
     this.stopped = false;
@@ -263,15 +273,15 @@ export class ConfabSession extends EventTarget {
   send(text, { replyTo } = {}) {
     const frame = { type: "send", client_id: newClientId(), text };
     if (replyTo) frame.reply_to = replyTo;
-    this.outbox.push(frame);
-    this.#saveOutbox();
-    if (this.state === "online") this.#raw(frame);
-    else this.#emitStatus();
-    return frame.client_id;
+    return this.#queue(frame);
   }
-  edit(seq, text) { this.#frame({ type: "edit", seq, text }); }
-  delete(seq) { this.#frame({ type: "delete", seq }); }
-  react(seq, emoji, action = "add") { this.#frame({ type: "react", seq, emoji, action }); }
+  /** Edits, deletes or reacts to a message: queued like sends (offline they
+   *  wait in the outbox) and applied exactly once; each returns its client id. */
+  edit(seq, text) { return this.#queue({ type: "edit", seq, text, client_id: newClientId() }); }
+  delete(seq) { return this.#queue({ type: "delete", seq, client_id: newClientId() }); }
+  react(seq, emoji, action = "add") {
+    return this.#queue({ type: "react", seq, emoji, action, client_id: newClientId() });
+  }
   /** Says the user is typing; sent at most once every 2 s. */
   typing() {
     const now = Date.now();
@@ -297,6 +307,13 @@ export class ConfabSession extends EventTarget {
     return this.outbox.length;
   }
 
+  #queue(frame) {
+    this.outbox.push(frame);
+    this.#saveOutbox();
+    if (this.state === "online") this.#raw(frame);
+    else this.#emitStatus();
+    return frame.client_id;
+  }
   #frame(f) {
     if (this.state === "online") this.#raw(f);
   }
@@ -325,7 +342,10 @@ export class ConfabSession extends EventTarget {
     const base = this.client.baseUrl.replace(/^http/, "ws");
     // Always resume: from 0 the server replays the whole conversation;
     // set `lastSeq` first (e.g. after loading a history page) to start later.
-    const after = `&after=${this.lastSeq}`;
+    // `changes`: the edits, deletions and reactions missed meanwhile, to
+    // messages already here, follow the new messages.
+    const after = `&after=${this.lastSeq}&changes=${this.lastChange}`;
+    this.seenChange = this.lastChange;
     // batch=1: messages committed together arrive in one `batch` frame
     // (fewer frames under load); #onFrame handles each one as if alone.
     const ws = new this.client.WebSocket(`${base}/v1/sessions/${enc(this.id)}/ws?ticket=${ticket}${after}&batch=1`);
@@ -408,6 +428,10 @@ export class ConfabSession extends EventTarget {
         this.attempt = 0;
         this.renewing = false;
         this.lastSeq = Math.max(this.lastSeq, f.last_seq ?? 0);
+        // Every change up to `last_change` has come by now, and any later
+        // one came live: the cursor moves only here and once online, so a
+        // socket lost mid-replay resumes from where it was.
+        this.lastChange = Math.max(this.lastChange, this.seenChange ?? 0, f.last_change ?? 0);
         this.#setState("online");
         // Everything not yet acked goes again, with its original client id:
         // the server stores each client id once, so nothing doubles.
@@ -418,12 +442,20 @@ export class ConfabSession extends EventTarget {
         this.lastSeq = Math.max(this.lastSeq, f.seq);
         this.#dropFromOutbox(f.client_id, f.author?.id);
         break;
+      case "edited":
+      case "deleted":
+      case "reaction":
+        this.seenChange = Math.max(this.seenChange ?? 0, f.change ?? 0);
+        if (this.state === "online") this.lastChange = this.seenChange;
+        break;
       case "ack":
+      case "applied":
         this.#dropFromOutbox(f.client_id);
         break;
       case "error":
-        // A closed session takes no more messages: retrying cannot help.
-        if (f.code === "session_closed" && f.client_id) this.#dropFromOutbox(f.client_id);
+        // Refused for good (a closed session, a text too long, not the
+        // author, …): resending cannot help.
+        if (f.client_id && !RETRYABLE_CODES.has(f.code)) this.#dropFromOutbox(f.client_id);
         if (f.code === "token_expired") {
           this.#emit(f.type, f);
           return this.#renew();

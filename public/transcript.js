@@ -8,14 +8,16 @@ const REACTIONS = ["👍", "❤️", "😂"];
 export class Transcript {
   /**
    * @param {HTMLOListElement} list
-   * @param {{me: {id: string}, onEdit?: Function, onDelete?: Function, onReact?: Function}} options
+   * @param {{me: {id: string}, onEdit?: Function, onDelete?: Function, onReact?: Function,
+   *          onReply?: Function}} options
    */
-  constructor(list, { me, onEdit, onDelete, onReact }) {
+  constructor(list, { me, onEdit, onDelete, onReact, onReply }) {
     this.list = list;
     this.me = me;
     this.onEdit = onEdit;
     this.onDelete = onDelete;
     this.onReact = onReact;
+    this.onReply = onReply;
     this.bySeq = new Map();
     this.reads = new Map(); // user id → {name, seq}
   }
@@ -61,6 +63,7 @@ export class Transcript {
     this.#text(li, m);
     this.#reactions(li, m.reactions ?? []);
     this.#actions(li, m);
+    this.#thread(li, m);
     this.#order(li);
     li.scrollIntoView?.({ block: "end" });
   }
@@ -175,6 +178,7 @@ export class Transcript {
       b.addEventListener("click", onClick);
       box.append(b);
     };
+    if (this.onReply) button(`Reply to message ${m.seq}`, "Reply", () => this.onReply(m.seq, li.querySelector(".text").textContent));
     if (this.onReact) {
       for (const e of REACTIONS) {
         button(`React ${e} to message ${m.seq}`, e, () => {
@@ -195,15 +199,34 @@ export class Transcript {
     return m.author.id === this.me.id && (m.author.kind === "user" || m.author.kind === "agent");
   }
 
-  /** Keeps items in seq order (a history page may arrive after live ones). */
+  /** A reply goes under its parent, in the parent's list of replies; a
+   *  reply whose parent is not shown (an older page) stays in the main
+   *  list, marked as a reply. */
+  #thread(li, m) {
+    const parent = m.reply_to ? this.bySeq.get(m.reply_to) : null;
+    if (!parent || parent === li) {
+      if (m.reply_to) li.querySelector(".flags").prepend(`↪ reply to #${m.reply_to} `);
+      return;
+    }
+    let replies = parent.querySelector(":scope > ol.replies");
+    if (!replies) {
+      replies = h("ol", { class: "replies", "aria-label": `Replies to message ${m.reply_to}` });
+      parent.append(replies);
+    }
+    if (li.parentElement !== replies) replies.append(li);
+  }
+
+  /** Keeps items in seq order within their list (a history page may arrive
+   *  after live ones). */
   #order(li) {
     const seq = Number(li.dataset.seq);
+    const list = li.parentElement ?? this.list;
     let next = null;
-    for (const other of this.list.children) {
+    for (const other of list.children) {
       const s = Number(other.dataset.seq);
       if (other !== li && s && s > seq && (!next || s < Number(next.dataset.seq))) next = other;
     }
-    if (next && li.nextSibling !== next) this.list.insertBefore(li, next);
+    if (next && li.nextSibling !== next) list.insertBefore(li, next);
   }
 
   get lastSeq() {

@@ -46,8 +46,10 @@ cargo run -q --example bench -- --smoke
 # for the server-side API (452.70 -> 465.07 KiB); to 474 for the webhook
 # gate, the Worker's HTTP series and readiness timeouts (466.56 -> 473.32);
 # to 482 for the audit trail, security events, WebSocket series and
-# tracing (473.32 -> 480.59).
-BUNDLE_BUDGET_KIB=482
+# tracing (473.32 -> 480.59); to 490 for the change stream (change numbers,
+# idempotent changes, resume with `changes=`) and threads (481.50 ->
+# 487.39), until won back.
+BUNDLE_BUDGET_KIB=490
 
 for env in production dev; do
   log "wrangler deploy --dry-run --env $env"

@@ -138,6 +138,10 @@ pub enum Call {
         caller: Caller,
         /// Replay every message after this seq before going live.
         after: Option<u64>,
+        /// With `after`: replay the changes after this change number to
+        /// the messages up to `after` (`?changes=`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        changes: Option<u64>,
         ticket: Option<Ticket>,
         /// When the caller's token stops being accepted (unix ms; 0: never).
         expires_at: u64,
@@ -153,6 +157,9 @@ pub enum Call {
         caller: Caller,
         before: Option<u64>,
         limit: u32,
+        /// Only this message and the replies to it (`?thread=`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<u64>,
     },
     /// The member list (owner or admin). Answers [`MembersReply`] or 404.
     Members { session: String, caller: Caller },
@@ -286,6 +293,9 @@ pub struct LiveState {
 pub struct HistoryReply {
     pub messages: Vec<MessageView>,
     pub last_seq: u64,
+    /// The latest change number, read with the page (`?changes=`).
+    #[serde(default)]
+    pub last_change: u64,
 }
 
 /// What a posted message became: its seq and id, and whether the
@@ -382,6 +392,7 @@ mod tests {
             request_id: "r1".into(),
             caller: alice(),
             after: Some(7),
+            changes: Some(3),
             ticket: Some(Ticket {
                 id: "t".into(),
                 expires_at: 9,
@@ -391,7 +402,7 @@ mod tests {
         };
         assert_eq!(
             c.encode(),
-            r#"{"op":"connect","session":"s1","request_id":"r1","caller":{"user":{"id":"alice","name":"\u00c4lice"},"admin":false,"need":"member"},"after":7,"ticket":{"id":"t","expires_at":9},"expires_at":10,"batch":true}"#
+            r#"{"op":"connect","session":"s1","request_id":"r1","caller":{"user":{"id":"alice","name":"\u00c4lice"},"admin":false,"need":"member"},"after":7,"changes":3,"ticket":{"id":"t","expires_at":9},"expires_at":10,"batch":true}"#
         );
         assert_eq!(Call::decode(&c.encode()), Some(c));
         let m = Call::Desk {
@@ -455,6 +466,7 @@ mod tests {
                 caller: alice(),
                 before: None,
                 limit: 5,
+                thread: Some(2),
             },
             Call::Rotate {
                 session: "s".into(),

@@ -30,17 +30,26 @@ pub enum ClientFrame {
         #[serde(default)]
         traceparent: Option<String>,
     },
+    /// `client_id` (optional on `edit`, `delete` and `react`) is the
+    /// change's idempotency key: a resend changes nothing again and is
+    /// answered `applied` with `duplicate: true`.
     Edit {
         seq: u64,
         text: String,
+        #[serde(default)]
+        client_id: Option<ClientId>,
     },
     Delete {
         seq: u64,
+        #[serde(default)]
+        client_id: Option<ClientId>,
     },
     React {
         seq: u64,
         emoji: String,
         action: ReactAction,
+        #[serde(default)]
+        client_id: Option<ClientId>,
     },
     Typing,
     Read {
@@ -68,6 +77,17 @@ pub enum ClientFrame {
 
 impl ClientFrame {
     /// The frame's `type`, for metrics.
+    /// The idempotency key of a `send`, `edit`, `delete` or `react`.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            ClientFrame::Send { client_id, .. } => Some(client_id.as_str()),
+            ClientFrame::Edit { client_id, .. }
+            | ClientFrame::Delete { client_id, .. }
+            | ClientFrame::React { client_id, .. } => client_id.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             ClientFrame::Send { .. } => "send",
@@ -239,6 +259,8 @@ pub enum ServerFrame<'a> {
         /// Where the session stands on the desk, and who has it.
         status: crate::desk::Status,
         assignee: Option<&'a UserRef>,
+        /// The session's latest change (edit, deletion, reaction) number.
+        last_change: u64,
     },
     Message(&'a MessageView),
     Ack {
@@ -248,25 +270,41 @@ pub enum ServerFrame<'a> {
         /// True when this `client_id` was already stored: a retry.
         duplicate: bool,
     },
-    /// Sent once after a resume replay: everything up to `last_seq` has been
-    /// delivered and live traffic follows.
+    /// Sent once after a resume replay: every message up to `last_seq`
+    /// and every change up to `last_change` has been delivered, and live
+    /// traffic follows.
     Synced {
         last_seq: u64,
+        last_change: u64,
     },
+    /// `change` (in `edited`, `deleted`, `reaction`) is the change's place
+    /// in the session's change stream: 1, 2, 3, … (`?changes=` resumes
+    /// after it).
     Edited {
         seq: u64,
         text: &'a str,
         edited_at: i64,
+        change: u64,
     },
     Deleted {
         seq: u64,
         deleted_at: i64,
+        change: u64,
     },
     Reaction {
         seq: u64,
         emoji: &'a str,
         user: &'a UserRef,
         action: ReactAction,
+        change: u64,
+    },
+    /// To the sender of an `edit`, `delete` or `react` that carried a
+    /// `client_id`: it took effect as `change` (null: it changed nothing,
+    /// e.g. a reaction already there), or it had already (`duplicate`).
+    Applied {
+        client_id: &'a str,
+        change: Option<u64>,
+        duplicate: bool,
     },
     Typing {
         user: &'a UserRef,
@@ -346,6 +384,11 @@ pub fn batch_frame(frames: &[String]) -> String {
     out
 }
 
+/// The connection parameter (`?changes=N`, with `after`) with which a
+/// resuming client asks for the changes after change `N` to messages it
+/// already has.
+pub const CHANGES_PARAM: &str = "changes";
+
 /// The exact ping frame clients send for keep-alive; the runtime answers it
 /// with `PONG_FRAME` without waking the session object.
 pub const PING_FRAME: &str = r#"{"type":"ping"}"#;
@@ -403,15 +446,15 @@ pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
         }
         Some(t) => t,
     };
-    let send = kind == "send";
-    // Kept for the error: a refused `send` is answered with its client id.
+    let keyed = matches!(kind, "send" | "edit" | "delete" | "react");
+    // Kept for the error: a refused frame is answered with its client id.
     let client_id = value
         .get("client_id")
         .and_then(|c| c.as_str())
         .map(String::from);
     let frame = crate::tagged::from_value::<ClientFrame>(value, "type").map_err(|e| {
-        // A send's bad client id has a code of its own.
-        if let (true, Some(Err(why))) = (send, client_id.as_deref().map(ClientId::check)) {
+        // A bad client id has a code of its own.
+        if let (true, Some(Err(why))) = (keyed, client_id.as_deref().map(ClientId::check)) {
             return FrameError::new("invalid_client_id", why.message());
         }
         // serde's message names the field and what it expected; it says
@@ -426,7 +469,12 @@ pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
         e.client_id = client_id.filter(|c| is_valid_client_id(c));
         e
     })?;
-    validate(&frame, limits)?;
+    // A refused frame with an idempotency key is answered with it, so that
+    // the sender's outbox can let it go.
+    validate(&frame, limits).map_err(|mut e| {
+        e.client_id = frame.client_id().map(String::from);
+        e
+    })?;
     Ok(frame)
 }
 
@@ -453,25 +501,17 @@ pub fn validate_text(text: &str, limits: Limits) -> Result<(), FrameError> {
 
 fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
     match frame {
-        ClientFrame::Send {
-            client_id,
-            text,
-            reply_to,
-            ..
-        } => {
-            validate_text(text, limits).map_err(|mut e| {
-                e.client_id = Some(client_id.as_str().to_string());
-                e
-            })?;
+        ClientFrame::Send { text, reply_to, .. } => {
+            validate_text(text, limits)?;
             if let Some(r) = reply_to {
                 validate_seq(*r)?;
             }
         }
-        ClientFrame::Edit { seq, text } => {
+        ClientFrame::Edit { seq, text, .. } => {
             validate_seq(*seq)?;
             validate_text(text, limits)?;
         }
-        ClientFrame::Delete { seq } | ClientFrame::Read { seq } => validate_seq(*seq)?,
+        ClientFrame::Delete { seq, .. } | ClientFrame::Read { seq } => validate_seq(*seq)?,
         ClientFrame::React { seq, emoji, .. } => {
             validate_seq(*seq)?;
             let n = emoji.chars().count();

@@ -107,6 +107,7 @@ async fn transcript(
             caller: caller.clone(),
             before,
             limit: crate::model::MAX_PAGE,
+            thread: None,
         };
         let page: HistoryReply = internal::call_json(ctx, &call).await?;
         last_seq = last_seq.max(page.last_seq);

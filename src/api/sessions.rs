@@ -143,7 +143,8 @@ pub async fn delete(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> HandlerR
 /// Upgrades to a WebSocket held by the session's Durable Object. Auth:
 /// `?ticket=` (from `POST /v1/sessions/:id/tickets`; what browsers use) or
 /// `Authorization: Bearer` (other clients). `?after=SEQ` replays every later
-/// message before live traffic. Admins connect as agents (author kind
+/// message before live traffic, and `&changes=N` the changes after change
+/// `N` to the messages up to `SEQ`. Admins connect as agents (author kind
 /// `agent`) and may take over.
 pub async fn connect(
     req: Request,
@@ -153,6 +154,8 @@ pub async fn connect(
 ) -> HandlerResult {
     let session_id = session.as_str();
     let after = seq_param("after", query_param(&req, "after").as_deref())?;
+    let changes = query_param(&req, crate::protocol::CHANGES_PARAM);
+    let changes = seq_param(crate::protocol::CHANGES_PARAM, changes.as_deref())?;
     let batch = match query_param(&req, crate::protocol::BATCH_PARAM).as_deref() {
         None | Some("0") => false,
         Some("1") => true,
@@ -170,6 +173,7 @@ pub async fn connect(
         request_id: ctx.request_id.clone(),
         caller: grant.caller(ctx),
         after,
+        changes,
         ticket: grant.ticket.clone(),
         // The socket ends when the token behind it does (a ticket carries
         // its token's expiry in the identity it stored).

@@ -23,18 +23,23 @@ fn decodes_every_client_frame() {
             ClientFrame::Edit {
                 seq: 2,
                 text: "x".into(),
+                client_id: None,
             },
         ),
         (
-            r#"{"type":"delete","seq":2}"#,
-            ClientFrame::Delete { seq: 2 },
+            r#"{"type":"delete","seq":2,"client_id":"d1"}"#,
+            ClientFrame::Delete {
+                seq: 2,
+                client_id: Some(ClientId::parse("d1".into()).unwrap()),
+            },
         ),
         (
-            r#"{"type":"react","seq":2,"emoji":"👍","action":"add"}"#,
+            r#"{"type":"react","seq":2,"emoji":"👍","action":"add","client_id":"r1"}"#,
             ClientFrame::React {
                 seq: 2,
                 emoji: "👍".into(),
                 action: ReactAction::Add,
+                client_id: Some(ClientId::parse("r1".into()).unwrap()),
             },
         ),
         (r#"{"type":"typing"}"#, ClientFrame::Typing),
@@ -115,6 +120,84 @@ fn errors_echo_a_valid_client_id() {
     assert_eq!(v["type"], "error");
     assert_eq!(v["code"], "text_too_long");
     assert_eq!(v["client_id"], "c9");
+}
+
+#[test]
+fn a_change_is_refused_with_its_client_id() {
+    let e = decode(r#"{"type":"edit","seq":1,"text":" ","client_id":"e1"}"#, L).unwrap_err();
+    assert_eq!((e.code, e.client_id.as_deref()), ("text_empty", Some("e1")));
+    let e = decode(
+        r#"{"type":"react","seq":1,"emoji":" ","client_id":"r1","action":"add"}"#,
+        L,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code, e.client_id.as_deref()),
+        ("invalid_emoji", Some("r1"))
+    );
+    let e = decode(r#"{"type":"delete","seq":1,"client_id":"turn:x"}"#, L).unwrap_err();
+    assert_eq!(e.code, "invalid_client_id");
+    // Frames without a key have none to echo.
+    assert_eq!(
+        decode(r#"{"type":"read","seq":0}"#, L)
+            .unwrap_err()
+            .client_id,
+        None
+    );
+}
+
+#[test]
+fn change_frames_carry_their_change_number() {
+    let user = UserRef {
+        id: "u".into(),
+        name: "U".into(),
+    };
+    let frames = [
+        ServerFrame::Edited {
+            seq: 2,
+            text: "x",
+            edited_at: 5,
+            change: 7,
+        },
+        ServerFrame::Deleted {
+            seq: 2,
+            deleted_at: 5,
+            change: 8,
+        },
+        ServerFrame::Reaction {
+            seq: 2,
+            emoji: "👍",
+            user: &user,
+            action: ReactAction::Remove,
+            change: 9,
+        },
+    ];
+    let changes: Vec<u64> = frames
+        .iter()
+        .map(|f| {
+            serde_json::from_str::<serde_json::Value>(&f.to_json()).unwrap()["change"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(changes, [7, 8, 9]);
+    let applied = ServerFrame::Applied {
+        client_id: "e1",
+        change: None,
+        duplicate: true,
+    };
+    assert_eq!(
+        applied.to_json(),
+        r#"{"type":"applied","client_id":"e1","change":null,"duplicate":true}"#
+    );
+    assert_eq!(
+        ServerFrame::Synced {
+            last_seq: 4,
+            last_change: 9
+        }
+        .to_json(),
+        r#"{"type":"synced","last_seq":4,"last_change":9}"#
+    );
 }
 
 #[test]

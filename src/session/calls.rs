@@ -101,6 +101,7 @@ impl Core {
                 request_id,
                 caller,
                 after,
+                changes,
                 ticket,
                 expires_at,
                 batch,
@@ -115,7 +116,7 @@ impl Core {
                     self,
                     &request_id,
                     caller,
-                    after,
+                    super::replay::Step::Greet { after, changes },
                     ticket,
                     (expires_at, frames),
                 )
@@ -135,12 +136,29 @@ impl Core {
                     },
                 })
             }
-            Call::History { before, limit, .. } => {
+            Call::History {
+                before,
+                limit,
+                thread,
+                ..
+            } => {
                 let keys = self.keyring()?;
                 let before = before.unwrap_or(u64::MAX);
-                let messages = self.log.page(keys, 0, before, limit, true)?;
+                let messages = self.log.page(keys, (0, before), limit, true, thread)?;
+                // A thread is a message's: one that does not exist has none.
+                if let Some(root) = thread {
+                    let last = self.log.live()?.last_seq.max(0) as u64;
+                    if root > last {
+                        return Err(AppError::NotFound);
+                    }
+                }
                 let last_seq = self.log.live()?.last_seq.max(0) as u64;
-                reply(&HistoryReply { messages, last_seq })
+                let last_change = self.log.last_change()?;
+                reply(&HistoryReply {
+                    messages,
+                    last_seq,
+                    last_change,
+                })
             }
             Call::Members { .. } => reply(&MembersReply {
                 members: self.log.members()?,

@@ -21,9 +21,14 @@
 //! - *Ordering:* every message gets the next seq of its session, assigned
 //!   in the log's commit: strictly increasing and gap-free.
 //! - *Exactly once:* a send repeating a stored `client_id` (same author id
-//!   and kind) is acked with the original seq and `duplicate: true`.
+//!   and kind) is acked with the original seq and `duplicate: true`; an
+//!   edit, deletion or reaction repeating its `client_id` changes nothing
+//!   and is answered `applied` with `duplicate: true`.
 //! - *Resume:* a socket connecting with `after=SEQ` gets every later message,
-//!   in order, before any live message, then a `synced` frame (`queue.rs`).
+//!   in order, before any live message; with `changes=N`, then every
+//!   change numbered after `N` to the messages it had, each changed thing
+//!   once in its current state; then a `synced` frame (`replay.rs`,
+//!   `log/stream.rs`).
 //! - *Fan-out:* every socket of every participant gets every message.
 //! - *Replication:* every change reaches D1 within `REPLICATION_INTERVAL_MS`
 //!   while D1 is up, by idempotent upserts; while it is down, chat goes on
@@ -66,6 +71,7 @@ pub mod log;
 pub mod outbox;
 mod progress;
 mod queue;
+mod replay;
 mod sockets;
 mod turn;
 
@@ -81,7 +87,7 @@ use crate::protocol::{
 };
 use crate::runtime::{self, log};
 use crate::store::{messages::NewMessage, now_ms};
-use queue::Job;
+use queue::{Alter, ChangeJob, Job};
 use serde_json::Value;
 use sockets::{attachment, devices, send_to, user_tag, Attachment};
 use std::cell::{Cell, RefCell};
@@ -345,7 +351,7 @@ impl Core {
         this: &Rc<Core>,
         request_id: &str,
         caller: crate::contract::Caller,
-        after: Option<u64>,
+        resume: replay::Step,
         ticket: Option<crate::contract::Ticket>,
         (expires_at, frames): (u64, &str),
     ) -> std::result::Result<Response, AppError> {
@@ -409,8 +415,7 @@ impl Core {
         this.enqueue(Job::Replay {
             ws: pair.server,
             user,
-            after,
-            greeted: false,
+            step: resume,
         });
         // The replay runs after the 101 is returned; wait_until tells the
         // runtime the object still has work in flight.
@@ -480,10 +485,7 @@ impl Core {
                     Metric::RateLimited,
                     format!(r#"scope="{}""#, scope.as_str()),
                 );
-                let client_id = match &frame {
-                    ClientFrame::Send { client_id, .. } => Some(client_id.as_str()),
-                    _ => None,
-                };
+                let client_id = frame.client_id();
                 let refusal = SocketError::RateLimited {
                     scope,
                     retry_after_ms: wait,
@@ -515,26 +517,39 @@ impl Core {
                 };
                 self.enqueue(Job::Send { ws: Some(ws), msg });
             }
-            ClientFrame::Edit { seq, text } => self.enqueue(Job::Edit {
-                ws,
-                user: me.user,
-                kind: me.kind,
+            ClientFrame::Edit {
                 seq,
                 text,
-            }),
-            ClientFrame::Delete { seq } => self.enqueue(Job::Delete {
+                client_id,
+            } => self.enqueue(Job::Change(ChangeJob {
                 ws,
                 user: me.user,
                 kind: me.kind,
                 seq,
-            }),
-            ClientFrame::React { seq, emoji, action } => self.enqueue(Job::React {
+                client_id,
+                alter: Alter::Edit(text),
+            })),
+            ClientFrame::Delete { seq, client_id } => self.enqueue(Job::Change(ChangeJob {
                 ws,
                 user: me.user,
+                kind: me.kind,
+                seq,
+                client_id,
+                alter: Alter::Delete,
+            })),
+            ClientFrame::React {
                 seq,
                 emoji,
                 action,
-            }),
+                client_id,
+            } => self.enqueue(Job::Change(ChangeJob {
+                ws,
+                user: me.user,
+                kind: me.kind,
+                seq,
+                client_id,
+                alter: Alter::React(emoji, action),
+            })),
             ClientFrame::Read { seq } => self.enqueue(Job::Read {
                 ws,
                 user: me.user,

@@ -26,7 +26,8 @@
 //! That is what makes resume gap-free and duplicate-free.
 
 use super::log::{Appended, Change, Reacted};
-use super::sockets::{presence, send_to, Frame, BATCH_TAG, SINGLE_TAG};
+use super::replay::Step;
+use super::sockets::{send_to, Frame, BATCH_TAG, SINGLE_TAG};
 use super::Core;
 use crate::config::LogLevel;
 use crate::contract::PostReply;
@@ -47,8 +48,6 @@ pub const MAX_BATCH: usize = 50;
 const GROUP_WINDOW_MS: i64 = 4;
 /// Messages per replay page; a long replay yields to other work between pages.
 pub const REPLAY_PAGE: u32 = 100;
-/// Larger than any seq (and still exact as a JS number).
-const NO_REPLAY: u64 = 1 << 52;
 
 /// Where a service post's answer goes.
 pub type Posted = futures::channel::oneshot::Sender<Result<PostReply, AppError>>;
@@ -60,38 +59,47 @@ pub enum Job {
         ws: Option<WebSocket>,
         msg: NewMessage,
     },
-    Edit {
-        ws: WebSocket,
-        user: UserRef,
-        kind: AuthorKind,
-        seq: u64,
-        text: String,
-    },
-    Delete {
-        ws: WebSocket,
-        user: UserRef,
-        kind: AuthorKind,
-        seq: u64,
-    },
-    React {
-        ws: WebSocket,
-        user: UserRef,
-        seq: u64,
-        emoji: String,
-        action: ReactAction,
-    },
+    Change(ChangeJob),
     Read {
         ws: WebSocket,
         user: UserRef,
         seq: u64,
     },
-    /// Greets a new socket and replays history after `after` (if given).
+    /// One step of a new socket's greeting and replay (`replay.rs`).
     Replay {
         ws: WebSocket,
         user: UserRef,
-        after: Option<u64>,
-        greeted: bool,
+        step: Step,
     },
+}
+
+/// An edit, deletion or reaction of message `seq` by `user` (as `kind`),
+/// with its idempotency key if it has one.
+pub struct ChangeJob {
+    pub ws: WebSocket,
+    pub user: UserRef,
+    pub kind: AuthorKind,
+    pub seq: u64,
+    pub client_id: Option<ClientId>,
+    pub alter: Alter,
+}
+
+/// What a change does to a message.
+pub enum Alter {
+    Edit(String),
+    Delete,
+    React(String, ReactAction),
+}
+
+/// What a change came to.
+enum Outcome {
+    /// It is change number `.1`, announced by the frame `.0`.
+    Done(String, u64),
+    /// Nothing to change (a reaction already so).
+    Nothing,
+    /// Its idempotency key was used already, for this change (if any).
+    Duplicate(Option<u64>),
+    Refused(SocketError),
 }
 
 enum Work {
@@ -311,78 +319,8 @@ impl Core {
         let keys = &config.keyring;
         let now = now_ms();
         let (log, out) = (&self.log, &self.outbox);
-        // A closed session's transcript is final (read positions may move).
-        if let Job::Edit { ws, .. } | Job::Delete { ws, .. } | Job::React { ws, .. } = &job {
-            if let Err(e @ AppError::SessionClosed) = self.desk_admits_writes() {
-                return send_to(ws, &SocketError::App(e).frame(None));
-            }
-        }
         match job {
-            Job::Edit {
-                ws,
-                user,
-                kind,
-                seq,
-                text,
-            } => {
-                let keep = config.max_edit_history;
-                match log.edit(keys, seq, (&user.id, kind), &text, now, keep, out) {
-                    Ok(Change::Done) => self.broadcast_event(
-                        &ServerFrame::Edited {
-                            seq,
-                            text: &text,
-                            edited_at: now,
-                        }
-                        .to_json(),
-                    ),
-                    Ok(other) => send_to(&ws, &change_error(other)),
-                    Err(e) => self.fail(&ws, "edit_failed", &e),
-                }
-            }
-            Job::Delete {
-                ws,
-                user,
-                kind,
-                seq,
-            } => match log.delete(seq, (&user.id, kind), now, out) {
-                Ok(Change::Done) => self.broadcast_event(
-                    &ServerFrame::Deleted {
-                        seq,
-                        deleted_at: now,
-                    }
-                    .to_json(),
-                ),
-                Ok(other) => send_to(&ws, &change_error(other)),
-                Err(e) => self.fail(&ws, "delete_failed", &e),
-            },
-            Job::React {
-                ws,
-                user,
-                seq,
-                emoji,
-                action,
-            } => {
-                let add = action == ReactAction::Add;
-                let cap = config.max_reactions_per_user;
-                match log.react(seq, &user.id, &emoji, add, now, cap, out) {
-                    Ok(Reacted::Changed) => self.broadcast_event(
-                        &ServerFrame::Reaction {
-                            seq,
-                            emoji: &emoji,
-                            user: &user,
-                            action,
-                        }
-                        .to_json(),
-                    ),
-                    // Already so: nothing changed, nothing to tell anyone.
-                    Ok(Reacted::Unchanged) => {}
-                    Ok(Reacted::Missing) => send_to(&ws, &change_error(Change::NotFound)),
-                    Ok(Reacted::TooMany) => {
-                        send_to(&ws, &SocketError::TooManyReactions { cap }.frame(None))
-                    }
-                    Err(e) => self.fail(&ws, "react_failed", &e),
-                }
-            }
+            Job::Change(c) => self.apply(config, c, now),
             Job::Read { ws, user, seq } => match log.mark_read(&user.id, seq, now, out) {
                 Ok(Some(seq)) => {
                     self.broadcast_event(&ServerFrame::Receipt { user: &user, seq }.to_json())
@@ -390,88 +328,10 @@ impl Core {
                 Ok(None) => {}
                 Err(e) => self.fail(&ws, "read_failed", &e),
             },
-            Job::Replay {
-                ws,
-                user,
-                after,
-                greeted,
-            } => return self.replay(keys, ws, user, after, greeted),
+            Job::Replay { ws, user, step } => return self.replay(keys, ws, user, step),
             Job::Send { .. } => unreachable!("sends are committed in batches"),
         }
         self.replicate_soon();
-    }
-
-    /// One step of a replay: greet (first step), send one page, then either
-    /// queue the next page behind whatever arrived meanwhile, or go live.
-    fn replay(
-        &self,
-        keys: &crate::crypto::Keyring,
-        ws: WebSocket,
-        user: UserRef,
-        after: Option<u64>,
-        greeted: bool,
-    ) {
-        // Without `after` there is nothing to replay: reading past any
-        // possible seq returns no rows.
-        let page = self.log.live().and_then(|meta| {
-            let after = after.unwrap_or(NO_REPLAY);
-            let messages = self.log.page(keys, after, NO_REPLAY, REPLAY_PAGE, false)?;
-            Ok((messages, meta))
-        });
-        let (messages, meta) = match page {
-            Ok(p) => p,
-            Err(e) => {
-                self.log_error("replay_failed", &e);
-                self.end_replay(&ws);
-                let _ = ws.close(
-                    Some(crate::error::close::INTERNAL),
-                    Some("replay failed; reconnect"),
-                );
-                return;
-            }
-        };
-        let last_seq = meta.last_seq.max(0) as u64;
-        if !greeted {
-            let reads = self.log.read_positions().unwrap_or_default();
-            let desk = self
-                .log
-                .desk(&meta)
-                .unwrap_or_else(|_| crate::desk::Desk::new(0));
-            let hello = ServerFrame::Hello {
-                you: &user,
-                session: &meta.id,
-                last_seq,
-                present: presence(&self.state, None),
-                reads,
-                status: desk.status(),
-                assignee: desk.assignee(),
-            };
-            send_to(&ws, &hello.to_json());
-            self.mark_greeted(&ws);
-        }
-        let frames: Vec<String> = messages
-            .iter()
-            .map(|m| ServerFrame::Message(m).to_json())
-            .collect();
-        for f in &frames {
-            send_to(&ws, f);
-        }
-        let cursor = messages.last().map(|m| m.seq);
-        if let (Some(next), true) = (cursor, messages.len() as u32 == REPLAY_PAGE) {
-            self.enqueue(Job::Replay {
-                ws,
-                user,
-                after: Some(next),
-                greeted: true,
-            });
-            return;
-        }
-        // Nothing is in flight (this queue is serial), so everything up to
-        // last_seq has been sent and everything after arrives live.
-        self.end_replay(&ws);
-        send_to(&ws, &ServerFrame::Synced { last_seq }.to_json());
-        // Mid-reply: the text so far; live deltas follow from here.
-        self.send_turn_snapshot(&ws);
     }
 
     /// Sends a `message` (or assistant `turn`/`delta`) frame to every live
@@ -533,7 +393,7 @@ impl Core {
         }
     }
 
-    fn mark_greeted(&self, ws: &WebSocket) {
+    pub(super) fn mark_greeted(&self, ws: &WebSocket) {
         if let Some(entry) = self
             .replaying
             .borrow_mut()
@@ -585,10 +445,124 @@ impl Core {
     }
 }
 
-fn change_error(c: Change) -> String {
+impl Core {
+    /// Carries out a change and tells everyone (and its sender, if it has
+    /// an idempotency key) what it came to.
+    fn apply(&self, config: &crate::config::Config, c: ChangeJob, now: i64) {
+        let key = c.client_id.as_deref();
+        // A closed session's transcript is final (read positions may move).
+        let outcome = match self.desk_admits_writes() {
+            Err(e @ AppError::SessionClosed) => Ok(Outcome::Refused(SocketError::App(e))),
+            _ => self.change(config, &c.user, c.kind, c.seq, key, c.alter, now),
+        };
+        let (change, duplicate) = match outcome {
+            Ok(Outcome::Done(frame, n)) => {
+                self.broadcast_event(&frame);
+                (Some(n), false)
+            }
+            Ok(Outcome::Nothing) => (None, false),
+            Ok(Outcome::Duplicate(n)) => (n, true),
+            Ok(Outcome::Refused(e)) => return send_to(&c.ws, &e.frame(key)),
+            Err(e) => {
+                self.log_error("change_failed", &e);
+                return send_to(&c.ws, &SocketError::ChangeNotApplied.frame(key));
+            }
+        };
+        if let Some(client_id) = key {
+            let applied = ServerFrame::Applied {
+                client_id,
+                change,
+                duplicate,
+            };
+            send_to(&c.ws, &applied.to_json());
+        }
+    }
+
+    /// Applies one change to the log, with its idempotency key, in one
+    /// synchronous block (so both commit together), and says what it came
+    /// to and the frame that announces it.
+    #[allow(clippy::too_many_arguments)]
+    fn change(
+        &self,
+        config: &crate::config::Config,
+        user: &UserRef,
+        kind: AuthorKind,
+        seq: u64,
+        key: Option<&str>,
+        alter: Alter,
+        now: i64,
+    ) -> Result<Outcome, AppError> {
+        let (log, out) = (&self.log, &self.outbox);
+        if let Some(k) = key {
+            if let Some(change) = log.keyed(&user.id, k)? {
+                return Ok(Outcome::Duplicate(change));
+            }
+        }
+        let who = (user.id.as_str(), kind);
+        let outcome = match alter {
+            Alter::Edit(text) => {
+                let keep = config.max_edit_history;
+                match log.edit(&config.keyring, seq, who, &text, now, keep, out)? {
+                    Change::Done(change) => {
+                        let frame = ServerFrame::Edited {
+                            seq,
+                            text: &text,
+                            edited_at: now,
+                            change,
+                        };
+                        Outcome::Done(frame.to_json(), change)
+                    }
+                    refused => Outcome::Refused(change_error(refused)),
+                }
+            }
+            Alter::Delete => match log.delete(seq, who, now, out)? {
+                Change::Done(change) => {
+                    let frame = ServerFrame::Deleted {
+                        seq,
+                        deleted_at: now,
+                        change,
+                    };
+                    Outcome::Done(frame.to_json(), change)
+                }
+                refused => Outcome::Refused(change_error(refused)),
+            },
+            Alter::React(emoji, action) => {
+                let cap = config.max_reactions_per_user;
+                match log.react(seq, user, &emoji, action, now, cap, out)? {
+                    Reacted::Changed(change) => {
+                        let frame = ServerFrame::Reaction {
+                            seq,
+                            emoji: &emoji,
+                            user,
+                            action,
+                            change,
+                        };
+                        Outcome::Done(frame.to_json(), change)
+                    }
+                    // Already so: nothing changed, nothing to tell anyone.
+                    Reacted::Unchanged => Outcome::Nothing,
+                    Reacted::Missing => Outcome::Refused(SocketError::MessageNotFound),
+                    Reacted::TooMany => Outcome::Refused(SocketError::TooManyReactions { cap }),
+                }
+            }
+        };
+        if let Some(k) = key {
+            let change = match &outcome {
+                Outcome::Done(_, n) => Some(*n),
+                Outcome::Nothing => None,
+                // A refusal keeps no key: the sender drops the change.
+                _ => return Ok(outcome),
+            };
+            log.remember_key(&user.id, k, change, now)?;
+        }
+        Ok(outcome)
+    }
+}
+
+fn change_error(c: Change) -> SocketError {
     match c {
-        Change::Forbidden => SocketError::NotAuthor.frame(None),
-        Change::Deleted => SocketError::MessageDeleted.frame(None),
-        Change::NotFound | Change::Done => SocketError::MessageNotFound.frame(None),
+        Change::Forbidden => SocketError::NotAuthor,
+        Change::Deleted => SocketError::MessageDeleted,
+        Change::NotFound | Change::Done(_) => SocketError::MessageNotFound,
     }
 }

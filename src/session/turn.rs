@@ -230,7 +230,7 @@ impl Core {
         if !self.assistant_answers()? {
             return Ok(());
         }
-        let history = self.log.page(keys, 0, u64::MAX, HISTORY, true)?;
+        let history = self.log.page(keys, (0, u64::MAX), HISTORY, true, None)?;
         let turns: Vec<Turn> = history
             .iter()
             // A reply cut off by a crash is answered again, not continued.

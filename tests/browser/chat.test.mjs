@@ -178,12 +178,38 @@ test("chat page and admin console, end to end", async () => {
   assert.ok(stored[0][0] < stored[1][0]);
   assert.equal(await ann.page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("confab.outbox")).length), 0);
 
-  // 5. A deleted message disappears on every open page.
+  // 5. A deleted message disappears on every open page, including the
+  // phone, which was offline when it happened: its resume replays the
+  // deletion (a change to a message it already had).
+  await ann2.context.setOffline(true);
+  await ann2.page.locator("#status[data-state=offline]").waitFor();
   await ann.page.getByRole("button", { name: `Delete message ${stored[0][0]}` }).click();
+  await ann.page.locator(`li[data-seq="${stored[0][0]}"].deleted`).waitFor();
+  assert.ok((await texts(ann2.page)).includes("Offline one"), "the phone is offline and has not seen it");
+  await ann2.context.setOffline(false);
+  await ann2.page.locator("#status[data-state=online]").waitFor();
   for (const p of [ann.page, ann2.page, dana.page]) {
     await p.locator(`li[data-seq="${stored[0][0]}"].deleted`).waitFor();
     assert.ok(!(await texts(p)).includes("Offline one"));
   }
+
+  // 6. A reply shows under the message it answers, on every page, and the
+  // thread view has the two of them.
+  const parentSeq = stored[1][0];
+  await ann.page.getByRole("button", { name: `Reply to message ${parentSeq}` }).click();
+  await ann.page.getByText("Replying to: Offline two").waitFor();
+  await ann.page.getByRole("textbox", { name: "Message", exact: true }).fill("A reply in a thread");
+  await ann.page.keyboard.press("Enter");
+  for (const p of [ann.page, ann2.page]) {
+    await p.locator(`li[data-seq="${parentSeq}"] > ol.replies > li`, { hasText: "A reply in a thread" }).waitFor();
+  }
+  assert.equal(await ann.page.locator("#replying").isVisible(), false, "the reply target is cleared once sent");
+  const thread = await ann.page.evaluate(async ([id, seq]) => {
+    const token = localStorage.getItem("confab.token");
+    const r = await fetch(`/v1/sessions/${id}/messages?thread=${seq}`, { headers: { authorization: `Bearer ${token}` } });
+    return (await r.json()).messages.map((m) => m.text);
+  }, [sessionId, parentSeq]);
+  assert.deepEqual(thread, ["Offline two", "A reply in a thread"]);
   await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
   // No page threw an uncaught exception along the way.
   assert.deepEqual(pages.flatMap((p) => p.errors), []);

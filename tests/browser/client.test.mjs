@@ -3,7 +3,7 @@
 // worker; this pins down the edge cases one by one).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ConfabClient, backoffMs, TERMINAL_CLOSE_CODES } from "../../public/confab.js";
+import { ConfabClient, backoffMs, TERMINAL_CLOSE_CODES, RETRYABLE_CODES } from "../../public/confab.js";
 
 class MemoryStorage {
   constructor() { this.m = new Map(); }
@@ -56,7 +56,7 @@ test("reconnects after a drop and resumes from the last seen seq", async () => {
   const chat = client({ FakeWS }).session("s1", { backoff: { baseMs: 1, capMs: 2 } });
   chat.connect();
   await tick(5);
-  assert.match(opened[0].url, /^ws:\/\/confab\.test\/v1\/sessions\/s1\/ws\?ticket=t1&after=0&batch=1$/);
+  assert.match(opened[0].url, /^ws:\/\/confab\.test\/v1\/sessions\/s1\/ws\?ticket=t1&after=0&changes=0&batch=1$/);
   opened[0].serverSends({ type: "hello", you: {}, present: [], reads: [] });
   opened[0].serverSends({ type: "synced", last_seq: 0 });
   opened[0].serverSends({ type: "message", seq: 7, id: "m7", author: { id: "u" }, text: "x" });
@@ -64,7 +64,7 @@ test("reconnects after a drop and resumes from the last seen seq", async () => {
   assert.equal(chat.state, "reconnecting");
   await tick(20);
   assert.equal(opened.length, 2);
-  assert.match(opened[1].url, /ticket=t2&after=7&batch=1$/, "a fresh ticket, resuming after seq 7");
+  assert.match(opened[1].url, /ticket=t2&after=7&changes=0&batch=1$/, "a fresh ticket, resuming after seq 7");
 });
 
 test("a batch frame reaches listeners as its messages, one by one, and moves the resume point", async () => {
@@ -83,7 +83,7 @@ test("a batch frame reaches listeners as its messages, one by one, and moves the
   assert.deepEqual(seen, [1, 2, 3, 4]);
   opened[0].serverCloses(1006);
   await tick(20);
-  assert.match(opened[1].url, /after=4&batch=1$/);
+  assert.match(opened[1].url, /after=4&changes=0&batch=1$/);
 });
 
 test("token_expired renews at once with a fresh ticket, resumes, and never shows a gap", async () => {
@@ -105,7 +105,7 @@ test("token_expired renews at once with a fresh ticket, resumes, and never shows
   await tick(5);
   assert.equal(renewals, 1);
   assert.equal(opened.length, 2);
-  assert.match(opened[1].url, /ticket=t2&after=3&batch=1$/);
+  assert.match(opened[1].url, /ticket=t2&after=3&changes=0&batch=1$/);
   opened[1].serverSends({ type: "hello", you: {}, present: [], reads: [] });
   opened[1].serverSends({ type: "synced", last_seq: 3 });
   assert.deepEqual(opened[1].sent.map((f) => f.text), ["queued during the renewal"], "the outbox goes again");
@@ -171,4 +171,60 @@ test("the outbox keeps sends across offline and reloads, resends them once, and 
   ws.serverSends({ type: "message", seq: 2, id: "m2", client_id: b, author: { id: "u" }, text: "two" });
   assert.equal(second.queued, 0);
   assert.equal(storage.getItem("confab.outbox.s1"), null);
+});
+
+test("the change cursor moves once synced, so a socket lost mid-replay resumes its changes from where it was", async () => {
+  const { FakeWS, opened } = fakeSockets();
+  const chat = client({ FakeWS }).session("s1", { backoff: { baseMs: 1, capMs: 2 } });
+  chat.connect();
+  await tick(5);
+  opened[0].serverSends({ type: "hello", last_change: 4 });
+  opened[0].serverSends({ type: "synced", last_seq: 2, last_change: 4 });
+  opened[0].serverSends({ type: "reaction", seq: 1, emoji: "x", user: { id: "u" }, action: "add", change: 5 });
+  opened[0].serverCloses(1006);
+  await tick(20);
+  assert.match(opened[1].url, /after=2&changes=5&batch=1$/);
+  // Change 9 arrives live during the replay, then the socket drops before
+  // the replayed changes 6-8: the cursor must not skip them.
+  opened[1].serverSends({ type: "hello", last_change: 8 });
+  opened[1].serverSends({ type: "edited", seq: 1, text: "y", edited_at: 1, change: 9 });
+  opened[1].serverCloses(1006);
+  await tick(20);
+  assert.match(opened[2].url, /after=2&changes=5&batch=1$/);
+  opened[2].serverSends({ type: "hello", last_change: 9 });
+  opened[2].serverSends({ type: "deleted", seq: 2, deleted_at: 1, change: 7 });
+  opened[2].serverSends({ type: "synced", last_seq: 2, last_change: 9 });
+  assert.equal(chat.lastChange, 9);
+  opened[2].serverSends({ type: "edited", seq: 1, text: "z", edited_at: 2, change: 10 });
+  assert.equal(chat.lastChange, 10, "live changes move it once online");
+});
+
+test("edits, deletions and reactions wait in the outbox and leave it when applied or refused for good", async () => {
+  const storage = new MemoryStorage();
+  const { FakeWS, opened } = fakeSockets();
+  const chat = client({ FakeWS, storage }).session("s1");
+  // Offline: each is queued with a client id of its own, in order.
+  const e = chat.edit(3, "fixed");
+  const d = chat.delete(4);
+  const r = chat.react(5, "👍");
+  const gone = chat.react(6, "👍", "remove");
+  assert.equal(new Set([e, d, r, gone]).size, 4);
+  assert.equal(JSON.parse(storage.getItem("confab.outbox.s1")).length, 4);
+  chat.connect();
+  await tick(5);
+  const ws = opened.at(-1);
+  ws.serverSends({ type: "hello" });
+  ws.serverSends({ type: "synced", last_seq: 6, last_change: 0 });
+  assert.deepEqual(ws.sent.map((f) => [f.type, f.seq, f.client_id]), [
+    ["edit", 3, e], ["delete", 4, d], ["react", 5, r], ["react", 6, gone],
+  ]);
+  ws.serverSends({ type: "applied", client_id: e, change: 1, duplicate: false });
+  ws.serverSends({ type: "applied", client_id: r, change: null, duplicate: true });
+  // Not the author: resending cannot help, so it goes.
+  ws.serverSends({ type: "error", code: "forbidden", message: "x", client_id: d });
+  // Rate limited: it stays for the next connection.
+  assert.ok(RETRYABLE_CODES.has("rate_limited"));
+  ws.serverSends({ type: "error", code: "rate_limited", message: "x", client_id: gone, retry_after_ms: 5 });
+  assert.deepEqual(JSON.parse(storage.getItem("confab.outbox.s1")).map((f) => f.client_id), [gone]);
+  assert.equal(chat.queued, 1);
 });

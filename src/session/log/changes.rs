@@ -2,10 +2,11 @@
 //! positions and re-sealing. Each touches the outbox in the same
 //! synchronous block, so D1 learns of it with the next flush.
 
+use super::stream::Noted;
 use super::{int, s, Change, Log, Reacted};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
-use crate::protocol::{Author, AuthorKind};
+use crate::protocol::{Author, AuthorKind, ReactAction, UserRef};
 use crate::session::outbox::{Outbox, Topic};
 use serde::Deserialize;
 use worker::SqlStorageValue as V;
@@ -85,7 +86,7 @@ impl Log {
             vec![int(seq), int(keep)],
         )?;
         out.touch(&self.sql, Topic::Message, &seq.to_string(), now)?;
-        Ok(Change::Done)
+        Ok(Change::Done(self.note(seq, Noted::Edited, now)?))
     }
 
     /// Tombstones the author's own message: its text, edit history and
@@ -108,7 +109,7 @@ impl Log {
         )?;
         out.touch(&self.sql, Topic::Message, &seq.to_string(), now)?;
         out.touch(&self.sql, Topic::Reactions, &seq.to_string(), now)?;
-        Ok(Change::Done)
+        Ok(Change::Done(self.note(seq, Noted::Deleted, now)?))
     }
 
     /// Adds or removes a reaction; a user holds at most `cap` distinct
@@ -117,9 +118,9 @@ impl Log {
     pub fn react(
         &self,
         seq: u64,
-        user_id: &str,
+        user: &UserRef,
         emoji: &str,
-        add: bool,
+        action: ReactAction,
         now: i64,
         cap: u32,
         out: &Outbox,
@@ -133,6 +134,7 @@ impl Log {
             n: i64,
             has: Option<i64>,
         }
+        let (user_id, add) = (user.id.as_str(), action == ReactAction::Add);
         let mine = self
             .all::<Mine>(
                 "SELECT count(*) AS n, sum(emoji = ?) AS has FROM reactions WHERE seq = ? AND user_id = ?",
@@ -155,7 +157,12 @@ impl Log {
         };
         drop(changed);
         out.touch(&self.sql, Topic::Reactions, &seq.to_string(), now)?;
-        Ok(Reacted::Changed)
+        let noted = Noted::Reaction {
+            user,
+            emoji,
+            action,
+        };
+        Ok(Reacted::Changed(self.note(seq, noted, now)?))
     }
 
     /// Moves the user's read position forward (never back, never past the

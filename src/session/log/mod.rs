@@ -16,6 +16,9 @@
 mod changes;
 mod desk;
 mod replica;
+mod stream;
+
+pub use stream::Window;
 
 use super::outbox::{Outbox, Topic};
 use crate::contract::Mode;
@@ -120,7 +123,8 @@ pub struct Appended {
 /// What an author-only change found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
-    Done,
+    /// Done, as this change number (`stream.rs`).
+    Done(u64),
     NotFound,
     Forbidden,
     Deleted,
@@ -129,7 +133,8 @@ pub enum Change {
 /// What a reaction did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reacted {
-    Changed,
+    /// Changed, as this change number (`stream.rs`).
+    Changed(u64),
     /// Already so: nothing to tell anyone.
     Unchanged,
     /// No such message, or it was deleted.
@@ -186,6 +191,7 @@ impl Log {
     pub fn open(sql: SqlStorage) -> Log {
         let _ = sql.exec(SCHEMA, None);
         let _ = sql.exec(desk::SCHEMA, None);
+        let _ = sql.exec(stream::SCHEMA, None);
         Log {
             sql,
             meta: RefCell::new(None),
@@ -493,24 +499,34 @@ impl Log {
 
     /// Messages in `(after, before)`, oldest first, at most `limit`, with
     /// their reactions: the newest ones below `before` when `newest`, else
-    /// the oldest ones above `after`.
+    /// the oldest ones above `after`. With `thread`, only that message and
+    /// the replies to it.
     pub fn page(
         &self,
         keys: &Keyring,
-        after: u64,
-        before: u64,
+        (after, before): (u64, u64),
         limit: u32,
         newest: bool,
+        thread: Option<u64>,
     ) -> Result<Vec<MessageView>, AppError> {
         let session = self.live()?.id;
         let order = if newest { "DESC" } else { "ASC" };
+        // (A thread reads the range without an index on reply_to: one scan
+        // of at most the session's messages, in the object's own storage.)
         let q = format!(
-            "SELECT {COLUMNS} FROM messages WHERE seq > ? AND seq < ? ORDER BY seq {order} LIMIT ?"
+            "SELECT {COLUMNS} FROM messages WHERE seq > ?1 AND seq < ?2
+               AND (?4 = 0 OR seq = ?4 OR reply_to = ?4) ORDER BY seq {order} LIMIT ?3"
         );
         // One past the largest seq is 2^53, not a safe JS integer: passed
         // as a float, which SQLite compares with integers exactly.
         let clamp = |n: u64| V::Float(n.min(crate::protocol::MAX_SEQ + 1) as f64);
-        let mut rows = self.all::<MessageRow>(&q, vec![clamp(after), clamp(before), int(limit)])?;
+        let args = vec![
+            clamp(after),
+            clamp(before),
+            int(limit),
+            int(thread.unwrap_or(0)),
+        ];
+        let mut rows = self.all::<MessageRow>(&q, args)?;
         if newest {
             rows.reverse();
         }
@@ -569,6 +585,7 @@ impl Log {
     pub fn tombstone(&self, m: &Meta) -> Result<(), AppError> {
         self.sql.exec(SCHEMA, None).map_err(err)?;
         self.sql.exec(desk::SCHEMA, None).map_err(err)?;
+        self.sql.exec(stream::SCHEMA, None).map_err(err)?;
         let mut t = m.clone();
         t.state = "erased".into();
         self.forget();
