@@ -87,7 +87,7 @@ use crate::protocol::{
 };
 use crate::runtime::{self, log};
 use crate::store::{messages::NewMessage, now_ms};
-use queue::{Alter, ChangeJob, Job};
+use queue::{Alter, Job};
 use serde_json::Value;
 use sockets::{attachment, devices, send_to, user_tag, Attachment};
 use std::cell::{Cell, RefCell};
@@ -521,35 +521,16 @@ impl Core {
                 seq,
                 text,
                 client_id,
-            } => self.enqueue(Job::Change(ChangeJob {
-                ws,
-                user: me.user,
-                kind: me.kind,
-                seq,
-                client_id,
-                alter: Alter::Edit(text),
-            })),
-            ClientFrame::Delete { seq, client_id } => self.enqueue(Job::Change(ChangeJob {
-                ws,
-                user: me.user,
-                kind: me.kind,
-                seq,
-                client_id,
-                alter: Alter::Delete,
-            })),
+            } => self.enqueue_change(ws, me, (seq, client_id), Alter::Edit(text)),
+            ClientFrame::Delete { seq, client_id } => {
+                self.enqueue_change(ws, me, (seq, client_id), Alter::Delete)
+            }
             ClientFrame::React {
                 seq,
                 emoji,
                 action,
                 client_id,
-            } => self.enqueue(Job::Change(ChangeJob {
-                ws,
-                user: me.user,
-                kind: me.kind,
-                seq,
-                client_id,
-                alter: Alter::React(emoji, action),
-            })),
+            } => self.enqueue_change(ws, me, (seq, client_id), Alter::React(emoji, action)),
             ClientFrame::Read { seq } => self.enqueue(Job::Read {
                 ws,
                 user: me.user,

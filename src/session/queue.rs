@@ -446,6 +446,25 @@ impl Core {
 }
 
 impl Core {
+    /// Queues an edit, deletion or reaction of message `seq` by the
+    /// socket's user, with its idempotency key.
+    pub(super) fn enqueue_change(
+        &self,
+        ws: WebSocket,
+        me: super::sockets::Attachment,
+        (seq, client_id): (u64, Option<crate::ids::ClientId>),
+        alter: Alter,
+    ) {
+        self.enqueue(Job::Change(ChangeJob {
+            ws,
+            user: me.user,
+            kind: me.kind,
+            seq,
+            client_id,
+            alter,
+        }));
+    }
+
     /// Carries out a change and tells everyone (and its sender, if it has
     /// an idempotency key) what it came to.
     fn apply(&self, config: &crate::config::Config, c: ChangeJob, now: i64) {

@@ -6,7 +6,7 @@ use super::stream::Noted;
 use super::{int, s, Change, Log, Reacted};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
-use crate::protocol::{Author, AuthorKind, ReactAction, UserRef};
+use crate::protocol::{Author, AuthorKind, ReactAction, ReadPosition, UserRef};
 use crate::session::outbox::{Outbox, Topic};
 use serde::Deserialize;
 use worker::SqlStorageValue as V;
@@ -193,6 +193,26 @@ impl Log {
         }
         out.touch(&self.sql, Topic::Read, user_id, now)?;
         Ok(Some(seq))
+    }
+
+    /// Every user's read position.
+    pub fn read_positions(&self) -> Result<Vec<ReadPosition>, AppError> {
+        #[derive(Deserialize)]
+        struct Row {
+            user_id: String,
+            seq: i64,
+        }
+        Ok(self
+            .all::<Row>(
+                "SELECT user_id, seq FROM read_positions ORDER BY user_id",
+                vec![],
+            )?
+            .into_iter()
+            .map(|r| ReadPosition {
+                user_id: r.user_id,
+                seq: r.seq as u64,
+            })
+            .collect())
     }
 
     /// Re-seals up to `limit` bodies (messages, then edit history) that are

@@ -24,7 +24,7 @@ use super::outbox::{Outbox, Topic};
 use crate::contract::Mode;
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
-use crate::protocol::{MessageView, ReactionSummary, ReadPosition};
+use crate::protocol::{MessageView, ReactionSummary};
 use crate::store::messages::{Charge, MessageRow, NewMessage, COLUMNS};
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -559,25 +559,6 @@ impl Log {
             }
         }
         Ok(views)
-    }
-
-    pub fn read_positions(&self) -> Result<Vec<ReadPosition>, AppError> {
-        #[derive(Deserialize)]
-        struct Row {
-            user_id: String,
-            seq: i64,
-        }
-        Ok(self
-            .all::<Row>(
-                "SELECT user_id, seq FROM read_positions ORDER BY user_id",
-                vec![],
-            )?
-            .into_iter()
-            .map(|r| ReadPosition {
-                user_id: r.user_id,
-                seq: r.seq as u64,
-            })
-            .collect())
     }
 
     /// Deletes every row and leaves a tombstone, so the session can never
