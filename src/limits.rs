@@ -10,6 +10,26 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The budget a frame draws from, if it writes anything. Typing has
+    /// its own throttle; stop and ping store nothing.
+    pub fn of_frame(frame: &crate::protocol::ClientFrame) -> Option<Scope> {
+        use crate::protocol::ClientFrame as F;
+        match frame {
+            F::Send { .. } => Some(Scope::Messages),
+            F::Edit { .. }
+            | F::Delete { .. }
+            | F::React { .. }
+            | F::Read { .. }
+            | F::Escalate
+            | F::Claim
+            | F::Takeover
+            | F::Transfer { .. }
+            | F::Resolve
+            | F::Release => Some(Scope::Actions),
+            F::Typing | F::Stop | F::Ping => None,
+        }
+    }
+
     /// The label in storage, metrics (`scope="…"`) and logs.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,6 +118,35 @@ pub fn civil(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sends_draw_on_messages_other_writes_on_actions_and_the_rest_on_nothing() {
+        let l = crate::protocol::Limits {
+            max_message_chars: 100,
+        };
+        let scope = |f: &str| Scope::of_frame(&crate::protocol::decode(f, l).unwrap());
+        assert_eq!(
+            scope(r#"{"type":"send","client_id":"c","text":"x"}"#),
+            Some(Scope::Messages)
+        );
+        for f in [
+            r#"{"type":"edit","seq":1,"text":"x"}"#,
+            r#"{"type":"delete","seq":1}"#,
+            r#"{"type":"react","seq":1,"emoji":"x","action":"add"}"#,
+            r#"{"type":"read","seq":1}"#,
+            r#"{"type":"claim"}"#,
+            r#"{"type":"transfer","to":"u"}"#,
+        ] {
+            assert_eq!(scope(f), Some(Scope::Actions), "{f}");
+        }
+        for f in [
+            r#"{"type":"typing"}"#,
+            r#"{"type":"stop"}"#,
+            r#"{"type":"ping"}"#,
+        ] {
+            assert_eq!(scope(f), None, "{f}");
+        }
+    }
 
     #[test]
     fn utc_days() {

@@ -40,6 +40,15 @@ async fn a_thread_is_its_message_and_the_replies_to_it_paged_like_history() {
                 .await
         }
     };
+    // A reply to a message that does not exist is refused, with its key.
+    let orphan = json!({"type": "send", "client_id": "orphan", "text": "?", "reply_to": 99});
+    send_json(&mut ws, orphan).await;
+    let (e, _) = recv_type(&mut ws, "error").await;
+    assert_eq!(
+        (e["code"].as_str(), e["client_id"].as_str()),
+        (Some("not_found"), Some("orphan"))
+    );
+
     let (status, page) = get("thread=1".into()).await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(seqs(&page), [1, 3, 5]);
@@ -50,8 +59,10 @@ async fn a_thread_is_its_message_and_the_replies_to_it_paged_like_history() {
     assert_eq!(seqs(&newest), [3, 5]);
     assert_eq!(newest["next_before"], 3);
     assert_eq!(seqs(&get("thread=1&limit=2&before=3".into()).await.1), [1]);
-    // A message nobody answered is a thread of one.
+    // A message nobody answered is a thread of one; the refused reply
+    // stored nothing.
     assert_eq!(seqs(&get("thread=5".into()).await.1), [5]);
+    assert_eq!(get("".into()).await.1["last_seq"], 5);
 
     for (q, status, code) in [
         ("thread=0", 400, "invalid_seq"),

@@ -306,25 +306,6 @@ impl DurableObject for ChatSession {
     }
 }
 
-/// The budget a frame draws from, if it writes anything. Typing has its
-/// own throttle; stop and ping store nothing.
-fn frame_scope(frame: &ClientFrame) -> Option<Scope> {
-    match frame {
-        ClientFrame::Send { .. } => Some(Scope::Messages),
-        ClientFrame::Edit { .. }
-        | ClientFrame::Delete { .. }
-        | ClientFrame::React { .. }
-        | ClientFrame::Read { .. }
-        | ClientFrame::Escalate
-        | ClientFrame::Claim
-        | ClientFrame::Takeover
-        | ClientFrame::Transfer { .. }
-        | ClientFrame::Resolve
-        | ClientFrame::Release => Some(Scope::Actions),
-        ClientFrame::Typing | ClientFrame::Stop | ClientFrame::Ping => None,
-    }
-}
-
 impl Core {
     fn session_id(&self) -> String {
         self.session.borrow().clone()
@@ -479,7 +460,7 @@ impl Core {
     /// Serves one client frame: its rate limit first, then one arm per kind
     /// of frame. (Long for the arms, each a few lines.)
     async fn handle(&self, ws: WebSocket, me: Attachment, frame: ClientFrame, config: &Config) {
-        if let Some(scope) = frame_scope(&frame) {
+        if let Some(scope) = Scope::of_frame(&frame) {
             if let Err(wait) = self.take_token(scope, &me.user.id, config) {
                 self.count(
                     Metric::RateLimited,
@@ -501,6 +482,13 @@ impl Core {
                 reply_to,
                 traceparent,
             } => {
+                // A reply answers a stored message: clients learn seqs from
+                // acks, so a later one cannot be meant (threads, api.md).
+                let last = self.log.live().map_or(0, |m| m.last_seq.max(0) as u64);
+                if reply_to.is_some_and(|parent| parent > last) {
+                    let refusal = SocketError::MessageNotFound.frame(Some(&client_id));
+                    return send_to(&ws, &refusal);
+                }
                 *self.asked_trace.borrow_mut() = traceparent;
                 let msg = NewMessage {
                     id: MessageId::new(),
