@@ -13,7 +13,7 @@
 //!     [--cpu-secs 10] [--cpu-rate 200] [--lag-secs 5] [--outage-secs 0] [--var K=V]
 //!     [--http-requests 8000] [--claim-race 50x20] [--desk 100x1000]
 //!     [--desk-messages 2] [--desk-rate 100] [--hooks 20x25] [--hooks-rate 50]
-//!     [--hooks-outage-secs 0]
+//!     [--hooks-outage-secs 0] [--resume 1000x500]
 //!     [--json target/bench.json]
 //! cargo run --release --example bench -- --only-soak --soak-minutes 30
 //! cargo run --release --example bench -- --only-desk   # claim race, agents' inbox
@@ -33,6 +33,7 @@ mod history;
 mod hooks;
 mod http;
 mod many;
+mod resume;
 mod ttft;
 
 use common::*;
@@ -50,6 +51,8 @@ struct Args {
     json: Option<String>,
     smoke: bool,
     history_rows: u64,
+    /// Messages x edits for the resume run (a zero skips it).
+    resume: (usize, usize),
     ttft_turns: usize,
     many: (usize, usize),
     many_messages: usize,
@@ -99,6 +102,7 @@ fn args() -> Args {
         json: None,
         smoke: false,
         history_rows: 100_000,
+        resume: (1000, 500),
         ttft_turns: 30,
         many: (100, 100),
         many_messages: 10,
@@ -148,6 +152,7 @@ fn args() -> Args {
                 a.ttft_turns = value().parse().unwrap_or_else(|_| usage("--ttft-turns"))
             }
             "--many" => a.many = pair(&value(), "--many"),
+            "--resume" => a.resume = pair(&value(), "--resume"),
             "--claim-race" => a.claim_race = pair(&value(), "--claim-race"),
             "--desk" => a.desk = pair(&value(), "--desk"),
             "--desk-messages" => {
@@ -527,6 +532,8 @@ async fn main() {
             ("MAX_TICKETS_PER_USER".into(), "1000".into()),
             // One sender at up to 1,600 msg/s.
             ("RATE_MESSAGES_PER_MINUTE".into(), "0".into()),
+            // The resume run's one user edits 500 messages at once.
+            ("RATE_ACTIONS_PER_MINUTE".into(), "0".into()),
             // The many-sessions run creates 100+ sessions as one user.
             ("MAX_SESSIONS_PER_USER_PER_DAY".into(), "1000000".into()),
             // The webhook phases' receiver is on loopback, over http.
@@ -698,6 +705,10 @@ async fn main() {
 
     if a.history_rows > 50 {
         report["history"] = history::run(&h, &owner, a.history_rows, 200).await;
+    }
+    if a.resume.0 > 0 && a.resume.1 > 0 {
+        let (messages, changes) = (a.resume.0 as u64, a.resume.1.min(a.resume.0) as u64);
+        report["resume"] = resume::run(&owner, messages, changes, 20).await;
     }
     if a.ttft_turns > 0 {
         report["ttft"] = ttft::run(a.ttft_turns).await;
