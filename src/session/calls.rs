@@ -143,16 +143,13 @@ impl Core {
                 ..
             } => {
                 let keys = self.keyring()?;
+                let last_seq = self.log.last_seq()?;
+                // A thread is a message's: one that does not exist has none.
+                if thread.is_some_and(|root| root > last_seq) {
+                    return Err(AppError::NotFound);
+                }
                 let before = before.unwrap_or(u64::MAX);
                 let messages = self.log.page(keys, (0, before), limit, true, thread)?;
-                // A thread is a message's: one that does not exist has none.
-                if let Some(root) = thread {
-                    let last = self.log.live()?.last_seq.max(0) as u64;
-                    if root > last {
-                        return Err(AppError::NotFound);
-                    }
-                }
-                let last_seq = self.log.live()?.last_seq.max(0) as u64;
                 let last_change = self.log.last_change()?;
                 reply(&HistoryReply {
                     messages,
@@ -224,7 +221,7 @@ impl Core {
             oldest_at,
             state,
             failures,
-            last_seq: self.log.live()?.last_seq.max(0) as u64,
+            last_seq: self.log.last_seq()?,
             shard: self.shard()?,
         })
     }

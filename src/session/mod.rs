@@ -484,7 +484,7 @@ impl Core {
             } => {
                 // A reply answers a stored message: clients learn seqs from
                 // acks, so a later one cannot be meant (threads, api.md).
-                let last = self.log.live().map_or(0, |m| m.last_seq.max(0) as u64);
+                let last = self.log.last_seq().unwrap_or(0);
                 if reply_to.is_some_and(|parent| parent > last) {
                     let refusal = SocketError::MessageNotFound.frame(Some(&client_id));
                     return send_to(&ws, &refusal);

@@ -326,7 +326,7 @@ impl Core {
                     self.broadcast_event(&ServerFrame::Receipt { user: &user, seq }.to_json())
                 }
                 Ok(None) => {}
-                Err(e) => self.fail(&ws, "read_failed", &e),
+                Err(e) => self.fail(&ws, "read_failed", &e, None),
             },
             Job::Replay { ws, user, step } => return self.replay(keys, ws, user, step),
             Job::Send { .. } => unreachable!("sends are committed in batches"),
@@ -408,9 +408,11 @@ impl Core {
         self.replaying.borrow_mut().retain(|(r, _)| r != ws);
     }
 
-    fn fail(&self, ws: &WebSocket, event: &str, e: &AppError) {
+    /// A change the log could not take: logged, and the sender told (with
+    /// the change's idempotency key, if it had one, so it is sent again).
+    fn fail(&self, ws: &WebSocket, event: &str, e: &AppError, key: Option<&str>) {
         self.log_error(event, e);
-        send_to(ws, &SocketError::ChangeNotApplied.frame(None));
+        send_to(ws, &SocketError::ChangeNotApplied.frame(key));
     }
 
     /// Adds one to a metric counter of this session; the outbox carries it
@@ -482,10 +484,7 @@ impl Core {
             Ok(Outcome::Nothing) => (None, false),
             Ok(Outcome::Duplicate(n)) => (n, true),
             Ok(Outcome::Refused(e)) => return send_to(&c.ws, &e.frame(key)),
-            Err(e) => {
-                self.log_error("change_failed", &e);
-                return send_to(&c.ws, &SocketError::ChangeNotApplied.frame(key));
-            }
+            Err(e) => return self.fail(&c.ws, "change_failed", &e, key),
         };
         if let Some(client_id) = key {
             let applied = ServerFrame::Applied {

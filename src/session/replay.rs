@@ -181,7 +181,7 @@ impl Core {
     fn go_live(&self, ws: &WebSocket, until: u64) {
         // Nothing is in flight (the queue is serial), so the last seq now is
         // the last one this socket got from its replay.
-        let last_seq = self.log.live().map_or(0, |m| m.last_seq.max(0) as u64);
+        let last_seq = self.log.last_seq().unwrap_or(0);
         self.end_replay(ws);
         let synced = ServerFrame::Synced {
             last_seq,

@@ -174,7 +174,7 @@ impl Log {
         now: i64,
         out: &Outbox,
     ) -> Result<Option<u64>, AppError> {
-        let last = self.live()?.last_seq.max(0) as u64;
+        let last = self.last_seq()?;
         let seq = seq.min(last);
         if seq == 0 {
             return Ok(None);

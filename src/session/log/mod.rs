@@ -249,6 +249,11 @@ impl Log {
     }
 
     /// The live session, or NotFound (never created, or erased).
+    /// The seq of the session's last message (0: none yet).
+    pub fn last_seq(&self) -> Result<u64, AppError> {
+        Ok(self.live()?.last_seq.max(0) as u64)
+    }
+
     pub fn live(&self) -> Result<Meta, AppError> {
         self.meta()?.filter(Meta::live).ok_or(AppError::NotFound)
     }
