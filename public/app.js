@@ -86,6 +86,7 @@ function open(id, title) {
     },
     onDelete: (seq) => confirm("Delete this message?") && chat.delete(seq),
     onReply: (seq, text) => replyTo(seq, text),
+    onVote: (seq, choices) => chat.vote(seq, choices),
   });
   replyTo(null);
   transcript.clear();
@@ -135,6 +136,11 @@ function open(id, title) {
   on("desk", renderDesk);
   on("error", (e) => {
     if (e.code === "rate_limited") $("typing").textContent = "Slow down a little…";
+    // A poll or vote the server refused says why (textContent: no markup).
+    if (["invalid_poll", "invalid_choice", "poll_closed"].includes(e.code)) {
+      $("composer-error").textContent = e.message;
+      $("composer-error").hidden = false;
+    }
   });
   const endings = { 4003: "You no longer have access to this conversation.", 4004: "This conversation was deleted." };
   on("closed", (c) => ($("status").textContent = endings[c.code] ?? "Disconnected."));
@@ -166,14 +172,31 @@ function replyTo(seq, text = "") {
 }
 $("cancel-reply").addEventListener("click", () => replyTo(null));
 
+// The poll the next send asks, when "Ask as a poll" is open (the server
+// checks the options: 2 to 10, distinct).
+function pollAsked() {
+  if (!$("poll").open) return undefined;
+  const options = $("poll-options").value.split("\n").map((o) => o.trim()).filter(Boolean);
+  const minutes = Number($("poll-minutes").value);
+  return {
+    options,
+    multiple: $("poll-multiple").checked,
+    anonymous: $("poll-anonymous").checked,
+    closesAt: minutes > 0 ? Date.now() + minutes * 60_000 : undefined,
+  };
+}
+
 $("composer").addEventListener("submit", (e) => {
   e.preventDefault();
   const t = $("composer-text");
   const text = t.value.trim();
   if (!text || !chat) return;
-  chat.send(text, { replyTo: replyingTo ?? undefined });
+  $("composer-error").hidden = true;
+  chat.send(text, { replyTo: replyingTo ?? undefined, poll: pollAsked() });
   replyTo(null);
   t.value = "";
+  $("poll").open = false;
+  $("poll-options").value = "";
 });
 $("composer-text").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) {

@@ -19,8 +19,16 @@ export interface Message {
   seq: number; id: string; client_id?: string; author: Author; text: string; created_at: number;
   reply_to?: number; edited_at?: number; deleted?: boolean;
   reactions?: { emoji: string; users: string[] }[];
+  /** Set when the message is a poll asking `text`. */
+  poll?: Poll;
   turn?: { provider: string; model: string; tokens_in: number; tokens_out: number; ttft_ms: number; latency_ms: number; finish_reason: string; incomplete: boolean };
 }
+/** Where a poll stands. `users` (who chose each option) only when the poll
+ *  is not anonymous; `mine` (your ballot) in history, replays and frames to
+ *  your own sockets. */
+export interface Tally { counts: number[]; voters: number; users?: string[][]; closed: boolean; mine?: number[] }
+export interface Poll { options: string[]; multiple: boolean; anonymous: boolean; closes_at?: number; tally: Tally }
+export interface PollOptions { options: string[]; multiple?: boolean; anonymous?: boolean; closesAt?: number }
 export interface SessionView {
   id: string; owner_id: string; title: string | null; contact: { name: string; email: string } | null;
   mode: "assistant" | "human"; status: "open" | "waiting" | "assigned" | "resolved" | "closed";
@@ -80,7 +88,9 @@ export interface SessionEvents {
   edited: { seq: number; text: string; edited_at: number; change: number };
   deleted: { seq: number; deleted_at: number; change: number };
   reaction: { seq: number; emoji: string; user: UserRef; action: "add" | "remove"; change: number };
-  /** Your edit, deletion or reaction took effect (`change` null: it changed nothing). */
+  /** A poll's tally changed (a vote, or it closed). */
+  poll: { seq: number; tally: Tally; change: number };
+  /** Your edit, deletion, reaction or vote took effect (`change` null: it changed nothing). */
   applied: { client_id: string; change: number | null; duplicate: boolean };
   typing: { user: UserRef };
   presence: { user: UserRef; status: "joined" | "left"; devices: number };
@@ -105,12 +115,14 @@ export declare class ConfabSession extends EventTarget {
   connect(): void;
   close(): void;
   /** Returns the message's client id. Queued while offline; sent exactly once. */
-  send(text: string, options?: { replyTo?: number }): string;
-  /** Edits, deletions and reactions are queued like sends and applied exactly
+  send(text: string, options?: { replyTo?: number; poll?: PollOptions }): string;
+  /** Edits, deletions, reactions and votes are queued like sends and applied exactly
    *  once; each returns its client id (`applied` or an `error` names it). */
   edit(seq: number, text: string): string;
   delete(seq: number): string;
   react(seq: number, emoji: string, action?: "add" | "remove"): string;
+  /** Replaces your ballot on poll `seq` (option indexes; [] withdraws it). */
+  vote(seq: number, choices: number[]): string;
   typing(): void;
   read(seq: number): void;
   stop(): void;

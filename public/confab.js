@@ -7,7 +7,7 @@
 //   chat.addEventListener("status", (e) => showStatus(e.detail));
 //   chat.connect();
 //   chat.send("Hello");                 // queued offline, delivered exactly once
-//   chat.edit(seq, "Hello!");           // so are edits, deletions and reactions
+//   chat.edit(seq, "Hello!");           // so are edits, deletions, reactions and votes
 //
 // Full reference: docs/client.md. Types: confab.d.ts.
 
@@ -225,7 +225,7 @@ export class ConfabInbox extends EventTarget {
  *
  * Events (all `CustomEvent`s, payload in `detail`): `status`
  * ({state, queued}), `hello`, `synced`, `message`, `ack`, `turn`, `delta`,
- * `edited`, `deleted`, `reaction`, `applied`, `typing`, `presence`, `receipt`, `mode`,
+ * `edited`, `deleted`, `reaction`, `poll`, `applied`, `typing`, `presence`, `receipt`, `mode`,
  * `error` (an error frame), `renew` ({code}: the token expired and a fresh
  * ticket is being fetched; no gap follows), `closed` ({code, reason, terminal}).
  */
@@ -269,10 +269,17 @@ export class ConfabSession extends EventTarget {
     this.#setState("closed");
   }
 
-  /** Sends a message; returns its client id. Offline, it waits in the outbox. */
-  send(text, { replyTo } = {}) {
+  /** Sends a message; returns its client id. Offline, it waits in the outbox.
+   *  With `poll` ({options, multiple, anonymous, closesAt}) the text is a
+   *  poll's question. */
+  send(text, { replyTo, poll } = {}) {
     const frame = { type: "send", client_id: newClientId(), text };
     if (replyTo) frame.reply_to = replyTo;
+    if (poll) {
+      const { options, multiple = false, anonymous = false, closesAt } = poll;
+      frame.poll = { options, multiple, anonymous };
+      if (closesAt != null) frame.poll.closes_at = closesAt;
+    }
     return this.#queue(frame);
   }
   /** Edits, deletes or reacts to a message: queued like sends (offline they
@@ -281,6 +288,11 @@ export class ConfabSession extends EventTarget {
   delete(seq) { return this.#queue({ type: "delete", seq, client_id: newClientId() }); }
   react(seq, emoji, action = "add") {
     return this.#queue({ type: "react", seq, emoji, action, client_id: newClientId() });
+  }
+  /** Votes on poll `seq`: `choices` (option indexes) replace the user's
+   *  earlier ballot; [] withdraws it. Queued and applied once, like edits. */
+  vote(seq, choices) {
+    return this.#queue({ type: "vote", seq, choices, client_id: newClientId() });
   }
   /** Says the user is typing; sent at most once every 2 s. */
   typing() {
@@ -445,6 +457,7 @@ export class ConfabSession extends EventTarget {
       case "edited":
       case "deleted":
       case "reaction":
+      case "poll":
         this.seenChange = Math.max(this.seenChange ?? 0, f.change ?? 0);
         if (this.state === "online") this.lastChange = this.seenChange;
         break;

@@ -9,15 +9,16 @@ export class Transcript {
   /**
    * @param {HTMLOListElement} list
    * @param {{me: {id: string}, onEdit?: Function, onDelete?: Function, onReact?: Function,
-   *          onReply?: Function}} options
+   *          onReply?: Function, onVote?: Function}} options
    */
-  constructor(list, { me, onEdit, onDelete, onReact, onReply }) {
+  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote }) {
     this.list = list;
     this.me = me;
     this.onEdit = onEdit;
     this.onDelete = onDelete;
     this.onReact = onReact;
     this.onReply = onReply;
+    this.onVote = onVote;
     this.bySeq = new Map();
     this.reads = new Map(); // user id → {name, seq}
   }
@@ -32,6 +33,7 @@ export class Transcript {
     on("edited", this.edited);
     on("deleted", this.deleted);
     on("reaction", this.reaction);
+    on("poll", this.tally);
   }
 
   clear() {
@@ -62,6 +64,7 @@ export class Transcript {
     this.bySeq.set(m.seq, li);
     this.#text(li, m);
     this.#reactions(li, m.reactions ?? []);
+    this.#poll(li, m.poll);
     this.#actions(li, m);
     this.#thread(li, m);
     this.#order(li);
@@ -97,6 +100,50 @@ export class Transcript {
     this.#text(li, { deleted: true });
     li.querySelector(".actions").replaceChildren();
     li.querySelector(".reactions").replaceChildren();
+    this.#poll(li, null);
+  }
+
+  /** A poll's tally changed; the ballot stays as it was unless the frame
+   *  carries this user's (`mine`). */
+  tally(f) {
+    const li = this.bySeq.get(f.seq);
+    if (!li?.dataset.poll) return;
+    const poll = JSON.parse(li.dataset.poll);
+    poll.tally = { ...f.tally, mine: f.tally.mine ?? poll.tally.mine };
+    this.#poll(li, poll);
+  }
+
+  /** The poll under its question: one button per option with its votes
+   *  (pressed: this user's choice); a click sends the new ballot. */
+  #poll(li, poll) {
+    li.querySelector(".poll")?.remove();
+    if (!poll) return void delete li.dataset.poll;
+    li.dataset.poll = JSON.stringify(poll);
+    const { tally } = poll;
+    const mine = tally.mine ?? [];
+    const box = h("div", { class: "poll", role: "group", "aria-label": `Poll: ${poll.options.length} options` });
+    poll.options.forEach((option, i) => {
+      const b = h("button", { type: "button", class: "option", "aria-pressed": String(mine.includes(i)) },
+        h("span", { class: "label" }, option), h("span", { class: "count" }, String(tally.counts[i] ?? 0)));
+      if (tally.users) b.title = tally.users[i].join(", ");
+      b.disabled = tally.closed || !this.onVote;
+      b.addEventListener("click", () => {
+        const choices = poll.multiple
+          ? (mine.includes(i) ? mine.filter((c) => c !== i) : [...mine, i].sort((x, y) => x - y))
+          : (mine.includes(i) ? [] : [i]);
+        this.onVote(Number(li.dataset.seq), choices);
+      });
+      box.append(b);
+    });
+    const kind = [poll.multiple ? "several choices" : "one choice", poll.anonymous ? "anonymous" : ""];
+    const note = h("p", { class: "poll-note" });
+    note.textContent = [
+      `${tally.voters} ${tally.voters === 1 ? "voter" : "voters"}`,
+      ...kind.filter(Boolean),
+      tally.closed ? "closed" : poll.closes_at ? `closes ${new Date(poll.closes_at).toLocaleString()}` : "",
+    ].filter(Boolean).join(" · ");
+    box.append(note);
+    li.querySelector(".text").after(box);
   }
 
   reaction(f) {

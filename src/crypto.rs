@@ -33,6 +33,8 @@ pub enum Field {
     WebhookEvent,
     /// A webhook endpoint's signing secret (keyed by endpoint id).
     WebhookSecret,
+    /// A poll's options (keyed by session and message id).
+    PollOptions,
 }
 
 impl Field {
@@ -44,6 +46,7 @@ impl Field {
             Field::ContactEmail => "session.contact_email",
             Field::WebhookEvent => "webhook.event",
             Field::WebhookSecret => "webhook.secret",
+            Field::PollOptions => "poll.options",
         }
     }
 }

@@ -241,6 +241,8 @@ pub enum SocketError {
     TooManyReactions {
         cap: u32,
     },
+    /// A vote the poll does not take.
+    Poll(crate::poll::Refusal),
     /// An edit, delete, reaction or read could not be stored; retry it.
     ChangeNotApplied,
     /// A send could not be stored; retry it with the same client id.
@@ -275,6 +277,7 @@ impl SocketError {
             SocketError::MessageDeleted => "message_deleted",
             SocketError::MessageNotFound => "not_found",
             SocketError::TooManyReactions { .. } => "too_many_reactions",
+            SocketError::Poll(r) => r.code(),
             SocketError::ChangeNotApplied | SocketError::AssistantFailed => "internal",
             SocketError::NotStored => "persist_failed",
             SocketError::SessionGone => "session_gone",
@@ -310,6 +313,7 @@ impl SocketError {
             SocketError::TooManyReactions { cap } => {
                 format!("at most {cap} different reactions per message")
             }
+            SocketError::Poll(r) => r.message(),
             SocketError::ChangeNotApplied => "the change was not applied; retry".into(),
             SocketError::NotStored => "message not stored; retry".into(),
             SocketError::SessionGone => "this session no longer exists".into(),

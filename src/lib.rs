@@ -20,6 +20,7 @@ pub mod llm;
 pub mod metrics;
 pub mod model;
 pub mod origins;
+pub mod poll;
 pub mod protocol;
 pub mod router;
 pub mod service;

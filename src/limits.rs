@@ -19,6 +19,7 @@ impl Scope {
             F::Edit { .. }
             | F::Delete { .. }
             | F::React { .. }
+            | F::Vote { .. }
             | F::Read { .. }
             | F::Escalate
             | F::Claim

@@ -29,6 +29,9 @@ pub enum ClientFrame {
         /// invalid one is ignored and a new trace started.
         #[serde(default)]
         traceparent: Option<String>,
+        /// Makes the message a poll asking `text` (`crate::poll`).
+        #[serde(default)]
+        poll: Option<crate::poll::PollSpec>,
     },
     /// `client_id` (optional on `edit`, `delete` and `react`) is the
     /// change's idempotency key: a resend changes nothing again and is
@@ -48,6 +51,14 @@ pub enum ClientFrame {
         seq: u64,
         emoji: String,
         action: ReactAction,
+        #[serde(default)]
+        client_id: Option<ClientId>,
+    },
+    /// A ballot on poll `seq`: it replaces the user's earlier one (an
+    /// empty `choices` withdraws the vote). `client_id` as for `react`.
+    Vote {
+        seq: u64,
+        choices: Vec<u32>,
         #[serde(default)]
         client_id: Option<ClientId>,
     },
@@ -83,7 +94,8 @@ impl ClientFrame {
             ClientFrame::Send { client_id, .. } => Some(client_id.as_str()),
             ClientFrame::Edit { client_id, .. }
             | ClientFrame::Delete { client_id, .. }
-            | ClientFrame::React { client_id, .. } => client_id.as_deref(),
+            | ClientFrame::React { client_id, .. }
+            | ClientFrame::Vote { client_id, .. } => client_id.as_deref(),
             _ => None,
         }
     }
@@ -94,6 +106,7 @@ impl ClientFrame {
             ClientFrame::Edit { .. } => "edit",
             ClientFrame::Delete { .. } => "delete",
             ClientFrame::React { .. } => "react",
+            ClientFrame::Vote { .. } => "vote",
             ClientFrame::Typing => "typing",
             ClientFrame::Read { .. } => "read",
             ClientFrame::Stop => "stop",
@@ -109,8 +122,8 @@ impl ClientFrame {
 }
 
 const CLIENT_TYPES: &[&str] = &[
-    "send", "edit", "delete", "react", "typing", "read", "stop", "escalate", "claim", "takeover",
-    "transfer", "resolve", "release", "ping",
+    "send", "edit", "delete", "react", "vote", "typing", "read", "stop", "escalate", "claim",
+    "takeover", "transfer", "resolve", "release", "ping",
 ];
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +215,9 @@ pub struct MessageView {
     /// Emoji → user ids, in history and resume replay.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub reactions: Vec<ReactionSummary>,
+    /// Set when the message is a poll: its options and tally.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub poll: Option<crate::poll::PollView>,
 }
 
 /// What an assistant reply cost and how it ended.
@@ -298,7 +314,15 @@ pub enum ServerFrame<'a> {
         action: ReactAction,
         change: u64,
     },
-    /// To the sender of an `edit`, `delete` or `react` that carried a
+    /// Poll `seq`'s tally changed (a vote, or the poll closed): the
+    /// tally as it is now. `mine` only in frames to the voter's sockets
+    /// and in replays.
+    Poll {
+        seq: u64,
+        tally: &'a crate::poll::Tally,
+        change: u64,
+    },
+    /// To the sender of an `edit`, `delete`, `react` or `vote` that carried a
     /// `client_id`: it took effect as `change` (null: it changed nothing,
     /// e.g. a reaction already there), or it had already (`duplicate`).
     Applied {
@@ -410,7 +434,7 @@ impl FrameError {
         FrameError::new("unknown_type", "the inbox socket takes no frames but ping")
     }
 
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
         FrameError {
             code,
             message: message.into(),
@@ -446,7 +470,7 @@ pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
         }
         Some(t) => t,
     };
-    let keyed = matches!(kind, "send" | "edit" | "delete" | "react");
+    let keyed = matches!(kind, "send" | "edit" | "delete" | "react" | "vote");
     // Kept for the error: a refused frame is answered with its client id.
     let client_id = value
         .get("client_id")
@@ -501,10 +525,27 @@ pub fn validate_text(text: &str, limits: Limits) -> Result<(), FrameError> {
 
 fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
     match frame {
-        ClientFrame::Send { text, reply_to, .. } => {
+        ClientFrame::Send {
+            text,
+            reply_to,
+            poll,
+            ..
+        } => {
             validate_text(text, limits)?;
             if let Some(r) = reply_to {
                 validate_seq(*r)?;
+            }
+            if let Some(p) = poll {
+                p.check()?;
+            }
+        }
+        ClientFrame::Vote { seq, choices, .. } => {
+            validate_seq(*seq)?;
+            if choices.len() > crate::poll::MAX_OPTIONS {
+                return Err(FrameError::new(
+                    "invalid_choice",
+                    format!("at most {} choices", crate::poll::MAX_OPTIONS),
+                ));
             }
         }
         ClientFrame::Edit { seq, text, .. } => {

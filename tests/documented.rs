@@ -131,6 +131,10 @@ async fn erasure_removes_every_row_of_the_session() {
     )
     .await;
     recv_type(&mut ws, "reaction").await;
+    send_json(&mut ws, json!({"type": "send", "client_id": "e3", "text": "poll?", "poll": {"options": ["a", "b"]}})).await;
+    recv_type(&mut ws, "ack").await;
+    send_json(&mut ws, json!({"type": "vote", "seq": 3, "choices": [1]})).await;
+    recv_type(&mut ws, "poll").await;
     send_json(&mut ws, json!({"type": "read", "seq": 2})).await;
     recv_type(&mut ws, "receipt").await;
     let (mut member_ws, _, _) = member.join(&s, None).await;
@@ -141,6 +145,8 @@ async fn erasure_removes_every_row_of_the_session() {
         ("messages", "session_id"),
         ("message_edits", "session_id"),
         ("reactions", "session_id"),
+        ("polls", "session_id"),
+        ("poll_votes", "session_id"),
         ("read_positions", "session_id"),
         ("replication", "session_id"),
         ("session_metrics", "session_id"),

@@ -264,6 +264,7 @@ async fn count_on(h: &Harness, prefix: &str) -> u64 {
     let q = "SELECT
         (SELECT count(*) FROM messages WHERE body LIKE ?1) +
         (SELECT count(*) FROM message_edits WHERE body LIKE ?1) +
+        (SELECT count(*) FROM polls WHERE options LIKE ?1) +
         (SELECT count(*) FROM sessions WHERE title LIKE ?1) +
         (SELECT count(*) FROM sessions WHERE contact_name LIKE ?1) +
         (SELECT count(*) FROM sessions WHERE contact_email LIKE ?1) AS n";
@@ -289,6 +290,9 @@ async fn all_texts(u: &User, sessions: &[String]) -> Vec<String> {
         for m in page["messages"].as_array().unwrap() {
             assert!(m.get("unreadable").is_none(), "{m}");
             out.push(m["text"].as_str().unwrap().to_string());
+            if let Some(p) = m.get("poll") {
+                out.push(p["options"].to_string());
+            }
         }
     }
     out
@@ -317,6 +321,14 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         for j in 0..10 {
             send_msg(&mut ws, &format!("r{j}"), &format!("message {i}.{j}")).await;
         }
+        // A poll: its options are sealed too.
+        let poll = json!({"options": [format!("yes {i}"), format!("no {i}")]});
+        send_json(
+            &mut ws,
+            json!({"type": "send", "client_id": "rp", "text": format!("poll {i}"), "poll": poll}),
+        )
+        .await;
+        recv_type(&mut ws, "ack").await;
         send_json(
             &mut ws,
             json!({"type": "edit", "seq": 1, "text": format!("edited {i}")}),
@@ -342,8 +354,8 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
     let total = count_on(&first, "v1.k1.").await;
     assert_eq!(
         total,
-        3 * 3 + 3 * 10 + 3,
-        "3 sessions × 3 fields, 30 messages, 3 edits"
+        3 * 3 + 3 * 11 + 3 + 3,
+        "3 sessions × 3 fields, 33 messages, 3 edits, 3 polls"
     );
     assert_eq!(first.terminate(), Some(0));
 
@@ -379,8 +391,8 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         .call(Method::POST, &format!("{path}?batch=10"), None)
         .await;
     assert_eq!(status, 200, "{r}");
-    // The session objects' logs come first: 10 of the first session's 11
-    // bodies (10 messages, 1 edit), and the cursor comes back to it.
+    // The session objects' logs come first: 10 of the first session's 13
+    // bodies (11 messages, 1 edit, 1 poll), and the cursor comes back to it.
     assert_eq!(
         (r["rotated"].as_u64(), r["done"].as_bool()),
         (Some(10), Some(false)),
@@ -464,13 +476,14 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
             &dir,
             s,
             "SELECT (SELECT count(*) FROM messages WHERE body LIKE 'v1.k1.%')
-                  + (SELECT count(*) FROM message_edits WHERE body LIKE 'v1.k1.%') AS n,
+                  + (SELECT count(*) FROM message_edits WHERE body LIKE 'v1.k1.%')
+                  + (SELECT count(*) FROM polls WHERE options LIKE 'v1.k1.%') AS n,
                     (SELECT count(*) FROM messages WHERE body LIKE 'v1.k2.%') AS k2",
             json!([]),
         );
         assert_eq!(
             (left[0]["n"].as_i64(), left[0]["k2"].as_i64()),
-            (Some(0), Some(10)),
+            (Some(0), Some(11)),
             "{s}"
         );
     }

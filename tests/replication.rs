@@ -493,3 +493,56 @@ async fn a_reply_cut_off_by_sigkill_ends_as_interrupted_and_the_question_is_answ
         ]
     );
 }
+
+/// A backlog longer than one flush's appends (100): the reactions and
+/// polls of messages past the first flush wait for their messages rather
+/// than be written as nothing (their statements are guarded by the
+/// message row) and dropped.
+#[tokio::test]
+async fn a_backlog_longer_than_one_flush_keeps_its_tails_reactions_and_votes() {
+    let h = Harness::start(Options {
+        vars: vec![
+            ("RATE_MESSAGES_PER_MINUTE".into(), "0".into()),
+            ("RATE_ACTIONS_PER_MINUTE".into(), "0".into()),
+        ],
+        ..Default::default()
+    });
+    let u = User::new(&h, "backlog");
+    let s = u.create_session("backlog").await;
+    let (mut ws, _, _) = u.join(&s, None).await;
+    h.d1_outage(true).await;
+    for i in 1..=110 {
+        send_msg(&mut ws, &format!("b{i}"), &format!("m{i}")).await;
+    }
+    let poll = json!({"options": ["a", "b"]});
+    send_json(
+        &mut ws,
+        json!({"type": "send", "client_id": "b111", "text": "poll", "poll": poll}),
+    )
+    .await;
+    recv_type(&mut ws, "ack").await;
+    send_json(
+        &mut ws,
+        json!({"type": "react", "seq": 105, "emoji": "👍", "action": "add"}),
+    )
+    .await;
+    recv_type(&mut ws, "reaction").await;
+    send_json(&mut ws, json!({"type": "vote", "seq": 111, "choices": [1]})).await;
+    recv_type(&mut ws, "poll").await;
+    h.d1_outage(false).await;
+    h.replicated(&s).await;
+    assert_eq!(d1_messages(&h, &s).await.len(), 111);
+    let q = |sql: &'static str| h.session_sql(&s, sql, json!([s]));
+    assert_eq!(
+        q("SELECT seq, emoji FROM reactions WHERE session_id = ?1").await,
+        vec![json!({"seq": 105, "emoji": "👍"})]
+    );
+    assert_eq!(
+        q("SELECT seq, choice FROM poll_votes WHERE session_id = ?1").await,
+        vec![json!({"seq": 111, "choice": 1})]
+    );
+    assert_eq!(
+        q("SELECT seq FROM polls WHERE session_id = ?1").await,
+        vec![json!({"seq": 111})]
+    );
+}

@@ -16,6 +16,30 @@ fn decodes_every_client_frame() {
                 text: "hi".into(),
                 reply_to: Some(3),
                 traceparent: None,
+                poll: None,
+            },
+        ),
+        (
+            r#"{"type":"send","client_id":"c2","text":"lunch?","poll":{"options":["yes","no"],"closes_at":9}}"#,
+            ClientFrame::Send {
+                client_id: ClientId::parse("c2".into()).unwrap(),
+                text: "lunch?".into(),
+                reply_to: None,
+                traceparent: None,
+                poll: Some(crate::poll::PollSpec {
+                    options: vec!["yes".into(), "no".into()],
+                    multiple: false,
+                    anonymous: false,
+                    closes_at: Some(9),
+                }),
+            },
+        ),
+        (
+            r#"{"type":"vote","seq":4,"choices":[1],"client_id":"v1"}"#,
+            ClientFrame::Vote {
+                seq: 4,
+                choices: vec![1],
+                client_id: Some(ClientId::parse("v1".into()).unwrap()),
             },
         ),
         (
@@ -135,6 +159,33 @@ fn a_change_is_refused_with_its_client_id() {
         (e.code, e.client_id.as_deref()),
         ("invalid_emoji", Some("r1"))
     );
+    let e = decode(
+        r#"{"type":"send","client_id":"p1","text":"q","poll":{"options":["only"]}}"#,
+        L,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code, e.client_id.as_deref()),
+        ("invalid_poll", Some("p1"))
+    );
+    let e = decode(
+        r#"{"type":"vote","seq":1,"choices":[0,1,2,3,4,5,6,7,8,9,10],"client_id":"v1"}"#,
+        L,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code, e.client_id.as_deref()),
+        ("invalid_choice", Some("v1"))
+    );
+    let e = decode(
+        r#"{"type":"vote","seq":1,"choices":[-1],"client_id":"v2"}"#,
+        L,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code, e.client_id.as_deref()),
+        ("invalid_frame", Some("v2"))
+    );
     let e = decode(r#"{"type":"delete","seq":1,"client_id":"turn:x"}"#, L).unwrap_err();
     assert_eq!(e.code, "invalid_client_id");
     // Frames without a key have none to echo.
@@ -230,6 +281,7 @@ fn message_frame_shape() {
         unreadable: None,
         turn: None,
         reactions: vec![],
+        poll: None,
     };
     let v: serde_json::Value = serde_json::from_str(&ServerFrame::Message(&m).to_json()).unwrap();
     assert_eq!(v["type"], "message");

@@ -155,7 +155,12 @@ pub fn transcript_text(messages: &[MessageView]) -> String {
         } else if let Some(code) = &m.unreadable {
             format!("(unreadable: {code})")
         } else {
-            m.text.replace("\r\n", "\n").replace('\n', "\n    ")
+            // A poll shows its options and counts after its question.
+            let text = match &m.poll {
+                Some(p) => p.describe(&m.text),
+                None => m.text.clone(),
+            };
+            text.replace("\r\n", "\n").replace('\n', "\n    ")
         };
         out.push_str(&format!("[{ts}] {} ({kind}): {text}\n", m.author.name));
     }

@@ -139,18 +139,30 @@ fn the_text_transcript_has_a_line_per_message() {
         unreadable: None,
         turn: None,
         reactions: vec![],
+        poll: None,
     };
     let mut gone = m(3, AuthorKind::User, "Ann", "");
     gone.deleted = true;
+    let mut poll = m(4, AuthorKind::User, "Ann", "Tea?");
+    let spec = crate::poll::PollSpec {
+        options: vec!["yes".into(), "no".into()],
+        multiple: false,
+        anonymous: false,
+        closes_at: None,
+    };
+    let tally = crate::poll::Tally::count(&spec, &[("bo".into(), 1)], 0, None);
+    poll.poll = Some(crate::poll::PollView::new(spec, tally));
     let text = transcript_text(&[
         m(1, AuthorKind::User, "Ann", "two\nlines"),
         m(2, AuthorKind::Assistant, "Assistant", "ok"),
         gone,
+        poll,
     ]);
     assert_eq!(
         text,
         "[2021-02-25T15:02:10.043Z] Ann (user): two\n    lines\n\
          [2021-02-25T15:02:10.044Z] Assistant (assistant): ok\n\
-         [2021-02-25T15:02:10.045Z] Ann (user): (deleted)\n"
+         [2021-02-25T15:02:10.045Z] Ann (user): (deleted)\n\
+         [2021-02-25T15:02:10.046Z] Ann (user): Tea? [poll, open: yes (0) | no (1)]\n"
     );
 }

@@ -1,8 +1,8 @@
-//! The object's one alarm, shared by five parts: socket lifetimes (the
+//! The object's one alarm, shared by six parts: socket lifetimes (the
 //! next token expiry, `lifetime.rs`), replication (the next outbox flush,
 //! `outbox.rs`), the watchdog of a running turn (`progress.rs`), the
-//! desk's timers (escalation timeout, idle close: `desk.rs`) and webhook
-//! events the queue refused (`hooks.rs`). It is set to whichever comes
+//! desk's timers (escalation timeout, idle close: `desk.rs`), webhook
+//! events the queue refused (`hooks.rs`) and polls' closing times. It is set to whichever comes
 //! first.
 //!
 //! The time of the pending alarm is cached while the object is awake, so
@@ -102,17 +102,47 @@ impl Core {
         let hooks = self.send_hooks().await;
         // The desk's escalation timeout and idle close (`desk.rs`).
         let desk = self.desk_timers(now).await;
+        // Polls whose closing time has come (`crate::poll`).
+        let polls = self.close_polls(now);
         // A running turn keeps its watchdog (`progress.rs`).
         let watchdog = self
             .turn_busy()
             .then(|| now_ms() + super::progress::WATCHDOG_MS);
-        let next = [next_expiry, next_flush, watchdog, desk, hooks]
+        let next = [next_expiry, next_flush, watchdog, desk, hooks, polls]
             .into_iter()
             .flatten()
             .min();
         if let Some(at) = next {
             self.alarm_no_later_than(at).await;
         }
+    }
+
+    /// Announces every poll whose closing time has come (its final tally,
+    /// as a change); gives when the next open poll closes. Votes after the
+    /// closing time are refused whether or not this has run yet.
+    fn close_polls(&self, now: i64) -> Option<i64> {
+        let Ok(keys) = self.keyring() else {
+            return None;
+        };
+        let closed = match self.log.close_due(now, &self.outbox) {
+            Ok(c) => c,
+            Err(e) => {
+                self.log_error("poll_close_failed", &e);
+                return Some(now + super::progress::WATCHDOG_MS);
+            }
+        };
+        for (seq, change) in closed {
+            if let Ok(Some(tally)) = self.log.tally(keys, seq, now, None) {
+                let frame = crate::protocol::ServerFrame::Poll {
+                    seq,
+                    tally: &tally,
+                    change,
+                };
+                self.broadcast_event(&frame.to_json());
+            }
+            self.replicate_soon();
+        }
+        self.log.next_close().ok().flatten()
     }
 
     /// One flush, if the outbox holds anything; gives when the next is due.

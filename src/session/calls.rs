@@ -140,6 +140,7 @@ impl Core {
                 before,
                 limit,
                 thread,
+                ref caller,
                 ..
             } => {
                 let keys = self.keyring()?;
@@ -149,7 +150,9 @@ impl Core {
                     return Err(AppError::NotFound);
                 }
                 let before = before.unwrap_or(u64::MAX);
-                let messages = self.log.page(keys, (0, before), limit, true, thread)?;
+                // A poll's tally shows the caller's own ballot.
+                let reader = Some(caller.user.id.as_str());
+                let messages = (self.log).page(keys, (0, before), limit, (true, thread), reader)?;
                 let last_change = self.log.last_change()?;
                 reply(&HistoryReply {
                     messages,

@@ -302,6 +302,7 @@ impl Core {
             reply_to: None,
             created_at: now_ms(),
             turn: None,
+            poll: None,
         };
         self.enqueue(Job::Send { ws: None, msg });
         self.drain().await;

@@ -481,6 +481,7 @@ impl Core {
                 text,
                 reply_to,
                 traceparent,
+                poll,
             } => {
                 // A reply answers a stored message: clients learn seqs from
                 // acks, so a later one cannot be meant (threads, api.md).
@@ -488,6 +489,12 @@ impl Core {
                 if reply_to.is_some_and(|parent| parent > last) {
                     let refusal = SocketError::MessageNotFound.frame(Some(&client_id));
                     return send_to(&ws, &refusal);
+                }
+                // The closing time needs the clock, so it is checked here
+                // rather than while decoding.
+                if let Some(Err(mut e)) = poll.as_ref().map(|p| p.check_closing(now_ms())) {
+                    e.client_id = Some(client_id.to_string());
+                    return send_to(&ws, &SocketError::Frame(e).frame(None));
                 }
                 *self.asked_trace.borrow_mut() = traceparent;
                 let msg = NewMessage {
@@ -502,6 +509,7 @@ impl Core {
                     reply_to,
                     created_at: now_ms(),
                     turn: None,
+                    poll,
                 };
                 self.enqueue(Job::Send { ws: Some(ws), msg });
             }
@@ -519,6 +527,11 @@ impl Core {
                 action,
                 client_id,
             } => self.enqueue_change(ws, me, (seq, client_id), Alter::React(emoji, action)),
+            ClientFrame::Vote {
+                seq,
+                choices,
+                client_id,
+            } => self.enqueue_change(ws, me, (seq, client_id), Alter::Vote(choices)),
             ClientFrame::Read { seq } => self.enqueue(Job::Read {
                 ws,
                 user: me.user,

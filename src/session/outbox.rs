@@ -56,6 +56,8 @@ pub enum Topic {
     Message,
     /// The reactions on one message.
     Reactions,
+    /// The poll on one message and its votes.
+    Poll,
     /// One user's read position.
     Read,
     /// One user's membership (added or removed).
@@ -71,6 +73,7 @@ impl Topic {
         match self {
             Topic::Message => "message",
             Topic::Reactions => "reactions",
+            Topic::Poll => "poll",
             Topic::Read => "read",
             Topic::Member => "member",
             Topic::Session => "session",
@@ -82,6 +85,7 @@ impl Topic {
         [
             Topic::Message,
             Topic::Reactions,
+            Topic::Poll,
             Topic::Read,
             Topic::Member,
             Topic::Session,
@@ -96,7 +100,7 @@ impl Topic {
     fn rank(self) -> u8 {
         match self {
             Topic::Message => 0,
-            Topic::Reactions | Topic::Read | Topic::Member => 1,
+            Topic::Reactions | Topic::Poll | Topic::Read | Topic::Member => 1,
             Topic::Counters => 2,
             Topic::Session => 3,
         }
@@ -278,6 +282,16 @@ impl Outbox {
         let appended = &appended[..appended.len().min(FLUSH_APPENDS)];
         let new_mark = appended.last().map_or(mark, |m| m.row.seq);
         crate::sort::sort_by_key(&mut rows, |r| Topic::parse(&r.topic).map_or(9, Topic::rank));
+        // A message's reactions or poll are written to D1 only where D1
+        // has the message (their statements are guarded by its row), so
+        // those of a message past this flush's appends wait for a later
+        // flush rather than be written as nothing and dropped. (Only a
+        // backlog of more than FLUSH_APPENDS leaves such messages, so
+        // `more` is already set.)
+        rows.retain(|r| {
+            let waits = matches!(Topic::parse(&r.topic), Some(Topic::Reactions | Topic::Poll));
+            !(waits && r.key.parse::<i64>().is_ok_and(|seq| seq > new_mark))
+        });
 
         if let Err(e) = settle(home, session, appended).await {
             let alone = replica::status(db, session, depth, oldest, now)?;

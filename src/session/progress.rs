@@ -185,6 +185,7 @@ impl Core {
                 reply_to: None,
                 created_at: now_ms(),
                 turn: Some((meta, charge)),
+                poll: None,
             },
         });
         // Answer again; the interrupted reply stays out of the prompt.

@@ -25,9 +25,9 @@
 //! message committed after the final page is broadcast to the socket live.
 //! That is what makes resume gap-free and duplicate-free.
 
-use super::log::{Appended, Change, Reacted};
+use super::log::{Appended, Change, Reacted, Voted};
 use super::replay::Step;
-use super::sockets::{send_to, Frame, BATCH_TAG, SINGLE_TAG};
+use super::sockets::{send_to, user_tag, Frame, BATCH_TAG, SINGLE_TAG};
 use super::Core;
 use crate::config::LogLevel;
 use crate::contract::PostReply;
@@ -73,8 +73,8 @@ pub enum Job {
     },
 }
 
-/// An edit, deletion or reaction of message `seq` by `user` (as `kind`),
-/// with its idempotency key if it has one.
+/// An edit, deletion, reaction or vote on message `seq` by `user` (as
+/// `kind`), with its idempotency key if it has one.
 pub struct ChangeJob {
     pub ws: WebSocket,
     pub user: UserRef,
@@ -89,12 +89,17 @@ pub enum Alter {
     Edit(String),
     Delete,
     React(String, ReactAction),
+    /// A ballot replacing the user's earlier one on a poll.
+    Vote(Vec<u32>),
 }
 
 /// What a change came to.
 enum Outcome {
     /// It is change number `.1`, announced by the frame `.0`.
     Done(String, u64),
+    /// A vote, change number `.2`: the tally for everyone (`.0`), and for
+    /// the voter's own sockets with their ballot (`.1`).
+    Voted(String, String, u64),
     /// Nothing to change (a reaction already so).
     Nothing,
     /// Its idempotency key was used already, for this change (if any).
@@ -104,7 +109,8 @@ enum Outcome {
 
 enum Work {
     Commit(Vec<(Option<WebSocket>, NewMessage)>),
-    One(Job),
+    // Boxed: a job is large next to a batch (a Vec).
+    One(Box<Job>),
 }
 
 impl Core {
@@ -137,12 +143,12 @@ impl Core {
                         }
                         Work::Commit(batch)
                     }
-                    Some(job) => Work::One(job),
+                    Some(job) => Work::One(Box::new(job)),
                 }
             };
             match work {
                 Work::Commit(batch) => self.commit(batch).await,
-                Work::One(job) => self.run(job).await,
+                Work::One(job) => self.run(*job).await,
             }
         }
         self.draining.set(false);
@@ -169,6 +175,7 @@ impl Core {
             reply_to: None,
             created_at: now_ms(),
             turn: None,
+            poll: None,
         };
         self.enqueue(Job::Send { ws: None, msg });
         self.drain().await;
@@ -285,11 +292,17 @@ impl Core {
             }
             if !c.duplicate {
                 frames.push(ServerFrame::Message(&c.view).to_json());
-                if c.view.author.kind == crate::protocol::AuthorKind::User {
-                    askers.push(UserRef {
-                        id: c.view.author.id.clone(),
-                        name: c.view.author.name.clone(),
-                    });
+                match &c.view.poll {
+                    // A poll asks the people in the session, not the
+                    // assistant; the alarm announces its closing.
+                    Some(p) => p.closes_at.into_iter().for_each(|at| self.alarm_soon(at)),
+                    None if c.view.author.kind == crate::protocol::AuthorKind::User => {
+                        askers.push(UserRef {
+                            id: c.view.author.id.clone(),
+                            name: c.view.author.name.clone(),
+                        })
+                    }
+                    None => {}
                 }
             }
         }
@@ -448,7 +461,7 @@ impl Core {
 }
 
 impl Core {
-    /// Queues an edit, deletion or reaction of message `seq` by the
+    /// Queues an edit, deletion, reaction or vote on message `seq` by the
     /// socket's user, with its idempotency key.
     pub(super) fn enqueue_change(
         &self,
@@ -479,6 +492,17 @@ impl Core {
         let (change, duplicate) = match outcome {
             Ok(Outcome::Done(frame, n)) => {
                 self.broadcast_event(&frame);
+                (Some(n), false)
+            }
+            Ok(Outcome::Voted(all, own, n)) => {
+                let mine = self.state.get_websockets_with_tag(&user_tag(&c.user.id));
+                self.broadcast_event_except(&all, &mine);
+                let greeted = |ws: &&WebSocket| {
+                    let replaying = self.replaying.borrow();
+                    !replaying.iter().any(|(r, g)| r == *ws && !g)
+                };
+                let own = Frame::new(&own);
+                mine.iter().filter(greeted).for_each(|ws| own.send(ws));
                 (Some(n), false)
             }
             Ok(Outcome::Nothing) => (None, false),
@@ -563,10 +587,30 @@ impl Core {
                     Reacted::TooMany => Outcome::Refused(SocketError::TooManyReactions { cap }),
                 }
             }
+            Alter::Vote(choices) => {
+                let keys = &config.keyring;
+                match log.vote(keys, (seq, user), &choices, now, out)? {
+                    Voted::Changed(change, spec, votes) => {
+                        let frame = |reader| {
+                            let tally = crate::poll::Tally::count(&spec, &votes, now, reader);
+                            ServerFrame::Poll {
+                                seq,
+                                tally: &tally,
+                                change,
+                            }
+                            .to_json()
+                        };
+                        Outcome::Voted(frame(None), frame(Some(&user.id)), change)
+                    }
+                    Voted::Unchanged => Outcome::Nothing,
+                    Voted::Refused(r) => Outcome::Refused(SocketError::Poll(r)),
+                    Voted::Missing => Outcome::Refused(SocketError::MessageNotFound),
+                }
+            }
         };
         if let Some(k) = key {
             let change = match &outcome {
-                Outcome::Done(_, n) => Some(*n),
+                Outcome::Done(_, n) | Outcome::Voted(_, _, n) => Some(*n),
                 Outcome::Nothing => None,
                 // A refusal keeps no key: the sender drops the change.
                 _ => return Ok(outcome),

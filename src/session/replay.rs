@@ -64,7 +64,7 @@ impl Core {
                     Some(Step::Messages { after, until, owed })
                 }),
                 Step::Messages { after, until, owed } => self
-                    .replay_messages(keys, &ws, after)
+                    .replay_messages(keys, (&ws, &user.id), after)
                     .map(|(last, full)| match (full, owed) {
                         (true, _) => Some(Step::Messages {
                             after: last,
@@ -77,17 +77,19 @@ impl Core {
                             None
                         }
                     }),
-                Step::Changes { after, owed } => self.replay_changes(keys, &ws, owed).map(|rest| {
-                    Some(match rest {
-                        Some(owed) => Step::Changes { after, owed },
-                        // Then any message stored meanwhile.
-                        None => Step::Messages {
-                            after,
-                            until: owed.until,
-                            owed: None,
-                        },
-                    })
-                }),
+                Step::Changes { after, owed } => self
+                    .replay_changes(keys, (&ws, &user.id), owed)
+                    .map(|rest| {
+                        Some(match rest {
+                            Some(owed) => Step::Changes { after, owed },
+                            // Then any message stored meanwhile.
+                            None => Step::Messages {
+                                after,
+                                until: owed.until,
+                                owed: None,
+                            },
+                        })
+                    }),
             };
             match next {
                 Ok(None) => return,
@@ -149,12 +151,11 @@ impl Core {
     fn replay_messages(
         &self,
         keys: &Keyring,
-        ws: &WebSocket,
+        (ws, reader): (&WebSocket, &str),
         after: u64,
     ) -> Result<(u64, bool), AppError> {
-        let messages = self
-            .log
-            .page(keys, (after, NO_REPLAY), REPLAY_PAGE, false, None)?;
+        let range = (after, NO_REPLAY);
+        let messages = (self.log).page(keys, range, REPLAY_PAGE, (false, None), Some(reader))?;
         for m in &messages {
             send_to(ws, &ServerFrame::Message(m).to_json());
         }
@@ -166,10 +167,10 @@ impl Core {
     fn replay_changes(
         &self,
         keys: &Keyring,
-        ws: &WebSocket,
+        (ws, reader): (&WebSocket, &str),
         owed: Window,
     ) -> Result<Option<Window>, AppError> {
-        let (frames, rest) = self.log.changes_page(keys, owed, REPLAY_PAGE)?;
+        let (frames, rest) = (self.log).changes_page(keys, (owed, reader), REPLAY_PAGE)?;
         for f in &frames {
             send_to(ws, f);
         }

@@ -230,7 +230,7 @@ impl Core {
         if !self.assistant_answers()? {
             return Ok(());
         }
-        let history = self.log.page(keys, (0, u64::MAX), HISTORY, true, None)?;
+        let history = (self.log).page(keys, (0, u64::MAX), HISTORY, (true, None), None)?;
         let turns: Vec<Turn> = history
             .iter()
             // A reply cut off by a crash is answered again, not continued.
@@ -246,10 +246,11 @@ impl Core {
                 } else {
                     Role::User
                 },
-                text: if m.author.kind == AuthorKind::Assistant {
-                    m.text.clone()
-                } else {
-                    format!("{}: {}", m.author.name, m.text)
+                text: match (&m.poll, m.author.kind) {
+                    // The assistant sees a poll's options and tally too.
+                    (Some(p), _) => format!("{}: {}", m.author.name, p.describe(&m.text)),
+                    (None, AuthorKind::Assistant) => m.text.clone(),
+                    (None, _) => format!("{}: {}", m.author.name, m.text),
                 },
             })
             .collect();
@@ -439,6 +440,7 @@ impl Core {
                         reply_to: None,
                         created_at: now_ms(),
                         turn: Some((meta, charge.clone())),
+                        poll: None,
                     },
                 });
                 self.drain().await;

@@ -24,6 +24,8 @@ pub struct NewMessage {
     pub created_at: i64,
     /// For an assistant reply: what it cost, and whom to charge for it.
     pub turn: Option<(TurnMeta, Charge)>,
+    /// Set when the message is a poll.
+    pub poll: Option<crate::poll::PollSpec>,
 }
 
 /// A stored message row, as both the session log and D1 hold it.
@@ -94,6 +96,7 @@ impl MessageRow {
             unreadable,
             turn,
             reactions: Vec::new(),
+            poll: None,
         }
     }
 }

@@ -33,6 +33,7 @@ pub fn statements(
     match topic {
         Topic::Message => message(db, log, session, seq()?),
         Topic::Reactions => reactions(db, log, session, seq()?),
+        Topic::Poll => poll(db, log, session, seq()?),
         Topic::Read => Ok(vec![match log.read_position(key)? {
             Some((seq, at)) => stmt(
                 db,
@@ -338,6 +339,62 @@ fn reactions(
            FROM json_each(?3)",
         list,
     )
+}
+
+/// A message's poll (sealed, as stored) and its votes, replaced whole; a
+/// poll gone with its deleted message is deleted.
+fn poll(
+    db: &D1Database,
+    log: &Log,
+    session: &str,
+    seq: i64,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let Some(p) = log.poll_rows(seq as u64, seq as u64)?.pop() else {
+        return Ok(vec![
+            stmt(
+                db,
+                "DELETE FROM poll_votes WHERE session_id = ?1 AND seq = ?2",
+                &[text(session), num(seq)],
+            )?,
+            stmt(
+                db,
+                "DELETE FROM polls WHERE session_id = ?1 AND seq = ?2",
+                &[text(session), num(seq)],
+            )?,
+        ]);
+    };
+    let mut out = vec![stmt(
+        db,
+        "INSERT INTO polls (session_id, seq, options, multiple, anonymous, closes_at, closed)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+          WHERE EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?2)
+         ON CONFLICT (session_id, seq) DO UPDATE SET options = excluded.options, closed = excluded.closed",
+        &[
+            text(session),
+            num(seq),
+            text(&p.options),
+            num(p.multiple),
+            num(p.anonymous),
+            opt_num(p.closes_at.map(|c| c.max(0) as u64)),
+            num(p.closed),
+        ],
+    )?];
+    let votes: Vec<_> = log
+        .votes(seq as u64)?
+        .into_iter()
+        .map(|(user, choice, at)| json!([user, choice, at]))
+        .collect();
+    out.extend(replace(
+        db,
+        session,
+        seq,
+        "DELETE FROM poll_votes WHERE session_id = ?1 AND seq = ?2",
+        "INSERT OR IGNORE INTO poll_votes (session_id, seq, user_id, choice, created_at)
+         SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+           FROM json_each(?3)",
+        votes,
+    )?);
+    Ok(out)
 }
 
 /// Replaces a message's collection in D1 with `items`, if the message row

@@ -273,7 +273,7 @@ async fn list_all_in(
         .collect())
 }
 
-/// Messages (with their edits and reactions) deleted per D1 batch when a
+/// Messages (with their edits, reactions and polls) deleted per D1 batch when a
 /// session is erased, so a large session never makes one huge transaction.
 const ERASE_CHUNK: i64 = 500;
 
@@ -296,6 +296,16 @@ pub async fn delete(db: &D1Database, home: &D1Database, id: &str) -> Result<(), 
                 )?,
                 stmt(
                     db,
+                    &format!("DELETE FROM poll_votes WHERE session_id = ?1 AND {chunk}"),
+                    &args,
+                )?,
+                stmt(
+                    db,
+                    &format!("DELETE FROM polls WHERE session_id = ?1 AND {chunk}"),
+                    &args,
+                )?,
+                stmt(
+                    db,
                     &format!("DELETE FROM message_edits WHERE session_id = ?1 AND {chunk}"),
                     &args,
                 )?,
@@ -307,7 +317,8 @@ pub async fn delete(db: &D1Database, home: &D1Database, id: &str) -> Result<(), 
             ])
             .await
             .map_err(AppError::internal)?;
-        if changes(&results[2]) < ERASE_CHUNK as usize {
+        // The last statement deletes the messages themselves.
+        if results.last().map_or(0, changes) < ERASE_CHUNK as usize {
             break;
         }
     }

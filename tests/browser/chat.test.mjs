@@ -210,6 +210,33 @@ test("chat page and admin console, end to end", async () => {
     return (await r.json()).messages.map((m) => m.text);
   }, [sessionId, parentSeq]);
   assert.deepEqual(thread, ["Offline two", "A reply in a thread"]);
+
+  // 7. A poll: a bad one is refused with the server's reason; a good one
+  // shows on every page, a vote from the phone updates every tally, and
+  // the laptop (the same user) sees it as its own ballot.
+  const ask = async (question, options) => {
+    const poll = ann.page.locator("#poll");
+    if (!(await poll.evaluate((d) => d.open))) await ann.page.getByText("Ask as a poll").click();
+    await ann.page.getByLabel("Options, one per line (2 to 10)").fill(options);
+    await ann.page.getByRole("textbox", { name: "Message", exact: true }).fill(question);
+    await ann.page.getByRole("button", { name: "Send" }).click();
+  };
+  await ask("A poll of one?", "Only");
+  await ann.page.getByText("a poll has 2-10 options, not 1").waitFor();
+  await ask("Which day suits you?", "Monday\nTuesday");
+  const option = (p, name) => p.locator(".msg", { hasText: "Which day suits you?" }).getByRole("button", { name });
+  for (const p of [ann.page, ann2.page, dana.page]) await option(p, /^Tuesday 0$/).waitFor();
+  assert.equal(await option(dana.page, /^Tuesday/).isDisabled(), true, "the console shows polls read-only");
+  await option(ann2.page, /^Tuesday/).click();
+  for (const p of [ann.page, ann2.page, dana.page]) await option(p, /^Tuesday 1$/).waitFor();
+  for (const p of [ann.page, ann2.page]) {
+    assert.equal(await option(p, /^Tuesday/).getAttribute("aria-pressed"), "true");
+    assert.equal(await option(p, /^Monday/).getAttribute("aria-pressed"), "false");
+  }
+  // Clicking the chosen option again withdraws the vote, everywhere.
+  await option(ann.page, /^Tuesday/).click();
+  for (const p of [ann.page, ann2.page, dana.page]) await option(p, /^Tuesday 0$/).waitFor();
+  assert.equal(await option(ann2.page, /^Tuesday/).getAttribute("aria-pressed"), "false");
   await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
   // No page threw an uncaught exception along the way.
   assert.deepEqual(pages.flatMap((p) => p.errors), []);

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use worker::SqlStorageValue as V;
 
 impl Log {
-    fn owner_of(&self, seq: u64) -> Result<Option<(String, Author)>, AppError> {
+    pub(super) fn owner_of(&self, seq: u64) -> Result<Option<(String, Author)>, AppError> {
         #[derive(Deserialize)]
         struct Row {
             id: String,
@@ -103,6 +103,7 @@ impl Log {
         }
         self.exec("DELETE FROM message_edits WHERE seq = ?", vec![int(seq)])?;
         self.exec("DELETE FROM reactions WHERE seq = ?", vec![int(seq)])?;
+        self.drop_poll(seq, now, out)?;
         self.exec(
             "UPDATE messages SET body = '', deleted_at = ? WHERE seq = ?",
             vec![int(now), int(seq)],
@@ -215,8 +216,9 @@ impl Log {
             .collect())
     }
 
-    /// Re-seals up to `limit` bodies (messages, then edit history) that are
-    /// not under the active key, and queues them for replication.
+    /// Re-seals up to `limit` bodies (messages, edit history, then poll
+    /// options) that are not under the active key, and queues them for
+    /// replication.
     pub fn rotate(
         &self,
         keys: &Keyring,
@@ -234,16 +236,27 @@ impl Log {
             id: String,
             body: String,
         }
-        for (select, update) in [
+        for (field, topic, select, update) in [
             (
+                Field::MessageBody,
+                Topic::Message,
                 "SELECT seq AS key, seq, id, body FROM messages
                   WHERE body != '' AND substr(body, 1, ?1) != ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
                 "UPDATE messages SET body = ? WHERE seq = ?",
             ),
             (
+                Field::MessageBody,
+                Topic::Message,
                 "SELECT e.id AS key, e.seq, m.id, e.body FROM message_edits e JOIN messages m ON m.seq = e.seq
                   WHERE substr(e.body, 1, ?1) != ?2 AND e.id > ?3 ORDER BY e.id LIMIT ?4",
                 "UPDATE message_edits SET body = ? WHERE id = ?",
+            ),
+            (
+                Field::PollOptions,
+                Topic::Poll,
+                "SELECT seq AS key, seq, id, options AS body FROM polls
+                  WHERE substr(options, 1, ?1) != ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+                "UPDATE polls SET options = ? WHERE seq = ?",
             ),
         ] {
             // Unreadable rows stay as they are; the cursor steps past them.
@@ -260,10 +273,10 @@ impl Log {
                 let Some(last) = rows.last() else { break };
                 after = last.key;
                 for r in rows {
-                    match keys.rotate(&aad(Field::MessageBody, &session, Some(&r.id)), &r.body) {
+                    match keys.rotate(&aad(field, &session, Some(&r.id)), &r.body) {
                         Ok(b) => {
                             self.exec(update, vec![V::String(b), int(r.key)])?;
-                            out.touch(&self.sql, Topic::Message, &r.seq.to_string(), now)?;
+                            out.touch(&self.sql, topic, &r.seq.to_string(), now)?;
                             reply.rotated += 1;
                         }
                         Err(_) => reply.unreadable += 1,

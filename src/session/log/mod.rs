@@ -15,9 +15,11 @@
 
 mod changes;
 mod desk;
+mod polls;
 mod replica;
 mod stream;
 
+pub use polls::Voted;
 pub use stream::Window;
 
 use super::outbox::{Outbox, Topic};
@@ -192,6 +194,7 @@ impl Log {
         let _ = sql.exec(SCHEMA, None);
         let _ = sql.exec(desk::SCHEMA, None);
         let _ = sql.exec(stream::SCHEMA, None);
+        let _ = sql.exec(polls::SCHEMA, None);
         Log {
             sql,
             meta: RefCell::new(None),
@@ -371,6 +374,9 @@ impl Log {
             let reply_to = m.reply_to.filter(|&r| r >= 1 && r as i64 <= meta.last_seq);
             let t = m.turn.as_ref().map(|(t, _)| t);
             let written = self.insert(keys, &session, seq, m, reply_to)?;
+            if let (Some(spec), 1..) = (&m.poll, written) {
+                self.create_poll(keys, (&session, &m.id), (seq, spec), out, now)?;
+            }
             if written == 0 {
                 done.push(Appended {
                     view: self.original(m)?,
@@ -409,6 +415,10 @@ impl Log {
                     unreadable: None,
                     turn: t.cloned(),
                     reactions: Vec::new(),
+                    poll: m.poll.clone().map(|spec| {
+                        let tally = crate::poll::Tally::count(&spec, &[], now, None);
+                        crate::poll::PollView::new(spec, tally)
+                    }),
                 },
                 duplicate: false,
             });
@@ -499,20 +509,21 @@ impl Log {
             unreadable: None,
             turn: None,
             reactions: Vec::new(),
+            poll: None,
         })
     }
 
     /// Messages in `(after, before)`, oldest first, at most `limit`, with
     /// their reactions: the newest ones below `before` when `newest`, else
     /// the oldest ones above `after`. With `thread`, only that message and
-    /// the replies to it.
+    /// the replies to it. Polls show their tally as `reader` sees it.
     pub fn page(
         &self,
         keys: &Keyring,
         (after, before): (u64, u64),
         limit: u32,
-        newest: bool,
-        thread: Option<u64>,
+        (newest, thread): (bool, Option<u64>),
+        reader: Option<&str>,
     ) -> Result<Vec<MessageView>, AppError> {
         let session = self.live()?.id;
         let order = if newest { "DESC" } else { "ASC" };
@@ -563,6 +574,8 @@ impl Log {
                 }
             }
         }
+        let now = crate::store::now_ms();
+        self.attach_polls(keys, &mut views, (&session, now, reader))?;
         Ok(views)
     }
 
@@ -572,6 +585,7 @@ impl Log {
         self.sql.exec(SCHEMA, None).map_err(err)?;
         self.sql.exec(desk::SCHEMA, None).map_err(err)?;
         self.sql.exec(stream::SCHEMA, None).map_err(err)?;
+        self.sql.exec(polls::SCHEMA, None).map_err(err)?;
         let mut t = m.clone();
         t.state = "erased".into();
         self.forget();

@@ -3,10 +3,11 @@
 //! client can be given exactly the changes it missed (`?changes=N`).
 //!
 //! **What is kept.** One row per *thing that can change*, holding its
-//! latest change: a message's text (its latest edit, or its deletion) and
-//! each (message, emoji, user) reaction. A later change replaces the row
-//! with a higher number, and a deletion drops the message's reaction rows
-//! (the deletion erased them). So the table grows with the things changed,
+//! latest change: a message's text (its latest edit, or its deletion),
+//! each (message, emoji, user) reaction, and a poll's tally (its latest
+//! vote, or its closing). A later change replaces the row
+//! with a higher number, and a deletion drops the message's other rows
+//! (the deletion erased its reactions and poll). So the table grows with the things changed,
 //! not with every change, and a replay sends each changed thing once, in
 //! its current state, in the order of its latest change. Earlier changes
 //! to the same thing are folded into it: a client that missed two edits of
@@ -31,8 +32,9 @@ use serde::Deserialize;
 
 pub(super) const SCHEMA: &str = "
 -- One row per changed thing, with its latest change: a message's text
--- (emoji and user_id empty; kind 'edited' or 'deleted') or a reaction
--- (kind 'added' or 'removed').
+-- (emoji and user_id empty; kind 'edited' or 'deleted'), a reaction
+-- (kind 'added' or 'removed') or a poll's tally (emoji empty, user_id
+-- 'poll', kind 'poll': no reaction has an empty emoji).
 CREATE TABLE IF NOT EXISTS changes (
   seq INTEGER NOT NULL, emoji TEXT NOT NULL, user_id TEXT NOT NULL,
   n INTEGER NOT NULL, kind TEXT NOT NULL, user_name TEXT NOT NULL, at INTEGER NOT NULL,
@@ -53,6 +55,8 @@ pub enum Noted<'a> {
         emoji: &'a str,
         action: ReactAction,
     },
+    /// A poll's tally changed: a vote, or its closing.
+    Poll,
 }
 
 /// Which changes a resuming socket is owed: those numbered in
@@ -88,10 +92,10 @@ impl Log {
         let (kind, emoji, user_id, user_name) = match what {
             Noted::Edited => ("edited", "", "", ""),
             Noted::Deleted => {
-                // The deletion erased the reactions; the client drops them
-                // with the message.
+                // The deletion erased the reactions and poll; the client
+                // drops them with the message.
                 self.exec(
-                    "DELETE FROM changes WHERE seq = ? AND emoji != ''",
+                    "DELETE FROM changes WHERE seq = ? AND NOT (emoji = '' AND user_id = '')",
                     vec![int(seq)],
                 )?;
                 ("deleted", "", "", "")
@@ -107,6 +111,7 @@ impl Log {
                 };
                 (kind, emoji, user.id.as_str(), user.name.as_str())
             }
+            Noted::Poll => ("poll", "", "poll", ""),
         };
         self.exec(
             "INSERT OR REPLACE INTO changes (seq, emoji, user_id, n, kind, user_name, at)
@@ -157,12 +162,12 @@ impl Log {
     }
 
     /// Up to `limit` of the changes `window` owes, oldest first, as the
-    /// frames that replay them, and the window of the rest when there may
-    /// be more.
+    /// frames that replay them to `reader`, and the window of the rest
+    /// when there may be more.
     pub fn changes_page(
         &self,
         keys: &Keyring,
-        window: Window,
+        (window, reader): (Window, &str),
         limit: u32,
     ) -> Result<(Vec<String>, Option<Window>), AppError> {
         #[derive(Deserialize)]
@@ -212,6 +217,18 @@ impl Log {
                         seq,
                         text: &view.text,
                         edited_at: view.edited_at.unwrap_or(r.at),
+                        change,
+                    }
+                    .to_json()
+                }
+                "poll" => {
+                    let now = crate::store::now_ms();
+                    let Some(tally) = self.tally(keys, seq, now, Some(reader))? else {
+                        continue;
+                    };
+                    ServerFrame::Poll {
+                        seq,
+                        tally: &tally,
                         change,
                     }
                     .to_json()
