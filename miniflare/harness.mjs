@@ -135,6 +135,10 @@ async function main() {
     bindings.ENVIRONMENT = "development";
     // A webhook receiver on this machine is plain http (README "Webhooks").
     bindings.WEBHOOK_ALLOW_HTTP = "on";
+    // Link previews, with the stand-in site (`{llm_url}/site/article`)
+    // reachable although it is on loopback (README "Link previews").
+    bindings.LINK_PREVIEWS = "on";
+    bindings.LINK_PREVIEW_ALLOW_ORIGINS = "{llm_url}";
     const dotVars = readDotVars(path.join(root, ".dev.vars"));
     Object.assign(bindings, devAssistantVars(dotVars), dotVars);
   }

@@ -87,6 +87,7 @@ function open(id, title) {
     onDelete: (seq) => confirm("Delete this message?") && chat.delete(seq),
     onReply: (seq, text) => replyTo(seq, text),
     onVote: (seq, choices) => chat.vote(seq, choices),
+    preview: linkPreview,
   });
   replyTo(null);
   transcript.clear();
@@ -159,6 +160,21 @@ function open(id, title) {
     chat.connect();
   }, () => chat.connect());
   $("composer-text").focus();
+}
+
+// Link previews, fetched by the server once per link (and cached there);
+// after a 404 (LINK_PREVIEWS is off) the page stops asking.
+const previews = new Map();
+let previewsOff = false;
+function linkPreview(url) {
+  if (previewsOff) return Promise.resolve(null);
+  if (!previews.has(url)) {
+    previews.set(url, client.linkPreview(url).catch((e) => {
+      if (e.status === 404) previewsOff = true;
+      return null;
+    }));
+  }
+  return previews.get(url);
 }
 
 // The message the next send replies to (null: none), shown above the box.

@@ -29,6 +29,7 @@ export interface Message {
 export interface Tally { counts: number[]; voters: number; users?: string[][]; closed: boolean; mine?: number[] }
 export interface Poll { options: string[]; multiple: boolean; anonymous: boolean; closes_at?: number; tally: Tally }
 export interface PollOptions { options: string[]; multiple?: boolean; anonymous?: boolean; closesAt?: number }
+export interface LinkPreview { url: string; title: string | null; description: string | null; image: string | null; site_name: string | null }
 export interface SessionView {
   id: string; owner_id: string; title: string | null; contact: { name: string; email: string } | null;
   mode: "assistant" | "human"; status: "open" | "waiting" | "assigned" | "resolved" | "closed";
@@ -59,6 +60,8 @@ export declare class ConfabClient {
   deleteSession(id: string): Promise<null>;
   /** With `thread`: that message and the replies to it only. */
   history(id: string, q?: { before?: number; limit?: number; thread?: number }): Promise<{ messages: Message[]; next_before: number | null; last_seq: number; last_change: number }>;
+  /** A link's preview, fetched by the server (404 when LINK_PREVIEWS is off). */
+  linkPreview(url: string): Promise<LinkPreview>;
   addMember(id: string, userId: string): Promise<{ user_id: string }>;
   ticket(id: string): Promise<{ ticket: string; expires_in: number }>;
   adminSessions(q?: Record<string, string | number>): Promise<{ sessions: (SessionView & { tokens: number; human_assisted: boolean })[]; next_cursor: string | null }>;

@@ -105,6 +105,11 @@ export class ConfabClient {
   ticket(id) {
     return this.api("POST", `/v1/sessions/${enc(id)}/tickets`);
   }
+  /** A link's preview ({url, title, description, image, site_name}),
+   *  fetched by the server; rejects with 404 when previews are off. */
+  linkPreview(url) {
+    return this.api("GET", "/v1/previews" + query({ url }));
+  }
   /** Admin only: every session, filtered and sorted (see docs/api.md). */
   adminSessions(params = {}) {
     return this.api("GET", "/v1/admin/sessions" + query(params));

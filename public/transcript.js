@@ -9,9 +9,11 @@ export class Transcript {
   /**
    * @param {HTMLOListElement} list
    * @param {{me: {id: string}, onEdit?: Function, onDelete?: Function, onReact?: Function,
-   *          onReply?: Function, onVote?: Function}} options
+   *          onReply?: Function, onVote?: Function, preview?: Function}} options
+   *   `preview(url)` resolves to a link's preview (or null): a card is shown
+   *   under a message for its first link.
    */
-  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote }) {
+  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote, preview }) {
     this.list = list;
     this.me = me;
     this.onEdit = onEdit;
@@ -19,6 +21,7 @@ export class Transcript {
     this.onReact = onReact;
     this.onReply = onReply;
     this.onVote = onVote;
+    this.preview = preview;
     this.bySeq = new Map();
     this.reads = new Map(); // user id → {name, seq}
   }
@@ -63,6 +66,7 @@ export class Transcript {
     li.querySelector(".kind").textContent = m.author.kind === "user" ? "" : m.author.kind;
     this.bySeq.set(m.seq, li);
     this.#text(li, m);
+    this.#linkCard(li, m.deleted ? "" : m.text);
     this.#reactions(li, m.reactions ?? []);
     this.#poll(li, m.poll);
     this.#actions(li, m);
@@ -92,15 +96,36 @@ export class Transcript {
     if (!li) return;
     li.querySelector(".text").textContent = f.text;
     li.querySelector(".flags").textContent = "(edited)";
+    this.#linkCard(li, f.text);
   }
 
   deleted(f) {
     const li = this.bySeq.get(f.seq);
     if (!li) return;
     this.#text(li, { deleted: true });
+    this.#linkCard(li, "");
     li.querySelector(".actions").replaceChildren();
     li.querySelector(".reactions").replaceChildren();
     this.#poll(li, null);
+  }
+
+  /** A card for the first http(s) link in `text`: title, description and
+   *  site, all as text; the link opens the page the server previewed. */
+  #linkCard(li, text) {
+    const url = this.preview && text.match(/https?:\/\/[^\s<>"']+/)?.[0];
+    if (li.dataset.link === (url || "")) return;
+    li.dataset.link = url || "";
+    li.querySelector(".link-card")?.remove();
+    if (!url) return;
+    this.preview(url).then((p) => {
+      if (!p || li.dataset.link !== url || !(p.title || p.description)) return;
+      const a = h("a", { class: "link-card", rel: "noopener noreferrer nofollow ugc", target: "_blank" },
+        h("strong", {}, p.title ?? ""), h("span", { class: "description" }, p.description ?? ""),
+        h("span", { class: "site" }, p.site_name ?? new URL(p.url).host));
+      // Only http(s): the server checked it, and a page never links anything else.
+      if (/^https?:\/\//.test(p.url)) a.href = p.url;
+      li.querySelector(".text").after(a);
+    });
   }
 
   /** A poll's tally changed; the ballot stays as it was unless the frame

@@ -48,8 +48,10 @@ cargo run -q --example bench -- --smoke
 # to 482 for the audit trail, security events, WebSocket series and
 # tracing (473.32 -> 480.59); to 490 for the change stream (change numbers,
 # idempotent changes, resume with `changes=`) and threads (481.50 ->
-# 487.39), until won back.
-BUNDLE_BUDGET_KIB=490
+# 487.39); to 518 for polls (their frames, tally, storage, replication and
+# rotation: 487.41 -> about 506) and link previews (the SSRF rules, the
+# page reader, the bounded fetch: -> 515.62), until won back.
+BUNDLE_BUDGET_KIB=518
 
 for env in production dev; do
   log "wrangler deploy --dry-run --env $env"

@@ -53,6 +53,11 @@ pub enum AppError {
     Unavailable {
         check: &'static str,
     },
+    /// A site a link preview fetched failed it: an error status, not an
+    /// HTML page, too many redirects, or no answer (`timed_out`).
+    PreviewFailed {
+        timed_out: bool,
+    },
     /// Anything unexpected. The detail is logged, the client sees a generic
     /// message and the request id.
     Internal(String),
@@ -108,6 +113,8 @@ impl AppError {
             AppError::RateLimited { .. } | AppError::Quota { .. } => 429,
             AppError::AlreadyAssigned | AppError::SessionClosed => 409,
             AppError::Unavailable { .. } => 503,
+            AppError::PreviewFailed { timed_out: false } => 502,
+            AppError::PreviewFailed { timed_out: true } => 504,
             AppError::Internal(_) => 500,
         }
     }
@@ -131,6 +138,8 @@ impl AppError {
             AppError::AlreadyAssigned => "already_assigned",
             AppError::SessionClosed => "session_closed",
             AppError::Unavailable { .. } => "unavailable",
+            AppError::PreviewFailed { timed_out: false } => "preview_unavailable",
+            AppError::PreviewFailed { timed_out: true } => "preview_timeout",
             AppError::Internal(_) => "internal",
         }
     }
@@ -154,6 +163,10 @@ impl AppError {
             AppError::AlreadyAssigned => "another agent has this session".into(),
             AppError::SessionClosed => "this session is closed".into(),
             AppError::Unavailable { check } => format!("dependency unavailable: {check}"),
+            AppError::PreviewFailed { timed_out: false } => {
+                "the page gave no preview (an error, not HTML, or too many redirects)".into()
+            }
+            AppError::PreviewFailed { timed_out: true } => "the page took too long".into(),
             AppError::Internal(_) => "internal error; quote the request id when reporting".into(),
         }
     }
@@ -480,6 +493,16 @@ mod tests {
             (AppError::Unavailable { check: "d1" }, 503, "unavailable"),
             (AppError::AlreadyAssigned, 409, "already_assigned"),
             (AppError::SessionClosed, 409, "session_closed"),
+            (
+                AppError::PreviewFailed { timed_out: false },
+                502,
+                "preview_unavailable",
+            ),
+            (
+                AppError::PreviewFailed { timed_out: true },
+                504,
+                "preview_timeout",
+            ),
         ];
         for (e, status, code) in cases {
             assert_eq!(e.status(), status);

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod origins;
 pub mod poll;
+pub mod preview;
 pub mod protocol;
 pub mod router;
 pub mod service;

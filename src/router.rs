@@ -100,6 +100,8 @@ pub enum Endpoint {
     Webhooks(WebhookVerb),
     /// The product backend's API (`crate::service`).
     Service(ServiceVerb),
+    /// A link's preview, fetched by the Worker (`crate::preview`).
+    LinkPreview,
 }
 
 /// What the service routes do.
@@ -218,6 +220,7 @@ pub static ROUTES: &[Spec] = {
         route(DELETE, "/v1/sessions/{session}/members/{user}", E::RemoveMember, Owner, "members.remove"),
         route(GET, "/v1/sessions/{session}/ws", E::SessionSocket, Member, "sessions.ws"),
         route(POST, "/v1/sessions/{session}/tickets", E::CreateTicket, Member, "tickets.create"),
+        route(GET, "/v1/previews", E::LinkPreview, User, "previews.get"),
         route(POST, "/v1/admin/maintenance/reencrypt", E::Reencrypt, Admin, "admin.reencrypt"),
         route(GET, "/v1/admin/sessions", E::AdminSessions, Admin, "admin.sessions"),
         route(GET, "/v1/admin/audit", E::Audit, Admin, "admin.audit"),
@@ -475,6 +478,7 @@ mod dispatch {
             }
             E::SessionSocket => api::sessions::connect(req, ctx, id()?, granted.who()?).await,
             E::CreateTicket => api::tickets::create(ctx, id()?, granted.who()?).await,
+            E::LinkPreview => api::previews::get(req, ctx).await,
             E::AdminSessions => api::admin::sessions(req, ctx).await,
             E::Audit => api::audit::list(req, ctx).await,
             E::Reencrypt => api::admin::reencrypt(req, ctx).await,

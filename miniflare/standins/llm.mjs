@@ -17,6 +17,8 @@
 //   GET    /_standin/jwks/hits        → {"hits": N, "traceparent"}, fetches of /jwks.json so far
 //                                        and the last one's traceparent header
 //
+// And a web site for link previews, under /site/ (site.mjs).
+//
 //   POST   /_standin/script   {"model": "m-x", "steps": [STEP, ...]}
 //   GET    /_standin/requests?model=m-x   → [{vendor, path, headers, body}, ...]
 // Each request for that model takes the next STEP (none left: a normal reply):
@@ -30,6 +32,7 @@
 //   {"malformed_after": 2}                send a non-JSON event after 2 pieces
 //   {"hang": true}                        accept, then never answer
 import http from "node:http";
+import { site } from "./site.mjs";
 
 export function replyFor(body) {
   const text = lastUserText(body);
@@ -161,6 +164,8 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
     if (url.pathname === "/_standin/jwks/hits" && req.method === "GET") {
       return json(200, { hits: jwks.hits, traceparent: jwks.traceparent });
     }
+    // The stand-in web site for link previews (site.mjs).
+    if (req.method === "GET" && (await site(url, res))) return;
     if (url.pathname === "/_standin/requests" && req.method === "GET") {
       const model = url.searchParams.get("model");
       return json(200, requests.filter((r) => !model || r.model === model));

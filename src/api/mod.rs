@@ -10,6 +10,7 @@ pub mod members;
 pub mod messages;
 pub mod metrics;
 pub mod pages;
+pub mod previews;
 pub mod service;
 pub mod sessions;
 pub mod tickets;

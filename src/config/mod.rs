@@ -124,8 +124,19 @@ pub struct Config {
     pub desk: Desk,
     /// Webhook delivery (`crate::webhooks`).
     pub webhooks: Webhooks,
+    /// Link previews (`crate::preview`); None when `LINK_PREVIEWS` is off.
+    pub previews: Option<Previews>,
     /// The AI assistant; None when `LLM_PROVIDERS` is unset.
     pub assistant: Option<crate::llm::config::Assistant>,
+}
+
+/// Link previews: how long a fetch may take, how much of a page is read,
+/// and the origins exempt from the address rules (development only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Previews {
+    pub timeout_ms: u32,
+    pub max_bytes: u32,
+    pub allow: Vec<String>,
 }
 
 /// The support desk's settings (`crate::desk`).
@@ -177,6 +188,7 @@ pub mod defaults {
     pub const LOG_LEVEL: &str = "info";
     pub const ASSISTANT_WHILE_WAITING: &str = "on";
     pub const WEBHOOK_ALLOW_HTTP: &str = "off";
+    pub const LINK_PREVIEWS: &str = "off";
     pub const ADMIN_ROLE: &str = "admin";
     pub const SERVICE_ROLE: &str = "service";
 }
@@ -237,6 +249,24 @@ impl Config {
             _ => return Err(invalid("WEBHOOK_ALLOW_HTTP", "one of: on, off")),
         };
         let development = environment == Environment::Development;
+        let previews = match get("LINK_PREVIEWS")
+            .as_deref()
+            .unwrap_or(defaults::LINK_PREVIEWS)
+        {
+            "on" => true,
+            "off" => false,
+            _ => return Err(invalid("LINK_PREVIEWS", "one of: on, off")),
+        };
+        let preview_allow: Vec<String> = get("LINK_PREVIEW_ALLOW_ORIGINS")
+            .map(|v| v.split(',').map(|o| o.trim().to_string()).collect())
+            .unwrap_or_default();
+        // Reaching private addresses is for a local stand-in site only.
+        if !preview_allow.is_empty() && !development {
+            return Err(invalid(
+                "LINK_PREVIEW_ALLOW_ORIGINS",
+                "unset outside ENVIRONMENT=development",
+            ));
+        }
         let jwt = crate::auth::config::from_lookup(&get, &num, development)?;
         let metrics_token = match get("METRICS_TOKEN") {
             Some(t) if t.len() < 16 => {
@@ -350,6 +380,11 @@ impl Config {
                 timeout_ms: num(&ints::WEBHOOK_TIMEOUT_MS) as u32,
                 allow_http: webhook_allow_http,
             },
+            previews: previews.then(|| Previews {
+                timeout_ms: num(&ints::LINK_PREVIEW_TIMEOUT_MS) as u32,
+                max_bytes: num(&ints::LINK_PREVIEW_MAX_BYTES) as u32,
+                allow: preview_allow,
+            }),
             assistant,
         })
     }
@@ -388,6 +423,7 @@ impl fmt::Debug for Config {
             .field("shards", &self.shards)
             .field("desk", &self.desk)
             .field("webhooks", &self.webhooks)
+            .field("previews", &self.previews)
             .field("assistant", &self.assistant)
             .finish()
     }

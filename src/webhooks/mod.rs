@@ -357,6 +357,8 @@ pub const MAX_DESCRIPTION_CHARS: usize = 200;
 pub enum Invalid {
     Url,
     HttpNotAllowed,
+    /// A private, loopback or link-local host where plain http is off.
+    PrivateHost,
     Events,
     Description,
 }
@@ -368,6 +370,9 @@ impl Invalid {
                 "url must be an absolute http(s) URL without credentials, at most 2048 characters"
             }
             Invalid::HttpNotAllowed => "url must use https (WEBHOOK_ALLOW_HTTP is off)",
+            Invalid::PrivateHost => {
+                "url must name a public host: private, loopback and link-local addresses are refused (WEBHOOK_ALLOW_HTTP is off)"
+            }
             Invalid::Events => "events must list one or more known event types, or be [\"*\"]",
             Invalid::Description => "description must be at most 200 characters",
         }
@@ -386,6 +391,12 @@ pub fn check_url(url: &str, allow_http: bool) -> Result<(), Invalid> {
         return Err(Invalid::Url);
     }
     match scheme {
+        // Where plain http is off (production), so are private, loopback
+        // and link-local hosts: a webhook must not reach inside the
+        // network the Worker runs in (the link previews' rule).
+        "https" if !allow_http && !crate::preview::names_public_host(url) => {
+            Err(Invalid::PrivateHost)
+        }
         "https" => Ok(()),
         "http" if allow_http => Ok(()),
         "http" => Err(Invalid::HttpNotAllowed),

@@ -109,6 +109,24 @@ fn urls_are_checked() {
         check_url("http://127.0.0.1:9000/h", false),
         Err(Invalid::HttpNotAllowed)
     );
+    // With http off (production), private hosts are refused over https
+    // too; a public host on another port is fine.
+    for private in [
+        "https://127.0.0.1/h",
+        "https://10.0.0.7:8443/h",
+        "https://[::1]/h",
+        "https://169.254.169.254/latest",
+        "https://localhost/h",
+        "https://receiver.internal/h",
+    ] {
+        assert_eq!(
+            check_url(private, false),
+            Err(Invalid::PrivateHost),
+            "{private}"
+        );
+        assert_eq!(check_url(private, true), Ok(()), "development: {private}");
+    }
+    assert_eq!(check_url("https://hooks.example.com:8443/h", false), Ok(()));
     for bad in [
         "",
         "hooks.example.com",

@@ -19,6 +19,9 @@ before(async () => {
     LLM_PROVIDERS: "openai",
     OPENAI_BASE_URL: "{llm_url}/v1",
     OPENAI_MODEL: "standin-1",
+    // Link previews of the stand-in site (a loopback origin, allowed here only).
+    LINK_PREVIEWS: "on",
+    LINK_PREVIEW_ALLOW_ORIGINS: "{llm_url}",
   });
   base = harness.url;
   llm = harness.llm_url;
@@ -237,6 +240,17 @@ test("chat page and admin console, end to end", async () => {
   await option(ann.page, /^Tuesday/).click();
   for (const p of [ann.page, ann2.page, dana.page]) await option(p, /^Tuesday 0$/).waitFor();
   assert.equal(await option(ann2.page, /^Tuesday/).getAttribute("aria-pressed"), "false");
+
+  // 8. A link gets a preview card, fetched by the server from the
+  // (stand-in) page, on every page that shows the message.
+  await ann.page.getByRole("textbox", { name: "Message", exact: true }).fill(`Read this: ${llm}/site/article`);
+  await ann.page.keyboard.press("Enter");
+  for (const p of [ann.page, ann2.page]) {
+    const card = p.locator(".msg .link-card", { hasText: "Edge chat & you" });
+    await card.waitFor();
+    assert.equal(await card.getAttribute("href"), `${llm}/site/article`);
+    assert.equal(await card.locator(".site").textContent(), "Stand-in Times");
+  }
   await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
   // No page threw an uncaught exception along the way.
   assert.deepEqual(pages.flatMap((p) => p.errors), []);

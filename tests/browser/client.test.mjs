@@ -199,7 +199,7 @@ test("the change cursor moves once synced, so a socket lost mid-replay resumes i
   assert.equal(chat.lastChange, 10, "live changes move it once online");
 });
 
-test("edits, deletions and reactions wait in the outbox and leave it when applied or refused for good", async () => {
+test("edits, deletions, reactions and votes wait in the outbox and leave it when applied or refused for good", async () => {
   const storage = new MemoryStorage();
   const { FakeWS, opened } = fakeSockets();
   const chat = client({ FakeWS, storage }).session("s1");
@@ -208,16 +208,20 @@ test("edits, deletions and reactions wait in the outbox and leave it when applie
   const d = chat.delete(4);
   const r = chat.react(5, "👍");
   const gone = chat.react(6, "👍", "remove");
-  assert.equal(new Set([e, d, r, gone]).size, 4);
-  assert.equal(JSON.parse(storage.getItem("confab.outbox.s1")).length, 4);
+  const v = chat.vote(7, [1, 2]);
+  assert.equal(new Set([e, d, r, gone, v]).size, 5);
+  assert.equal(JSON.parse(storage.getItem("confab.outbox.s1")).length, 5);
   chat.connect();
   await tick(5);
   const ws = opened.at(-1);
   ws.serverSends({ type: "hello" });
   ws.serverSends({ type: "synced", last_seq: 6, last_change: 0 });
   assert.deepEqual(ws.sent.map((f) => [f.type, f.seq, f.client_id]), [
-    ["edit", 3, e], ["delete", 4, d], ["react", 5, r], ["react", 6, gone],
+    ["edit", 3, e], ["delete", 4, d], ["react", 5, r], ["react", 6, gone], ["vote", 7, v],
   ]);
+  assert.deepEqual(ws.sent.at(-1).choices, [1, 2]);
+  // A poll closed meanwhile: refused for good.
+  ws.serverSends({ type: "error", code: "poll_closed", message: "x", client_id: v });
   ws.serverSends({ type: "applied", client_id: e, change: 1, duplicate: false });
   ws.serverSends({ type: "applied", client_id: r, change: null, duplicate: true });
   // Not the author: resending cannot help, so it goes.

@@ -8,7 +8,7 @@
 //! whole and takes a number in the change stream (`stream.rs`), as does
 //! the poll's closing, so a resuming socket gets the tally as it is now.
 
-use super::stream::Noted;
+use super::stream::{Noted, Number};
 use super::{int, s, Log};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
@@ -164,7 +164,7 @@ impl Log {
             return Ok(Voted::Refused(r));
         }
         let mut wanted = choices.to_vec();
-        wanted.sort_unstable();
+        crate::sort::sort_by_key(&mut wanted, |c| *c);
         let votes = self.ballots(seq)?;
         let had: Vec<u32> = votes
             .iter()
@@ -207,39 +207,23 @@ impl Log {
     /// Marks every poll whose closing time has come as closed, each as a
     /// change of its own; gives `(seq, change)` of each.
     pub fn close_due(&self, now: i64, out: &Outbox) -> Result<Vec<(u64, u64)>, AppError> {
-        #[derive(Deserialize)]
-        struct Row {
-            seq: i64,
-        }
-        let due = self.all::<Row>(
-            "SELECT seq FROM polls WHERE closed = 0 AND closes_at <= ? ORDER BY seq",
+        let due = self.all::<Number>(
+            "SELECT seq AS n FROM polls WHERE closed = 0 AND closes_at <= ? ORDER BY seq",
             vec![int(now)],
         )?;
         let mut closed = Vec::with_capacity(due.len());
-        for r in due {
-            self.exec(
-                "UPDATE polls SET closed = 1 WHERE seq = ?",
-                vec![int(r.seq)],
-            )?;
-            out.touch(&self.sql, Topic::Poll, &r.seq.to_string(), now)?;
-            closed.push((r.seq as u64, self.note(r.seq as u64, Noted::Poll, now)?));
+        for seq in due.into_iter().filter_map(|r| r.n) {
+            self.exec("UPDATE polls SET closed = 1 WHERE seq = ?", vec![int(seq)])?;
+            out.touch(&self.sql, Topic::Poll, &seq.to_string(), now)?;
+            closed.push((seq as u64, self.note(seq as u64, Noted::Poll, now)?));
         }
         Ok(closed)
     }
 
     /// When the next open poll closes, if any does.
     pub fn next_close(&self) -> Result<Option<i64>, AppError> {
-        #[derive(Deserialize)]
-        struct Row {
-            at: Option<i64>,
-        }
-        Ok(self
-            .all::<Row>(
-                "SELECT min(closes_at) AS at FROM polls WHERE closed = 0",
-                vec![],
-            )?
-            .first()
-            .and_then(|r| r.at))
+        let q = "SELECT min(closes_at) AS n FROM polls WHERE closed = 0";
+        Ok(self.all::<Number>(q, vec![])?.first().and_then(|r| r.n))
     }
 
     /// Drops a deleted message's poll and votes (same block as the delete).

@@ -71,8 +71,8 @@ pub struct Window {
 
 /// A change number read back (one row type for every such read).
 #[derive(Deserialize)]
-struct Number {
-    n: Option<i64>,
+pub(super) struct Number {
+    pub n: Option<i64>,
 }
 
 impl Log {
