@@ -359,7 +359,7 @@ export class ConfabSession extends EventTarget {
     const base = this.client.baseUrl.replace(/^http/, "ws");
     // Always resume: from 0 the server replays the whole conversation;
     // set `lastSeq` first (e.g. after loading a history page) to start later.
-    // `changes`: the edits, deletions and reactions missed meanwhile, to
+    // `changes`: the edits, deletions, reactions and votes missed meanwhile, to
     // messages already here, follow the new messages.
     const after = `&after=${this.lastSeq}&changes=${this.lastChange}`;
     this.seenChange = this.lastChange;

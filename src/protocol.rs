@@ -275,7 +275,8 @@ pub enum ServerFrame<'a> {
         /// Where the session stands on the desk, and who has it.
         status: crate::desk::Status,
         assignee: Option<&'a UserRef>,
-        /// The session's latest change (edit, deletion, reaction) number.
+        /// The session's latest change (edit, deletion, reaction, vote)
+        /// number.
         last_change: u64,
     },
     Message(&'a MessageView),
@@ -293,7 +294,7 @@ pub enum ServerFrame<'a> {
         last_seq: u64,
         last_change: u64,
     },
-    /// `change` (in `edited`, `deleted`, `reaction`) is the change's place
+    /// `change` (in `edited`, `deleted`, `reaction`, `poll`) is the change's place
     /// in the session's change stream: 1, 2, 3, … (`?changes=` resumes
     /// after it).
     Edited {

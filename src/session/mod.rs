@@ -7,9 +7,9 @@
 //! a socket's attachment after hibernation.
 //!
 //! **Storage.** The object's own SQLite storage is the session's system of
-//! record (`log/`): messages (sealed as in D1), edits, reactions, read
-//! positions, members, mode, and the outbox of changes D1 has not
-//! confirmed (`outbox.rs`). D1 holds the replicated copy that listings,
+//! record (`log/`): messages (sealed as in D1), edits, reactions, polls
+//! and votes, read positions, members, mode, and the outbox of changes D1
+//! has not confirmed (`outbox.rs`). D1 holds the replicated copy that listings,
 //! admin views, metrics and exports query, in the shard the Worker picked
 //! when it created the session (`init` names it; the log keeps it; see
 //! `crate::shards`).
@@ -22,8 +22,8 @@
 //!   in the log's commit: strictly increasing and gap-free.
 //! - *Exactly once:* a send repeating a stored `client_id` (same author id
 //!   and kind) is acked with the original seq and `duplicate: true`; an
-//!   edit, deletion or reaction repeating its `client_id` changes nothing
-//!   and is answered `applied` with `duplicate: true`.
+//!   edit, deletion, reaction or vote repeating its `client_id` changes
+//!   nothing and is answered `applied` with `duplicate: true`.
 //! - *Resume:* a socket connecting with `after=SEQ` gets every later message,
 //!   in order, before any live message; with `changes=N`, then every
 //!   change numbered after `N` to the messages it had, each changed thing

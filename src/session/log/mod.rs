@@ -1,6 +1,6 @@
 //! The session log: the object's own SQLite storage is the system of
-//! record for one session's messages, edits, reactions, read positions,
-//! members and mode.
+//! record for one session's messages, edits, reactions, polls and votes,
+//! read positions, members and mode.
 //!
 //! Every write here is synchronous and touches the outbox (`outbox.rs`) in
 //! the same synchronous block. The runtime commits all writes made between

@@ -1,4 +1,5 @@
-//! The change stream: every edit, deletion and reaction gets a number,
+//! The change stream: every edit, deletion, reaction and vote (and a
+//! poll's closing) gets a number,
 //! 1, 2, 3, … per session (`change` in its frame), so that a resuming
 //! client can be given exactly the changes it missed (`?changes=N`).
 //!
