@@ -12,6 +12,8 @@
 //   GET /d1/bindings lists the D1 bindings (the shards), in wrangler.toml order;
 //   POST /d1/fail, POST /d1/recover start and end a D1 outage of every shard
 // (every query fails meanwhile; nothing is lost);
+//   GET /r2?prefix=P lists the attachment bucket's objects under P, each as
+// {key, size, base64}: how tests see what R2 holds at rest;
 //   POST /reload restarts workerd with the same configuration, as a deploy
 // does: the next request meets a new isolate that compiles and instantiates
 // the wasm anew (the benchmark's warm-runtime cold start).
@@ -20,7 +22,7 @@
 // Options:
 //   --port N           worker port (default $PORT or 0 = any free port)
 //   --host H           bind address (default 127.0.0.1)
-//   --persist DIR      keep D1/KV/DO state in DIR across restarts
+//   --persist DIR      keep D1/KV/R2/DO state in DIR across restarts
 //   --var K=V          override a [vars] value (repeatable)
 //   --dev              development mode: ENVIRONMENT=development and .dev.vars
 //   --no-migrations    do not apply migrations/ (tests readiness failures)
@@ -160,6 +162,7 @@ async function main() {
 
   const d1 = (wrangler.d1_databases ?? []).filter((d) => !opts.omit.has(d.binding));
   const kv = (wrangler.kv_namespaces ?? []).filter((k) => !opts.omit.has(k.binding));
+  const r2 = (wrangler.r2_buckets ?? []).filter((b) => !opts.omit.has(b.binding));
   const durableObjects = {};
   for (const d of wrangler.durable_objects?.bindings ?? []) {
     if (!opts.omit.has(d.name)) durableObjects[d.name] = { className: d.class_name, useSQLite: true };
@@ -181,6 +184,7 @@ async function main() {
     cf: LOCAL_CF,
     d1Persist: persist("d1"),
     kvPersist: persist("kv"),
+    r2Persist: persist("r2"),
     durableObjectsPersist: persist("do"),
     // Each console line arrives whole and at once (raw stdio from a pipe is
     // block-buffered, so recent lines could lag behind).
@@ -204,6 +208,7 @@ async function main() {
         // With --kv-no-delete the worker's KV bindings are wrapped (see
         // standins/kv-no-delete.mjs); the namespaces themselves are the same.
         kvNamespaces: opts.kvNoDelete ? {} : Object.fromEntries(kv.map((k) => [k.binding, k.id])),
+        r2Buckets: Object.fromEntries(r2.map((b) => [b.binding, b.bucket_name])),
         durableObjects,
         ratelimits,
         // Queues run inside Miniflare (webhooks: README "Webhooks").
@@ -313,7 +318,7 @@ async function main() {
     process.stdin.resume();
   }
 
-  const control = await startControl(mf, opts, d1.map((d) => d.binding), () => mf.setOptions(options));
+  const control = await startControl(mf, opts, d1.map((d) => d.binding), () => mf.setOptions(options), r2[0]?.binding);
   const origin = url.origin;
   process.stdout.write(JSON.stringify({ event: "ready", url: origin, llm_url: llm.url, control_url: control.url }) + "\n");
   if (opts.dev) {
@@ -389,7 +394,7 @@ async function outage(db, on) {
 }
 
 /** The loopback control endpoint (see the header). */
-function startControl(mf, opts, bindings, reload) {
+function startControl(mf, opts, bindings, reload, bucket) {
   const server = http.createServer(async (req, res) => {
     const reply = (status, body) => {
       res.writeHead(status, { "content-type": "application/json" });
@@ -397,6 +402,17 @@ function startControl(mf, opts, bindings, reload) {
     };
     try {
       if (req.method === "GET" && req.url === "/d1/bindings") return reply(200, { bindings });
+      if (req.method === "GET" && req.url.startsWith("/r2?") && bucket) {
+        const prefix = new URL(req.url, "http://control").searchParams.get("prefix") ?? "";
+        const r2 = await mf.getR2Bucket(bucket);
+        const objects = [];
+        for (const o of (await r2.list({ prefix })).objects) {
+          const body = await r2.get(o.key);
+          const bytes = Buffer.from(await body.arrayBuffer());
+          objects.push({ key: o.key, size: o.size, base64: bytes.toString("base64") });
+        }
+        return reply(200, { objects });
+      }
       if (req.method === "POST" && req.url === "/reload") {
         await reload();
         return reply(200, { reloaded: true });

@@ -237,7 +237,10 @@ function startConsole() {
     $("live").hidden = false;
     $("live-title").textContent = s.title || `Session ${s.id.slice(0, 10)}`;
     renderDesk(s);
-    const transcript = new Transcript($("transcript"), { me });
+    const transcript = new Transcript($("transcript"), {
+      me,
+      link: (att) => client.attachmentLink(s.id, att).then((l) => l.url, () => null),
+    });
     transcript.clear();
     showUsage(s.id);
     chat = client.session(s.id, { outboxKey: `confab.admin.outbox.${s.id}` });

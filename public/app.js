@@ -88,6 +88,7 @@ function open(id, title) {
     onReply: (seq, text) => replyTo(seq, text),
     onVote: (seq, choices) => chat.vote(seq, choices),
     preview: linkPreview,
+    link: (attachmentId) => client.attachmentLink(id, attachmentId).then((l) => l.url, () => null),
   });
   replyTo(null);
   transcript.clear();
@@ -137,11 +138,9 @@ function open(id, title) {
   on("desk", renderDesk);
   on("error", (e) => {
     if (e.code === "rate_limited") $("typing").textContent = "Slow down a little…";
-    // A poll or vote the server refused says why (textContent: no markup).
-    if (["invalid_poll", "invalid_choice", "poll_closed"].includes(e.code)) {
-      $("composer-error").textContent = e.message;
-      $("composer-error").hidden = false;
-    }
+    // A poll, vote or attachment the server refused says why (textContent: no markup).
+    const said = ["invalid_poll", "invalid_choice", "poll_closed", "invalid_attachment", "attachment_not_found"];
+    if (said.includes(e.code)) composerError(e.message);
   });
   const endings = { 4003: "You no longer have access to this conversation.", 4004: "This conversation was deleted." };
   on("closed", (c) => ($("status").textContent = endings[c.code] ?? "Disconnected."));
@@ -202,13 +201,61 @@ function pollAsked() {
   };
 }
 
+// Attachments: uploaded as soon as they are picked, sent with the next
+// message. Large images are downsized here first (see downsize).
+let attached = [];
+function showAttached() {
+  $("attached").replaceChildren(...attached.map((a) => {
+    const li = document.createElement("li");
+    li.textContent = a.name; // textContent: a file name never becomes markup
+    return li;
+  }));
+}
+$("attach-file").addEventListener("change", async (e) => {
+  const files = [...e.target.files];
+  e.target.value = "";
+  for (const file of files) {
+    try {
+      const blob = await downsize(file);
+      attached.push(await client.upload(openId, blob, { name: file.name }));
+      showAttached();
+    } catch (err) {
+      composerError(err.message || "the file could not be uploaded");
+    }
+  }
+});
+
+// The longest side an image is sent with. The server does not resize
+// (no image codec in the worker, which has a size budget, and the local
+// runtime has no Images binding), so the browser does it before upload.
+const MAX_SIDE = 1600;
+async function downsize(file) {
+  if (!/^image\/(png|jpeg|webp)$/.test(file.type)) return file;
+  const bitmap = await createImageBitmap(file).catch(() => null);
+  if (!bitmap || Math.max(bitmap.width, bitmap.height) <= MAX_SIDE) return file;
+  const scale = MAX_SIDE / Math.max(bitmap.width, bitmap.height);
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve) => canvas.toBlob((b) => resolve(b ?? file), file.type, 0.9));
+}
+
+function composerError(message) {
+  $("composer-error").textContent = message;
+  $("composer-error").hidden = false;
+}
+
 $("composer").addEventListener("submit", (e) => {
   e.preventDefault();
   const t = $("composer-text");
   const text = t.value.trim();
-  if (!text || !chat) return;
+  if ((!text && !attached.length) || !chat) return;
   $("composer-error").hidden = true;
-  chat.send(text, { replyTo: replyingTo ?? undefined, poll: pollAsked() });
+  const attachments = attached.map((a) => a.id);
+  chat.send(text, { replyTo: replyingTo ?? undefined, poll: pollAsked(), attachments });
+  attached = [];
+  showAttached();
   replyTo(null);
   t.value = "";
   $("poll").open = false;

@@ -21,6 +21,8 @@ export interface Message {
   reactions?: { emoji: string; users: string[] }[];
   /** Set when the message is a poll asking `text`. */
   poll?: Poll;
+  /** Files the message carries, in the order sent. */
+  attachments?: Attachment[];
   turn?: { provider: string; model: string; tokens_in: number; tokens_out: number; ttft_ms: number; latency_ms: number; finish_reason: string; incomplete: boolean };
 }
 /** Where a poll stands. `users` (who chose each option) only when the poll
@@ -29,6 +31,10 @@ export interface Message {
 export interface Tally { counts: number[]; voters: number; users?: string[][]; closed: boolean; mine?: number[] }
 export interface Poll { options: string[]; multiple: boolean; anonymous: boolean; closes_at?: number; tally: Tally }
 export interface PollOptions { options: string[]; multiple?: boolean; anonymous?: boolean; closesAt?: number }
+/** An uploaded file. `width` and `height` for images whose header says them. */
+export interface Attachment { id: string; name: string; type: string; size: number; width?: number; height?: number }
+/** A download link: absolute, working without a token until `expires_at` (unix ms). */
+export interface AttachmentLink extends Attachment { url: string; expires_at: number }
 export interface LinkPreview { url: string; title: string | null; description: string | null; image: string | null; site_name: string | null }
 export interface SessionView {
   id: string; owner_id: string; title: string | null; contact: { name: string; email: string } | null;
@@ -62,6 +68,11 @@ export declare class ConfabClient {
   history(id: string, q?: { before?: number; limit?: number; thread?: number }): Promise<{ messages: Message[]; next_before: number | null; last_seq: number; last_change: number }>;
   /** A link's preview, fetched by the server (404 when LINK_PREVIEWS is off). */
   linkPreview(url: string): Promise<LinkPreview>;
+  /** Uploads a file to a session (slot, then PUT); send its `id` with `send`.
+   *  Rejects with 413 `attachment_too_large`, 415 `unsupported_type` or
+   *  `content_mismatch`, 400 `attachment_empty`. */
+  upload(id: string, file: Blob, options?: { name?: string }): Promise<Attachment>;
+  attachmentLink(id: string, attachmentId: string): Promise<AttachmentLink>;
   addMember(id: string, userId: string): Promise<{ user_id: string }>;
   ticket(id: string): Promise<{ ticket: string; expires_in: number }>;
   adminSessions(q?: Record<string, string | number>): Promise<{ sessions: (SessionView & { tokens: number; human_assisted: boolean })[]; next_cursor: string | null }>;
@@ -118,7 +129,7 @@ export declare class ConfabSession extends EventTarget {
   connect(): void;
   close(): void;
   /** Returns the message's client id. Queued while offline; sent exactly once. */
-  send(text: string, options?: { replyTo?: number; poll?: PollOptions }): string;
+  send(text: string, options?: { replyTo?: number; poll?: PollOptions; attachments?: string[] }): string;
   /** Edits, deletions, reactions and votes are queued like sends and applied exactly
    *  once; each returns its client id (`applied` or an `error` names it). */
   edit(seq: number, text: string): string;

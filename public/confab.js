@@ -110,6 +110,38 @@ export class ConfabClient {
   linkPreview(url) {
     return this.api("GET", "/v1/previews" + query({ url }));
   }
+  /** Uploads a file (a Blob or File, with `name` for a Blob) to a session:
+   *  asks for a slot, PUTs the bytes, and resolves to the attachment
+   *  ({id, name, type, size, width?, height?}) to name in `send`. */
+  async upload(id, file, { name } = {}) {
+    const slot = await this.api("POST", `/v1/sessions/${enc(id)}/attachments`, {
+      name: name ?? file.name ?? "file",
+      type: file.type,
+      size: file.size,
+    });
+    let res;
+    try {
+      res = await this.fetch(this.baseUrl + slot.upload_url, {
+        method: "PUT",
+        headers: { "content-type": file.type },
+        body: file,
+      });
+    } catch (e) {
+      throw new ConfabError(0, "network", String(e?.message ?? e));
+    }
+    const data = await res.json().catch(() => null);
+    if (!res.ok) {
+      const err = data?.error ?? {};
+      throw new ConfabError(res.status, err.code ?? "http_" + res.status, err.message, err.request_id);
+    }
+    return data;
+  }
+  /** A short-lived download link for an attachment: the attachment's fields
+   *  and `url` (absolute; works without a token until `expires_at`). */
+  async attachmentLink(id, attachmentId) {
+    const link = await this.api("GET", `/v1/sessions/${enc(id)}/attachments/${enc(attachmentId)}`);
+    return { ...link, url: this.baseUrl + link.url };
+  }
   /** Admin only: every session, filtered and sorted (see docs/api.md). */
   adminSessions(params = {}) {
     return this.api("GET", "/v1/admin/sessions" + query(params));
@@ -276,10 +308,12 @@ export class ConfabSession extends EventTarget {
 
   /** Sends a message; returns its client id. Offline, it waits in the outbox.
    *  With `poll` ({options, multiple, anonymous, closesAt}) the text is a
-   *  poll's question. */
-  send(text, { replyTo, poll } = {}) {
+   *  poll's question. `attachments` are ids from `client.upload` (then
+   *  the text may be empty). */
+  send(text, { replyTo, poll, attachments } = {}) {
     const frame = { type: "send", client_id: newClientId(), text };
     if (replyTo) frame.reply_to = replyTo;
+    if (attachments?.length) frame.attachments = attachments;
     if (poll) {
       const { options, multiple = false, anonymous = false, closesAt } = poll;
       frame.poll = { options, multiple, anonymous };

@@ -9,11 +9,12 @@ export class Transcript {
   /**
    * @param {HTMLOListElement} list
    * @param {{me: {id: string}, onEdit?: Function, onDelete?: Function, onReact?: Function,
-   *          onReply?: Function, onVote?: Function, preview?: Function}} options
+   *          onReply?: Function, onVote?: Function, preview?: Function, link?: Function}} options
    *   `preview(url)` resolves to a link's preview (or null): a card is shown
-   *   under a message for its first link.
+   *   under a message for its first link. `link(attachmentId)` resolves to
+   *   a short-lived download URL: images are shown, other files linked.
    */
-  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote, preview }) {
+  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote, preview, link }) {
     this.list = list;
     this.me = me;
     this.onEdit = onEdit;
@@ -22,6 +23,7 @@ export class Transcript {
     this.onReply = onReply;
     this.onVote = onVote;
     this.preview = preview;
+    this.link = link;
     this.bySeq = new Map();
     this.reads = new Map(); // user id → {name, seq}
   }
@@ -50,7 +52,8 @@ export class Transcript {
     if (!li) {
       li = h("li", {},
         h("div", { class: "meta" }, h("span", { class: "author" }), h("span", { class: "kind" }), h("span", { class: "flags" })),
-        h("p", { class: "text" }), h("div", { class: "reactions" }), h("div", { class: "actions" }));
+        h("p", { class: "text" }), h("div", { class: "files" }), h("div", { class: "reactions" }),
+        h("div", { class: "actions" }));
       li.dataset.id = id;
       this.list.append(li);
     }
@@ -67,6 +70,7 @@ export class Transcript {
     this.bySeq.set(m.seq, li);
     this.#text(li, m);
     this.#linkCard(li, m.deleted ? "" : m.text);
+    this.#files(li, m.deleted ? [] : m.attachments ?? []);
     this.#reactions(li, m.reactions ?? []);
     this.#poll(li, m.poll);
     this.#actions(li, m);
@@ -104,6 +108,7 @@ export class Transcript {
     if (!li) return;
     this.#text(li, { deleted: true });
     this.#linkCard(li, "");
+    this.#files(li, []);
     li.querySelector(".actions").replaceChildren();
     li.querySelector(".reactions").replaceChildren();
     this.#poll(li, null);
@@ -126,6 +131,33 @@ export class Transcript {
       if (/^https?:\/\//.test(p.url)) a.href = p.url;
       li.querySelector(".text").after(a);
     });
+  }
+
+  /** A message's files: an image inline (its size reserved from the
+   *  attachment's width and height), anything else as a download link
+   *  named by its file name (text only). URLs come from `link`. */
+  #files(li, files) {
+    const box = li.querySelector(".files");
+    const ids = files.map((f) => f.id).join(",");
+    if (box.dataset.ids === ids) return;
+    box.dataset.ids = ids;
+    box.replaceChildren();
+    for (const f of files) {
+      const el = f.type.startsWith("image/")
+        ? h("img", { class: "file-image", alt: f.name, loading: "lazy" })
+        : h("a", { class: "file-link", download: f.name }, `${f.name} (${Math.ceil(f.size / 1024)} KiB)`);
+      if (el.tagName === "IMG" && f.width && f.height) {
+        el.width = Math.min(f.width, 320);
+        el.height = Math.round((el.width * f.height) / f.width);
+      }
+      box.append(el);
+      this.link?.(f.id).then((url) => {
+        // A path on Confab's own origin, signed by the server.
+        if (!url || !/^https?:\/\//.test(url)) return;
+        if (el.tagName === "IMG") el.src = url;
+        else el.href = url;
+      });
+    }
   }
 
   /** A poll's tally changed; the ballot stays as it was unless the frame

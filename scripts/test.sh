@@ -50,8 +50,11 @@ cargo run -q --example bench -- --smoke
 # idempotent changes, resume with `changes=`) and threads (481.50 ->
 # 487.39); to 518 for polls (their frames, tally, storage, replication and
 # rotation: 487.41 -> about 506) and link previews (the SSRF rules, the
-# page reader, the bounded fetch: -> 515.62), until won back.
-BUNDLE_BUDGET_KIB=518
+# page reader, the bounded fetch: -> 515.62); to 556 for attachments (the
+# four handlers, R2's API, sealing bytes, the vision prompt: 515.62 ->
+# 554.59, most of it the fetch handler's inlined async state machine),
+# until won back.
+BUNDLE_BUDGET_KIB=556
 
 for env in production dev; do
   log "wrangler deploy --dry-run --env $env"

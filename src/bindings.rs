@@ -15,6 +15,8 @@ pub const DESK_CLASS: &str = "SupportDesk";
 pub const HOME_D1: &str = "DB";
 /// Tickets and the JWKS cache.
 pub const KV: &str = "KV";
+/// Attachments' sealed bytes (`crate::attachment`), an R2 bucket.
+pub const FILES: &str = "FILES";
 /// Workers AI, for the `workers_ai` provider.
 pub const AI: &str = "AI";
 /// Static Assets: the web client, JS library and admin console.

@@ -203,6 +203,22 @@ pub enum Call {
     Rotate { session: String, limit: u32 },
     /// The object's replication state. Answers [`ReplicationReply`].
     Replication { session: String },
+    /// Records an upload whose sealed bytes the Worker stored in R2
+    /// (`crate::attachment`), for its uploader, admitted as a member now.
+    /// Answers the attachment's view with 201, 404, or 409
+    /// `already_uploaded` when the id is taken (a replayed upload URL).
+    Upload {
+        session: String,
+        caller: Caller,
+        file: crate::attachment::Stored,
+    },
+    /// An attachment of the session, for a download link; one a deleted
+    /// message carried is gone. Answers [`crate::attachment::Stored`] or 404.
+    File {
+        session: String,
+        caller: Caller,
+        id: String,
+    },
     /// Development only: the object panics.
     Fault { session: String },
 }
@@ -216,7 +232,9 @@ impl Call {
             | Call::History { caller, .. }
             | Call::Members { caller, .. }
             | Call::AddMember { caller, .. }
-            | Call::RemoveMember { caller, .. } => Some(caller),
+            | Call::RemoveMember { caller, .. }
+            | Call::Upload { caller, .. }
+            | Call::File { caller, .. } => Some(caller),
             _ => None,
         }
     }
@@ -236,6 +254,8 @@ impl Call {
             Call::Erase { .. } => "erase",
             Call::Rotate { .. } => "rotate",
             Call::Replication { .. } => "replication",
+            Call::Upload { .. } => "upload",
+            Call::File { .. } => "file",
             Call::Fault { .. } => "fault",
         }
     }
@@ -256,6 +276,8 @@ impl Call {
             | Call::Erase { session }
             | Call::Rotate { session, .. }
             | Call::Replication { session }
+            | Call::Upload { session, .. }
+            | Call::File { session, .. }
             | Call::Fault { session } => session,
         }
     }

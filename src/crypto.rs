@@ -35,6 +35,10 @@ pub enum Field {
     WebhookSecret,
     /// A poll's options (keyed by session and message id).
     PollOptions,
+    /// An attachment's bytes in R2 (keyed by session and attachment id).
+    AttachmentBody,
+    /// An attachment's file name (keyed by session and attachment id).
+    AttachmentName,
 }
 
 impl Field {
@@ -47,6 +51,8 @@ impl Field {
             Field::WebhookEvent => "webhook.event",
             Field::WebhookSecret => "webhook.secret",
             Field::PollOptions => "poll.options",
+            Field::AttachmentBody => "attachment.body",
+            Field::AttachmentName => "attachment.name",
         }
     }
 }
@@ -81,7 +87,7 @@ impl OpenError {
     }
 }
 
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     use hmac::{Hmac, Mac};
     let mut mac =
         <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
@@ -91,16 +97,16 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 #[derive(Clone)]
 pub struct Keyring {
-    keys: Vec<(String, Aes256Gcm)>,
+    /// Each key: its id, its cipher, and its seed for derived secrets
+    /// (HMAC-SHA256 of the key), so no derived value is ever the key.
+    keys: Vec<(String, Aes256Gcm, [u8; 32])>,
     active: usize,
-    /// HMAC-SHA256 of the first listed key, for `derive_label`.
-    seed: [u8; 32],
 }
 
 // Keys never print.
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<&str> = self.keys.iter().map(|(id, ..)| id.as_str()).collect();
         f.debug_struct("Keyring")
             .field("key_ids", &ids)
             .field("active", &self.keys[self.active].0)
@@ -136,8 +142,7 @@ impl Keyring {
             variable: "ENCRYPTION_KEYS",
             expected: format!("comma-separated `id:base64` entries of 32-byte keys ({why})"),
         };
-        let mut parsed: Vec<(String, Aes256Gcm)> = Vec::new();
-        let mut seed = None;
+        let mut parsed: Vec<(String, Aes256Gcm, [u8; 32])> = Vec::new();
         for entry in keys.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (id, b64) = entry
                 .split_once(':')
@@ -150,22 +155,22 @@ impl Keyring {
             {
                 return Err(bad_keys("key ids are 1-16 characters of A-Z a-z 0-9 _ -"));
             }
-            if parsed.iter().any(|(k, _)| k == id) {
+            if parsed.iter().any(|(k, ..)| k == id) {
                 return Err(bad_keys("a key id appears twice"));
             }
             let bytes =
                 Base64::decode_vec(b64.trim()).map_err(|_| bad_keys("a key is not base64"))?;
             let cipher =
                 Aes256Gcm::new_from_slice(&bytes).map_err(|_| bad_keys("a key is not 32 bytes"))?;
-            seed.get_or_insert_with(|| hmac_sha256(&bytes, b"confab/keyring-seed"));
-            parsed.push((id.to_string(), cipher));
+            let seed = hmac_sha256(&bytes, b"confab/keyring-seed");
+            parsed.push((id.to_string(), cipher, seed));
         }
         if parsed.is_empty() {
             return Err(bad_keys("none given"));
         }
         let active = parsed
             .iter()
-            .position(|(id, _)| id == active.trim())
+            .position(|(id, ..)| id == active.trim())
             .ok_or_else(|| KeyringError {
                 variable: "ENCRYPTION_ACTIVE_KEY_ID",
                 expected: "the id of one of the keys in ENCRYPTION_KEYS".into(),
@@ -173,7 +178,6 @@ impl Keyring {
         Ok(Keyring {
             keys: parsed,
             active,
-            seed: seed.expect("a parsed keyring has a first key"),
         })
     }
 
@@ -181,10 +185,18 @@ impl Keyring {
     /// secrets that must exist but need no configuration of their own.
     /// It changes only when the first listed key does.
     pub fn derive_label(&self, label: &str) -> String {
-        hmac_sha256(&self.seed, label.as_bytes())
+        hmac_sha256(&self.keys[0].2, label.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// A 32-byte key derived from key `id` and `label`, for a purpose of
+    /// its own (the search index's, `crate::search`), so that it does not
+    /// change when the first or active key does. None: no such key.
+    pub fn derive_key(&self, id: &str, label: &str) -> Option<[u8; 32]> {
+        let (_, _, seed) = self.keys.iter().find(|(k, ..)| k == id)?;
+        Some(hmac_sha256(seed, label.as_bytes()))
     }
 
     pub fn active_id(&self) -> &str {
@@ -199,7 +211,7 @@ impl Keyring {
     pub fn seal(&self, aad: &str, plaintext: &str) -> String {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::getrandom(&mut nonce).expect("entropy source unavailable");
-        let (id, cipher) = &self.keys[self.active];
+        let (id, cipher, _) = &self.keys[self.active];
         let sealed = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
@@ -222,18 +234,24 @@ impl Keyring {
         else {
             return Err(OpenError::Malformed);
         };
+        let blob = Base64UrlUnpadded::decode_vec(b64).map_err(|_| OpenError::Malformed)?;
+        let plain = self.decrypt(id, aad, &blob)?;
+        String::from_utf8(plain).map_err(|_| OpenError::Tampered)
+    }
+
+    /// Opens `nonce ‖ ciphertext ‖ tag` sealed with key `id`.
+    fn decrypt(&self, id: &str, aad: &str, blob: &[u8]) -> Result<Vec<u8>, OpenError> {
         let cipher = self
             .keys
             .iter()
-            .find(|(k, _)| k == id)
-            .map(|(_, c)| c)
+            .find(|(k, ..)| k == id)
+            .map(|(_, c, _)| c)
             .ok_or(OpenError::UnknownKey)?;
-        let blob = Base64UrlUnpadded::decode_vec(b64).map_err(|_| OpenError::Malformed)?;
         if blob.len() < NONCE_BYTES + TAG_BYTES {
             return Err(OpenError::Malformed);
         }
         let (nonce, sealed) = blob.split_at(NONCE_BYTES);
-        let plain = cipher
+        cipher
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -241,8 +259,44 @@ impl Keyring {
                     aad: aad.as_bytes(),
                 },
             )
-            .map_err(|_| OpenError::Tampered)?;
-        String::from_utf8(plain).map_err(|_| OpenError::Tampered)
+            .map_err(|_| OpenError::Tampered)
+    }
+
+    /// Seals bytes (an attachment) as a binary envelope:
+    /// `v1.<key id>.` then `nonce ‖ ciphertext ‖ tag`, raw, so a file is
+    /// not a third larger in storage as base64 would make it.
+    pub fn seal_bytes(&self, aad: &str, plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::getrandom(&mut nonce).expect("entropy source unavailable");
+        let (id, cipher, _) = &self.keys[self.active];
+        let sealed = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .expect("aes-gcm seals");
+        let mut out = Vec::with_capacity(VERSION.len() + id.len() + 2 + NONCE_BYTES + sealed.len());
+        out.extend_from_slice(format!("{VERSION}.{id}.").as_bytes());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens what [`Keyring::seal_bytes`] sealed, with any known key.
+    pub fn open_bytes(&self, aad: &str, envelope: &[u8]) -> Result<Vec<u8>, OpenError> {
+        let rest = envelope
+            .strip_prefix(format!("{VERSION}.").as_bytes())
+            .ok_or(OpenError::Malformed)?;
+        let dot = rest
+            .iter()
+            .take(MAX_KEY_ID + 1)
+            .position(|&b| b == b'.')
+            .ok_or(OpenError::Malformed)?;
+        let id = std::str::from_utf8(&rest[..dot]).map_err(|_| OpenError::Malformed)?;
+        self.decrypt(id, aad, &rest[dot + 1..])
     }
 
     /// Opens with any known key and reseals with the active one.
@@ -322,6 +376,28 @@ mod tests {
         assert_eq!(new.open(&a, &rotated).unwrap(), "ann@example.com");
         let only_k1 = Keyring::parse(&format!("k1:{K1}"), "k1").unwrap();
         assert_eq!(only_k1.open(&a, &rotated), Err(OpenError::UnknownKey));
+    }
+
+    #[test]
+    fn bytes_seal_and_open_in_place_only() {
+        let r = ring("k1");
+        let a = aad(Field::AttachmentBody, "s1", Some("att_1"));
+        let plain: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+        let sealed = r.seal_bytes(&a, &plain);
+        assert!(sealed.starts_with(b"v1.k1."));
+        assert_eq!(sealed.len(), 6 + NONCE_BYTES + plain.len() + TAG_BYTES);
+        assert!(!sealed.windows(64).any(|w| w == &plain[..64]));
+        assert_eq!(ring("k2").open_bytes(&a, &sealed).unwrap(), plain);
+        let other = aad(Field::AttachmentBody, "s1", Some("att_2"));
+        assert_eq!(r.open_bytes(&other, &sealed), Err(OpenError::Tampered));
+        let mut flipped = sealed.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        assert_eq!(r.open_bytes(&a, &flipped), Err(OpenError::Tampered));
+        assert_eq!(r.open_bytes(&a, b"plain bytes"), Err(OpenError::Malformed));
+        assert_eq!(r.open_bytes(&a, b"v1.k1.short"), Err(OpenError::Malformed));
+        let mut unknown = sealed.clone();
+        unknown[4] = b'9';
+        assert_eq!(r.open_bytes(&a, &unknown), Err(OpenError::UnknownKey));
     }
 
     #[test]

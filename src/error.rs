@@ -58,6 +58,9 @@ pub enum AppError {
     PreviewFailed {
         timed_out: bool,
     },
+    /// An upload or download refused (`crate::attachment::Refusal` has
+    /// the status and code).
+    Attachment(crate::attachment::Refusal),
     /// Anything unexpected. The detail is logged, the client sees a generic
     /// message and the request id.
     Internal(String),
@@ -115,6 +118,7 @@ impl AppError {
             AppError::Unavailable { .. } => 503,
             AppError::PreviewFailed { timed_out: false } => 502,
             AppError::PreviewFailed { timed_out: true } => 504,
+            AppError::Attachment(r) => r.status(),
             AppError::Internal(_) => 500,
         }
     }
@@ -140,6 +144,7 @@ impl AppError {
             AppError::Unavailable { .. } => "unavailable",
             AppError::PreviewFailed { timed_out: false } => "preview_unavailable",
             AppError::PreviewFailed { timed_out: true } => "preview_timeout",
+            AppError::Attachment(r) => r.code(),
             AppError::Internal(_) => "internal",
         }
     }
@@ -167,6 +172,7 @@ impl AppError {
                 "the page gave no preview (an error, not HTML, or too many redirects)".into()
             }
             AppError::PreviewFailed { timed_out: true } => "the page took too long".into(),
+            AppError::Attachment(r) => r.message(),
             AppError::Internal(_) => "internal error; quote the request id when reporting".into(),
         }
     }
@@ -251,6 +257,9 @@ pub enum SocketError {
     NotAuthor,
     MessageDeleted,
     MessageNotFound,
+    /// A send named an attachment that is not the sender's unsent upload
+    /// in this session (another session's, another user's, already sent).
+    AttachmentNotFound,
     TooManyReactions {
         cap: u32,
     },
@@ -289,6 +298,7 @@ impl SocketError {
             SocketError::NotAnAgent | SocketError::NotAuthor => "forbidden",
             SocketError::MessageDeleted => "message_deleted",
             SocketError::MessageNotFound => "not_found",
+            SocketError::AttachmentNotFound => "attachment_not_found",
             SocketError::TooManyReactions { .. } => "too_many_reactions",
             SocketError::Poll(r) => r.code(),
             SocketError::ChangeNotApplied | SocketError::AssistantFailed => "internal",
@@ -323,6 +333,9 @@ impl SocketError {
             SocketError::NotAuthor => "only the author may change this message".into(),
             SocketError::MessageDeleted => "that message was deleted".into(),
             SocketError::MessageNotFound => "no such message".into(),
+            SocketError::AttachmentNotFound => {
+                "no such attachment of yours in this session, or it was sent already".into()
+            }
             SocketError::TooManyReactions { cap } => {
                 format!("at most {cap} different reactions per message")
             }
@@ -398,6 +411,7 @@ mod tests {
             SocketError::NotAuthor,
             SocketError::MessageDeleted,
             SocketError::MessageNotFound,
+            SocketError::AttachmentNotFound,
             SocketError::TooManyReactions { cap: 8 },
             SocketError::ChangeNotApplied,
             SocketError::NotStored,

@@ -118,7 +118,7 @@ impl Ctx {
         let h = r.headers_mut();
         let _ = h.set(
             "access-control-allow-methods",
-            "GET, HEAD, POST, PATCH, DELETE",
+            "GET, HEAD, POST, PUT, PATCH, DELETE",
         );
         let _ = h.set(
             "access-control-allow-headers",

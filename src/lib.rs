@@ -3,6 +3,7 @@
 //! The pure core (no `worker` imports) builds everywhere and is tested
 //! natively; the runtime half only exists on wasm32.
 
+pub mod attachment;
 pub mod audit;
 pub mod auth;
 pub mod bindings;

@@ -32,6 +32,10 @@ pub enum ClientFrame {
         /// Makes the message a poll asking `text` (`crate::poll`).
         #[serde(default)]
         poll: Option<crate::poll::PollSpec>,
+        /// Uploads of the sender's in this session that no message carries
+        /// yet (`crate::attachment`); with any, `text` may be empty.
+        #[serde(default)]
+        attachments: Vec<String>,
     },
     /// `client_id` (optional on `edit`, `delete` and `react`) is the
     /// change's idempotency key: a resend changes nothing again and is
@@ -218,6 +222,9 @@ pub struct MessageView {
     /// Set when the message is a poll: its options and tally.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub poll: Option<crate::poll::PollView>,
+    /// Files the message carries (`crate::attachment`), in the order sent.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub attachments: Vec<crate::attachment::AttachmentView>,
 }
 
 /// What an assistant reply cost and how it ended.
@@ -419,186 +426,8 @@ pub const CHANGES_PARAM: &str = "changes";
 pub const PING_FRAME: &str = r#"{"type":"ping"}"#;
 pub const PONG_FRAME: &str = r#"{"type":"pong"}"#;
 
-/// A frame the server could not accept, with a stable code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FrameError {
-    pub code: &'static str,
-    pub message: String,
-    /// Echoed so that the sender can match the error to its outbox entry.
-    pub client_id: Option<String>,
-}
-
-impl FrameError {
-    /// What the desk's inbox socket answers any frame but `ping` with: it
-    /// only listens; agents act through the admin API or a session socket.
-    pub fn inbox_listens_only() -> Self {
-        FrameError::new("unknown_type", "the inbox socket takes no frames but ping")
-    }
-
-    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
-        FrameError {
-            code,
-            message: message.into(),
-            client_id: None,
-        }
-    }
-}
-
-/// Limits applied while decoding.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    pub max_message_chars: usize,
-}
-
-/// Parses and validates one client frame. The happy path parses once; only a
-/// failure looks again to classify it.
-pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Err(FrameError::new("invalid_json", "frame is not valid JSON"));
-    };
-    let kind = match value.get("type").and_then(|t| t.as_str()) {
-        None => {
-            return Err(FrameError::new(
-                "invalid_frame",
-                "frame must be an object with a string `type`",
-            ))
-        }
-        Some(t) if !CLIENT_TYPES.contains(&t) => {
-            return Err(FrameError::new(
-                "unknown_type",
-                format!("unknown frame type `{}`", truncate(t, 32)),
-            ))
-        }
-        Some(t) => t,
-    };
-    let keyed = matches!(kind, "send" | "edit" | "delete" | "react" | "vote");
-    // Kept for the error: a refused frame is answered with its client id.
-    let client_id = value
-        .get("client_id")
-        .and_then(|c| c.as_str())
-        .map(String::from);
-    let frame = crate::tagged::from_value::<ClientFrame>(value, "type").map_err(|e| {
-        // A bad client id has a code of its own.
-        if let (true, Some(Err(why))) = (keyed, client_id.as_deref().map(ClientId::check)) {
-            return FrameError::new("invalid_client_id", why.message());
-        }
-        // serde's message names the field and what it expected; it says
-        // nothing about the server, so it is safe and useful to return.
-        let why = match e {
-            crate::tagged::TaggedError::Invalid(why) => why,
-            crate::tagged::TaggedError::NoTag => {
-                "frame must be an object with a string `type`".into()
-            }
-        };
-        let mut e = FrameError::new("invalid_frame", truncate(&why, 200));
-        e.client_id = client_id.filter(|c| is_valid_client_id(c));
-        e
-    })?;
-    // A refused frame with an idempotency key is answered with it, so that
-    // the sender's outbox can let it go.
-    validate(&frame, limits).map_err(|mut e| {
-        e.client_id = frame.client_id().map(String::from);
-        e
-    })?;
-    Ok(frame)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
-}
-
-/// Checks a message text against the limits; used for sends and edits.
-pub fn validate_text(text: &str, limits: Limits) -> Result<(), FrameError> {
-    if text.trim().is_empty() {
-        return Err(FrameError::new("text_empty", "text must not be empty"));
-    }
-    if text.chars().count() > limits.max_message_chars {
-        return Err(FrameError::new(
-            "text_too_long",
-            format!(
-                "text is longer than {} characters",
-                limits.max_message_chars
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
-    match frame {
-        ClientFrame::Send {
-            text,
-            reply_to,
-            poll,
-            ..
-        } => {
-            validate_text(text, limits)?;
-            if let Some(r) = reply_to {
-                validate_seq(*r)?;
-            }
-            if let Some(p) = poll {
-                p.check()?;
-            }
-        }
-        ClientFrame::Vote { seq, choices, .. } => {
-            validate_seq(*seq)?;
-            if choices.len() > crate::poll::MAX_OPTIONS {
-                return Err(FrameError::new(
-                    "invalid_choice",
-                    format!("at most {} choices", crate::poll::MAX_OPTIONS),
-                ));
-            }
-        }
-        ClientFrame::Edit { seq, text, .. } => {
-            validate_seq(*seq)?;
-            validate_text(text, limits)?;
-        }
-        ClientFrame::Delete { seq, .. } | ClientFrame::Read { seq } => validate_seq(*seq)?,
-        ClientFrame::React { seq, emoji, .. } => {
-            validate_seq(*seq)?;
-            let n = emoji.chars().count();
-            if n == 0
-                || n > MAX_EMOJI_CHARS
-                || emoji.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(FrameError::new(
-                    "invalid_emoji",
-                    format!("emoji must be 1-{MAX_EMOJI_CHARS} characters without spaces"),
-                ));
-            }
-        }
-        ClientFrame::Transfer { to } => {
-            if !crate::ids::is_valid_user_id(to) {
-                return Err(FrameError::new(
-                    "invalid_user_id",
-                    "`to` must be a user id: 1-128 characters, no surrounding white space or control characters",
-                ));
-            }
-        }
-        ClientFrame::Typing
-        | ClientFrame::Stop
-        | ClientFrame::Escalate
-        | ClientFrame::Claim
-        | ClientFrame::Takeover
-        | ClientFrame::Resolve
-        | ClientFrame::Release
-        | ClientFrame::Ping => {}
-    }
-    Ok(())
-}
-
-fn validate_seq(seq: u64) -> Result<(), FrameError> {
-    if seq == 0 {
-        return Err(FrameError::new("invalid_seq", "seq starts at 1"));
-    }
-    if seq > MAX_SEQ {
-        return Err(FrameError::new(
-            "invalid_seq",
-            format!("seq must be at most {MAX_SEQ}"),
-        ));
-    }
-    Ok(())
-}
+mod decode;
+pub use decode::{decode, validate_text, FrameError, Limits};
 
 #[cfg(test)]
 mod tests;

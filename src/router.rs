@@ -45,6 +45,10 @@ pub enum Access {
     /// The product's backend: a bearer holding `SERVICE_TOKEN`, or a token
     /// with `SERVICE_ROLE`; 404 to everyone else. It reaches every session.
     Service,
+    /// Whoever holds a URL signed by an earlier call (`{token}`: an upload
+    /// or download link, `crate::attachment`); the handler checks the
+    /// signature and answers 404 to anything this deployment did not sign.
+    Signed,
 }
 
 impl Access {
@@ -102,6 +106,12 @@ pub enum Endpoint {
     Service(ServiceVerb),
     /// A link's preview, fetched by the Worker (`crate::preview`).
     LinkPreview,
+    /// Attachments (`crate::attachment`): an upload slot, a download link
+    /// for a member, and the signed URLs they lead to.
+    AttachmentSlot,
+    AttachmentLink,
+    Upload,
+    Download,
 }
 
 /// What the service routes do.
@@ -161,10 +171,11 @@ impl Endpoint {
 /// One line of the route table.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Spec {
-    /// `GET` (which answers `HEAD` too), `POST`, `PATCH` or `DELETE`.
+    /// `GET` (which answers `HEAD` too), `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: &'static str,
     /// Segments after the leading `/`; `{session}` is a session id,
-    /// `{user}` a percent-encoded user id and `{webhook}` an endpoint id.
+    /// `{user}` a percent-encoded user id, `{webhook}` an endpoint id,
+    /// `{attachment}` an attachment id and `{token}` a signed token.
     pub path: &'static str,
     pub endpoint: Endpoint,
     pub access: Access,
@@ -197,6 +208,7 @@ pub static ROUTES: &[Spec] = {
     const POST: &str = "POST";
     const DELETE: &str = "DELETE";
     const PATCH: &str = "PATCH";
+    const PUT: &str = "PUT";
     use WebhookVerb as W;
     use ServiceVerb as S;
     &[
@@ -221,6 +233,10 @@ pub static ROUTES: &[Spec] = {
         route(GET, "/v1/sessions/{session}/ws", E::SessionSocket, Member, "sessions.ws"),
         route(POST, "/v1/sessions/{session}/tickets", E::CreateTicket, Member, "tickets.create"),
         route(GET, "/v1/previews", E::LinkPreview, User, "previews.get"),
+        route(POST, "/v1/sessions/{session}/attachments", E::AttachmentSlot, Member, "attachments.slot"),
+        route(GET, "/v1/sessions/{session}/attachments/{attachment}", E::AttachmentLink, Member, "attachments.link"),
+        route(PUT, "/v1/uploads/{token}", E::Upload, Signed, "attachments.upload"),
+        route(GET, "/v1/files/{token}", E::Download, Signed, "attachments.download"),
         route(POST, "/v1/admin/maintenance/reencrypt", E::Reencrypt, Admin, "admin.reencrypt"),
         route(GET, "/v1/admin/sessions", E::AdminSessions, Admin, "admin.sessions"),
         route(GET, "/v1/admin/audit", E::Audit, Admin, "admin.audit"),
@@ -259,6 +275,11 @@ static PREFLIGHT: Spec = route(
 const SESSION: &str = "{session}";
 const USER: &str = "{user}";
 const WEBHOOK: &str = "{webhook}";
+const ATTACHMENT: &str = "{attachment}";
+const TOKEN: &str = "{token}";
+const PLACEHOLDERS: [&str; 5] = [SESSION, USER, WEBHOOK, ATTACHMENT, TOKEN];
+/// Longest `{token}` accepted (a signed URL's claims and MAC).
+const MAX_TOKEN_CHARS: usize = 2048;
 
 /// A request matched to a line of the table, with the path's parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +292,10 @@ pub struct Route<'a> {
     pub user: Option<&'a str>,
     /// The `{webhook}` segment: an endpoint id's shape, checked.
     pub webhook: Option<&'a str>,
+    /// The `{attachment}` segment: an attachment id's shape, checked.
+    pub attachment: Option<&'a str>,
+    /// The `{token}` segment: URL-safe and bounded, not yet verified.
+    pub token: Option<&'a str>,
 }
 
 impl Route<'_> {
@@ -304,7 +329,7 @@ pub fn redacted_path(path: &str) -> String {
     let known = |seg: &str| {
         ROUTES
             .iter()
-            .any(|r| segments(r.path).any(|p| p == seg && ![SESSION, USER, WEBHOOK].contains(&p)))
+            .any(|r| segments(r.path).any(|p| p == seg && !PLACEHOLDERS.contains(&p)))
     };
     let mut out = String::new();
     for (i, seg) in segments(path).enumerate() {
@@ -339,10 +364,19 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
                 session: None,
                 user: None,
                 webhook: None,
+                attachment: None,
+                token: None,
             }),
         };
     }
-    let (spec, (session, user, webhook)) = matched(method, path)?;
+    let (spec, p) = matched(method, path)?;
+    let Params {
+        session,
+        user,
+        webhook,
+        attachment,
+        token,
+    } = p;
     let session = match session {
         None => None,
         Some(id) => Some(SessionId::parse(id).ok_or(AppError::NotFound)?),
@@ -353,18 +387,31 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
     if webhook.is_some_and(|w| !crate::webhooks::is_endpoint_id(w)) {
         return Err(AppError::NotFound);
     }
+    if attachment.is_some_and(|a| !crate::attachment::is_id(a)) {
+        return Err(AppError::NotFound);
+    }
+    let token_shape = |t: &str| {
+        (1..=MAX_TOKEN_CHARS).contains(&t.len())
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    };
+    if token.is_some_and(|t| !token_shape(t)) {
+        return Err(AppError::NotFound);
+    }
     Ok(Route {
         spec,
         session,
         user,
         webhook,
+        attachment,
+        token,
     })
 }
 
 /// The methods a path answers, for a 405's `Allow` header: those the
 /// route table matches it with (ids unchecked: a 405 is about the shape).
 pub fn allowed_methods(path: &str) -> Vec<&'static str> {
-    let mut allowed: Vec<&'static str> = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
+    let mut allowed: Vec<&'static str> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
         .into_iter()
         .filter(|m| matched(m, path).is_ok())
         .collect();
@@ -395,25 +442,34 @@ fn matched<'a>(method: &str, path: &'a str) -> Result<Matched<'a>, AppError> {
     })
 }
 
-/// The `{session}`, `{user}` and `{webhook}` segments.
-type Params<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+/// The placeholder segments of a path, unchecked.
+#[derive(Default)]
+struct Params<'a> {
+    session: Option<&'a str>,
+    user: Option<&'a str>,
+    webhook: Option<&'a str>,
+    attachment: Option<&'a str>,
+    token: Option<&'a str>,
+}
 type Matched<'a> = (&'static Spec, Params<'a>);
 
 /// The path's parameters when it has the pattern's shape.
 fn params<'a>(pattern: &str, path: &'a str) -> Option<Params<'a>> {
-    let (mut session, mut user, mut webhook) = (None, None, None);
+    let mut p = Params::default();
     let mut given = segments(path);
     for want in segments(pattern) {
         let seg = given.next()?;
         match want {
-            SESSION => session = Some(seg),
-            USER => user = Some(seg),
-            WEBHOOK => webhook = Some(seg),
+            SESSION => p.session = Some(seg),
+            USER => p.user = Some(seg),
+            WEBHOOK => p.webhook = Some(seg),
+            ATTACHMENT => p.attachment = Some(seg),
+            TOKEN => p.token = Some(seg),
             literal if literal == seg => {}
             _ => return None,
         }
     }
-    given.next().is_none().then_some((session, user, webhook))
+    given.next().is_none().then_some(p)
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -479,6 +535,13 @@ mod dispatch {
             E::SessionSocket => api::sessions::connect(req, ctx, id()?, granted.who()?).await,
             E::CreateTicket => api::tickets::create(ctx, id()?, granted.who()?).await,
             E::LinkPreview => api::previews::get(req, ctx).await,
+            E::AttachmentSlot => api::attachments::slot(req, ctx, id()?, granted.who()?).await,
+            E::AttachmentLink => {
+                let att = route.attachment.unwrap_or_default();
+                api::attachments::link(ctx, id()?, att, granted.who()?).await
+            }
+            E::Upload => api::attachments::upload(req, ctx, route.token.unwrap_or_default()).await,
+            E::Download => api::attachments::download(ctx, route.token.unwrap_or_default()).await,
             E::AdminSessions => api::admin::sessions(req, ctx).await,
             E::Audit => api::audit::list(req, ctx).await,
             E::Reencrypt => api::admin::reencrypt(req, ctx).await,

@@ -79,9 +79,30 @@ fn hex(c: &u8) -> Option<u8> {
     (*c as char).to_digit(16).map(|d| d as u8)
 }
 
+/// Percent-encodes every byte but RFC 5987's `attr-char`s: a value for
+/// `filename*=UTF-8''…`, safe in a header whatever the name holds.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoding_keeps_only_attr_chars() {
+        assert_eq!(encode("a b.png"), "a%20b.png");
+        assert_eq!(encode("x\"\r\n;y"), "x%22%0D%0A%3By");
+        assert_eq!(encode("größe.txt"), "gr%C3%B6%C3%9Fe.txt");
+    }
 
     #[test]
     fn origins_of_the_urls_the_runtime_gives() {

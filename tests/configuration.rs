@@ -305,6 +305,7 @@ fn every_environment_declares_the_bindings_the_code_uses() {
         }
         for (key, field, name) in [
             ("kv_namespaces", "binding", b::KV),
+            ("r2_buckets", "binding", b::FILES),
             ("ai", "binding", b::AI),
             ("assets", "binding", b::ASSETS),
             ("ratelimits", "name", b::HTTP_RATE_LIMITER),

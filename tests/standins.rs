@@ -40,6 +40,7 @@ async fn call(h: &Harness, kind: Kind, model: &str, said: &str) -> Outcome {
         turns: vec![Turn {
             role: Role::User,
             text: said.into(),
+            images: vec![],
         }],
     };
     let req = build(&endpoint(h, kind, model), Some("test-key"), &prompt);

@@ -76,7 +76,8 @@ pub async fn admit(req: &Request, ctx: &Ctx, route: &Route<'_>) -> Result<Grante
         }))
     };
     match access {
-        Access::Public => Ok(Granted::Anyone),
+        // The handler verifies the URL's signature.
+        Access::Public | Access::Signed => Ok(Granted::Anyone),
         Access::Dev if ctx.require_config()?.is_development() => Ok(Granted::Anyone),
         Access::Dev => Err(AppError::NotFound),
         Access::Metrics if holds_metrics_token(req, ctx)? => Ok(Granted::Anyone),

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod attachments;
 pub mod audit;
 pub mod dev;
 pub mod health;

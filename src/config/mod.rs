@@ -126,6 +126,8 @@ pub struct Config {
     pub webhooks: Webhooks,
     /// Link previews (`crate::preview`); None when `LINK_PREVIEWS` is off.
     pub previews: Option<Previews>,
+    /// What uploads may be (`crate::attachment`).
+    pub attachments: crate::attachment::Policy,
     /// The AI assistant; None when `LLM_PROVIDERS` is unset.
     pub assistant: Option<crate::llm::config::Assistant>,
 }
@@ -189,6 +191,10 @@ pub mod defaults {
     pub const ASSISTANT_WHILE_WAITING: &str = "on";
     pub const WEBHOOK_ALLOW_HTTP: &str = "off";
     pub const LINK_PREVIEWS: &str = "off";
+    /// Images, PDF and plain text; never HTML or SVG, which a browser
+    /// would run as a page.
+    pub const ATTACHMENT_TYPES: &str =
+        "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain";
     pub const ADMIN_ROLE: &str = "admin";
     pub const SERVICE_ROLE: &str = "service";
 }
@@ -267,6 +273,15 @@ impl Config {
                 "unset outside ENVIRONMENT=development",
             ));
         }
+        let attachment_types = crate::attachment::Policy::parse_types(
+            get("ATTACHMENT_TYPES")
+                .as_deref()
+                .unwrap_or(defaults::ATTACHMENT_TYPES),
+        )
+        .map_err(|t| {
+            let known = crate::attachment::Kind::ALL.map(|k| k.mime()).join(", ");
+            invalid("ATTACHMENT_TYPES", format!("a list of: {known} (not {t})"))
+        })?;
         let jwt = crate::auth::config::from_lookup(&get, &num, development)?;
         let metrics_token = match get("METRICS_TOKEN") {
             Some(t) if t.len() < 16 => {
@@ -385,6 +400,10 @@ impl Config {
                 max_bytes: num(&ints::LINK_PREVIEW_MAX_BYTES) as u32,
                 allow: preview_allow,
             }),
+            attachments: crate::attachment::Policy {
+                max_bytes: num(&ints::ATTACHMENT_MAX_BYTES) as u64,
+                types: attachment_types,
+            },
             assistant,
         })
     }
@@ -424,6 +443,7 @@ impl fmt::Debug for Config {
             .field("desk", &self.desk)
             .field("webhooks", &self.webhooks)
             .field("previews", &self.previews)
+            .field("attachments", &self.attachments)
             .field("assistant", &self.assistant)
             .finish()
     }

@@ -17,6 +17,16 @@ use super::{Prompt, Turn};
 
 /// Framing tokens per turn (role markers, separators).
 pub const TURN_OVERHEAD: u64 = 4;
+/// What one image is counted as. Vendors charge by its size (OpenAI about
+/// 765 tokens for a 1024 px square at high detail, Anthropic about
+/// width × height / 750); images are at most 1600 px on their longest side
+/// when the chat page sends them, which this covers.
+pub const IMAGE_TOKENS: u64 = 1600;
+
+/// A turn's estimated size: its text, images and framing.
+fn cost(t: &Turn) -> u64 {
+    estimate(&t.text) + IMAGE_TOKENS * t.images.len() as u64 + TURN_OVERHEAD
+}
 
 pub fn estimate(text: &str) -> u64 {
     let (ascii, other) = text.chars().fold((0u64, 0u64), |(a, o), c| {
@@ -35,7 +45,7 @@ pub fn fit(system: &str, history: &[Turn], budget: u64) -> Prompt {
     let mut used = estimate(system) + TURN_OVERHEAD;
     let mut keep = 0;
     for (i, t) in history.iter().rev().enumerate() {
-        let cost = estimate(&t.text) + TURN_OVERHEAD;
+        let cost = cost(t);
         if i > 0 && used + cost > budget {
             break;
         }
@@ -52,11 +62,7 @@ pub fn fit(system: &str, history: &[Turn], budget: u64) -> Prompt {
 /// plus the longest reply allowed. Reserved against the daily budget
 /// before the turn starts.
 pub fn turn_estimate(prompt: &Prompt, max_output_tokens: u32) -> u64 {
-    let input: u64 = prompt
-        .turns
-        .iter()
-        .map(|t| estimate(&t.text) + TURN_OVERHEAD)
-        .sum();
+    let input: u64 = prompt.turns.iter().map(cost).sum();
     estimate(&prompt.system) + TURN_OVERHEAD + input + max_output_tokens as u64
 }
 
@@ -69,6 +75,7 @@ mod tests {
         Turn {
             role: Role::User,
             text: text.into(),
+            images: Vec::new(),
         }
     }
 
@@ -99,6 +106,27 @@ mod tests {
         let p = fit("sys.", &[turn("abcd"), turn("日本")], 1000);
         // (1 + 4) system, (1 + 4) and (2 + 4) turns, 100 out.
         assert_eq!(turn_estimate(&p, 100), 5 + 5 + 6 + 100);
+        // Images count too.
+        let mut pictured = turn("abcd");
+        pictured.images = vec![
+            crate::llm::Image {
+                media_type: "image/png",
+                base64: "AAAA".into()
+            };
+            2
+        ];
+        let p = fit("sys.", &[pictured], 10_000);
+        assert_eq!(turn_estimate(&p, 0), 5 + 5 + 2 * IMAGE_TOKENS);
+        assert!(
+            fit(
+                "sys.",
+                &[turn("a"), p.turns[0].clone()],
+                5 + 5 + 2 * IMAGE_TOKENS
+            )
+            .turns
+            .len()
+                == 1
+        );
     }
 
     #[test]

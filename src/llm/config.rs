@@ -47,6 +47,9 @@ pub struct Assistant {
     pub backoff_cap_ms: u64,
     /// Tokens (in + out) one user may spend per UTC day; 0 means no limit.
     pub daily_token_budget: u64,
+    /// Images in users' messages are sent to the models (`LLM_VISION`):
+    /// every model in the chain must take them, or the turn fails there.
+    pub vision: bool,
 }
 
 impl Assistant {
@@ -70,6 +73,7 @@ pub mod defaults {
     pub const GEMINI_BASE_URL: &str = "https://generativelanguage.googleapis.com";
     pub const GEMINI_MODEL: &str = "gemini-2.0-flash";
     pub const WORKERS_AI_MODEL: &str = "@cf/meta/llama-3.1-8b-instruct";
+    pub const VISION: &str = "off";
 }
 
 /// Reads the assistant settings; `Ok(None)` when `LLM_PROVIDERS` is unset
@@ -144,7 +148,13 @@ pub fn from_lookup(
             "at least one provider, or unset for no assistant",
         ));
     }
+    let vision = match get("LLM_VISION").as_deref().unwrap_or(defaults::VISION) {
+        "on" => true,
+        "off" => false,
+        _ => return Err(invalid("LLM_VISION", "one of: on, off")),
+    };
     Ok(Some(Assistant {
+        vision,
         chain,
         name: get("ASSISTANT_NAME").unwrap_or_else(|| defaults::NAME.to_string()),
         system_prompt: get("ASSISTANT_SYSTEM_PROMPT")

@@ -55,7 +55,22 @@ pub enum Role {
 pub struct Turn {
     pub role: Role,
     pub text: String,
+    /// Images a user's message carries, for vision models (`LLM_VISION`).
+    pub images: Vec<Image>,
 }
+
+/// An image as vision models take it inline: its type and its bytes in
+/// standard base64.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub media_type: &'static str,
+    pub base64: String,
+}
+
+/// Most images one prompt carries (the newest question's first), and the
+/// largest one sent: vendors refuse bigger ones (Anthropic: 5 MB).
+pub const MAX_PROMPT_IMAGES: usize = 4;
+pub const MAX_IMAGE_BYTES: u64 = 5 * 1024 * 1024;
 
 /// What a turn sends: the system prompt and the history that fits.
 #[derive(Debug, Clone, PartialEq, Eq)]

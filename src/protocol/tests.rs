@@ -17,6 +17,18 @@ fn decodes_every_client_frame() {
                 reply_to: Some(3),
                 traceparent: None,
                 poll: None,
+                attachments: vec![],
+            },
+        ),
+        (
+            r#"{"type":"send","client_id":"c3","text":" ","attachments":["att_0123456789abcdef0123456789abcdef"]}"#,
+            ClientFrame::Send {
+                client_id: ClientId::parse("c3".into()).unwrap(),
+                text: " ".into(),
+                reply_to: None,
+                traceparent: None,
+                poll: None,
+                attachments: vec!["att_0123456789abcdef0123456789abcdef".into()],
             },
         ),
         (
@@ -32,6 +44,7 @@ fn decodes_every_client_frame() {
                     anonymous: false,
                     closes_at: Some(9),
                 }),
+                attachments: vec![],
             },
         ),
         (
@@ -91,6 +104,26 @@ fn classifies_bad_frames() {
         code(r#"{"type":"send","client_id":"c","text":"   "}"#),
         "text_empty"
     );
+    assert_eq!(
+        code(r#"{"type":"send","client_id":"c","text":"","attachments":[]}"#),
+        "text_empty"
+    );
+    // Attachments let the text be empty, not too long.
+    let a = "att_0123456789abcdef0123456789abcdef";
+    assert_eq!(
+        code(&format!(
+            r#"{{"type":"send","client_id":"c","text":"01234567890","attachments":["{a}"]}}"#
+        )),
+        "text_too_long"
+    );
+    for ids in [
+        r#"["att_xyz"]"#.to_string(),
+        format!(r#"["{a}","{a}"]"#),
+        format!("[{}]", vec![format!(r#""{a}""#); 11].join(",")),
+    ] {
+        let f = format!(r#"{{"type":"send","client_id":"c","text":"x","attachments":{ids}}}"#);
+        assert_eq!(code(&f), "invalid_attachment", "{ids}");
+    }
     assert_eq!(
         code(r#"{"type":"send","client_id":"c","text":"01234567890"}"#),
         "text_too_long"
@@ -282,6 +315,7 @@ fn message_frame_shape() {
         turn: None,
         reactions: vec![],
         poll: None,
+        attachments: vec![],
     };
     let v: serde_json::Value = serde_json::from_str(&ServerFrame::Message(&m).to_json()).unwrap();
     assert_eq!(v["type"], "message");

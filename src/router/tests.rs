@@ -79,7 +79,7 @@ fn the_table_is_well_formed() {
     let mut seen = std::collections::HashSet::new();
     for r in ROUTES {
         assert!(
-            ["GET", "POST", "PATCH", "DELETE"].contains(&r.method),
+            ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&r.method),
             "{r:?}"
         );
         assert!(r.path.starts_with('/'), "{r:?}");
@@ -99,7 +99,9 @@ fn the_table_is_well_formed() {
             .path
             .replace(SESSION, "s1")
             .replace(USER, "u1")
-            .replace(WEBHOOK, "wh_0123456789abcdef01234567");
+            .replace(WEBHOOK, "wh_0123456789abcdef01234567")
+            .replace(ATTACHMENT, "att_0123456789abcdef0123456789abcdef")
+            .replace(TOKEN, "abc.def");
         let got = resolve(r.method, Box::leak(sample.into_boxed_str())).unwrap();
         assert!(std::ptr::eq(got.spec, r), "{r:?}");
     }
@@ -129,7 +131,35 @@ fn logged_paths_keep_only_known_words() {
     assert_eq!(redacted_path("/secret-token-value"), "/*");
     // A parameter's placeholder is not a word.
     assert_eq!(redacted_path("/{session}"), "/*");
+    // A signed URL's token never reaches the log.
+    assert_eq!(redacted_path("/v1/files/eyJzZXNz.c2ln"), "/v1/files/*");
     assert_eq!(redacted_path(&"/a".repeat(40)).matches('*').count(), 12);
+}
+
+#[test]
+fn attachment_ids_and_tokens_are_checked_for_shape() {
+    let id = "att_0123456789abcdef0123456789abcdef";
+    let link = resolve(
+        "GET",
+        Box::leak(format!("/v1/sessions/s1/attachments/{id}").into_boxed_str()),
+    );
+    assert_eq!(link.unwrap().attachment, Some(id));
+    for bad in [
+        "att_1",
+        "att_0123456789ABCDEF0123456789abcdef",
+        "0123456789abcdef0123456789abcdef",
+    ] {
+        let path = Box::leak(format!("/v1/sessions/s1/attachments/{bad}").into_boxed_str());
+        assert_eq!(resolve("GET", path), Err(AppError::NotFound), "{bad}");
+    }
+    assert_eq!(
+        resolve("PUT", "/v1/uploads/a-b_c.d").unwrap().token,
+        Some("a-b_c.d")
+    );
+    assert_eq!(resolve("GET", "/v1/files/a%2Fb"), Err(AppError::NotFound));
+    let long = Box::leak(format!("/v1/files/{}", "a".repeat(2049)).into_boxed_str());
+    assert_eq!(resolve("GET", long), Err(AppError::NotFound));
+    assert_eq!(allowed_methods("/v1/uploads/x"), ["PUT", "OPTIONS"]);
 }
 
 #[test]

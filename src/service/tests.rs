@@ -140,6 +140,7 @@ fn the_text_transcript_has_a_line_per_message() {
         turn: None,
         reactions: vec![],
         poll: None,
+        attachments: vec![],
     };
     let mut gone = m(3, AuthorKind::User, "Ann", "");
     gone.deleted = true;

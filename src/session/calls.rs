@@ -179,6 +179,19 @@ impl Core {
                 reply(&r)
             }
             Call::Replication { .. } => self.replication(),
+            Call::Upload { file, caller, .. } => {
+                let keys = self.keyring()?;
+                if !self.log.store_file(keys, &caller.user.id, &file, now)? {
+                    return Err(AppError::Attachment(
+                        crate::attachment::Refusal::AlreadyUploaded,
+                    ));
+                }
+                crate::http::json(201, &file.view)
+            }
+            Call::File { id, .. } => {
+                let keys = self.keyring()?;
+                reply(&self.log.file(keys, &id)?.ok_or(AppError::NotFound)?)
+            }
             Call::Init { .. } | Call::Fault { .. } | Call::Erase { .. } | Call::Post { .. } => {
                 unreachable!("served before loading")
             }
@@ -314,6 +327,9 @@ impl Core {
             Err(AppError::NotFound) => return no_content(),
             Err(e) => return Err(e),
         };
+        // The session's files first: if R2 fails, the erase fails whole
+        // and its retry finds the session still there to erase.
+        self.erase_files(&meta.id).await?;
         // Consoles drop the session's line; told before the storage the
         // desk's view is read from goes.
         if let Ok(d) = self.desk() {

@@ -303,6 +303,7 @@ impl Core {
             created_at: now_ms(),
             turn: None,
             poll: None,
+            attachments: Vec::new(),
         };
         self.enqueue(Job::Send { ws: None, msg });
         self.drain().await;

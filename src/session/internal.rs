@@ -80,6 +80,7 @@ fn from_object(status: u16, body: &serde_json::Value) -> AppError {
         "too_many_members" => AppError::bad_request("too_many_members", message.to_string()),
         "already_assigned" => AppError::AlreadyAssigned,
         "session_closed" => AppError::SessionClosed,
+        "already_uploaded" => AppError::Attachment(crate::attachment::Refusal::AlreadyUploaded),
         _ if status == 503 => AppError::Unavailable { check: "session" },
         _ => AppError::Internal(format!("session object answered {status} {code}")),
     }

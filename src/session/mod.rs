@@ -64,6 +64,7 @@ mod alarm;
 mod attempt;
 mod calls;
 mod desk;
+mod files;
 mod hooks;
 mod lifetime;
 mod limits;
@@ -482,6 +483,7 @@ impl Core {
                 reply_to,
                 traceparent,
                 poll,
+                attachments,
             } => {
                 // A reply answers a stored message: clients learn seqs from
                 // acks, so a later one cannot be meant (threads, api.md).
@@ -495,6 +497,17 @@ impl Core {
                 if let Some(Err(mut e)) = poll.as_ref().map(|p| p.check_closing(now_ms())) {
                     e.client_id = Some(client_id.to_string());
                     return send_to(&ws, &SocketError::Frame(e).frame(None));
+                }
+                // Only the sender's own uploads here that no message carries
+                // yet (claimed for good in the commit).
+                if !attachments.is_empty()
+                    && !self
+                        .log
+                        .claimable(&me.user.id, &attachments)
+                        .unwrap_or(false)
+                {
+                    let refusal = SocketError::AttachmentNotFound.frame(Some(&client_id));
+                    return send_to(&ws, &refusal);
                 }
                 *self.asked_trace.borrow_mut() = traceparent;
                 let msg = NewMessage {
@@ -510,6 +523,7 @@ impl Core {
                     created_at: now_ms(),
                     turn: None,
                     poll,
+                    attachments,
                 };
                 self.enqueue(Job::Send { ws: Some(ws), msg });
             }

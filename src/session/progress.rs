@@ -186,6 +186,7 @@ impl Core {
                 created_at: now_ms(),
                 turn: Some((meta, charge)),
                 poll: None,
+                attachments: Vec::new(),
             },
         });
         // Answer again; the interrupted reply stays out of the prompt.

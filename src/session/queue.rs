@@ -176,6 +176,7 @@ impl Core {
             created_at: now_ms(),
             turn: None,
             poll: None,
+            attachments: Vec::new(),
         };
         self.enqueue(Job::Send { ws: None, msg });
         self.drain().await;
@@ -333,7 +334,10 @@ impl Core {
         let now = now_ms();
         let (log, out) = (&self.log, &self.outbox);
         match job {
-            Job::Change(c) => self.apply(config, c, now),
+            Job::Change(c) => {
+                self.apply(config, c, now);
+                self.delete_unlinked().await;
+            }
             Job::Read { ws, user, seq } => match log.mark_read(&user.id, seq, now, out) {
                 Ok(Some(seq)) => {
                     self.broadcast_event(&ServerFrame::Receipt { user: &user, seq }.to_json())
@@ -559,6 +563,8 @@ impl Core {
             }
             Alter::Delete => match log.delete(seq, who, now, out)? {
                 Change::Done(change) => {
+                    // In the same commit; the objects go after it.
+                    log.drop_files(seq)?;
                     let frame = ServerFrame::Deleted {
                         seq,
                         deleted_at: now,

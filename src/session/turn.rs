@@ -231,10 +231,16 @@ impl Core {
             return Ok(());
         }
         let history = (self.log).page(keys, (0, u64::MAX), HISTORY, (true, None), None)?;
+        let mut images = if a.vision {
+            self.prompt_images(keys, &history).await
+        } else {
+            Default::default()
+        };
         let turns: Vec<Turn> = history
             .iter()
             // A reply cut off by a crash is answered again, not continued.
-            .filter(|m| !m.deleted && m.unreadable.is_none() && !m.text.is_empty())
+            .filter(|m| !m.deleted && m.unreadable.is_none())
+            .filter(|m| !m.text.is_empty() || !m.attachments.is_empty())
             .filter(|m| {
                 m.turn
                     .as_ref()
@@ -250,8 +256,15 @@ impl Core {
                     // The assistant sees a poll's options and tally too.
                     (Some(p), _) => format!("{}: {}", m.author.name, p.describe(&m.text)),
                     (None, AuthorKind::Assistant) => m.text.clone(),
-                    (None, _) => format!("{}: {}", m.author.name, m.text),
+                    // Each file is named, so a model without vision (or an
+                    // image past the prompt's few) still knows it was sent.
+                    (None, _) => format!(
+                        "{}: {}",
+                        m.author.name,
+                        crate::attachment::describe(&m.text, &m.attachments)
+                    ),
                 },
+                images: images.remove(&m.seq).unwrap_or_default(),
             })
             .collect();
         let prompt = budget::fit(&a.system_prompt, &turns, a.prompt_token_budget);
@@ -441,6 +454,7 @@ impl Core {
                         created_at: now_ms(),
                         turn: Some((meta, charge.clone())),
                         poll: None,
+                        attachments: Vec::new(),
                     },
                 });
                 self.drain().await;

@@ -26,6 +26,8 @@ pub struct NewMessage {
     pub turn: Option<(TurnMeta, Charge)>,
     /// Set when the message is a poll.
     pub poll: Option<crate::poll::PollSpec>,
+    /// Attachment ids to claim (`crate::attachment`).
+    pub attachments: Vec<String>,
 }
 
 /// A stored message row, as both the session log and D1 hold it.
@@ -97,6 +99,7 @@ impl MessageRow {
             turn,
             reactions: Vec::new(),
             poll: None,
+            attachments: Vec::new(),
         }
     }
 }

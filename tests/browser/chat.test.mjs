@@ -8,6 +8,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
+import zlib from "node:zlib";
 import { artifacts, launchBrowser, newPage, startHarness } from "./support.mjs";
 
 let harness, base, llm, browser;
@@ -59,6 +60,39 @@ async function startConversation(p, topic, name, email) {
 }
 
 const texts = (p) => p.locator("#transcript li .text").allTextContents();
+
+// A real PNG (one colour, 8-bit RGB) of `w` x `h`, made with node's zlib.
+function png(w, h) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const row = Buffer.alloc(1 + w * 3, 0x40);
+  row[0] = 0; // no filter
+  const raw = Buffer.concat(Array.from({ length: h }, () => row));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
 
 test("chat page and admin console, end to end", async () => {
   // 1. A user signs in, starts a conversation and sees the reply stream in.
@@ -251,6 +285,26 @@ test("chat page and admin console, end to end", async () => {
     assert.equal(await card.getAttribute("href"), `${llm}/site/article`);
     assert.equal(await card.locator(".site").textContent(), "Stand-in Times");
   }
+
+  // 9. An image: picked on the laptop, downsized there to 1600 px, uploaded
+  // sealed, sent with an empty text, and shown on every page (the admin
+  // console too) through a signed link. A file of a refused type says why.
+  await ann.page.getByLabel("Attach files (images, PDF, text)").setInputFiles({
+    name: "whiteboard.png", mimeType: "image/png", buffer: png(2400, 1200),
+  });
+  await ann.page.locator("#attached li", { hasText: "whiteboard.png" }).waitFor();
+  await ann.page.getByRole("button", { name: "Send" }).click();
+  for (const p of [ann.page, ann2.page, dana.page]) {
+    const img = p.locator(".msg img.file-image[alt='whiteboard.png']");
+    await img.waitFor();
+    await p.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle());
+    assert.deepEqual(await img.evaluate((el) => [el.naturalWidth, el.naturalHeight]), [1600, 800]);
+    assert.match(await img.getAttribute("src"), /\/v1\/files\//);
+  }
+  await ann.page.getByLabel("Attach files (images, PDF, text)").setInputFiles({
+    name: "page.html", mimeType: "text/html", buffer: Buffer.from("<script>alert(1)</script>"),
+  });
+  await ann.page.getByText("this type of file is not accepted").waitFor();
   await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
   // No page threw an uncaught exception along the way.
   assert.deepEqual(pages.flatMap((p) => p.errors), []);

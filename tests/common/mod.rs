@@ -239,6 +239,21 @@ impl Harness {
         body["results"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The attachment bucket's objects under `prefix`, as R2 holds them:
+    /// each `{key, size, base64}`.
+    pub async fn r2(&self, prefix: &str) -> Vec<Value> {
+        let res = http()
+            .get(format!("{}/r2", self.control_url))
+            .query(&[("prefix", prefix)])
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, 200, "r2 {prefix}: {body}");
+        body["objects"].as_array().cloned().unwrap_or_default()
+    }
+
     /// The D1 shards (binding names), home first.
     pub async fn shards(&self) -> Vec<String> {
         let (status, _, body) = get_json(&self.control_url, "/d1/bindings").await;

@@ -4,8 +4,8 @@
 
 use super::{alternating, parse, u, Endpoint, Request};
 use crate::llm::sse::Event;
-use crate::llm::{Chunk, Malformed, Prompt};
-use serde_json::json;
+use crate::llm::{Chunk, Image, Malformed, Prompt};
+use serde_json::{json, Value};
 
 pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt) -> Request {
     let mut headers = super::json_headers();
@@ -21,9 +21,23 @@ pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt
             "max_tokens": ep.max_output_tokens,
             "stream": true,
             "system": prompt.system,
-            "messages": alternating(prompt, "user", "assistant", |role, text| json!({"role": role, "content": text})),
+            "messages": alternating(prompt, "user", "assistant", content),
         }),
     }
+}
+
+/// A message: its text alone, or its images (as base64 sources) before
+/// its text, the order Anthropic recommends.
+fn content(role: &str, text: &str, images: &[&Image]) -> Value {
+    if images.is_empty() {
+        return json!({"role": role, "content": text});
+    }
+    let mut blocks: Vec<Value> = images
+        .iter()
+        .map(|i| json!({"type": "image", "source": {"type": "base64", "media_type": i.media_type, "data": i.base64}}))
+        .collect();
+    blocks.push(json!({"type": "text", "text": text}));
+    json!({"role": role, "content": blocks})
 }
 
 pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {

@@ -4,7 +4,7 @@
 
 use super::{alternating, parse, u, Endpoint, Request};
 use crate::llm::sse::Event;
-use crate::llm::{Chunk, Malformed, Prompt};
+use crate::llm::{Chunk, Image, Malformed, Prompt};
 use serde_json::json;
 
 pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt) -> Request {
@@ -20,7 +20,13 @@ pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt
         headers,
         body: json!({
             "systemInstruction": {"parts": [{"text": prompt.system}]},
-            "contents": alternating(prompt, "user", "model", |role, text| json!({"role": role, "parts": [{"text": text}]})),
+            "contents": alternating(prompt, "user", "model", |role, text, images| {
+                let mut parts = vec![json!({"text": text})];
+                parts.extend(images.iter().map(|i: &&Image| {
+                    json!({"inlineData": {"mimeType": i.media_type, "data": i.base64}})
+                }));
+                json!({"role": role, "parts": parts})
+            }),
             "generationConfig": {"maxOutputTokens": ep.max_output_tokens},
         }),
     }

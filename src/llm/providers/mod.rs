@@ -8,7 +8,7 @@ mod openai;
 mod workers_ai;
 
 use super::sse::Event;
-use super::{Chunk, Kind, Malformed, Prompt, Role};
+use super::{Chunk, Image, Kind, Malformed, Prompt, Role};
 use serde_json::Value;
 
 /// A provider endpoint as configured.
@@ -62,22 +62,29 @@ fn alternating(
     prompt: &Prompt,
     user: &str,
     assistant: &str,
-    shape: impl Fn(&str, &str) -> Value,
+    shape: impl Fn(&str, &str, &[&Image]) -> Value,
 ) -> Vec<Value> {
-    let mut merged: Vec<(Role, String)> = Vec::new();
+    let mut merged: Vec<(Role, String, Vec<&Image>)> = Vec::new();
     for t in &prompt.turns {
         match merged.last_mut() {
-            Some((r, text)) if *r == t.role => {
+            Some((r, text, images)) if *r == t.role => {
                 text.push_str("\n\n");
                 text.push_str(&t.text);
+                images.extend(&t.images);
             }
             None if t.role == Role::Assistant => {}
-            _ => merged.push((t.role, t.text.clone())),
+            _ => merged.push((t.role, t.text.clone(), t.images.iter().collect())),
         }
     }
     merged
         .iter()
-        .map(|(r, text)| shape(if *r == Role::User { user } else { assistant }, text))
+        .map(|(r, text, images)| {
+            shape(
+                if *r == Role::User { user } else { assistant },
+                text,
+                images,
+            )
+        })
         .collect()
 }
 

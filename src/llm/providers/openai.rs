@@ -7,11 +7,26 @@ use crate::llm::sse::Event;
 use crate::llm::{Chunk, Malformed, Prompt, Role};
 use serde_json::{json, Value};
 
-/// The system prompt and turns as chat messages (shared with Workers AI).
-pub(super) fn messages(prompt: &Prompt) -> Vec<Value> {
+/// The system prompt and turns as chat messages (shared with Workers AI,
+/// which gets no images: `images` false). A turn with images has content
+/// parts: its text, then each image as a `data:` URL.
+pub(super) fn messages(prompt: &Prompt, images: bool) -> Vec<Value> {
     let mut messages = vec![json!({"role": "system", "content": prompt.system})];
     messages.extend(prompt.turns.iter().map(|t| {
-        json!({"role": if t.role == Role::User { "user" } else { "assistant" }, "content": t.text})
+        let role = if t.role == Role::User {
+            "user"
+        } else {
+            "assistant"
+        };
+        if !images || t.images.is_empty() {
+            return json!({"role": role, "content": t.text});
+        }
+        let mut parts = vec![json!({"type": "text", "text": t.text})];
+        parts.extend(t.images.iter().map(|i| {
+            let url = format!("data:{};base64,{}", i.media_type, i.base64);
+            json!({"type": "image_url", "image_url": {"url": url}})
+        }));
+        json!({"role": role, "content": parts})
     }));
     messages
 }
@@ -29,7 +44,7 @@ pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt
             "stream": true,
             "stream_options": {"include_usage": true},
             "max_tokens": ep.max_output_tokens,
-            "messages": messages(prompt),
+            "messages": messages(prompt, true),
         }),
     }
 }

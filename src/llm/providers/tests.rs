@@ -163,22 +163,27 @@ fn prompt() -> Prompt {
             Turn {
                 role: Role::Assistant,
                 text: "Hi! How can I help?".into(),
+                images: Vec::new(),
             },
             Turn {
                 role: Role::User,
                 text: "My invoice".into(),
+                images: Vec::new(),
             },
             Turn {
                 role: Role::User,
                 text: "is wrong".into(),
+                images: Vec::new(),
             },
             Turn {
                 role: Role::Assistant,
                 text: "Which one?".into(),
+                images: Vec::new(),
             },
             Turn {
                 role: Role::User,
                 text: "March".into(),
+                images: Vec::new(),
             },
         ],
     }
@@ -313,4 +318,56 @@ fn backoff_grows_jitters_caps_and_honours_retry_after() {
     assert_eq!(backoff_ms(0, 100, 5000, None, 0.0), 0);
     assert_eq!(backoff_ms(0, 100, 5000, Some(2000), 0.5), 2000);
     assert_eq!(backoff_ms(63, 100, 5000, None, 1.0), 5000, "no overflow");
+}
+
+/// A prompt whose user turns carry images: the second one's merges into
+/// the first's for the vendors that want alternating turns.
+fn pictured() -> Prompt {
+    let img = |t: &'static str, b: &str| crate::llm::Image {
+        media_type: t,
+        base64: b.into(),
+    };
+    let mut p = prompt();
+    p.turns[1].images = vec![img("image/png", "UE5H")];
+    p.turns[2].images = vec![img("image/jpeg", "SlBH")];
+    p
+}
+
+#[test]
+fn images_go_in_each_wire_format() {
+    let openai = build(&ep(Kind::Openai, "http://x/v1"), None, &pictured());
+    assert_eq!(
+        openai.body["messages"][2]["content"],
+        json!([
+            {"type": "text", "text": "My invoice"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,UE5H"}},
+        ])
+    );
+    // A turn without images stays a plain string.
+    assert_eq!(openai.body["messages"][5]["content"], "March");
+
+    let anthropic = build(&ep(Kind::Anthropic, "http://x"), None, &pictured());
+    assert_eq!(
+        anthropic.body["messages"][0]["content"],
+        json!([
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "UE5H"}},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "SlBH"}},
+            {"type": "text", "text": "My invoice\n\nis wrong"},
+        ])
+    );
+    assert_eq!(anthropic.body["messages"][2]["content"], "March");
+
+    let gemini = build(&ep(Kind::Gemini, "http://x"), None, &pictured());
+    assert_eq!(
+        gemini.body["contents"][0]["parts"],
+        json!([
+            {"text": "My invoice\n\nis wrong"},
+            {"inlineData": {"mimeType": "image/png", "data": "UE5H"}},
+            {"inlineData": {"mimeType": "image/jpeg", "data": "SlBH"}},
+        ])
+    );
+
+    // Workers AI: text only.
+    let wai = build(&ep(Kind::WorkersAi, ""), None, &pictured());
+    assert_eq!(wai.body["messages"][2]["content"], "My invoice");
 }

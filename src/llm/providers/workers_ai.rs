@@ -14,7 +14,9 @@ pub fn request(ep: &Endpoint, prompt: &Prompt) -> Request {
         body: json!({
             "stream": true,
             "max_tokens": ep.max_output_tokens,
-            "messages": super::openai::messages(prompt),
+            // Text only: Workers AI's vision models take an image in an
+            // input shape of their own, which Confab does not build yet.
+            "messages": super::openai::messages(prompt, false),
         }),
     }
 }

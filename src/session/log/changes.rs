@@ -216,9 +216,10 @@ impl Log {
             .collect())
     }
 
-    /// Re-seals up to `limit` bodies (messages, edit history, then poll
-    /// options) that are not under the active key, and queues them for
-    /// replication.
+    /// Re-seals up to `limit` bodies (messages, edit history, poll options,
+    /// then attachment names) that are not under the active key, and
+    /// queues those D1 holds for replication. (Attachments' bytes in R2
+    /// stay sealed as they were: any key of the keyring opens them.)
     pub fn rotate(
         &self,
         keys: &Keyring,
@@ -239,24 +240,31 @@ impl Log {
         for (field, topic, select, update) in [
             (
                 Field::MessageBody,
-                Topic::Message,
+                Some(Topic::Message),
                 "SELECT seq AS key, seq, id, body FROM messages
                   WHERE body != '' AND substr(body, 1, ?1) != ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
                 "UPDATE messages SET body = ? WHERE seq = ?",
             ),
             (
                 Field::MessageBody,
-                Topic::Message,
+                Some(Topic::Message),
                 "SELECT e.id AS key, e.seq, m.id, e.body FROM message_edits e JOIN messages m ON m.seq = e.seq
                   WHERE substr(e.body, 1, ?1) != ?2 AND e.id > ?3 ORDER BY e.id LIMIT ?4",
                 "UPDATE message_edits SET body = ? WHERE id = ?",
             ),
             (
                 Field::PollOptions,
-                Topic::Poll,
+                Some(Topic::Poll),
                 "SELECT seq AS key, seq, id, options AS body FROM polls
                   WHERE substr(options, 1, ?1) != ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
                 "UPDATE polls SET options = ? WHERE seq = ?",
+            ),
+            (
+                Field::AttachmentName,
+                None,
+                "SELECT rowid AS key, 0 AS seq, id, name AS body FROM attachments
+                  WHERE substr(name, 1, ?1) != ?2 AND rowid > ?3 ORDER BY rowid LIMIT ?4",
+                "UPDATE attachments SET name = ? WHERE rowid = ?",
             ),
         ] {
             // Unreadable rows stay as they are; the cursor steps past them.
@@ -276,7 +284,9 @@ impl Log {
                     match keys.rotate(&aad(field, &session, Some(&r.id)), &r.body) {
                         Ok(b) => {
                             self.exec(update, vec![V::String(b), int(r.key)])?;
-                            out.touch(&self.sql, topic, &r.seq.to_string(), now)?;
+                            if let Some(topic) = topic {
+                                out.touch(&self.sql, topic, &r.seq.to_string(), now)?;
+                            }
                             reply.rotated += 1;
                         }
                         Err(_) => reply.unreadable += 1,

@@ -15,6 +15,7 @@
 
 mod changes;
 mod desk;
+mod files;
 mod polls;
 mod replica;
 mod stream;
@@ -149,6 +150,8 @@ pub struct Log {
     sql: SqlStorage,
     meta: RefCell<Option<Meta>>,
     desk: RefCell<Option<crate::desk::Desk>>,
+    /// R2 keys of attachments dropped with their message (`files.rs`).
+    unlinked: RefCell<Vec<String>>,
 }
 
 fn int(n: impl TryInto<i64>) -> V {
@@ -195,10 +198,12 @@ impl Log {
         let _ = sql.exec(desk::SCHEMA, None);
         let _ = sql.exec(stream::SCHEMA, None);
         let _ = sql.exec(polls::SCHEMA, None);
+        let _ = sql.exec(files::SCHEMA, None);
         Log {
             sql,
             meta: RefCell::new(None),
             desk: RefCell::new(None),
+            unlinked: RefCell::new(Vec::new()),
         }
     }
 
@@ -377,6 +382,12 @@ impl Log {
             if let (Some(spec), 1..) = (&m.poll, written) {
                 self.create_poll(keys, (&session, &m.id), (seq, spec), out, now)?;
             }
+            let attachments = match (m.attachments.is_empty(), written) {
+                (false, 1..) => {
+                    self.claim_files(keys, &session, (seq, &m.author.id), &m.attachments)?
+                }
+                _ => Vec::new(),
+            };
             if written == 0 {
                 done.push(Appended {
                     view: self.original(m)?,
@@ -419,6 +430,7 @@ impl Log {
                         let tally = crate::poll::Tally::count(&spec, &[], now, None);
                         crate::poll::PollView::new(spec, tally)
                     }),
+                    attachments,
                 },
                 duplicate: false,
             });
@@ -510,6 +522,7 @@ impl Log {
             turn: None,
             reactions: Vec::new(),
             poll: None,
+            attachments: Vec::new(),
         })
     }
 
@@ -576,6 +589,7 @@ impl Log {
         }
         let now = crate::store::now_ms();
         self.attach_polls(keys, &mut views, (&session, now, reader))?;
+        self.attach_files(keys, &mut views, &session)?;
         Ok(views)
     }
 
@@ -586,6 +600,7 @@ impl Log {
         self.sql.exec(desk::SCHEMA, None).map_err(err)?;
         self.sql.exec(stream::SCHEMA, None).map_err(err)?;
         self.sql.exec(polls::SCHEMA, None).map_err(err)?;
+        self.sql.exec(files::SCHEMA, None).map_err(err)?;
         let mut t = m.clone();
         t.state = "erased".into();
         self.forget();
