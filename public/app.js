@@ -2,6 +2,7 @@
 import { ConfabClient } from "/confab.js";
 import { freshToken, signIn, signOut } from "/signin.js";
 import { Transcript } from "/transcript.js";
+import { h } from "/dom.js";
 
 const $ = (id) => document.getElementById(id);
 const root = $("root");
@@ -36,6 +37,56 @@ async function loadSessions() {
     }),
   );
   return sessions;
+}
+
+// Search: each result names its conversation and shows the words around
+// the match, the matched words in <mark>, every piece as text.
+$("search-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const f = e.target;
+  const q = f.q.value.trim();
+  const list = $("search-results");
+  const error = f.querySelector(".error");
+  error.hidden = true;
+  if (!q) {
+    list.hidden = true;
+    return;
+  }
+  try {
+    const { results } = await client.search(q, { limit: 20 });
+    list.replaceChildren(
+      ...results.map((r) => {
+        const title = r.session_title || `Conversation ${r.session_id.slice(0, 6)}`;
+        const b = h("button", { type: "button", class: "search-hit" },
+          h("span", { class: "search-where" }, `${title} · ${r.author.name}`),
+          h("span", { class: "search-snippet" },
+            ...r.snippet.map((p) => (p.hit ? h("mark", {}, p.text) : p.text))));
+        b.addEventListener("click", () => {
+          if (r.session_id !== openId) open(r.session_id, title);
+          showMessage(r.seq);
+        });
+        return h("li", {}, b);
+      }),
+    );
+    if (!results.length) list.replaceChildren(h("li", { class: "hint" }, "No messages found."));
+    list.hidden = false;
+  } catch (err) {
+    error.textContent = err.message;
+    error.hidden = false;
+  }
+});
+
+// Scrolls to a message and marks it for a moment, once the transcript
+// has it (a conversation just opened is still loading).
+function showMessage(seq, tries = 50) {
+  const li = document.querySelector(`#transcript [data-seq="${Number(seq)}"]`);
+  if (li) {
+    li.scrollIntoView({ block: "center" });
+    li.classList.add("found");
+    setTimeout(() => li.classList.remove("found"), 3000);
+  } else if (tries > 0) {
+    setTimeout(() => showMessage(seq, tries - 1), 100);
+  }
 }
 
 $("new-session-form").addEventListener("submit", async (e) => {

@@ -57,9 +57,21 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
+/** A search result (GET /v1/search); render the snippet's pieces as text. */
+export interface SearchHit {
+  session_id: string;
+  session_title: string | null;
+  seq: number;
+  message_id: string;
+  author: { id: string; name: string; kind: "user" | "assistant" | "agent" | "system" };
+  created_at: number;
+  snippet: { text: string; hit: boolean }[];
+}
+
 export declare class ConfabClient {
   constructor(options: ClientOptions);
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+  search(q: string, page?: { cursor?: string; limit?: number }): Promise<{ results: SearchHit[]; next_cursor: string | null }>;
   listSessions(q?: { cursor?: string; limit?: number }): Promise<{ sessions: SessionView[]; next_cursor: string | null }>;
   createSession(s?: { title?: string; contact?: { name: string; email: string } }): Promise<SessionView>;
   getSession(id: string): Promise<SessionView>;

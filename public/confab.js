@@ -83,6 +83,10 @@ export class ConfabClient {
     return data;
   }
 
+  /** Messages holding every word of `q`, newest first (GET /v1/search). */
+  search(q, { cursor, limit } = {}) {
+    return this.api("GET", "/v1/search" + query({ q, cursor, limit }));
+  }
   listSessions({ cursor, limit } = {}) {
     return this.api("GET", "/v1/sessions" + query({ cursor, limit }));
   }

@@ -52,9 +52,10 @@ cargo run -q --example bench -- --smoke
 # rotation: 487.41 -> about 506) and link previews (the SSRF rules, the
 # page reader, the bounded fetch: -> 515.62); to 556 for attachments (the
 # four handlers, R2's API, sealing bytes, the vision prompt: 515.62 ->
-# 554.59, most of it the fetch handler's inlined async state machine),
-# until won back.
-BUNDLE_BUDGET_KIB=556
+# 554.59, most of it the fetch handler's inlined async state machine);
+# to 580 for search (the handler and its D1 read, the flush's indexing,
+# Unicode lowercasing and letter tables: -> 577.99), until won back.
+BUNDLE_BUDGET_KIB=580
 
 for env in production dev; do
   log "wrangler deploy --dry-run --env $env"

@@ -25,6 +25,7 @@ pub mod poll;
 pub mod preview;
 pub mod protocol;
 pub mod router;
+pub mod search;
 pub mod service;
 pub mod shards;
 pub mod sort;

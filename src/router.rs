@@ -106,6 +106,7 @@ pub enum Endpoint {
     Service(ServiceVerb),
     /// A link's preview, fetched by the Worker (`crate::preview`).
     LinkPreview,
+    Search,
     /// Attachments (`crate::attachment`): an upload slot, a download link
     /// for a member, and the signed URLs they lead to.
     AttachmentSlot,
@@ -233,6 +234,7 @@ pub static ROUTES: &[Spec] = {
         route(GET, "/v1/sessions/{session}/ws", E::SessionSocket, Member, "sessions.ws"),
         route(POST, "/v1/sessions/{session}/tickets", E::CreateTicket, Member, "tickets.create"),
         route(GET, "/v1/previews", E::LinkPreview, User, "previews.get"),
+        route(GET, "/v1/search", E::Search, User, "search.get"),
         route(POST, "/v1/sessions/{session}/attachments", E::AttachmentSlot, Member, "attachments.slot"),
         route(GET, "/v1/sessions/{session}/attachments/{attachment}", E::AttachmentLink, Member, "attachments.link"),
         route(PUT, "/v1/uploads/{token}", E::Upload, Signed, "attachments.upload"),
@@ -535,6 +537,7 @@ mod dispatch {
             E::SessionSocket => api::sessions::connect(req, ctx, id()?, granted.who()?).await,
             E::CreateTicket => api::tickets::create(ctx, id()?, granted.who()?).await,
             E::LinkPreview => api::previews::get(req, ctx).await,
+            E::Search => api::search::get(req, ctx, granted.who()?).await,
             E::AttachmentSlot => api::attachments::slot(req, ctx, id()?, granted.who()?).await,
             E::AttachmentLink => {
                 let att = route.attachment.unwrap_or_default();

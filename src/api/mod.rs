@@ -12,6 +12,7 @@ pub mod messages;
 pub mod metrics;
 pub mod pages;
 pub mod previews;
+pub mod search;
 pub mod service;
 pub mod sessions;
 pub mod tickets;

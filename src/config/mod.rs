@@ -126,6 +126,9 @@ pub struct Config {
     pub webhooks: Webhooks,
     /// Link previews (`crate::preview`); None when `LINK_PREVIEWS` is off.
     pub previews: Option<Previews>,
+    /// The search index's key (`crate::search`); None when
+    /// `SEARCH_KEY_ID` is unset.
+    pub search: Option<crate::search::IndexKey>,
     /// What uploads may be (`crate::attachment`).
     pub attachments: crate::attachment::Policy,
     /// The AI assistant; None when `LLM_PROVIDERS` is unset.
@@ -319,6 +322,19 @@ impl Config {
                 })?
             }
         };
+        let search = match get("SEARCH_KEY_ID") {
+            None => None,
+            Some(id) => Some(crate::search::IndexKey(
+                keyring
+                    .derive_key(&id, crate::search::KEY_LABEL)
+                    .ok_or_else(|| {
+                        invalid(
+                            "SEARCH_KEY_ID",
+                            "the id of one of the keys in ENCRYPTION_KEYS",
+                        )
+                    })?,
+            )),
+        };
         let shards = crate::shards::Shards::parse(get("D1_SHARDS").as_deref()).map_err(|e| {
             invalid(
                 "D1_SHARDS",
@@ -400,6 +416,7 @@ impl Config {
                 max_bytes: num(&ints::LINK_PREVIEW_MAX_BYTES) as u32,
                 allow: preview_allow,
             }),
+            search,
             attachments: crate::attachment::Policy {
                 max_bytes: num(&ints::ATTACHMENT_MAX_BYTES) as u64,
                 types: attachment_types,
@@ -443,6 +460,7 @@ impl fmt::Debug for Config {
             .field("desk", &self.desk)
             .field("webhooks", &self.webhooks)
             .field("previews", &self.previews)
+            .field("search", &self.search)
             .field("attachments", &self.attachments)
             .field("assistant", &self.assistant)
             .finish()

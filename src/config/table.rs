@@ -135,6 +135,8 @@ pub const VARS: &[Var] = &[
         "Keyring for encryption at rest: `id:base64,id:base64`, each a 32-byte key in standard base64, ids of 1-16 characters of `A-Z a-z 0-9 _ -`. Required in every environment; `make dev` writes a local one to `.dev.vars`.")),
     var("ENCRYPTION_ACTIVE_KEY_ID", Text, Unset,
         "The key that seals new values; must be one of `ENCRYPTION_KEYS`. Required; `wrangler.toml` sets `k1`."),
+    var("SEARCH_KEY_ID", Text, Unset,
+        "The key in `ENCRYPTION_KEYS` the search index's own key is derived from (never used to seal); must be one of them. Keep it in the keyring while search is wanted: another key means an index that matches nothing written before. Unset: search is off and `GET /v1/search` answers 404. `wrangler.toml` sets `k1`."),
     secret(var("SERVICE_TOKEN", Text, Unset,
         "A bearer token (32+ characters) for the product backend's server-side API, `/v1/service/*`; unset, only tokens with `SERVICE_ROLE` pass.")),
     var("SERVICE_ROLE", Text, Is(super::defaults::SERVICE_ROLE),

@@ -164,10 +164,17 @@ impl Core {
             self.outbox.set_state(Replication::Idle);
             return None;
         }
+        let index = crate::runtime::config(&self.env).ok().and_then(|c| {
+            let key = c.search.as_ref()?;
+            Some(crate::store::replica::Indexer {
+                keys: &c.keyring,
+                key,
+            })
+        });
         let result = match (self.d1(), self.d1_home()) {
             (Ok(db), Ok(home)) => {
                 self.outbox
-                    .flush(&self.log, (&db, &home), &session, now)
+                    .flush(&self.log, (&db, &home), &session, now, index)
                     .await
             }
             (Err(e), _) | (_, Err(e)) => Err(e),

@@ -265,6 +265,7 @@ impl Outbox {
         (db, home): (&D1Database, &D1Database),
         session: &str,
         now: i64,
+        index: Option<replica::Indexer<'_>>,
     ) -> Result<Flushed, AppError> {
         let sql = log.sql();
         let (depth, oldest) = self.depth(log)?;
@@ -299,15 +300,28 @@ impl Outbox {
             return Err(e);
         }
         // Appends first: what the other statements refer to.
-        let mut stmts: Vec<D1PreparedStatement> = replica::appends(db, log, session, appended)?;
+        let mut stmts: Vec<D1PreparedStatement> =
+            replica::appends(db, log, session, appended, index)?;
         for r in &rows {
             let Some(topic) = Topic::parse(&r.topic) else {
                 continue;
             };
-            stmts.extend(replica::statements(db, log, session, topic, &r.key)?);
+            stmts.extend(replica::statements(
+                db,
+                log,
+                session,
+                (topic, &r.key),
+                index,
+            )?);
         }
         if !appended.is_empty() && !rows.iter().any(|r| r.topic == Topic::Session.as_str()) {
-            stmts.extend(replica::statements(db, log, session, Topic::Session, "")?);
+            stmts.extend(replica::statements(
+                db,
+                log,
+                session,
+                (Topic::Session, ""),
+                index,
+            )?);
         }
         let pending = depth.saturating_sub(rows.len() + appended.len());
         let left_oldest = if pending > 0 {

@@ -10,6 +10,7 @@ pub mod maintenance;
 pub mod messages;
 pub mod metrics;
 pub mod replica;
+pub mod search;
 pub mod sessions;
 pub mod webhooks;
 

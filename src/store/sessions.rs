@@ -311,6 +311,11 @@ pub async fn delete(db: &D1Database, home: &D1Database, id: &str) -> Result<(), 
                 )?,
                 stmt(
                     db,
+                    &format!("DELETE FROM search_terms WHERE session_id = ?1 AND {chunk}"),
+                    &args,
+                )?,
+                stmt(
+                    db,
                     &format!("DELETE FROM messages WHERE session_id = ?1 AND {chunk}"),
                     &args,
                 )?,

@@ -305,6 +305,29 @@ test("chat page and admin console, end to end", async () => {
     name: "page.html", mimeType: "text/html", buffer: Buffer.from("<script>alert(1)</script>"),
   });
   await ann.page.getByText("this type of file is not accepted").waitFor();
+
+  // 10. Search: the other device finds a message by one of its words once
+  // it is replicated; the match is marked, markup in the message stays
+  // text, and the result opens its conversation.
+  await ann.page.getByRole("textbox", { name: "Message", exact: true }).fill("<img src=x onerror=alert(1)> Refund please");
+  await ann.page.keyboard.press("Enter");
+  const results = ann2.page.locator("#search-results");
+  const hit = results.locator(".search-hit", { hasText: "Refund please" });
+  for (let tries = 0; !(await hit.count()); tries++) {
+    assert.ok(tries < 50, "not found within 10 s");
+    await results.evaluate((el) => el.replaceChildren());
+    await ann2.page.getByRole("searchbox", { name: "Search messages" }).fill("refund");
+    await ann2.page.getByRole("button", { name: "Search", exact: true }).click();
+    await results.locator("li").first().waitFor();
+    if (!(await hit.count())) await ann2.page.waitForTimeout(200);
+  }
+  assert.equal(await hit.locator("mark").textContent(), "Refund");
+  assert.match(await hit.locator(".search-snippet").textContent(), /^<img src=x onerror=alert\(1\)> Refund please$/);
+  assert.equal(await results.locator("img").count(), 0, "markup in a snippet is text");
+  assert.match(await hit.locator(".search-where").textContent(), /^Billing question · Ann/);
+  await hit.click();
+  await ann2.page.locator("#transcript .msg.found", { hasText: "Refund please" }).waitFor();
+  assert.equal(await ann2.page.locator("#chat-title").textContent(), "Billing question");
   await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
   // No page threw an uncaught exception along the way.
   assert.deepEqual(pages.flatMap((p) => p.errors), []);
