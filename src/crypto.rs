@@ -209,6 +209,12 @@ impl Keyring {
     }
 
     pub fn seal(&self, aad: &str, plaintext: &str) -> String {
+        let (id, blob) = self.encrypt(aad, plaintext.as_bytes());
+        format!("{VERSION}.{id}.{}", Base64UrlUnpadded::encode_string(&blob))
+    }
+
+    /// Seals with the active key: its id, and `nonce ‖ ciphertext ‖ tag`.
+    fn encrypt(&self, aad: &str, plain: &[u8]) -> (&str, Vec<u8>) {
         let mut nonce = [0u8; NONCE_BYTES];
         getrandom::getrandom(&mut nonce).expect("entropy source unavailable");
         let (id, cipher, _) = &self.keys[self.active];
@@ -216,7 +222,7 @@ impl Keyring {
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: plaintext.as_bytes(),
+                    msg: plain,
                     aad: aad.as_bytes(),
                 },
             )
@@ -225,7 +231,7 @@ impl Keyring {
         let mut blob = Vec::with_capacity(NONCE_BYTES + sealed.len());
         blob.extend_from_slice(&nonce);
         blob.extend_from_slice(&sealed);
-        format!("{VERSION}.{id}.{}", Base64UrlUnpadded::encode_string(&blob))
+        (id, blob)
     }
 
     pub fn open(&self, aad: &str, envelope: &str) -> Result<String, OpenError> {
@@ -266,22 +272,9 @@ impl Keyring {
     /// `v1.<key id>.` then `nonce ‖ ciphertext ‖ tag`, raw, so a file is
     /// not a third larger in storage as base64 would make it.
     pub fn seal_bytes(&self, aad: &str, plain: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_BYTES];
-        getrandom::getrandom(&mut nonce).expect("entropy source unavailable");
-        let (id, cipher, _) = &self.keys[self.active];
-        let sealed = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plain,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .expect("aes-gcm seals");
-        let mut out = Vec::with_capacity(VERSION.len() + id.len() + 2 + NONCE_BYTES + sealed.len());
-        out.extend_from_slice(format!("{VERSION}.{id}.").as_bytes());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        let (id, blob) = self.encrypt(aad, plain);
+        let mut out = format!("{VERSION}.{id}.").into_bytes();
+        out.extend_from_slice(&blob);
         out
     }
 

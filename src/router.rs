@@ -483,6 +483,7 @@ mod dispatch {
     use crate::api::{self, access::admit};
     use crate::error::AppError;
     use crate::http::{Ctx, HandlerResult};
+    use futures::future::{FutureExt, LocalBoxFuture};
     use worker::{Env, Request, Response, Result};
 
     pub async fn handle(req: Request, env: Env, exec: worker::Context) -> Result<Response> {
@@ -512,50 +513,66 @@ mod dispatch {
                 .session
                 .ok_or_else(|| AppError::internal("no session in the path"))
         };
-        match route.endpoint() {
-            E::Preflight => ctx.preflight(),
-            E::Page(page) => api::pages::serve(req, ctx, page).await,
-            E::Healthz => api::health::healthz(ctx).await,
-            E::Readyz => api::health::readyz(ctx).await,
-            E::Metrics => api::metrics::metrics(ctx).await,
-            E::DevToken => api::dev::token(req, ctx).await,
-            E::DevFault => api::dev::fault(req, ctx).await,
-            E::ClientConfig => api::dev::client_config(ctx),
-            E::CreateSession => api::sessions::create(req, ctx, granted.who()?).await,
-            E::ListSessions => api::sessions::list(req, ctx, granted.who()?).await,
-            E::GetSession => api::sessions::get(ctx, id()?, granted.who()?).await,
-            E::DeleteSession => api::sessions::delete(ctx, id()?, granted.who()?).await,
-            E::History => api::messages::history(req, ctx, id()?, granted.who()?).await,
-            E::Members => api::members::list(ctx, id()?, granted.who()?).await,
-            E::AddMember => api::members::add(req, ctx, id()?, granted.who()?).await,
+        // resolve() has checked that it decodes to a valid user id.
+        let removed = route
+            .user
+            .and_then(crate::ids::percent_decode)
+            .unwrap_or_default();
+        // Each handler's future is boxed: the dispatcher's own state
+        // machine then holds a pointer, not the largest handler's state,
+        // and no handler's code is inlined into it.
+        let handler: LocalBoxFuture<'_, HandlerResult> = match route.endpoint() {
+            E::Preflight => return ctx.preflight(),
+            E::Page(page) => api::pages::serve(req, ctx, page).boxed_local(),
+            E::Healthz => api::health::healthz(ctx).boxed_local(),
+            E::Readyz => api::health::readyz(ctx).boxed_local(),
+            E::Metrics => api::metrics::metrics(ctx).boxed_local(),
+            E::DevToken => api::dev::token(req, ctx).boxed_local(),
+            E::DevFault => api::dev::fault(req, ctx).boxed_local(),
+            E::ClientConfig => return api::dev::client_config(ctx),
+            E::CreateSession => api::sessions::create(req, ctx, granted.who()?).boxed_local(),
+            E::ListSessions => api::sessions::list(req, ctx, granted.who()?).boxed_local(),
+            E::GetSession => api::sessions::get(ctx, id()?, granted.who()?).boxed_local(),
+            E::DeleteSession => api::sessions::delete(ctx, id()?, granted.who()?).boxed_local(),
+            E::History => api::messages::history(req, ctx, id()?, granted.who()?).boxed_local(),
+            E::Members => api::members::list(ctx, id()?, granted.who()?).boxed_local(),
+            E::AddMember => api::members::add(req, ctx, id()?, granted.who()?).boxed_local(),
             E::RemoveMember => {
-                // resolve() has checked that it decodes to a valid user id.
-                let user = route.user.and_then(crate::ids::percent_decode);
-                let user = user.unwrap_or_default();
-                api::members::remove(ctx, id()?, &user, granted.who()?).await
+                api::members::remove(ctx, id()?, &removed, granted.who()?).boxed_local()
             }
-            E::SessionSocket => api::sessions::connect(req, ctx, id()?, granted.who()?).await,
-            E::CreateTicket => api::tickets::create(ctx, id()?, granted.who()?).await,
-            E::LinkPreview => api::previews::get(req, ctx).await,
-            E::Search => api::search::get(req, ctx, granted.who()?).await,
-            E::AttachmentSlot => api::attachments::slot(req, ctx, id()?, granted.who()?).await,
+            E::SessionSocket => {
+                api::sessions::connect(req, ctx, id()?, granted.who()?).boxed_local()
+            }
+            E::CreateTicket => api::tickets::create(ctx, id()?, granted.who()?).boxed_local(),
+            E::LinkPreview => api::previews::get(req, ctx).boxed_local(),
+            E::Search => api::search::get(req, ctx, granted.who()?).boxed_local(),
+            E::AttachmentSlot => {
+                api::attachments::slot(req, ctx, id()?, granted.who()?).boxed_local()
+            }
             E::AttachmentLink => {
                 let att = route.attachment.unwrap_or_default();
-                api::attachments::link(ctx, id()?, att, granted.who()?).await
+                api::attachments::link(ctx, id()?, att, granted.who()?).boxed_local()
             }
-            E::Upload => api::attachments::upload(req, ctx, route.token.unwrap_or_default()).await,
-            E::Download => api::attachments::download(ctx, route.token.unwrap_or_default()).await,
-            E::AdminSessions => api::admin::sessions(req, ctx).await,
-            E::Audit => api::audit::list(req, ctx).await,
-            E::Reencrypt => api::admin::reencrypt(req, ctx).await,
-            E::AdminSession => api::admin::session(ctx, id()?, granted.who()?).await,
-            E::Desk(verb) => api::admin::desk(req, ctx, id()?, verb, granted.who()?).await,
-            E::Replication => api::admin::replication(ctx, id()?).await,
-            E::InboxTicket => api::tickets::create_for_inbox(ctx, granted.who()?).await,
-            E::InboxSocket => api::admin::inbox(ctx, granted.who()?).await,
-            E::Webhooks(verb) => api::webhooks::serve(req, ctx, verb, route.webhook).await,
-            E::Service(verb) => api::service::serve(req, ctx, id()?, verb, granted.who()?).await,
-        }
+            E::Upload => {
+                api::attachments::upload(req, ctx, route.token.unwrap_or_default()).boxed_local()
+            }
+            E::Download => {
+                api::attachments::download(ctx, route.token.unwrap_or_default()).boxed_local()
+            }
+            E::AdminSessions => api::admin::sessions(req, ctx).boxed_local(),
+            E::Audit => api::audit::list(req, ctx).boxed_local(),
+            E::Reencrypt => api::admin::reencrypt(req, ctx).boxed_local(),
+            E::AdminSession => api::admin::session(ctx, id()?, granted.who()?).boxed_local(),
+            E::Desk(verb) => api::admin::desk(req, ctx, id()?, verb, granted.who()?).boxed_local(),
+            E::Replication => api::admin::replication(ctx, id()?).boxed_local(),
+            E::InboxTicket => api::tickets::create_for_inbox(ctx, granted.who()?).boxed_local(),
+            E::InboxSocket => api::admin::inbox(ctx, granted.who()?).boxed_local(),
+            E::Webhooks(verb) => api::webhooks::serve(req, ctx, verb, route.webhook).boxed_local(),
+            E::Service(verb) => {
+                api::service::serve(req, ctx, id()?, verb, granted.who()?).boxed_local()
+            }
+        };
+        handler.await
     }
 }
 

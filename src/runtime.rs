@@ -156,3 +156,35 @@ pub fn spend_ticket(
     }
     Ok(())
 }
+
+/// The attachments' R2 bucket (`crate::attachment`).
+pub fn files(env: &Env) -> Result<worker::Bucket, crate::error::AppError> {
+    env.bucket(crate::bindings::FILES)
+        .map_err(|_| crate::error::AppError::Unavailable { check: "r2" })
+}
+
+/// An attachment's bytes: its object `key` in R2, read and opened with the
+/// AAD that binds it to its session and id. `NotFound` when it is gone
+/// (erased with its message or session).
+pub async fn read_file(
+    bucket: &worker::Bucket,
+    keys: &crate::crypto::Keyring,
+    (session, id, key): (&str, &str, String),
+) -> Result<Vec<u8>, crate::error::AppError> {
+    use crate::crypto::{aad, Field};
+    use crate::error::AppError;
+    let object = bucket
+        .get(key)
+        .execute()
+        .await
+        .map_err(AppError::internal)?
+        .ok_or(AppError::NotFound)?;
+    let sealed = object
+        .body()
+        .ok_or(AppError::NotFound)?
+        .bytes()
+        .await
+        .map_err(AppError::internal)?;
+    keys.open_bytes(&aad(Field::AttachmentBody, session, Some(id)), &sealed)
+        .map_err(|e| AppError::internal(format!("attachment {id}: {}", e.code())))
+}

@@ -13,7 +13,8 @@
 //!     [--cpu-secs 10] [--cpu-rate 200] [--lag-secs 5] [--outage-secs 0] [--var K=V]
 //!     [--http-requests 8000] [--claim-race 50x20] [--desk 100x1000]
 //!     [--desk-messages 2] [--desk-rate 100] [--hooks 20x25] [--hooks-rate 50]
-//!     [--hooks-outage-secs 0] [--resume 1000x500]
+//!     [--hooks-outage-secs 0] [--resume 1000x500] [--search 100000x100]
+//!     [--uploads 40x1048576]
 //!     [--json target/bench.json]
 //! cargo run --release --example bench -- --only-soak --soak-minutes 30
 //! cargo run --release --example bench -- --only-desk   # claim race, agents' inbox
@@ -29,11 +30,13 @@ mod cold;
 mod common;
 mod cpu;
 mod desk;
+mod files;
 mod history;
 mod hooks;
 mod http;
 mod many;
 mod resume;
+mod search;
 mod ttft;
 
 use common::*;
@@ -51,6 +54,10 @@ struct Args {
     json: Option<String>,
     smoke: bool,
     history_rows: u64,
+    /// Search (`search.rs`): messages x sessions (a zero skips it).
+    search: (usize, usize),
+    /// Uploads (`files.rs`): files x bytes each (a zero skips it).
+    uploads: (usize, usize),
     /// Messages x edits for the resume run (a zero skips it).
     resume: (usize, usize),
     ttft_turns: usize,
@@ -102,6 +109,8 @@ fn args() -> Args {
         json: None,
         smoke: false,
         history_rows: 100_000,
+        search: (100_000, 100),
+        uploads: (40, 1 << 20),
         resume: (1000, 500),
         ttft_turns: 30,
         many: (100, 100),
@@ -152,6 +161,8 @@ fn args() -> Args {
                 a.ttft_turns = value().parse().unwrap_or_else(|_| usage("--ttft-turns"))
             }
             "--many" => a.many = pair(&value(), "--many"),
+            "--search" => a.search = pair(&value(), "--search"),
+            "--uploads" => a.uploads = pair(&value(), "--uploads"),
             "--resume" => a.resume = pair(&value(), "--resume"),
             "--claim-race" => a.claim_race = pair(&value(), "--claim-race"),
             "--desk" => a.desk = pair(&value(), "--desk"),
@@ -705,6 +716,13 @@ async fn main() {
 
     if a.history_rows > 50 {
         report["history"] = history::run(&h, &owner, a.history_rows, 200).await;
+    }
+    if a.search.0 > 0 && a.search.1 > 0 {
+        let (rows, sessions) = (a.search.0 as u64, a.search.1 as u64);
+        report["search"] = search::run(&h, &owner, rows, sessions, 50).await;
+    }
+    if a.uploads.0 > 0 && a.uploads.1 > 0 {
+        report["uploads"] = files::run(&h, &owner, a.uploads, 4).await;
     }
     if a.resume.0 > 0 && a.resume.1 > 0 {
         let (messages, changes) = (a.resume.0 as u64, a.resume.1.min(a.resume.0) as u64);

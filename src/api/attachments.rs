@@ -18,9 +18,7 @@ use serde_json::json;
 use worker::{Bucket, Request, Response};
 
 fn bucket(ctx: &Ctx) -> Result<Bucket, AppError> {
-    ctx.env
-        .bucket(crate::bindings::FILES)
-        .map_err(|_| AppError::Unavailable { check: "r2" })
+    crate::runtime::files(&ctx.env)
 }
 
 /// The key signed URLs are made with: derived from the keyring, so it
@@ -207,26 +205,10 @@ pub async fn link(ctx: &Ctx, session: SessionId<'_>, id: &str, grant: Grant) -> 
 /// download. A sandboxing policy keeps any file from running as a page.
 pub async fn download(ctx: &Ctx, token: &str) -> HandlerResult {
     let l: Link = checked(ctx, token)?;
-    let object = bucket(ctx)?
-        .get(l.key.clone())
-        .execute()
-        .await
-        .map_err(AppError::internal)?
-        // Erased with its session or its message.
-        .ok_or(AppError::NotFound)?;
-    let sealed = object
-        .body()
-        .ok_or(AppError::NotFound)?
-        .bytes()
-        .await
-        .map_err(AppError::internal)?;
     let keys = &ctx.require_config()?.keyring;
-    let bytes = keys
-        .open_bytes(
-            &aad(Field::AttachmentBody, &l.session, Some(&l.id)),
-            &sealed,
-        )
-        .map_err(|e| AppError::internal(format!("attachment {}: {}", l.id, e.code())))?;
+    // NotFound once erased with its session or its message.
+    let object = (l.session.as_str(), l.id.as_str(), l.key.clone());
+    let bytes = crate::runtime::read_file(&bucket(ctx)?, keys, object).await?;
     let mut r = Response::from_bytes(bytes).map_err(AppError::internal)?;
     let h = r.headers_mut();
     let _ = h.set("content-type", l.kind.content_type());

@@ -3,7 +3,7 @@
 //! it is erased.
 
 use super::Core;
-use crate::crypto::{aad, Field, Keyring};
+use crate::crypto::Keyring;
 use crate::error::AppError;
 use crate::llm::Image;
 use crate::protocol::MessageView;
@@ -15,9 +15,7 @@ const PAGE: u32 = 1000;
 
 impl Core {
     fn files(&self) -> Result<Bucket, AppError> {
-        self.env
-            .bucket(crate::bindings::FILES)
-            .map_err(|_| AppError::Unavailable { check: "r2" })
+        crate::runtime::files(&self.env)
     }
 
     /// Deletes the objects of attachments the log has let go (a deleted
@@ -59,23 +57,7 @@ impl Core {
         for (seq, view) in wanted {
             let read = async {
                 let stored = self.log.file(keys, &view.id)?.ok_or(AppError::NotFound)?;
-                let object = bucket
-                    .get(stored.key)
-                    .execute()
-                    .await
-                    .map_err(AppError::internal)?
-                    .ok_or(AppError::NotFound)?;
-                let sealed = object
-                    .body()
-                    .ok_or(AppError::NotFound)?
-                    .bytes()
-                    .await
-                    .map_err(AppError::internal)?;
-                keys.open_bytes(
-                    &aad(Field::AttachmentBody, &session, Some(&view.id)),
-                    &sealed,
-                )
-                .map_err(|e| AppError::internal(format!("attachment {}: {}", view.id, e.code())))
+                crate::runtime::read_file(&bucket, keys, (&session, &view.id, stored.key)).await
             };
             match read.await {
                 Ok(bytes) => out.entry(seq).or_default().push(Image {
