@@ -35,13 +35,14 @@ pub async fn run(h: &Harness, owner: &User, rows: u64, sessions: u64, requests: 
         format!("w{}", (VOCABULARY * u * u * u) as u64)
     };
     let per_session = rows / sessions;
-    for (s, shard) in &ids {
+    for (i, (s, shard)) in ids.iter().enumerate() {
         let mut seq = 1;
         while seq <= per_session {
             let end = (seq + CHUNK - 1).min(per_session);
             let (mut messages, mut terms) = (Vec::new(), Vec::new());
             for n in seq..=end {
-                let id = format!("q{n:012}");
+                // Message ids are unique across sessions.
+                let id = format!("q{i:04}{n:010}");
                 // One message in 10,000 has the rare word.
                 let rare = if n % 10_000 == 7 { " needle" } else { "" };
                 let text = format!("message {n} about {} {} {}{rare}", word(), word(), word());

@@ -113,7 +113,11 @@ impl Harness {
         let stderr_path = logs.join(format!("{name}.stderr"));
 
         let mut cmd = Command::new(node());
-        cmd.arg(root.join("miniflare/harness.mjs"))
+        // Run from the checkout: workerd names modules relative to the
+        // working directory and refuses a path that climbs out of it (an
+        // older build in another worktree, `CONFAB_ROOT`).
+        cmd.current_dir(&root)
+            .arg(root.join("miniflare/harness.mjs"))
             .arg("--exit-with-stdin")
             .arg("--port")
             .arg(opts.port.unwrap_or(0).to_string())
