@@ -217,6 +217,33 @@ function startConsole() {
   inbox.connect();
 
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); load(true); });
+  // Search over every session (admins): each hit names its session and
+  // shows the words around the match, matches in <mark>, all as text.
+  $("search-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const f = e.target;
+    const error = f.querySelector(".error");
+    const list = $("search-results");
+    error.hidden = true;
+    try {
+      const { results } = await client.search(f.q.value.trim(), { limit: 20 });
+      list.replaceChildren(...results.map((r) => {
+        const b = h("button", { type: "button", class: "search-hit" },
+          h("span", { class: "search-where" }, `${r.session_title || r.session_id.slice(0, 10)} · ${r.author.name}`),
+          h("span", { class: "search-snippet" }, ...r.snippet.map((p) => (p.hit ? h("mark", {}, p.text) : p.text))));
+        b.addEventListener("click", async () => {
+          const { session } = await client.adminSession(r.session_id);
+          open(session);
+        });
+        return h("li", {}, b);
+      }));
+      if (!results.length) list.replaceChildren(h("li", { class: "usage" }, "No messages found."));
+      list.hidden = false;
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  });
   $("first").addEventListener("click", () => load(true));
   $("next").addEventListener("click", () => load(false));
 

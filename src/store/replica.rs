@@ -11,10 +11,9 @@
 //! flush that lands after an erase writes nothing.
 
 use super::messages::{MessageRow, COLUMNS};
+pub use super::search::Indexer;
 use super::{num, opt_num, opt_text, stmt, text};
-use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
-use crate::search::IndexKey;
 use crate::session::log::{Imported, Log, Meta, StoredMessage};
 use crate::session::outbox::Topic;
 use serde::Deserialize;
@@ -22,14 +21,6 @@ use serde_json::json;
 use worker::{D1Database, D1PreparedStatement};
 
 const LIVE: &str = "EXISTS (SELECT 1 FROM sessions WHERE id = ?1)";
-
-/// What a flush needs to index messages for search (`crate::search`): the
-/// keyring that opens their bodies and the index key. None: search is off.
-#[derive(Clone, Copy)]
-pub struct Indexer<'a> {
-    pub keys: &'a Keyring,
-    pub key: &'a IndexKey,
-}
 
 /// The statements that bring D1's copy of `(topic, key)` up to date.
 pub fn statements(
@@ -154,56 +145,11 @@ pub fn appends(
         }
     }
     if let Some(ix) = index {
-        out.extend(terms(db, ix, session, rows.iter().map(|m| &m.row))?);
-    }
-    Ok(out)
-}
-
-/// Most (term, seq) pairs in one statement's JSON parameter (about 45
-/// bytes each, so well under `APPEND_JSON_BYTES`).
-const TERMS_PER_STATEMENT: usize = 8192;
-
-/// The search index's rows for these messages: their old terms go, and
-/// each live message's words go in as keyed hashes. A body that does not
-/// open is left out of the index (it is `unreadable` everywhere else too).
-/// Terms are written only beside their message's row, so an erase that
-/// raced the flush leaves none.
-fn terms<'r>(
-    db: &D1Database,
-    ix: Indexer,
-    session: &str,
-    rows: impl Iterator<Item = &'r MessageRow>,
-) -> Result<Vec<D1PreparedStatement>, AppError> {
-    let mut seqs = Vec::new();
-    let mut pairs = Vec::new();
-    for r in rows {
-        seqs.push(r.seq);
-        if r.deleted_at.is_some() {
-            continue;
-        }
-        if let Ok(text) = ix
-            .keys
-            .open(&aad(Field::MessageBody, session, Some(&r.id)), &r.body)
-        {
-            pairs.extend(ix.key.terms(&text).into_iter().map(|t| json!([t, r.seq])));
-        }
-    }
-    if seqs.is_empty() {
-        return Ok(vec![]);
-    }
-    let mut out = vec![stmt(
-        db,
-        "DELETE FROM search_terms WHERE session_id = ?1 AND seq IN (SELECT value FROM json_each(?2))",
-        &[text(session), text(&json!(seqs).to_string())],
-    )?];
-    for chunk in pairs.chunks(TERMS_PER_STATEMENT) {
-        out.push(stmt(
+        out.extend(super::search::terms(
             db,
-            "INSERT INTO search_terms (term, session_id, seq)
-             SELECT json_extract(value, '$[0]'), ?1, json_extract(value, '$[1]') FROM json_each(?2)
-              WHERE EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = json_extract(value, '$[1]'))
-             ON CONFLICT DO NOTHING",
-            &[text(session), text(&serde_json::Value::from(chunk.to_vec()).to_string())],
+            ix,
+            session,
+            rows.iter().map(|m| &m.row),
         )?);
     }
     Ok(out)
@@ -381,7 +327,12 @@ fn message(
         out.extend(history(db, log, session, seq)?);
     }
     if let Some(ix) = index {
-        out.extend(terms(db, ix, session, std::iter::once(&stored.row))?);
+        out.extend(super::search::terms(
+            db,
+            ix,
+            session,
+            std::iter::once(&stored.row),
+        )?);
     }
     Ok(out)
 }

@@ -1,14 +1,75 @@
-//! The search index's reads (`crate::search`; its rows are written by the
-//! replication flush, `replica::terms`): messages holding every term of a
-//! query, newest first, in the sessions the caller may read. Each D1 shard
-//! answers one page and the pages are merged, as the session listings are.
+//! The search index in D1 (`crate::search`): its rows, written by the
+//! replication flush (`terms`, from `replica.rs`), and its reads: messages
+//! holding every term of a query, newest first, in the sessions the caller
+//! may read. Each D1 shard answers one page and the pages are merged, as
+//! the session listings are.
 
+use super::messages::MessageRow;
 use super::{num, stmt, text};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
-use crate::search::{snippet, Cursor, Piece};
+use crate::search::{snippet, Cursor, IndexKey, Piece};
 use serde::{Deserialize, Serialize};
-use worker::D1Database;
+use serde_json::json;
+use worker::{D1Database, D1PreparedStatement};
+
+/// What a flush needs to index messages for search (`crate::search`): the
+/// keyring that opens their bodies and the index key. None: search is off.
+#[derive(Clone, Copy)]
+pub struct Indexer<'a> {
+    pub keys: &'a Keyring,
+    pub key: &'a IndexKey,
+}
+
+/// Most (term, seq) pairs in one statement's JSON parameter (about 45
+/// bytes each, so well under `APPEND_JSON_BYTES`).
+const TERMS_PER_STATEMENT: usize = 8192;
+
+/// The search index's rows for these messages: their old terms go, and
+/// each live message's words go in as keyed hashes. A body that does not
+/// open is left out of the index (it is `unreadable` everywhere else too).
+/// Terms are written only beside their message's row, so an erase that
+/// raced the flush leaves none.
+pub fn terms<'r>(
+    db: &D1Database,
+    ix: Indexer,
+    session: &str,
+    rows: impl Iterator<Item = &'r MessageRow>,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let mut seqs = Vec::new();
+    let mut pairs = Vec::new();
+    for r in rows {
+        seqs.push(r.seq);
+        if r.deleted_at.is_some() {
+            continue;
+        }
+        if let Ok(text) = ix
+            .keys
+            .open(&aad(Field::MessageBody, session, Some(&r.id)), &r.body)
+        {
+            pairs.extend(ix.key.terms(&text).into_iter().map(|t| json!([t, r.seq])));
+        }
+    }
+    if seqs.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut out = vec![stmt(
+        db,
+        "DELETE FROM search_terms WHERE session_id = ?1 AND seq IN (SELECT value FROM json_each(?2))",
+        &[text(session), text(&json!(seqs).to_string())],
+    )?];
+    for chunk in pairs.chunks(TERMS_PER_STATEMENT) {
+        out.push(stmt(
+            db,
+            "INSERT INTO search_terms (term, session_id, seq)
+             SELECT json_extract(value, '$[0]'), ?1, json_extract(value, '$[1]') FROM json_each(?2)
+              WHERE EXISTS (SELECT 1 FROM messages WHERE session_id = ?1 AND seq = json_extract(value, '$[1]'))
+             ON CONFLICT DO NOTHING",
+            &[text(session), text(&serde_json::Value::from(chunk.to_vec()).to_string())],
+        )?);
+    }
+    Ok(out)
+}
 
 #[derive(Deserialize)]
 struct Row {

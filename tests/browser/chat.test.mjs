@@ -328,6 +328,15 @@ test("chat page and admin console, end to end", async () => {
   await hit.click();
   await ann2.page.locator("#transcript .msg.found", { hasText: "Refund please" }).waitFor();
   assert.equal(await ann2.page.locator("#chat-title").textContent(), "Billing question");
+  // An admin searches every session from the console.
+  await dana.page.getByRole("searchbox", { name: "Search every session's messages" }).fill("refund");
+  await dana.page.getByRole("button", { name: "Search", exact: true }).click();
+  const adminHit = dana.page.locator("#search-results .search-hit", { hasText: "Refund please" });
+  await adminHit.waitFor();
+  assert.equal(await adminHit.locator("mark").textContent(), "Refund");
+  assert.equal(await dana.page.locator("#search-results img").count(), 0, "markup in a snippet is text");
+  await adminHit.click();
+  await dana.page.locator("#live-title", { hasText: "Billing question" }).waitFor();
   await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
   // No page threw an uncaught exception along the way.
   assert.deepEqual(pages.flatMap((p) => p.errors), []);
