@@ -459,7 +459,25 @@ async fn a_reply_cut_off_by_sigkill_ends_as_interrupted_and_the_question_is_answ
         "lorem ipsum ".repeat(200).starts_with(saved) && seen.starts_with("lorem ipsum"),
         "saved text is the start of the reply: {saved:?}"
     );
-    assert_eq!(reply["seq"], 3, "{frames:#?}");
+    // The harness restarts workerd once while it starts (it migrates on a
+    // private port, then moves to the final one). If the recovered turn's
+    // alarm fires before that, the restart cuts the new answer off too, as
+    // a deploy would: it ends as interrupted as well and is asked again.
+    // Only the last reply completes.
+    let last = reply["seq"].as_u64().unwrap();
+    assert!(last >= 3, "{frames:#?}");
+    let between: Vec<&Value> = frames
+        .iter()
+        .filter(|m| (3..last).contains(&m["seq"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(between.len() as u64, last - 3, "{frames:#?}");
+    assert!(
+        between
+            .iter()
+            .all(|m| m["author"]["kind"] == "assistant"
+                && m["turn"]["finish_reason"] == "interrupted"),
+        "{frames:#?}"
+    );
     assert!(
         reply["text"]
             .as_str()
@@ -469,13 +487,15 @@ async fn a_reply_cut_off_by_sigkill_ends_as_interrupted_and_the_question_is_answ
     );
     // The new turn's prompt holds the question, not the cut-off text.
     let asked = second.standin_requests(Some(&model)).await;
-    assert_eq!(asked.len(), 1, "one more answer, not two");
     assert!(
-        !asked[0]["body"].to_string().contains("lorem"),
-        "{}",
-        asked[0]["body"]
+        (1..=last as usize - 2).contains(&asked.len()),
+        "one request per attempt: {}",
+        asked.len()
     );
-    // Exactly one of each reaches D1.
+    for a in &asked {
+        assert!(!a["body"].to_string().contains("lorem"), "{}", a["body"]);
+    }
+    // Each reply reaches D1 once.
     second.replicated(&s).await;
     let rows = second
         .session_sql(
@@ -484,14 +504,12 @@ async fn a_reply_cut_off_by_sigkill_ends_as_interrupted_and_the_question_is_answ
             json!([s]),
         )
         .await;
-    assert_eq!(
-        rows,
-        vec![
-            json!({"seq": 1, "finish_reason": null, "incomplete": 0}),
-            json!({"seq": 2, "finish_reason": "interrupted", "incomplete": 1}),
-            json!({"seq": 3, "finish_reason": "stop", "incomplete": 0}),
-        ]
-    );
+    let mut want = vec![json!({"seq": 1, "finish_reason": null, "incomplete": 0})];
+    for seq in 2..last {
+        want.push(json!({"seq": seq, "finish_reason": "interrupted", "incomplete": 1}));
+    }
+    want.push(json!({"seq": last, "finish_reason": "stop", "incomplete": 0}));
+    assert_eq!(rows, want);
 }
 
 /// A backlog longer than one flush's appends (100): the reactions and

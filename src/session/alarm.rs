@@ -90,11 +90,10 @@ impl Core {
         let now = now_ms();
         // An alarm may wake a fresh instance that no call or socket has
         // told its session yet: the log knows it.
-        let mut recovered = false;
         if let Ok(Some(m)) = self.log.meta() {
             self.learn_session(&m.id);
             if m.live() {
-                recovered = self.recover_turn();
+                self.recover_turn();
             }
         }
         let next_expiry = self.expire_due(now as u64).map(|e| e as i64);
@@ -115,13 +114,6 @@ impl Core {
             .min();
         if let Some(at) = next {
             self.alarm_no_later_than(at).await;
-        }
-        // The answer to a recovered turn runs within this invocation. Woken
-        // by its alarm, with no socket or request holding the object, work
-        // left to `wait_until` alone was seen cut off when the invocation
-        // ended (a second `interrupted` reply, in CI), so the alarm waits.
-        if recovered {
-            self.turn_ended().await;
         }
     }
 

@@ -13,8 +13,7 @@
 //!
 //! An instance that dies mid-turn may have no client to wake its
 //! successor, so each turn keeps the alarm within `WATCHDOG_MS` while it
-//! runs (`alarm.rs`); the alarm of a dead instance's turn wakes the next,
-//! and waits within its own invocation for the answer it asks for.
+//! runs (`alarm.rs`); the alarm of a dead instance's turn wakes the next.
 //! The table itself is part of the log's schema (`log/mod.rs`).
 
 use super::queue::Job;
@@ -27,10 +26,6 @@ use crate::store::messages::{Charge, NewMessage};
 use crate::store::now_ms;
 use serde::Deserialize;
 use worker::SqlStorageValue as V;
-
-/// The longest an alarm that recovered a turn waits for its answer (the
-/// watchdog takes over after).
-const RECOVERY_WAIT_MS: i64 = 120_000;
 
 /// How often, at most, the text so far is written while a reply streams.
 pub const SAVE_EVERY_MS: i64 = 250;
@@ -121,11 +116,10 @@ impl Core {
     }
 
     /// Once per instance, and never while this instance runs a turn: ends a
-    /// reply that a dead instance left behind, and asks again. True when it
-    /// did (a turn now runs).
-    pub(super) fn recover_turn(&self) -> bool {
+    /// reply that a dead instance left behind, and asks again.
+    pub(super) fn recover_turn(&self) {
         if self.turn_busy() || self.recovered.replace(true) {
-            return false;
+            return;
         }
         let row = self
             .log
@@ -135,26 +129,11 @@ impl Core {
             .map(|rows| rows.into_iter().next());
         let row = match row {
             Ok(Some(r)) => r,
-            Ok(None) => return false,
-            Err(e) => {
-                self.log_error("progress_read_failed", &AppError::internal(e));
-                return false;
-            }
+            Ok(None) => return,
+            Err(e) => return self.log_error("progress_read_failed", &AppError::internal(e)),
         };
-        match self.end_interrupted(row) {
-            Ok(()) => true,
-            Err(e) => {
-                self.log_error("turn_recovery_failed", &e);
-                false
-            }
-        }
-    }
-
-    /// Waits (at most `RECOVERY_WAIT_MS`) for the running turn to end.
-    pub(super) async fn turn_ended(&self) {
-        let until = now_ms() + RECOVERY_WAIT_MS;
-        while self.turn_busy() && now_ms() < until {
-            worker::Delay::from(std::time::Duration::from_millis(50)).await;
+        if let Err(e) = self.end_interrupted(row) {
+            self.log_error("turn_recovery_failed", &e);
         }
     }
 
