@@ -272,7 +272,14 @@ function startConsole() {
     showUsage(s.id);
     chat = client.session(s.id, { outboxKey: `confab.admin.outbox.${s.id}` });
     const on = (type, fn) => chat.addEventListener(type, (e) => fn(e.detail));
-    on("status", (st) => { $("status").textContent = st.state; $("status").dataset.state = st.state; });
+    on("status", (st) => {
+      $("status").textContent = st.state;
+      $("status").dataset.state = st.state;
+      // Desk actions are not queued (confab.js): usable only while online.
+      for (const b of [$("claim"), $("resolve"), $("release"), $("transfer").querySelector("button")]) {
+        b.disabled = st.state !== "online";
+      }
+    });
     transcript.follow(chat);
     on("message", (m) => m.author.kind === "assistant" && showUsage(s.id));
     on("hello", renderDesk);

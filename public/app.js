@@ -146,7 +146,12 @@ function open(id, title) {
   chat = client.session(id);
   const presence = new Map();
   const on = (type, fn) => chat.addEventListener(type, (e) => fn(e.detail));
-  on("status", (s) => ($("status").textContent = statusText(s)) && ($("status").dataset.state = s.state));
+  on("status", (s) => {
+    $("status").textContent = statusText(s);
+    $("status").dataset.state = s.state;
+    // Not queued (confab.js): usable only while online.
+    $("escalate").disabled = $("stop").disabled = s.state !== "online";
+  });
   on("hello", (h) => {
     renderDesk(h);
     presence.clear();

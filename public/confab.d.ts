@@ -151,19 +151,21 @@ export declare class ConfabSession extends EventTarget {
   vote(seq: number, choices: number[]): string;
   typing(): void;
   read(seq: number): void;
-  stop(): void;
+  /** Actions below are not queued: each returns whether it was sent
+   * (false while the socket is not online). */
+  stop(): boolean;
   /** Asks for a person: the session waits for an agent. */
-  escalate(): void;
+  escalate(): boolean;
   /** Agents: take the session (`already_assigned` if another agent has it). */
-  claim(): void;
+  claim(): boolean;
   /** Agents: the older name of `claim`. */
-  takeover(): void;
+  takeover(): boolean;
   /** Agents: give the session to another agent, by user id. */
-  transfer(to: string): void;
+  transfer(to: string): boolean;
   /** Agents: end the conversation; the user's next message reopens it. */
-  resolve(): void;
+  resolve(): boolean;
   /** Agents: hand the session back to the assistant. */
-  release(): void;
+  release(): boolean;
   addEventListener<K extends keyof SessionEvents>(type: K, listener: (e: CustomEvent<SessionEvents[K]>) => void, options?: boolean | AddEventListenerOptions): void;
 }
 

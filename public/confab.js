@@ -345,17 +345,20 @@ export class ConfabSession extends EventTarget {
     this.#frame({ type: "typing" });
   }
   read(seq) { this.#frame({ type: "read", seq }); }
+  // The actions below are not queued: each means "now", and a claim or a
+  // stop replayed minutes later would surprise. Each returns whether it was
+  // sent (false while not online); pages disable them until `online`.
   /** Stops the assistant's reply in progress. */
-  stop() { this.#frame({ type: "stop" }); }
+  stop() { return this.#frame({ type: "stop" }); }
   /** Asks for a person: the session waits for an agent (a `desk` event follows). */
-  escalate() { this.#frame({ type: "escalate" }); }
+  escalate() { return this.#frame({ type: "escalate" }); }
   /** Agents (admins) only: claim (or its older name, takeover), transfer to
    * another agent by user id, resolve, release to the assistant. */
-  claim() { this.#frame({ type: "claim" }); }
-  takeover() { this.#frame({ type: "takeover" }); }
-  transfer(to) { this.#frame({ type: "transfer", to }); }
-  resolve() { this.#frame({ type: "resolve" }); }
-  release() { this.#frame({ type: "release" }); }
+  claim() { return this.#frame({ type: "claim" }); }
+  takeover() { return this.#frame({ type: "takeover" }); }
+  transfer(to) { return this.#frame({ type: "transfer", to }); }
+  resolve() { return this.#frame({ type: "resolve" }); }
+  release() { return this.#frame({ type: "release" }); }
 
   /** Messages sent but not yet acknowledged (kept across reloads). */
   get queued() {
@@ -370,7 +373,9 @@ export class ConfabSession extends EventTarget {
     return frame.client_id;
   }
   #frame(f) {
-    if (this.state === "online") this.#raw(f);
+    if (this.state !== "online") return false;
+    this.#raw(f);
+    return true;
   }
   #raw(f) {
     try {

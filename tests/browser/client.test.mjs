@@ -232,3 +232,25 @@ test("edits, deletions, reactions and votes wait in the outbox and leave it when
   assert.deepEqual(JSON.parse(storage.getItem("confab.outbox.s1")).map((f) => f.client_id), [gone]);
   assert.equal(chat.queued, 1);
 });
+
+test("stop, escalate and desk actions are not queued: false and nothing sent while not online", async () => {
+  const { FakeWS, opened } = fakeSockets();
+  const chat = client({ FakeWS }).session("s1", { backoff: { baseMs: 1, capMs: 2 } });
+  assert.equal(chat.claim(), false, "before connect");
+  chat.connect();
+  await tick(5);
+  assert.equal(chat.transfer("u2"), false, "connecting");
+  opened[0].serverSends({ type: "hello", you: {}, present: [], reads: [] });
+  opened[0].serverSends({ type: "synced", last_seq: 0 });
+  assert.equal(chat.state, "online");
+  assert.equal(chat.escalate(), true);
+  assert.equal(chat.transfer("u3"), true);
+  opened[0].serverCloses(1006);
+  assert.equal(chat.stop(), false, "reconnecting");
+  await tick(20);
+  opened[1].serverSends({ type: "hello", you: {}, present: [], reads: [] });
+  opened[1].serverSends({ type: "synced", last_seq: 0 });
+  const sent = opened.flatMap((ws) => ws.sent.map((f) => f.type));
+  assert.deepEqual(sent.filter((t) => t !== "ping"), ["escalate", "transfer"], "nothing replayed after the reconnect");
+  assert.equal(opened[0].sent.find((f) => f.type === "transfer").to, "u3");
+});
