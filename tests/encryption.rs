@@ -488,12 +488,15 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         );
     }
 
-    // k1 can now be retired.
+    // k1 can now be retired, once search's key is derived from another
+    // entry (README, key rotation runbook): a keyring without the entry
+    // SEARCH_KEY_ID names is refused.
     let third = Harness::start(Options {
         persist: Some(dir),
         vars: vec![
             ("ENCRYPTION_KEYS".to_string(), KEY_K2.to_string()),
             ("ENCRYPTION_ACTIVE_KEY_ID".to_string(), "k2".to_string()),
+            ("SEARCH_KEY_ID".to_string(), "k2".to_string()),
         ],
         ..Default::default()
     });
