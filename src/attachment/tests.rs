@@ -227,3 +227,50 @@ fn prompts_take_the_newest_images_of_people_only() {
         "[attached: d.x (application/pdf)]"
     );
 }
+
+#[test]
+fn refusals_have_documented_statuses_codes_and_messages() {
+    use crate::error::AppError;
+    let cases = [
+        (Refusal::InvalidName, 400, "invalid_attachment_name"),
+        (Refusal::UnsupportedType, 415, "unsupported_type"),
+        (Refusal::ContentMismatch, 415, "content_mismatch"),
+        (Refusal::Empty, 400, "attachment_empty"),
+        (Refusal::TooLarge(1024), 413, "attachment_too_large"),
+        (Refusal::AlreadyUploaded, 409, "already_uploaded"),
+        (Refusal::LinkExpired, 410, "link_expired"),
+    ];
+    for (r, status, code) in cases {
+        assert_eq!((r.status(), r.code()), (status, code));
+        let e = AppError::Attachment(r);
+        assert_eq!((e.status(), e.code()), (status, code));
+        assert_eq!(e.public_message(), r.message());
+        assert!(!r.message().is_empty());
+    }
+    assert!(Refusal::TooLarge(1024).message().contains("1024"));
+}
+
+#[test]
+fn files_are_served_with_their_type() {
+    assert_eq!(Kind::Text.content_type(), "text/plain; charset=utf-8");
+    assert_eq!(Kind::Png.content_type(), "image/png");
+    assert_eq!(Kind::Pdf.content_type(), "application/pdf");
+}
+
+#[test]
+fn webp_sizes_are_read_from_each_kind_of_header() {
+    // Lossless (VP8L): 14-bit width and height, each stored minus one.
+    let bits: u32 = 99 | (49 << 14);
+    let mut lossless = b"RIFF\0\0\0\0WEBPVP8L\0\0\0\0\x2f".to_vec();
+    lossless.extend_from_slice(&bits.to_le_bytes());
+    assert_eq!(dimensions(Kind::Webp, &lossless), Some((100, 50)));
+    // Lossy (VP8): after the frame tag and start code, 14-bit sizes.
+    let mut lossy = b"RIFF\0\0\0\0WEBPVP8 \0\0\0\0\0\0\0\x9d\x01\x2a".to_vec();
+    lossy.extend_from_slice(&[64, 0, 32, 0]);
+    assert_eq!(dimensions(Kind::Webp, &lossy), Some((64, 32)));
+    assert_eq!(dimensions(Kind::Webp, &lossy[..27]), None, "cut short");
+    let other = b"RIFF\0\0\0\0WEBPALPH\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+    assert_eq!(dimensions(Kind::Webp, other), None);
+    // A JPEG whose segments do not start with 0xFF tells nothing.
+    assert_eq!(dimensions(Kind::Jpeg, &[0xFF, 0xD8, 0x00, 0x00]), None);
+}
