@@ -55,8 +55,8 @@ impl Row {
             view: AttachmentView {
                 id: self.id,
                 name,
-                kind: serde_json::from_value(serde_json::Value::String(self.kind))
-                    .unwrap_or(Kind::Text),
+                // Stored as its MIME type (`store_file`).
+                kind: Kind::parse(&self.kind).unwrap_or(Kind::Text),
                 size: self.size.max(0) as u64,
                 width: dim(self.width),
                 height: dim(self.height),
