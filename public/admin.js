@@ -1,7 +1,9 @@
 // The admin console, an inbox: the queue of sessions waiting for a person
-// (longest wait first, live over the desk's inbox socket, with Claim), every
-// session filtered and sorted (rows update live), and a live view of any of
-// them where an agent claims, replies, resolves or hands back.
+// (longest wait first, live over the desk's inbox socket, with Claim), the
+// moderation queue (reported messages: remove, dismiss, mute or ban the
+// author), every session filtered and sorted (rows update live), and a
+// live view of any of them where an agent claims, replies, resolves, hands
+// back or removes a message.
 import { ConfabClient } from "/confab.js";
 import { freshToken, signIn, signOut } from "/signin.js";
 import { Transcript } from "/transcript.js";
@@ -216,6 +218,53 @@ function startConsole() {
   });
   inbox.connect();
 
+  // The moderation queue: each reported message with its reasons, read
+  // through history (admins may read any session), and what to do.
+  async function loadReports() {
+    $("reports").setAttribute("aria-busy", "true");
+    try {
+      const { items } = await client.moderationQueue({ limit: 50 });
+      const shown = await Promise.all(items.map(reportItem));
+      $("reports").replaceChildren(...shown);
+      $("reports-empty").hidden = items.length > 0;
+    } catch (e) {
+      $("reports-note").textContent = `Could not load the reports: ${e.code ?? "offline"}.`;
+    } finally {
+      $("reports").setAttribute("aria-busy", "false");
+    }
+  }
+  async function reportItem(item) {
+    const page = await client.history(item.session_id, { before: item.seq + 1, limit: 1 }).catch(() => null);
+    const m = page?.messages.find((x) => x.seq === item.seq);
+    const top = item.reasons[0]?.reason ?? "other";
+    const reasons = item.reasons.map((r) => `${r.reason} ${r.count}`).join(", ");
+    const act = (label, text, fn, cls = "small") => {
+      const b = h("button", { type: "button", class: cls, "aria-label": `${label} (message ${item.seq})` }, text);
+      b.addEventListener("click", async () => {
+        $("reports-note").textContent = "";
+        try {
+          await fn();
+        } catch (e) {
+          $("reports-note").textContent = `${label} failed: ${e.code}.`;
+        }
+        loadReports();
+      });
+      return b;
+    };
+    const author = m ? `${m.author.name} (${item.author_id})` : item.author_id;
+    return h("li", { "data-session": item.session_id, "data-seq": String(item.seq) },
+      h("span", { class: "report-text" }, m ? (m.deleted ? "(deleted)" : m.text) : "(message unavailable)"),
+      h("span", { class: "usage" }, ` — ${author} · ${item.reports} report(s): ${reasons} · since ${clock(item.first_reported_at)}`),
+      act("Remove", "Remove", () => client.removeMessage(item.session_id, item.seq, top)),
+      act("Dismiss", "Dismiss", () => client.dismissReports(item.session_id, item.seq), "small secondary"),
+      act("Mute the author for an hour", "Mute 1 h",
+        () => client.sanction(item.session_id, { userId: item.author_id, kind: "mute", durationSecs: 3600, reason: top }), "small secondary"),
+      act("Ban the author from the session", "Ban",
+        () => client.sanction(item.session_id, { userId: item.author_id, kind: "ban", reason: top }), "small secondary"));
+  }
+  $("reports-refresh").addEventListener("click", loadReports);
+  loadReports();
+
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); load(true); });
   // Search over every session (admins): each hit names its session and
   // shows the words around the match, matches in <mark>, all as text.
@@ -267,6 +316,13 @@ function startConsole() {
     const transcript = new Transcript($("transcript"), {
       me,
       link: (att) => client.attachmentLink(s.id, att).then((l) => l.url, () => null),
+      // A moderator removes any message; the reason is asked in words.
+      onRemove: (seq) => {
+        const reason = prompt("Remove this message for everyone. Reason: spam, harassment, abuse or other", "abuse");
+        if (!reason) return;
+        client.removeMessage(s.id, seq, reason.trim().toLowerCase())
+          .then(loadReports, (e) => ($("mode").textContent = `Could not remove it: ${e.message}`));
+      },
     });
     transcript.clear();
     showUsage(s.id);

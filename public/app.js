@@ -138,6 +138,7 @@ function open(id, title) {
     onDelete: (seq) => confirm("Delete this message?") && chat.delete(seq),
     onReply: (seq, text) => replyTo(seq, text),
     onVote: (seq, choices) => chat.vote(seq, choices),
+    onReport: (seq, reason) => client.report(id, seq, reason),
     preview: linkPreview,
     link: (attachmentId) => client.attachmentLink(id, attachmentId).then((l) => l.url, () => null),
   });
@@ -195,9 +196,11 @@ function open(id, title) {
   on("error", (e) => {
     if (e.code === "rate_limited") $("typing").textContent = "Slow down a little…";
     // A poll, vote or attachment the server refused says why (textContent: no markup).
-    const said = ["invalid_poll", "invalid_choice", "poll_closed", "invalid_attachment", "attachment_not_found"];
+    // So does a moderator's mute or ban.
+    const said = ["invalid_poll", "invalid_choice", "poll_closed", "invalid_attachment", "attachment_not_found", "muted", "banned"];
     if (said.includes(e.code)) composerError(e.message);
   });
+  // 4003 follows `access_revoked` or `banned`; the error said which.
   const endings = { 4003: "You no longer have access to this conversation.", 4004: "This conversation was deleted." };
   on("closed", (c) => ($("status").textContent = endings[c.code] ?? "Disconnected."));
   function renderPresence() {

@@ -18,6 +18,8 @@ export interface Author extends UserRef { kind: "user" | "assistant" | "agent" |
 export interface Message {
   seq: number; id: string; client_id?: string; author: Author; text: string; created_at: number;
   reply_to?: number; edited_at?: number; deleted?: boolean;
+  /** Set when a moderator removed the message (it is `deleted` too). */
+  removed?: Removal;
   reactions?: { emoji: string; users: string[] }[];
   /** Set when the message is a poll asking `text`. */
   poll?: Poll;
@@ -57,6 +59,16 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
+/** Why a message is reported or removed. */
+export type ModerationReason = "spam" | "harassment" | "abuse" | "other";
+export interface Removal { by: UserRef; reason: ModerationReason; at: number }
+export interface Sanction { user_id: string; kind: "mute" | "ban"; until: number | null; reason: ModerationReason; by: UserRef; at: number }
+/** A message in the moderation queue, with its open reports by reason. */
+export interface QueueItem {
+  session_id: string; seq: number; message_id: string; author_id: string; reports: number;
+  reasons: { reason: ModerationReason; count: number }[]; first_reported_at: number; last_reported_at: number;
+}
+
 /** A search result (GET /v1/search); render the snippet's pieces as text. */
 export interface SearchHit {
   session_id: string;
@@ -91,6 +103,18 @@ export declare class ConfabClient {
   adminSession(id: string): Promise<{ session: SessionView; usage: Record<string, unknown> }>;
   /** Admin only: a desk action; 409 `already_assigned` when another agent has it. */
   adminDesk(id: string, action: "escalate" | "claim" | "transfer" | "resolve" | "release" | "close", body?: { to: string }): Promise<{ id: string; mode: "assistant" | "human"; status: DeskStatus; assignee: UserRef | null; by: UserRef | null }>;
+  /** Reports someone else's message; 200 with your earlier report of it. */
+  report(id: string, seq: number, reason: ModerationReason): Promise<{ id: string; session_id: string; seq: number; status: "open" | "removed" | "dismissed" }>;
+  /** Admin only: the moderation queue. */
+  moderationQueue(page?: { cursor?: string; limit?: number }): Promise<{ items: QueueItem[]; next_cursor: string | null }>;
+  /** Admin only: removes a message for everyone; 409 `message_deleted` when it is gone already. */
+  removeMessage(id: string, seq: number, reason: ModerationReason): Promise<{ seq: number; change: number; removed: Removal; reports_closed: number }>;
+  /** Admin only: closes a message's open reports; 404 when it has none. */
+  dismissReports(id: string, seq: number): Promise<{ seq: number; reports_closed: number }>;
+  /** Admin only: mutes or bans a user from a session, for `durationSecs` or until lifted. */
+  sanction(id: string, s: { userId: string; kind: "mute" | "ban"; durationSecs?: number; reason: ModerationReason }): Promise<Sanction>;
+  liftSanctions(id: string, userId: string): Promise<null>;
+  moderationRecord(id: string): Promise<{ removals: ({ seq: number; author_id: string; original: string; unreadable?: string } & Removal)[]; sanctions: Sanction[] }>;
   session(id: string, options?: SessionOptions): ConfabSession;
   /** Admin only: the support desk's live inbox. */
   inbox(options?: { backoff?: { baseMs?: number; capMs?: number } }): ConfabInbox;

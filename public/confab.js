@@ -158,6 +158,36 @@ export class ConfabClient {
   adminDesk(id, action, body) {
     return this.api("POST", `/v1/admin/sessions/${enc(id)}/${enc(action)}`, body);
   }
+  /** Reports someone else's message to the moderators. */
+  report(id, seq, reason) {
+    return this.api("POST", `/v1/sessions/${enc(id)}/reports`, { seq, reason });
+  }
+  /** Admin only: messages with open reports, longest waiting first. */
+  moderationQueue({ cursor, limit } = {}) {
+    return this.api("GET", "/v1/admin/reports" + query({ cursor, limit }));
+  }
+  /** Admin only: removes a message for everyone, closing its reports. */
+  removeMessage(id, seq, reason) {
+    return this.api("POST", `/v1/admin/sessions/${enc(id)}/remove`, { seq, reason });
+  }
+  /** Admin only: closes a message's reports, keeping it. */
+  dismissReports(id, seq) {
+    return this.api("POST", `/v1/admin/sessions/${enc(id)}/dismiss`, { seq });
+  }
+  /** Admin only: mutes or bans a user from a session (`durationSecs`
+   *  absent: until lifted). */
+  sanction(id, { userId, kind, durationSecs, reason }) {
+    const body = { user_id: userId, kind, reason, ...(durationSecs ? { duration_secs: durationSecs } : {}) };
+    return this.api("POST", `/v1/admin/sessions/${enc(id)}/sanctions`, body);
+  }
+  /** Admin only: lifts a user's sanctions in a session. */
+  liftSanctions(id, userId) {
+    return this.api("DELETE", `/v1/admin/sessions/${enc(id)}/sanctions/${enc(userId)}`);
+  }
+  /** Admin only: a session's removals (with their originals) and sanctions. */
+  moderationRecord(id) {
+    return this.api("GET", `/v1/admin/sessions/${enc(id)}/moderation`);
+  }
 
   /** A live connection to one session (call `connect()` on it). */
   session(id, options) {

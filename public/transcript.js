@@ -4,17 +4,23 @@
 import { h } from "/dom.js";
 
 const REACTIONS = ["👍", "❤️", "😂"];
+// The reasons the server takes for a report or removal, in words.
+const REASONS = { spam: "Spam", harassment: "Harassment", abuse: "Hateful or abusive", other: "Something else" };
 
 export class Transcript {
   /**
    * @param {HTMLOListElement} list
    * @param {{me: {id: string}, onEdit?: Function, onDelete?: Function, onReact?: Function,
-   *          onReply?: Function, onVote?: Function, preview?: Function, link?: Function}} options
+   *          onReply?: Function, onVote?: Function, onReport?: Function, onRemove?: Function, preview?: Function,
+   *          link?: Function}} options
+   *   `onReport(seq, reason)` reports someone else's message and resolves
+   *   when the report is filed (a message offers Report only with it).
+   *   `onRemove(seq)`, for moderators, removes any message.
    *   `preview(url)` resolves to a link's preview (or null): a card is shown
    *   under a message for its first link. `link(attachmentId)` resolves to
    *   a short-lived download URL: images are shown, other files linked.
    */
-  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote, preview, link }) {
+  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote, onReport, onRemove, preview, link }) {
     this.list = list;
     this.me = me;
     this.onEdit = onEdit;
@@ -22,6 +28,8 @@ export class Transcript {
     this.onReact = onReact;
     this.onReply = onReply;
     this.onVote = onVote;
+    this.onReport = onReport;
+    this.onRemove = onRemove;
     this.preview = preview;
     this.link = link;
     this.bySeq = new Map();
@@ -106,7 +114,7 @@ export class Transcript {
   deleted(f) {
     const li = this.bySeq.get(f.seq);
     if (!li) return;
-    this.#text(li, { deleted: true });
+    this.#text(li, { deleted: true, removed: f.removed });
     this.#linkCard(li, "");
     this.#files(li, []);
     li.querySelector(".actions").replaceChildren();
@@ -243,7 +251,11 @@ export class Transcript {
     li.removeAttribute("aria-busy");
     if (m.deleted) {
       li.classList.add("deleted");
-      p.textContent = "This message was deleted.";
+      // A moderator's name comes from their token: text only.
+      p.textContent = m.removed
+        ? `Removed by ${m.removed.by.name} (${REASONS[m.removed.reason] ?? m.removed.reason}).`
+        : "This message was deleted.";
+      li.classList.toggle("removed", Boolean(m.removed));
       li.querySelector(".flags").textContent = "";
       return;
     }
@@ -294,7 +306,35 @@ export class Transcript {
     if (this.#mine(m)) {
       if (this.onEdit) button(`Edit message ${m.seq}`, "Edit", () => this.onEdit(m.seq, li.querySelector(".text").textContent));
       if (this.onDelete) button(`Delete message ${m.seq}`, "Delete", () => this.onDelete(m.seq));
+    } else if (this.onReport) {
+      button(`Report message ${m.seq}`, "Report", () => this.#reportForm(li, m.seq));
     }
+    if (this.onRemove) button(`Remove message ${m.seq}`, "Remove", () => this.onRemove(m.seq));
+  }
+
+  /** Asks why, then reports: a reason from the server's closed set. */
+  #reportForm(li, seq) {
+    if (li.querySelector(".report")) return;
+    const select = h("select", { "aria-label": `Why report message ${seq}` },
+      ...Object.entries(REASONS).map(([value, label]) => h("option", { value }, label)));
+    const note = h("span", { class: "usage", role: "status" });
+    const send = h("button", { type: "submit", class: "small" }, "Send report");
+    const cancel = h("button", { type: "button", class: "small secondary" }, "Cancel");
+    const form = h("form", { class: "report" }, select, send, cancel, note);
+    cancel.addEventListener("click", () => form.remove());
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      send.disabled = true;
+      try {
+        await this.onReport(seq, select.value);
+        form.replaceChildren(h("span", { class: "usage", role: "status" }, "Reported. A moderator will look at it."));
+      } catch (err) {
+        note.textContent = `Could not report it: ${err.message}`;
+        send.disabled = false;
+      }
+    });
+    li.querySelector(".actions").after(form);
+    select.focus();
   }
 
   /** Written by this user: the same id, and a kind a token can have (a user

@@ -219,6 +219,32 @@ pub enum Call {
         caller: Caller,
         id: String,
     },
+    /// A member reports message `seq` (`crate::moderation`). Answers
+    /// [`crate::moderation::Target`], 404, 400 `cannot_report_own`, or 409
+    /// `message_deleted`.
+    Report {
+        session: String,
+        caller: Caller,
+        seq: u64,
+    },
+    /// A moderator removes message `seq`. Answers [`RemoveReply`], 404,
+    /// or 409 `message_deleted`.
+    Remove {
+        session: String,
+        seq: u64,
+        by: UserRef,
+        reason: crate::moderation::Reason,
+    },
+    /// Mutes or bans a user; a banned user's sockets close with 4003.
+    /// Answers 204.
+    Sanction {
+        session: String,
+        sanction: crate::moderation::Sanction,
+    },
+    /// Lifts a user's sanctions. Answers 204, or 404 when none was in force.
+    Lift { session: String, user_id: String },
+    /// The session's moderation record. Answers [`crate::moderation::Record`].
+    Moderation { session: String },
     /// Development only: the object panics.
     Fault { session: String },
 }
@@ -234,6 +260,7 @@ impl Call {
             | Call::AddMember { caller, .. }
             | Call::RemoveMember { caller, .. }
             | Call::Upload { caller, .. }
+            | Call::Report { caller, .. }
             | Call::File { caller, .. } => Some(caller),
             _ => None,
         }
@@ -256,6 +283,11 @@ impl Call {
             Call::Replication { .. } => "replication",
             Call::Upload { .. } => "upload",
             Call::File { .. } => "file",
+            Call::Report { .. } => "report",
+            Call::Remove { .. } => "remove",
+            Call::Sanction { .. } => "sanction",
+            Call::Lift { .. } => "lift",
+            Call::Moderation { .. } => "moderation",
             Call::Fault { .. } => "fault",
         }
     }
@@ -278,6 +310,11 @@ impl Call {
             | Call::Replication { session }
             | Call::Upload { session, .. }
             | Call::File { session, .. }
+            | Call::Report { session, .. }
+            | Call::Remove { session, .. }
+            | Call::Sanction { session, .. }
+            | Call::Lift { session, .. }
+            | Call::Moderation { session }
             | Call::Fault { session } => session,
         }
     }
@@ -290,6 +327,15 @@ impl Call {
     pub fn decode(header: &str) -> Option<Call> {
         crate::tagged::from_str(header, "op").ok()
     }
+}
+
+/// What a removal came to.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RemoveReply {
+    pub seq: u64,
+    /// Its place in the session's change stream.
+    pub change: u64,
+    pub removed: crate::moderation::Removal,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -61,6 +61,15 @@ pub enum AppError {
     /// An upload or download refused (`crate::attachment::Refusal` has
     /// the status and code).
     Attachment(crate::attachment::Refusal),
+    /// A moderator muted or banned the caller in this session
+    /// (`crate::moderation`); it ends by itself after `retry_after_ms`
+    /// when it has an end.
+    Sanctioned {
+        kind: crate::moderation::Kind,
+        retry_after_ms: Option<u64>,
+    },
+    /// The message was deleted or removed already.
+    MessageGone,
     /// Anything unexpected. The detail is logged, the client sees a generic
     /// message and the request id.
     Internal(String),
@@ -79,8 +88,8 @@ pub mod close {
     /// The token (or the ticket's token) that opened the socket expired;
     /// reconnect at once with a fresh ticket and `after=`.
     pub const TOKEN_EXPIRED: u16 = 4001;
-    /// The user lost access to the session (removed as a member); do not
-    /// reconnect.
+    /// The user lost access to the session (removed as a member, or
+    /// banned by a moderator); do not reconnect.
     pub const ACCESS_REVOKED: u16 = 4003;
     /// The session was deleted; do not reconnect.
     pub const SESSION_DELETED: u16 = 4004;
@@ -119,6 +128,8 @@ impl AppError {
             AppError::PreviewFailed { timed_out: false } => 502,
             AppError::PreviewFailed { timed_out: true } => 504,
             AppError::Attachment(r) => r.status(),
+            AppError::Sanctioned { .. } => 403,
+            AppError::MessageGone => 409,
             AppError::Internal(_) => 500,
         }
     }
@@ -145,6 +156,8 @@ impl AppError {
             AppError::PreviewFailed { timed_out: false } => "preview_unavailable",
             AppError::PreviewFailed { timed_out: true } => "preview_timeout",
             AppError::Attachment(r) => r.code(),
+            AppError::Sanctioned { kind, .. } => kind.code(),
+            AppError::MessageGone => "message_deleted",
             AppError::Internal(_) => "internal",
         }
     }
@@ -173,6 +186,11 @@ impl AppError {
             }
             AppError::PreviewFailed { timed_out: true } => "the page took too long".into(),
             AppError::Attachment(r) => r.message(),
+            AppError::Sanctioned { kind, .. } => match kind {
+                crate::moderation::Kind::Mute => "a moderator muted you in this session".into(),
+                crate::moderation::Kind::Ban => "a moderator banned you from this session".into(),
+            },
+            AppError::MessageGone => "that message was deleted".into(),
             AppError::Internal(_) => "internal error; quote the request id when reporting".into(),
         }
     }
@@ -204,6 +222,10 @@ impl AppError {
             AppError::TooManySockets => close::TOO_MANY_SOCKETS,
             AppError::Unauthorized(_) | AppError::NotFound | AppError::Forbidden => close::POLICY,
             AppError::Unavailable { .. } => close::TRY_AGAIN_LATER,
+            AppError::Sanctioned {
+                kind: crate::moderation::Kind::Ban,
+                ..
+            } => close::ACCESS_REVOKED,
             AppError::Internal(_) => close::INTERNAL,
             _ => close::POLICY,
         }
@@ -363,6 +385,9 @@ impl SocketError {
         let (client_id, retry_after_ms) = match self {
             SocketError::Frame(e) => (e.client_id.as_deref(), None),
             SocketError::RateLimited { retry_after_ms, .. } => (client_id, Some(*retry_after_ms)),
+            SocketError::App(AppError::Sanctioned { retry_after_ms, .. }) => {
+                (client_id, *retry_after_ms)
+            }
             _ => (client_id, None),
         };
         crate::protocol::ServerFrame::Error {
@@ -425,6 +450,14 @@ mod tests {
                 code: "provider_unavailable",
             },
             SocketError::ReplyInterrupted,
+            SocketError::App(AppError::Sanctioned {
+                kind: crate::moderation::Kind::Mute,
+                retry_after_ms: Some(900),
+            }),
+            SocketError::App(AppError::Sanctioned {
+                kind: crate::moderation::Kind::Ban,
+                retry_after_ms: None,
+            }),
         ];
         for e in &all {
             let frame: serde_json::Value = serde_json::from_str(&e.frame(Some("c1"))).unwrap();
@@ -442,9 +475,11 @@ mod tests {
                 _ => assert_eq!(frame["client_id"], "c1"),
             }
             match e {
-                SocketError::RateLimited { retry_after_ms, .. } => {
-                    assert_eq!(frame["retry_after_ms"], *retry_after_ms)
-                }
+                SocketError::RateLimited { retry_after_ms, .. }
+                | SocketError::App(AppError::Sanctioned {
+                    retry_after_ms: Some(retry_after_ms),
+                    ..
+                }) => assert_eq!(frame["retry_after_ms"], *retry_after_ms),
                 _ => assert!(frame.get("retry_after_ms").is_none()),
             }
         }

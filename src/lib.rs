@@ -20,6 +20,7 @@ pub mod listing;
 pub mod llm;
 pub mod metrics;
 pub mod model;
+pub mod moderation;
 pub mod origins;
 pub mod poll;
 pub mod preview;

@@ -91,7 +91,21 @@ pub enum ClientFrame {
 }
 
 impl ClientFrame {
-    /// The frame's `type`, for metrics.
+    /// Whether the frame says something others see: what a muted user
+    /// may not do (`crate::moderation`). Reading, stopping the assistant
+    /// and asking for a human stay open to them.
+    pub fn speaks(&self) -> bool {
+        matches!(
+            self,
+            ClientFrame::Send { .. }
+                | ClientFrame::Edit { .. }
+                | ClientFrame::Delete { .. }
+                | ClientFrame::React { .. }
+                | ClientFrame::Vote { .. }
+                | ClientFrame::Typing
+        )
+    }
+
     /// The idempotency key of a `send`, `edit`, `delete` or `react`.
     pub fn client_id(&self) -> Option<&str> {
         match self {
@@ -104,6 +118,7 @@ impl ClientFrame {
         }
     }
 
+    /// The frame's `type`, for metrics.
     pub fn type_name(&self) -> &'static str {
         match self {
             ClientFrame::Send { .. } => "send",
@@ -209,6 +224,10 @@ pub struct MessageView {
     pub edited_at: Option<i64>,
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub deleted: bool,
+    /// Set when a moderator removed the message (it is then `deleted`
+    /// too): who, why and when.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub removed: Option<crate::moderation::Removal>,
     /// Set when the stored text could not be decrypted (text is then
     /// empty): `ciphertext_tampered`, `ciphertext_unknown_key`, …
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -314,6 +333,9 @@ pub enum ServerFrame<'a> {
         seq: u64,
         deleted_at: i64,
         change: u64,
+        /// Set when a moderator removed it rather than its author.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        removed: Option<&'a crate::moderation::Removal>,
     },
     Reaction {
         seq: u64,

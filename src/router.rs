@@ -113,6 +113,8 @@ pub enum Endpoint {
     AttachmentLink,
     Upload,
     Download,
+    /// Reports, removals and sanctions (`crate::moderation`).
+    Moderation(crate::moderation::Verb),
 }
 
 /// What the service routes do.
@@ -212,6 +214,7 @@ pub static ROUTES: &[Spec] = {
     const PUT: &str = "PUT";
     use WebhookVerb as W;
     use ServiceVerb as S;
+    use crate::moderation::Verb as M;
     &[
         route(GET, "/", E::Page(Page::Chat), Public, "page.chat"),
         route(GET, "/index.html", E::Page(Page::Chat), Public, "page.chat"),
@@ -239,6 +242,13 @@ pub static ROUTES: &[Spec] = {
         route(GET, "/v1/sessions/{session}/attachments/{attachment}", E::AttachmentLink, Member, "attachments.link"),
         route(PUT, "/v1/uploads/{token}", E::Upload, Signed, "attachments.upload"),
         route(GET, "/v1/files/{token}", E::Download, Signed, "attachments.download"),
+        route(POST, "/v1/sessions/{session}/reports", E::Moderation(M::Report), Member, "reports.create"),
+        route(GET, "/v1/admin/reports", E::Moderation(M::Queue), Admin, "admin.reports"),
+        route(POST, "/v1/admin/sessions/{session}/remove", E::Moderation(M::Remove), Admin, "admin.remove"),
+        route(POST, "/v1/admin/sessions/{session}/dismiss", E::Moderation(M::Dismiss), Admin, "admin.dismiss"),
+        route(GET, "/v1/admin/sessions/{session}/moderation", E::Moderation(M::Record), Admin, "admin.moderation"),
+        route(POST, "/v1/admin/sessions/{session}/sanctions", E::Moderation(M::Sanction), Admin, "admin.sanction"),
+        route(DELETE, "/v1/admin/sessions/{session}/sanctions/{user}", E::Moderation(M::Lift), Admin, "admin.lift"),
         route(POST, "/v1/admin/maintenance/reencrypt", E::Reencrypt, Admin, "admin.reencrypt"),
         route(GET, "/v1/admin/sessions", E::AdminSessions, Admin, "admin.sessions"),
         route(GET, "/v1/admin/audit", E::Audit, Admin, "admin.audit"),
@@ -570,6 +580,10 @@ mod dispatch {
             E::Webhooks(verb) => api::webhooks::serve(req, ctx, verb, route.webhook).boxed_local(),
             E::Service(verb) => {
                 api::service::serve(req, ctx, id()?, verb, granted.who()?).boxed_local()
+            }
+            E::Moderation(verb) => {
+                let on = (route.session, removed.as_str());
+                api::moderation::serve(req, ctx, on, verb, granted.who()?).boxed_local()
             }
         };
         handler.await

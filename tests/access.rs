@@ -520,8 +520,11 @@ async fn call(
         // the session (so it reveals nothing), and would hide the level's
         // answer here. Routes that take no body ignore it.
         // (An upload slot's body, for the one route that takes it.)
+        // (A report's, of the message the walk posted as seq 1.)
         req = req.json(&if path.ends_with("/attachments") {
             serde_json::json!({"name": "r.txt", "type": "text/plain", "size": 5})
+        } else if path.ends_with("/reports") {
+            serde_json::json!({"seq": 1, "reason": "spam"})
         } else {
             serde_json::json!({ "user_id": "r-added" })
         });
@@ -562,6 +565,28 @@ async fn every_route_admits_exactly_the_callers_its_access_level_names() {
                 path = path
                     .replace("{session}", &session)
                     .replace("{user}", &member.id);
+                if path.ends_with("/reports") {
+                    // Something to report: a message nobody here wrote.
+                    let r = http()
+                        .post(format!("{}/v1/service/sessions/{session}/messages", h.url))
+                        .bearer_auth(&service)
+                        .json(&json!({"client_id": "r-1", "text": "report me", "as": "system"}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status().as_u16(), 201);
+                }
+                if path.contains("/sanctions/") {
+                    // Something to lift.
+                    let (status, e) = admin
+                        .call(
+                            Method::POST,
+                            &format!("/v1/admin/sessions/{session}/sanctions"),
+                            Some(json!({"user_id": member.id, "kind": "mute", "reason": "spam"})),
+                        )
+                        .await;
+                    assert_eq!(status, 201, "{e}");
+                }
             }
             if path.contains("{attachment}") {
                 let session = path.split('/').nth(3).unwrap().to_string();

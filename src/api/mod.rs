@@ -10,6 +10,7 @@ pub mod health;
 pub mod members;
 pub mod messages;
 pub mod metrics;
+pub mod moderation;
 pub mod pages;
 pub mod previews;
 pub mod search;

@@ -247,6 +247,7 @@ fn change_frames_carry_their_change_number() {
             seq: 2,
             deleted_at: 5,
             change: 8,
+            removed: None,
         },
         ServerFrame::Reaction {
             seq: 2,
@@ -265,6 +266,23 @@ fn change_frames_carry_their_change_number() {
         })
         .collect();
     assert_eq!(changes, [7, 8, 9]);
+    // A deletion says nothing of moderation; a removal names who and why.
+    assert!(!frames[1].to_json().contains("removed"));
+    let removal = crate::moderation::Removal {
+        by: user.clone(),
+        reason: crate::moderation::Reason::Spam,
+        at: 5,
+    };
+    let removed = ServerFrame::Deleted {
+        seq: 2,
+        deleted_at: 5,
+        change: 8,
+        removed: Some(&removal),
+    };
+    assert_eq!(
+        removed.to_json(),
+        r#"{"type":"deleted","seq":2,"deleted_at":5,"change":8,"removed":{"by":{"id":"u","name":"U"},"reason":"spam","at":5}}"#
+    );
     let applied = ServerFrame::Applied {
         client_id: "e1",
         change: None,
@@ -311,6 +329,7 @@ fn message_frame_shape() {
         created_at: 5,
         edited_at: None,
         deleted: false,
+        removed: None,
         unreadable: None,
         turn: None,
         reactions: vec![],

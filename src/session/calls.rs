@@ -74,6 +74,12 @@ impl Core {
                 Err(AppError::NotFound)
             }
             Call::Erase { .. } => this.erase().await,
+            Call::Remove {
+                seq, by, reason, ..
+            } => {
+                this.loaded().await?;
+                this.remove(seq, by, reason).await
+            }
             Call::Post {
                 client_id,
                 author,
@@ -192,7 +198,17 @@ impl Core {
                 let keys = self.keyring()?;
                 reply(&self.log.file(keys, &id)?.ok_or(AppError::NotFound)?)
             }
-            Call::Init { .. } | Call::Fault { .. } | Call::Erase { .. } | Call::Post { .. } => {
+            Call::Report {
+                seq, ref caller, ..
+            } => self.report(caller, seq),
+            Call::Sanction { sanction, .. } => self.sanction(&sanction),
+            Call::Lift { user_id, .. } => self.lift(&user_id),
+            Call::Moderation { .. } => reply(&self.log.record(self.keyring()?, now)?),
+            Call::Init { .. }
+            | Call::Fault { .. }
+            | Call::Erase { .. }
+            | Call::Post { .. }
+            | Call::Remove { .. } => {
                 unreachable!("served before loading")
             }
         }
@@ -248,10 +264,18 @@ impl Core {
         let meta = self.log.live()?;
         let member = caller.user.id != meta.owner_id && self.log.is_member(&caller.user.id)?;
         let role = Role::of(caller, &meta.owner_id, member);
-        match role {
-            Some(r) if caller.need.admits(role, caller.admin) => Ok(r),
-            _ => Err(AppError::NotFound),
+        let Some(r) = role.filter(|_| caller.need.admits(role, caller.admin)) else {
+            return Err(AppError::NotFound);
+        };
+        // A banned user learns why (a level they fail is still a 404,
+        // which reveals nothing). Admins answer to their role, not to
+        // the session's moderators.
+        if !caller.admin {
+            if let Some(banned) = self.sanctioned(&caller.user.id, crate::moderation::Kind::Ban) {
+                return Err(banned);
+            }
         }
+        Ok(r)
     }
 
     /// The configuration, or `Unavailable` for work that cannot go on

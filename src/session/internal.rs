@@ -81,6 +81,14 @@ fn from_object(status: u16, body: &serde_json::Value) -> AppError {
         "already_assigned" => AppError::AlreadyAssigned,
         "session_closed" => AppError::SessionClosed,
         "already_uploaded" => AppError::Attachment(crate::attachment::Refusal::AlreadyUploaded),
+        "cannot_report_own" => AppError::bad_request("cannot_report_own", message.to_string()),
+        "message_deleted" => AppError::MessageGone,
+        // The time left stays with the object: HTTP bodies carry no
+        // retry time, and the socket's error frame has it.
+        "banned" => AppError::Sanctioned {
+            kind: crate::moderation::Kind::Ban,
+            retry_after_ms: None,
+        },
         _ if status == 503 => AppError::Unavailable { check: "session" },
         _ => AppError::Internal(format!("session object answered {status} {code}")),
     }

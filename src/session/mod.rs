@@ -69,6 +69,7 @@ mod hooks;
 mod lifetime;
 mod limits;
 pub mod log;
+mod moderate;
 pub mod outbox;
 mod progress;
 mod queue;
@@ -461,6 +462,15 @@ impl Core {
     /// Serves one client frame: its rate limit first, then one arm per kind
     /// of frame. (Long for the arms, each a few lines.)
     async fn handle(&self, ws: WebSocket, me: Attachment, frame: ClientFrame, config: &Config) {
+        if me.kind == AuthorKind::User && frame.speaks() {
+            if let Some(muted) = self.sanctioned(&me.user.id, crate::moderation::Kind::Mute) {
+                // Typing is dropped quietly; the rest is answered.
+                if !matches!(frame, ClientFrame::Typing) {
+                    send_to(&ws, &SocketError::App(muted).frame(frame.client_id()));
+                }
+                return;
+            }
+        }
         if let Some(scope) = Scope::of_frame(&frame) {
             if let Err(wait) = self.take_token(scope, &me.user.id, config) {
                 self.count(

@@ -569,6 +569,7 @@ impl Core {
                         seq,
                         deleted_at: now,
                         change,
+                        removed: None,
                     };
                     Outcome::Done(frame.to_json(), change)
                 }

@@ -95,6 +95,7 @@ impl MessageRow {
             created_at: self.created_at,
             edited_at: self.edited_at,
             deleted,
+            removed: None,
             unreadable,
             turn,
             reactions: Vec::new(),

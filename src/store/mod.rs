@@ -9,6 +9,7 @@ pub mod audit;
 pub mod maintenance;
 pub mod messages;
 pub mod metrics;
+pub mod moderation;
 pub mod replica;
 pub mod search;
 pub mod sessions;

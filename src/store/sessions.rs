@@ -341,14 +341,16 @@ pub async fn delete(db: &D1Database, home: &D1Database, id: &str) -> Result<(), 
         .map(|sql| stmt(db, sql, &[text(id)]))
         .collect::<Result<Vec<_>, _>>()?;
     db.batch(stmts).await.map_err(AppError::internal)?;
-    stmt(
-        home,
+    let home_tables = [
         "DELETE FROM usage_settled WHERE session_id = ?1",
-        &[text(id)],
-    )?
-    .run()
-    .await
-    .map_err(AppError::internal)?;
+        // Reports name the session's messages and its members.
+        "DELETE FROM reports WHERE session_id = ?1",
+    ];
+    let stmts = home_tables
+        .iter()
+        .map(|sql| stmt(home, sql, &[text(id)]))
+        .collect::<Result<Vec<_>, _>>()?;
+    home.batch(stmts).await.map_err(AppError::internal)?;
     Ok(())
 }
 

@@ -337,6 +337,31 @@ test("chat page and admin console, end to end", async () => {
   assert.equal(await dana.page.locator("#search-results img").count(), 0, "markup in a snippet is text");
   await adminHit.click();
   await dana.page.locator("#live-title", { hasText: "Billing question" }).waitFor();
+
+  // 11. A report and a removal: Ann reports the assistant's first answer
+  // with a reason; it waits in the console's moderation queue, shown with
+  // its text; Dana removes it, and every open page shows who removed it
+  // and why, as text.
+  const answer = ann.page.locator(".msg.kind-assistant").first();
+  const seq = await answer.getAttribute("data-seq");
+  const replyText = await answer.locator(".text").textContent();
+  await answer.getByRole("button", { name: `Report message ${seq}`, exact: true }).click();
+  await ann.page.getByLabel(`Why report message ${seq}`).selectOption("harassment");
+  await ann.page.getByRole("button", { name: "Send report" }).click();
+  await ann.page.getByText("Reported. A moderator will look at it.").waitFor();
+  await dana.page.locator("#reports-refresh").click();
+  const reported = dana.page.locator(`#reports li[data-session="${sessionId}"][data-seq="${seq}"]`);
+  await reported.waitFor();
+  assert.equal(await reported.locator(".report-text").textContent(), replyText);
+  assert.match(await reported.textContent(), /1 report\(s\): harassment 1/);
+  await reported.getByRole("button", { name: `Remove (message ${seq})` }).click();
+  await reported.waitFor({ state: "detached" });
+  for (const p of [ann.page, ann2.page, dana.page]) {
+    const gone = p.locator(`#transcript li[data-seq="${seq}"]`);
+    await gone.locator(".text", { hasText: "Removed by Dana (Harassment)." }).waitFor();
+    assert.equal(await gone.locator(".actions button").count(), 0, "a removed message offers nothing");
+  }
+  assert.equal(await ann.page.locator("#transcript").getByText(replyText, { exact: true }).count(), 0);
   await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
   // No page threw an uncaught exception along the way.
   assert.deepEqual(pages.flatMap((p) => p.errors), []);

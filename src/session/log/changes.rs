@@ -12,7 +12,8 @@ use serde::Deserialize;
 use worker::SqlStorageValue as V;
 
 impl Log {
-    pub(super) fn owner_of(&self, seq: u64) -> Result<Option<(String, Author)>, AppError> {
+    /// Message `seq`'s id (`!` before it when deleted) and author.
+    pub fn owner_of(&self, seq: u64) -> Result<Option<(String, Author)>, AppError> {
         #[derive(Deserialize)]
         struct Row {
             id: String,
@@ -101,6 +102,23 @@ impl Log {
         if let Err(c) = self.own(seq, who)? {
             return Ok(c);
         }
+        Ok(Change::Done(self.erase_message(
+            seq,
+            Noted::Deleted,
+            now,
+            out,
+        )?))
+    }
+
+    /// Makes message `seq` a tombstone (a deletion, or a moderator's
+    /// removal, as `what` says) and gives the change number.
+    pub(super) fn erase_message(
+        &self,
+        seq: u64,
+        what: Noted,
+        now: i64,
+        out: &Outbox,
+    ) -> Result<u64, AppError> {
         self.exec("DELETE FROM message_edits WHERE seq = ?", vec![int(seq)])?;
         self.exec("DELETE FROM reactions WHERE seq = ?", vec![int(seq)])?;
         self.drop_poll(seq, now, out)?;
@@ -110,7 +128,7 @@ impl Log {
         )?;
         out.touch(&self.sql, Topic::Message, &seq.to_string(), now)?;
         out.touch(&self.sql, Topic::Reactions, &seq.to_string(), now)?;
-        Ok(Change::Done(self.note(seq, Noted::Deleted, now)?))
+        self.note(seq, what, now)
     }
 
     /// Adds or removes a reaction; a user holds at most `cap` distinct
@@ -251,6 +269,14 @@ impl Log {
                 "SELECT e.id AS key, e.seq, m.id, e.body FROM message_edits e JOIN messages m ON m.seq = e.seq
                   WHERE substr(e.body, 1, ?1) != ?2 AND e.id > ?3 ORDER BY e.id LIMIT ?4",
                 "UPDATE message_edits SET body = ? WHERE id = ?",
+            ),
+            (
+                // Removed messages' originals, kept for audit.
+                Field::MessageBody,
+                None,
+                "SELECT r.seq AS key, r.seq, m.id, r.body FROM removals r JOIN messages m ON m.seq = r.seq
+                  WHERE substr(r.body, 1, ?1) != ?2 AND r.seq > ?3 ORDER BY r.seq LIMIT ?4",
+                "UPDATE removals SET body = ? WHERE seq = ?",
             ),
             (
                 Field::PollOptions,

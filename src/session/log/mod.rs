@@ -16,6 +16,7 @@
 mod changes;
 mod desk;
 mod files;
+mod moderation;
 mod polls;
 mod replica;
 mod stream;
@@ -152,6 +153,8 @@ pub struct Log {
     desk: RefCell<Option<crate::desk::Desk>>,
     /// R2 keys of attachments dropped with their message (`files.rs`).
     unlinked: RefCell<Vec<String>>,
+    /// The session's sanctions, read once (`moderation.rs`).
+    sanctions: RefCell<Option<Vec<crate::moderation::Sanction>>>,
 }
 
 fn int(n: impl TryInto<i64>) -> V {
@@ -199,11 +202,13 @@ impl Log {
         let _ = sql.exec(stream::SCHEMA, None);
         let _ = sql.exec(polls::SCHEMA, None);
         let _ = sql.exec(files::SCHEMA, None);
+        let _ = sql.exec(moderation::SCHEMA, None);
         Log {
             sql,
             meta: RefCell::new(None),
             desk: RefCell::new(None),
             unlinked: RefCell::new(Vec::new()),
+            sanctions: RefCell::new(None),
         }
     }
 
@@ -280,6 +285,7 @@ impl Log {
     pub fn forget(&self) {
         *self.meta.borrow_mut() = None;
         *self.desk.borrow_mut() = None;
+        *self.sanctions.borrow_mut() = None;
     }
 
     fn save_meta(&self, m: Meta, out: &Outbox, now: i64) -> Result<(), AppError> {
@@ -423,6 +429,7 @@ impl Log {
                     created_at: m.created_at,
                     edited_at: None,
                     deleted: false,
+                    removed: None,
                     unreadable: None,
                     turn: t.cloned(),
                     reactions: Vec::new(),
@@ -518,6 +525,7 @@ impl Log {
             created_at: row.created_at,
             edited_at: None,
             deleted: false,
+            removed: None,
             unreadable: None,
             turn: None,
             reactions: Vec::new(),
@@ -590,6 +598,7 @@ impl Log {
         let now = crate::store::now_ms();
         self.attach_polls(keys, &mut views, (&session, now, reader))?;
         self.attach_files(keys, &mut views, &session)?;
+        self.attach_removals(&mut views)?;
         Ok(views)
     }
 
@@ -601,6 +610,7 @@ impl Log {
         self.sql.exec(stream::SCHEMA, None).map_err(err)?;
         self.sql.exec(polls::SCHEMA, None).map_err(err)?;
         self.sql.exec(files::SCHEMA, None).map_err(err)?;
+        self.sql.exec(moderation::SCHEMA, None).map_err(err)?;
         let mut t = m.clone();
         t.state = "erased".into();
         self.forget();

@@ -33,7 +33,7 @@ use serde::Deserialize;
 
 pub(super) const SCHEMA: &str = "
 -- One row per changed thing, with its latest change: a message's text
--- (emoji and user_id empty; kind 'edited' or 'deleted'), a reaction
+-- (emoji and user_id empty; kind 'edited', 'deleted' or 'removed'), a reaction
 -- (kind 'added' or 'removed') or a poll's tally (emoji empty, user_id
 -- 'poll', kind 'poll': no reaction has an empty emoji).
 CREATE TABLE IF NOT EXISTS changes (
@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS change_keys (
 pub enum Noted<'a> {
     Edited,
     Deleted,
+    /// Deleted by a moderator (`moderation.rs`).
+    Removed,
     Reaction {
         user: &'a UserRef,
         emoji: &'a str,
@@ -92,14 +94,18 @@ impl Log {
         let n = self.last_change()? + 1;
         let (kind, emoji, user_id, user_name) = match what {
             Noted::Edited => ("edited", "", "", ""),
-            Noted::Deleted => {
+            Noted::Deleted | Noted::Removed => {
                 // The deletion erased the reactions and poll; the client
                 // drops them with the message.
                 self.exec(
                     "DELETE FROM changes WHERE seq = ? AND NOT (emoji = '' AND user_id = '')",
                     vec![int(seq)],
                 )?;
-                ("deleted", "", "", "")
+                let kind = match what {
+                    Noted::Removed => "removed",
+                    _ => "deleted",
+                };
+                (kind, "", "", "")
             }
             Noted::Reaction {
                 user,
@@ -234,10 +240,11 @@ impl Log {
                     }
                     .to_json()
                 }
-                "deleted" => ServerFrame::Deleted {
+                "deleted" | "removed" => ServerFrame::Deleted {
                     seq,
                     deleted_at: r.at,
                     change,
+                    removed: self.removal(seq)?.as_ref(),
                 }
                 .to_json(),
                 kind => ServerFrame::Reaction {
