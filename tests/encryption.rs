@@ -34,17 +34,17 @@ async fn no_plaintext_reaches_d1_or_the_object_storage() {
     });
     let u = User::new(&h, "secretive");
     // A webhook endpoint: its signing secret is shown once, then sealed.
-    let ops = token_with_roles("ops", "Ops", &["admin"]);
-    let (status, hook) = User {
-        token: ops,
+    let ops = User {
+        token: token_with_roles("ops", "Ops", &["admin"]),
         ..u.clone()
-    }
-    .call(
-        Method::POST,
-        "/v1/admin/webhooks",
-        Some(json!({"url": "https://hooks.example.com/c", "enabled": false})),
-    )
-    .await;
+    };
+    let (status, hook) = ops
+        .call(
+            Method::POST,
+            "/v1/admin/webhooks",
+            Some(json!({"url": "https://hooks.example.com/c", "enabled": false})),
+        )
+        .await;
     assert_eq!(status, 201, "{hook}");
     let secret = hook["secret"]
         .as_str()
@@ -76,6 +76,17 @@ async fn no_plaintext_reaches_d1_or_the_object_storage() {
         .call(Method::GET, &format!("/v1/sessions/{id}/messages"), None)
         .await;
     assert_eq!(page["messages"][1]["text"], "EDITED-MARKER-4d");
+    // A moderator's removal keeps the original for audit: sealed too.
+    let removed = send_msg(&mut ws, "m3", "REMOVED-MARKER-5e").await["seq"].clone();
+    let remove = format!("/v1/admin/sessions/{id}/remove");
+    let (status, r) = ops
+        .call(
+            Method::POST,
+            &remove,
+            Some(json!({"seq": removed, "reason": "abuse"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
 
     // The session log, byte for byte (database and write-ahead log): it
     // holds the session (else the scan proves nothing), sealed.
@@ -85,7 +96,7 @@ async fn no_plaintext_reaches_d1_or_the_object_storage() {
         contains(id) && contains("v1.k1."),
         "the scan sees the session's log"
     );
-    for marker in ["BODY-MARKER", "EDITED-MARKER"] {
+    for marker in ["BODY-MARKER", "EDITED-MARKER", "REMOVED-MARKER"] {
         assert!(
             !contains(marker),
             "{marker} is in the object storage in plaintext"
@@ -131,10 +142,11 @@ async fn no_plaintext_reaches_d1_or_the_object_storage() {
     let bodies = h
         .session_sql(
             id,
-            "SELECT body FROM messages WHERE session_id = ?1",
+            "SELECT body FROM messages WHERE session_id = ?1 AND deleted_at IS NULL",
             json!([id]),
         )
         .await;
+    // (D1's copy of the removed message is a tombstone with no body.)
     assert_eq!(bodies.len(), 2, "{bodies:?}");
     assert!(bodies
         .iter()
@@ -350,12 +362,24 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         )
         .await;
     assert_eq!(status, 201, "{hook}");
+    // A removed message: its original, kept for audit in the session log,
+    // is sealed too (and D1 keeps no text of it).
+    let remove = format!("/v1/admin/sessions/{}/remove", sessions[0]);
+    let (status, r) = ops
+        .call(
+            Method::POST,
+            &remove,
+            Some(json!({"seq": 2, "reason": "spam"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    first.replicated(&sessions[0]).await;
     let before = all_texts(&u, &sessions).await;
     let total = count_on(&first, "v1.k1.").await;
     assert_eq!(
         total,
-        3 * 3 + 3 * 11 + 3 + 3,
-        "3 sessions × 3 fields, 33 messages, 3 edits, 3 polls"
+        3 * 3 + 3 * 11 - 1 + 3 + 3,
+        "3 sessions × 3 fields, 33 messages but one removed, 3 edits, 3 polls"
     );
     assert_eq!(first.terminate(), Some(0));
 
@@ -477,8 +501,10 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
             s,
             "SELECT (SELECT count(*) FROM messages WHERE body LIKE 'v1.k1.%')
                   + (SELECT count(*) FROM message_edits WHERE body LIKE 'v1.k1.%')
-                  + (SELECT count(*) FROM polls WHERE options LIKE 'v1.k1.%') AS n,
-                    (SELECT count(*) FROM messages WHERE body LIKE 'v1.k2.%') AS k2",
+                  + (SELECT count(*) FROM polls WHERE options LIKE 'v1.k1.%')
+                  + (SELECT count(*) FROM removals WHERE body LIKE 'v1.k1.%') AS n,
+                    (SELECT count(*) FROM messages WHERE body LIKE 'v1.k2.%')
+                  + (SELECT count(*) FROM removals WHERE body LIKE 'v1.k2.%') AS k2",
             json!([]),
         );
         assert_eq!(
@@ -505,6 +531,14 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         ..u
     };
     assert_eq!(all_texts(&u, &sessions).await, before);
+    let ops = User {
+        base: third.url.clone(),
+        ..ops
+    };
+    let record = format!("/v1/admin/sessions/{}/moderation", sessions[0]);
+    let (status, r) = ops.call(Method::GET, &record, None).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["removals"][0]["original"], "message 0.1", "{r}");
 }
 
 #[tokio::test]
