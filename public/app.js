@@ -139,6 +139,7 @@ function open(id, title) {
     onReply: (seq, text) => replyTo(seq, text),
     onVote: (seq, choices) => chat.vote(seq, choices),
     onReport: (seq, reason) => client.report(id, seq, reason),
+    onBlock: (author) => block(author, transcript),
     preview: linkPreview,
     link: (attachmentId) => client.attachmentLink(id, attachmentId).then((l) => l.url, () => null),
   });
@@ -299,6 +300,31 @@ async function downsize(file) {
   canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   return new Promise((resolve) => canvas.toBlob((b) => resolve(b ?? file), file.type, 0.9));
 }
+
+// Blocks someone everywhere (the server hides their messages from now on)
+// and takes theirs off this page; Undo unblocks and reloads the page of
+// history, where they show again. Names are text only.
+let lastBlocked = null;
+async function block(author, transcript) {
+  const note = $("blocked-note");
+  try {
+    await client.block(author.id, { session: openId });
+  } catch (e) {
+    composerError(`Could not block ${author.name}: ${e.message}`);
+    return;
+  }
+  transcript.hideAuthor(author.id);
+  lastBlocked = author;
+  note.querySelector("span").textContent = `You blocked ${author.name}. You will not see their messages. `;
+  note.hidden = false;
+}
+$("blocked-note").querySelector("button").addEventListener("click", async () => {
+  if (!lastBlocked) return;
+  await client.unblock(lastBlocked.id, { session: openId });
+  lastBlocked = null;
+  $("blocked-note").hidden = true;
+  if (openId) open(openId, $("chat-title").textContent);
+});
 
 function composerError(message) {
   $("composer-error").textContent = message;

@@ -103,6 +103,11 @@ export declare class ConfabClient {
   adminSession(id: string): Promise<{ session: SessionView; usage: Record<string, unknown> }>;
   /** Admin only: a desk action; 409 `already_assigned` when another agent has it. */
   adminDesk(id: string, action: "escalate" | "claim" | "transfer" | "resolve" | "release" | "close", body?: { to: string }): Promise<{ id: string; mode: "assistant" | "human"; status: DeskStatus; assignee: UserRef | null; by: UserRef | null }>;
+  /** The people you blocked. */
+  blocks(): Promise<{ blocked: string[] }>;
+  /** Blocks someone in every conversation you are in; 400 `cannot_block_self`, `too_many_blocks`. */
+  block(userId: string, where?: { session?: string }): Promise<{ blocked: string }>;
+  unblock(userId: string, where?: { session?: string }): Promise<null>;
   /** Reports someone else's message; 200 with your earlier report of it. */
   report(id: string, seq: number, reason: ModerationReason): Promise<{ id: string; session_id: string; seq: number; status: "open" | "removed" | "dismissed" }>;
   /** Admin only: the moderation queue. */

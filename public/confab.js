@@ -158,6 +158,19 @@ export class ConfabClient {
   adminDesk(id, action, body) {
     return this.api("POST", `/v1/admin/sessions/${enc(id)}/${enc(action)}`, body);
   }
+  /** The people you blocked. */
+  blocks() {
+    return this.api("GET", "/v1/me/blocks");
+  }
+  /** Blocks someone: their messages are hidden from you in every
+   *  conversation you are in; in `session` (the one open) before this
+   *  resolves, in the others just after. */
+  block(userId, { session } = {}) {
+    return this.api("PUT", `/v1/me/blocks/${enc(userId)}` + query({ session }));
+  }
+  unblock(userId, { session } = {}) {
+    return this.api("DELETE", `/v1/me/blocks/${enc(userId)}` + query({ session }));
+  }
   /** Reports someone else's message to the moderators. */
   report(id, seq, reason) {
     return this.api("POST", `/v1/sessions/${enc(id)}/reports`, { seq, reason });

@@ -11,16 +11,18 @@ export class Transcript {
   /**
    * @param {HTMLOListElement} list
    * @param {{me: {id: string}, onEdit?: Function, onDelete?: Function, onReact?: Function,
-   *          onReply?: Function, onVote?: Function, onReport?: Function, onRemove?: Function, preview?: Function,
+   *          onReply?: Function, onVote?: Function, onReport?: Function, onRemove?: Function,
+   *          onBlock?: Function, preview?: Function,
    *          link?: Function}} options
    *   `onReport(seq, reason)` reports someone else's message and resolves
    *   when the report is filed (a message offers Report only with it).
    *   `onRemove(seq)`, for moderators, removes any message.
+   *   `onBlock(author)` blocks another person (a user or an agent).
    *   `preview(url)` resolves to a link's preview (or null): a card is shown
    *   under a message for its first link. `link(attachmentId)` resolves to
    *   a short-lived download URL: images are shown, other files linked.
    */
-  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote, onReport, onRemove, preview, link }) {
+  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote, onReport, onRemove, onBlock, preview, link }) {
     this.list = list;
     this.me = me;
     this.onEdit = onEdit;
@@ -30,6 +32,7 @@ export class Transcript {
     this.onVote = onVote;
     this.onReport = onReport;
     this.onRemove = onRemove;
+    this.onBlock = onBlock;
     this.preview = preview;
     this.link = link;
     this.bySeq = new Map();
@@ -72,6 +75,7 @@ export class Transcript {
   message(m) {
     const li = this.#item(m.id);
     li.dataset.seq = m.seq;
+    li.dataset.author = m.author.id;
     li.className = `msg kind-${m.author.kind}${this.#mine(m) ? " mine" : ""}`;
     li.querySelector(".author").textContent = m.author.name;
     li.querySelector(".kind").textContent = m.author.kind === "user" ? "" : m.author.kind;
@@ -309,7 +313,22 @@ export class Transcript {
     } else if (this.onReport) {
       button(`Report message ${m.seq}`, "Report", () => this.#reportForm(li, m.seq));
     }
+    const person = m.author.kind === "user" || m.author.kind === "agent";
+    if (this.onBlock && person && !this.#mine(m)) {
+      button(`Block ${m.author.name}`, "Block", () => this.onBlock(m.author));
+    }
     if (this.onRemove) button(`Remove message ${m.seq}`, "Remove", () => this.onRemove(m.seq));
+  }
+
+  /** Takes a blocked person's messages off the page (the server sends
+   *  no more of them). */
+  hideAuthor(id) {
+    for (const li of this.list.querySelectorAll("li[data-author]")) {
+      if (li.dataset.author === id) {
+        this.bySeq.delete(Number(li.dataset.seq));
+        li.remove();
+      }
+    }
   }
 
   /** Asks why, then reports: a reason from the server's closed set. */

@@ -129,6 +129,9 @@ pub enum Call {
         /// The D1 shard the Worker created the session's row in; the
         /// session replicates there for good.
         shard: Shard,
+        /// The users the owner blocked (`crate::moderation`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        owner_blocks: Vec<String>,
     },
     /// Opens a socket (`GET` with `Upgrade: websocket`). Answers 101, or
     /// 404 when the caller may not see the session.
@@ -169,6 +172,9 @@ pub enum Call {
         session: String,
         caller: Caller,
         user_id: String,
+        /// The users the new member blocked.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        blocks: Vec<String>,
     },
     /// Removes a member (owner or admin); their user sockets close with
     /// 4003. Answers 204, or 404 when they were not a member.
@@ -245,6 +251,14 @@ pub enum Call {
     Lift { session: String, user_id: String },
     /// The session's moderation record. Answers [`crate::moderation::Record`].
     Moderation { session: String },
+    /// `user_id` blocked (`on`) or unblocked `blocked`; kept only when
+    /// they own or belong to the session. Answers 204.
+    Block {
+        session: String,
+        user_id: String,
+        blocked: String,
+        on: bool,
+    },
     /// Development only: the object panics.
     Fault { session: String },
 }
@@ -288,6 +302,7 @@ impl Call {
             Call::Sanction { .. } => "sanction",
             Call::Lift { .. } => "lift",
             Call::Moderation { .. } => "moderation",
+            Call::Block { .. } => "block",
             Call::Fault { .. } => "fault",
         }
     }
@@ -315,6 +330,7 @@ impl Call {
             | Call::Sanction { session, .. }
             | Call::Lift { session, .. }
             | Call::Moderation { session }
+            | Call::Block { session, .. }
             | Call::Fault { session } => session,
         }
     }
@@ -511,8 +527,22 @@ mod tests {
                 owner_id: "o".into(),
                 created_at: 1,
                 shard: Shard::parse("DB").unwrap(),
+                owner_blocks: Vec::new(),
             }),
             json!({"op": "init", "session": "s", "owner_id": "o", "created_at": 1, "shard": "DB"})
+        );
+        // An older Worker's init (no blocks) still reads.
+        assert_eq!(
+            Call::decode(
+                r#"{"op":"init","session":"s","owner_id":"o","created_at":1,"shard":"DB"}"#
+            ),
+            Some(Call::Init {
+                session: "s".into(),
+                owner_id: "o".into(),
+                created_at: 1,
+                shard: Shard::parse("DB").unwrap(),
+                owner_blocks: Vec::new(),
+            })
         );
     }
 
@@ -524,6 +554,7 @@ mod tests {
                 owner_id: "o".into(),
                 created_at: 1,
                 shard: Shard::parse("DB").unwrap(),
+                owner_blocks: vec!["u-9".into()],
             },
             Call::Access {
                 session: "s".into(),
@@ -543,11 +574,48 @@ mod tests {
             Call::Fault {
                 session: "s".into(),
             },
+            Call::Report {
+                session: "s".into(),
+                caller: alice(),
+                seq: 3,
+            },
+            Call::Remove {
+                session: "s".into(),
+                seq: 3,
+                by: alice().user,
+                reason: crate::moderation::Reason::Spam,
+            },
+            Call::Sanction {
+                session: "s".into(),
+                sanction: crate::moderation::Sanction {
+                    user_id: "u-2".into(),
+                    kind: crate::moderation::Kind::Ban,
+                    until: None,
+                    reason: crate::moderation::Reason::Abuse,
+                    by: alice().user,
+                    at: 1,
+                },
+            },
+            Call::Lift {
+                session: "s".into(),
+                user_id: "u-2".into(),
+            },
+            Call::Moderation {
+                session: "s".into(),
+            },
+            Call::Block {
+                session: "s".into(),
+                user_id: "u-1".into(),
+                blocked: "u-2".into(),
+                on: true,
+            },
         ];
         for c in calls {
             let v = wire(&c);
             assert_eq!(v["op"], c.op());
             assert_eq!(c.session(), "s");
+            // What goes out comes back the same.
+            assert_eq!(Call::decode(&c.encode()), Some(c.clone()));
         }
     }
 

@@ -17,8 +17,18 @@
 //!   sockets close with 4003 and every route of the session answers 403
 //!   `banned` to them. Both end by themselves when their time is up.
 //!
-//! Every moderation route is an admin route, so each call is in the audit
-//! trail (`crate::audit`) with who made it, when and on which session.
+//! - **Blocks.** A user blocks another (`PUT /v1/me/blocks/{user}`): in
+//!   every session the blocker owns or belongs to, the blocked user's
+//!   messages (and edits of them) are hidden from the blocker, live, in
+//!   history and in resume. The home shard keeps the list (`blocks`); each
+//!   session's object keeps its members' lists, handed to it when a block
+//!   changes (to the [`BLOCK_FANOUT_SESSIONS`] sessions the blocker was
+//!   most recently active in), when the session is created and when a
+//!   member is added, so no D1 read lies on the way to a socket or a page.
+//!
+//! Every moderation route but the report is an admin route, so each call
+//! is in the audit trail (`crate::audit`) with who made it, when and on
+//! which session.
 
 use crate::error::AppError;
 use crate::protocol::UserRef;
@@ -40,6 +50,10 @@ pub enum Verb {
     Sanction,
     /// Lift a user's sanctions in a session.
     Lift,
+    /// The caller's blocks: list, add, remove.
+    Blocks,
+    Block,
+    Unblock,
 }
 
 /// Why a message is reported or removed: a closed set, so clients can
@@ -152,6 +166,24 @@ pub fn find<'a>(all: &'a [Sanction], user_id: &str, kind: Kind, now: i64) -> Opt
         .filter(|s| s.kind == kind || s.kind == Kind::Ban)
         // The one that lasts longest speaks for them all.
         .max_by_key(|s| s.until.unwrap_or(i64::MAX))
+}
+
+/// The most users one user may block: each session object is handed a
+/// member's whole list in one call.
+pub const MAX_BLOCKS: u32 = 100;
+
+/// The most sessions a change of someone's blocks is handed to at once.
+pub const BLOCK_FANOUT_SESSIONS: u32 = 500;
+
+/// Whether a message by `author` is hidden from a reader blocking
+/// `blocked`: only people (users and agents) can be blocked, never the
+/// assistant or the system.
+pub fn hidden(
+    blocked: &std::collections::HashSet<String>,
+    author: &crate::protocol::Author,
+) -> bool {
+    use crate::protocol::AuthorKind;
+    matches!(author.kind, AuthorKind::User | AuthorKind::Agent) && blocked.contains(&author.id)
 }
 
 /// The longest timed sanction: a year. Longer ones are indefinite.

@@ -356,3 +356,131 @@ async fn a_mute_stops_speaking_until_it_ends_and_a_ban_shuts_the_door() {
     let (mut ws, _, _) = member.join(&s, None).await;
     send_msg(&mut ws, "back", "thanks").await;
 }
+
+/// The texts of `user`'s view of the session's history.
+async fn seen(user: &User, s: &str) -> Vec<String> {
+    user.history_texts(s).await
+}
+
+/// Waits until `user`'s history of `s` does (or does not) show `text`:
+/// a block reaches the session's object just after the response.
+async fn until_seen(user: &User, s: &str, text: &str, shown: bool) {
+    for _ in 0..100 {
+        if seen(user, s).await.iter().any(|t| t == text) == shown {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{text:?} never became {}",
+        if shown { "shown" } else { "hidden" }
+    );
+}
+
+#[tokio::test]
+async fn a_block_hides_the_blocked_users_messages_from_the_blocker_live_and_in_history() {
+    let h = Harness::shared();
+    let (ann, bo, _admin, s) = staffed(h, "mod-block").await;
+    let cy = User::new(h, "mod-block-cy");
+    ann.add_member(&s, &cy).await;
+    let (mut bo_ws, _, _) = bo.join(&s, None).await;
+    let before = send_msg(&mut bo_ws, "b0", "bo before the block").await["seq"]
+        .as_u64()
+        .unwrap();
+
+    // The list: one entry per person, never oneself.
+    let path = format!("/v1/me/blocks/{}", bo.id);
+    let (status, body) = ann.call(Method::PUT, &path, None).await;
+    assert_eq!((status, &body["blocked"]), (201, &json!(bo.id)), "{body}");
+    assert_eq!(ann.call(Method::PUT, &path, None).await.0, 200);
+    let (status, list) = ann.call(Method::GET, "/v1/me/blocks", None).await;
+    assert_eq!((status, list), (200, json!({"blocked": [bo.id]})));
+    let own = format!("/v1/me/blocks/{}", ann.id);
+    let (status, e) = ann.call(Method::PUT, &own, None).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (400, Some("cannot_block_self"))
+    );
+
+    // History hides Bo's messages from Ann only.
+    until_seen(&ann, &s, "bo before the block", false).await;
+    assert!(seen(&cy, &s)
+        .await
+        .contains(&"bo before the block".to_string()));
+
+    // Live: Bo's new message and his edit reach Cy, not Ann; Cy's reach Ann.
+    let (mut ann_ws, _, replayed) = ann.join(&s, Some(0)).await;
+    assert!(
+        replayed.iter().all(|m| m["author"]["id"] != bo.id.as_str()),
+        "{replayed:?}"
+    );
+    let (mut cy_ws, _, _) = cy.join(&s, None).await;
+    send_msg(&mut bo_ws, "b1", "bo while blocked").await;
+    send_json(
+        &mut bo_ws,
+        json!({"type": "edit", "seq": before, "text": "bo edited while blocked"}),
+    )
+    .await;
+    let (m, _) = recv_type(&mut cy_ws, "message").await;
+    assert_eq!(m["text"], "bo while blocked");
+    let (e, _) = recv_type(&mut cy_ws, "edited").await;
+    assert_eq!(e["text"], "bo edited while blocked");
+    send_msg(&mut cy_ws, "c1", "cy says hi").await;
+    let (m, skipped) = recv_type(&mut ann_ws, "message").await;
+    assert_eq!(
+        m["text"], "cy says hi",
+        "Bo's message came first: {skipped:?}"
+    );
+    assert!(
+        skipped.iter().all(|f| f["type"] != "edited"),
+        "Bo's edit reached Ann: {skipped:?}"
+    );
+
+    // Unblocking shows them again.
+    let (status, _) = ann.call(Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    until_seen(&ann, &s, "bo while blocked", true).await;
+    assert_eq!(
+        ann.call(Method::DELETE, &path, None).await.0,
+        204,
+        "idempotent"
+    );
+
+    // A block holds in sessions made after it, from their first message.
+    ann.call(Method::PUT, &path, None).await;
+    let s2 = ann.create_session("after the block").await;
+    ann.add_member(&s2, &bo).await;
+    let (mut bo2, _, _) = bo.join(&s2, None).await;
+    send_msg(&mut bo2, "b2", "bo in a new session").await;
+    assert!(seen(&ann, &s2).await.is_empty());
+    assert_eq!(seen(&bo, &s2).await, vec!["bo in a new session"]);
+}
+
+#[tokio::test]
+async fn a_user_blocks_at_most_the_limit() {
+    let h = Harness::shared();
+    let ann = User::new(h, "mod-limit");
+    for i in 0..100 {
+        let (status, b) = ann
+            .call(Method::PUT, &format!("/v1/me/blocks/limit-{i}"), None)
+            .await;
+        assert_eq!(status, 201, "{i}: {b}");
+    }
+    let (status, e) = ann.call(Method::PUT, "/v1/me/blocks/limit-100", None).await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (400, Some("too_many_blocks"))
+    );
+    assert_eq!(
+        ann.call(Method::DELETE, "/v1/me/blocks/limit-0", None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        ann.call(Method::PUT, "/v1/me/blocks/limit-100", None)
+            .await
+            .0,
+        201
+    );
+}

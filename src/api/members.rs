@@ -38,10 +38,12 @@ pub async fn add(
     let input = read_json::<NewMember>(&mut req).await?;
     // The same rule as a token's `sub`: anyone who can sign in can be added.
     let user = UserId::parse(input.user_id).ok_or_else(UserId::refused)?;
+    let home = crate::store::home(&ctx.env)?;
     let call = Call::AddMember {
         session: session_id.to_string(),
         caller: grant.caller(ctx),
         user_id: user.as_str().to_string(),
+        blocks: crate::store::blocks::list(&home, user.as_str()).await?,
     };
     internal::call(ctx, &call).await?;
     json(201, &json!({ "user_id": user.as_str() }))

@@ -5,6 +5,7 @@ pub mod access;
 pub mod admin;
 pub mod attachments;
 pub mod audit;
+pub mod blocks;
 pub mod dev;
 pub mod health;
 pub mod members;

@@ -26,8 +26,18 @@ pub async fn serve(
     verb: Verb,
     grant: Grant,
 ) -> HandlerResult {
-    if verb == Verb::Queue {
-        return queue(&req, ctx).await;
+    match verb {
+        Verb::Queue => return queue(&req, ctx).await,
+        Verb::Blocks => {
+            let blocked = store::blocks::list(&store::home(&ctx.env)?, &grant.who.user_id).await?;
+            return json(200, &json!({ "blocked": blocked }));
+        }
+        Verb::Block | Verb::Unblock => {
+            let here = query_param(&req, "session");
+            let on = verb == Verb::Block;
+            return super::blocks::change(ctx, &grant, (user, on), here).await;
+        }
+        _ => {}
     }
     let session = session
         .ok_or_else(|| AppError::internal("no session in the path"))?
@@ -61,7 +71,9 @@ pub async fn serve(
                 .map_err(AppError::internal)?
                 .with_status(204))
         }
-        Verb::Queue => unreachable!("served above"),
+        Verb::Queue | Verb::Blocks | Verb::Block | Verb::Unblock => {
+            unreachable!("served above")
+        }
     }
 }
 

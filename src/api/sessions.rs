@@ -53,6 +53,7 @@ pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult 
         owner_id: who.user_id.clone(),
         created_at: now,
         shard,
+        owner_blocks: store::blocks::list(&home, &who.user_id).await?,
     };
     if let Err(e) = internal::call(ctx, &init).await {
         crate::runtime::log(

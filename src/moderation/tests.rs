@@ -149,3 +149,19 @@ fn report_ids_have_their_shape() {
     assert!(id.starts_with("rp_") && id.len() == 27, "{id}");
     assert_ne!(id, new_report_id());
 }
+
+#[test]
+fn only_people_can_be_hidden_by_a_block() {
+    use crate::protocol::{Author, AuthorKind};
+    let blocked: std::collections::HashSet<String> = ["bo".to_string()].into();
+    let by = |id: &str, kind| Author {
+        id: id.into(),
+        name: "x".into(),
+        kind,
+    };
+    assert!(hidden(&blocked, &by("bo", AuthorKind::User)));
+    assert!(hidden(&blocked, &by("bo", AuthorKind::Agent)));
+    assert!(!hidden(&blocked, &by("bo", AuthorKind::Assistant)));
+    assert!(!hidden(&blocked, &by("bo", AuthorKind::System)));
+    assert!(!hidden(&blocked, &by("cy", AuthorKind::User)));
+}

@@ -35,9 +35,11 @@ impl Core {
                 owner_id,
                 created_at,
                 shard,
+                owner_blocks,
             } => {
                 // With the session row, in the same transaction.
                 this.log.set_shard(&shard)?;
+                this.log.set_blocks(&owner_id, &owner_blocks)?;
                 let (session_id, owner) = (session.clone(), owner_id.clone());
                 this.log.init(&Meta {
                     id: session,
@@ -169,7 +171,26 @@ impl Core {
             Call::Members { .. } => reply(&MembersReply {
                 members: self.log.members()?,
             }),
-            Call::AddMember { user_id, .. } => self.add_member(&user_id, now),
+            Call::AddMember {
+                user_id, blocks, ..
+            } => {
+                let added = self.add_member(&user_id, now)?;
+                self.log.set_blocks(&user_id, &blocks)?;
+                Ok(added)
+            }
+            Call::Block {
+                user_id,
+                blocked,
+                on,
+                ..
+            } => {
+                // Kept for the people of the session only.
+                let m = self.log.live()?;
+                if user_id == m.owner_id || self.log.is_member(&user_id)? {
+                    self.log.block(&user_id, &blocked, on)?;
+                }
+                no_content()
+            }
             Call::RemoveMember { user_id, .. } => self.remove_member(&user_id, now),
             Call::Desk { action, by, .. } => {
                 // The admin routes that send this are for agents only.

@@ -44,8 +44,13 @@ fn request(call: &Call, trace: &Trace) -> Result<Request, AppError> {
 /// `connect`). Errors the object answered with are turned back into
 /// `AppError`s, so the Worker renders them in its one place.
 pub async fn call(ctx: &Ctx, call: &Call) -> Result<Response, AppError> {
-    let stub = stub(&ctx.env, call.session())?;
-    let req = request(call, &ctx.trace)?;
+    call_with(&ctx.env, &ctx.trace, call).await
+}
+
+/// `call` for work that outlives the request (after the response).
+pub async fn call_with(env: &Env, trace: &Trace, call: &Call) -> Result<Response, AppError> {
+    let stub = stub(env, call.session())?;
+    let req = request(call, trace)?;
     let mut resp =
         match crate::runtime::timeout(CALL_TIMEOUT_MS, stub.fetch_with_request(req)).await {
             Some(r) => r.map_err(AppError::internal)?,

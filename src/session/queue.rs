@@ -277,6 +277,7 @@ impl Core {
         // commits with the message; its frame follows the messages'.
         let desk_frames = self.desk_after_messages(&authors);
         let mut frames = Vec::with_capacity(batch.len());
+        let mut authors = Vec::with_capacity(batch.len());
         let mut askers = Vec::new();
         for ((ws, m), c) in batch.iter().zip(&committed) {
             if let Some(ws) = ws {
@@ -293,6 +294,7 @@ impl Core {
             }
             if !c.duplicate {
                 frames.push(ServerFrame::Message(&c.view).to_json());
+                authors.push(&c.view.author);
                 match &c.view.poll {
                     // A poll asks the people in the session, not the
                     // assistant; the alarm announces its closing.
@@ -307,7 +309,7 @@ impl Core {
                 }
             }
         }
-        self.broadcast_group(&frames);
+        self.broadcast_messages(&frames, &authors);
         // The inbox shows a session's latest message.
         if let Some(last) = committed.iter().rev().find(|c| !c.duplicate) {
             self.tell_desk_message(&last.view.author, &last.view.text);
@@ -355,27 +357,32 @@ impl Core {
     /// socket; replaying sockets get it from their replay (or the turn
     /// snapshot at its end) instead.
     pub(super) fn broadcast_message(&self, json: &str) {
+        self.broadcast_message_except(json, &[]);
+    }
+
+    fn broadcast_message_except(&self, json: &str, except: &[WebSocket]) {
         let frame = Frame::new(json);
         let replaying = self.replaying.borrow();
         for ws in self.state.get_websockets() {
-            if !replaying.iter().any(|(r, _)| *r == ws) {
+            if !replaying.iter().any(|(r, _)| *r == ws) && !except.contains(&ws) {
                 frame.send(&ws);
             }
         }
     }
 
     /// Sends the `message` frames of a committed group to every live
-    /// socket: in one `batch` frame to sockets that asked for it, one by
-    /// one to the others. Each frame crosses into JS once.
-    fn broadcast_group(&self, frames: &[String]) {
+    /// socket but `except`: in one `batch` frame to sockets that asked for
+    /// it, one by one to the others. Each frame crosses into JS once.
+    pub(super) fn broadcast_group(&self, frames: &[String], except: &[WebSocket]) {
         let [_, _, ..] = frames else {
             if let [one] = frames {
-                self.broadcast_message(one);
+                self.broadcast_message_except(one, except);
             }
             return;
         };
         let replaying = self.replaying.borrow();
-        let live = |ws: &&WebSocket| !replaying.iter().any(|(r, _)| r == *ws);
+        let live =
+            |ws: &&WebSocket| !replaying.iter().any(|(r, _)| r == *ws) && !except.contains(ws);
         let batched = self.state.get_websockets_with_tag(BATCH_TAG);
         if !batched.is_empty() {
             let batch = Frame::new(&crate::protocol::batch_frame(frames));
@@ -488,6 +495,15 @@ impl Core {
     /// an idempotency key) what it came to.
     fn apply(&self, config: &crate::config::Config, c: ChangeJob, now: i64) {
         let key = c.client_id.as_deref();
+        // An edit carries its author's text: not to those who block them.
+        let hide_from = match c.alter {
+            Alter::Edit(_) => self.blockers_of(&crate::protocol::Author {
+                id: c.user.id.clone(),
+                name: c.user.name.clone(),
+                kind: c.kind,
+            }),
+            _ => Vec::new(),
+        };
         // A closed session's transcript is final (read positions may move).
         let outcome = match self.desk_admits_writes() {
             Err(e @ AppError::SessionClosed) => Ok(Outcome::Refused(SocketError::App(e))),
@@ -495,7 +511,7 @@ impl Core {
         };
         let (change, duplicate) = match outcome {
             Ok(Outcome::Done(frame, n)) => {
-                self.broadcast_event(&frame);
+                self.broadcast_event_except(&frame, &hide_from);
                 (Some(n), false)
             }
             Ok(Outcome::Voted(all, own, n)) => {

@@ -6,6 +6,7 @@
 //! named by its object; reads across sessions ask every shard at once.
 
 pub mod audit;
+pub mod blocks;
 pub mod maintenance;
 pub mod messages;
 pub mod metrics;

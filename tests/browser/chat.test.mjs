@@ -362,6 +362,22 @@ test("chat page and admin console, end to end", async () => {
     assert.equal(await gone.locator(".actions button").count(), 0, "a removed message offers nothing");
   }
   assert.equal(await ann.page.locator("#transcript").getByText(replyText, { exact: true }).count(), 0);
+
+  // 12. A block: Ann blocks Dana; Dana's messages leave her page at once
+  // and a new one never reaches it (Ann's own later message does); Undo
+  // brings them back.
+  await ann.page.getByRole("button", { name: "Block Dana" }).first().click();
+  await ann.page.getByText("You blocked Dana. You will not see their messages.").waitFor();
+  assert.equal(await ann.page.locator("#transcript li.kind-agent").count(), 0);
+  await dana.page.getByLabel("Reply as agent").fill("Are you still there?");
+  await dana.page.getByRole("button", { name: "Send" }).click();
+  await dana.page.locator("#transcript .msg", { hasText: "Are you still there?" }).waitFor();
+  await ann.page.getByRole("textbox", { name: "Message", exact: true }).fill("after the block");
+  await ann.page.keyboard.press("Enter");
+  await ann.page.locator("#transcript .msg.mine", { hasText: "after the block" }).waitFor();
+  assert.equal(await ann.page.locator("#transcript li.kind-agent").count(), 0, "a blocked agent's message arrived");
+  await ann.page.getByRole("button", { name: "Undo" }).click();
+  await ann.page.locator("#transcript .msg.kind-agent", { hasText: "Are you still there?" }).waitFor();
   await ann2.page.screenshot({ path: path.join(artifacts, "chat-phone.png") });
   // No page threw an uncaught exception along the way.
   assert.deepEqual(pages.flatMap((p) => p.errors), []);

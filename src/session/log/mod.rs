@@ -155,6 +155,8 @@ pub struct Log {
     unlinked: RefCell<Vec<String>>,
     /// The session's sanctions, read once (`moderation.rs`).
     sanctions: RefCell<Option<Vec<crate::moderation::Sanction>>>,
+    /// Its members' blocks, read once (`moderation.rs`).
+    blocks: RefCell<Option<std::rc::Rc<moderation::Blocks>>>,
 }
 
 fn int(n: impl TryInto<i64>) -> V {
@@ -209,6 +211,7 @@ impl Log {
             desk: RefCell::new(None),
             unlinked: RefCell::new(Vec::new()),
             sanctions: RefCell::new(None),
+            blocks: RefCell::new(None),
         }
     }
 
@@ -286,6 +289,7 @@ impl Log {
         *self.meta.borrow_mut() = None;
         *self.desk.borrow_mut() = None;
         *self.sanctions.borrow_mut() = None;
+        *self.blocks.borrow_mut() = None;
     }
 
     fn save_meta(&self, m: Meta, out: &Outbox, now: i64) -> Result<(), AppError> {
@@ -362,6 +366,10 @@ impl Log {
             > 0;
         if removed {
             out.touch(&self.sql, Topic::Member, user_id, now)?;
+            // Their blocks are kept for the people of the session only.
+            if user_id != self.live()?.owner_id {
+                self.set_blocks(user_id, &[])?;
+            }
         }
         Ok(removed)
     }
@@ -599,6 +607,10 @@ impl Log {
         self.attach_polls(keys, &mut views, (&session, now, reader))?;
         self.attach_files(keys, &mut views, &session)?;
         self.attach_removals(&mut views)?;
+        // The reader's blocked users' messages are not theirs to see.
+        if let Some(blocked) = reader.and_then(|r| self.blocks().ok()?.get(r).cloned()) {
+            views.retain(|v| !crate::moderation::hidden(&blocked, &v.author));
+        }
         Ok(views)
     }
 

@@ -1,7 +1,8 @@
 //! Moderation in the session log (`crate::moderation`): removed messages,
-//! whose original text stays here sealed for audit, and the sanctions on
-//! the session's users. Neither is replicated to D1: D1 sees a removal as
-//! the deletion it also is, and sanctions are enforced by this object.
+//! whose original text stays here sealed for audit, the sanctions on the
+//! session's users, and its members' blocks. None is replicated to D1: D1
+//! sees a removal as the deletion it also is, sanctions are enforced by
+//! this object, and blocks are the home shard's, copied here.
 
 use super::stream::Noted;
 use super::{int, s, Change, Log};
@@ -11,6 +12,8 @@ use crate::moderation::{Kind, Reason, Record, Removal, RemovedMessage, Sanction}
 use crate::protocol::{MessageView, UserRef};
 use crate::session::outbox::Outbox;
 use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 use worker::SqlStorageValue as V;
 
 pub const SCHEMA: &str = "
@@ -24,7 +27,13 @@ CREATE TABLE IF NOT EXISTS sanctions (
   user_id TEXT NOT NULL, kind TEXT NOT NULL, until INTEGER,
   reason TEXT NOT NULL, by_id TEXT NOT NULL, by_name TEXT NOT NULL, at INTEGER NOT NULL,
   PRIMARY KEY (user_id, kind));
+-- A copy of the owner's and members' blocks (the home shard has them all).
+CREATE TABLE IF NOT EXISTS blocks (
+  blocker TEXT NOT NULL, blocked TEXT NOT NULL, PRIMARY KEY (blocker, blocked));
 ";
+
+/// Who blocks whom in the session: blocker → blocked.
+pub type Blocks = HashMap<String, HashSet<String>>;
 
 #[derive(Deserialize)]
 struct RemovalRow {
@@ -183,6 +192,50 @@ impl Log {
         self.exec("DELETE FROM sanctions WHERE user_id = ?", vec![s(user_id)])?;
         *self.sanctions.borrow_mut() = None;
         Ok(active)
+    }
+
+    /// Replaces `blocker`'s blocks with `blocked` (all of them: their list
+    /// as the home shard has it).
+    pub fn set_blocks(&self, blocker: &str, blocked: &[String]) -> Result<(), AppError> {
+        self.exec("DELETE FROM blocks WHERE blocker = ?", vec![s(blocker)])?;
+        let list = serde_json::to_string(blocked).map_err(AppError::internal)?;
+        self.exec(
+            "INSERT OR IGNORE INTO blocks (blocker, blocked) SELECT ?, value FROM json_each(?)",
+            vec![s(blocker), V::String(list)],
+        )?;
+        *self.blocks.borrow_mut() = None;
+        Ok(())
+    }
+
+    /// Adds (`on`) or removes one block.
+    pub fn block(&self, blocker: &str, blocked: &str, on: bool) -> Result<(), AppError> {
+        let q = if on {
+            "INSERT OR IGNORE INTO blocks (blocker, blocked) VALUES (?, ?)"
+        } else {
+            "DELETE FROM blocks WHERE blocker = ? AND blocked = ?"
+        };
+        self.exec(q, vec![s(blocker), s(blocked)])?;
+        *self.blocks.borrow_mut() = None;
+        Ok(())
+    }
+
+    /// Who blocks whom here, read once per instance (and after a change).
+    pub fn blocks(&self) -> Result<Rc<Blocks>, AppError> {
+        if let Some(b) = self.blocks.borrow().as_ref() {
+            return Ok(Rc::clone(b));
+        }
+        #[derive(Deserialize)]
+        struct Row {
+            blocker: String,
+            blocked: String,
+        }
+        let mut all = Blocks::new();
+        for r in self.all::<Row>("SELECT blocker, blocked FROM blocks", vec![])? {
+            all.entry(r.blocker).or_default().insert(r.blocked);
+        }
+        let all = Rc::new(all);
+        *self.blocks.borrow_mut() = Some(Rc::clone(&all));
+        Ok(all)
     }
 
     /// The session's moderation record: every removal with its original

@@ -205,6 +205,8 @@ impl Log {
             _ => None,
         };
         let session = self.live()?.id;
+        let blocks = self.blocks()?;
+        let blocked = blocks.get(reader);
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let (seq, change) = (r.seq as u64, r.n as u64);
@@ -216,8 +218,11 @@ impl Log {
                     };
                     let view = row.into_view(keys, &session);
                     // An unreadable text is not replayed as empty: history
-                    // shows it with its reason.
-                    if view.unreadable.is_some() {
+                    // shows it with its reason. Nor is a text the reader
+                    // blocked its author for.
+                    let hidden =
+                        blocked.is_some_and(|b| crate::moderation::hidden(b, &view.author));
+                    if view.unreadable.is_some() || hidden {
                         continue;
                     }
                     ServerFrame::Edited {
