@@ -227,6 +227,12 @@ function startConsole() {
       const shown = await Promise.all(items.map(reportItem));
       $("reports").replaceChildren(...shown);
       $("reports-empty").hidden = items.length > 0;
+      // The filter's decisions: what it matched, as text.
+      const { decisions } = await client.filterLog({ limit: 20 });
+      $("filter-log").replaceChildren(...decisions.map((d) => h("li", { "data-session": d.session_id },
+        `${clock(d.at)} · ${d.action} (${d.source}: ${d.detail || "?"}) · ${d.user_id}` +
+        (d.seq ? ` · message ${d.seq}` : ""))));
+      if (!decisions.length) $("filter-log").replaceChildren(h("li", { class: "usage" }, "None yet."));
     } catch (e) {
       $("reports-note").textContent = `Could not load the reports: ${e.code ?? "offline"}.`;
     } finally {
@@ -237,7 +243,7 @@ function startConsole() {
     const page = await client.history(item.session_id, { before: item.seq + 1, limit: 1 }).catch(() => null);
     const m = page?.messages.find((x) => x.seq === item.seq);
     const top = item.reasons[0]?.reason ?? "other";
-    const reasons = item.reasons.map((r) => `${r.reason} ${r.count}`).join(", ");
+    const reasons = item.reasons.map((r) => `${r.reason} ${r.count}`).join(", ") + (item.by_filter ? " (flagged by the filter)" : "");
     const act = (label, text, fn, cls = "small") => {
       const b = h("button", { type: "button", class: cls, "aria-label": `${label} (message ${item.seq})` }, text);
       b.addEventListener("click", async () => {

@@ -63,10 +63,15 @@ export interface ClientOptions {
 export type ModerationReason = "spam" | "harassment" | "abuse" | "other";
 export interface Removal { by: UserRef; reason: ModerationReason; at: number }
 export interface Sanction { user_id: string; kind: "mute" | "ban"; until: number | null; reason: ModerationReason; by: UserRef; at: number }
+/** What the pre-send filter did with a message (`seq` when it was stored). */
+export interface FilterDecision {
+  id: string; at: number; session_id: string; user_id: string; source: "words" | "ai";
+  action: "flagged" | "blocked"; detail: string; seq: number | null;
+}
 /** A message in the moderation queue, with its open reports by reason. */
 export interface QueueItem {
   session_id: string; seq: number; message_id: string; author_id: string; reports: number;
-  reasons: { reason: ModerationReason; count: number }[]; first_reported_at: number; last_reported_at: number;
+  reasons: { reason: ModerationReason; count: number }[]; by_filter: boolean; first_reported_at: number; last_reported_at: number;
 }
 
 /** A search result (GET /v1/search); render the snippet's pieces as text. */
@@ -112,6 +117,8 @@ export declare class ConfabClient {
   report(id: string, seq: number, reason: ModerationReason): Promise<{ id: string; session_id: string; seq: number; status: "open" | "removed" | "dismissed" }>;
   /** Admin only: the moderation queue. */
   moderationQueue(page?: { cursor?: string; limit?: number }): Promise<{ items: QueueItem[]; next_cursor: string | null }>;
+  /** Admin only: the pre-send filter's decisions, newest first. */
+  filterLog(page?: { cursor?: string; limit?: number }): Promise<{ decisions: FilterDecision[]; next_cursor: string | null }>;
   /** Admin only: removes a message for everyone; 409 `message_deleted` when it is gone already. */
   removeMessage(id: string, seq: number, reason: ModerationReason): Promise<{ seq: number; change: number; removed: Removal; reports_closed: number }>;
   /** Admin only: closes a message's open reports; 404 when it has none. */

@@ -179,6 +179,10 @@ export class ConfabClient {
   moderationQueue({ cursor, limit } = {}) {
     return this.api("GET", "/v1/admin/reports" + query({ cursor, limit }));
   }
+  /** Admin only: the pre-send filter's decisions, newest first. */
+  filterLog({ cursor, limit } = {}) {
+    return this.api("GET", "/v1/admin/filter" + query({ cursor, limit }));
+  }
   /** Admin only: removes a message for everyone, closing its reports. */
   removeMessage(id, seq, reason) {
     return this.api("POST", `/v1/admin/sessions/${enc(id)}/remove`, { seq, reason });

@@ -306,6 +306,8 @@ pub enum SocketError {
     },
     /// A reply cut off by a restart; the assistant answers again.
     ReplyInterrupted,
+    /// The pre-send filter refused the message (`crate::moderation::filter`).
+    MessageBlocked,
 }
 
 impl SocketError {
@@ -331,6 +333,7 @@ impl SocketError {
                 code
             }
             SocketError::ReplyInterrupted => "reply_interrupted",
+            SocketError::MessageBlocked => "message_blocked",
         }
     }
 
@@ -375,6 +378,9 @@ impl SocketError {
             }
             SocketError::ReplyInterrupted => {
                 "the assistant's reply was interrupted; it will answer again".into()
+            }
+            SocketError::MessageBlocked => {
+                "this message was not sent: it breaks this chat's rules".into()
             }
         }
     }
@@ -450,6 +456,7 @@ mod tests {
                 code: "provider_unavailable",
             },
             SocketError::ReplyInterrupted,
+            SocketError::MessageBlocked,
             SocketError::App(AppError::Sanctioned {
                 kind: crate::moderation::Kind::Mute,
                 retry_after_ms: Some(900),

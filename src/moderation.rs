@@ -50,6 +50,8 @@ pub enum Verb {
     Sanction,
     /// Lift a user's sanctions in a session.
     Lift,
+    /// The pre-send filter's decisions.
+    FilterLog,
     /// The caller's blocks: list, add, remove.
     Blocks,
     Block,
@@ -304,6 +306,8 @@ pub struct QueueItem {
     pub author_id: String,
     pub reports: u32,
     pub reasons: Vec<ReasonCount>,
+    /// Whether the pre-send filter flagged it (one of the reports is its).
+    pub by_filter: bool,
     pub first_reported_at: i64,
     pub last_reported_at: i64,
 }
@@ -379,6 +383,8 @@ pub struct RemovedMessage {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub unreadable: Option<String>,
 }
+
+pub mod filter;
 
 #[cfg(test)]
 mod tests;

@@ -249,6 +249,7 @@ pub static ROUTES: &[Spec] = {
         route(GET, "/v1/admin/sessions/{session}/moderation", E::Moderation(M::Record), Admin, "admin.moderation"),
         route(POST, "/v1/admin/sessions/{session}/sanctions", E::Moderation(M::Sanction), Admin, "admin.sanction"),
         route(DELETE, "/v1/admin/sessions/{session}/sanctions/{user}", E::Moderation(M::Lift), Admin, "admin.lift"),
+        route(GET, "/v1/admin/filter", E::Moderation(M::FilterLog), Admin, "admin.filter"),
         route(GET, "/v1/me/blocks", E::Moderation(M::Blocks), User, "blocks.list"),
         route(PUT, "/v1/me/blocks/{user}", E::Moderation(M::Block), User, "blocks.add"),
         route(DELETE, "/v1/me/blocks/{user}", E::Moderation(M::Unblock), User, "blocks.remove"),

@@ -47,6 +47,7 @@ fn every_branch() -> BTreeMap<String, String> {
         ("ENCRYPTION_ACTIVE_KEY_ID", "k1"),
         ("LLM_PROVIDERS", "openai,anthropic,gemini,workers_ai"),
         ("OPENAI_API_KEY", "sk-test"),
+        ("MODERATION_WORDS", "buy now, cheap pills"),
         ("ANTHROPIC_API_KEY", "sk-test"),
         ("GEMINI_API_KEY", "test"),
         (

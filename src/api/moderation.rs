@@ -28,6 +28,7 @@ pub async fn serve(
 ) -> HandlerResult {
     match verb {
         Verb::Queue => return queue(&req, ctx).await,
+        Verb::FilterLog => return filter_log(&req, ctx).await,
         Verb::Blocks => {
             let blocked = store::blocks::list(&store::home(&ctx.env)?, &grant.who.user_id).await?;
             return json(200, &json!({ "blocked": blocked }));
@@ -71,7 +72,7 @@ pub async fn serve(
                 .map_err(AppError::internal)?
                 .with_status(204))
         }
-        Verb::Queue | Verb::Blocks | Verb::Block | Verb::Unblock => {
+        Verb::Queue | Verb::FilterLog | Verb::Blocks | Verb::Block | Verb::Unblock => {
             unreachable!("served above")
         }
     }
@@ -105,19 +106,54 @@ async fn report(mut req: Request, ctx: &Ctx, session: String, grant: Grant) -> H
     )
 }
 
-/// GET /v1/admin/reports: messages with open reports, oldest first.
-/// Query: `limit` (1-200), `cursor` (the previous page's `next_cursor`).
-async fn queue(req: &Request, ctx: &Ctx) -> HandlerResult {
-    let limit = match query_param(req, "limit") {
-        None => DEFAULT_PAGE,
+/// `limit`: 1-200, 50 when absent.
+fn page_limit(req: &Request) -> Result<u32, AppError> {
+    match query_param(req, "limit") {
+        None => Ok(DEFAULT_PAGE),
         Some(l) => l
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
             .ok_or_else(|| {
                 AppError::bad_request("invalid_limit", format!("limit must be 1-{MAX_PAGE}"))
-            })?,
+            }),
+    }
+}
+
+/// GET /v1/admin/filter: the pre-send filter's decisions, newest first.
+/// Query: `limit` (1-200), `cursor` (the previous page's `next_cursor`).
+async fn filter_log(req: &Request, ctx: &Ctx) -> HandlerResult {
+    let limit = page_limit(req)?;
+    let cursor = query_param(req, "cursor");
+    let before = match cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            c.split_once('.')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id)))
+                .filter(|(_, id)| id.len() <= 64)
+                .ok_or_else(|| {
+                    AppError::bad_request("invalid_cursor", "cursor is not one this API issued")
+                })?,
+        ),
     };
+    let db = store::home(&ctx.env)?;
+    let mut found = store::moderation::decisions(&db, before, limit + 1).await?;
+    let more = found.len() > limit as usize;
+    found.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| found.last())
+        .flatten()
+        .map(|d| format!("{}.{}", d.at, d.id));
+    json(
+        200,
+        &json!({ "decisions": found, "next_cursor": next_cursor }),
+    )
+}
+
+/// GET /v1/admin/reports: messages with open reports, oldest first.
+/// Query: `limit` (1-200), `cursor` (the previous page's `next_cursor`).
+async fn queue(req: &Request, ctx: &Ctx) -> HandlerResult {
+    let limit = page_limit(req)?;
     let cursor = match query_param(req, "cursor") {
         None => None,
         Some(c) => Some(Cursor::parse(&c).ok_or_else(|| {

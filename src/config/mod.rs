@@ -131,6 +131,8 @@ pub struct Config {
     pub search: Option<crate::search::IndexKey>,
     /// What uploads may be (`crate::attachment`).
     pub attachments: crate::attachment::Policy,
+    /// The pre-send filter (`crate::moderation::filter`); None when off.
+    pub filter: Option<crate::moderation::filter::Filter>,
     /// The AI assistant; None when `LLM_PROVIDERS` is unset.
     pub assistant: Option<crate::llm::config::Assistant>,
 }
@@ -421,6 +423,7 @@ impl Config {
                 max_bytes: num(&ints::ATTACHMENT_MAX_BYTES) as u64,
                 types: attachment_types,
             },
+            filter: crate::moderation::filter::Filter::from_lookup(get)?,
             assistant,
         })
     }

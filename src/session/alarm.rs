@@ -104,14 +104,24 @@ impl Core {
         let desk = self.desk_timers(now).await;
         // Polls whose closing time has come (`crate::poll`).
         let polls = self.close_polls(now);
+        // The pre-send filter's decisions, for the home shard (`filter.rs`).
+        let decisions = self.send_decisions().await;
         // A running turn keeps its watchdog (`progress.rs`).
         let watchdog = self
             .turn_busy()
             .then(|| now_ms() + super::progress::WATCHDOG_MS);
-        let next = [next_expiry, next_flush, watchdog, desk, hooks, polls]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            next_expiry,
+            next_flush,
+            watchdog,
+            desk,
+            hooks,
+            polls,
+            decisions,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if let Some(at) = next {
             self.alarm_no_later_than(at).await;
         }

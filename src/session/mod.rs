@@ -65,6 +65,7 @@ mod attempt;
 mod calls;
 mod desk;
 mod files;
+mod filter;
 mod hooks;
 mod lifetime;
 mod limits;
@@ -150,6 +151,8 @@ pub struct Core {
     /// Messages posted through the service API, by message id, waiting
     /// for their commit (`queue.rs`, `post`).
     posted: RefCell<HashMap<String, queue::Posted>>,
+    /// Sends the pre-send filter passed, waiting for their commit.
+    screening: filter::Screening,
 }
 
 impl DurableObject for ChatSession {
@@ -184,6 +187,7 @@ impl DurableObject for ChatSession {
                 feed: RefCell::new(Vec::new()),
                 hooks,
                 posted: RefCell::new(HashMap::new()),
+                screening: filter::Screening::default(),
             }),
         }
     }
@@ -535,6 +539,9 @@ impl Core {
                     poll,
                     attachments,
                 };
+                if !self.screen(&ws, &msg, config).await {
+                    return;
+                }
                 self.enqueue(Job::Send { ws: Some(ws), msg });
             }
             ClientFrame::Edit {

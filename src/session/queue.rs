@@ -218,6 +218,7 @@ impl Core {
             self.log.append(keys, &msgs, now_ms(), &self.outbox)
         });
         self.answer_posts(&batch, result.as_deref());
+        let ids: Vec<&str> = batch.iter().map(|(_, m)| m.id.as_str()).collect();
         let committed = match result {
             Ok(c) => c,
             Err(e) => {
@@ -229,16 +230,30 @@ impl Core {
                         SocketError::NotStored
                     }
                 };
-                // Not acked, so the senders retry with the same client ids.
+                // Not acked, so the senders retry with the same client ids
+                // (and are screened again).
                 for (ws, m) in &batch {
                     let Some(ws) = ws else { continue };
                     send_to(ws, &refusal.frame(Some(m.client_id.as_str())));
                 }
+                self.screened(&ids, &[]);
                 return;
             }
         };
         self.last_commit.set(now_ms());
         self.replicate_soon();
+        let stored: Vec<(&str, u64, &str, &str)> = (committed.iter())
+            .filter(|c| !c.duplicate)
+            .map(|c| {
+                (
+                    c.view.id.as_str(),
+                    c.view.seq,
+                    c.view.author.id.as_str(),
+                    c.view.text.as_str(),
+                )
+            })
+            .collect();
+        self.screened(&ids, &stored);
         // Webhook events, stored in the same block as the messages.
         let session = self.session_id();
         for c in committed.iter().filter(|c| !c.duplicate) {

@@ -343,8 +343,9 @@ pub async fn delete(db: &D1Database, home: &D1Database, id: &str) -> Result<(), 
     db.batch(stmts).await.map_err(AppError::internal)?;
     let home_tables = [
         "DELETE FROM usage_settled WHERE session_id = ?1",
-        // Reports name the session's messages and its members.
+        // Reports and the filter's decisions name its messages and people.
         "DELETE FROM reports WHERE session_id = ?1",
+        "DELETE FROM filter_log WHERE session_id = ?1",
     ];
     let stmts = home_tables
         .iter()

@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS sanctions (
   user_id TEXT NOT NULL, kind TEXT NOT NULL, until INTEGER,
   reason TEXT NOT NULL, by_id TEXT NOT NULL, by_name TEXT NOT NULL, at INTEGER NOT NULL,
   PRIMARY KEY (user_id, kind));
+-- The pre-send filter's decisions, until a flush writes them to the home
+-- shard's filter_log (crate::moderation::filter).
+CREATE TABLE IF NOT EXISTS filter_pending (id TEXT PRIMARY KEY, decision TEXT NOT NULL);
 -- A copy of the owner's and members' blocks (the home shard has them all).
 CREATE TABLE IF NOT EXISTS blocks (
   blocker TEXT NOT NULL, blocked TEXT NOT NULL, PRIMARY KEY (blocker, blocked));
@@ -192,6 +195,45 @@ impl Log {
         self.exec("DELETE FROM sanctions WHERE user_id = ?", vec![s(user_id)])?;
         *self.sanctions.borrow_mut() = None;
         Ok(active)
+    }
+
+    /// Keeps a filter decision until a flush writes it to the home shard.
+    pub fn note_decision(&self, d: &crate::moderation::filter::Decision) -> Result<(), AppError> {
+        let json = serde_json::to_string(d).map_err(AppError::internal)?;
+        self.exec(
+            "INSERT OR IGNORE INTO filter_pending (id, decision) VALUES (?, ?)",
+            vec![s(&d.id), V::String(json)],
+        )?;
+        Ok(())
+    }
+
+    /// Up to `limit` decisions not yet in the home shard.
+    pub fn pending_decisions(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::moderation::filter::Decision>, AppError> {
+        #[derive(Deserialize)]
+        struct Row {
+            decision: String,
+        }
+        let rows = self.all::<Row>(
+            "SELECT decision FROM filter_pending ORDER BY id LIMIT ?",
+            vec![int(limit)],
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.decision).ok())
+            .collect())
+    }
+
+    /// Forgets decisions the home shard has.
+    pub fn drop_decisions(&self, ids: &[String]) -> Result<(), AppError> {
+        let list = serde_json::to_string(ids).map_err(AppError::internal)?;
+        self.exec(
+            "DELETE FROM filter_pending WHERE id IN (SELECT value FROM json_each(?))",
+            vec![V::String(list)],
+        )?;
+        Ok(())
     }
 
     /// Replaces `blocker`'s blocks with `blocked` (all of them: their list
