@@ -202,6 +202,18 @@ function open(id, title) {
     if (said.includes(e.code)) composerError(e.message);
   });
   // 4003 follows `access_revoked` or `banned`; the error said which.
+  // Mentioned elsewhere: say by whom and what (as text), with a way there.
+  on("mention", (f) => {
+    const note = $("mention-note");
+    note.querySelector("span").textContent = `${f.by.name} mentioned you in another conversation: “${f.text}” `;
+    note.querySelector("button").onclick = () => {
+      note.hidden = true;
+      const link = [...document.querySelectorAll(".session-link")].find((b) => b.dataset.id === f.session);
+      open(f.session, link?.textContent || "Conversation");
+      showMessage(f.seq);
+    };
+    note.hidden = false;
+  });
   const endings = { 4003: "You no longer have access to this conversation.", 4004: "This conversation was deleted." };
   on("closed", (c) => ($("status").textContent = endings[c.code] ?? "Disconnected."));
   function renderPresence() {

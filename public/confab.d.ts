@@ -25,6 +25,8 @@ export interface Message {
   poll?: Poll;
   /** Files the message carries, in the order sent. */
   attachments?: Attachment[];
+  /** The people it mentions (`@name`, resolved when sent). */
+  mentions?: UserRef[];
   turn?: { provider: string; model: string; tokens_in: number; tokens_out: number; ttft_ms: number; latency_ms: number; finish_reason: string; incomplete: boolean };
 }
 /** Where a poll stands. `users` (who chose each option) only when the poll
@@ -148,7 +150,10 @@ export interface SessionEvents {
   delta: { message_id: string; index: number; text: string };
   /** `change`: the change's number in the session's change stream. */
   edited: { seq: number; text: string; edited_at: number; change: number };
-  deleted: { seq: number; deleted_at: number; change: number };
+  /** `removed` when a moderator removed it. */
+  deleted: { seq: number; deleted_at: number; change: number; removed?: Removal };
+  /** Someone mentioned you in another of your sessions. */
+  mention: { session: string; seq: number; message_id: string; by: UserRef; text: string };
   reaction: { seq: number; emoji: string; user: UserRef; action: "add" | "remove"; change: number };
   /** A poll's tally changed (a vote, or it closed). */
   poll: { seq: number; tally: Tally; change: number };

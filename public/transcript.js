@@ -76,7 +76,8 @@ export class Transcript {
     const li = this.#item(m.id);
     li.dataset.seq = m.seq;
     li.dataset.author = m.author.id;
-    li.className = `msg kind-${m.author.kind}${this.#mine(m) ? " mine" : ""}`;
+    const mentionsMe = (m.mentions ?? []).some((u) => u.id === this.me.id);
+    li.className = `msg kind-${m.author.kind}${this.#mine(m) ? " mine" : ""}${mentionsMe ? " mentions-me" : ""}`;
     li.querySelector(".author").textContent = m.author.name;
     li.querySelector(".kind").textContent = m.author.kind === "user" ? "" : m.author.kind;
     this.bySeq.set(m.seq, li);

@@ -11,6 +11,11 @@ pub const SESSION_CLASS: &str = "ChatSession";
 pub const DESK: &str = "DESK";
 /// The Durable Object class behind `DESK`.
 pub const DESK_CLASS: &str = "SupportDesk";
+/// The per-user objects' namespace (class `USER_CLASS`): where a user's
+/// mentions find them (`src/hub.rs`).
+pub const USERS: &str = "USERS";
+/// The Durable Object class behind `USERS`.
+pub const USER_CLASS: &str = "UserHub";
 /// The home D1 shard, and the only one unless `D1_SHARDS` says otherwise.
 pub const HOME_D1: &str = "DB";
 /// Tickets and the JWKS cache.

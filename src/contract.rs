@@ -251,6 +251,14 @@ pub enum Call {
     Lift { session: String, user_id: String },
     /// The session's moderation record. Answers [`crate::moderation::Record`].
     Moderation { session: String },
+    /// From the user's object (`crate::hub`): send `frame` (a `mention`)
+    /// to `user_id`'s sockets here. Answers 204, or 404 when they have
+    /// none.
+    Notify {
+        session: String,
+        user_id: String,
+        frame: String,
+    },
     /// `user_id` blocked (`on`) or unblocked `blocked`; kept only when
     /// they own or belong to the session. Answers 204.
     Block {
@@ -303,6 +311,7 @@ impl Call {
             Call::Lift { .. } => "lift",
             Call::Moderation { .. } => "moderation",
             Call::Block { .. } => "block",
+            Call::Notify { .. } => "notify",
             Call::Fault { .. } => "fault",
         }
     }
@@ -331,6 +340,7 @@ impl Call {
             | Call::Lift { session, .. }
             | Call::Moderation { session }
             | Call::Block { session, .. }
+            | Call::Notify { session, .. }
             | Call::Fault { session } => session,
         }
     }

@@ -18,6 +18,7 @@ pub mod join;
 pub mod limits;
 pub mod listing;
 pub mod llm;
+pub mod mention;
 pub mod metrics;
 pub mod model;
 pub mod moderation;
@@ -42,6 +43,8 @@ pub mod webhooks;
 mod api;
 #[cfg(target_arch = "wasm32")]
 mod http;
+#[cfg(target_arch = "wasm32")]
+pub mod hub;
 #[cfg(target_arch = "wasm32")]
 mod identity;
 #[cfg(target_arch = "wasm32")]

@@ -244,6 +244,9 @@ pub struct MessageView {
     /// Files the message carries (`crate::attachment`), in the order sent.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub attachments: Vec<crate::attachment::AttachmentView>,
+    /// The people it mentions (`crate::mention`), resolved when sent.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub mentions: Vec<UserRef>,
 }
 
 /// What an assistant reply cost and how it ended.
@@ -359,6 +362,15 @@ pub enum ServerFrame<'a> {
         client_id: &'a str,
         change: Option<u64>,
         duplicate: bool,
+    },
+    /// Someone mentioned you in another of your sessions
+    /// (`crate::mention`): where, who, and the start of the message.
+    Mention {
+        session: &'a str,
+        seq: u64,
+        message_id: &'a str,
+        by: &'a UserRef,
+        text: &'a str,
     },
     Typing {
         user: &'a UserRef,

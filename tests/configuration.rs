@@ -295,7 +295,12 @@ fn every_environment_declares_the_bindings_the_code_uses() {
             .and_then(|v| v.as_array())
             .cloned()
             .unwrap_or_default();
-        for (name, class) in [(b::SESSIONS, b::SESSION_CLASS), (b::DESK, b::DESK_CLASS)] {
+        let classes = [
+            (b::SESSIONS, b::SESSION_CLASS),
+            (b::DESK, b::DESK_CLASS),
+            (b::USERS, b::USER_CLASS),
+        ];
+        for (name, class) in classes {
             assert!(
                 objects
                     .iter()

@@ -191,6 +191,7 @@ fn prompts_take_the_newest_images_of_people_only() {
         reactions: vec![],
         poll: None,
         attachments: files,
+        mentions: vec![],
     };
     let history = vec![
         msg(

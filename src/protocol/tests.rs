@@ -335,6 +335,7 @@ fn message_frame_shape() {
         reactions: vec![],
         poll: None,
         attachments: vec![],
+        mentions: vec![],
     };
     let v: serde_json::Value = serde_json::from_str(&ServerFrame::Message(&m).to_json()).unwrap();
     assert_eq!(v["type"], "message");

@@ -142,6 +142,7 @@ fn the_text_transcript_has_a_line_per_message() {
         reactions: vec![],
         poll: None,
         attachments: vec![],
+        mentions: vec![],
     };
     let mut gone = m(3, AuthorKind::User, "Ann", "");
     gone.deleted = true;

@@ -225,6 +225,7 @@ impl Core {
             Call::Sanction { sanction, .. } => self.sanction(&sanction),
             Call::Lift { user_id, .. } => self.lift(&user_id),
             Call::Moderation { .. } => reply(&self.log.record(self.keyring()?, now)?),
+            Call::Notify { user_id, frame, .. } => self.notify(&user_id, &frame),
             Call::Init { .. }
             | Call::Fault { .. }
             | Call::Erase { .. }

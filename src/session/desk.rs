@@ -304,6 +304,7 @@ impl Core {
             turn: None,
             poll: None,
             attachments: Vec::new(),
+            mentions: Vec::new(),
         };
         self.enqueue(Job::Send { ws: None, msg });
         self.drain().await;

@@ -70,6 +70,7 @@ mod hooks;
 mod lifetime;
 mod limits;
 pub mod log;
+mod mentions;
 mod moderate;
 pub mod outbox;
 mod progress;
@@ -389,6 +390,9 @@ impl Core {
             .borrow_mut()
             .push((pair.server.clone(), false));
         let devices = devices(&this.state, &user.id, None);
+        if devices == 1 {
+            this.tell_presence(&user, kind, true);
+        }
         let user_id = user.id.clone();
         this.broadcast_event_except(
             &ServerFrame::Presence {
@@ -440,6 +444,9 @@ impl Core {
         self.typing_at.borrow_mut().remove(&me.conn);
         self.count(Metric::WsConnections, r#"event="closed""#.into());
         let remaining = devices(&self.state, &me.user.id, Some(ws));
+        if remaining == 0 {
+            self.tell_presence(&me.user, me.kind, false);
+        }
         self.broadcast_event_except(
             &ServerFrame::Presence {
                 user: &me.user,
@@ -538,7 +545,9 @@ impl Core {
                     turn: None,
                     poll,
                     attachments,
+                    mentions: Vec::new(),
                 };
+                let msg = self.mentioning(msg);
                 if !self.screen(&ws, &msg, config).await {
                     return;
                 }

@@ -187,6 +187,7 @@ impl Core {
                 turn: Some((meta, charge)),
                 poll: None,
                 attachments: Vec::new(),
+                mentions: Vec::new(),
             },
         });
         // Answer again; the interrupted reply stays out of the prompt.

@@ -177,6 +177,7 @@ impl Core {
             turn: None,
             poll: None,
             attachments: Vec::new(),
+            mentions: Vec::new(),
         };
         self.enqueue(Job::Send { ws: None, msg });
         self.drain().await;
@@ -325,6 +326,11 @@ impl Core {
             }
         }
         self.broadcast_messages(&frames, &authors);
+        let stored: Vec<&crate::protocol::MessageView> = (committed.iter())
+            .filter(|c| !c.duplicate)
+            .map(|c| &c.view)
+            .collect();
+        self.tell_mentioned(&stored);
         // The inbox shows a session's latest message.
         if let Some(last) = committed.iter().rev().find(|c| !c.duplicate) {
             self.tell_desk_message(&last.view.author, &last.view.text);

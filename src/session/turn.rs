@@ -455,6 +455,7 @@ impl Core {
                         turn: Some((meta, charge.clone())),
                         poll: None,
                         attachments: Vec::new(),
+                        mentions: Vec::new(),
                     },
                 });
                 self.drain().await;

@@ -28,6 +28,8 @@ pub struct NewMessage {
     pub poll: Option<crate::poll::PollSpec>,
     /// Attachment ids to claim (`crate::attachment`).
     pub attachments: Vec<String>,
+    /// The people it mentions (`crate::mention`).
+    pub mentions: Vec<crate::protocol::UserRef>,
 }
 
 /// A stored message row, as both the session log and D1 hold it.
@@ -101,6 +103,7 @@ impl MessageRow {
             reactions: Vec::new(),
             poll: None,
             attachments: Vec::new(),
+            mentions: Vec::new(),
         }
     }
 }

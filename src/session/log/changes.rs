@@ -121,6 +121,7 @@ impl Log {
     ) -> Result<u64, AppError> {
         self.exec("DELETE FROM message_edits WHERE seq = ?", vec![int(seq)])?;
         self.exec("DELETE FROM reactions WHERE seq = ?", vec![int(seq)])?;
+        self.exec("DELETE FROM mentions WHERE seq = ?", vec![int(seq)])?;
         self.drop_poll(seq, now, out)?;
         self.exec(
             "UPDATE messages SET body = '', deleted_at = ? WHERE seq = ?",

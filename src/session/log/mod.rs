@@ -16,6 +16,7 @@
 mod changes;
 mod desk;
 mod files;
+mod mentions;
 mod moderation;
 mod polls;
 mod replica;
@@ -157,6 +158,8 @@ pub struct Log {
     sanctions: RefCell<Option<Vec<crate::moderation::Sanction>>>,
     /// Its members' blocks, read once (`moderation.rs`).
     blocks: RefCell<Option<std::rc::Rc<moderation::Blocks>>>,
+    /// The names its people were seen by, read once (`mentions.rs`).
+    names: RefCell<Option<std::collections::HashMap<String, String>>>,
 }
 
 fn int(n: impl TryInto<i64>) -> V {
@@ -205,6 +208,7 @@ impl Log {
         let _ = sql.exec(polls::SCHEMA, None);
         let _ = sql.exec(files::SCHEMA, None);
         let _ = sql.exec(moderation::SCHEMA, None);
+        let _ = sql.exec(mentions::SCHEMA, None);
         Log {
             sql,
             meta: RefCell::new(None),
@@ -212,6 +216,7 @@ impl Log {
             unlinked: RefCell::new(Vec::new()),
             sanctions: RefCell::new(None),
             blocks: RefCell::new(None),
+            names: RefCell::new(None),
         }
     }
 
@@ -290,6 +295,7 @@ impl Log {
         *self.desk.borrow_mut() = None;
         *self.sanctions.borrow_mut() = None;
         *self.blocks.borrow_mut() = None;
+        *self.names.borrow_mut() = None;
     }
 
     fn save_meta(&self, m: Meta, out: &Outbox, now: i64) -> Result<(), AppError> {
@@ -409,6 +415,9 @@ impl Log {
                 });
                 continue;
             }
+            if !m.mentions.is_empty() {
+                self.store_mentions(seq, &m.mentions)?;
+            }
             meta.last_seq = seq;
             meta.message_count += 1;
             meta.updated_at = meta.updated_at.max(m.created_at);
@@ -446,6 +455,7 @@ impl Log {
                         crate::poll::PollView::new(spec, tally)
                     }),
                     attachments,
+                    mentions: m.mentions.clone(),
                 },
                 duplicate: false,
             });
@@ -539,6 +549,7 @@ impl Log {
             reactions: Vec::new(),
             poll: None,
             attachments: Vec::new(),
+            mentions: Vec::new(),
         })
     }
 
@@ -607,6 +618,7 @@ impl Log {
         self.attach_polls(keys, &mut views, (&session, now, reader))?;
         self.attach_files(keys, &mut views, &session)?;
         self.attach_removals(&mut views)?;
+        self.attach_mentions(&mut views)?;
         // The reader's blocked users' messages are not theirs to see.
         if let Some(blocked) = reader.and_then(|r| self.blocks().ok()?.get(r).cloned()) {
             views.retain(|v| !crate::moderation::hidden(&blocked, &v.author));
@@ -623,6 +635,7 @@ impl Log {
         self.sql.exec(polls::SCHEMA, None).map_err(err)?;
         self.sql.exec(files::SCHEMA, None).map_err(err)?;
         self.sql.exec(moderation::SCHEMA, None).map_err(err)?;
+        self.sql.exec(mentions::SCHEMA, None).map_err(err)?;
         let mut t = m.clone();
         t.state = "erased".into();
         self.forget();
