@@ -132,6 +132,9 @@ pub enum Call {
         /// The users the owner blocked (`crate::moderation`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         owner_blocks: Vec<String>,
+        /// The deployment-wide sanctions on the owner in force.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        owner_sanctions: Vec<crate::moderation::Sanction>,
     },
     /// Opens a socket (`GET` with `Upgrade: websocket`). Answers 101, or
     /// 404 when the caller may not see the session.
@@ -175,6 +178,9 @@ pub enum Call {
         /// The users the new member blocked.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         blocks: Vec<String>,
+        /// The deployment-wide sanctions on the new member in force.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sanctions: Vec<crate::moderation::Sanction>,
     },
     /// Removes a member (owner or admin); their user sockets close with
     /// 4003. Answers 204, or 404 when they were not a member.
@@ -538,6 +544,7 @@ mod tests {
                 created_at: 1,
                 shard: Shard::parse("DB").unwrap(),
                 owner_blocks: Vec::new(),
+                owner_sanctions: Vec::new(),
             }),
             json!({"op": "init", "session": "s", "owner_id": "o", "created_at": 1, "shard": "DB"})
         );
@@ -552,6 +559,7 @@ mod tests {
                 created_at: 1,
                 shard: Shard::parse("DB").unwrap(),
                 owner_blocks: Vec::new(),
+                owner_sanctions: Vec::new(),
             })
         );
     }
@@ -565,6 +573,7 @@ mod tests {
                 created_at: 1,
                 shard: Shard::parse("DB").unwrap(),
                 owner_blocks: vec!["u-9".into()],
+                owner_sanctions: Vec::new(),
             },
             Call::Access {
                 session: "s".into(),

@@ -52,6 +52,10 @@ pub enum Verb {
     Lift,
     /// The pre-send filter's decisions.
     FilterLog,
+    /// Deployment-wide sanctions: put one in force, list, lift.
+    Ban,
+    Bans,
+    Unban,
     /// The caller's blocks: list, add, remove.
     Blocks,
     Block,

@@ -484,3 +484,100 @@ async fn a_user_blocks_at_most_the_limit() {
         201
     );
 }
+
+/// Waits until `user`'s read of `s`'s history answers `status` (a
+/// deployment-wide sanction reaches the session's object just after the
+/// response).
+async fn until_status(user: &User, s: &str, status: u16) {
+    for _ in 0..100 {
+        let (got, _) = user
+            .call(Method::GET, &format!("/v1/sessions/{s}/messages"), None)
+            .await;
+        if got == status {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{s}: never {status}");
+}
+
+#[tokio::test]
+async fn a_deployment_ban_reaches_every_session_of_the_user_and_new_ones() {
+    let h = Harness::shared();
+    let (owner, member, admin, s) = staffed(h, "mod-deploy").await;
+    let (mut ws, _, _) = member.join(&s, None).await;
+    let (status, x) = admin
+        .call(
+            Method::POST,
+            "/v1/admin/sanctions",
+            Some(json!({"user_id": member.id, "kind": "ban", "reason": "spam"})),
+        )
+        .await;
+    assert_eq!((status, x["kind"].as_str()), (201, Some("ban")), "{x}");
+    // Their open socket closes, their sessions refuse them, and they start
+    // nothing new.
+    let (e, _) = recv_type(&mut ws, "error").await;
+    assert_eq!(e["code"], "banned");
+    assert_eq!(close_code(&mut ws).await, Some(4003));
+    until_status(&member, &s, 403).await;
+    let (status, e) = member
+        .call(Method::POST, "/v1/sessions", Some(json!({"title": "new"})))
+        .await;
+    assert_eq!((status, e["error"]["code"].as_str()), (403, Some("banned")));
+    // A session they are added to later knows it from the start.
+    let s2 = owner.create_session("later").await;
+    owner.add_member(&s2, &member).await;
+    let (status, _) = member
+        .call(Method::GET, &format!("/v1/sessions/{s2}/messages"), None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, list) = admin.call(Method::GET, "/v1/admin/sanctions", None).await;
+    assert_eq!(status, 200);
+    assert!(list["sanctions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["user_id"] == member.id.as_str()));
+    let (status, _) = owner.call(Method::GET, "/v1/admin/sanctions", None).await;
+    assert_eq!(status, 404, "admins only");
+
+    // Lifted: everywhere again.
+    let path = format!("/v1/admin/sanctions/{}", member.id);
+    assert_eq!(admin.call(Method::DELETE, &path, None).await.0, 204);
+    assert_eq!(admin.call(Method::DELETE, &path, None).await.0, 404);
+    until_status(&member, &s, 200).await;
+    until_status(&member, &s2, 200).await;
+    let (status, _) = member
+        .call(Method::POST, "/v1/sessions", Some(json!({"title": "back"})))
+        .await;
+    assert_eq!(status, 201);
+
+    // A deployment mute: they read, but do not speak, anywhere.
+    let (status, _) = admin
+        .call(
+            Method::POST,
+            "/v1/admin/sanctions",
+            Some(json!({"user_id": member.id, "kind": "mute", "duration_secs": 60, "reason": "abuse"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (mut ws, _, _) = member.join(&s, None).await;
+    for _ in 0..100 {
+        send_json(
+            &mut ws,
+            json!({"type": "send", "client_id": unique("mute"), "text": "hello?"}),
+        )
+        .await;
+        let f = loop {
+            let f = recv(&mut ws).await;
+            if f["type"] == "ack" || f["type"] == "error" {
+                break f;
+            }
+        };
+        if f["code"] == "muted" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("never muted");
+}

@@ -1,6 +1,7 @@
-//! A user's blocks (`crate::moderation`): kept in the home shard, and
-//! handed to the objects of the sessions the blocker is in, which hide
-//! the blocked user's messages from them.
+//! What the home shard keeps about a person and hands to the objects of
+//! their sessions, which enforce it (`crate::moderation`): their blocks
+//! (the blocked user's messages hidden from them) and the deployment-wide
+//! mutes and bans on them.
 
 use super::access::Grant;
 use crate::contract::Call;
@@ -62,32 +63,13 @@ pub async fn change(
         }
         sessions.retain(|s| *s != here);
     }
-    let (env, trace) = (ctx.env.clone(), ctx.trace.clone());
     let who = blocked.to_string();
     let blocked = who.clone();
-    ctx.after_response(async move {
-        // Ten at a time: each is one small call to a session's object.
-        for chunk in sessions.chunks(10) {
-            let calls = chunk.iter().map(|session| {
-                let call = Call::Block {
-                    session: session.clone(),
-                    user_id: me.clone(),
-                    blocked: blocked.clone(),
-                    on,
-                };
-                let (env, trace) = (env.clone(), trace.clone());
-                async move { internal::call_with(&env, &trace, &call).await }
-            });
-            for r in futures::future::join_all(calls).await {
-                if let Err(e) = r {
-                    crate::runtime::log(
-                        crate::config::LogLevel::Warn,
-                        "block_fanout_failed",
-                        [("detail", serde_json::Value::from(e.to_string()))],
-                    );
-                }
-            }
-        }
+    fan_out(ctx, sessions, move |session| Call::Block {
+        session,
+        user_id: me.clone(),
+        blocked: blocked.clone(),
+        on,
     });
     if status == 204 {
         return Ok(Response::empty()
@@ -96,3 +78,81 @@ pub async fn change(
     }
     json(status, &json!({ "blocked": who }))
 }
+
+/// Makes one call (`make(session)`) to each session's object after the
+/// response, ten at a time; a failure is logged (`fanout_failed`) and the
+/// rest go on. For blocks and deployment-wide sanctions, which each
+/// session's object keeps for its people.
+pub fn fan_out(ctx: &Ctx, sessions: Vec<String>, make: impl Fn(String) -> Call + 'static) {
+    let (env, trace) = (ctx.env.clone(), ctx.trace.clone());
+    ctx.after_response(async move {
+        for chunk in sessions.chunks(10) {
+            let calls = chunk.iter().map(|session| {
+                let call = make(session.clone());
+                let (env, trace) = (env.clone(), trace.clone());
+                async move { internal::call_with(&env, &trace, &call).await }
+            });
+            for r in futures::future::join_all(calls).await {
+                // A session erased meanwhile has nobody to keep it for.
+                if let Err(e) = r.map(|_| ()).or_else(|e| match e {
+                    AppError::NotFound => Ok(()),
+                    e => Err(e),
+                }) {
+                    crate::runtime::log(
+                        crate::config::LogLevel::Warn,
+                        "fanout_failed",
+                        [("detail", serde_json::Value::from(e.to_string()))],
+                    );
+                }
+            }
+        }
+    });
+}
+
+/// `POST /v1/admin/sanctions`: a mute or ban for the whole deployment,
+/// kept in the home shard and handed to every session of the user (the
+/// [`SANCTION_FANOUT_SESSIONS`] most recently active). 201 with it.
+pub async fn ban(
+    ctx: &Ctx,
+    grant: &Grant,
+    body: crate::moderation::SanctionRequest,
+) -> HandlerResult {
+    let by = crate::protocol::UserRef {
+        id: grant.who.user_id.clone(),
+        name: grant.who.name.clone(),
+    };
+    let sanction = body.into_sanction(by, now_ms())?;
+    store::sanctions::put(&store::home(&ctx.env)?, &sanction).await?;
+    let dbs = store::all(&ctx.env, &ctx.require_config()?.shards)?;
+    let sessions =
+        store::blocks::sessions_of(&dbs, &sanction.user_id, SANCTION_FANOUT_SESSIONS).await?;
+    let x = sanction.clone();
+    fan_out(ctx, sessions, move |session| Call::Sanction {
+        session,
+        sanction: x.clone(),
+    });
+    json(201, &sanction)
+}
+
+/// `DELETE /v1/admin/sanctions/{user}`: lifts the user's deployment-wide
+/// sanctions, and their sanctions in each of their sessions. 204, or 404
+/// when none was in force.
+pub async fn unban(ctx: &Ctx, user: &str) -> HandlerResult {
+    if !store::sanctions::lift(&store::home(&ctx.env)?, user, now_ms()).await? {
+        return Err(AppError::NotFound);
+    }
+    let dbs = store::all(&ctx.env, &ctx.require_config()?.shards)?;
+    let sessions = store::blocks::sessions_of(&dbs, user, SANCTION_FANOUT_SESSIONS).await?;
+    let user = user.to_string();
+    fan_out(ctx, sessions, move |session| Call::Lift {
+        session,
+        user_id: user.clone(),
+    });
+    Ok(Response::empty()
+        .map_err(AppError::internal)?
+        .with_status(204))
+}
+
+/// The most sessions a deployment-wide sanction is handed to: a user's
+/// sessions past these (the least recently active) do not learn it.
+pub const SANCTION_FANOUT_SESSIONS: u32 = 5000;

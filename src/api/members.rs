@@ -44,6 +44,8 @@ pub async fn add(
         caller: grant.caller(ctx),
         user_id: user.as_str().to_string(),
         blocks: crate::store::blocks::list(&home, user.as_str()).await?,
+        sanctions: crate::store::sanctions::of(&home, user.as_str(), crate::store::now_ms())
+            .await?,
     };
     internal::call(ctx, &call).await?;
     json(201, &json!({ "user_id": user.as_str() }))

@@ -29,6 +29,15 @@ pub async fn serve(
     match verb {
         Verb::Queue => return queue(&req, ctx).await,
         Verb::FilterLog => return filter_log(&req, ctx).await,
+        Verb::Ban => {
+            let body = read_json::<SanctionRequest>(&mut req).await?;
+            return super::blocks::ban(ctx, &grant, body).await;
+        }
+        Verb::Bans => {
+            let all = store::sanctions::all(&store::home(&ctx.env)?, now_ms(), 500).await?;
+            return json(200, &json!({ "sanctions": all }));
+        }
+        Verb::Unban => return super::blocks::unban(ctx, user).await,
         Verb::Blocks => {
             let blocked = store::blocks::list(&store::home(&ctx.env)?, &grant.who.user_id).await?;
             return json(200, &json!({ "blocked": blocked }));
@@ -72,7 +81,14 @@ pub async fn serve(
                 .map_err(AppError::internal)?
                 .with_status(204))
         }
-        Verb::Queue | Verb::FilterLog | Verb::Blocks | Verb::Block | Verb::Unblock => {
+        Verb::Queue
+        | Verb::FilterLog
+        | Verb::Ban
+        | Verb::Bans
+        | Verb::Unban
+        | Verb::Blocks
+        | Verb::Block
+        | Verb::Unblock => {
             unreachable!("served above")
         }
     }

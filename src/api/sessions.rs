@@ -30,6 +30,15 @@ pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult 
     let shard = config.shards.pick(&id).clone();
     let db = store::db(&ctx.env, &shard)?;
     let home = store::db(&ctx.env, config.shards.home())?;
+    // A user banned from the deployment starts nothing; a muted one may,
+    // and is muted there too.
+    let owner_sanctions = store::sanctions::of(&home, &who.user_id, now).await?;
+    if let Some(ban) = owner_sanctions
+        .iter()
+        .find(|x| x.kind == crate::moderation::Kind::Ban)
+    {
+        return Err(ban.refusal(now));
+    }
     if !store::sessions::count_new(&home, &who.user_id, (day_start, cap)).await? {
         return Err(AppError::Quota {
             code: "session_quota_exceeded",
@@ -54,6 +63,7 @@ pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult 
         created_at: now,
         shard,
         owner_blocks: store::blocks::list(&home, &who.user_id).await?,
+        owner_sanctions,
     };
     if let Err(e) = internal::call(ctx, &init).await {
         crate::runtime::log(

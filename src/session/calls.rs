@@ -36,10 +36,14 @@ impl Core {
                 created_at,
                 shard,
                 owner_blocks,
+                owner_sanctions,
             } => {
                 // With the session row, in the same transaction.
                 this.log.set_shard(&shard)?;
                 this.log.set_blocks(&owner_id, &owner_blocks)?;
+                for x in &owner_sanctions {
+                    this.log.sanction(x, created_at)?;
+                }
                 let (session_id, owner) = (session.clone(), owner_id.clone());
                 this.log.init(&Meta {
                     id: session,
@@ -172,10 +176,16 @@ impl Core {
                 members: self.log.members()?,
             }),
             Call::AddMember {
-                user_id, blocks, ..
+                user_id,
+                blocks,
+                sanctions,
+                ..
             } => {
                 let added = self.add_member(&user_id, now)?;
                 self.log.set_blocks(&user_id, &blocks)?;
+                for x in &sanctions {
+                    self.log.sanction(x, now)?;
+                }
                 Ok(added)
             }
             Call::Block {

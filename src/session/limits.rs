@@ -96,3 +96,28 @@ impl Buckets {
         Ok(())
     }
 }
+
+impl super::Core {
+    /// Takes one token of `scope` for `user_id`, or says how long to wait.
+    pub(super) fn take_token(
+        &self,
+        scope: Scope,
+        user_id: &str,
+        config: &Config,
+    ) -> std::result::Result<(), u64> {
+        let sql = self.state.storage().sql();
+        match self
+            .buckets
+            .take(&sql, config, scope, user_id, crate::store::now_ms())
+        {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.log_error(
+                    "rate_limit_storage_failed",
+                    &crate::error::AppError::internal(e),
+                );
+                Ok(())
+            }
+        }
+    }
+}

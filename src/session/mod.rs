@@ -64,6 +64,7 @@ mod alarm;
 mod attempt;
 mod calls;
 mod desk;
+mod fanout;
 mod files;
 mod filter;
 mod hooks;
@@ -602,39 +603,5 @@ impl Core {
             }
         }
         self.drain().await;
-    }
-
-    /// Takes one token of `scope` for `user_id`, or says how long to wait.
-    fn take_token(
-        &self,
-        scope: Scope,
-        user_id: &str,
-        config: &Config,
-    ) -> std::result::Result<(), u64> {
-        let sql = self.state.storage().sql();
-        match self.buckets.take(&sql, config, scope, user_id, now_ms()) {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                self.log_error("rate_limit_storage_failed", &AppError::internal(e));
-                Ok(())
-            }
-        }
-    }
-
-    /// Relays typing to the other participants, at most once per throttle
-    /// window per connection. Never stored.
-    fn typing(&self, me: &Attachment, throttle_ms: u64) {
-        let now = now_ms() as u64;
-        {
-            let mut last = self.typing_at.borrow_mut();
-            match last.get(&me.conn) {
-                Some(&t) if now.saturating_sub(t) < throttle_ms => return,
-                _ => {
-                    last.insert(me.conn.clone(), now);
-                }
-            }
-        }
-        let own = self.state.get_websockets_with_tag(&user_tag(&me.user.id));
-        self.broadcast_event_except(&ServerFrame::Typing { user: &me.user }.to_json(), &own);
     }
 }

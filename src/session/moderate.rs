@@ -104,46 +104,6 @@ impl Core {
             .with_status(204))
     }
 
-    /// Broadcasts a committed group's `message` frames (by `authors`, in
-    /// the same order), hiding each from the people who block its author:
-    /// their sockets get the group without those frames.
-    pub(super) fn broadcast_messages(&self, frames: &[String], authors: &[&Author]) {
-        let blocks = self.log.blocks().unwrap_or_default();
-        let mut except: Vec<WebSocket> = Vec::new();
-        let mut theirs: Vec<(Vec<WebSocket>, Vec<String>)> = Vec::new();
-        for (reader, blocked) in blocks.iter() {
-            if !authors
-                .iter()
-                .any(|a| crate::moderation::hidden(blocked, a))
-            {
-                continue;
-            }
-            let sockets = self.state.get_websockets_with_tag(&user_tag(reader));
-            if sockets.is_empty() {
-                continue;
-            }
-            let shown = frames
-                .iter()
-                .zip(authors)
-                .filter(|(_, a)| !crate::moderation::hidden(blocked, a))
-                .map(|(f, _)| f.clone())
-                .collect();
-            except.extend(sockets.iter().cloned());
-            theirs.push((sockets, shown));
-        }
-        self.broadcast_group(frames, &except);
-        // The rare case: a blocker is here. Their own cut, one by one.
-        let replaying = self.replaying.borrow();
-        for (sockets, shown) in theirs {
-            for ws in sockets
-                .iter()
-                .filter(|ws| !replaying.iter().any(|(r, _)| r == *ws))
-            {
-                shown.iter().for_each(|f| send_to(ws, f));
-            }
-        }
-    }
-
     /// The sockets of the people who block `author`.
     pub(super) fn blockers_of(&self, author: &Author) -> Vec<WebSocket> {
         let Ok(blocks) = self.log.blocks() else {

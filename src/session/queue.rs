@@ -27,7 +27,7 @@
 
 use super::log::{Appended, Change, Reacted, Voted};
 use super::replay::Step;
-use super::sockets::{send_to, user_tag, Frame, BATCH_TAG, SINGLE_TAG};
+use super::sockets::{send_to, user_tag, Frame};
 use super::Core;
 use crate::config::LogLevel;
 use crate::contract::PostReply;
@@ -372,85 +372,6 @@ impl Core {
             Job::Send { .. } => unreachable!("sends are committed in batches"),
         }
         self.replicate_soon();
-    }
-
-    /// Sends a `message` (or assistant `turn`/`delta`) frame to every live
-    /// socket; replaying sockets get it from their replay (or the turn
-    /// snapshot at its end) instead.
-    pub(super) fn broadcast_message(&self, json: &str) {
-        self.broadcast_message_except(json, &[]);
-    }
-
-    fn broadcast_message_except(&self, json: &str, except: &[WebSocket]) {
-        let frame = Frame::new(json);
-        let replaying = self.replaying.borrow();
-        for ws in self.state.get_websockets() {
-            if !replaying.iter().any(|(r, _)| *r == ws) && !except.contains(&ws) {
-                frame.send(&ws);
-            }
-        }
-    }
-
-    /// Sends the `message` frames of a committed group to every live
-    /// socket but `except`: in one `batch` frame to sockets that asked for
-    /// it, one by one to the others. Each frame crosses into JS once.
-    pub(super) fn broadcast_group(&self, frames: &[String], except: &[WebSocket]) {
-        let [_, _, ..] = frames else {
-            if let [one] = frames {
-                self.broadcast_message_except(one, except);
-            }
-            return;
-        };
-        let replaying = self.replaying.borrow();
-        let live =
-            |ws: &&WebSocket| !replaying.iter().any(|(r, _)| r == *ws) && !except.contains(ws);
-        let batched = self.state.get_websockets_with_tag(BATCH_TAG);
-        if !batched.is_empty() {
-            let batch = Frame::new(&crate::protocol::batch_frame(frames));
-            batched.iter().filter(live).for_each(|ws| batch.send(ws));
-        }
-        let singles = if batched.is_empty() {
-            self.state.get_websockets()
-        } else {
-            self.state.get_websockets_with_tag(SINGLE_TAG)
-        };
-        let each: Vec<Frame> = frames.iter().map(|f| Frame::new(f)).collect();
-        for ws in singles.iter().filter(live) {
-            each.iter().for_each(|f| f.send(ws));
-        }
-    }
-
-    /// Sends an event (edit, reaction, presence, …) to every socket that has
-    /// been greeted. A replaying socket may get an event about a message it
-    /// has not seen yet; its replay carries that message's current state.
-    pub(super) fn broadcast_event(&self, json: &str) {
-        self.broadcast_event_except(json, &[]);
-    }
-
-    pub(super) fn broadcast_event_except(&self, json: &str, except: &[WebSocket]) {
-        let frame = Frame::new(json);
-        let replaying = self.replaying.borrow();
-        for ws in self.state.get_websockets() {
-            let ungreeted = replaying.iter().any(|(r, greeted)| *r == ws && !greeted);
-            if !ungreeted && !except.contains(&ws) {
-                frame.send(&ws);
-            }
-        }
-    }
-
-    pub(super) fn mark_greeted(&self, ws: &WebSocket) {
-        if let Some(entry) = self
-            .replaying
-            .borrow_mut()
-            .iter_mut()
-            .find(|(r, _)| r == ws)
-        {
-            entry.1 = true;
-        }
-    }
-
-    pub(super) fn end_replay(&self, ws: &WebSocket) {
-        self.replaying.borrow_mut().retain(|(r, _)| r != ws);
     }
 
     /// A change the log could not take: logged, and the sender told (with

@@ -70,3 +70,25 @@ pub fn devices(state: &State, user_id: &str, leaving: Option<&WebSocket>) -> usi
         .filter(|ws| Some(*ws) != leaving)
         .count()
 }
+
+impl super::Core {
+    /// Relays typing to the other participants, at most once per throttle
+    /// window per connection. Never stored.
+    pub(super) fn typing(&self, me: &Attachment, throttle_ms: u64) {
+        let now = crate::store::now_ms() as u64;
+        {
+            let mut last = self.typing_at.borrow_mut();
+            match last.get(&me.conn) {
+                Some(&t) if now.saturating_sub(t) < throttle_ms => return,
+                _ => {
+                    last.insert(me.conn.clone(), now);
+                }
+            }
+        }
+        let own = self.state.get_websockets_with_tag(&user_tag(&me.user.id));
+        self.broadcast_event_except(
+            &crate::protocol::ServerFrame::Typing { user: &me.user }.to_json(),
+            &own,
+        );
+    }
+}

@@ -12,6 +12,7 @@ pub mod messages;
 pub mod metrics;
 pub mod moderation;
 pub mod replica;
+pub mod sanctions;
 pub mod search;
 pub mod sessions;
 pub mod webhooks;

@@ -33,7 +33,8 @@ use serde::Deserialize;
 
 pub(super) const SCHEMA: &str = "
 -- One row per changed thing, with its latest change: a message's text
--- (emoji and user_id empty; kind 'edited', 'deleted' or 'removed'), a reaction
+-- (emoji and user_id empty; kind 'edited', 'deleted' or 'moderated': removed
+-- by a moderator), a reaction
 -- (kind 'added' or 'removed') or a poll's tally (emoji empty, user_id
 -- 'poll', kind 'poll': no reaction has an empty emoji).
 CREATE TABLE IF NOT EXISTS changes (
@@ -101,8 +102,9 @@ impl Log {
                     "DELETE FROM changes WHERE seq = ? AND NOT (emoji = '' AND user_id = '')",
                     vec![int(seq)],
                 )?;
+                // Not 'removed': that is a reaction taken back.
                 let kind = match what {
-                    Noted::Removed => "removed",
+                    Noted::Removed => "moderated",
                     _ => "deleted",
                 };
                 (kind, "", "", "")
@@ -245,7 +247,7 @@ impl Log {
                     }
                     .to_json()
                 }
-                "deleted" | "removed" => ServerFrame::Deleted {
+                "deleted" | "moderated" => ServerFrame::Deleted {
                     seq,
                     deleted_at: r.at,
                     change,

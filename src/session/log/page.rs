@@ -1,0 +1,86 @@
+//! Pages of messages as clients see them: each with its reactions, poll,
+//! attachments, removal and mentions, and without the messages of people
+//! the reader blocks.
+
+use super::{int, Log};
+use crate::crypto::Keyring;
+use crate::error::AppError;
+use crate::protocol::{MessageView, ReactionSummary};
+use crate::store::messages::{MessageRow, COLUMNS};
+use serde::Deserialize;
+use worker::SqlStorageValue as V;
+
+impl Log {
+    /// Messages in `(after, before)`, oldest first, at most `limit`, with
+    /// their reactions: the newest ones below `before` when `newest`, else
+    /// the oldest ones above `after`. With `thread`, only that message and
+    /// the replies to it. Polls show their tally as `reader` sees it.
+    pub fn page(
+        &self,
+        keys: &Keyring,
+        (after, before): (u64, u64),
+        limit: u32,
+        (newest, thread): (bool, Option<u64>),
+        reader: Option<&str>,
+    ) -> Result<Vec<MessageView>, AppError> {
+        let session = self.live()?.id;
+        let order = if newest { "DESC" } else { "ASC" };
+        // (A thread reads the range without an index on reply_to: one scan
+        // of at most the session's messages, in the object's own storage.)
+        let q = format!(
+            "SELECT {COLUMNS} FROM messages WHERE seq > ?1 AND seq < ?2
+               AND (?4 = 0 OR seq = ?4 OR reply_to = ?4) ORDER BY seq {order} LIMIT ?3"
+        );
+        // One past the largest seq is 2^53, not a safe JS integer: passed
+        // as a float, which SQLite compares with integers exactly.
+        let clamp = |n: u64| V::Float(n.min(crate::protocol::MAX_SEQ + 1) as f64);
+        let args = vec![
+            clamp(after),
+            clamp(before),
+            int(limit),
+            int(thread.unwrap_or(0)),
+        ];
+        let mut rows = self.all::<MessageRow>(&q, args)?;
+        if newest {
+            rows.reverse();
+        }
+        let mut views: Vec<MessageView> = rows
+            .into_iter()
+            .map(|r| r.into_view(keys, &session))
+            .collect();
+        if let (Some(first), Some(last)) = (views.first(), views.last()) {
+            #[derive(Deserialize)]
+            struct R {
+                seq: i64,
+                emoji: String,
+                user_id: String,
+            }
+            let reactions = self.all::<R>(
+                "SELECT seq, emoji, user_id FROM reactions WHERE seq BETWEEN ? AND ?
+                  ORDER BY seq, emoji, created_at, user_id",
+                vec![int(first.seq), int(last.seq)],
+            )?;
+            for r in reactions {
+                if let Some(v) = views.iter_mut().find(|v| v.seq == r.seq as u64) {
+                    match v.reactions.iter_mut().find(|s| s.emoji == r.emoji) {
+                        Some(s) => s.users.push(r.user_id),
+                        None => v.reactions.push(ReactionSummary {
+                            emoji: r.emoji,
+                            users: vec![r.user_id],
+                        }),
+                    }
+                }
+            }
+        }
+        let now = crate::store::now_ms();
+        self.attach_polls(keys, &mut views, (&session, now, reader))?;
+        self.attach_files(keys, &mut views, &session)?;
+        self.attach_removals(&mut views)?;
+        self.attach_mentions(&mut views)?;
+        // The reader's blocked users' messages are not theirs to see.
+        if let Some(blocked) = reader.and_then(|r| self.blocks().ok()?.get(r).cloned()) {
+            views.retain(|v| !crate::moderation::hidden(&blocked, &v.author));
+        }
+        Ok(views)
+    }
+}
