@@ -505,6 +505,8 @@ async fn until_status(user: &User, s: &str, status: u16) {
 async fn a_deployment_ban_reaches_every_session_of_the_user_and_new_ones() {
     let h = Harness::shared();
     let (owner, member, admin, s) = staffed(h, "mod-deploy").await;
+    // (D1 may not list the membership yet: the ban's second pass, after
+    // the flush that writes it, reaches the session then.)
     let (mut ws, _, _) = member.join(&s, None).await;
     let (status, x) = admin
         .call(

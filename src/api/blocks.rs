@@ -46,8 +46,7 @@ pub async fn change(
         store::blocks::remove(&home, (&me, blocked)).await?;
         204
     };
-    let dbs = store::all(&ctx.env, &ctx.require_config()?.shards)?;
-    let mut sessions = store::blocks::sessions_of(&dbs, &me, BLOCK_FANOUT_SESSIONS).await?;
+    let mut told = Vec::new();
     // Only a session of theirs: the object keeps blocks of its people only.
     if let Some(here) = here.filter(|h| crate::ids::SessionId::parse(h).is_some()) {
         let call = Call::Block {
@@ -61,11 +60,12 @@ pub async fn change(
             Ok(_) | Err(AppError::NotFound) => {}
             Err(e) => return Err(e),
         }
-        sessions.retain(|s| *s != here);
+        told.push(here);
     }
     let who = blocked.to_string();
     let blocked = who.clone();
-    fan_out(ctx, sessions, move |session| Call::Block {
+    let reach = (me.clone(), BLOCK_FANOUT_SESSIONS, told);
+    fan_out(ctx, reach, move |session| Call::Block {
         session,
         user_id: me.clone(),
         blocked: blocked.clone(),
@@ -79,34 +79,74 @@ pub async fn change(
     json(status, &json!({ "blocked": who }))
 }
 
-/// Makes one call (`make(session)`) to each session's object after the
-/// response, ten at a time; a failure is logged (`fanout_failed`) and the
-/// rest go on. For blocks and deployment-wide sanctions, which each
-/// session's object keeps for its people.
-pub fn fan_out(ctx: &Ctx, sessions: Vec<String>, make: impl Fn(String) -> Call + 'static) {
+/// Makes one call (`make(session)`) to the object of each session `user`
+/// owns or belongs to (at most `cap`, the most recently active; none of
+/// `told`), after the response, ten at a time; a failure is logged
+/// (`fanout_failed`) and the rest go on. D1 learns a new member within
+/// `REPLICATION_INTERVAL_MS`, so the sessions are listed again after twice
+/// that, and those new to the list are called too. For blocks and
+/// deployment-wide sanctions, which each session's object keeps for its
+/// people.
+pub fn fan_out(
+    ctx: &Ctx,
+    (user, cap, mut told): (String, u32, Vec<String>),
+    make: impl Fn(String) -> Call + 'static,
+) {
     let (env, trace) = (ctx.env.clone(), ctx.trace.clone());
+    let Ok(config) = ctx.require_config() else {
+        return;
+    };
+    let again_ms = 2 * config.replication_interval_ms as u64;
+    let shards = config.shards.clone();
     ctx.after_response(async move {
-        for chunk in sessions.chunks(10) {
-            let calls = chunk.iter().map(|session| {
-                let call = make(session.clone());
-                let (env, trace) = (env.clone(), trace.clone());
-                async move { internal::call_with(&env, &trace, &call).await }
-            });
-            for r in futures::future::join_all(calls).await {
-                // A session erased meanwhile has nobody to keep it for.
-                if let Err(e) = r.map(|_| ()).or_else(|e| match e {
-                    AppError::NotFound => Ok(()),
-                    e => Err(e),
-                }) {
-                    crate::runtime::log(
-                        crate::config::LogLevel::Warn,
-                        "fanout_failed",
-                        [("detail", serde_json::Value::from(e.to_string()))],
-                    );
-                }
+        let Ok(dbs) = store::all(&env, &shards) else {
+            return;
+        };
+        for pass in 0..2 {
+            if pass == 1 {
+                worker::Delay::from(std::time::Duration::from_millis(again_ms)).await;
             }
+            let listed = match store::blocks::sessions_of(&dbs, &user, cap).await {
+                Ok(l) => l,
+                Err(e) => return log_failure(&e),
+            };
+            let fresh: Vec<String> = listed.into_iter().filter(|s| !told.contains(s)).collect();
+            call_each(&env, &trace, &fresh, &make).await;
+            told.extend(fresh);
         }
     });
+}
+
+fn log_failure(e: &AppError) {
+    crate::runtime::log(
+        crate::config::LogLevel::Warn,
+        "fanout_failed",
+        [("detail", serde_json::Value::from(e.to_string()))],
+    );
+}
+
+async fn call_each(
+    env: &worker::Env,
+    trace: &crate::trace::Trace,
+    sessions: &[String],
+    make: &impl Fn(String) -> Call,
+) {
+    for chunk in sessions.chunks(10) {
+        let calls = chunk.iter().map(|session| {
+            let call = make(session.clone());
+            let (env, trace) = (env.clone(), trace.clone());
+            async move { internal::call_with(&env, &trace, &call).await }
+        });
+        for r in futures::future::join_all(calls).await {
+            // A session erased meanwhile has nobody to keep it for.
+            if let Err(e) = r.map(|_| ()).or_else(|e| match e {
+                AppError::NotFound => Ok(()),
+                e => Err(e),
+            }) {
+                log_failure(&e);
+            }
+        }
+    }
 }
 
 /// `POST /v1/admin/sanctions`: a mute or ban for the whole deployment,
@@ -123,11 +163,9 @@ pub async fn ban(
     };
     let sanction = body.into_sanction(by, now_ms())?;
     store::sanctions::put(&store::home(&ctx.env)?, &sanction).await?;
-    let dbs = store::all(&ctx.env, &ctx.require_config()?.shards)?;
-    let sessions =
-        store::blocks::sessions_of(&dbs, &sanction.user_id, SANCTION_FANOUT_SESSIONS).await?;
     let x = sanction.clone();
-    fan_out(ctx, sessions, move |session| Call::Sanction {
+    let reach = (x.user_id.clone(), SANCTION_FANOUT_SESSIONS, Vec::new());
+    fan_out(ctx, reach, move |session| Call::Sanction {
         session,
         sanction: x.clone(),
     });
@@ -141,10 +179,9 @@ pub async fn unban(ctx: &Ctx, user: &str) -> HandlerResult {
     if !store::sanctions::lift(&store::home(&ctx.env)?, user, now_ms()).await? {
         return Err(AppError::NotFound);
     }
-    let dbs = store::all(&ctx.env, &ctx.require_config()?.shards)?;
-    let sessions = store::blocks::sessions_of(&dbs, user, SANCTION_FANOUT_SESSIONS).await?;
+    let reach = (user.to_string(), SANCTION_FANOUT_SESSIONS, Vec::new());
     let user = user.to_string();
-    fan_out(ctx, sessions, move |session| Call::Lift {
+    fan_out(ctx, reach, move |session| Call::Lift {
         session,
         user_id: user.clone(),
     });
