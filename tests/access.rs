@@ -603,6 +603,17 @@ async fn every_route_admits_exactly_the_callers_its_access_level_names() {
                 let view: Value = res.json().await.unwrap();
                 path = path.replace("{attachment}", view["id"].as_str().unwrap());
             }
+            if path == "/v1/admin/sanctions/{user}" {
+                // Something to lift (for the user the path names).
+                let (status, e) = admin
+                    .call(
+                        Method::POST,
+                        "/v1/admin/sanctions",
+                        Some(json!({"user_id": "{user}", "kind": "mute", "reason": "spam"})),
+                    )
+                    .await;
+                assert_eq!(status, 201, "{e}");
+            }
             path = path.replace("{token}", "not.signed");
             if path.contains("{webhook}") {
                 // A fresh endpoint each time (one call deletes it),
