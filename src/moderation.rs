@@ -164,6 +164,39 @@ impl Sanction {
     }
 }
 
+/// A sanction as both stores keep it (the session log's `sanctions` and
+/// the home shard's): text columns, read back here.
+#[derive(Deserialize)]
+pub struct SanctionRow {
+    pub user_id: String,
+    pub kind: String,
+    pub until: Option<i64>,
+    pub reason: String,
+    pub by_id: String,
+    pub by_name: String,
+    pub at: i64,
+}
+
+/// Its columns, in the order both stores' queries name them.
+pub const SANCTION_COLUMNS: &str = "user_id, kind, until, reason, by_id, by_name, at";
+
+impl SanctionRow {
+    /// None for a kind this build does not know.
+    pub fn sanction(self) -> Option<Sanction> {
+        Some(Sanction {
+            user_id: self.user_id,
+            kind: Kind::parse(&self.kind)?,
+            until: self.until,
+            reason: Reason::parse(&self.reason).unwrap_or(Reason::Other),
+            by: UserRef {
+                id: self.by_id,
+                name: self.by_name,
+            },
+            at: self.at,
+        })
+    }
+}
+
 /// The strongest sanction of `kind` on `user_id` active at `now`, if any
 /// (a ban also stops writing).
 pub fn find<'a>(all: &'a [Sanction], user_id: &str, kind: Kind, now: i64) -> Option<&'a Sanction> {

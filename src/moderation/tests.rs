@@ -165,3 +165,27 @@ fn only_people_can_be_hidden_by_a_block() {
     assert!(!hidden(&blocked, &by("bo", AuthorKind::System)));
     assert!(!hidden(&blocked, &by("cy", AuthorKind::User)));
 }
+
+#[test]
+fn stored_sanctions_read_back_and_unknown_kinds_are_skipped() {
+    let row = |kind: &str, reason: &str| SanctionRow {
+        user_id: "u".into(),
+        kind: kind.into(),
+        until: Some(9),
+        reason: reason.into(),
+        by_id: "m".into(),
+        by_name: "Mo".into(),
+        at: 1,
+    };
+    let s = row("ban", "spam").sanction().unwrap();
+    assert_eq!(
+        (s.kind, s.reason, s.until, s.by.name.as_str()),
+        (Kind::Ban, Reason::Spam, Some(9), "Mo")
+    );
+    assert_eq!(
+        row("mute", "new-reason").sanction().unwrap().reason,
+        Reason::Other
+    );
+    assert!(row("kick", "spam").sanction().is_none());
+    assert_eq!(SANCTION_COLUMNS.split(", ").count(), 7);
+}

@@ -3,39 +3,8 @@
 
 use super::{changes, num, rows, stmt, text};
 use crate::error::AppError;
-use crate::moderation::{Kind, Reason, Sanction};
-use crate::protocol::UserRef;
-use serde::Deserialize;
+use crate::moderation::{Sanction, SanctionRow as Row, SANCTION_COLUMNS as COLUMNS};
 use worker::D1Database;
-
-#[derive(Deserialize)]
-struct Row {
-    user_id: String,
-    kind: String,
-    until: Option<i64>,
-    reason: String,
-    by_id: String,
-    by_name: String,
-    at: i64,
-}
-
-impl Row {
-    fn sanction(self) -> Option<Sanction> {
-        Some(Sanction {
-            user_id: self.user_id,
-            kind: Kind::parse(&self.kind)?,
-            until: self.until,
-            reason: Reason::parse(&self.reason).unwrap_or(Reason::Other),
-            by: UserRef {
-                id: self.by_id,
-                name: self.by_name,
-            },
-            at: self.at,
-        })
-    }
-}
-
-const COLUMNS: &str = "user_id, kind, until, reason, by_id, by_name, at";
 
 /// Puts a sanction in force, replacing the user's earlier one of its kind.
 pub async fn put(db: &D1Database, x: &Sanction) -> Result<(), AppError> {

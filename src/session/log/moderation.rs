@@ -8,7 +8,9 @@ use super::stream::Noted;
 use super::{int, s, Change, Log};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
-use crate::moderation::{Kind, Reason, Record, Removal, RemovedMessage, Sanction};
+use crate::moderation::{
+    Kind, Reason, Record, Removal, RemovedMessage, Sanction, SanctionRow, SANCTION_COLUMNS,
+};
 use crate::protocol::{MessageView, UserRef};
 use crate::session::outbox::Outbox;
 use serde::Deserialize;
@@ -61,17 +63,6 @@ impl RemovalRow {
 }
 
 const REMOVAL_COLUMNS: &str = "seq, by_id, by_name, reason, at";
-
-#[derive(Deserialize)]
-struct SanctionRow {
-    user_id: String,
-    kind: String,
-    until: Option<i64>,
-    reason: String,
-    by_id: String,
-    by_name: String,
-    at: i64,
-}
 
 impl Log {
     /// Removes message `seq` for a moderator: its original text moves to
@@ -139,26 +130,9 @@ impl Log {
         if let Some(all) = self.sanctions.borrow().as_ref() {
             return Ok(all.clone());
         }
-        let rows = self.all::<SanctionRow>(
-            "SELECT user_id, kind, until, reason, by_id, by_name, at FROM sanctions",
-            vec![],
-        )?;
-        let all: Vec<Sanction> = rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(Sanction {
-                    user_id: r.user_id,
-                    kind: Kind::parse(&r.kind)?,
-                    until: r.until,
-                    reason: Reason::parse(&r.reason).unwrap_or(Reason::Other),
-                    by: UserRef {
-                        id: r.by_id,
-                        name: r.by_name,
-                    },
-                    at: r.at,
-                })
-            })
-            .collect();
+        let q = format!("SELECT {SANCTION_COLUMNS} FROM sanctions");
+        let rows = self.all::<SanctionRow>(&q, vec![])?;
+        let all: Vec<Sanction> = rows.into_iter().filter_map(SanctionRow::sanction).collect();
         *self.sanctions.borrow_mut() = Some(all.clone());
         Ok(all)
     }
