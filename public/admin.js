@@ -266,7 +266,9 @@ function startConsole() {
       act("Mute the author for an hour", "Mute 1 h",
         () => client.sanction(item.session_id, { userId: item.author_id, kind: "mute", durationSecs: 3600, reason: top }), "small secondary"),
       act("Ban the author from the session", "Ban",
-        () => client.sanction(item.session_id, { userId: item.author_id, kind: "ban", reason: top }), "small secondary"));
+        () => client.sanction(item.session_id, { userId: item.author_id, kind: "ban", reason: top }), "small secondary"),
+      act("Ban the author from every session", "Ban everywhere",
+        () => client.sanctionEverywhere({ userId: item.author_id, kind: "ban", reason: top }), "small secondary"));
   }
   $("reports-refresh").addEventListener("click", loadReports);
   loadReports();

@@ -128,6 +128,8 @@ export declare class ConfabClient {
   /** Admin only: mutes or bans a user from a session, for `durationSecs` or until lifted. */
   sanction(id: string, s: { userId: string; kind: "mute" | "ban"; durationSecs?: number; reason: ModerationReason }): Promise<Sanction>;
   liftSanctions(id: string, userId: string): Promise<null>;
+  /** Admin only: the same for the whole deployment (`POST /v1/admin/sanctions`). */
+  sanctionEverywhere(s: { userId: string; kind: "mute" | "ban"; durationSecs?: number; reason: ModerationReason }): Promise<Sanction>;
   moderationRecord(id: string): Promise<{ removals: ({ seq: number; author_id: string; original: string; unreadable?: string } & Removal)[]; sanctions: Sanction[] }>;
   session(id: string, options?: SessionOptions): ConfabSession;
   /** Admin only: the support desk's live inbox. */

@@ -197,6 +197,11 @@ export class ConfabClient {
     const body = { user_id: userId, kind, reason, ...(durationSecs ? { duration_secs: durationSecs } : {}) };
     return this.api("POST", `/v1/admin/sessions/${enc(id)}/sanctions`, body);
   }
+  /** Admin only: mutes or bans a user from the whole deployment. */
+  sanctionEverywhere({ userId, kind, durationSecs, reason }) {
+    const body = { user_id: userId, kind, reason, ...(durationSecs ? { duration_secs: durationSecs } : {}) };
+    return this.api("POST", "/v1/admin/sanctions", body);
+  }
   /** Admin only: lifts a user's sanctions in a session. */
   liftSanctions(id, userId) {
     return this.api("DELETE", `/v1/admin/sessions/${enc(id)}/sanctions/${enc(userId)}`);

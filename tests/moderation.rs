@@ -409,7 +409,7 @@ async fn a_block_hides_the_blocked_users_messages_from_the_blocker_live_and_in_h
         .contains(&"bo before the block".to_string()));
 
     // Live: Bo's new message and his edit reach Cy, not Ann; Cy's reach Ann.
-    let (mut ann_ws, _, replayed) = ann.join(&s, Some(0)).await;
+    let (mut ann_ws, ann_hello, replayed) = ann.join(&s, Some(0)).await;
     assert!(
         replayed.iter().all(|m| m["author"]["id"] != bo.id.as_str()),
         "{replayed:?}"
@@ -425,7 +425,7 @@ async fn a_block_hides_the_blocked_users_messages_from_the_blocker_live_and_in_h
     assert_eq!(m["text"], "bo while blocked");
     let (e, _) = recv_type(&mut cy_ws, "edited").await;
     assert_eq!(e["text"], "bo edited while blocked");
-    send_msg(&mut cy_ws, "c1", "cy says hi").await;
+    let hi = send_msg(&mut cy_ws, "c1", "cy says hi").await["seq"].clone();
     let (m, skipped) = recv_type(&mut ann_ws, "message").await;
     assert_eq!(
         m["text"], "cy says hi",
@@ -434,6 +434,39 @@ async fn a_block_hides_the_blocked_users_messages_from_the_blocker_live_and_in_h
     assert!(
         skipped.iter().all(|f| f["type"] != "edited"),
         "Bo's edit reached Ann: {skipped:?}"
+    );
+    // Nor do his reactions or his typing; Cy sees both.
+    let thumbs = json!({"type": "react", "seq": hi, "emoji": "👍", "action": "add"});
+    send_json(&mut bo_ws, thumbs).await;
+    send_json(&mut bo_ws, json!({"type": "typing"})).await;
+    let (r, _) = recv_type(&mut cy_ws, "reaction").await;
+    assert_eq!(r["user"]["id"], bo.id.as_str());
+    recv_type(&mut cy_ws, "typing").await;
+    let last = send_msg(&mut cy_ws, "c2", "sentinel").await["seq"]
+        .as_u64()
+        .unwrap();
+    let (m, skipped) = recv_type(&mut ann_ws, "message").await;
+    assert_eq!(m["text"], "sentinel");
+    assert!(
+        skipped
+            .iter()
+            .all(|f| f["type"] != "reaction" && f["type"] != "typing"),
+        "Bo's reaction or typing reached Ann: {skipped:?}"
+    );
+    // A device of Ann's resuming from before: no change of Bo's either.
+    let since = ann_hello["last_change"].as_u64().unwrap();
+    let url = format!(
+        "{}changes={since}&ticket={}",
+        ann.plain_ws_url(&s, Some(last)),
+        ann.ticket(&s).await
+    );
+    let mut back = connect(&url).await;
+    let (_, replayed) = recv_type(&mut back, "synced").await;
+    assert!(
+        replayed
+            .iter()
+            .all(|f| f["user"]["id"] != bo.id.as_str() && f["text"] != "bo edited while blocked"),
+        "{replayed:?}"
     );
 
     // Unblocking shows them again.

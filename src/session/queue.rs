@@ -437,9 +437,10 @@ impl Core {
     /// an idempotency key) what it came to.
     fn apply(&self, config: &crate::config::Config, c: ChangeJob, now: i64) {
         let key = c.client_id.as_deref();
-        // An edit carries its author's text: not to those who block them.
+        // An edit carries its author's text, a reaction its author's name:
+        // neither goes to those who block them.
         let hide_from = match c.alter {
-            Alter::Edit(_) => self.blockers_of(&crate::protocol::Author {
+            Alter::Edit(_) | Alter::React(..) => self.blockers_of(&crate::protocol::Author {
                 id: c.user.id.clone(),
                 name: c.user.name.clone(),
                 kind: c.kind,

@@ -85,10 +85,16 @@ impl super::Core {
                 }
             }
         }
-        let own = self.state.get_websockets_with_tag(&user_tag(&me.user.id));
+        // Not to their own sockets, nor to those who block them.
+        let mut except = self.state.get_websockets_with_tag(&user_tag(&me.user.id));
+        except.extend(self.blockers_of(&crate::protocol::Author {
+            id: me.user.id.clone(),
+            name: me.user.name.clone(),
+            kind: me.kind,
+        }));
         self.broadcast_event_except(
             &crate::protocol::ServerFrame::Typing { user: &me.user }.to_json(),
-            &own,
+            &except,
         );
     }
 }

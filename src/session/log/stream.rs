@@ -254,6 +254,8 @@ impl Log {
                     removed: self.removal(seq)?.as_ref(),
                 }
                 .to_json(),
+                // Nor a reaction of someone the reader blocks.
+                _ if blocked.is_some_and(|b| b.contains(&r.user_id)) => continue,
                 kind => ServerFrame::Reaction {
                     seq,
                     emoji: &r.emoji,
