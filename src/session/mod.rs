@@ -29,7 +29,12 @@
 //!   change numbered after `N` to the messages it had, each changed thing
 //!   once in its current state; then a `synced` frame (`replay.rs`,
 //!   `log/stream.rs`).
-//! - *Fan-out:* every socket of every participant gets every message.
+//! - *Fan-out:* every socket of every participant gets every message,
+//!   but for the messages of people its user blocks (`fanout.rs`).
+//! - *Moderation* (`moderate.rs`, `filter.rs`): removals, mutes and
+//!   bans take effect on every socket at once; the pre-send filter
+//!   screens users' sends. *Mentions* (`mentions.rs`) reach the people
+//!   named through their per-user objects, after the commit.
 //! - *Replication:* every change reaches D1 within `REPLICATION_INTERVAL_MS`
 //!   while D1 is up, by idempotent upserts; while it is down, chat goes on
 //!   and the backlog drains when it returns (`outbox.rs`, `alarm.rs`).
