@@ -138,12 +138,10 @@ async fn call_each(
             async move { internal::call_with(&env, &trace, &call).await }
         });
         for r in futures::future::join_all(calls).await {
-            // A session erased meanwhile has nobody to keep it for.
-            if let Err(e) = r.map(|_| ()).or_else(|e| match e {
-                AppError::NotFound => Ok(()),
-                e => Err(e),
-            }) {
-                log_failure(&e);
+            match r {
+                // A session erased meanwhile has nobody to keep it for.
+                Ok(_) | Err(AppError::NotFound) => {}
+                Err(e) => log_failure(&e),
             }
         }
     }

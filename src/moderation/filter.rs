@@ -183,12 +183,6 @@ pub fn verdict(answer: &str) -> Option<Verdict> {
     }
 }
 
-/// The input a Llama Guard model classifies: the user's message as the
-/// one turn of a conversation.
-pub fn ai_input(text: &str) -> serde_json::Value {
-    serde_json::json!({ "messages": [{ "role": "user", "content": text }] })
-}
-
 /// One decision of the filter, as kept and shown to admins.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Decision {

@@ -23,8 +23,8 @@ const MODEL_TIMEOUT_MS: u64 = 5_000;
 enum Pending {
     /// Flag it once stored (the word list matched `detail`).
     Flag(String),
-    /// Ask the model once stored.
-    Ask,
+    /// Ask this model once stored.
+    Ask(String),
 }
 
 /// Sends screened and on their way to the commit, by message id.
@@ -48,8 +48,8 @@ impl Core {
                 .classify(model, &msg.text)
                 .await
                 .map(|c| (Source::Ai, c)),
-            (Check::Ai { .. }, Action::Flag) => {
-                self.screening.0.borrow_mut().insert(id, Pending::Ask);
+            (Check::Ai { model }, Action::Flag) => {
+                (self.screening.0.borrow_mut()).insert(id, Pending::Ask(model.clone()));
                 return true;
             }
         };
@@ -110,15 +110,8 @@ impl Core {
             };
             match p {
                 Pending::Flag(detail) => self.decide(decision(Source::Words, detail)),
-                Pending::Ask => {
+                Pending::Ask(model) => {
                     let Some(core) = self.me.upgrade() else {
-                        continue;
-                    };
-                    let Some(Check::Ai { model }) = crate::runtime::config(&self.env)
-                        .ok()
-                        .and_then(|c| c.filter.as_ref())
-                        .map(|f| f.check.clone())
-                    else {
                         continue;
                     };
                     let (text, made) = (text.to_string(), decision(Source::Ai, String::new()));

@@ -49,10 +49,24 @@ impl Core {
     /// close with 4003; an admin's agent sockets stay, since their access
     /// never came from membership.
     pub(super) fn revoke(&self, user_id: &str) {
+        let why = SocketError::AccessRevoked.frame(None);
+        self.tell_user(
+            user_id,
+            &why,
+            Some((close::ACCESS_REVOKED, "access_revoked")),
+        );
+    }
+
+    /// Sends `frame` to `user_id`'s user sockets, and closes them with
+    /// `end` if given. An admin's agent sockets are left alone: their
+    /// access comes from the admin role, not from the session.
+    pub(super) fn tell_user(&self, user_id: &str, frame: &str, end: Option<(u16, &str)>) {
         for ws in self.state.get_websockets_with_tag(&user_tag(user_id)) {
             if attachment(&ws).is_some_and(|a| a.kind == AuthorKind::User) {
-                send_to(&ws, &SocketError::AccessRevoked.frame(None));
-                let _ = ws.close(Some(close::ACCESS_REVOKED), Some("access_revoked"));
+                send_to(&ws, frame);
+                if let Some((code, reason)) = end {
+                    let _ = ws.close(Some(code), Some(reason));
+                }
             }
         }
     }

@@ -3,7 +3,7 @@
 //! log's (`log/moderation.rs`) and take effect on every socket at once.
 
 use super::log::Change;
-use super::sockets::{attachment, send_to, user_tag};
+use super::sockets::user_tag;
 use super::Core;
 use crate::contract::{Caller, RemoveReply};
 use crate::error::{AppError, SocketError};
@@ -76,19 +76,13 @@ impl Core {
     pub(super) fn sanction(&self, x: &Sanction) -> Result<Response, AppError> {
         let now = now_ms();
         self.log.sanction(x, now)?;
-        let refusal = SocketError::App(x.refusal(now));
-        for ws in self.state.get_websockets_with_tag(&user_tag(&x.user_id)) {
-            // An admin's agent sockets answer to the admin role, not to
-            // the session: moderation does not reach them.
-            if attachment(&ws).is_none_or(|a| a.kind != AuthorKind::User) {
-                continue;
-            }
-            send_to(&ws, &refusal.frame(None));
-            if x.kind == Kind::Ban {
-                let e = x.refusal(now);
-                let _ = ws.close(Some(e.close_code()), Some(e.code()));
-            }
-        }
+        let refusal = x.refusal(now);
+        let end = (x.kind == Kind::Ban).then(|| (refusal.close_code(), refusal.code()));
+        self.tell_user(
+            &x.user_id,
+            &SocketError::App(refusal.clone()).frame(None),
+            end,
+        );
         Ok(Response::empty()
             .map_err(AppError::internal)?
             .with_status(204))

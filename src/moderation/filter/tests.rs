@@ -79,10 +79,6 @@ fn llama_guard_answers_are_read_and_anything_else_is_not() {
     );
     assert_eq!(verdict("I cannot help with that"), None);
     assert_eq!(verdict(""), None);
-    assert_eq!(
-        ai_input("hi")["messages"][0],
-        serde_json::json!({"role": "user", "content": "hi"})
-    );
 }
 
 #[test]

@@ -156,7 +156,7 @@ pub struct Log {
     /// R2 keys of attachments dropped with their message (`files.rs`).
     unlinked: RefCell<Vec<String>>,
     /// The session's sanctions, read once (`moderation.rs`).
-    sanctions: RefCell<Option<Vec<crate::moderation::Sanction>>>,
+    sanctions: RefCell<Option<std::rc::Rc<Vec<crate::moderation::Sanction>>>>,
     /// Its members' blocks, read once (`moderation.rs`).
     blocks: RefCell<Option<std::rc::Rc<moderation::Blocks>>>,
     /// The names its people were seen by, read once (`mentions.rs`).

@@ -126,14 +126,15 @@ impl Log {
 
     /// Every sanction of the session, ended ones included until the next
     /// change prunes them; read once per instance.
-    pub fn sanctions(&self) -> Result<Vec<Sanction>, AppError> {
+    pub fn sanctions(&self) -> Result<Rc<Vec<Sanction>>, AppError> {
         if let Some(all) = self.sanctions.borrow().as_ref() {
-            return Ok(all.clone());
+            return Ok(Rc::clone(all));
         }
         let q = format!("SELECT {SANCTION_COLUMNS} FROM sanctions");
         let rows = self.all::<SanctionRow>(&q, vec![])?;
         let all: Vec<Sanction> = rows.into_iter().filter_map(SanctionRow::sanction).collect();
-        *self.sanctions.borrow_mut() = Some(all.clone());
+        let all = Rc::new(all);
+        *self.sanctions.borrow_mut() = Some(Rc::clone(&all));
         Ok(all)
     }
 
@@ -299,8 +300,12 @@ impl Log {
                 }
             })
             .collect();
-        let mut sanctions = self.sanctions()?;
-        sanctions.retain(|x| x.active(now));
+        let sanctions = self
+            .sanctions()?
+            .iter()
+            .filter(|x| x.active(now))
+            .cloned()
+            .collect();
         Ok(Record {
             removals,
             sanctions,
