@@ -70,6 +70,8 @@ pub enum AppError {
     },
     /// The message was deleted or removed already.
     MessageGone,
+    /// A new visitor's Turnstile answer did not pass siteverify.
+    ChallengeFailed,
     /// Anything unexpected. The detail is logged, the client sees a generic
     /// message and the request id.
     Internal(String),
@@ -130,6 +132,7 @@ impl AppError {
             AppError::Attachment(r) => r.status(),
             AppError::Sanctioned { .. } => 403,
             AppError::MessageGone => 409,
+            AppError::ChallengeFailed => 403,
             AppError::Internal(_) => 500,
         }
     }
@@ -158,6 +161,7 @@ impl AppError {
             AppError::Attachment(r) => r.code(),
             AppError::Sanctioned { kind, .. } => kind.code(),
             AppError::MessageGone => "message_deleted",
+            AppError::ChallengeFailed => "turnstile_failed",
             AppError::Internal(_) => "internal",
         }
     }
@@ -191,6 +195,7 @@ impl AppError {
                 crate::moderation::Kind::Ban => "a moderator banned you from this session".into(),
             },
             AppError::MessageGone => "that message was deleted".into(),
+            AppError::ChallengeFailed => "the challenge was not passed; try it again".into(),
             AppError::Internal(_) => "internal error; quote the request id when reporting".into(),
         }
     }

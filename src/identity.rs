@@ -69,9 +69,14 @@ pub async fn verify(
     let jwt = &config.jwt;
     let now = worker::Date::now().as_millis();
     let hmac = jwt.hs256_secret.as_ref().map(|s| s.expose().as_bytes());
+    let visitor = config.visitors.as_ref().map(|v| v.key.expose().as_bytes());
     let Some(url) = jwt.jwks_url.as_deref() else {
         let sets: [&[Jwk]; 1] = [&jwt.inline_keys];
-        let keys = Keys { hmac, jwks: &sets };
+        let keys = Keys {
+            hmac,
+            jwks: &sets,
+            visitor,
+        };
         return auth::verify(token, keys, &jwt.policy, now as i64, &WebCrypto).await;
     };
     // HS256 tokens need no fetched keys; do not fetch for them.
@@ -83,7 +88,11 @@ pub async fn verify(
     };
     let attempt = |remote: Rc<Vec<Jwk>>| async move {
         let sets: [&[Jwk]; 2] = [&jwt.inline_keys, &remote];
-        let keys = Keys { hmac, jwks: &sets };
+        let keys = Keys {
+            hmac,
+            jwks: &sets,
+            visitor,
+        };
         auth::verify(token, keys, &jwt.policy, now as i64, &WebCrypto).await
     };
     match attempt(remote).await {

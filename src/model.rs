@@ -38,12 +38,15 @@ where
     }
 }
 
-/// The optional pre-chat contact form.
+/// The optional pre-chat contact form: a name, an e-mail address, or
+/// both (a product decides which its form asks for; the widget's `fields`).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
-    pub name: String,
-    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 impl NewSession {
@@ -60,19 +63,28 @@ impl NewSession {
             other => other,
         };
         if let Some(c) = self.contact.as_mut() {
-            c.name = c.name.trim().to_string();
-            c.email = c.email.trim().to_string();
-            let n = c.name.chars().count();
-            if n == 0 || n > MAX_CONTACT_NAME_CHARS || c.name.chars().any(char::is_control) {
-                return Err(AppError::bad_request(
-                    "invalid_contact_name",
-                    format!("contact.name must be 1-{MAX_CONTACT_NAME_CHARS} characters"),
-                ));
+            let trim = |v: &mut Option<String>| *v = v.as_deref().map(|s| s.trim().to_string());
+            trim(&mut c.name);
+            trim(&mut c.email);
+            if let Some(name) = &c.name {
+                let n = name.chars().count();
+                if n == 0 || n > MAX_CONTACT_NAME_CHARS || name.chars().any(char::is_control) {
+                    return Err(AppError::bad_request(
+                        "invalid_contact_name",
+                        format!("contact.name must be 1-{MAX_CONTACT_NAME_CHARS} characters"),
+                    ));
+                }
             }
-            if !valid_email(&c.email) {
+            if c.email.as_deref().is_some_and(|e| !valid_email(e)) {
                 return Err(AppError::bad_request(
                     "invalid_contact_email",
                     "contact.email is not a valid email address",
+                ));
+            }
+            if c.name.is_none() && c.email.is_none() {
+                return Err(AppError::bad_request(
+                    "invalid_contact_name",
+                    "contact needs a name, an email, or both",
                 ));
             }
         }
@@ -241,7 +253,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.title.as_deref(), Some("Billing"));
-        assert_eq!(s.contact.unwrap().name, "Ann");
+        assert_eq!(s.contact.unwrap().name.as_deref(), Some("Ann"));
+        // Either field alone will do; neither will not.
+        let only_email = parse(r#"{"contact":{"email":"a@b.co"}}"#).unwrap();
+        assert_eq!(only_email.contact.unwrap().name, None);
+        assert!(parse(r#"{"contact":{"name":"Ann"}}"#).is_ok());
+        assert_eq!(
+            parse(r#"{"contact":{}}"#).unwrap_err().code(),
+            "invalid_contact_name"
+        );
         assert!(
             serde_json::from_str::<NewSession>(r#"{"contact":["Ann","ann@example.com"]}"#).is_err()
         );

@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 pub enum Page {
     Chat,
     Admin,
+    /// The embeddable widget's panel, framed by `/widget.js` on a
+    /// product's pages.
+    Widget,
 }
 
 /// Who may call a route. Dispatch checks it before the handler runs; for
@@ -76,6 +79,8 @@ pub enum Endpoint {
     Metrics,
     ClientConfig,
     DevToken,
+    /// An anonymous visitor's identity (`crate::auth::visitor`).
+    Visitors,
     /// Development only: make a handler panic (see `api::dev::fault`).
     DevFault,
     CreateSession,
@@ -220,12 +225,15 @@ pub static ROUTES: &[Spec] = {
         route(GET, "/index.html", E::Page(Page::Chat), Public, "page.chat"),
         route(GET, "/admin", E::Page(Page::Admin), Public, "page.admin"),
         route(GET, "/admin.html", E::Page(Page::Admin), Public, "page.admin"),
+        route(GET, "/widget", E::Page(Page::Widget), Public, "page.widget"),
+        route(GET, "/widget.html", E::Page(Page::Widget), Public, "page.widget"),
         route(GET, "/healthz", E::Healthz, Public, "healthz"),
         route(GET, "/readyz", E::Readyz, Public, "readyz"),
         route(GET, "/metrics", E::Metrics, Metrics, "metrics"),
         route(GET, "/v1/client-config", E::ClientConfig, Public, "client_config"),
         route(POST, "/v1/dev/token", E::DevToken, Dev, "dev.token"),
         route(POST, "/v1/dev/fault", E::DevFault, Dev, "dev.fault"),
+        route(POST, "/v1/visitors", E::Visitors, Public, "visitors.create"),
         route(POST, "/v1/sessions", E::CreateSession, User, "sessions.create"),
         route(GET, "/v1/sessions", E::ListSessions, User, "sessions.list"),
         route(GET, "/v1/sessions/{session}", E::GetSession, Member, "sessions.get"),
@@ -546,6 +554,7 @@ mod dispatch {
             E::Metrics => api::metrics::metrics(ctx).boxed_local(),
             E::DevToken => api::dev::token(req, ctx).boxed_local(),
             E::DevFault => api::dev::fault(req, ctx).boxed_local(),
+            E::Visitors => api::visitors::create(req, ctx).boxed_local(),
             E::ClientConfig => return api::dev::client_config(ctx),
             E::CreateSession => api::sessions::create(req, ctx, granted.who()?).boxed_local(),
             E::ListSessions => api::sessions::list(req, ctx, granted.who()?).boxed_local(),

@@ -48,6 +48,8 @@ fn every_branch() -> BTreeMap<String, String> {
         ("LLM_PROVIDERS", "openai,anthropic,gemini,workers_ai"),
         ("OPENAI_API_KEY", "sk-test"),
         ("MODERATION_WORDS", "buy now, cheap pills"),
+        ("TURNSTILE_SITE_KEY", "site-key"),
+        ("TURNSTILE_SECRET_KEY", "turnstile-secret"),
         ("ANTHROPIC_API_KEY", "sk-test"),
         ("GEMINI_API_KEY", "test"),
         (

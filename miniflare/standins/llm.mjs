@@ -19,6 +19,13 @@
 //
 // And a web site for link previews, under /site/ (site.mjs).
 //
+// And Cloudflare Turnstile's siteverify (form-encoded `secret`, `response`,
+// `remoteip`; the answer as Cloudflare's API gives it):
+//   POST   /turnstile/v0/siteverify   success for a response starting "pass"
+//                                     with the secret "standin-turnstile-secret";
+//                                     "unavailable" answers 500
+//   GET    /_standin/turnstile        → [{response, remoteip}, ...] checked so far
+//
 //   POST   /_standin/script   {"model": "m-x", "steps": [STEP, ...]}
 //   GET    /_standin/requests?model=m-x   → [{vendor, path, headers, body}, ...]
 // Each request for that model takes the next STEP (none left: a normal reply):
@@ -129,6 +136,7 @@ function route(method, pathname) {
 
 export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 15 } = {}) {
   const requests = [];
+  const turnstile = [];
   const scripts = new Map();
   const sockets = new Set();
   let served = 0;
@@ -164,6 +172,19 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
     if (url.pathname === "/_standin/jwks/hits" && req.method === "GET") {
       return json(200, { hits: jwks.hits, traceparent: jwks.traceparent });
     }
+    if (url.pathname === "/turnstile/v0/siteverify" && req.method === "POST") {
+      const form = new URLSearchParams(raw);
+      const response = form.get("response") ?? "";
+      turnstile.push({ response, remoteip: form.get("remoteip") });
+      if (response === "unavailable") return json(500, { error: "stand-in outage" });
+      const errors = [];
+      if (form.get("secret") !== "standin-turnstile-secret") errors.push("invalid-input-secret");
+      if (!response.startsWith("pass")) errors.push("invalid-input-response");
+      return json(200, errors.length
+        ? { success: false, "error-codes": errors, messages: [] }
+        : { success: true, challenge_ts: new Date().toISOString(), hostname: "localhost", "error-codes": [], action: "", cdata: "" });
+    }
+    if (url.pathname === "/_standin/turnstile" && req.method === "GET") return json(200, turnstile);
     // The stand-in web site for link previews (site.mjs).
     if (req.method === "GET" && (await site(url, res))) return;
     if (url.pathname === "/_standin/requests" && req.method === "GET") {

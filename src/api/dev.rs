@@ -15,7 +15,8 @@ use worker::Request;
 /// GET /v1/client-config
 ///
 /// What the bundled web pages need to know before signing in:
-/// `{"dev_sign_in": bool, "assistant": bool, "embed_origins": [...]}`.
+/// `{"dev_sign_in": bool, "assistant": bool, "embed_origins": [...],
+/// "visitors": bool, "turnstile_site_key": string|null}`.
 /// `embed_origins` is the allowlist (`ALLOWED_ORIGINS`, exact origins and
 /// `https://*.x` wildcards): the pages accept a token message only from a
 /// parent frame at one of them. Public; reveals no secret.
@@ -27,6 +28,10 @@ pub fn client_config(ctx: &Ctx) -> HandlerResult {
             "dev_sign_in": config.is_development() && config.jwt.hs256_secret.is_some(),
             "assistant": config.assistant.is_some(),
             "embed_origins": config.origins.csp_sources(),
+            "visitors": config.visitors.is_some(),
+            "turnstile_site_key": config.visitors.as_ref()
+                .and_then(|v| v.turnstile.as_ref())
+                .map(|t| t.site_key.as_str()),
         }),
     )
 }

@@ -18,6 +18,7 @@ pub mod search;
 pub mod service;
 pub mod sessions;
 pub mod tickets;
+pub mod visitors;
 pub mod webhooks;
 
 use crate::contract::{AccessReply, Call};

@@ -1,4 +1,4 @@
-//! The bundled pages' HTML (`/` and `/admin`), read from Static Assets and
+//! The bundled pages' HTML (`/`, `/admin` and the widget's `/widget`), read from Static Assets and
 //! served with headers that depend on configuration.
 //!
 //! Only these paths run the Worker first (`run_worker_first` in
@@ -29,7 +29,11 @@ pub async fn serve(req: Request, ctx: &Ctx, page: Page) -> HandlerResult {
     let html = asset.text().await.map_err(AppError::internal)?;
     let mut response = Response::from_html(html).map_err(AppError::internal)?;
     let h = response.headers_mut();
-    let policy = crate::csp::page_policy(page, &config.origins.csp_sources());
+    let turnstile = config
+        .visitors
+        .as_ref()
+        .is_some_and(|v| v.turnstile.is_some());
+    let policy = crate::csp::page_policy(page, &config.origins.csp_sources(), turnstile);
     let _ = h.set("content-security-policy", &policy);
     Ok(response)
 }

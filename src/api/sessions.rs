@@ -23,9 +23,6 @@ pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult 
     let keys = &config.keyring;
     let id = random_hex(16);
     let now = now_ms();
-    const DAY_MS: i64 = 86_400_000;
-    let day_start = now - now.rem_euclid(DAY_MS);
-    let cap = config.max_sessions_per_user_per_day;
     // The session's shard, for good: the object is told it with `init`.
     let shard = config.shards.pick(&id).clone();
     let db = store::db(&ctx.env, &shard)?;
@@ -39,12 +36,8 @@ pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult 
     {
         return Err(ban.refusal(now));
     }
-    if !store::sessions::count_new(&home, &who.user_id, (day_start, cap)).await? {
-        return Err(AppError::Quota {
-            code: "session_quota_exceeded",
-            retry_after_s: ((day_start + DAY_MS - now) / 1000).max(1) as u64,
-        });
-    }
+    let cap = config.max_sessions_per_user_per_day;
+    store::quota::take(&home, store::quota::Daily::Sessions, &who.user_id, now, cap).await?;
     store::sessions::create(
         &db,
         keys,

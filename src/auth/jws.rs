@@ -87,8 +87,14 @@ fn hs256(secret: &[u8]) -> Hmac<sha2::Sha256> {
 
 /// An HS256 token with `claims` as its payload.
 pub fn sign_hs256(claims: &Map<String, Value>, secret: &[u8]) -> String {
+    sign_hs256_header(br#"{"alg":"HS256","typ":"JWT"}"#, claims, secret)
+}
+
+/// An HS256 token whose header is `header` (JSON naming HS256; a `kid`
+/// selects a key of Confab's own, as visitor tokens' does).
+pub fn sign_hs256_header(header: &[u8], claims: &Map<String, Value>, secret: &[u8]) -> String {
     let b64 = |b: &[u8]| Base64UrlUnpadded::encode_string(b);
-    let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let header = b64(header);
     let payload = b64(Value::Object(claims.clone()).to_string().as_bytes());
     let signed = format!("{header}.{payload}");
     let mut mac = hs256(secret);

@@ -27,6 +27,7 @@ fn check_with(token: &str, policy: &Policy) -> Result<Identity, AuthError> {
     let keys = Keys {
         hmac: Some(SECRET.as_bytes()),
         jwks: &sets,
+        visitor: None,
     };
     futures::executor::block_on(verify(token, keys, policy, NOW, &NativeCheck))
 }
@@ -308,6 +309,7 @@ fn without_an_hmac_secret_hs256_is_refused() {
     let keys = Keys {
         hmac: None,
         jwks: &sets,
+        visitor: None,
     };
     let t = sign(&format!("hmac:{SECRET}"), "HS256", None, claims());
     assert_eq!(

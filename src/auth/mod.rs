@@ -12,6 +12,7 @@ pub mod jws;
 pub mod jwt;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod signer;
+pub mod visitor;
 
 use crate::error::AppError;
 use serde::{Deserialize, Serialize};

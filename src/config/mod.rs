@@ -131,6 +131,9 @@ pub struct Config {
     pub search: Option<crate::search::IndexKey>,
     /// What uploads may be (`crate::attachment`).
     pub attachments: crate::attachment::Policy,
+    /// Anonymous visitors (`crate::auth::visitor`); None unless
+    /// `ALLOW_VISITORS=on`.
+    pub visitors: Option<crate::auth::visitor::Visitors>,
     /// The pre-send filter (`crate::moderation::filter`); None when off.
     pub filter: Option<crate::moderation::filter::Filter>,
     /// The AI assistant; None when `LLM_PROVIDERS` is unset.
@@ -367,6 +370,12 @@ impl Config {
             (None, None) => Secret::new(keyring.derive_label("confab/log-pseudonym")),
         };
 
+        // Visitor tokens and credentials stay valid across key rotations
+        // only with a key of their own.
+        let visitors = crate::auth::visitor::Visitors::from_lookup(&get, &num, || {
+            keyring.derive_label("confab/visitor")
+        })?;
+
         Ok(Config {
             environment,
             log_level,
@@ -423,6 +432,7 @@ impl Config {
                 max_bytes: num(&ints::ATTACHMENT_MAX_BYTES) as u64,
                 types: attachment_types,
             },
+            visitors,
             filter: crate::moderation::filter::Filter::from_lookup(get)?,
             assistant,
         })
@@ -465,6 +475,7 @@ impl fmt::Debug for Config {
             .field("previews", &self.previews)
             .field("search", &self.search)
             .field("attachments", &self.attachments)
+            .field("visitors", &self.visitors)
             .field("assistant", &self.assistant)
             .finish()
     }

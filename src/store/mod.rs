@@ -11,6 +11,7 @@ pub mod maintenance;
 pub mod messages;
 pub mod metrics;
 pub mod moderation;
+pub mod quota;
 pub mod replica;
 pub mod sanctions;
 pub mod search;

@@ -53,10 +53,7 @@ impl SessionRow {
         let title = open(Field::SessionTitle, "title", self.title);
         let name = open(Field::ContactName, "contact.name", self.contact_name);
         let email = open(Field::ContactEmail, "contact.email", self.contact_email);
-        let contact = match (name, email) {
-            (Some(name), Some(email)) => Some(Contact { name, email }),
-            _ => None,
-        };
+        let contact = (name.is_some() || email.is_some()).then_some(Contact { name, email });
         SessionView {
             id: self.id,
             owner_id: self.owner_id,
@@ -86,38 +83,7 @@ impl SessionRow {
 const COLUMNS: &str = "id, owner_id, title, contact_name, contact_email, mode, status, assignee_id,
   assignee_name, waiting_since, first_agent_reply_at, resolved_at, last_seq, message_count, created_at, updated_at";
 
-/// Counts a new session against its owner's cap of `daily_cap` per UTC
-/// day, in the home shard (one conditional upsert, so concurrent creates
-/// cannot pass the cap, whichever shards they land in). Returns whether
-/// the session may be created. Earlier days' counts of the owner go in the
-/// same batch.
-pub async fn count_new(
-    home: &D1Database,
-    owner_id: &str,
-    (day_start, daily_cap): (i64, u32),
-) -> Result<bool, AppError> {
-    let results = home
-        .batch(vec![
-            stmt(
-                home,
-                "INSERT INTO session_quota (owner_id, day_start, created) VALUES (?1, ?2, 1)
-                 ON CONFLICT (owner_id, day_start) DO UPDATE SET created = created + 1
-                  WHERE session_quota.created < ?3
-                 RETURNING created",
-                &[text(owner_id), num(day_start), num(daily_cap as i64)],
-            )?,
-            stmt(
-                home,
-                "DELETE FROM session_quota WHERE owner_id = ?1 AND day_start < ?2",
-                &[text(owner_id), num(day_start)],
-            )?,
-        ])
-        .await
-        .map_err(AppError::internal)?;
-    Ok(!super::results::<serde_json::Value>(&results[0])?.is_empty())
-}
-
-/// Creates a session's row in `db`, its shard (after [`count_new`]).
+/// Creates a session's row in `db`, its shard (after `quota::take`).
 pub async fn create(
     db: &D1Database,
     keys: &Keyring,
@@ -135,8 +101,8 @@ pub async fn create(
             text(id),
             text(owner_id),
             opt_text(title.map(|t| keys.seal(&aad(Field::SessionTitle, id, None), t)).as_deref()),
-            opt_text(contact.map(|c| keys.seal(&aad(Field::ContactName, id, None), &c.name)).as_deref()),
-            opt_text(contact.map(|c| keys.seal(&aad(Field::ContactEmail, id, None), &c.email)).as_deref()),
+            opt_text(contact.and_then(|c| c.name.as_deref()).map(|n| keys.seal(&aad(Field::ContactName, id, None), n)).as_deref()),
+            opt_text(contact.and_then(|c| c.email.as_deref()).map(|e| keys.seal(&aad(Field::ContactEmail, id, None), e)).as_deref()),
             num(now),
         ],
     )?

@@ -207,14 +207,17 @@ impl Harness {
         }
     }
 
-    /// The runtime shared by every test in this binary. Link previews
-    /// (off by default) are on, so that every route of the table serves
-    /// (`tests/access.rs`); nothing on it previews a page.
+    /// The runtime shared by every test in this binary. Link previews and
+    /// visitors (off by default) are on, so that every route of the table
+    /// serves (`tests/access.rs`); nothing on it previews a page.
     pub fn shared() -> &'static Harness {
         static SHARED: OnceLock<Harness> = OnceLock::new();
         SHARED.get_or_init(|| {
             Harness::start(Options {
-                vars: vec![("LINK_PREVIEWS".into(), "on".into())],
+                vars: vec![
+                    ("LINK_PREVIEWS".into(), "on".into()),
+                    ("ALLOW_VISITORS".into(), "on".into()),
+                ],
                 ..Default::default()
             })
         })

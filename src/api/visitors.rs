@@ -1,0 +1,151 @@
+//! `POST /v1/visitors`: an identity for someone without an account
+//! (`crate::auth::visitor`), as the embeddable widget asks for one.
+//!
+//! A new visitor is counted against its client address's daily cap (in
+//! D1, by a keyed hash of the address) and, with Turnstile configured,
+//! must bring an answer that Turnstile's siteverify accepts. A returning
+//! visitor brings the credential it was given instead, and gets a fresh
+//! token for the same id: no challenge, no count.
+
+use crate::auth::visitor::{self, Visitors};
+use crate::error::AppError;
+use crate::http::{json, read_json, Ctx, HandlerResult};
+use crate::ids::random_hex;
+use crate::runtime::{log, timeout};
+use crate::store::{self, now_ms, quota::Daily};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Fetch, Headers, Method, Request, RequestInit};
+
+/// How long siteverify may take before the visitor is told to retry.
+const TURNSTILE_TIMEOUT_MS: u64 = 5_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewVisitor {
+    /// The name the visitor gives (the widget's pre-chat form).
+    #[serde(default)]
+    name: Option<String>,
+    /// A returning visitor's credential.
+    #[serde(default)]
+    visitor: Option<String>,
+    /// The Turnstile widget's answer (`cf-turnstile-response`).
+    #[serde(default)]
+    turnstile_token: Option<String>,
+}
+
+/// POST /v1/visitors
+///
+/// `{"name"?, "visitor"?, "turnstile_token"?}` → `{token, user_id, name,
+/// expires_in, visitor, visitor_expires_at}`: 201 for a new visitor, 200
+/// for a returning one. 404 unless `ALLOW_VISITORS=on`.
+pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
+    let config = ctx.require_config()?;
+    let settings = config.visitors.as_ref().ok_or(AppError::NotFound)?;
+    let input = read_json::<NewVisitor>(&mut req).await?;
+    let name = visitor::name(input.name.as_deref())
+        .map_err(|m| AppError::bad_request("invalid_name", m))?;
+    let key = settings.key.expose().as_bytes();
+    let now = now_ms();
+    let (id, status) = match input.visitor.as_deref() {
+        Some(credential) => {
+            let id = visitor::redeem(key, credential, now)
+                .ok_or(AppError::Unauthorized("invalid_visitor"))?;
+            (id, 200)
+        }
+        None => {
+            let ip = req.headers().get("cf-connecting-ip").ok().flatten();
+            let ip = ip.unwrap_or_else(|| "unknown".into());
+            if let Some(turnstile) = &settings.turnstile {
+                let answer = input.turnstile_token.as_deref().unwrap_or("");
+                challenge(turnstile, answer, &ip).await?;
+            }
+            let home = store::db(&ctx.env, config.shards.home())?;
+            let ip_hash = crate::auth::user_hash(config.pseudonym_key.expose().as_bytes(), &ip);
+            store::quota::take(
+                &home,
+                Daily::Visitors,
+                &ip_hash,
+                now,
+                settings.per_ip_per_day,
+            )
+            .await?;
+            (visitor::new_id(random_hex), 201)
+        }
+    };
+    json(status, &answer(settings, &id, &name, now))
+}
+
+fn answer(settings: &Visitors, id: &str, name: &str, now: i64) -> Value {
+    let key = settings.key.expose().as_bytes();
+    let ttl = settings.token_ttl_s as i64;
+    // A returning visitor's credential is renewed too, so one who keeps
+    // coming back stays recognised.
+    let (credential, ends) = visitor::credential(key, id, now, settings.remember_days);
+    json!({
+        "token": visitor::mint(key, id, name, now, ttl),
+        "user_id": id,
+        "name": name,
+        "expires_in": ttl,
+        "visitor": credential,
+        "visitor_expires_at": ends,
+    })
+}
+
+/// Checks a Turnstile answer with siteverify: 400 `turnstile_required`
+/// without one, 403 `turnstile_failed` when refused, 503 when siteverify
+/// cannot be reached in time.
+async fn challenge(turnstile: &visitor::Turnstile, answer: &str, ip: &str) -> Result<(), AppError> {
+    if answer.is_empty() || answer.len() > 2048 {
+        return Err(AppError::bad_request(
+            "turnstile_required",
+            "a Turnstile answer (turnstile_token) is required",
+        ));
+    }
+    let enc = |s: &str| js_sys_encode(s);
+    let body = format!(
+        "secret={}&response={}&remoteip={}",
+        enc(turnstile.secret.expose()),
+        enc(answer),
+        enc(ip)
+    );
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/x-www-form-urlencoded");
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let unavailable = AppError::Unavailable { check: "turnstile" };
+    let request =
+        Request::new_with_init(&turnstile.verify_url, &init).map_err(|_| unavailable.clone())?;
+    let verified = timeout(TURNSTILE_TIMEOUT_MS, async {
+        let mut res = Fetch::Request(request).send().await.ok()?;
+        if res.status_code() != 200 {
+            return None;
+        }
+        res.json::<Value>().await.ok()
+    })
+    .await
+    .flatten();
+    let Some(outcome) = verified else {
+        log(crate::config::LogLevel::Warn, "turnstile_unavailable", []);
+        return Err(unavailable);
+    };
+    if !visitor::turnstile_passed(&outcome) {
+        log(
+            crate::config::LogLevel::Info,
+            "turnstile_failed",
+            [(
+                "errors",
+                outcome.get("error-codes").cloned().unwrap_or(Value::Null),
+            )],
+        );
+        return Err(AppError::ChallengeFailed);
+    }
+    Ok(())
+}
+
+/// `encodeURIComponent`, for the form body.
+fn js_sys_encode(s: &str) -> String {
+    String::from(worker::js_sys::encode_uri_component(s))
+}
