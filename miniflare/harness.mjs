@@ -39,6 +39,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startLlmStandin } from "./standins/llm.mjs";
+import { startDemo } from "./demo.mjs";
 import { AI_BINDING_SCRIPT } from "./standins/ai-binding.mjs";
 import { KV_NO_DELETE_SCRIPT } from "./standins/kv-no-delete.mjs";
 import { D1_LATENCY_SCRIPT } from "./standins/d1-latency.mjs";
@@ -141,6 +142,8 @@ async function main() {
     // reachable although it is on loopback (README "Link previews").
     bindings.LINK_PREVIEWS = "on";
     bindings.LINK_PREVIEW_ALLOW_ORIGINS = "{llm_url}";
+    // The demo site's widget lets people chat as visitors (docs/client.md).
+    bindings.ALLOW_VISITORS = "on";
     const dotVars = readDotVars(path.join(root, ".dev.vars"));
     Object.assign(bindings, devAssistantVars(dotVars), dotVars);
   }
@@ -322,7 +325,11 @@ async function main() {
   const origin = url.origin;
   process.stdout.write(JSON.stringify({ event: "ready", url: origin, llm_url: llm.url, control_url: control.url }) + "\n");
   if (opts.dev) {
-    console.error(`\n  Confab is running at ${origin}\n  chat: ${origin}/   admin console: ${origin}/admin\n  stand-in LLM: ${llm.url}\n  state: ${opts.persist ?? "in memory"}\n`);
+    // A sample product site on another origin (localhost, the port after
+    // Confab's), with the widget embedded.
+    const demo = await startDemo({ confab: origin, port: Number(url.port) + 1 }).catch(() => startDemo({ confab: origin }));
+    console.error(`\n  Confab is running at ${origin}\n  chat: ${origin}/   admin console: ${origin}/admin\n` +
+      `  demo site with the widget: ${demo.url}/\n  stand-in LLM: ${llm.url}\n  state: ${opts.persist ?? "in memory"}\n`);
   }
 }
 

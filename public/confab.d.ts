@@ -210,6 +210,10 @@ export declare class ConfabSession extends EventTarget {
   /** Agents: hand the session back to the assistant. */
   release(): boolean;
   addEventListener<K extends keyof SessionEvents>(type: K, listener: (e: CustomEvent<SessionEvents[K]>) => void, options?: boolean | AddEventListenerOptions): void;
+  // EventTarget's own signature, which a subclass must keep.
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof SessionEvents>(type: K, listener: (e: CustomEvent<SessionEvents[K]>) => void, options?: boolean | EventListenerOptions): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }
 
 /** What happened to a session, in an inbox item. */
@@ -234,4 +238,5 @@ export declare class ConfabInbox extends EventTarget {
   connect(): void;
   close(): void;
   addEventListener<K extends keyof InboxEvents>(type: K, listener: (e: CustomEvent<InboxEvents[K]>) => void, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
 }

@@ -55,7 +55,10 @@ export class ConfabClient {
     if (typeof getToken !== "function") throw new TypeError("getToken is required");
     this.baseUrl = (baseUrl ?? globalThis.location?.origin ?? "").replace(/\/$/, "");
     this.getToken = getToken;
-    this.storage = storage ?? globalThis.localStorage;
+    // `null` keeps nothing; a page the browser denies storage (a framed
+    // page with third-party storage blocked) throws on reading
+    // localStorage at all, and then keeps nothing either.
+    this.storage = storage === undefined ? defaultStorage() : storage;
     this.WebSocket = WS ?? globalThis.WebSocket;
     this.fetch = f ?? globalThis.fetch.bind(globalThis);
   }
@@ -614,6 +617,14 @@ export class ConfabSession extends EventTarget {
   }
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function defaultStorage() {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null;
   }
 }
 
