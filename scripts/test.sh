@@ -18,8 +18,8 @@ cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 log "harness unit tests (node --test)"
 (cd miniflare && "$CONFAB_NODE" --test test/*.test.mjs)
 
-log "JS client library and browser tests (Chromium + playwright-core)"
-"$CONFAB_NODE" --test tests/browser/*.test.mjs
+log "JS client library, its package (npm pack, types, the React hook) and browser tests (Chromium + playwright-core)"
+"$CONFAB_NODE" --test tests/browser/*.test.mjs tests/js/*.test.mjs
 
 log "cargo test (native unit tests and e2e tests against workerd)"
 cargo test --all-targets
@@ -58,8 +58,11 @@ cargo run -q --example bench -- --smoke
 # 680 for moderation, blocks, the pre-send filter and mentions with the
 # per-user object (576.18 -> 674.86 KiB: 13 routes, 7 object calls, a
 # Durable Object class, about 30 serde types; BENCHMARKS.md), until won
+# back; to 684 for visitors (`POST /v1/visitors`: its handler, the
+# siteverify fetch with its timeout, the daily cap, visitor tokens and
+# credentials, the widget's page and its CSP: 673.96 -> 681.25), until won
 # back.
-BUNDLE_BUDGET_KIB=680
+BUNDLE_BUDGET_KIB=684
 
 for env in production dev; do
   log "wrangler deploy --dry-run --env $env"
