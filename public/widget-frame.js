@@ -131,6 +131,9 @@ async function visitorToken(name, turnstileToken) {
   if (!res.ok) throw new ConfabError(res.status, out.error?.code, out.error?.message, out.error?.request_id);
   visitor = { credential: out.visitor, name: out.name, id: out.user_id };
   save("visitor", visitor);
+  // The page may tell its backend, to link the conversation once the
+  // visitor signs in (docs/api.md); the id is no credential.
+  toParent({ type: "confab:visitor", id: out.user_id });
   return identity(out.token);
 }
 

@@ -214,6 +214,12 @@ iframe{border:0;width:100%;height:100%}
           if (panel.hidden && m.count > unread) chime();
           if (panel.hidden) showUnread(m.count);
           break;
+        case "confab:visitor":
+          if (typeof m.id === "string") {
+            api.visitorId = m.id;
+            o.onVisitor?.(m.id);
+          }
+          break;
         case "confab:active":
           remember("active", m.active ? "1" : null);
           break;
@@ -231,20 +237,23 @@ iframe{border:0;width:100%;height:100%}
       }
     }
     addEventListener("message", onMessage);
-
-    // The same tab, a new page: the conversation goes on where it was.
-    if (recalled("open")) open();
-    else if (recalled("active")) load();
-
-    return {
+    const api = {
       open,
       close,
+      /** The visitor's user id, once the panel has one (null for signed-in users). */
+      visitorId: null,
       destroy() {
         removeEventListener("message", onMessage);
         showUnread(0);
         host.remove();
       },
     };
+
+    // The same tab, a new page: the conversation goes on where it was.
+    if (recalled("open")) open();
+    else if (recalled("active")) load();
+
+    return api;
   }
 
   window.Confab = { mount };

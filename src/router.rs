@@ -81,6 +81,8 @@ pub enum Endpoint {
     DevToken,
     /// An anonymous visitor's identity (`crate::auth::visitor`).
     Visitors,
+    /// The product's backend links a visitor's conversations to an account.
+    LinkVisitor,
     /// Development only: make a handler panic (see `api::dev::fault`).
     DevFault,
     CreateSession,
@@ -286,6 +288,7 @@ pub static ROUTES: &[Spec] = {
         route(POST, "/v1/service/sessions/{session}/messages", E::Service(S::Post), Service, "service.post"),
         route(POST, "/v1/service/sessions/{session}/status", E::Service(S::Status), Service, "service.status"),
         route(GET, "/v1/service/sessions/{session}/transcript", E::Service(S::Transcript), Service, "service.transcript"),
+        route(POST, "/v1/service/visitors/{user}/link", E::LinkVisitor, Service, "service.link_visitor"),
         route(GET, "/v1/admin/webhooks/{webhook}/deliveries", E::Webhooks(W::Deliveries), Admin, "admin.webhooks.deliveries"),
     ]
 };
@@ -555,6 +558,7 @@ mod dispatch {
             E::DevToken => api::dev::token(req, ctx).boxed_local(),
             E::DevFault => api::dev::fault(req, ctx).boxed_local(),
             E::Visitors => api::visitors::create(req, ctx).boxed_local(),
+            E::LinkVisitor => api::visitors::link(req, ctx, &removed, granted.who()?).boxed_local(),
             E::ClientConfig => return api::dev::client_config(ctx),
             E::CreateSession => api::sessions::create(req, ctx, granted.who()?).boxed_local(),
             E::ListSessions => api::sessions::list(req, ctx, granted.who()?).boxed_local(),

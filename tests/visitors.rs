@@ -197,3 +197,82 @@ async fn turnstile_answers_are_checked_with_siteverify() {
         .iter()
         .all(|r| r["remoteip"].as_str().is_some_and(|ip| !ip.is_empty())));
 }
+
+#[tokio::test]
+async fn the_products_backend_links_a_visitors_conversations_to_the_account_they_sign_in_to() {
+    const SERVICE: &str = "svc-visitors-0123456789abcdef0123456789";
+    let h = harness(&[("ALLOW_VISITORS", "on"), ("SERVICE_TOKEN", SERVICE)]);
+    let (_, v) = visitor(&h, json!({"name": "Vera"})).await;
+    let vera = as_user(&h, &v);
+    let first = vera.create_session("first question").await;
+    let (mut ws, _, _) = vera.join(&first, None).await;
+    send_msg(&mut ws, "v-1", "asked before signing in").await;
+    let second = vera.create_session("second question").await;
+    let account = User::new(&h, "account");
+    let (status, _) = account
+        .call(Method::GET, &format!("/v1/sessions/{first}"), None)
+        .await;
+    assert_eq!(status, 404, "not the account's yet");
+
+    let link = |visitor_id: String, body: Value, bearer: String| {
+        let url = format!("{}/v1/service/visitors/{visitor_id}/link", h.url);
+        async move {
+            let res = http()
+                .post(url)
+                .bearer_auth(bearer)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let body = json!({"user_id": account.id});
+    for _ in 0..2 {
+        // Twice: the second changes nothing.
+        let (status, linked) = link(vera.id.clone(), body.clone(), SERVICE.into()).await;
+        assert_eq!(status, 200, "{linked}");
+        let mut got: Vec<&str> = linked["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        got.sort();
+        let mut want = vec![first.as_str(), second.as_str()];
+        want.sort();
+        assert_eq!(got, want);
+    }
+    // The account now reads and continues them; the visitor still has them.
+    assert_eq!(
+        account.history_texts(&first).await,
+        vec!["asked before signing in"]
+    );
+    let (mut acct_ws, _, _) = account.join(&first, None).await;
+    send_msg(&mut acct_ws, "a-1", "signed in now").await;
+    assert_eq!(
+        vera.history_texts(&first).await,
+        vec!["asked before signing in", "signed in now"]
+    );
+
+    // Only the product's backend may link, and only a visitor to an account.
+    let (status, _) = link(vera.id.clone(), body.clone(), account.token.clone()).await;
+    assert_eq!(status, 404);
+    let (status, b) = link("alice".into(), body.clone(), SERVICE.into()).await;
+    assert_eq!(
+        (status, b["error"]["code"].as_str()),
+        (400, Some("invalid_visitor_id"))
+    );
+    let other = json!({"user_id": "visitor-ffffffffffffffffffffffffffffffff"});
+    let (status, b) = link(vera.id.clone(), other, SERVICE.into()).await;
+    assert_eq!(
+        (status, b["error"]["code"].as_str()),
+        (400, Some("invalid_user_id"))
+    );
+    // A visitor with no conversation links none.
+    let (_, nobody) = visitor(&h, json!({})).await;
+    let id = nobody["user_id"].as_str().unwrap().to_string();
+    let (status, b) = link(id, body, SERVICE.into()).await;
+    assert_eq!((status, b["sessions"].clone()), (200, json!([])));
+}

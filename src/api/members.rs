@@ -38,17 +38,29 @@ pub async fn add(
     let input = read_json::<NewMember>(&mut req).await?;
     // The same rule as a token's `sub`: anyone who can sign in can be added.
     let user = UserId::parse(input.user_id).ok_or_else(UserId::refused)?;
+    add_to(ctx, session_id, grant.caller(ctx), &user).await?;
+    json(201, &json!({ "user_id": user.as_str() }))
+}
+
+/// Makes `user` a member of `session_id` as `caller` (idempotent): the
+/// object gets the user's blocks and deployment sanctions with them.
+pub async fn add_to(
+    ctx: &Ctx,
+    session_id: &str,
+    caller: crate::contract::Caller,
+    user: &UserId,
+) -> Result<(), AppError> {
     let home = crate::store::home(&ctx.env)?;
     let call = Call::AddMember {
         session: session_id.to_string(),
-        caller: grant.caller(ctx),
+        caller,
         user_id: user.as_str().to_string(),
         blocks: crate::store::blocks::list(&home, user.as_str()).await?,
         sanctions: crate::store::sanctions::of(&home, user.as_str(), crate::store::now_ms())
             .await?,
     };
     internal::call(ctx, &call).await?;
-    json(201, &json!({ "user_id": user.as_str() }))
+    Ok(())
 }
 
 /// DELETE /v1/sessions/:id/members/:user_id

@@ -17,6 +17,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Fetch, Headers, Method, Request, RequestInit};
 
+/// The most conversations of one visitor a link reaches.
+const MAX_LINKED_SESSIONS: u32 = 100;
+
 /// How long siteverify may take before the visitor is told to retry.
 const TURNSTILE_TIMEOUT_MS: u64 = 5_000;
 
@@ -74,6 +77,54 @@ pub async fn create(mut req: Request, ctx: &Ctx) -> HandlerResult {
         }
     };
     json(status, &answer(settings, &id, &name, now))
+}
+
+/// POST /v1/service/visitors/{visitor_id}/link
+///
+/// The product's backend, once a visitor has signed in: `{"user_id": …}`
+/// (their account) becomes a member of each of the visitor's conversations
+/// (the newest 100), so the account sees and continues them. The visitor
+/// keeps them too. Idempotent: `200 {"visitor_id", "user_id", "sessions"}`.
+pub async fn link(
+    mut req: Request,
+    ctx: &Ctx,
+    visitor_id: &str,
+    grant: super::access::Grant,
+) -> HandlerResult {
+    if !visitor::is_visitor_id(visitor_id) {
+        return Err(AppError::bad_request(
+            "invalid_visitor_id",
+            "the path names no visitor (visitor- and 32 hex digits)",
+        ));
+    }
+    let input = read_json::<crate::model::NewMember>(&mut req).await?;
+    let user = crate::ids::UserId::parse(input.user_id).ok_or_else(crate::ids::UserId::refused)?;
+    if visitor::is_visitor_id(user.as_str()) {
+        return Err(AppError::bad_request(
+            "invalid_user_id",
+            "user_id must be an account's, not another visitor's",
+        ));
+    }
+    let config = ctx.require_config()?;
+    let dbs = store::all(&ctx.env, &config.shards)?;
+    let sessions = store::sessions::owned_by(&dbs, visitor_id, MAX_LINKED_SESSIONS).await?;
+    // The service acts as an admin in the sessions it reaches (as for its
+    // other routes), so the owner-level member change is allowed.
+    let caller = crate::contract::Caller {
+        user: crate::protocol::UserRef {
+            id: grant.who.user_id.clone(),
+            name: grant.who.name.clone(),
+        },
+        admin: true,
+        need: crate::router::Access::Service,
+    };
+    for id in &sessions {
+        super::members::add_to(ctx, id, caller.clone(), &user).await?;
+    }
+    json(
+        200,
+        &json!({ "visitor_id": visitor_id, "user_id": user.as_str(), "sessions": sessions }),
+    )
 }
 
 fn answer(settings: &Visitors, id: &str, name: &str, now: i64) -> Value {

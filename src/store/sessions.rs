@@ -150,6 +150,30 @@ async fn list_for_user_in(
     super::rows(stmt(db, &sql, &[text(user_id), t, id, num(limit)])?).await
 }
 
+/// The ids of the sessions `owner` owns, newest first, at most `limit`
+/// (every shard asked).
+pub async fn owned_by(
+    dbs: &[D1Database],
+    owner: &str,
+    limit: u32,
+) -> Result<Vec<String>, AppError> {
+    #[derive(serde::Deserialize)]
+    struct Row {
+        id: String,
+        created_at: i64,
+    }
+    let pages = super::each(dbs, |db| async move {
+        let sql = "SELECT id, created_at FROM sessions WHERE owner_id = ?1
+                    ORDER BY created_at DESC, id DESC LIMIT ?2";
+        super::rows::<Row>(stmt(db, sql, &[text(owner), num(limit)])?).await
+    })
+    .await?;
+    let rows = crate::shards::merge(pages, limit as usize, |a, b| {
+        (b.created_at, &b.id).cmp(&(a.created_at, &a.id))
+    });
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
 /// A session in the admin listing: its view plus the figures it sorts by.
 #[derive(serde::Serialize)]
 pub struct AdminRow {

@@ -144,6 +144,10 @@ test("a visitor chats from a product's page: pre-chat form, streaming reply, unr
   assert.equal(await f.locator("body").evaluate(() => {
     try { return localStorage.length; } catch { return "denied"; }
   }), "denied");
+  // The page learns the visitor's id (to link the conversation to an
+  // account later), never a token.
+  const visitorId = await v.page.evaluate(() => window.Confab.widget.visitorId);
+  assert.match(visitorId, /^visitor-[0-9a-f]{32}$/);
   const session = await v.page.evaluate(() =>
     JSON.parse(Object.entries(localStorage).find(([k]) => k.startsWith("confab.widget.host.confab.widget.session."))[1]));
   // Contact details reached the session, as today's contact does.
