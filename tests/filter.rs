@@ -11,16 +11,6 @@ use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-fn harness(vars: &[(&str, &str)]) -> Harness {
-    Harness::start(Options {
-        vars: vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Default::default()
-    })
-}
-
 /// The filter's decisions about `session`, once there are `n` (the flush
 /// writes them to the home shard shortly after they are made).
 async fn decisions(admin: &User, session: &str, n: usize) -> Vec<Value> {
@@ -44,7 +34,7 @@ async fn decisions(admin: &User, session: &str, n: usize) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_word_list_blocks_before_anything_is_stored_and_admins_see_the_decision() {
-    let h = harness(&[
+    let h = Harness::with_vars(&[
         ("MODERATION_FILTER", "words"),
         ("MODERATION_WORDS", "cheap pills, scam"),
         ("MODERATION_ACTION", "block"),
@@ -97,7 +87,7 @@ async fn a_word_list_blocks_before_anything_is_stored_and_admins_see_the_decisio
 #[tokio::test]
 async fn a_moderation_model_flags_after_the_ack_into_the_queue() {
     let model = format!("@cf/standin/{}", unique("guard"));
-    let h = harness(&[("MODERATION_FILTER", "ai"), ("MODERATION_AI_MODEL", &model)]);
+    let h = Harness::with_vars(&[("MODERATION_FILTER", "ai"), ("MODERATION_AI_MODEL", &model)]);
     h.script(&model, json!([{"text": "unsafe\nS10"}, {"text": "safe"}]))
         .await;
     let u = User::new(&h, "judged");

@@ -122,11 +122,7 @@ async fn sessions_per_day_and_unspent_tickets_are_capped() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 429);
-    let retry: u64 = res.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&res);
     assert!(
         (1..=86_400).contains(&retry),
         "until the next UTC day: {retry}"

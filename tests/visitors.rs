@@ -9,16 +9,6 @@ use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-fn harness(vars: &[(&str, &str)]) -> Harness {
-    Harness::start(Options {
-        vars: vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Default::default()
-    })
-}
-
 async fn visitor(h: &Harness, body: Value) -> (u16, Value) {
     let res = http()
         .post(format!("{}/v1/visitors", h.url))
@@ -41,7 +31,7 @@ fn as_user(h: &Harness, v: &Value) -> User {
 
 #[tokio::test]
 async fn visitors_are_refused_unless_the_deployment_allows_them() {
-    let h = &harness(&[]);
+    let h = &Harness::with_vars(&[]);
     let (status, body) = visitor(h, json!({"name": "Vera"})).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -54,7 +44,7 @@ async fn visitors_are_refused_unless_the_deployment_allows_them() {
 
 #[tokio::test]
 async fn a_visitor_chats_comes_back_as_themselves_and_is_never_more_than_a_visitor() {
-    let h = harness(&[("ALLOW_VISITORS", "on"), ("VISITORS_PER_IP_PER_DAY", "3")]);
+    let h = Harness::with_vars(&[("ALLOW_VISITORS", "on"), ("VISITORS_PER_IP_PER_DAY", "3")]);
     let (_, _, config) = get_json(&h.url, "/v1/client-config").await;
     assert_eq!(config["visitors"], true);
 
@@ -136,11 +126,7 @@ async fn a_visitor_chats_comes_back_as_themselves_and_is_never_more_than_a_visit
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 429);
-    let retry: u64 = res.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&res);
     assert!((1..=86_400).contains(&retry), "{retry}");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "visitor_quota");
@@ -150,7 +136,7 @@ async fn a_visitor_chats_comes_back_as_themselves_and_is_never_more_than_a_visit
 
 #[tokio::test]
 async fn turnstile_answers_are_checked_with_siteverify() {
-    let h = harness(&[
+    let h = Harness::with_vars(&[
         ("ALLOW_VISITORS", "on"),
         ("TURNSTILE_SITE_KEY", "standin-site-key"),
         ("TURNSTILE_SECRET_KEY", "standin-turnstile-secret"),
@@ -201,7 +187,7 @@ async fn turnstile_answers_are_checked_with_siteverify() {
 #[tokio::test]
 async fn the_products_backend_links_a_visitors_conversations_to_the_account_they_sign_in_to() {
     const SERVICE: &str = "svc-visitors-0123456789abcdef0123456789";
-    let h = harness(&[("ALLOW_VISITORS", "on"), ("SERVICE_TOKEN", SERVICE)]);
+    let h = Harness::with_vars(&[("ALLOW_VISITORS", "on"), ("SERVICE_TOKEN", SERVICE)]);
     let (_, v) = visitor(&h, json!({"name": "Vera"})).await;
     let vera = as_user(&h, &v);
     let first = vera.create_session("first question").await;

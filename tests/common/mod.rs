@@ -100,6 +100,17 @@ pub fn node() -> PathBuf {
 }
 
 impl Harness {
+    /// A runtime of its own with these variables set.
+    pub fn with_vars(vars: &[(&str, &str)]) -> Harness {
+        Harness::start(Options {
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        })
+    }
+
     pub fn start(opts: Options) -> Harness {
         let root = root();
         assert!(
@@ -583,6 +594,15 @@ pub async fn next_text(ws: &mut Ws, secs: u64) -> Option<String> {
 
 pub async fn send_text(ws: &mut Ws, text: &str) {
     ws.send(Message::text(text)).await.unwrap();
+}
+
+/// A response's `Retry-After`, in whole seconds.
+pub fn retry_after(res: &reqwest::Response) -> u64 {
+    res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 pub fn now_ms() -> i64 {
