@@ -22,7 +22,7 @@
 //! secret derived from the keyring, with the purpose (`upload`, `file`)
 //! inside the MAC so that one kind cannot stand in for the other.
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// Most attachments one message may carry.
 pub const MAX_PER_MESSAGE: usize = 10;
@@ -284,73 +284,22 @@ pub struct Link {
     pub expires_at: i64,
 }
 
-/// What a signed token is for; part of its MAC.
-pub trait Claims: Serialize + DeserializeOwned {
-    const PURPOSE: &'static str;
-    fn expires_at(&self) -> i64;
-}
+// The URLs' tokens are signed as the deployment's other self-signed
+// tokens are (`crate::signed`), each purpose part of its MAC.
+pub use crate::signed::{sign, verify, Claims, TokenError};
 
 impl Claims for Ticket {
-    const PURPOSE: &'static str = "upload";
+    const PURPOSE: &'static str = "attachment/upload";
     fn expires_at(&self) -> i64 {
         self.expires_at
     }
 }
 
 impl Claims for Link {
-    const PURPOSE: &'static str = "file";
+    const PURPOSE: &'static str = "attachment/file";
     fn expires_at(&self) -> i64 {
         self.expires_at
     }
-}
-
-fn mac(secret: &[u8], purpose: &str, payload: &str) -> hmac::Hmac<sha2::Sha256> {
-    use hmac::Mac;
-    let mut m = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
-        .expect("HMAC takes any key length");
-    m.update(b"confab/attachment/");
-    m.update(purpose.as_bytes());
-    m.update(b"/");
-    m.update(payload.as_bytes());
-    m
-}
-
-/// The URL-safe token for `claims`.
-pub fn sign<C: Claims>(secret: &[u8], claims: &C) -> String {
-    use base64ct::{Base64UrlUnpadded as B64, Encoding};
-    use hmac::Mac;
-    let json = serde_json::to_vec(claims).expect("claims serialize");
-    let payload = B64::encode_string(&json);
-    let tag = mac(secret, C::PURPOSE, &payload).finalize().into_bytes();
-    format!("{payload}.{}", B64::encode_string(&tag))
-}
-
-/// Why a token was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenError {
-    /// Not a token, or not signed by this deployment for this purpose:
-    /// answered as a path that does not exist.
-    Invalid,
-    Expired,
-}
-
-/// The claims of a token this deployment signed for `C`'s purpose, if it
-/// has not expired at `now`. The MAC is checked in constant time before
-/// the claims are parsed.
-pub fn verify<C: Claims>(secret: &[u8], token: &str, now: i64) -> Result<C, TokenError> {
-    use base64ct::{Base64UrlUnpadded as B64, Encoding};
-    use hmac::Mac;
-    let (payload, tag) = token.split_once('.').ok_or(TokenError::Invalid)?;
-    let tag = B64::decode_vec(tag).map_err(|_| TokenError::Invalid)?;
-    mac(secret, C::PURPOSE, payload)
-        .verify_slice(&tag)
-        .map_err(|_| TokenError::Invalid)?;
-    let json = B64::decode_vec(payload).map_err(|_| TokenError::Invalid)?;
-    let claims: C = serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)?;
-    if claims.expires_at() <= now {
-        return Err(TokenError::Expired);
-    }
-    Ok(claims)
 }
 
 /// Whether `bytes` begin the way files of `kind` do. Text must be UTF-8

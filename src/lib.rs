@@ -30,6 +30,7 @@ pub mod router;
 pub mod search;
 pub mod service;
 pub mod shards;
+pub mod signed;
 pub mod sort;
 #[cfg(target_arch = "wasm32")]
 mod store;

@@ -96,9 +96,21 @@ async fn a_visitor_chats_comes_back_as_themselves_and_is_never_more_than_a_visit
     assert_eq!(status, 200);
     assert_eq!(list["sessions"][0]["id"], s.as_str(), "{list}");
 
-    // A credential for another id, or changed in any way, is refused.
-    let forged = credential.replacen("visitor-", "visitor-0", 1);
-    for bad in [forged.as_str(), "cv1.visitor-1.1.AAAA", "nonsense"] {
+    // A credential changed in any way is refused (claims or tag; the unit
+    // tests in src/auth/visitor.rs forge each claim).
+    let flip = |c: char| if c == 'A' { 'B' } else { 'A' };
+    let (payload, tag) = credential.split_once('.').unwrap();
+    let mut p = payload.chars();
+    let other_claims = format!("{}{}.{tag}", flip(p.next().unwrap()), p.as_str());
+    let mut t: Vec<char> = tag.chars().collect();
+    t[0] = flip(t[0]);
+    let other_tag = format!("{payload}.{}", t.iter().collect::<String>());
+    for bad in [
+        other_claims.as_str(),
+        other_tag.as_str(),
+        "cv1.visitor-1.1.AAAA",
+        "nonsense",
+    ] {
         let (status, body) = visitor(&h, json!({"visitor": bad})).await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
@@ -159,6 +171,15 @@ async fn turnstile_answers_are_checked_with_siteverify() {
     let (status, body) = visitor(&h, json!({"turnstile_token": "unavailable"})).await;
     assert_eq!((status, code(&body).as_deref()), (503, Some("unavailable")));
     assert!(!body.to_string().contains("stand-in outage"), "{body}");
+    // A siteverify that never answers is cut off after 5 s.
+    let started = std::time::Instant::now();
+    let (status, body) = visitor(&h, json!({"turnstile_token": "hang"})).await;
+    assert_eq!((status, code(&body).as_deref()), (503, Some("unavailable")));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
     let (status, ok) = visitor(&h, json!({"turnstile_token": "pass-1", "name": "Ann"})).await;
     assert_eq!(status, 201, "{ok}");
     // A returning visitor needs no new challenge.
@@ -178,7 +199,7 @@ async fn turnstile_answers_are_checked_with_siteverify() {
         .iter()
         .map(|r| r["response"].as_str().unwrap())
         .collect();
-    assert_eq!(answers, ["wrong", "unavailable", "pass-1"]);
+    assert_eq!(answers, ["wrong", "unavailable", "hang", "pass-1"]);
     assert!(seen
         .iter()
         .all(|r| r["remoteip"].as_str().is_some_and(|ip| !ip.is_empty())));

@@ -23,7 +23,7 @@
 // `remoteip`; the answer as Cloudflare's API gives it):
 //   POST   /turnstile/v0/siteverify   success for a response starting "pass"
 //                                     with the secret "standin-turnstile-secret";
-//                                     "unavailable" answers 500
+//                                     "unavailable" answers 500, "hang" never answers
 //   GET    /_standin/turnstile        → [{response, remoteip}, ...] checked so far
 //
 //   POST   /_standin/script   {"model": "m-x", "steps": [STEP, ...]}
@@ -177,6 +177,7 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
       const response = form.get("response") ?? "";
       turnstile.push({ response, remoteip: form.get("remoteip") });
       if (response === "unavailable") return json(500, { error: "stand-in outage" });
+      if (response === "hang") return; // never answered: the worker's timeout must act
       const errors = [];
       if (form.get("secret") !== "standin-turnstile-secret") errors.push("invalid-input-secret");
       if (!response.startsWith("pass")) errors.push("invalid-input-response");

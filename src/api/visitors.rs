@@ -147,18 +147,18 @@ fn answer(settings: &Visitors, id: &str, name: &str, now: i64) -> Value {
 /// without one, 403 `turnstile_failed` when refused, 503 when siteverify
 /// cannot be reached in time.
 async fn challenge(turnstile: &visitor::Turnstile, answer: &str, ip: &str) -> Result<(), AppError> {
+    // Turnstile's answers are at most 2048 characters (its documentation).
     if answer.is_empty() || answer.len() > 2048 {
         return Err(AppError::bad_request(
             "turnstile_required",
-            "a Turnstile answer (turnstile_token) is required",
+            "a Turnstile answer (turnstile_token, at most 2048 characters) is required",
         ));
     }
-    let enc = |s: &str| js_sys_encode(s);
     let body = format!(
         "secret={}&response={}&remoteip={}",
-        enc(turnstile.secret.expose()),
-        enc(answer),
-        enc(ip)
+        form_encode(turnstile.secret.expose()),
+        form_encode(answer),
+        form_encode(ip)
     );
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/x-www-form-urlencoded");
@@ -169,8 +169,15 @@ async fn challenge(turnstile: &visitor::Turnstile, answer: &str, ip: &str) -> Re
     let unavailable = AppError::Unavailable { check: "turnstile" };
     let request =
         Request::new_with_init(&turnstile.verify_url, &init).map_err(|_| unavailable.clone())?;
+    // A siteverify that does not answer in time is cut off, as a link
+    // preview's fetch is, not left running after the response.
+    let controller = worker::AbortController::default();
+    let signal = controller.signal();
     let verified = timeout(TURNSTILE_TIMEOUT_MS, async {
-        let mut res = Fetch::Request(request).send().await.ok()?;
+        let mut res = Fetch::Request(request)
+            .send_with_signal(&signal)
+            .await
+            .ok()?;
         if res.status_code() != 200 {
             return None;
         }
@@ -179,6 +186,7 @@ async fn challenge(turnstile: &visitor::Turnstile, answer: &str, ip: &str) -> Re
     .await
     .flatten();
     let Some(outcome) = verified else {
+        controller.abort();
         log(crate::config::LogLevel::Warn, "turnstile_unavailable", []);
         return Err(unavailable);
     };
@@ -197,6 +205,6 @@ async fn challenge(turnstile: &visitor::Turnstile, answer: &str, ip: &str) -> Re
 }
 
 /// `encodeURIComponent`, for the form body.
-fn js_sys_encode(s: &str) -> String {
+fn form_encode(s: &str) -> String {
     String::from(worker::js_sys::encode_uri_component(s))
 }

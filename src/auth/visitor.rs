@@ -13,14 +13,14 @@
 //! `VISITOR_REMEMBER_DAYS`, that it was given this visitor id. Redeemed at
 //! the same route, it gives a fresh token for the same id, so a returning
 //! visitor finds their conversation and a token that runs out is renewed
-//! without asking anything again. It is stateless (a MAC over the id and
-//! its end), so it cannot be withdrawn one by one; a ban by user id
+//! without asking anything again. It is a self-signed token of its own
+//! purpose (`crate::signed`: the id and its end under the visitor key), so
+//! it is stateless and cannot be withdrawn one by one; a ban by user id
 //! (`crate::moderation`) stops the visitor instead.
 
 use super::jws::sign_hs256_header;
 use super::{AuthError, Identity, Policy};
 use crate::config::Secret;
-use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::{Map, Value};
 
 /// The `kid` of visitor tokens: it selects [`Visitors::key`].
@@ -33,8 +33,6 @@ pub const ID_PREFIX: &str = "visitor-";
 pub const DEFAULT_NAME: &str = "Visitor";
 /// Longest name a visitor may give, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
-/// The credential format's version, its first dot-separated part.
-const CREDENTIAL_VERSION: &str = "cv1";
 /// Random bytes in a visitor id (hex: 32 characters).
 const ID_BYTES: usize = 16;
 
@@ -182,49 +180,38 @@ pub fn identity(mut who: Identity) -> Result<Identity, AuthError> {
     Ok(who)
 }
 
-fn mac(key: &[u8], id: &str, expires_s: i64) -> [u8; 32] {
-    let data = format!("{CREDENTIAL_VERSION}|{id}|{expires_s}");
-    crate::crypto::hmac_sha256(key, data.as_bytes())
+/// A credential's claims (`crate::signed`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Credential {
+    /// The visitor's id.
+    v: String,
+    /// When it ends (unix ms).
+    exp: i64,
+}
+
+impl crate::signed::Claims for Credential {
+    const PURPOSE: &'static str = "visitor/credential";
+    fn expires_at(&self) -> i64 {
+        self.exp
+    }
 }
 
 /// A credential for visitor `id`, good for `days` from `now_ms`, and the
 /// moment it ends (unix ms).
 pub fn credential(key: &[u8], id: &str, now_ms: i64, days: u32) -> (String, i64) {
-    let expires_s = now_ms.div_euclid(1000) + days as i64 * 86_400;
-    let sig = Base64UrlUnpadded::encode_string(&mac(key, id, expires_s));
-    (
-        format!("{CREDENTIAL_VERSION}.{id}.{expires_s}.{sig}"),
-        expires_s * 1000,
-    )
+    let exp = now_ms + days as i64 * 86_400_000;
+    let claims = Credential {
+        v: id.to_string(),
+        exp,
+    };
+    (crate::signed::sign(key, &claims), exp)
 }
 
 /// The visitor id a credential proves at `now_ms`; None when it is
-/// malformed, forged or past its end.
+/// malformed, forged, made for another purpose or past its end.
 pub fn redeem(key: &[u8], credential: &str, now_ms: i64) -> Option<String> {
-    let mut parts = credential.split('.');
-    let (Some(CREDENTIAL_VERSION), Some(id), Some(expires), Some(sig), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
-    let expires_s: i64 = expires.parse().ok()?;
-    if !is_visitor_id(id) || expires_s.saturating_mul(1000) < now_ms {
-        return None;
-    }
-    let given = Base64UrlUnpadded::decode_vec(sig).ok()?;
-    let want = mac(key, id, expires_s);
-    // Constant time: the comparison does not stop at the first difference.
-    let same = given.len() == want.len()
-        && given
-            .iter()
-            .zip(want)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    same.then(|| id.to_string())
+    let claims: Credential = crate::signed::verify(key, credential, now_ms).ok()?;
+    is_visitor_id(&claims.v).then_some(claims.v)
 }
 
 /// What siteverify answered: `{"success": bool, "error-codes": [...]}`.
@@ -238,6 +225,7 @@ mod tests {
     use super::*;
     use crate::auth::jwt::{verify, Keys};
     use crate::auth::signer::NativeCheck;
+    use base64ct::{Base64UrlUnpadded, Encoding};
 
     const KEY: &[u8] = b"visitor-key-0123456789abcdef0123";
     const PRODUCT: &[u8] = b"product-secret-0123456789abcdef0";
@@ -310,26 +298,51 @@ mod tests {
         let (c, ends) = credential(KEY, ID, NOW, 30);
         assert_eq!(ends, NOW + 30 * 86_400_000);
         assert_eq!(redeem(KEY, &c, NOW).as_deref(), Some(ID));
-        assert_eq!(redeem(KEY, &c, ends), Some(ID.to_string()));
-        assert_eq!(redeem(KEY, &c, ends + 1000), None);
+        assert_eq!(redeem(KEY, &c, ends - 1).as_deref(), Some(ID));
+        assert_eq!(redeem(KEY, &c, ends), None);
         assert_eq!(redeem(PRODUCT, &c, NOW), None);
-        // Another id, a later end, or a changed version: the MAC fails.
-        let parts: Vec<&str> = c.split('.').collect();
+        // Claims changed in any way: the tag no longer matches.
+        let (payload, tag) = c.split_once('.').unwrap();
+        let json = String::from_utf8(Base64UrlUnpadded::decode_vec(payload).unwrap()).unwrap();
+        let forge = |json: String| {
+            format!(
+                "{}.{tag}",
+                Base64UrlUnpadded::encode_string(json.as_bytes())
+            )
+        };
         let other = "visitor-ffffffffffffffffffffffffffffffff";
         for bad in [
-            format!("cv1.{other}.{}.{}", parts[2], parts[3]),
-            format!(
-                "cv1.{ID}.{}.{}",
-                parts[2].parse::<i64>().unwrap() + 1,
-                parts[3]
-            ),
-            format!("cv2.{ID}.{}.{}", parts[2], parts[3]),
-            format!("{c}.x"),
-            "cv1.alice.1.AAAA".into(),
+            forge(json.replace(ID, other)),
+            forge(json.replace(&ends.to_string(), &(ends + 86_400_000).to_string())),
+            format!("{c}x"),
+            "nonsense".into(),
             String::new(),
         ] {
             assert_eq!(redeem(KEY, &bad, NOW), None, "{bad}");
         }
+        // A token this key signed for another purpose is no credential.
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Other {
+            v: String,
+            exp: i64,
+        }
+        impl crate::signed::Claims for Other {
+            const PURPOSE: &'static str = "attachment/file";
+            fn expires_at(&self) -> i64 {
+                self.exp
+            }
+        }
+        let elsewhere = crate::signed::sign(
+            KEY,
+            &Other {
+                v: ID.into(),
+                exp: ends,
+            },
+        );
+        assert_eq!(redeem(KEY, &elsewhere, NOW), None);
+        // A valid signature over an id that is not a visitor's proves nothing.
+        let (alice, _) = credential(KEY, "alice", NOW, 1);
+        assert_eq!(redeem(KEY, &alice, NOW), None);
     }
 
     #[test]
