@@ -74,8 +74,15 @@ function listenToParent(config) {
   });
 }
 
-/** Tokens with less left than this are renewed before use. */
+/** Tokens with less left than this are renewed before use (here and in
+ *  the widget's panel). */
 const RENEW_MARGIN_MS = 10_000;
+
+/** Whether `token` has more than RENEW_MARGIN_MS left. */
+export function hasTimeLeft(token) {
+  const exp = decode(token ?? "")?.exp;
+  return !!exp && exp * 1000 - Date.now() > RENEW_MARGIN_MS;
+}
 
 /**
  * The token to call the API with: the current one while it has more than
@@ -85,8 +92,7 @@ const RENEW_MARGIN_MS = 10_000;
  * so a socket closed with 4001 resumes with a fresh ticket.
  */
 export async function freshToken() {
-  const exp = decode(current.token)?.exp;
-  if (!parentOrigin || !exp || exp * 1000 - Date.now() > RENEW_MARGIN_MS) return current.token;
+  if (!parentOrigin || !decode(current.token)?.exp || hasTimeLeft(current.token)) return current.token;
   const next = new Promise((wake) => waiting.push(wake));
   window.parent.postMessage({ type: "confab-token-request" }, parentOrigin);
   const who = await Promise.race([next, new Promise((r) => setTimeout(() => r(null), 5000))]);

@@ -10,7 +10,7 @@
 // visitor finds their conversation).
 import { ConfabClient, ConfabError } from "/confab.js";
 import { Transcript } from "/transcript.js";
-import { identity, originAllowed } from "/signin.js";
+import { hasTimeLeft, identity, originAllowed } from "/signin.js";
 import { h } from "/dom.js";
 
 const STRINGS = {
@@ -32,7 +32,6 @@ const STRINGS = {
 };
 const fill = (s, vars) => s.replace(/\{(\w+)\}/g, (_, k) => vars[k] ?? "");
 const STORE = "confab.widget";
-const RENEW_MARGIN_MS = 10_000;
 const root = document.getElementById("root");
 
 // 1. Who framed us. The parent says its origin in our URL; it must be on
@@ -104,7 +103,7 @@ const save = (k, v) => storage?.setItem(`${STORE}.${k}`, JSON.stringify(v));
 let me = null; // {token, id, name}
 let visitor = init.signedIn ? null : load("visitor");
 
-const fresh = (who) => who && JSON.parse(atob(who.token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).exp * 1000 - Date.now() > RENEW_MARGIN_MS;
+const fresh = (who) => !!who && hasTimeLeft(who.token);
 
 async function hostToken() {
   const next = new Promise((wake) => tokenWaiters.push(wake));
