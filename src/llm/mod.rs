@@ -1,6 +1,6 @@
 //! LLM providers: request building, stream decoding, error mapping, retry
-//! timing and prompt budgeting. Everything here is pure and natively
-//! tested; the fetch glue that drives a turn lives with the session object.
+//! timing, prompt budgeting and the policy of a reply (`driver`). Everything
+//! here is pure and natively tested; the session object supplies the I/O.
 //!
 //! Supported wire formats: OpenAI-compatible Chat Completions (OpenAI, vLLM,
 //! Ollama, llama.cpp server, …), Anthropic Messages, Google Gemini
@@ -8,6 +8,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod driver;
 pub mod providers;
 pub mod sse;
 

@@ -6,13 +6,13 @@
 //! turn runs whose prompt (read from the session log) includes everything that arrived
 //! meanwhile. No turn runs in `human` mode (an agent has taken over).
 //!
-//! **Robustness.** Before the first token is relayed, a 429, 5xx, network
-//! error or timeout is retried with exponential backoff and jitter
-//! (honouring Retry-After), then the next provider in the chain is tried.
-//! After tokens have gone out nothing is retried silently: clients get an
-//! `error` frame and the partial text is stored, marked incomplete. A
-//! `stop` frame aborts the upstream request and stores the partial text as
-//! stopped. Provider error bodies never reach clients.
+//! **Robustness.** The reply's policy (retries with backoff and jitter,
+//! fallback across the provider chain, deadlines, stops) is the pure
+//! `crate::llm::driver`, fed by `attempt.rs`'s I/O. After tokens have gone
+//! out nothing is retried silently: clients get an `error` frame and the
+//! partial text is stored, marked incomplete. A `stop` frame aborts the
+//! upstream request and stores the partial text as stopped. Provider error
+//! bodies never reach clients.
 //!
 //! **Resume.** The reply so far lives in memory while the turn runs (and in
 //! the session log at least every 250 ms, so that a crash cannot orphan it:
@@ -29,15 +29,15 @@
 //! a child span, sent to the provider as `traceparent`, and the turn's log
 //! lines carry its `trace_id`.
 
-use super::attempt::Attempt;
+use super::attempt::TurnIo;
 use super::queue::Job;
 use super::sockets::send_to;
 use super::Core;
 use crate::config::LogLevel;
 use crate::error::{AppError, SocketError};
-use crate::ids::{random_unit, ClientId, MessageId};
+use crate::ids::{ClientId, MessageId};
 use crate::llm::config::Assistant;
-use crate::llm::providers::backoff_ms;
+use crate::llm::driver::{self, Ending, Outcome};
 use crate::llm::{budget, Role, Turn};
 use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID};
 use crate::runtime::log;
@@ -45,8 +45,7 @@ use crate::store::messages::{Charge, NewMessage};
 use crate::store::{self, now_ms};
 use crate::trace::Trace;
 use serde_json::Value;
-use std::time::Duration;
-use worker::{AbortController, Delay, WebSocket};
+use worker::{AbortController, WebSocket};
 
 /// The assistant in this session: one state, not parallel flags.
 pub enum TurnSlot {
@@ -305,9 +304,8 @@ impl Core {
     /// Streams one reply through the provider chain and queues it for
     /// storage. `Ok(true)` when a reply was queued (its commit settles
     /// `charge`), `Ok(false)` when nothing was. (Long, and one async fn on
-    /// purpose: split into its opening, retry loop and recording, it cost
-    /// 0.5 KiB of the 400 KiB bundle budget; each async fn is a state
-    /// machine of its own.)
+    /// purpose: each async fn is a state machine of its own, and splitting
+    /// this one cost bundle size.)
     async fn reply(
         &self,
         a: &Assistant,
@@ -357,124 +355,84 @@ impl Core {
             .to_json(),
         );
 
-        let mut last_code = "provider_unavailable";
-        let mut first_token_ms = None;
-        for provider in &a.chain {
-            for attempt in 0..=a.max_retries {
-                let outcome = self
-                    .attempt(a, provider, prompt, started, &mut first_token_ms)
-                    .await;
-                let (finish, incomplete, input, output) = match outcome {
-                    Attempt::Finished {
-                        input,
-                        output,
-                        finish,
-                    } => (finish, false, input, output),
-                    Attempt::Stopped { input, output } => {
-                        ("stopped".to_string(), true, input, output)
-                    }
-                    Attempt::After {
-                        code,
-                        input,
-                        output,
-                    } => {
-                        self.broadcast_event(&SocketError::ReplyCutShort { code }.frame(None));
-                        ("error".to_string(), true, input, output)
-                    }
-                    Attempt::Before {
-                        code,
-                        retryable,
-                        retry_after_ms,
-                    } => {
-                        last_code = code;
-                        log(
-                            LogLevel::Warn,
-                            "llm_attempt_failed",
-                            [
-                                ("session", Value::from(session.as_str())),
-                                ("trace_id", self.turn_trace_id()),
-                                ("provider", Value::from(provider.endpoint.kind.as_str())),
-                                ("code", Value::from(code)),
-                                ("attempt", Value::from(attempt)),
-                            ],
-                        );
-                        if self.reply_stopped() {
-                            return Ok(false);
-                        }
-                        if retryable && attempt < a.max_retries {
-                            let wait = backoff_ms(
-                                attempt,
-                                a.backoff_base_ms,
-                                a.backoff_cap_ms,
-                                retry_after_ms,
-                                random_unit(),
-                            );
-                            Delay::from(Duration::from_millis(wait)).await;
-                            continue;
-                        }
-                        break;
-                    }
-                };
-                // Recorded through the session queue, so its seq and its
-                // broadcast stay in order with everyone else's messages.
-                let text = self.with_reply(|t| t.text.clone()).unwrap_or_default();
-                self.set_reply(None);
-                if text.is_empty() && incomplete {
-                    return Ok(false);
-                }
-                let meta = TurnMeta {
-                    provider: provider.endpoint.kind.as_str().to_string(),
-                    model: provider.endpoint.model.clone(),
-                    tokens_in: input,
-                    tokens_out: output,
-                    ttft_ms: first_token_ms.unwrap_or(0),
-                    latency_ms: (now_ms() - started).max(0) as u64,
-                    finish_reason: finish,
-                    incomplete,
-                };
-                log(
-                    LogLevel::Info,
-                    "turn_finished",
-                    [
-                        ("session", Value::from(session.as_str())),
-                        ("trace_id", self.turn_trace_id()),
-                        ("provider", Value::from(meta.provider.as_str())),
-                        ("finish", Value::from(meta.finish_reason.as_str())),
-                        ("latency_ms", Value::from(meta.latency_ms)),
-                    ],
+        let outcome = driver::reply(&TurnIo(self), a, prompt, started).await;
+        let (index, ending, input, output, first_token_ms) = match outcome {
+            Outcome::Reply {
+                provider,
+                ending,
+                input,
+                output,
+                first_token_ms,
+            } => (provider, ending, input, output, first_token_ms),
+            Outcome::Failed { code } => {
+                // Every provider failed before saying anything; counted
+                // against the head of the chain.
+                self.count(
+                    crate::metrics::Metric::LlmTurns,
+                    format!(
+                        r#"provider="{}",model="{}",outcome="failed""#,
+                        head.kind.as_str(),
+                        crate::metrics::escape(&head.model)
+                    ),
                 );
-                self.enqueue(Job::Send {
-                    ws: None,
-                    msg: NewMessage {
-                        id: message_id.clone(),
-                        client_id: ClientId::of_reply(&message_id),
-                        author: author.clone(),
-                        text,
-                        reply_to: None,
-                        created_at: now_ms(),
-                        turn: Some((meta, charge.clone())),
-                        poll: None,
-                        attachments: Vec::new(),
-                        mentions: Vec::new(),
-                    },
-                });
-                self.drain().await;
-                return Ok(true);
+                self.broadcast_event(&SocketError::AssistantUnavailable { code }.frame(None));
+                return Ok(false);
             }
+        };
+        let (finish, incomplete) = match ending {
+            Ending::Finished(f) => (f, false),
+            Ending::Stopped => ("stopped".to_string(), true),
+            Ending::CutShort(code) => {
+                self.broadcast_event(&SocketError::ReplyCutShort { code }.frame(None));
+                ("error".to_string(), true)
+            }
+        };
+        // Recorded through the session queue, so its seq and its broadcast
+        // stay in order with everyone else's messages.
+        let text = self.with_reply(|t| t.text.clone()).unwrap_or_default();
+        self.set_reply(None);
+        if text.is_empty() && incomplete {
+            return Ok(false);
         }
-        // Every provider failed before saying anything; counted against the
-        // head of the chain.
-        let head = &a.chain[0].endpoint;
-        self.count(
-            crate::metrics::Metric::LlmTurns,
-            format!(
-                r#"provider="{}",model="{}",outcome="failed""#,
-                head.kind.as_str(),
-                crate::metrics::escape(&head.model)
-            ),
+        let provider = &a.chain[index].endpoint;
+        let meta = TurnMeta {
+            provider: provider.kind.as_str().to_string(),
+            model: provider.model.clone(),
+            tokens_in: input,
+            tokens_out: output,
+            ttft_ms: first_token_ms.unwrap_or(0),
+            latency_ms: (now_ms() - started).max(0) as u64,
+            finish_reason: finish,
+            incomplete,
+        };
+        log(
+            LogLevel::Info,
+            "turn_finished",
+            [
+                ("session", Value::from(session.as_str())),
+                ("trace_id", self.turn_trace_id()),
+                ("provider", Value::from(meta.provider.as_str())),
+                ("finish", Value::from(meta.finish_reason.as_str())),
+                ("latency_ms", Value::from(meta.latency_ms)),
+            ],
         );
-        self.broadcast_event(&SocketError::AssistantUnavailable { code: last_code }.frame(None));
-        Ok(false)
+        self.enqueue(Job::Send {
+            ws: None,
+            msg: NewMessage {
+                id: message_id.clone(),
+                client_id: ClientId::of_reply(&message_id),
+                author,
+                text,
+                reply_to: None,
+                created_at: now_ms(),
+                turn: Some((meta, charge.clone())),
+                poll: None,
+                attachments: Vec::new(),
+                mentions: Vec::new(),
+            },
+        });
+        self.drain().await;
+        Ok(true)
     }
 
     /// Appends a piece to the reply and sends it to every live socket.

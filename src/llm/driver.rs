@@ -1,0 +1,320 @@
+//! The policy of one assistant reply, pure: which provider is asked and how
+//! often, how long each wait may last, when a failure is retried or handed
+//! to the next provider, and how the reply ends. The session object supplies
+//! the I/O (`ReplyIo`: fetch, clock, the sockets) and stores what comes back;
+//! natively, tests drive it with scripted providers and a virtual clock
+//! (`driver/tests.rs`).
+//!
+//! **Policy.** Before the first token is relayed, a 429, 5xx, network error
+//! or timeout is retried with exponential backoff and jitter (honouring
+//! Retry-After), up to `max_retries` times; a refusal that another try
+//! cannot fix (401, 400, misconfiguration) goes straight to the next
+//! provider. After tokens have gone out nothing is retried silently: the
+//! reply ends cut short, with what was said. A stop ends it as stopped.
+//!
+//! **Deadlines.** The first token must come within `first_token_timeout_ms`
+//! of the attempt's start, counting the wait for response headers (which is
+//! also bounded by `connect_timeout_ms`); after it, each read waits at most
+//! `idle_timeout_ms`.
+
+use super::config::{Assistant, Provider};
+use super::providers::{backoff_ms, build, clean_end, decode, failure, Request};
+use super::sse::Parser;
+use super::{Chunk, Prompt};
+
+/// Longest SSE line accepted from a provider.
+pub const MAX_SSE_LINE: usize = 1 << 20;
+
+/// Why a request produced no stream to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// No response (headers) within the wait.
+    TimedOut,
+    /// A network error, or the request was aborted.
+    Unreachable,
+    /// The request cannot be made as configured (a header fetch refuses,
+    /// no `AI` binding, inputs the binding cannot take).
+    Misconfigured,
+    /// The `AI` binding rejected the run.
+    Unavailable,
+    /// An HTTP status other than 200, with the provider's Retry-After.
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+    },
+}
+
+/// One read of a response body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    Bytes(Vec<u8>),
+    /// The body ended.
+    End,
+    /// The body failed (or was aborted by a stop).
+    Broken,
+    /// Nothing arrived within the wait.
+    TimedOut,
+}
+
+/// What one reply needs from the world. The session object implements it
+/// with fetch, the `AI` binding, `Delay` and its sockets; tests script it.
+#[allow(async_fn_in_trait)] // single-threaded on both sides: no Send bound wanted
+pub trait ReplyIo {
+    type Body;
+    fn now_ms(&self) -> i64;
+    /// A uniform draw in [0, 1), for backoff jitter.
+    fn random_unit(&self) -> f64;
+    async fn sleep(&self, ms: u64);
+    /// Sends `request` to `provider`, waiting at most `wait_ms` for the
+    /// response to begin.
+    async fn open(
+        &self,
+        provider: &Provider,
+        request: &Request,
+        wait_ms: u64,
+    ) -> Result<Self::Body, Refused>;
+    async fn read(&self, body: &mut Self::Body, wait_ms: u64) -> Read;
+    /// Sends a piece of the reply to everyone.
+    fn relay(&self, text: &str);
+    /// Whether the reply was stopped (a `stop` frame, a takeover).
+    fn stopped(&self) -> bool;
+    /// An attempt failed before its first token (for the log).
+    fn attempt_failed(&self, provider: &Provider, attempt: u32, code: &'static str);
+}
+
+/// How a reply that was attempted ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The provider finished, in its own words (`stop`, `length`, …).
+    Finished(String),
+    /// Stopped by a person; what was said stays.
+    Stopped,
+    /// Failed after tokens went out (the code is for clients).
+    CutShort(&'static str),
+}
+
+/// What the reply came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A provider answered (possibly with nothing, if stopped at once):
+    /// its index in the chain, how it ended and what it reported.
+    Reply {
+        provider: usize,
+        ending: Ending,
+        input: u64,
+        output: u64,
+        /// From the turn's start to the first relayed token.
+        first_token_ms: Option<u64>,
+    },
+    /// Every provider failed before saying anything; the last one's code.
+    Failed { code: &'static str },
+}
+
+/// How one attempt ended.
+enum Attempt {
+    Ended {
+        ending: Ending,
+        input: u64,
+        output: u64,
+    },
+    /// Failed before any token was relayed: may be retried or handed over.
+    Before {
+        code: &'static str,
+        retryable: bool,
+        retry_after_ms: Option<u64>,
+    },
+}
+
+impl Attempt {
+    fn before(code: &'static str) -> Attempt {
+        Attempt::Before {
+            code,
+            retryable: true,
+            retry_after_ms: None,
+        }
+    }
+}
+
+/// Runs one reply through the provider chain. `started` is when the turn
+/// began (its time to first token counts from there).
+pub async fn reply<I: ReplyIo>(io: &I, a: &Assistant, prompt: &Prompt, started: i64) -> Outcome {
+    let mut last_code = "provider_unavailable";
+    let mut first_token_ms = None;
+    for (index, provider) in a.chain.iter().enumerate() {
+        for attempt in 0..=a.max_retries {
+            let (code, retryable, retry_after_ms) =
+                match one(io, a, provider, prompt, started, &mut first_token_ms).await {
+                    Attempt::Ended {
+                        ending,
+                        input,
+                        output,
+                    } => {
+                        return Outcome::Reply {
+                            provider: index,
+                            ending,
+                            input,
+                            output,
+                            first_token_ms,
+                        }
+                    }
+                    Attempt::Before {
+                        code,
+                        retryable,
+                        retry_after_ms,
+                    } => (code, retryable, retry_after_ms),
+                };
+            last_code = code;
+            io.attempt_failed(provider, attempt, code);
+            if retryable && attempt < a.max_retries {
+                let wait = backoff_ms(
+                    attempt,
+                    a.backoff_base_ms,
+                    a.backoff_cap_ms,
+                    retry_after_ms,
+                    io.random_unit(),
+                );
+                io.sleep(wait).await;
+                continue;
+            }
+            break;
+        }
+    }
+    Outcome::Failed { code: last_code }
+}
+
+/// One request to one provider, relaying its stream.
+async fn one<I: ReplyIo>(
+    io: &I,
+    a: &Assistant,
+    p: &Provider,
+    prompt: &Prompt,
+    started: i64,
+    first_token_ms: &mut Option<u64>,
+) -> Attempt {
+    let stopped = |input, output| Attempt::Ended {
+        ending: Ending::Stopped,
+        input,
+        output,
+    };
+    // A reply stopped before (or between) attempts is not started again.
+    if io.stopped() {
+        return stopped(0, 0);
+    }
+    let request = build(&p.endpoint, p.api_key.as_ref().map(|k| k.expose()), prompt);
+    let attempt_start = io.now_ms();
+    let header_wait = a.connect_timeout_ms.min(a.first_token_timeout_ms);
+    let mut body = match io.open(p, &request, header_wait).await {
+        Ok(body) => body,
+        // An aborted request shows up as a refusal.
+        Err(_) if io.stopped() => return stopped(0, 0),
+        Err(refused) => return refusal(refused),
+    };
+    let mut parser = Parser::new(MAX_SSE_LINE);
+    let (mut input, mut output) = (0u64, 0u64);
+    let (mut finish, mut done, mut relayed) = (None::<String>, false, false);
+    loop {
+        // The AI binding takes no abort signal, so stops are also seen here.
+        if io.stopped() {
+            return stopped(input, output);
+        }
+        let wait = if relayed {
+            a.idle_timeout_ms
+        } else {
+            let spent = (io.now_ms() - attempt_start).max(0) as u64;
+            a.first_token_timeout_ms.saturating_sub(spent)
+        };
+        let bytes = match io.read(&mut body, wait).await {
+            Read::Bytes(b) => b,
+            Read::End => break,
+            Read::Broken => return cut(io, relayed, "provider_stream_broken", input, output),
+            Read::TimedOut => return cut(io, relayed, "provider_timeout", input, output),
+        };
+        let Ok(events) = parser.feed(&bytes) else {
+            return cut(io, relayed, "provider_malformed", input, output);
+        };
+        for ev in events {
+            let Ok(chunks) = decode(p.endpoint.kind, &ev) else {
+                return cut(io, relayed, "provider_malformed", input, output);
+            };
+            for c in chunks {
+                match c {
+                    Chunk::Text(t) => {
+                        if first_token_ms.is_none() {
+                            *first_token_ms = Some((io.now_ms() - started).max(0) as u64);
+                        }
+                        relayed = true;
+                        io.relay(&t);
+                    }
+                    Chunk::Usage {
+                        input: i,
+                        output: o,
+                    } => {
+                        input = i.unwrap_or(input);
+                        output = o.unwrap_or(output);
+                    }
+                    Chunk::Finish(f) => finish = Some(f),
+                    Chunk::Done => done = true,
+                    Chunk::Error { .. } => {
+                        return cut(io, relayed, "provider_error", input, output)
+                    }
+                }
+            }
+        }
+    }
+    if !clean_end(p.endpoint.kind, finish.is_some(), done) {
+        return cut(io, relayed, "provider_stream_broken", input, output);
+    }
+    Attempt::Ended {
+        ending: Ending::Finished(finish.unwrap_or_else(|| "stop".into())),
+        input,
+        output,
+    }
+}
+
+/// A failure mid-stream: before any token it may be retried; after, it
+/// is final. A stop shows up here as an aborted read.
+fn cut<I: ReplyIo>(io: &I, relayed: bool, code: &'static str, input: u64, output: u64) -> Attempt {
+    if io.stopped() {
+        Attempt::Ended {
+            ending: Ending::Stopped,
+            input,
+            output,
+        }
+    } else if relayed {
+        Attempt::Ended {
+            ending: Ending::CutShort(code),
+            input,
+            output,
+        }
+    } else {
+        Attempt::before(code)
+    }
+}
+
+/// A request that produced no stream, as the chain treats it.
+fn refusal(refused: Refused) -> Attempt {
+    match refused {
+        Refused::TimedOut => Attempt::before("provider_timeout"),
+        Refused::Unreachable => Attempt::before("provider_unreachable"),
+        Refused::Unavailable => Attempt::before("provider_unavailable"),
+        Refused::Misconfigured => Attempt::Before {
+            code: "provider_misconfigured",
+            retryable: false,
+            retry_after_ms: None,
+        },
+        Refused::Status {
+            status,
+            retry_after,
+        } => {
+            let f = failure(status, retry_after.as_deref());
+            Attempt::Before {
+                code: f.code,
+                retryable: f.retryable,
+                retry_after_ms: f.retry_after_ms,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
