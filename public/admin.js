@@ -1,13 +1,15 @@
 // The admin console, an inbox: the queue of sessions waiting for a person
 // (longest wait first, live over the desk's inbox socket, with Claim), the
 // moderation queue (reported messages: remove, dismiss, mute or ban the
-// author), every session filtered and sorted (rows update live), and a
+// author), the assistant's usage over time (a chart of its cost, or of its
+// tokens where no model is priced), every session filtered and sorted (rows update live), and a
 // live view of any of them where an agent claims, replies, resolves, hands
 // back or removes a message.
 import { ConfabClient } from "/confab.js";
 import { freshToken, signIn, signOut } from "/signin.js";
 import { Transcript } from "/transcript.js";
 import { h } from "/dom.js";
+import { barChart } from "/chart.js";
 
 const $ = (id) => document.getElementById(id);
 const root = $("root");
@@ -20,6 +22,8 @@ $("whoami").textContent = `Signed in as ${me.name}`;
 $("signout").hidden = false;
 $("signout").addEventListener("click", signOut);
 const client = new ConfabClient({ getToken: freshToken });
+// Declared before the console starts, which runs before the module's end.
+let spendAsked = 0;
 
 // Not an admin: say so and stop here (no exception: nothing went wrong).
 if (!me.roles.includes("admin")) {
@@ -311,7 +315,8 @@ function startConsole() {
     // Another session opened while this answer was on its way.
     if (id !== shown) return;
     const ms = (v) => (v == null ? "–" : `${Math.round(v)} ms`);
-    $("usage").textContent = `Assistant: ${usage.turns ?? 0} replies, ${usage.tokens_in ?? 0} tokens in, ${usage.tokens_out ?? 0} out; ` +
+    const cost = usage.unpriced_turns === usage.turns ? "" : `, $${(usage.cost_usd ?? 0).toFixed(6)}`;
+    $("usage").textContent = `Assistant: ${usage.turns ?? 0} replies, ${usage.tokens_in ?? 0} tokens in, ${usage.tokens_out ?? 0} out${cost}; ` +
       `first token avg ${ms(usage.ttft_ms?.avg)}, reply avg ${ms(usage.latency_ms?.avg)}`;
   }
 
@@ -387,4 +392,46 @@ function startConsole() {
   });
 
   load(true);
+  loadSpend();
+  $("spend-refresh").addEventListener("click", loadSpend);
+  $("spend-days").addEventListener("change", loadSpend);
+}
+
+/** Every page of the usage report for `params`. */
+async function usagePages(params) {
+  const items = [];
+  let cursor;
+  do {
+    const page = await client.adminUsage({ ...params, cursor });
+    items.push(...page.items);
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return items;
+}
+
+// The usage panel: the last N UTC days, a bar a day (days without replies
+// are bars of 0), and the period by model. Answers that arrive after a
+// newer request are dropped, as the session table's are (`spendAsked`).
+async function loadSpend() {
+  const mine = ++spendAsked;
+  const n = Number($("spend-days").value);
+  const day = (offset) => new Date(Date.now() - offset * 86_400_000).toISOString().slice(0, 10);
+  const days = Array.from({ length: n }, (_, i) => day(n - 1 - i));
+  const range = { from: days[0], to: days[days.length - 1], limit: 366 };
+  const [byDay, byModel] = await Promise.all([usagePages({ ...range, by: "day" }), usagePages({ ...range, by: "model" })]);
+  if (mine !== spendAsked) return;
+  const priced = byDay.some((d) => d.cost_usd > 0);
+  const of = new Map(byDay.map((d) => [d.day, priced ? d.cost_usd : d.tokens_in + d.tokens_out]));
+  const usd = (v) => `$${v.toFixed(v > 0 && v < 0.01 ? 6 : 2)}`;
+  const format = priced ? usd : (v) => `${v} tokens`;
+  const points = days.map((d) => ({ label: d.slice(5), value: of.get(d) ?? 0 }));
+  $("spend-chart").replaceChildren(barChart(points, { title: priced ? "Assistant cost per day (USD)" : "Assistant tokens per day", format }));
+  const sum = (k) => byDay.reduce((t, d) => t + d[k], 0);
+  const unpriced = sum("unpriced_turns");
+  $("spend-total").textContent = `${sum("turns")} replies, ${sum("tokens_in")} tokens in, ${sum("tokens_out")} out, ${usd(sum("cost_usd"))}` +
+    (unpriced ? ` (${unpriced} replies of models without a price are not in the cost)` : "");
+  const cell = (v) => h("td", {}, String(v));
+  $("spend-models").replaceChildren(...byModel.map((m) =>
+    h("tr", {}, cell(m.provider), cell(m.model), cell(m.turns), cell(m.tokens_in), cell(m.tokens_out),
+      cell(m.unpriced_turns === m.turns ? "no price" : usd(m.cost_usd)))));
 }

@@ -27,7 +27,14 @@ export interface Message {
   attachments?: Attachment[];
   /** The people it mentions (`@name`, resolved when sent). */
   mentions?: UserRef[];
-  turn?: { provider: string; model: string; tokens_in: number; tokens_out: number; ttft_ms: number; latency_ms: number; finish_reason: string; incomplete: boolean };
+  turn?: {
+    provider: string; model: string; tokens_in: number; tokens_out: number;
+    /** Part of `tokens_in` read from the provider's prompt cache (absent when 0). */
+    tokens_cached?: number;
+    /** The reply's cost in US dollars at the operator's prices (absent when unpriced). */
+    cost_usd?: number;
+    ttft_ms: number; latency_ms: number; finish_reason: string; incomplete: boolean;
+  };
 }
 /** Where a poll stands. `users` (who chose each option) only when the poll
  *  is not anonymous; `mine` (your ballot) in history, replays and frames to
@@ -48,6 +55,14 @@ export interface SessionView {
   last_seq: number; message_count: number; created_at: number; updated_at: number;
 }
 export type DeskStatus = SessionView["status"];
+/** One group of the cost ledger: named by `day`, `user_id`, `profile`, or `provider` and `model`. */
+export interface UsageItem {
+  day?: string; user_id?: string; profile?: string; provider?: string; model?: string;
+  turns: number; tokens_in: number; tokens_out: number; tokens_cached: number;
+  /** US dollars; replies of unpriced models are counted in `unpriced_turns` instead. */
+  cost_usd: number; unpriced_turns: number;
+}
+export interface UsageReport { by: "day" | "user" | "profile" | "model"; currency: "USD"; items: UsageItem[]; next_cursor: string | null }
 export type ConnectionState = "idle" | "connecting" | "online" | "reconnecting" | "offline" | "closed";
 
 export interface ClientOptions {
@@ -108,6 +123,8 @@ export declare class ConfabClient {
   ticket(id: string): Promise<{ ticket: string; expires_in: number }>;
   adminSessions(q?: Record<string, string | number>): Promise<{ sessions: (SessionView & { tokens: number; human_assisted: boolean })[]; next_cursor: string | null }>;
   adminSession(id: string): Promise<{ session: SessionView; usage: Record<string, unknown> }>;
+  /** Admin only: the cost ledger by day, user, profile or model (docs/api.md). */
+  adminUsage(params?: { by?: "day" | "user" | "profile" | "model"; from?: string; to?: string; user?: string; profile?: string; limit?: number; cursor?: string }): Promise<UsageReport>;
   /** Admin only: a desk action; 409 `already_assigned` when another agent has it. */
   adminDesk(id: string, action: "escalate" | "claim" | "transfer" | "resolve" | "release" | "close", body?: { to: string }): Promise<{ id: string; mode: "assistant" | "human"; status: DeskStatus; assignee: UserRef | null; by: UserRef | null }>;
   /** The people you blocked. */

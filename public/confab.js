@@ -156,6 +156,10 @@ export class ConfabClient {
   adminSession(id) {
     return this.api("GET", `/v1/admin/sessions/${enc(id)}`);
   }
+  /** Admin only: the cost ledger by day, user, profile or model (see docs/api.md). */
+  adminUsage(params = {}) {
+    return this.api("GET", "/v1/admin/usage" + query(params));
+  }
   /** Admin only: a desk action on a session: `escalate`, `claim`,
    *  `transfer` (body `{to}`), `resolve`, `release` or `close`. */
   adminDesk(id, action, body) {

@@ -15,6 +15,7 @@ pub mod desk;
 pub mod error;
 pub mod ids;
 pub mod join;
+pub mod ledger;
 pub mod limits;
 pub mod listing;
 pub mod llm;

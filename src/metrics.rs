@@ -31,6 +31,8 @@ pub enum Metric {
     Messages,
     LlmTurns,
     LlmTokens,
+    /// What replies cost, in US dollars (`LLM_PRICES`).
+    LlmCost,
     LlmTtft,
     LlmTurnDuration,
     WsConnections,
@@ -54,11 +56,12 @@ pub enum Metric {
 
 impl Metric {
     /// Every family, in output order.
-    pub const ALL: [Metric; 15] = [
+    pub const ALL: [Metric; 16] = [
         Metric::Sessions,
         Metric::Messages,
         Metric::LlmTurns,
         Metric::LlmTokens,
+        Metric::LlmCost,
         Metric::LlmTtft,
         Metric::LlmTurnDuration,
         Metric::WsConnections,
@@ -78,6 +81,7 @@ impl Metric {
             Metric::Messages => "confab_messages_total",
             Metric::LlmTurns => "confab_llm_turns_total",
             Metric::LlmTokens => "confab_llm_tokens_total",
+            Metric::LlmCost => "confab_llm_cost_total",
             Metric::LlmTtft => "confab_llm_ttft_seconds",
             Metric::LlmTurnDuration => "confab_llm_turn_duration_seconds",
             Metric::WsConnections => "confab_ws_connections_total",
@@ -106,6 +110,7 @@ impl Metric {
             Metric::Messages => "Messages stored, by author kind.",
             Metric::LlmTurns => "Assistant turns by provider, model and outcome (ok, stopped, error, interrupted, failed, quota_exceeded).",
             Metric::LlmTokens => "Tokens used by the assistant, by provider, model and direction.",
+            Metric::LlmCost => "What the assistant's replies cost in US dollars, at the prices of LLM_PRICES, by provider and model (replies of unpriced models add nothing).",
             Metric::LlmTtft => "Time from the start of a turn to its first token.",
             Metric::LlmTurnDuration => "Duration of assistant turns.",
             Metric::WsConnections => "WebSocket connections opened and closed.",

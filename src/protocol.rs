@@ -249,6 +249,10 @@ pub struct MessageView {
     pub mentions: Vec<UserRef>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What an assistant reply cost and how it ended.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct TurnMeta {
@@ -256,6 +260,13 @@ pub struct TurnMeta {
     pub model: String,
     pub tokens_in: u64,
     pub tokens_out: u64,
+    /// Prompt tokens the provider read from its cache (part of `tokens_in`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tokens_cached: u64,
+    /// What the reply cost, in US dollars, when `LLM_PRICES` prices its
+    /// model (absent otherwise: unknown, not free).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<crate::llm::price::Usd>,
     /// Time to first token, from the start of the turn.
     pub ttft_ms: u64,
     pub latency_ms: u64,

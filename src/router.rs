@@ -99,6 +99,8 @@ pub enum Endpoint {
     AdminSessions,
     /// The admin audit trail (`crate::audit`).
     Audit,
+    /// The cost ledger's report (`crate::ledger`).
+    Usage,
     AdminSession,
     /// A support desk action on a session (`crate::desk`).
     Desk(DeskVerb),
@@ -269,6 +271,7 @@ pub static ROUTES: &[Spec] = {
         route(POST, "/v1/admin/maintenance/reencrypt", E::Reencrypt, Admin, "admin.reencrypt"),
         route(GET, "/v1/admin/sessions", E::AdminSessions, Admin, "admin.sessions"),
         route(GET, "/v1/admin/audit", E::Audit, Admin, "admin.audit"),
+        route(GET, "/v1/admin/usage", E::Usage, Admin, "admin.usage"),
         route(GET, "/v1/admin/sessions/{session}", E::AdminSession, Admin, "admin.session"),
         route(POST, "/v1/admin/sessions/{session}/escalate", E::Desk(DeskVerb::Escalate), Admin, "admin.escalate"),
         route(POST, "/v1/admin/sessions/{session}/claim", E::Desk(DeskVerb::Claim), Admin, "admin.claim"),

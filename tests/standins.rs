@@ -80,7 +80,7 @@ async fn call(h: &Harness, kind: Kind, model: &str, said: &str) -> Outcome {
                     for c in chunks {
                         match c {
                             Chunk::Text(t) => out.text.push_str(&t),
-                            Chunk::Usage { input, output } => {
+                            Chunk::Usage { input, output, .. } => {
                                 out.usage = (input.or(out.usage.0), output.or(out.usage.1))
                             }
                             Chunk::Finish(_) => finish = true,

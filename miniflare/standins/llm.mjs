@@ -38,6 +38,8 @@
 //   {"stall_after": 3}                    send 3 pieces, then nothing (connection kept open)
 //   {"malformed_after": 2}                send a non-JSON event after 2 pieces
 //   {"hang": true}                        accept, then never answer
+//   {"cached_tokens": 40}                 report 40 of the prompt's tokens as read from
+//                                         the vendor's prompt cache, in its own fields
 import http from "node:http";
 import { site } from "./site.mjs";
 
@@ -81,7 +83,7 @@ const vendors = {
   },
   anthropic: {
     start: (ctx) => [
-      { event: "message_start", data: { type: "message_start", message: { id: ctx.id, type: "message", role: "assistant", content: [], model: ctx.model, stop_reason: null, stop_sequence: null, usage: { input_tokens: ctx.inputTokens, output_tokens: 1 } } } },
+      { event: "message_start", data: { type: "message_start", message: { id: ctx.id, type: "message", role: "assistant", content: [], model: ctx.model, stop_reason: null, stop_sequence: null, usage: { input_tokens: ctx.inputTokens - ctx.cached, output_tokens: 1, ...(ctx.cached ? { cache_read_input_tokens: ctx.cached } : {}) } } } },
       { event: "content_block_start", data: { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } } },
       { event: "ping", data: { type: "ping" } },
     ],
@@ -107,7 +109,7 @@ const vendors = {
         data: {
           candidates: [{ content: { parts: [{ text }], role: "model" }, ...(last ? { finishReason: "STOP" } : {}), index: 0 }],
           usageMetadata: last
-            ? { promptTokenCount: ctx.inputTokens, candidatesTokenCount: ctx.outputTokens, totalTokenCount: ctx.inputTokens + ctx.outputTokens }
+            ? { promptTokenCount: ctx.inputTokens, candidatesTokenCount: ctx.outputTokens, totalTokenCount: ctx.inputTokens + ctx.outputTokens, ...(ctx.cached ? { cachedContentTokenCount: ctx.cached } : {}) }
             : { promptTokenCount: ctx.inputTokens, totalTokenCount: ctx.inputTokens },
           modelVersion: ctx.model,
         },
@@ -215,13 +217,18 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
     const text = step.text ?? (step.repeat ? "lorem ipsum ".repeat(step.repeat) : replyFor(body));
     const parts = pieces(text);
     const inputTokens = estimate(JSON.stringify(body.messages ?? body.contents ?? []));
+    const cached = Math.min(step.cached_tokens ?? 0, inputTokens);
     const ctx = {
       id: `standin-${++served}`,
       created: Math.floor(Date.now() / 1000),
       model,
       inputTokens,
       outputTokens: estimate(text),
-      usage: () => ({ prompt_tokens: inputTokens, completion_tokens: estimate(text), total_tokens: inputTokens + estimate(text) }),
+      cached,
+      usage: () => ({
+        prompt_tokens: inputTokens, completion_tokens: estimate(text), total_tokens: inputTokens + estimate(text),
+        ...(cached ? { prompt_tokens_details: { cached_tokens: cached } } : {}),
+      }),
     };
 
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });

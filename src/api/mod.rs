@@ -18,6 +18,7 @@ pub mod search;
 pub mod service;
 pub mod sessions;
 pub mod tickets;
+pub mod usage;
 pub mod visitors;
 pub mod webhooks;
 

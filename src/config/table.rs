@@ -240,6 +240,10 @@ pub const VARS: &[Var] = &[
     assistant(int(ints::LLM_BACKOFF_CAP_MS, "The longest wait. A longer `Retry-After` wins.")),
     assistant(int(ints::DAILY_TOKEN_BUDGET,
         "Tokens (in + out) one user's messages may spend per UTC day; `0` means no limit.")),
+    assistant(var("LLM_PRICES", Json, Unset,
+        "What each model costs, in US dollars per million tokens: a JSON array of `{\"provider\", \"model\", \"input\", \"output\", \"cached_input\"?}` (`model` may be `*` for the provider's other models; `cached_input` defaults to `input`). Replies of models it prices record their cost (\"The cost ledger\" below); others record none.")),
+    assistant(var("DAILY_COST_BUDGET_USD", Text, Said("unset (no limit)"),
+        "Money (US dollars) one user's messages may spend on the assistant per UTC day, reserved before each turn as tokens are; needs `LLM_PRICES`.")),
 ];
 
 /// The README table of one section, rendered from [`VARS`].

@@ -1,6 +1,7 @@
 //! Assistant configuration: the provider chain, prompt, limits and timeouts.
 //! Pure; read by `Config::from_lookup`.
 
+use super::price::{PriceTable, Tokens, Usd};
 use super::providers::Endpoint;
 use super::Kind;
 use crate::config::{ints, invalid, ConfigError, Int, Secret};
@@ -47,6 +48,10 @@ pub struct Assistant {
     pub backoff_cap_ms: u64,
     /// Tokens (in + out) one user may spend per UTC day; 0 means no limit.
     pub daily_token_budget: u64,
+    /// Money one user may spend per UTC day; None means no limit.
+    pub daily_cost_budget: Option<Usd>,
+    /// What each model costs (`LLM_PRICES`).
+    pub prices: PriceTable,
     /// Images in users' messages are sent to the models (`LLM_VISION`):
     /// every model in the chain must take them, or the turn fails there.
     pub vision: bool,
@@ -60,6 +65,31 @@ impl Assistant {
             .map(|p| p.endpoint.max_output_tokens)
             .max()
             .unwrap_or(0)
+    }
+
+    /// What `tokens` cost at `p`'s prices; None when its model has none.
+    pub fn cost(&self, p: &Provider, tokens: Tokens) -> Option<Usd> {
+        let e = &p.endpoint;
+        self.prices
+            .get(e.kind, &e.model)
+            .map(|price| price.cost(tokens))
+    }
+
+    /// The most a reply to a prompt of `prompt_tokens` can cost on any
+    /// provider of the chain: what a budget in money reserves.
+    pub fn most_cost(&self, prompt_tokens: u64) -> Usd {
+        self.chain
+            .iter()
+            .filter_map(|p| {
+                let most = Tokens {
+                    input: prompt_tokens,
+                    cached: 0,
+                    output: p.endpoint.max_output_tokens as u64,
+                };
+                self.cost(p, most)
+            })
+            .max()
+            .unwrap_or_default()
     }
 }
 
@@ -153,8 +183,35 @@ pub fn from_lookup(
         "off" => false,
         _ => return Err(invalid("LLM_VISION", "one of: on, off")),
     };
+    let prices = match get("LLM_PRICES") {
+        Some(json) => PriceTable::parse(&json).map_err(|e| invalid("LLM_PRICES", e))?,
+        None => PriceTable::default(),
+    };
+    let daily_cost_budget = match get("DAILY_COST_BUDGET_USD") {
+        None => None,
+        Some(d) => Some(
+            // serde_json's number parser, already linked, not core's.
+            serde_json::from_str::<f64>(d.trim())
+                .ok()
+                .and_then(Usd::from_dollars)
+                .ok_or_else(|| {
+                    invalid(
+                        "DAILY_COST_BUDGET_USD",
+                        "an amount of US dollars, e.g. 0.50",
+                    )
+                })?,
+        ),
+    };
+    if daily_cost_budget.is_some() && prices.is_empty() {
+        return Err(invalid(
+            "DAILY_COST_BUDGET_USD",
+            "`LLM_PRICES` as well (a budget in money needs prices)",
+        ));
+    }
     Ok(Some(Assistant {
         vision,
+        prices,
+        daily_cost_budget,
         chain,
         name: get("ASSISTANT_NAME").unwrap_or_else(|| defaults::NAME.to_string()),
         system_prompt: get("ASSISTANT_SYSTEM_PROMPT")

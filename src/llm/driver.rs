@@ -18,6 +18,7 @@
 //! `idle_timeout_ms`.
 
 use super::config::{Assistant, Provider};
+use super::price::Tokens;
 use super::providers::{backoff_ms, build, clean_end, decode, failure, Request};
 use super::sse::Parser;
 use super::{Chunk, Prompt};
@@ -101,8 +102,7 @@ pub enum Outcome {
     Reply {
         provider: usize,
         ending: Ending,
-        input: u64,
-        output: u64,
+        tokens: Tokens,
         /// From the turn's start to the first relayed token.
         first_token_ms: Option<u64>,
     },
@@ -114,8 +114,7 @@ pub enum Outcome {
 enum Attempt {
     Ended {
         ending: Ending,
-        input: u64,
-        output: u64,
+        tokens: Tokens,
     },
     /// Failed before any token was relayed: may be retried or handed over.
     Before {
@@ -144,16 +143,11 @@ pub async fn reply<I: ReplyIo>(io: &I, a: &Assistant, prompt: &Prompt, started: 
         for attempt in 0..=a.max_retries {
             let (code, retryable, retry_after_ms) =
                 match one(io, a, provider, prompt, started, &mut first_token_ms).await {
-                    Attempt::Ended {
-                        ending,
-                        input,
-                        output,
-                    } => {
+                    Attempt::Ended { ending, tokens } => {
                         return Outcome::Reply {
                             provider: index,
                             ending,
-                            input,
-                            output,
+                            tokens,
                             first_token_ms,
                         }
                     }
@@ -191,14 +185,13 @@ async fn one<I: ReplyIo>(
     started: i64,
     first_token_ms: &mut Option<u64>,
 ) -> Attempt {
-    let stopped = |input, output| Attempt::Ended {
+    let stopped = |tokens| Attempt::Ended {
         ending: Ending::Stopped,
-        input,
-        output,
+        tokens,
     };
     // A reply stopped before (or between) attempts is not started again.
     if io.stopped() {
-        return stopped(0, 0);
+        return stopped(Tokens::default());
     }
     let request = build(&p.endpoint, p.api_key.as_ref().map(|k| k.expose()), prompt);
     let attempt_start = io.now_ms();
@@ -206,16 +199,16 @@ async fn one<I: ReplyIo>(
     let mut body = match io.open(p, &request, header_wait).await {
         Ok(body) => body,
         // An aborted request shows up as a refusal.
-        Err(_) if io.stopped() => return stopped(0, 0),
+        Err(_) if io.stopped() => return stopped(Tokens::default()),
         Err(refused) => return refusal(refused),
     };
     let mut parser = Parser::new(MAX_SSE_LINE);
-    let (mut input, mut output) = (0u64, 0u64);
+    let mut tokens = Tokens::default();
     let (mut finish, mut done, mut relayed) = (None::<String>, false, false);
     loop {
         // The AI binding takes no abort signal, so stops are also seen here.
         if io.stopped() {
-            return stopped(input, output);
+            return stopped(tokens);
         }
         let wait = if relayed {
             a.idle_timeout_ms
@@ -226,15 +219,15 @@ async fn one<I: ReplyIo>(
         let bytes = match io.read(&mut body, wait).await {
             Read::Bytes(b) => b,
             Read::End => break,
-            Read::Broken => return cut(io, relayed, "provider_stream_broken", input, output),
-            Read::TimedOut => return cut(io, relayed, "provider_timeout", input, output),
+            Read::Broken => return cut(io, relayed, "provider_stream_broken", tokens),
+            Read::TimedOut => return cut(io, relayed, "provider_timeout", tokens),
         };
         let Ok(events) = parser.feed(&bytes) else {
-            return cut(io, relayed, "provider_malformed", input, output);
+            return cut(io, relayed, "provider_malformed", tokens);
         };
         for ev in events {
             let Ok(chunks) = decode(p.endpoint.kind, &ev) else {
-                return cut(io, relayed, "provider_malformed", input, output);
+                return cut(io, relayed, "provider_malformed", tokens);
             };
             for c in chunks {
                 match c {
@@ -246,45 +239,42 @@ async fn one<I: ReplyIo>(
                         io.relay(&t);
                     }
                     Chunk::Usage {
-                        input: i,
-                        output: o,
+                        input,
+                        cached,
+                        output,
                     } => {
-                        input = i.unwrap_or(input);
-                        output = o.unwrap_or(output);
+                        tokens.input = input.unwrap_or(tokens.input);
+                        tokens.cached = cached.unwrap_or(tokens.cached);
+                        tokens.output = output.unwrap_or(tokens.output);
                     }
                     Chunk::Finish(f) => finish = Some(f),
                     Chunk::Done => done = true,
-                    Chunk::Error { .. } => {
-                        return cut(io, relayed, "provider_error", input, output)
-                    }
+                    Chunk::Error { .. } => return cut(io, relayed, "provider_error", tokens),
                 }
             }
         }
     }
     if !clean_end(p.endpoint.kind, finish.is_some(), done) {
-        return cut(io, relayed, "provider_stream_broken", input, output);
+        return cut(io, relayed, "provider_stream_broken", tokens);
     }
     Attempt::Ended {
         ending: Ending::Finished(finish.unwrap_or_else(|| "stop".into())),
-        input,
-        output,
+        tokens,
     }
 }
 
 /// A failure mid-stream: before any token it may be retried; after, it
 /// is final. A stop shows up here as an aborted read.
-fn cut<I: ReplyIo>(io: &I, relayed: bool, code: &'static str, input: u64, output: u64) -> Attempt {
+fn cut<I: ReplyIo>(io: &I, relayed: bool, code: &'static str, tokens: Tokens) -> Attempt {
     if io.stopped() {
         Attempt::Ended {
             ending: Ending::Stopped,
-            input,
-            output,
+            tokens,
         }
     } else if relayed {
         Attempt::Ended {
             ending: Ending::CutShort(code),
-            input,
-            output,
+            tokens,
         }
     } else {
         Attempt::before(code)

@@ -9,10 +9,15 @@
 pub mod budget;
 pub mod config;
 pub mod driver;
+pub mod price;
 pub mod providers;
 pub mod sse;
 
 use serde::{Deserialize, Serialize};
+
+/// The assistant profile of the configuration-only setup (`ASSISTANT_*`,
+/// `LLM_*`), under which usage is kept.
+pub const DEFAULT_PROFILE: &str = "default";
 
 /// Which wire format a provider speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,9 +89,12 @@ pub struct Prompt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Chunk {
     Text(String),
-    /// Token counts as the provider reports them; either may come alone.
+    /// Token counts as the provider reports them; any may come alone.
+    /// `input` counts every prompt token, `cached` those of them read from
+    /// the provider's prompt cache.
     Usage {
         input: Option<u64>,
+        cached: Option<u64>,
         output: Option<u64>,
     },
     /// Why generation ended, in the provider's own words (`stop`, `length`,

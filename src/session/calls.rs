@@ -57,6 +57,7 @@ impl Core {
                     tokens_out: 0,
                     turns: 0,
                     latency_ms_total: 0,
+                    cost_nanos: 0,
                     created_at,
                     updated_at: created_at,
                 })?;

@@ -41,7 +41,7 @@ use crate::llm::driver::{self, Ending, Outcome};
 use crate::llm::{budget, Role, Turn};
 use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID};
 use crate::runtime::log;
-use crate::store::messages::{Charge, NewMessage};
+use crate::store::messages::{Charge, NewMessage, Reservation};
 use crate::store::{self, now_ms};
 use crate::trace::Trace;
 use serde_json::Value;
@@ -268,14 +268,21 @@ impl Core {
             .collect();
         let prompt = budget::fit(&a.system_prompt, &turns, a.prompt_token_budget);
         // Reserve the turn's most it can cost before spending anything.
-        let charge = if a.daily_token_budget > 0 {
-            let estimate = budget::turn_estimate(&prompt, a.max_output_tokens());
-            store::messages::reserve(&db, &user.id, started, estimate, a.daily_token_budget).await?
+        let charge = if a.daily_token_budget > 0 || a.daily_cost_budget.is_some() {
+            let prompt_tokens = budget::turn_estimate(&prompt, 0);
+            let wanted = Reservation {
+                tokens: prompt_tokens + a.max_output_tokens() as u64,
+                token_budget: a.daily_token_budget,
+                cost: a.most_cost(prompt_tokens),
+                cost_budget: a.daily_cost_budget,
+            };
+            store::messages::reserve(&db, &user.id, started, &wanted).await?
         } else {
             Some(Charge {
                 user: user.id.clone(),
                 day: crate::limits::utc_day(started),
                 reserved: 0,
+                reserved_nanos: 0,
             })
         };
         let Some(charge) = charge else {
@@ -293,7 +300,7 @@ impl Core {
             self.progress_clear();
         }
         // A turn that stored nothing gives its reservation back.
-        if !matches!(stored, Ok(true)) && charge.reserved > 0 {
+        if !matches!(stored, Ok(true)) && (charge.reserved > 0 || charge.reserved_nanos > 0) {
             if let Err(e) = store::messages::release(&db, &charge).await {
                 self.log_error("budget_release_failed", &e);
             }
@@ -356,14 +363,13 @@ impl Core {
         );
 
         let outcome = driver::reply(&TurnIo(self), a, prompt, started).await;
-        let (index, ending, input, output, first_token_ms) = match outcome {
+        let (index, ending, tokens, first_token_ms) = match outcome {
             Outcome::Reply {
                 provider,
                 ending,
-                input,
-                output,
+                tokens,
                 first_token_ms,
-            } => (provider, ending, input, output, first_token_ms),
+            } => (provider, ending, tokens, first_token_ms),
             Outcome::Failed { code } => {
                 // Every provider failed before saying anything; counted
                 // against the head of the chain.
@@ -394,12 +400,14 @@ impl Core {
         if text.is_empty() && incomplete {
             return Ok(false);
         }
-        let provider = &a.chain[index].endpoint;
+        let provider = &a.chain[index];
         let meta = TurnMeta {
-            provider: provider.kind.as_str().to_string(),
-            model: provider.model.clone(),
-            tokens_in: input,
-            tokens_out: output,
+            provider: provider.endpoint.kind.as_str().to_string(),
+            model: provider.endpoint.model.clone(),
+            tokens_in: tokens.input,
+            tokens_out: tokens.output,
+            tokens_cached: tokens.cached,
+            cost_usd: a.cost(provider, tokens),
             ttft_ms: first_token_ms.unwrap_or(0),
             latency_ms: (now_ms() - started).max(0) as u64,
             finish_reason: finish,
@@ -425,7 +433,7 @@ impl Core {
                 text,
                 reply_to: None,
                 created_at: now_ms(),
-                turn: Some((meta, charge.clone())),
+                turn: Some(Box::new((meta, charge.clone()))),
                 poll: None,
                 attachments: Vec::new(),
                 mentions: Vec::new(),

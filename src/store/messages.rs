@@ -5,10 +5,11 @@
 //! same row, sealed the same way, so `MessageRow` reads either. The daily
 //! budget spans every session of a user, so it lives in D1 only.
 
-use super::{num, stmt, text};
+use super::{num, opt_num, stmt, text};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
 use crate::ids::{ClientId, MessageId};
+use crate::llm::price::Usd;
 use crate::protocol::{Author, AuthorKind, MessageView, TurnMeta};
 use serde::Deserialize;
 use worker::{D1Database, SqlStorageValue as V};
@@ -22,8 +23,9 @@ pub struct NewMessage {
     pub text: String,
     pub reply_to: Option<u64>,
     pub created_at: i64,
-    /// For an assistant reply: what it cost, and whom to charge for it.
-    pub turn: Option<(TurnMeta, Charge)>,
+    /// For an assistant reply: what it cost, and whom to charge for it
+    /// (boxed: users' messages, the many, carry none).
+    pub turn: Option<Box<(TurnMeta, Charge)>>,
     /// Set when the message is a poll.
     pub poll: Option<crate::poll::PollSpec>,
     /// Attachment ids to claim (`crate::attachment`).
@@ -54,6 +56,9 @@ pub struct MessageRow {
     pub latency_ms: Option<i64>,
     pub finish_reason: Option<String>,
     pub incomplete: i64,
+    pub tokens_cached: Option<i64>,
+    /// Nano-dollars (`crate::llm::price::Usd`); NULL: the model had no price.
+    pub cost_nanos: Option<i64>,
 }
 
 impl MessageRow {
@@ -82,6 +87,8 @@ impl MessageRow {
             latency_ms: n(self.latency_ms),
             finish_reason: self.finish_reason.unwrap_or_default(),
             incomplete: self.incomplete != 0,
+            tokens_cached: n(self.tokens_cached),
+            cost_usd: self.cost_nanos.map(|c| Usd(c.max(0) as u64)),
         });
         MessageView {
             seq: self.seq as u64,
@@ -133,6 +140,8 @@ impl MessageRow {
             n(self.latency_ms),
             t(&self.finish_reason),
             V::Integer(self.incomplete),
+            n(self.tokens_cached),
+            n(self.cost_nanos),
         ]
     }
 
@@ -144,7 +153,10 @@ impl MessageRow {
 
 /// The columns of `MessageRow`, in its order.
 pub const COLUMNS: &str = "seq, id, client_id, author_id, author_name, author_kind, body, reply_to, created_at, edited_at, deleted_at,
-    provider, model, tokens_in, tokens_out, ttft_ms, latency_ms, finish_reason, incomplete";
+    provider, model, tokens_in, tokens_out, ttft_ms, latency_ms, finish_reason, incomplete, tokens_cached, cost_nanos";
+
+/// How many columns `COLUMNS` names.
+pub const COLUMN_COUNT: usize = 21;
 
 /// Whom an assistant turn is charged to, and what it reserved.
 #[derive(Debug, Clone, serde::Serialize, Deserialize)]
@@ -152,33 +164,51 @@ pub struct Charge {
     pub user: String,
     /// The UTC day the reservation was made on; settled on the same day.
     pub day: String,
+    /// Tokens reserved.
     pub reserved: u64,
+    /// Nano-dollars reserved (0 without a budget in money).
+    #[serde(default)]
+    pub reserved_nanos: u64,
 }
 
-/// Reserves `tokens` of `user`'s daily `budget` in one conditional
-/// statement: granted while what is spent and reserved today is below the
-/// budget, so concurrent turns overshoot it by at most one estimate. `db`
-/// is the home shard, where every user's budget is kept, so the check
-/// holds across shards; replies settle there too (`replica::usage`).
+/// What a turn asks to reserve, against which daily budgets.
+pub struct Reservation {
+    pub tokens: u64,
+    /// 0: no token budget.
+    pub token_budget: u64,
+    pub cost: Usd,
+    pub cost_budget: Option<Usd>,
+}
+
+/// Reserves a turn's most it can spend of `user`'s daily budgets in one
+/// conditional statement: granted while what is spent and reserved today
+/// is below each budget, so concurrent turns overshoot one by at most one
+/// estimate. `db` is the home shard, where every user's budget is kept, so
+/// the check holds across shards; replies settle there too
+/// (`replica::usage`).
 pub async fn reserve(
     db: &D1Database,
     user: &str,
     now: i64,
-    tokens: u64,
-    budget: u64,
+    r: &Reservation,
 ) -> Result<Option<Charge>, AppError> {
     let today = crate::limits::utc_day(now);
+    let nanos = r.cost_budget.map_or(0, |_| r.cost.nanos());
     let granted = stmt(
         db,
-        "INSERT INTO usage_daily (user_id, day, reserved) VALUES (?1, ?2, ?3)
-         ON CONFLICT (user_id, day) DO UPDATE SET reserved = reserved + excluded.reserved
-          WHERE usage_daily.tokens_in + usage_daily.tokens_out + usage_daily.reserved < ?4
+        "INSERT INTO usage_daily (user_id, day, reserved, reserved_nanos) VALUES (?1, ?2, ?3, ?5)
+         ON CONFLICT (user_id, day) DO UPDATE SET reserved = reserved + excluded.reserved,
+                reserved_nanos = reserved_nanos + excluded.reserved_nanos
+          WHERE (?4 = 0 OR usage_daily.tokens_in + usage_daily.tokens_out + usage_daily.reserved < ?4)
+            AND (?6 IS NULL OR usage_daily.cost_nanos + usage_daily.reserved_nanos < ?6)
          RETURNING reserved",
         &[
             text(user),
             text(&today),
-            num(tokens as i64),
-            num(budget as i64),
+            num(r.tokens as i64),
+            num(r.token_budget as i64),
+            num(nanos as i64),
+            opt_num(r.cost_budget.map(Usd::nanos)),
         ],
     )?
     .all()
@@ -188,7 +218,8 @@ pub async fn reserve(
     Ok(granted.then(|| Charge {
         user: user.to_string(),
         day: today,
-        reserved: tokens,
+        reserved: r.tokens,
+        reserved_nanos: nanos,
     }))
 }
 
@@ -196,8 +227,14 @@ pub async fn reserve(
 pub async fn release(db: &D1Database, c: &Charge) -> Result<(), AppError> {
     stmt(
         db,
-        "UPDATE usage_daily SET reserved = max(0, reserved - ?3) WHERE user_id = ?1 AND day = ?2",
-        &[text(&c.user), text(&c.day), num(c.reserved as i64)],
+        "UPDATE usage_daily SET reserved = max(0, reserved - ?3), reserved_nanos = max(0, reserved_nanos - ?4)
+          WHERE user_id = ?1 AND day = ?2",
+        &[
+            text(&c.user),
+            text(&c.day),
+            num(c.reserved as i64),
+            num(c.reserved_nanos as i64),
+        ],
     )?
     .run()
     .await

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod blocks;
+pub mod ledger;
 pub mod maintenance;
 pub mod messages;
 pub mod metrics;

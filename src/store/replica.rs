@@ -10,7 +10,7 @@
 //! inserted, which happens once. Each is guarded by the sessions row, so a
 //! flush that lands after an erase writes nothing.
 
-use super::messages::{MessageRow, COLUMNS};
+use super::messages::{MessageRow, COLUMNS, COLUMN_COUNT};
 pub use super::search::Indexer;
 use super::{num, opt_num, opt_text, stmt, text};
 use crate::error::AppError;
@@ -21,6 +21,13 @@ use serde_json::json;
 use worker::{D1Database, D1PreparedStatement};
 
 const LIVE: &str = "EXISTS (SELECT 1 FROM sessions WHERE id = ?1)";
+
+/// A message row D1 already holds takes the log's current values.
+const UPSERT: &str = "ON CONFLICT (session_id, seq) DO UPDATE SET body = excluded.body,
+    edited_at = excluded.edited_at, deleted_at = excluded.deleted_at, provider = excluded.provider,
+    model = excluded.model, tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out,
+    ttft_ms = excluded.ttft_ms, latency_ms = excluded.latency_ms, finish_reason = excluded.finish_reason,
+    incomplete = excluded.incomplete, tokens_cached = excluded.tokens_cached, cost_nanos = excluded.cost_nanos";
 
 /// The statements that bring D1's copy of `(topic, key)` up to date.
 pub fn statements(
@@ -85,16 +92,11 @@ pub fn appends(
     index: Option<Indexer>,
 ) -> Result<Vec<D1PreparedStatement>, AppError> {
     let mut out = Vec::new();
-    let columns: Vec<String> = (0..19)
+    let columns: Vec<String> = (0..COLUMN_COUNT)
         .map(|i| format!("json_extract(value, '$[{i}]')"))
         .collect();
     let insert = format!(
-        "INSERT INTO messages (session_id, {COLUMNS}) SELECT ?1, {} FROM json_each(?2) WHERE {LIVE}
-         ON CONFLICT (session_id, seq) DO UPDATE SET body = excluded.body, edited_at = excluded.edited_at,
-                deleted_at = excluded.deleted_at, provider = excluded.provider, model = excluded.model,
-                tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out, ttft_ms = excluded.ttft_ms,
-                latency_ms = excluded.latency_ms, finish_reason = excluded.finish_reason,
-                incomplete = excluded.incomplete",
+        "INSERT INTO messages (session_id, {COLUMNS}) SELECT ?1, {} FROM json_each(?2) WHERE {LIVE} {UPSERT}",
         columns.join(", ")
     );
     let mut chunk: Vec<serde_json::Value> = Vec::new();
@@ -128,7 +130,9 @@ pub fn appends(
             r.ttft_ms,
             r.latency_ms,
             r.finish_reason,
-            r.incomplete
+            r.incomplete,
+            r.tokens_cached,
+            r.cost_nanos
         ]);
         let size = r.body.len() + 256;
         if bytes + size > APPEND_JSON_BYTES {
@@ -157,13 +161,14 @@ pub fn appends(
 
 /// An assistant reply's usage, added to its user's day in the home shard
 /// (where budgets are reserved, `store::messages::reserve`) in place of
-/// the turn's reservation: once, as the `usage_settled` row written in the
-/// same batch records. None for any other message.
+/// the turn's reservation, and to the usage ledger (by day, user, profile,
+/// provider and model: `GET /v1/admin/usage`): once, as the `usage_settled`
+/// row written in the same batch records. None for any other message.
 pub fn usage(
     home: &D1Database,
     session: &str,
     m: &StoredMessage,
-) -> Result<Option<[D1PreparedStatement; 2]>, AppError> {
+) -> Result<Option<[D1PreparedStatement; 3]>, AppError> {
     let r = &m.row;
     let (Some(c), Some(i), Some(o)) = (&m.charge, r.tokens_in, r.tokens_out) else {
         return Ok(None);
@@ -172,15 +177,17 @@ pub fn usage(
     // reply as its message reached D1, then always the home shard).
     let settled = "SELECT 1 FROM usage_settled WHERE session_id = ?1 AND seq = ?7
                    UNION ALL SELECT 1 FROM messages WHERE session_id = ?1 AND seq = ?7";
+    let cost = r.cost_nanos.unwrap_or(0);
     Ok(Some([
         stmt(
             home,
             &format!(
-                "INSERT INTO usage_daily (user_id, day, tokens_in, tokens_out, turns)
-                 SELECT ?2, ?3, ?4, ?5, 1 WHERE NOT EXISTS ({settled})
+                "INSERT INTO usage_daily (user_id, day, tokens_in, tokens_out, turns, cost_nanos)
+                 SELECT ?2, ?3, ?4, ?5, 1, ?8 WHERE NOT EXISTS ({settled})
                  ON CONFLICT (user_id, day) DO UPDATE SET tokens_in = tokens_in + excluded.tokens_in,
                         tokens_out = tokens_out + excluded.tokens_out, turns = turns + 1,
-                        reserved = max(0, reserved - ?6)"
+                        reserved = max(0, reserved - ?6), cost_nanos = cost_nanos + excluded.cost_nanos,
+                        reserved_nanos = max(0, reserved_nanos - ?9)"
             ),
             &[
                 text(session),
@@ -190,6 +197,34 @@ pub fn usage(
                 num(o),
                 num(c.reserved as i64),
                 num(r.seq),
+                num(cost),
+                num(c.reserved_nanos as i64),
+            ],
+        )?,
+        stmt(
+            home,
+            &format!(
+                "INSERT INTO usage_ledger (day, user_id, profile, provider, model, turns, tokens_in, tokens_out,
+                        tokens_cached, cost_nanos, unpriced)
+                 SELECT ?3, ?2, ?4, ?5, ?6, 1, ?8, ?9, ?10, ?11, ?12 WHERE NOT EXISTS ({settled})
+                 ON CONFLICT (day, user_id, profile, provider, model) DO UPDATE SET turns = turns + 1,
+                        tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
+                        tokens_cached = tokens_cached + excluded.tokens_cached,
+                        cost_nanos = cost_nanos + excluded.cost_nanos, unpriced = unpriced + excluded.unpriced"
+            ),
+            &[
+                text(session),
+                text(&c.user),
+                text(&c.day),
+                text(crate::llm::DEFAULT_PROFILE),
+                text(r.provider.as_deref().unwrap_or_default()),
+                text(r.model.as_deref().unwrap_or_default()),
+                num(r.seq),
+                num(i),
+                num(o),
+                num(r.tokens_cached.unwrap_or(0)),
+                num(cost),
+                num(r.cost_nanos.is_none() as i64),
             ],
         )?,
         stmt(
@@ -237,7 +272,7 @@ fn session_row(
     Ok(vec![stmt(
         db,
         "UPDATE sessions SET mode = ?2, human_assisted = ?3, last_seq = max(last_seq, ?4), message_count = ?5,
-                tokens_in = ?6, tokens_out = ?7, turns = ?8, latency_ms_total = ?9,
+                tokens_in = ?6, tokens_out = ?7, turns = ?8, latency_ms_total = ?9, cost_nanos = ?17,
                 updated_at = max(updated_at, ?10), status = ?11, assignee_id = ?12, assignee_name = ?13,
                 waiting_since = ?14, first_agent_reply_at = ?15, resolved_at = ?16
           WHERE id = ?1",
@@ -258,6 +293,7 @@ fn session_row(
             num(d.waiting_since.unwrap_or(0)),
             opt_num(d.first_agent_reply_at.map(|t| t.max(0) as u64)),
             opt_num(d.resolved_at.map(|t| t.max(0) as u64)),
+            num(m.cost_nanos),
         ],
     )?])
 }
@@ -306,18 +342,13 @@ fn message(
         return Ok(vec![]);
     };
     let mut out: Vec<D1PreparedStatement> = Vec::new();
-    let placeholders: Vec<String> = (2..=20).map(|i| format!("?{i}")).collect();
+    let placeholders: Vec<String> = (2..COLUMN_COUNT + 2).map(|i| format!("?{i}")).collect();
     let mut args = vec![text(session)];
     args.extend(stored.row.js_values());
     out.push(stmt(
         db,
         &format!(
-            "INSERT INTO messages (session_id, {COLUMNS}) SELECT ?1, {} WHERE {LIVE}
-             ON CONFLICT (session_id, seq) DO UPDATE SET body = excluded.body, edited_at = excluded.edited_at,
-                    deleted_at = excluded.deleted_at, provider = excluded.provider, model = excluded.model,
-                    tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out, ttft_ms = excluded.ttft_ms,
-                    latency_ms = excluded.latency_ms, finish_reason = excluded.finish_reason,
-                    incomplete = excluded.incomplete",
+            "INSERT INTO messages (session_id, {COLUMNS}) SELECT ?1, {} WHERE {LIVE} {UPSERT}",
             placeholders.join(", ")
         ),
         &args,
@@ -577,6 +608,7 @@ pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, Ap
             latency_ms_total: s.latency_ms_total,
             created_at: s.created_at,
             updated_at: s.updated_at,
+            cost_nanos: 0,
         },
         members: super::results::<Member>(&first[1])?
             .into_iter()

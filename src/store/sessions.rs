@@ -352,6 +352,8 @@ pub async fn usage(db: &D1Database, id: &str) -> Result<serde_json::Value, AppEr
         tokens_in: Option<i64>,
         tokens_out: Option<i64>,
         turns: Option<i64>,
+        cost_nanos: Option<i64>,
+        priced: Option<i64>,
         avg_latency_ms: Option<f64>,
         max_latency_ms: Option<i64>,
         avg_ttft_ms: Option<f64>,
@@ -360,7 +362,7 @@ pub async fn usage(db: &D1Database, id: &str) -> Result<serde_json::Value, AppEr
     }
     let row: Option<Row> = stmt(
         db,
-        "SELECT s.tokens_in, s.tokens_out, s.turns,
+        "SELECT s.tokens_in, s.tokens_out, s.turns, s.cost_nanos, count(m.cost_nanos) AS priced,
                 avg(m.latency_ms) AS avg_latency_ms, max(m.latency_ms) AS max_latency_ms,
                 avg(m.ttft_ms) AS avg_ttft_ms, max(m.ttft_ms) AS max_ttft_ms,
                 sum(m.incomplete) AS incomplete
@@ -376,6 +378,9 @@ pub async fn usage(db: &D1Database, id: &str) -> Result<serde_json::Value, AppEr
         "tokens_in": r.tokens_in.unwrap_or(0),
         "tokens_out": r.tokens_out.unwrap_or(0),
         "turns": r.turns.unwrap_or(0),
+        // Replies of models without a price add nothing: counted apart.
+        "cost_usd": crate::llm::price::Usd(r.cost_nanos.unwrap_or(0).max(0) as u64),
+        "unpriced_turns": (r.turns.unwrap_or(0) - r.priced.unwrap_or(0)).max(0),
         "incomplete_turns": r.incomplete.unwrap_or(0),
         "latency_ms": {"avg": r.avg_latency_ms.map(f64::round), "max": r.max_latency_ms},
         "ttft_ms": {"avg": r.avg_ttft_ms.map(f64::round), "max": r.max_ttft_ms},

@@ -20,6 +20,8 @@ before(async () => {
     LLM_PROVIDERS: "openai",
     OPENAI_BASE_URL: "{llm_url}/v1",
     OPENAI_MODEL: "standin-1",
+    // Round prices, so the test can check the console's figures by hand.
+    LLM_PRICES: JSON.stringify([{ provider: "openai", model: "standin-1", input: 1, output: 2 }]),
     // Link previews of the stand-in site (a loopback origin, allowed here only).
     LINK_PREVIEWS: "on",
     LINK_PREVIEW_ALLOW_ORIGINS: "{llm_url}",
@@ -94,6 +96,32 @@ function png(w, h) {
   ]);
 }
 
+// The console's usage chart: a bar a day for the last 30 days, today's the
+// cost the ledger holds once Ann's two replies are settled, which is what
+// the price table makes of their tokens.
+async function usageChart(p) {
+  const today = new Date().toISOString().slice(0, 10);
+  const report = () => p.evaluate(async (day) => {
+    const token = localStorage.getItem("confab.token");
+    const r = await fetch(`/v1/admin/usage?by=day&from=${day}&to=${day}`, { headers: { authorization: `Bearer ${token}` } });
+    return (await r.json()).items[0];
+  }, today);
+  let day;
+  for (let i = 0; i < 100 && !(day?.turns >= 2); i++) {
+    day = await report();
+    if (!(day?.turns >= 2)) await p.waitForTimeout(100);
+  }
+  assert.equal(day.turns, 2, "both replies settled in the ledger");
+  assert.ok(Math.abs(day.cost_usd - (day.tokens_in * 1 + day.tokens_out * 2) / 1e6) < 1e-9, JSON.stringify(day));
+  await p.locator("#spend-refresh").click();
+  const bar = p.locator(`#spend-chart rect.bar[data-label="${today.slice(5)}"]`);
+  await p.waitForFunction((want) => Number(document.querySelector(`#spend-chart rect.bar[data-label="${want[0]}"]`)?.dataset.value) === want[1], [today.slice(5), day.cost_usd]);
+  assert.equal(await p.locator("#spend-chart rect.bar").count(), 30);
+  assert.match(await bar.locator("title").textContent(), /: \$0\.[0-9]{6}$/);
+  const row = p.locator("#spend-models tr", { hasText: "standin-1" });
+  assert.equal(await row.locator("td").nth(2).textContent(), "2");
+}
+
 test("chat page and admin console, end to end", async () => {
   // 1. A user signs in, starts a conversation and sees the reply stream in.
   const ann = await page();
@@ -166,7 +194,8 @@ test("chat page and admin console, end to end", async () => {
   await dana.page.locator("#rows[aria-busy=false]").waitFor({ state: "attached" });
   await dana.page.getByRole("button", { name: "Open session Billing question" }).click();
   await dana.page.getByText("Sent from my laptop", { exact: true }).waitFor();
-  await dana.page.getByText(/Assistant: [1-9][0-9]* replies, [1-9][0-9]* tokens in/).waitFor();
+  await dana.page.getByText(/Assistant: [1-9][0-9]* replies, [1-9][0-9]* tokens in, [0-9]+ out, \$0\.[0-9]{6};/).waitFor();
+  await usageChart(dana.page);
   // Ann asks for a person; the console shows the wait, Dana claims it.
   await ann.page.getByRole("button", { name: "Talk to a person" }).click();
   await ann.page.getByText("Waiting for a person to join…").waitFor();

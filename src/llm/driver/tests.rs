@@ -145,6 +145,8 @@ fn assistant(chain: Vec<Provider>) -> Assistant {
         backoff_base_ms: 200,
         backoff_cap_ms: 2_000,
         daily_token_budget: 0,
+        daily_cost_budget: None,
+        prices: Default::default(),
         vision: false,
     }
 }
@@ -204,8 +206,11 @@ fn a_clean_stream_is_relayed_and_finished() {
         Outcome::Reply {
             provider: 0,
             ending: Ending::Finished("stop".into()),
-            input: 7,
-            output: 2,
+            tokens: Tokens {
+                input: 7,
+                cached: 0,
+                output: 2
+            },
             first_token_ms: Some(10),
         }
     );
@@ -359,8 +364,7 @@ fn after_tokens_a_stall_cuts_the_reply_short_without_a_retry() {
         Outcome::Reply {
             provider: 0,
             ending: Ending::CutShort("provider_timeout"),
-            input: 0,
-            output: 0,
+            tokens: Tokens::default(),
             first_token_ms: Some(10),
         }
     );
@@ -532,8 +536,11 @@ fn gemini_ends_at_its_finish_reason_without_a_done_marker() {
         Outcome::Reply {
             provider: 0,
             ending: Ending::Finished("STOP".into()),
-            input: 3,
-            output: 1,
+            tokens: Tokens {
+                input: 3,
+                cached: 0,
+                output: 1
+            },
             first_token_ms: Some(5),
         }
     );

@@ -45,10 +45,7 @@ pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
     // The `type` in the data is authoritative; `event:` repeats it.
     let ty = v["type"].as_str().or(ev.event.as_deref()).unwrap_or("");
     Ok(match ty {
-        "message_start" => vec![Chunk::Usage {
-            input: u(&v["message"]["usage"]["input_tokens"]),
-            output: u(&v["message"]["usage"]["output_tokens"]),
-        }],
+        "message_start" => vec![usage(&v["message"]["usage"])],
         "content_block_delta" if v["delta"]["type"] == "text_delta" => {
             match v["delta"]["text"].as_str().filter(|t| !t.is_empty()) {
                 Some(t) => vec![Chunk::Text(t.to_string())],
@@ -61,10 +58,7 @@ pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
                 out.push(Chunk::Finish(r.to_string()));
             }
             if v["usage"].is_object() {
-                out.push(Chunk::Usage {
-                    input: u(&v["usage"]["input_tokens"]),
-                    output: u(&v["usage"]["output_tokens"]),
-                });
+                out.push(usage(&v["usage"]));
             }
             out
         }
@@ -75,4 +69,16 @@ pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
         // ping, content_block_start/stop, and types added later.
         _ => vec![],
     })
+}
+
+/// Anthropic's `input_tokens` leaves out the prompt read from or written to
+/// its cache; Confab's input counts every prompt token, cached the reads.
+fn usage(v: &Value) -> Chunk {
+    let read = u(&v["cache_read_input_tokens"]);
+    let written = u(&v["cache_creation_input_tokens"]);
+    Chunk::Usage {
+        input: u(&v["input_tokens"]).map(|i| i + read.unwrap_or(0) + written.unwrap_or(0)),
+        cached: read,
+        output: u(&v["output_tokens"]),
+    }
 }

@@ -55,6 +55,7 @@ pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
     if v["usageMetadata"].is_object() {
         out.push(Chunk::Usage {
             input: u(&v["usageMetadata"]["promptTokenCount"]),
+            cached: u(&v["usageMetadata"]["cachedContentTokenCount"]),
             output: u(&v["usageMetadata"]["candidatesTokenCount"]),
         });
     }

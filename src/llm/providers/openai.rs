@@ -78,6 +78,7 @@ pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
     if v["usage"].is_object() {
         out.push(Chunk::Usage {
             input: u(&v["usage"]["prompt_tokens"]),
+            cached: u(&v["usage"]["prompt_tokens_details"]["cached_tokens"]),
             output: u(&v["usage"]["completion_tokens"]),
         });
     }

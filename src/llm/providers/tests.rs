@@ -21,7 +21,7 @@ fn summarize(kind: Kind, stream: &[u8]) -> Summary {
         for c in decode(kind, &ev).unwrap() {
             match c {
                 Chunk::Text(t) => s.text.push_str(&t),
-                Chunk::Usage { input, output } => {
+                Chunk::Usage { input, output, .. } => {
                     s.input = input.or(s.input);
                     s.output = output.or(s.output);
                 }
@@ -370,4 +370,40 @@ fn images_go_in_each_wire_format() {
     // Workers AI: text only.
     let wai = build(&ep(Kind::WorkersAi, ""), None, &pictured());
     assert_eq!(wai.body["messages"][2]["content"], "My invoice");
+}
+
+/// Cached prompt tokens, as each vendor reports them, become one shape:
+/// `input` counts the whole prompt, `cached` the part read from the cache.
+#[test]
+fn cached_prompt_tokens_are_counted_alike() {
+    let usage = |kind, data: Value, event: Option<&str>| {
+        let ev = crate::llm::sse::Event {
+            event: event.map(String::from),
+            data: data.to_string(),
+            id: None,
+        };
+        decode(kind, &ev)
+            .unwrap()
+            .into_iter()
+            .find(|c| matches!(c, Chunk::Usage { .. }))
+            .unwrap()
+    };
+    let want = Chunk::Usage {
+        input: Some(1_000),
+        cached: Some(400),
+        output: Some(20),
+    };
+    let openai = json!({"choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":20,
+        "prompt_tokens_details":{"cached_tokens":400}}});
+    assert_eq!(usage(Kind::Openai, openai, None), want);
+    // Anthropic's input_tokens leaves out cache reads and writes.
+    let anthropic = json!({"type":"message_start","message":{"usage":{"input_tokens":500,
+        "cache_creation_input_tokens":100,"cache_read_input_tokens":400,"output_tokens":20}}});
+    assert_eq!(
+        usage(Kind::Anthropic, anthropic, Some("message_start")),
+        want
+    );
+    let gemini = json!({"candidates":[],"usageMetadata":{"promptTokenCount":1000,
+        "cachedContentTokenCount":400,"candidatesTokenCount":20}});
+    assert_eq!(usage(Kind::Gemini, gemini, None), want);
 }

@@ -33,6 +33,7 @@ pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
     if v["usage"].is_object() {
         out.push(Chunk::Usage {
             input: u(&v["usage"]["prompt_tokens"]),
+            cached: None,
             output: u(&v["usage"]["completion_tokens"]),
         });
     }

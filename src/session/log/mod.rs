@@ -88,7 +88,19 @@ CREATE TABLE IF NOT EXISTS turn_progress (
   asked_by TEXT NOT NULL, charge TEXT NOT NULL,
   provider TEXT NOT NULL, model TEXT NOT NULL,
   body TEXT NOT NULL, started_at INTEGER NOT NULL, saved_at INTEGER NOT NULL);
+-- How many of UPGRADES this log has applied.
+CREATE TABLE IF NOT EXISTS log_version (one INTEGER PRIMARY KEY CHECK (one = 1), version INTEGER NOT NULL);
 ";
+
+/// Columns added after logs existed, in order; a log applies those past its
+/// `log_version` when it opens, new logs all of them. Never edit or reorder
+/// one: append.
+const UPGRADES: [&str; 3] = [
+    "ALTER TABLE messages ADD COLUMN tokens_cached INTEGER",
+    // Nano-dollars (crate::llm::price::Usd); NULL: the model had no price.
+    "ALTER TABLE messages ADD COLUMN cost_nanos INTEGER",
+    "ALTER TABLE session ADD COLUMN cost_nanos INTEGER NOT NULL DEFAULT 0",
+];
 
 /// The session row, kept in memory while the object is awake.
 #[derive(Deserialize, Debug, Clone)]
@@ -106,6 +118,9 @@ pub struct Meta {
     pub latency_ms_total: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// What the assistant's replies cost, in nano-dollars.
+    #[serde(default)]
+    pub cost_nanos: i64,
 }
 
 impl Meta {
@@ -174,8 +189,8 @@ fn s(text: &str) -> V {
 /// The session row's columns, and its values for a `Meta` in that order.
 const SESSION_COLUMNS: &str =
     "one, id, owner_id, state, mode, human_assisted, last_seq, message_count,
-    tokens_in, tokens_out, turns, latency_ms_total, created_at, updated_at";
-const SESSION_VALUES: &str = "1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    tokens_in, tokens_out, turns, latency_ms_total, created_at, updated_at, cost_nanos";
+const SESSION_VALUES: &str = "1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
 
 fn session_values(m: &Meta) -> Vec<V> {
     vec![
@@ -192,6 +207,7 @@ fn session_values(m: &Meta) -> Vec<V> {
         int(m.latency_ms_total),
         int(m.created_at),
         int(m.updated_at),
+        int(m.cost_nanos),
     ]
 }
 
@@ -199,17 +215,49 @@ fn err(e: worker::Error) -> AppError {
     AppError::internal(e)
 }
 
+/// Creates the log's tables, and brings an older log's up to date.
+fn create(sql: &SqlStorage) -> Result<(), AppError> {
+    for schema in [
+        SCHEMA,
+        desk::SCHEMA,
+        stream::SCHEMA,
+        polls::SCHEMA,
+        files::SCHEMA,
+        moderation::SCHEMA,
+        mentions::SCHEMA,
+    ] {
+        sql.exec(schema, None).map_err(err)?;
+    }
+    #[derive(Deserialize)]
+    struct Version {
+        version: usize,
+    }
+    let done = sql
+        .exec("SELECT version FROM log_version", None)
+        .and_then(|c| c.to_array::<Version>())
+        .map_err(err)?
+        .first()
+        .map_or(0, |v| v.version);
+    if done >= UPGRADES.len() {
+        return Ok(());
+    }
+    for upgrade in &UPGRADES[done..] {
+        sql.exec(upgrade, None).map_err(err)?;
+    }
+    sql.exec(
+        "INSERT INTO log_version (one, version) VALUES (1, ?)
+         ON CONFLICT (one) DO UPDATE SET version = excluded.version",
+        vec![int(UPGRADES.len())],
+    )
+    .map_err(err)?;
+    Ok(())
+}
+
 impl Log {
     /// Opens the log, creating its tables on first use. A failure here
     /// shows again, with its reason, on the first query that needs them.
     pub fn open(sql: SqlStorage) -> Log {
-        let _ = sql.exec(SCHEMA, None);
-        let _ = sql.exec(desk::SCHEMA, None);
-        let _ = sql.exec(stream::SCHEMA, None);
-        let _ = sql.exec(polls::SCHEMA, None);
-        let _ = sql.exec(files::SCHEMA, None);
-        let _ = sql.exec(moderation::SCHEMA, None);
-        let _ = sql.exec(mentions::SCHEMA, None);
+        let _ = create(&sql);
         Log {
             sql,
             meta: RefCell::new(None),
@@ -306,7 +354,8 @@ impl Log {
                  ON CONFLICT (one) DO UPDATE SET mode = excluded.mode, human_assisted = excluded.human_assisted,
                    last_seq = excluded.last_seq, message_count = excluded.message_count,
                    tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out, turns = excluded.turns,
-                   latency_ms_total = excluded.latency_ms_total, updated_at = excluded.updated_at"
+                   latency_ms_total = excluded.latency_ms_total, updated_at = excluded.updated_at,
+                   cost_nanos = excluded.cost_nanos"
             ),
             session_values(&m),
         )?;
@@ -398,7 +447,7 @@ impl Log {
             // Every seq up to last_seq exists (gap-free), so a reply_to in
             // that range needs no lookup.
             let reply_to = m.reply_to.filter(|&r| r >= 1 && r as i64 <= meta.last_seq);
-            let t = m.turn.as_ref().map(|(t, _)| t);
+            let t = m.turn.as_deref().map(|(t, _)| t);
             let written = self.insert(keys, &session, seq, m, reply_to)?;
             if let (Some(spec), 1..) = (&m.poll, written) {
                 self.create_poll(keys, (&session, &m.id), (seq, spec), out, now)?;
@@ -422,11 +471,12 @@ impl Log {
             meta.last_seq = seq;
             meta.message_count += 1;
             meta.updated_at = meta.updated_at.max(m.created_at);
-            if let Some((t, _)) = &m.turn {
+            if let Some((t, _)) = m.turn.as_deref() {
                 meta.tokens_in += t.tokens_in as i64;
                 meta.tokens_out += t.tokens_out as i64;
                 meta.turns += 1;
                 meta.latency_ms_total += t.latency_ms as i64;
+                meta.cost_nanos += t.cost_usd.map_or(0, |c| c.nanos() as i64);
             }
             // No outbox row: appends are replicated by seq (`outbox.rs`).
             if m.turn.is_some() {
@@ -482,17 +532,18 @@ impl Log {
         m: &NewMessage,
         reply_to: Option<u64>,
     ) -> Result<usize, AppError> {
-        let t = m.turn.as_ref().map(|(t, _)| t);
-        let charge = m.turn.as_ref().map(|(_, c)| {
-            serde_json::json!({"user": c.user, "day": c.day, "reserved": c.reserved}).to_string()
-        });
+        let t = m.turn.as_deref().map(|(t, _)| t);
+        let charge = m
+            .turn
+            .as_deref()
+            .map(|(_, c)| serde_json::to_string(c).unwrap_or_default());
         let sealed = keys.seal(&aad(Field::MessageBody, session, Some(&m.id)), &m.text);
         Ok(self
             .exec(
                 "INSERT OR IGNORE INTO messages (seq, id, client_id, author_id, author_name, author_kind, body,
                    reply_to, created_at, provider, model, tokens_in, tokens_out, ttft_ms, latency_ms,
-                   finish_reason, incomplete, charge)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   finish_reason, incomplete, charge, tokens_cached, cost_nanos)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     int(seq),
                     s(&m.id),
@@ -512,6 +563,8 @@ impl Log {
                     t.map_or(V::Null, |t| s(&t.finish_reason)),
                     int(t.is_some_and(|t| t.incomplete) as i64),
                     charge.map_or(V::Null, V::String),
+                    t.map_or(V::Null, |t| int(t.tokens_cached)),
+                    t.and_then(|t| t.cost_usd).map_or(V::Null, |c| int(c.nanos())),
                 ],
             )?
             .rows_written())
@@ -557,13 +610,7 @@ impl Log {
     /// Deletes every row and leaves a tombstone, so the session can never
     /// be loaded again (not even from a D1 copy not yet erased).
     pub fn tombstone(&self, m: &Meta) -> Result<(), AppError> {
-        self.sql.exec(SCHEMA, None).map_err(err)?;
-        self.sql.exec(desk::SCHEMA, None).map_err(err)?;
-        self.sql.exec(stream::SCHEMA, None).map_err(err)?;
-        self.sql.exec(polls::SCHEMA, None).map_err(err)?;
-        self.sql.exec(files::SCHEMA, None).map_err(err)?;
-        self.sql.exec(moderation::SCHEMA, None).map_err(err)?;
-        self.sql.exec(mentions::SCHEMA, None).map_err(err)?;
+        create(&self.sql)?;
         let mut t = m.clone();
         t.state = "erased".into();
         self.forget();

@@ -5,7 +5,7 @@
 use super::{int, s, Imported, Log, StoredMessage};
 use crate::error::AppError;
 use crate::shards::Shard;
-use crate::store::messages::{MessageRow, COLUMNS};
+use crate::store::messages::{MessageRow, COLUMNS, COLUMN_COUNT};
 use serde::Deserialize;
 
 impl Log {
@@ -185,7 +185,8 @@ impl Log {
     /// two loads that race only repeat work.
     pub fn load_messages(&self, rows: &[MessageRow]) -> Result<(), AppError> {
         let q = format!(
-            "INSERT OR IGNORE INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT OR IGNORE INTO messages ({COLUMNS}) VALUES ({})",
+            ["?"; COLUMN_COUNT].join(", ")
         );
         for r in rows {
             self.exec(&q, r.values())?;
