@@ -27,6 +27,8 @@ export interface Message {
   attachments?: Attachment[];
   /** The people it mentions (`@name`, resolved when sent). */
   mentions?: UserRef[];
+  /** An assistant reply answered again by `regenerate`. */
+  superseded?: boolean;
   turn?: {
     provider: string; model: string; tokens_in: number; tokens_out: number;
     /** Part of `tokens_in` read from the provider's prompt cache (absent when 0). */
@@ -39,6 +41,7 @@ export interface Message {
 /** Where a poll stands. `users` (who chose each option) only when the poll
  *  is not anonymous; `mine` (your ballot) in history, replays and frames to
  *  your own sockets. */
+export type Rating = "up" | "down" | "none";
 export interface Tally { counts: number[]; voters: number; users?: string[][]; closed: boolean; mine?: number[] }
 export interface Poll { options: string[]; multiple: boolean; anonymous: boolean; closes_at?: number; tally: Tally }
 export interface PollOptions { options: string[]; multiple?: boolean; anonymous?: boolean; closesAt?: number }
@@ -176,6 +179,10 @@ export interface SessionEvents {
   reaction: { seq: number; emoji: string; user: UserRef; action: "add" | "remove"; change: number };
   /** A poll's tally changed (a vote, or it closed). */
   poll: { seq: number; tally: Tally; change: number };
+  /** Your rating of a reply, on your own sockets only. */
+  rated: { seq: number; rating: Rating; reason?: string };
+  /** An assistant reply was answered again (`regenerate`); it stays, superseded. */
+  superseded: { seq: number; change: number };
   /** Your edit, deletion, reaction or vote took effect (`change` null: it changed nothing). */
   applied: { client_id: string; change: number | null; duplicate: boolean };
   typing: { user: UserRef };
@@ -209,11 +216,15 @@ export declare class ConfabSession extends EventTarget {
   react(seq: number, emoji: string, action?: "add" | "remove"): string;
   /** Replaces your ballot on poll `seq` (option indexes; [] withdraws it). */
   vote(seq: number, choices: number[]): string;
+  /** Rates the assistant's reply `seq` ("none" takes the rating back); queued like edits. */
+  rate(seq: number, rating: Rating, reason?: string): string;
   typing(): void;
   read(seq: number): void;
   /** Actions below are not queued: each returns whether it was sent
    * (false while the socket is not online). */
   stop(): boolean;
+  /** Answers the last question again; the earlier reply is kept, marked superseded. */
+  regenerate(): boolean;
   /** Asks for a person: the session waits for an agent. */
   escalate(): boolean;
   /** Agents: take the session (`already_assigned` if another agent has it). */

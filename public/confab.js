@@ -396,6 +396,14 @@ export class ConfabSession extends EventTarget {
   vote(seq, choices) {
     return this.#queue({ type: "vote", seq, choices, client_id: newClientId() });
   }
+  /** Rates the assistant's reply `seq`: "up", "down" or "none" (takes it
+   *  back), with an optional reason. Queued and applied once, like edits;
+   *  your own sockets get `rated`. */
+  rate(seq, rating, reason) {
+    const frame = { type: "rate", seq, rating, client_id: newClientId() };
+    if (reason) frame.reason = reason;
+    return this.#queue(frame);
+  }
   /** Says the user is typing; sent at most once every 2 s. */
   typing() {
     const now = Date.now();
@@ -409,6 +417,9 @@ export class ConfabSession extends EventTarget {
   // sent (false while not online); pages disable them until `online`.
   /** Stops the assistant's reply in progress. */
   stop() { return this.#frame({ type: "stop" }); }
+  /** Answers the last question again: the assistant's last reply is kept,
+   *  marked superseded (a `superseded` event), and a new one streams. */
+  regenerate() { return this.#frame({ type: "regenerate" }); }
   /** Asks for a person: the session waits for an agent (a `desk` event follows). */
   escalate() { return this.#frame({ type: "escalate" }); }
   /** Agents (admins) only: claim (or its older name, takeover), transfer to
@@ -565,6 +576,7 @@ export class ConfabSession extends EventTarget {
       case "deleted":
       case "reaction":
       case "poll":
+      case "superseded":
         this.seenChange = Math.max(this.seenChange ?? 0, f.change ?? 0);
         if (this.state === "online") this.lastChange = this.seenChange;
         break;

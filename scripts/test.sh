@@ -66,8 +66,10 @@ cargo run -q --example bench -- --smoke
 # budgets in money, the log's column upgrades, the usage report's route:
 # 685.62 -> 694.33; the report's handler alone is 8 KiB of wasm before
 # gzip, most of it its query parsing and D1 read inlined into one async
-# state machine), until won back.
-BUNDLE_BUDGET_KIB=698
+# state machine), until won back; to 704 for feedback and regenerate (two
+# frames, ratings sealed and replicated, the admin view's list, the
+# feedback gauge: 694.33 -> 701.53), until won back.
+BUNDLE_BUDGET_KIB=704
 
 for env in production dev; do
   log "wrangler deploy --dry-run --env $env"

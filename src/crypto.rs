@@ -39,6 +39,8 @@ pub enum Field {
     AttachmentBody,
     /// An attachment's file name (keyed by session and attachment id).
     AttachmentName,
+    /// A rating's reason (keyed by session, and the seq and user).
+    RatingReason,
 }
 
 impl Field {
@@ -53,6 +55,7 @@ impl Field {
             Field::PollOptions => "poll.options",
             Field::AttachmentBody => "attachment.body",
             Field::AttachmentName => "attachment.name",
+            Field::RatingReason => "rating.reason",
         }
     }
 }

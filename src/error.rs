@@ -313,6 +313,13 @@ pub enum SocketError {
     ReplyInterrupted,
     /// The pre-send filter refused the message (`crate::moderation::filter`).
     MessageBlocked,
+    /// A rating of something other than the assistant's live reply, or by
+    /// someone other than a user.
+    NotRateable,
+    /// `regenerate` with no assistant reply last to answer again.
+    NothingToRegenerate,
+    /// `regenerate` while the assistant is answering.
+    AssistantBusy,
 }
 
 impl SocketError {
@@ -339,6 +346,9 @@ impl SocketError {
             }
             SocketError::ReplyInterrupted => "reply_interrupted",
             SocketError::MessageBlocked => "message_blocked",
+            SocketError::NotRateable => "not_rateable",
+            SocketError::NothingToRegenerate => "nothing_to_regenerate",
+            SocketError::AssistantBusy => "assistant_busy",
         }
     }
 
@@ -386,6 +396,13 @@ impl SocketError {
             }
             SocketError::MessageBlocked => {
                 "this message was not sent: it breaks this chat's rules".into()
+            }
+            SocketError::NotRateable => "users rate the assistant's replies only".into(),
+            SocketError::NothingToRegenerate => {
+                "the last message is not an assistant reply to answer again".into()
+            }
+            SocketError::AssistantBusy => {
+                "the assistant is answering; wait for it, or stop it".into()
             }
         }
     }
@@ -462,6 +479,9 @@ mod tests {
             },
             SocketError::ReplyInterrupted,
             SocketError::MessageBlocked,
+            SocketError::NotRateable,
+            SocketError::NothingToRegenerate,
+            SocketError::AssistantBusy,
             SocketError::App(AppError::Sanctioned {
                 kind: crate::moderation::Kind::Mute,
                 retry_after_ms: Some(900),

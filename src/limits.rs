@@ -15,8 +15,10 @@ impl Scope {
     pub fn of_frame(frame: &crate::protocol::ClientFrame) -> Option<Scope> {
         use crate::protocol::ClientFrame as F;
         match frame {
-            F::Send { .. } => Some(Scope::Messages),
+            // A regeneration costs a turn, as a message does.
+            F::Send { .. } | F::Regenerate => Some(Scope::Messages),
             F::Edit { .. }
+            | F::Rate { .. }
             | F::Delete { .. }
             | F::React { .. }
             | F::Vote { .. }

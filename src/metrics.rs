@@ -33,6 +33,8 @@ pub enum Metric {
     LlmTokens,
     /// What replies cost, in US dollars (`LLM_PRICES`).
     LlmCost,
+    /// Users' ratings of replies as they stand.
+    LlmFeedback,
     LlmTtft,
     LlmTurnDuration,
     WsConnections,
@@ -56,12 +58,13 @@ pub enum Metric {
 
 impl Metric {
     /// Every family, in output order.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 17] = [
         Metric::Sessions,
         Metric::Messages,
         Metric::LlmTurns,
         Metric::LlmTokens,
         Metric::LlmCost,
+        Metric::LlmFeedback,
         Metric::LlmTtft,
         Metric::LlmTurnDuration,
         Metric::WsConnections,
@@ -82,6 +85,7 @@ impl Metric {
             Metric::LlmTurns => "confab_llm_turns_total",
             Metric::LlmTokens => "confab_llm_tokens_total",
             Metric::LlmCost => "confab_llm_cost_total",
+            Metric::LlmFeedback => "confab_llm_feedback",
             Metric::LlmTtft => "confab_llm_ttft_seconds",
             Metric::LlmTurnDuration => "confab_llm_turn_duration_seconds",
             Metric::WsConnections => "confab_ws_connections_total",
@@ -98,7 +102,10 @@ impl Metric {
 
     pub fn kind(self) -> Kind {
         match self {
-            Metric::Sessions | Metric::ReplicationLag | Metric::OutboxDepth => Kind::Gauge,
+            Metric::Sessions
+            | Metric::ReplicationLag
+            | Metric::OutboxDepth
+            | Metric::LlmFeedback => Kind::Gauge,
             Metric::LlmTtft | Metric::LlmTurnDuration | Metric::HttpDuration => Kind::Histogram,
             _ => Kind::Counter,
         }
@@ -110,6 +117,7 @@ impl Metric {
             Metric::Messages => "Messages stored, by author kind.",
             Metric::LlmTurns => "Assistant turns by provider, model and outcome (ok, stopped, error, interrupted, failed, quota_exceeded).",
             Metric::LlmTokens => "Tokens used by the assistant, by provider, model and direction.",
+            Metric::LlmFeedback => "Users' ratings of the assistant's replies as they stand, by provider, model and rating (up, down).",
             Metric::LlmCost => "What the assistant's replies cost in US dollars, at the prices of LLM_PRICES, by provider and model (replies of unpriced models add nothing).",
             Metric::LlmTtft => "Time from the start of a turn to its first token.",
             Metric::LlmTurnDuration => "Duration of assistant turns.",

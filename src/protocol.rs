@@ -14,6 +14,8 @@ pub const MAX_SEQ: u64 = (1 << 53) - 1;
 pub const ASSISTANT_AUTHOR_ID: &str = "assistant";
 /// Longest reaction accepted (one emoji can be several code points).
 pub const MAX_EMOJI_CHARS: usize = 16;
+/// Longest reason a rating of a reply may give.
+pub const MAX_RATING_REASON_CHARS: usize = 500;
 
 /// Frames a client sends: objects tagged by `type` (read by `decode`
 /// through `crate::tagged`).
@@ -58,6 +60,20 @@ pub enum ClientFrame {
         #[serde(default)]
         client_id: Option<ClientId>,
     },
+    /// A user's rating of the assistant's reply `seq`, replacing their
+    /// earlier one (`none` takes it back), with an optional reason.
+    /// `client_id` as for `react`.
+    Rate {
+        seq: u64,
+        rating: Rating,
+        #[serde(default)]
+        reason: Option<String>,
+        #[serde(default)]
+        client_id: Option<ClientId>,
+    },
+    /// Answers the last question again: the assistant's last reply is kept,
+    /// marked superseded, and a new one streams.
+    Regenerate,
     /// A ballot on poll `seq`: it replaces the user's earlier one (an
     /// empty `choices` withdraws the vote). `client_id` as for `react`.
     Vote {
@@ -102,6 +118,8 @@ impl ClientFrame {
                 | ClientFrame::Delete { .. }
                 | ClientFrame::React { .. }
                 | ClientFrame::Vote { .. }
+                | ClientFrame::Rate { .. }
+                | ClientFrame::Regenerate
                 | ClientFrame::Typing
         )
     }
@@ -113,6 +131,7 @@ impl ClientFrame {
             ClientFrame::Edit { client_id, .. }
             | ClientFrame::Delete { client_id, .. }
             | ClientFrame::React { client_id, .. }
+            | ClientFrame::Rate { client_id, .. }
             | ClientFrame::Vote { client_id, .. } => client_id.as_deref(),
             _ => None,
         }
@@ -126,6 +145,8 @@ impl ClientFrame {
             ClientFrame::Delete { .. } => "delete",
             ClientFrame::React { .. } => "react",
             ClientFrame::Vote { .. } => "vote",
+            ClientFrame::Rate { .. } => "rate",
+            ClientFrame::Regenerate => "regenerate",
             ClientFrame::Typing => "typing",
             ClientFrame::Read { .. } => "read",
             ClientFrame::Stop => "stop",
@@ -141,8 +162,23 @@ impl ClientFrame {
 }
 
 const CLIENT_TYPES: &[&str] = &[
-    "send", "edit", "delete", "react", "vote", "typing", "read", "stop", "escalate", "claim",
-    "takeover", "transfer", "resolve", "release", "ping",
+    "send",
+    "edit",
+    "delete",
+    "react",
+    "vote",
+    "rate",
+    "regenerate",
+    "typing",
+    "read",
+    "stop",
+    "escalate",
+    "claim",
+    "takeover",
+    "transfer",
+    "resolve",
+    "release",
+    "ping",
 ];
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +191,32 @@ pub enum ReactAction {
 impl ReactAction {
     /// Both actions (the JS client's types are checked against this).
     pub const ALL: [ReactAction; 2] = [ReactAction::Add, ReactAction::Remove];
+}
+
+/// A user's verdict on an assistant reply.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Rating {
+    Up,
+    Down,
+    /// Takes a rating back.
+    None,
+}
+
+impl Rating {
+    pub const ALL: [Rating; 3] = [Rating::Up, Rating::Down, Rating::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rating::Up => "up",
+            Rating::Down => "down",
+            Rating::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Rating> {
+        Rating::ALL.into_iter().find(|r| r.as_str() == s)
+    }
 }
 
 /// Who wrote a message.
@@ -224,6 +286,10 @@ pub struct MessageView {
     pub edited_at: Option<i64>,
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub deleted: bool,
+    /// An assistant reply answered again (`regenerate`); kept, and left
+    /// out of the assistant's prompts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superseded: bool,
     /// Set when a moderator removed the message (it is then `deleted`
     /// too): who, why and when.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -356,6 +422,19 @@ pub enum ServerFrame<'a> {
         emoji: &'a str,
         user: &'a UserRef,
         action: ReactAction,
+        change: u64,
+    },
+    /// The rater's own sockets: their rating of reply `seq` is now
+    /// `rating` (ratings are private to the rater and to admins).
+    Rated {
+        seq: u64,
+        rating: Rating,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+    },
+    /// The assistant's reply `seq` was superseded by a regenerated one.
+    Superseded {
+        seq: u64,
         change: u64,
     },
     /// Poll `seq`'s tally changed (a vote, or the poll closed): the

@@ -65,6 +65,10 @@ fn the_typescript_unions_list_exactly_the_protocols_values() {
         union_after(&dts, "user: UserRef; action:"),
         wire(&ReactAction::ALL)
     );
+    assert_eq!(
+        union_after(&dts, "export type Rating ="),
+        wire(&confab::protocol::Rating::ALL)
+    );
 }
 
 #[test]

@@ -246,7 +246,12 @@ pub async fn session(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> Handler
     // session's own shard.
     let access = super::authorize(ctx, &grant, session_id).await?;
     let usage = store::sessions::usage(&access.db, session_id).await?;
-    json(200, &json!({ "session": access.session, "usage": usage }))
+    let keys = &ctx.require_config()?.keyring;
+    let feedback = store::sessions::feedback(&access.db, keys, session_id).await?;
+    json(
+        200,
+        &json!({ "session": access.session, "usage": usage, "feedback": feedback }),
+    )
 }
 
 /// GET /v1/admin/sessions/:id/replication

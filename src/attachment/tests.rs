@@ -185,6 +185,7 @@ fn prompts_take_the_newest_images_of_people_only() {
         created_at: 0,
         edited_at: None,
         deleted: false,
+        superseded: false,
         removed: None,
         unreadable: None,
         turn: None,

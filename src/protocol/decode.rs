@@ -55,7 +55,7 @@ pub fn decode(text: &str, limits: Limits) -> Result<ClientFrame, FrameError> {
         }
         Some(t) => t,
     };
-    let keyed = matches!(kind, "send" | "edit" | "delete" | "react" | "vote");
+    let keyed = matches!(kind, "send" | "edit" | "delete" | "react" | "vote" | "rate");
     // Kept for the error: a refused frame is answered with its client id.
     let client_id = value
         .get("client_id")
@@ -155,6 +155,16 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
                 ));
             }
         }
+        ClientFrame::Rate { seq, reason, .. } => {
+            validate_seq(*seq)?;
+            let max = crate::protocol::MAX_RATING_REASON_CHARS;
+            if reason.as_ref().is_some_and(|r| r.chars().count() > max) {
+                return Err(FrameError::new(
+                    "reason_too_long",
+                    format!("a rating's reason is at most {max} characters"),
+                ));
+            }
+        }
         ClientFrame::Transfer { to } => {
             if !crate::ids::is_valid_user_id(to) {
                 return Err(FrameError::new(
@@ -170,6 +180,7 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
         | ClientFrame::Takeover
         | ClientFrame::Resolve
         | ClientFrame::Release
+        | ClientFrame::Regenerate
         | ClientFrame::Ping => {}
     }
     Ok(())

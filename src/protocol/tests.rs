@@ -165,6 +165,36 @@ fn classifies_bad_frames() {
 }
 
 #[test]
+fn ratings_and_regenerate_decode_with_their_limits() {
+    let long = "x".repeat(MAX_RATING_REASON_CHARS + 1);
+    let frame = format!(r#"{{"type":"rate","seq":2,"rating":"down","reason":"{long}"}}"#);
+    assert_eq!(decode(&frame, L).unwrap_err().code, "reason_too_long");
+    let ok = decode(r#"{"type":"rate","seq":2,"rating":"up"}"#, L).unwrap();
+    assert_eq!(
+        ok,
+        ClientFrame::Rate {
+            seq: 2,
+            rating: Rating::Up,
+            reason: None,
+            client_id: None
+        }
+    );
+    assert_eq!(
+        decode(r#"{"type":"rate","seq":2,"rating":"meh"}"#, L)
+            .unwrap_err()
+            .code,
+        "invalid_frame"
+    );
+    assert_eq!(
+        decode(r#"{"type":"regenerate"}"#, L).unwrap(),
+        ClientFrame::Regenerate
+    );
+    for r in Rating::ALL {
+        assert_eq!(Rating::parse(r.as_str()), Some(r));
+    }
+}
+
+#[test]
 fn errors_echo_a_valid_client_id() {
     let e = decode(
         r#"{"type":"send","client_id":"c9","text":"01234567890"}"#,
@@ -329,6 +359,7 @@ fn message_frame_shape() {
         created_at: 5,
         edited_at: None,
         deleted: false,
+        superseded: false,
         removed: None,
         unreadable: None,
         turn: None,

@@ -136,6 +136,7 @@ fn the_text_transcript_has_a_line_per_message() {
         created_at: 1_614_265_330_042 + seq as i64,
         edited_at: None,
         deleted: false,
+        superseded: false,
         removed: None,
         unreadable: None,
         turn: None,

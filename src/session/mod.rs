@@ -578,6 +578,13 @@ impl Core {
                 choices,
                 client_id,
             } => self.enqueue_change(ws, me, (seq, client_id), Alter::Vote(choices)),
+            ClientFrame::Rate {
+                seq,
+                rating,
+                reason,
+                client_id,
+            } => self.enqueue_change(ws, me, (seq, client_id), Alter::Rate(rating, reason)),
+            ClientFrame::Regenerate => return self.regenerate(&ws, me.user),
             ClientFrame::Read { seq } => self.enqueue(Job::Read {
                 ws,
                 user: me.user,

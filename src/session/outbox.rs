@@ -58,6 +58,8 @@ pub enum Topic {
     Reactions,
     /// The poll on one message and its votes.
     Poll,
+    /// Users' ratings of one assistant reply.
+    Ratings,
     /// One user's read position.
     Read,
     /// One user's membership (added or removed).
@@ -74,6 +76,7 @@ impl Topic {
             Topic::Message => "message",
             Topic::Reactions => "reactions",
             Topic::Poll => "poll",
+            Topic::Ratings => "ratings",
             Topic::Read => "read",
             Topic::Member => "member",
             Topic::Session => "session",
@@ -86,6 +89,7 @@ impl Topic {
             Topic::Message,
             Topic::Reactions,
             Topic::Poll,
+            Topic::Ratings,
             Topic::Read,
             Topic::Member,
             Topic::Session,
@@ -100,7 +104,7 @@ impl Topic {
     fn rank(self) -> u8 {
         match self {
             Topic::Message => 0,
-            Topic::Reactions | Topic::Poll | Topic::Read | Topic::Member => 1,
+            Topic::Reactions | Topic::Poll | Topic::Ratings | Topic::Read | Topic::Member => 1,
             Topic::Counters => 2,
             Topic::Session => 3,
         }

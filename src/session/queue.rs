@@ -25,7 +25,7 @@
 //! message committed after the final page is broadcast to the socket live.
 //! That is what makes resume gap-free and duplicate-free.
 
-use super::log::{Appended, Change, Reacted, Voted};
+use super::log::{Appended, Change, Rated, Reacted, Voted};
 use super::replay::Step;
 use super::sockets::{send_to, user_tag, Frame};
 use super::Core;
@@ -33,7 +33,7 @@ use crate::config::LogLevel;
 use crate::contract::PostReply;
 use crate::error::{AppError, SocketError};
 use crate::ids::{ClientId, MessageId};
-use crate::protocol::{AuthorKind, ReactAction, ServerFrame, UserRef};
+use crate::protocol::{AuthorKind, Rating, ReactAction, ServerFrame, UserRef};
 use crate::runtime::log;
 use crate::store::messages::NewMessage;
 use crate::store::now_ms;
@@ -91,6 +91,8 @@ pub enum Alter {
     React(String, ReactAction),
     /// A ballot replacing the user's earlier one on a poll.
     Vote(Vec<u32>),
+    /// A rating of an assistant reply, with its reason.
+    Rate(crate::protocol::Rating, Option<String>),
 }
 
 /// What a change came to.
@@ -100,6 +102,8 @@ enum Outcome {
     /// A vote, change number `.2`: the tally for everyone (`.0`), and for
     /// the voter's own sockets with their ballot (`.1`).
     Voted(String, String, u64),
+    /// Done, and told to the changer's own sockets alone (`.0`): a rating.
+    Private(String),
     /// Nothing to change (a reaction already so).
     Nothing,
     /// Its idempotency key was used already, for this change (if any).
@@ -376,7 +380,7 @@ impl Core {
 
     /// A change the log could not take: logged, and the sender told (with
     /// the change's idempotency key, if it had one, so it is sent again).
-    fn fail(&self, ws: &WebSocket, event: &str, e: &AppError, key: Option<&str>) {
+    pub(super) fn fail(&self, ws: &WebSocket, event: &str, e: &AppError, key: Option<&str>) {
         self.log_error(event, e);
         send_to(ws, &SocketError::ChangeNotApplied.frame(key));
     }
@@ -460,13 +464,13 @@ impl Core {
             Ok(Outcome::Voted(all, own, n)) => {
                 let mine = self.state.get_websockets_with_tag(&user_tag(&c.user.id));
                 self.broadcast_event_except(&all, &mine);
-                let greeted = |ws: &&WebSocket| {
-                    let replaying = self.replaying.borrow();
-                    !replaying.iter().any(|(r, g)| r == *ws && !g)
-                };
-                let own = Frame::new(&own);
-                mine.iter().filter(greeted).for_each(|ws| own.send(ws));
+                self.send_own(&mine, &own);
                 (Some(n), false)
+            }
+            Ok(Outcome::Private(own)) => {
+                let mine = self.state.get_websockets_with_tag(&user_tag(&c.user.id));
+                self.send_own(&mine, &own);
+                (None, false)
             }
             Ok(Outcome::Nothing) => (None, false),
             Ok(Outcome::Duplicate(n)) => (n, true),
@@ -481,6 +485,17 @@ impl Core {
             };
             send_to(&c.ws, &applied.to_json());
         }
+    }
+
+    /// Sends `frame` to the user's sockets `mine` that are past their
+    /// greeting (one in replay gets it from the replay).
+    fn send_own(&self, mine: &[WebSocket], frame: &str) {
+        let greeted = |ws: &&WebSocket| {
+            let replaying = self.replaying.borrow();
+            !replaying.iter().any(|(r, g)| r == *ws && !g)
+        };
+        let own = Frame::new(frame);
+        mine.iter().filter(greeted).for_each(|ws| own.send(ws));
     }
 
     /// Applies one change to the log, with its idempotency key, in one
@@ -553,6 +568,29 @@ impl Core {
                     Reacted::TooMany => Outcome::Refused(SocketError::TooManyReactions { cap }),
                 }
             }
+            Alter::Rate(rating, reason) => {
+                // Users judge the assistant; agents answer for it.
+                if kind != AuthorKind::User {
+                    return Ok(Outcome::Refused(SocketError::NotRateable));
+                }
+                let keys = &config.keyring;
+                let said = (rating, reason.as_deref());
+                match log.rate(keys, seq, &user.id, said, now, out)? {
+                    Rated::Done => {
+                        let frame = ServerFrame::Rated {
+                            seq,
+                            rating,
+                            reason: reason
+                                .as_deref()
+                                .filter(|r| rating != Rating::None && !r.trim().is_empty()),
+                        };
+                        Outcome::Private(frame.to_json())
+                    }
+                    Rated::Unchanged => Outcome::Nothing,
+                    Rated::NotRateable => Outcome::Refused(SocketError::NotRateable),
+                    Rated::Missing => Outcome::Refused(SocketError::MessageNotFound),
+                }
+            }
             Alter::Vote(choices) => {
                 let keys = &config.keyring;
                 match log.vote(keys, (seq, user), &choices, now, out)? {
@@ -577,7 +615,7 @@ impl Core {
         if let Some(k) = key {
             let change = match &outcome {
                 Outcome::Done(_, n) | Outcome::Voted(_, _, n) => Some(*n),
-                Outcome::Nothing => None,
+                Outcome::Nothing | Outcome::Private(_) => None,
                 // A refusal keeps no key: the sender drops the change.
                 _ => return Ok(outcome),
             };

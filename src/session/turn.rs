@@ -135,6 +135,37 @@ impl Core {
         });
     }
 
+    /// `regenerate`: marks the assistant's last reply superseded, tells
+    /// everyone, and asks for a new turn (which leaves superseded replies
+    /// out of its prompt). Only when that reply is the newest message, no
+    /// turn runs and the assistant answers in this session.
+    pub(super) fn regenerate(&self, ws: &WebSocket, user: UserRef) {
+        let refuse = |e: SocketError| send_to(ws, &e.frame(None));
+        if self.turn_busy() {
+            return refuse(SocketError::AssistantBusy);
+        }
+        let configured = crate::runtime::config(&self.env).is_ok_and(|c| c.assistant.is_some());
+        let open = match self.desk_admits_writes() {
+            Err(e) => return refuse(SocketError::App(e)),
+            Ok(()) => configured && self.assistant_answers().unwrap_or(false),
+        };
+        let last = self.log.regenerable();
+        let seq = match (open, last) {
+            (_, Err(e)) => return self.fail(ws, "regenerate_failed", &e, None),
+            (true, Ok(Some(seq))) => seq,
+            _ => return refuse(SocketError::NothingToRegenerate),
+        };
+        let now = now_ms();
+        match self.log.supersede(seq, now, &self.outbox) {
+            Ok(change) => {
+                self.broadcast_event(&ServerFrame::Superseded { seq, change }.to_json());
+                self.replicate_soon();
+                self.request_turn(user, None);
+            }
+            Err(e) => self.fail(ws, "regenerate_failed", &e, None),
+        }
+    }
+
     /// The running turn's trace id, for its log lines.
     pub(super) fn turn_trace_id(&self) -> Value {
         match &*self.turn.borrow() {
@@ -238,7 +269,8 @@ impl Core {
         let turns: Vec<Turn> = history
             .iter()
             // A reply cut off by a crash is answered again, not continued.
-            .filter(|m| !m.deleted && m.unreadable.is_none())
+            // A reply answered again is left out: the new one replaces it.
+            .filter(|m| !m.deleted && !m.superseded && m.unreadable.is_none())
             .filter(|m| !m.text.is_empty() || !m.attachments.is_empty())
             .filter(|m| {
                 m.turn

@@ -59,6 +59,8 @@ pub struct MessageRow {
     pub tokens_cached: Option<i64>,
     /// Nano-dollars (`crate::llm::price::Usd`); NULL: the model had no price.
     pub cost_nanos: Option<i64>,
+    /// When the reply was answered again (`regenerate`).
+    pub superseded_at: Option<i64>,
 }
 
 impl MessageRow {
@@ -104,6 +106,7 @@ impl MessageRow {
             created_at: self.created_at,
             edited_at: self.edited_at,
             deleted,
+            superseded: self.superseded_at.is_some(),
             removed: None,
             unreadable,
             turn,
@@ -142,6 +145,7 @@ impl MessageRow {
             V::Integer(self.incomplete),
             n(self.tokens_cached),
             n(self.cost_nanos),
+            n(self.superseded_at),
         ]
     }
 
@@ -153,10 +157,10 @@ impl MessageRow {
 
 /// The columns of `MessageRow`, in its order.
 pub const COLUMNS: &str = "seq, id, client_id, author_id, author_name, author_kind, body, reply_to, created_at, edited_at, deleted_at,
-    provider, model, tokens_in, tokens_out, ttft_ms, latency_ms, finish_reason, incomplete, tokens_cached, cost_nanos";
+    provider, model, tokens_in, tokens_out, ttft_ms, latency_ms, finish_reason, incomplete, tokens_cached, cost_nanos, superseded_at";
 
 /// How many columns `COLUMNS` names.
-pub const COLUMN_COUNT: usize = 21;
+pub const COLUMN_COUNT: usize = 22;
 
 /// Whom an assistant turn is charged to, and what it reserved.
 #[derive(Debug, Clone, serde::Serialize, Deserialize)]

@@ -74,6 +74,20 @@ async fn scrape_one(db: &D1Database, now: i64) -> Result<(Vec<Sample>, Replicati
                 &[],
             )?,
             stmt(db, REPLICATION, &[num(now)])?,
+            // Ratings as they stand (a changed rating moves, a withdrawn
+            // one goes), by the rated reply's provider and model.
+            stmt(
+                db,
+                &format!(
+                    r#"SELECT '{}' AS name, 'provider="' || m.provider || '",model="' ||
+                              replace(replace(m.model, '\', '\\'), '"', '\"') || '",rating="' || r.rating || '"'
+                              AS labels, count(*) AS value
+                         FROM message_ratings r JOIN messages m ON m.session_id = r.session_id AND m.seq = r.seq
+                        GROUP BY labels"#,
+                    crate::metrics::Metric::LlmFeedback.name()
+                ),
+                &[],
+            )?,
         ])
         .await
         .map_err(AppError::internal)?;
@@ -92,6 +106,15 @@ async fn scrape_one(db: &D1Database, now: i64) -> Result<(Vec<Sample>, Replicati
             value: r.n as f64,
         });
     }
+    out.extend(
+        super::results::<Row>(&results[3])?
+            .into_iter()
+            .map(|r| Sample {
+                name: r.name,
+                labels: r.labels,
+                value: r.value,
+            }),
+    );
     let r = super::results::<Replication>(&results[2])?
         .into_iter()
         .next()

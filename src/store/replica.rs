@@ -27,7 +27,8 @@ const UPSERT: &str = "ON CONFLICT (session_id, seq) DO UPDATE SET body = exclude
     edited_at = excluded.edited_at, deleted_at = excluded.deleted_at, provider = excluded.provider,
     model = excluded.model, tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out,
     ttft_ms = excluded.ttft_ms, latency_ms = excluded.latency_ms, finish_reason = excluded.finish_reason,
-    incomplete = excluded.incomplete, tokens_cached = excluded.tokens_cached, cost_nanos = excluded.cost_nanos";
+    incomplete = excluded.incomplete, tokens_cached = excluded.tokens_cached, cost_nanos = excluded.cost_nanos,
+    superseded_at = excluded.superseded_at";
 
 /// The statements that bring D1's copy of `(topic, key)` up to date.
 pub fn statements(
@@ -42,6 +43,7 @@ pub fn statements(
         Topic::Message => message(db, log, session, seq()?, index),
         Topic::Reactions => reactions(db, log, session, seq()?),
         Topic::Poll => poll(db, log, session, seq()?),
+        Topic::Ratings => ratings(db, log, session, seq()?),
         Topic::Read => Ok(vec![match log.read_position(key)? {
             Some((seq, at)) => stmt(
                 db,
@@ -132,7 +134,8 @@ pub fn appends(
             r.finish_reason,
             r.incomplete,
             r.tokens_cached,
-            r.cost_nanos
+            r.cost_nanos,
+            r.superseded_at
         ]);
         let size = r.body.len() + 256;
         if bytes + size > APPEND_JSON_BYTES {
@@ -386,6 +389,31 @@ fn reactions(
         "DELETE FROM reactions WHERE session_id = ?1 AND seq = ?2",
         "INSERT OR IGNORE INTO reactions (session_id, seq, user_id, emoji, created_at)
          SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+           FROM json_each(?3)",
+        list,
+    )
+}
+
+/// A reply's ratings (reasons sealed, as stored), replaced whole.
+fn ratings(
+    db: &D1Database,
+    log: &Log,
+    session: &str,
+    seq: i64,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let list: Vec<_> = log
+        .ratings(seq.max(0) as u64)?
+        .into_iter()
+        .map(|r| json!([r.user_id, r.rating, r.reason, r.at]))
+        .collect();
+    replace(
+        db,
+        session,
+        seq,
+        "DELETE FROM message_ratings WHERE session_id = ?1 AND seq = ?2",
+        "INSERT OR IGNORE INTO message_ratings (session_id, seq, user_id, rating, reason, at)
+         SELECT ?1, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+                json_extract(value, '$[3]')
            FROM json_each(?3)",
         list,
     )

@@ -291,6 +291,11 @@ pub async fn delete(db: &D1Database, home: &D1Database, id: &str) -> Result<(), 
                 )?,
                 stmt(
                     db,
+                    &format!("DELETE FROM message_ratings WHERE session_id = ?1 AND {chunk}"),
+                    &args,
+                )?,
+                stmt(
+                    db,
                     &format!("DELETE FROM polls WHERE session_id = ?1 AND {chunk}"),
                     &args,
                 )?,
@@ -385,6 +390,39 @@ pub async fn usage(db: &D1Database, id: &str) -> Result<serde_json::Value, AppEr
         "latency_ms": {"avg": r.avg_latency_ms.map(f64::round), "max": r.max_latency_ms},
         "ttft_ms": {"avg": r.avg_ttft_ms.map(f64::round), "max": r.max_ttft_ms},
     }))
+}
+
+/// Users' ratings of the session's replies, oldest reply first, reasons
+/// opened (one that does not open is left out, its rating kept).
+pub async fn feedback(
+    db: &D1Database,
+    keys: &crate::crypto::Keyring,
+    id: &str,
+) -> Result<Vec<serde_json::Value>, AppError> {
+    use crate::crypto::{aad, Field};
+    let rows: Vec<serde_json::Value> = super::rows(stmt(
+        db,
+        "SELECT seq, user_id, rating, reason, at FROM message_ratings WHERE session_id = ?1
+          ORDER BY seq, at LIMIT 1000",
+        &[text(id)],
+    )?)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let seq = r["seq"].as_f64().unwrap_or(0.0) as u64;
+            let user = r["user_id"].as_str().unwrap_or_default();
+            let reason = r["reason"].as_str().and_then(|sealed| {
+                let id_of = crate::session::log::reason_id(seq, user);
+                keys.open(&aad(Field::RatingReason, id, Some(&id_of)), sealed)
+                    .ok()
+            });
+            serde_json::json!({
+                "seq": seq, "user_id": user, "rating": r["rating"],
+                "reason": reason, "at": r["at"],
+            })
+        })
+        .collect())
 }
 
 /// A session by id, whoever owns it (admins only).

@@ -122,6 +122,7 @@ impl Log {
         self.exec("DELETE FROM message_edits WHERE seq = ?", vec![int(seq)])?;
         self.exec("DELETE FROM reactions WHERE seq = ?", vec![int(seq)])?;
         self.exec("DELETE FROM mentions WHERE seq = ?", vec![int(seq)])?;
+        self.exec("DELETE FROM ratings WHERE seq = ?", vec![int(seq)])?;
         self.drop_poll(seq, now, out)?;
         self.exec(
             "UPDATE messages SET body = '', deleted_at = ? WHERE seq = ?",
@@ -129,6 +130,7 @@ impl Log {
         )?;
         out.touch(&self.sql, Topic::Message, &seq.to_string(), now)?;
         out.touch(&self.sql, Topic::Reactions, &seq.to_string(), now)?;
+        out.touch(&self.sql, Topic::Ratings, &seq.to_string(), now)?;
         self.note(seq, what, now)
     }
 
@@ -236,7 +238,7 @@ impl Log {
     }
 
     /// Re-seals up to `limit` bodies (messages, edit history, poll options,
-    /// then attachment names) that are not under the active key, and
+    /// attachment names, then ratings' reasons) that are not under the active key, and
     /// queues those D1 holds for replication. (Attachments' bytes in R2
     /// stay sealed as they were: any key of the keyring opens them.)
     pub fn rotate(
@@ -292,6 +294,14 @@ impl Log {
                 "SELECT rowid AS key, 0 AS seq, id, name AS body FROM attachments
                   WHERE substr(name, 1, ?1) != ?2 AND rowid > ?3 ORDER BY rowid LIMIT ?4",
                 "UPDATE attachments SET name = ? WHERE rowid = ?",
+            ),
+            (
+                // The id in a reason's AAD is `feedback::reason_id`.
+                Field::RatingReason,
+                Some(Topic::Ratings),
+                "SELECT rowid AS key, seq, seq || ':' || user_id AS id, reason AS body FROM ratings
+                  WHERE reason IS NOT NULL AND substr(reason, 1, ?1) != ?2 AND rowid > ?3 ORDER BY rowid LIMIT ?4",
+                "UPDATE ratings SET reason = ? WHERE rowid = ?",
             ),
         ] {
             // Unreadable rows stay as they are; the cursor steps past them.

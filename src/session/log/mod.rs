@@ -15,6 +15,7 @@
 
 mod changes;
 mod desk;
+mod feedback;
 mod files;
 mod mentions;
 mod moderation;
@@ -23,6 +24,7 @@ mod polls;
 mod replica;
 mod stream;
 
+pub use feedback::{reason_id, Rated, StoredRating};
 pub use polls::Voted;
 pub use stream::Window;
 
@@ -88,6 +90,11 @@ CREATE TABLE IF NOT EXISTS turn_progress (
   asked_by TEXT NOT NULL, charge TEXT NOT NULL,
   provider TEXT NOT NULL, model TEXT NOT NULL,
   body TEXT NOT NULL, started_at INTEGER NOT NULL, saved_at INTEGER NOT NULL);
+-- Users' ratings of the assistant's replies; the reason sealed (AAD: the
+-- session, and the seq and user as the id).
+CREATE TABLE IF NOT EXISTS ratings (
+  seq INTEGER NOT NULL, user_id TEXT NOT NULL, rating TEXT NOT NULL, reason TEXT,
+  at INTEGER NOT NULL, PRIMARY KEY (seq, user_id));
 -- How many of UPGRADES this log has applied.
 CREATE TABLE IF NOT EXISTS log_version (one INTEGER PRIMARY KEY CHECK (one = 1), version INTEGER NOT NULL);
 ";
@@ -95,11 +102,13 @@ CREATE TABLE IF NOT EXISTS log_version (one INTEGER PRIMARY KEY CHECK (one = 1),
 /// Columns added after logs existed, in order; a log applies those past its
 /// `log_version` when it opens, new logs all of them. Never edit or reorder
 /// one: append.
-const UPGRADES: [&str; 3] = [
+const UPGRADES: [&str; 4] = [
     "ALTER TABLE messages ADD COLUMN tokens_cached INTEGER",
     // Nano-dollars (crate::llm::price::Usd); NULL: the model had no price.
     "ALTER TABLE messages ADD COLUMN cost_nanos INTEGER",
     "ALTER TABLE session ADD COLUMN cost_nanos INTEGER NOT NULL DEFAULT 0",
+    // When an assistant reply was answered again (`regenerate`).
+    "ALTER TABLE messages ADD COLUMN superseded_at INTEGER",
 ];
 
 /// The session row, kept in memory while the object is awake.
@@ -497,6 +506,7 @@ impl Log {
                     created_at: m.created_at,
                     edited_at: None,
                     deleted: false,
+                    superseded: false,
                     removed: None,
                     unreadable: None,
                     turn: t.cloned(),
@@ -593,6 +603,7 @@ impl Log {
             client_id: Some(m.client_id.to_string()),
             author: m.author.clone(),
             text: String::new(),
+            superseded: false,
             reply_to: None,
             created_at: row.created_at,
             edited_at: None,

@@ -61,6 +61,8 @@ pub enum Noted<'a> {
     },
     /// A poll's tally changed: a vote, or its closing.
     Poll,
+    /// An assistant reply was answered again.
+    Superseded,
 }
 
 /// Which changes a resuming socket is owed: those numbered in
@@ -121,6 +123,7 @@ impl Log {
                 (kind, emoji, user.id.as_str(), user.name.as_str())
             }
             Noted::Poll => ("poll", "", "poll", ""),
+            Noted::Superseded => ("superseded", "", "superseded", ""),
         };
         self.exec(
             "INSERT OR REPLACE INTO changes (seq, emoji, user_id, n, kind, user_name, at)
@@ -247,6 +250,7 @@ impl Log {
                     }
                     .to_json()
                 }
+                "superseded" => ServerFrame::Superseded { seq, change }.to_json(),
                 "deleted" | "moderated" => ServerFrame::Deleted {
                     seq,
                     deleted_at: r.at,
