@@ -140,6 +140,8 @@ function open(id, title) {
     onVote: (seq, choices) => chat.vote(seq, choices),
     onReport: (seq, reason) => client.report(id, seq, reason),
     onBlock: (author) => block(author, transcript),
+    onRate: (seq, rating, reason) => chat.rate(seq, rating, reason),
+    onRegenerate: () => chat.regenerate(),
     preview: linkPreview,
     link: (attachmentId) => client.attachmentLink(id, attachmentId).then((l) => l.url, () => null),
   });
@@ -198,7 +200,8 @@ function open(id, title) {
     if (e.code === "rate_limited") $("typing").textContent = "Slow down a little…";
     // A poll, vote or attachment the server refused says why (textContent: no markup).
     // So does a moderator's mute or ban.
-    const said = ["invalid_poll", "invalid_choice", "poll_closed", "invalid_attachment", "attachment_not_found", "muted", "banned"];
+    const said = ["invalid_poll", "invalid_choice", "poll_closed", "invalid_attachment", "attachment_not_found", "muted", "banned",
+      "nothing_to_regenerate", "assistant_busy", "not_rateable"];
     if (said.includes(e.code)) composerError(e.message);
   });
   // 4003 follows `access_revoked` or `banned`; the error said which.

@@ -18,11 +18,14 @@ export class Transcript {
    *   when the report is filed (a message offers Report only with it).
    *   `onRemove(seq)`, for moderators, removes any message.
    *   `onBlock(author)` blocks another person (a user or an agent).
+   *   `onRate(seq, rating, reason?)` rates an assistant reply ("up",
+   *   "down", "none"); `onRegenerate()` answers the last question again
+   *   (offered on the newest reply only).
    *   `preview(url)` resolves to a link's preview (or null): a card is shown
    *   under a message for its first link. `link(attachmentId)` resolves to
    *   a short-lived download URL: images are shown, other files linked.
    */
-  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote, onReport, onRemove, onBlock, preview, link }) {
+  constructor(list, { me, onEdit, onDelete, onReact, onReply, onVote, onReport, onRemove, onBlock, onRate, onRegenerate, preview, link }) {
     this.list = list;
     this.me = me;
     this.onEdit = onEdit;
@@ -33,6 +36,8 @@ export class Transcript {
     this.onReport = onReport;
     this.onRemove = onRemove;
     this.onBlock = onBlock;
+    this.onRate = onRate;
+    this.onRegenerate = onRegenerate;
     this.preview = preview;
     this.link = link;
     this.bySeq = new Map();
@@ -50,6 +55,27 @@ export class Transcript {
     on("deleted", this.deleted);
     on("reaction", this.reaction);
     on("poll", this.tally);
+    on("rated", this.rated);
+    on("superseded", this.superseded);
+  }
+
+  /** Your rating of a reply (from any of your devices). */
+  rated(f) {
+    const li = this.bySeq.get(f.seq);
+    if (!li) return;
+    li.dataset.rating = f.rating;
+    for (const b of li.querySelectorAll("button[data-rating]")) {
+      b.setAttribute("aria-pressed", String(b.dataset.rating === f.rating));
+    }
+  }
+
+  /** A reply answered again: kept, marked, no longer rated or regenerated. */
+  superseded(f) {
+    const li = this.bySeq.get(f.seq);
+    if (!li) return;
+    li.classList.add("superseded");
+    li.querySelector(".flags").textContent = "(earlier answer)";
+    for (const b of li.querySelectorAll("button[data-rating], button.regenerate")) b.remove();
   }
 
   clear() {
@@ -289,6 +315,9 @@ export class Transcript {
   #actions(li, m) {
     const box = li.querySelector(".actions");
     box.replaceChildren();
+    // Only the newest message may be answered again: a newer one takes
+    // Regenerate away from the reply before it.
+    if (m.seq >= this.lastSeq) for (const old of this.list.querySelectorAll("button.regenerate")) old.remove();
     if (m.deleted) return;
     const button = (label, text, onClick) => {
       const b = document.createElement("button");
@@ -319,6 +348,44 @@ export class Transcript {
       button(`Block ${m.author.name}`, "Block", () => this.onBlock(m.author));
     }
     if (this.onRemove) button(`Remove message ${m.seq}`, "Remove", () => this.onRemove(m.seq));
+    if (m.author.kind === "assistant" && !m.superseded) this.#feedback(li, m, button);
+    if (m.superseded) this.superseded(m);
+  }
+
+  /** Thumbs for an assistant reply (a down asks why, optionally), and
+   *  Regenerate on the newest one. */
+  #feedback(li, m, button) {
+    if (this.onRate) {
+      for (const [rating, text, label] of [["up", "👍", "Good answer"], ["down", "👎", "Bad answer"]]) {
+        button(`${label}: rate message ${m.seq} ${rating}`, text, () => {
+          const again = li.dataset.rating === rating;
+          this.onRate(m.seq, again ? "none" : rating);
+          if (rating === "down" && !again) this.#whyForm(li, m.seq);
+        });
+        const b = li.querySelector(".actions").lastElementChild;
+        b.dataset.rating = rating;
+        b.setAttribute("aria-pressed", String(li.dataset.rating === rating));
+      }
+    }
+    if (this.onRegenerate && m.seq === this.lastSeq) {
+      button(`Answer message ${m.seq} again`, "Regenerate", () => this.onRegenerate());
+      li.querySelector(".actions").lastElementChild.classList.add("regenerate");
+    }
+  }
+
+  /** After a thumbs-down: an optional reason, sent as the rating again. */
+  #whyForm(li, seq) {
+    if (li.querySelector(".why")) return;
+    const input = h("input", { "aria-label": `What was wrong with message ${seq} (optional)`, maxlength: "500" });
+    const send = h("button", { type: "submit", class: "small" }, "Send");
+    const form = h("form", { class: "why report" }, input, send);
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      if (input.value.trim()) this.onRate(seq, "down", input.value.trim());
+      form.replaceChildren(h("span", { class: "usage", role: "status" }, "Thanks for the feedback."));
+    });
+    li.querySelector(".actions").after(form);
+    input.focus();
   }
 
   /** Takes a blocked person's messages off the page (the server sends

@@ -473,3 +473,56 @@ test("two agents claim one waiting session from their live queues: one wins, the
   for (const a of [eve, finn]) await a.page.locator(`#rows tr[data-session="${id}"]`).waitFor({ state: "detached" });
   assert.deepEqual([eve, finn, gus].flatMap((p) => p.errors), []);
 });
+
+test("a user rates the assistant's reply and has it answered again", async () => {
+  const cy = await page();
+  await signIn(cy.page, "/", "Cy");
+  await startConversation(cy.page, "Feedback", "Cy Example", "cy@example.com");
+  await fetch(`${llm}/_standin/script`, {
+    method: "POST",
+    body: JSON.stringify({ model: "standin-1", steps: [{ text: "A first, unhelpful answer." }, { text: "A better answer." }] }),
+  });
+  await cy.page.getByRole("textbox", { name: "Message", exact: true }).fill("How do refunds work?");
+  await cy.page.keyboard.press("Enter");
+  const first = cy.page.locator(".msg.kind-assistant", { hasText: "A first, unhelpful answer." });
+  await first.waitFor();
+  const seq = await first.getAttribute("data-seq");
+
+  // Thumbs down, with a reason: the button shows as pressed once the
+  // server has it (the `rated` frame), and the reason reaches the admin view.
+  const down = cy.page.getByRole("button", { name: `Bad answer: rate message ${seq} down` });
+  await down.click();
+  await cy.page.locator(`.msg[data-seq="${seq}"] button[data-rating=down][aria-pressed=true]`).waitFor();
+  await cy.page.getByLabel(`What was wrong with message ${seq} (optional)`).fill("It skipped the refund window");
+  await cy.page.getByRole("button", { name: "Send", exact: true }).first().click();
+  await cy.page.getByText("Thanks for the feedback.").waitFor();
+
+  // Regenerate: the first answer stays, marked, and a new one streams in.
+  await cy.page.getByRole("button", { name: `Answer message ${seq} again` }).click();
+  await cy.page.locator(".msg.kind-assistant", { hasText: "A better answer." }).waitFor();
+  await cy.page.locator(`.msg.superseded[data-seq="${seq}"]`).waitFor();
+  assert.equal(await first.locator(".flags").textContent(), "(earlier answer)");
+  assert.equal(await first.getByRole("button", { name: /Answer message .* again/ }).count(), 0);
+  const second = cy.page.locator(".msg.kind-assistant", { hasText: "A better answer." });
+  const secondSeq = await second.getAttribute("data-seq");
+  assert.equal(await cy.page.getByRole("button", { name: `Answer message ${secondSeq} again` }).count(), 1);
+
+  // An admin sees the rating and its reason (once replicated).
+  const sessionId = await cy.page.evaluate(async () => {
+    const token = localStorage.getItem("confab.token");
+    const r = await fetch("/v1/sessions", { headers: { authorization: `Bearer ${token}` } });
+    return (await r.json()).sessions[0].id;
+  });
+  const admin = await page();
+  await signIn(admin.page, "/admin", "Dee", "admin");
+  let feedback = [];
+  for (let i = 0; i < 100 && !feedback.some((f) => f.reason); i++) {
+    feedback = await admin.page.evaluate(async (id) => {
+      const token = localStorage.getItem("confab.token");
+      const r = await fetch(`/v1/admin/sessions/${id}`, { headers: { authorization: `Bearer ${token}` } });
+      return (await r.json()).feedback ?? [];
+    }, sessionId);
+    if (!feedback.some((f) => f.reason)) await admin.page.waitForTimeout(100);
+  }
+  assert.deepEqual(feedback.map((f) => [f.seq, f.rating, f.reason]), [[Number(seq), "down", "It skipped the refund window"]]);
+});
