@@ -66,6 +66,71 @@ pub fn turn_estimate(prompt: &Prompt, max_output_tokens: u32) -> u64 {
     estimate(&prompt.system) + TURN_OVERHEAD + input + max_output_tokens as u64
 }
 
+/// Whom an assistant turn is charged to, and what it reserved.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Charge {
+    pub user: String,
+    /// The UTC day the reservation was made on; settled on the same day.
+    pub day: String,
+    /// Tokens reserved.
+    pub reserved: u64,
+    /// Nano-dollars reserved (0 without a budget in money).
+    #[serde(default)]
+    pub reserved_nanos: u64,
+}
+
+impl Charge {
+    /// A turn charged to `user` that reserved nothing (no budgets).
+    pub fn unreserved(user: &str, now: i64) -> Charge {
+        Charge {
+            user: user.to_string(),
+            day: crate::limits::utc_day(now),
+            reserved: 0,
+            reserved_nanos: 0,
+        }
+    }
+
+    /// Whether a release has anything to give back.
+    pub fn holds(&self) -> bool {
+        self.reserved > 0 || self.reserved_nanos > 0
+    }
+}
+
+/// What a turn asks to reserve of a user's day, against which budgets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub user: String,
+    pub now: i64,
+    pub tokens: u64,
+    /// 0: no token budget.
+    pub token_budget: u64,
+    pub cost: crate::llm::price::Usd,
+    pub cost_budget: Option<crate::llm::price::Usd>,
+}
+
+/// What a turn for `user` reserves before it starts: its prompt as sent
+/// plus the longest reply, in tokens and, at the chain's dearest prices,
+/// in money. None when no budget applies.
+pub fn reservation(
+    a: &crate::llm::config::Assistant,
+    prompt: &Prompt,
+    user: &str,
+    now: i64,
+) -> Option<Reservation> {
+    if a.daily_token_budget == 0 && a.daily_cost_budget.is_none() {
+        return None;
+    }
+    let prompt_tokens = turn_estimate(prompt, 0);
+    Some(Reservation {
+        user: user.to_string(),
+        now,
+        tokens: prompt_tokens + a.max_output_tokens() as u64,
+        token_budget: a.daily_token_budget,
+        cost: a.most_cost(prompt_tokens),
+        cost_budget: a.daily_cost_budget,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,16 +12,24 @@
 //! provider. After tokens have gone out nothing is retried silently: the
 //! reply ends cut short, with what was said. A stop ends it as stopped.
 //!
+//! **A turn** (`turn`) wraps the reply in the budget: it reserves the most
+//! the turn can spend of the user's day before any provider is asked (none
+//! is asked when that is refused), and gives the reservation back when the
+//! turn stores nothing; a stored reply settles it (replication does, with
+//! what was actually spent).
+//!
 //! **Deadlines.** The first token must come within `first_token_timeout_ms`
 //! of the attempt's start, counting the wait for response headers (which is
 //! also bounded by `connect_timeout_ms`); after it, each read waits at most
 //! `idle_timeout_ms`.
 
+use super::budget::{reservation, Charge, Reservation};
 use super::config::{Assistant, Provider};
 use super::price::Tokens;
 use super::providers::{backoff_ms, build, clean_end, decode, failure, Request};
 use super::sse::Parser;
 use super::{Chunk, Prompt};
+use crate::error::AppError;
 
 /// Longest SSE line accepted from a provider.
 pub const MAX_SSE_LINE: usize = 1 << 20;
@@ -108,6 +116,59 @@ pub enum Outcome {
     },
     /// Every provider failed before saying anything; the last one's code.
     Failed { code: &'static str },
+}
+
+/// What a turn needs beyond a reply's I/O: the budget's store, and the
+/// record of the reply (its message, its progress, what everyone is told).
+#[allow(async_fn_in_trait)]
+pub trait TurnIo: ReplyIo {
+    /// Reserves `r` of the user's day; None when a budget is spent.
+    async fn reserve(&self, r: &Reservation) -> Result<Option<Charge>, AppError>;
+    /// Announces the reply about to stream, charged to `c`.
+    async fn begin(&self, c: &Charge) -> Result<(), AppError>;
+    /// Stores the reply `outcome` describes; whether a message was stored
+    /// (a reply stopped or failed before any text stores none).
+    async fn record(&self, outcome: Outcome, c: &Charge) -> Result<bool, AppError>;
+    /// Gives back a reservation whose turn stored nothing.
+    async fn release(&self, c: &Charge);
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnEnd {
+    /// A budget is spent: no provider was asked.
+    QuotaExceeded,
+    /// The reply ran; `stored` says whether a message was kept.
+    Ran { stored: bool },
+}
+
+/// One assistant turn for `user`: reserve, reply, record, and give the
+/// reservation back if nothing was stored (or anything failed).
+pub async fn turn<I: TurnIo>(
+    io: &I,
+    a: &Assistant,
+    prompt: &Prompt,
+    user: &str,
+    started: i64,
+) -> Result<TurnEnd, AppError> {
+    let charge = match reservation(a, prompt, user, started) {
+        None => Charge::unreserved(user, started),
+        Some(r) => match io.reserve(&r).await? {
+            Some(c) => c,
+            None => return Ok(TurnEnd::QuotaExceeded),
+        },
+    };
+    let stored = match io.begin(&charge).await {
+        Ok(()) => {
+            let outcome = reply(io, a, prompt, started).await;
+            io.record(outcome, &charge).await
+        }
+        Err(e) => Err(e),
+    };
+    if !matches!(stored, Ok(true)) && charge.holds() {
+        io.release(&charge).await;
+    }
+    stored.map(|stored| TurnEnd::Ran { stored })
 }
 
 /// How one attempt ended.

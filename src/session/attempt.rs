@@ -2,7 +2,7 @@
 //! binding), the clock, and the session's sockets. The policy (retries,
 //! fallback, deadlines, stops) is the driver's; this only carries it out.
 
-use super::Core;
+use super::running::Running;
 use crate::config::LogLevel;
 use crate::llm::config::Provider;
 use crate::llm::driver::{Read, Refused, ReplyIo};
@@ -14,9 +14,6 @@ use futures::StreamExt;
 use serde_json::Value;
 use std::time::Duration;
 use worker::{AbortController, ByteStream, Delay, Fetch, Headers, Method, Request, RequestInit};
-
-/// A running turn's view of its session object.
-pub(super) struct TurnIo<'a>(pub &'a Core);
 
 /// The fetch request for an HTTP provider.
 fn http_request(req: &LlmRequest, trace: Option<String>) -> Option<Request> {
@@ -35,7 +32,7 @@ fn http_request(req: &LlmRequest, trace: Option<String>) -> Option<Request> {
     Request::new_with_init(&req.url, &init).ok()
 }
 
-impl ReplyIo for TurnIo<'_> {
+impl ReplyIo for Running<'_> {
     type Body = ByteStream;
 
     fn now_ms(&self) -> i64 {
@@ -63,10 +60,10 @@ impl ReplyIo for TurnIo<'_> {
         let signal = controller.signal();
         // `stop` aborts through the controller; a reply already stopped
         // does not send the request at all.
-        if self.0.with_reply(|t| t.arm(controller)) != Some(true) {
+        if self.core.with_reply(|t| t.arm(controller)) != Some(true) {
             return Err(Refused::Unreachable);
         }
-        let request = http_request(req, self.0.turn_span()).ok_or(Refused::Misconfigured)?;
+        let request = http_request(req, self.core.turn_span()).ok_or(Refused::Misconfigured)?;
         let mut response =
             match timeout(wait_ms, Fetch::Request(request).send_with_signal(&signal)).await {
                 None => return Err(Refused::TimedOut),
@@ -93,11 +90,11 @@ impl ReplyIo for TurnIo<'_> {
     }
 
     fn relay(&self, text: &str) {
-        self.0.relay(text)
+        self.core.relay(text)
     }
 
     fn stopped(&self) -> bool {
-        self.0.reply_stopped()
+        self.core.reply_stopped()
     }
 
     fn attempt_failed(&self, p: &Provider, attempt: u32, code: &'static str) {
@@ -105,8 +102,8 @@ impl ReplyIo for TurnIo<'_> {
             LogLevel::Warn,
             "llm_attempt_failed",
             [
-                ("session", Value::from(self.0.session_id().as_str())),
-                ("trace_id", self.0.turn_trace_id()),
+                ("session", Value::from(self.core.session_id().as_str())),
+                ("trace_id", self.core.turn_trace_id()),
                 ("provider", Value::from(p.endpoint.kind.as_str())),
                 ("code", Value::from(code)),
                 ("attempt", Value::from(attempt)),
@@ -115,7 +112,7 @@ impl ReplyIo for TurnIo<'_> {
     }
 }
 
-impl TurnIo<'_> {
+impl Running<'_> {
     /// Starts a Workers AI run through the `AI` binding. The binding takes a
     /// plain object (a `serde_json::Value` would cross as a JS `Map`), and
     /// reports failure by rejecting, which counts as retryable.
@@ -138,7 +135,7 @@ impl TurnIo<'_> {
         }
         let inputs =
             serde_json::from_value::<Inputs>(body.clone()).map_err(|_| Refused::Misconfigured)?;
-        let ai = (self.0.env)
+        let ai = (self.core.env)
             .ai(crate::bindings::AI)
             .map_err(|_| Refused::Misconfigured)?;
         match timeout(wait_ms, ai.run_bytes(&p.endpoint.model, inputs)).await {

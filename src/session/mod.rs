@@ -82,6 +82,7 @@ pub mod outbox;
 mod progress;
 mod queue;
 mod replay;
+mod running;
 mod sockets;
 mod turn;
 

@@ -6,9 +6,10 @@
 //! turn runs whose prompt (read from the session log) includes everything that arrived
 //! meanwhile. No turn runs in `human` mode (an agent has taken over).
 //!
-//! **Robustness.** The reply's policy (retries with backoff and jitter,
-//! fallback across the provider chain, deadlines, stops) is the pure
-//! `crate::llm::driver`, fed by `attempt.rs`'s I/O. After tokens have gone
+//! **Robustness.** The turn's policy (its budget reservation, retries with
+//! backoff and jitter, fallback across the provider chain, deadlines,
+//! stops) is the pure `crate::llm::driver`; `running.rs` and `attempt.rs`
+//! carry out its I/O. After tokens have gone
 //! out nothing is retried silently: clients get an `error` frame and the
 //! partial text is stored, marked incomplete. A `stop` frame aborts the
 //! upstream request and stores the partial text as stopped. Provider error
@@ -29,20 +30,16 @@
 //! a child span, sent to the provider as `traceparent`, and the turn's log
 //! lines carry its `trace_id`.
 
-use super::attempt::TurnIo;
-use super::queue::Job;
+use super::running::Running;
 use super::sockets::send_to;
 use super::Core;
-use crate::config::LogLevel;
 use crate::error::{AppError, SocketError};
-use crate::ids::{ClientId, MessageId};
+use crate::ids::MessageId;
 use crate::llm::config::Assistant;
-use crate::llm::driver::{self, Ending, Outcome};
+use crate::llm::driver::{self, TurnEnd};
 use crate::llm::{budget, Role, Turn};
-use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID};
-use crate::runtime::log;
-use crate::store::messages::{Charge, NewMessage, Reservation};
-use crate::store::{self, now_ms};
+use crate::protocol::{Author, AuthorKind, ServerFrame, UserRef};
+use crate::store::now_ms;
 use crate::trace::Trace;
 use serde_json::Value;
 use worker::{AbortController, WebSocket};
@@ -62,6 +59,18 @@ pub enum TurnSlot {
 }
 
 impl TurnState {
+    /// A reply about to stream, with nothing said yet.
+    pub(super) fn new(message_id: MessageId, author: Author) -> TurnState {
+        TurnState {
+            message_id,
+            author,
+            text: String::new(),
+            index: 0,
+            abort: None,
+            stopped: false,
+        }
+    }
+
     /// Gives the reply the abort handle of its current request, so that
     /// `stop` can cut it; false (and nothing kept) if already stopped.
     pub(super) fn arm(&mut self, controller: AbortController) -> bool {
@@ -196,7 +205,7 @@ impl Core {
     }
 
     /// Sets (or, with None, ends) the reply of the running turn.
-    fn set_reply(&self, state: Option<TurnState>) {
+    pub(super) fn set_reply(&self, state: Option<TurnState>) {
         if let TurnSlot::Busy { reply, .. } = &mut *self.turn.borrow_mut() {
             *reply = state;
         }
@@ -252,8 +261,6 @@ impl Core {
         keys: &crate::crypto::Keyring,
         user: &UserRef,
     ) -> Result<(), AppError> {
-        // Budgets are kept in the home shard, whichever shard the session is in.
-        let db = self.d1_home()?;
         let started = now_ms();
         // The mode and the prompt's history come from the local log: no
         // round trip before the turn's budget check.
@@ -299,180 +306,18 @@ impl Core {
             })
             .collect();
         let prompt = budget::fit(&a.system_prompt, &turns, a.prompt_token_budget);
-        // Reserve the turn's most it can cost before spending anything.
-        let charge = if a.daily_token_budget > 0 || a.daily_cost_budget.is_some() {
-            let prompt_tokens = budget::turn_estimate(&prompt, 0);
-            let wanted = Reservation {
-                tokens: prompt_tokens + a.max_output_tokens() as u64,
-                token_budget: a.daily_token_budget,
-                cost: a.most_cost(prompt_tokens),
-                cost_budget: a.daily_cost_budget,
-            };
-            store::messages::reserve(&db, &user.id, started, &wanted).await?
-        } else {
-            Some(Charge {
-                user: user.id.clone(),
-                day: crate::limits::utc_day(started),
-                reserved: 0,
-                reserved_nanos: 0,
-            })
-        };
-        let Some(charge) = charge else {
-            self.count(
-                crate::metrics::Metric::LlmTurns,
-                r#"provider="",model="",outcome="quota_exceeded""#.into(),
-            );
-            self.broadcast_event(&SocketError::AssistantQuota.frame(None));
-            return Ok(());
-        };
-        let stored = self.reply(a, &prompt, started, &charge, user).await;
-        // A queued reply takes its progress row with it when it is stored
-        // (one commit); a turn that stored nothing leaves nothing in progress.
-        if !matches!(stored, Ok(true)) {
-            self.progress_clear();
-        }
-        // A turn that stored nothing gives its reservation back.
-        if !matches!(stored, Ok(true)) && (charge.reserved > 0 || charge.reserved_nanos > 0) {
-            if let Err(e) = store::messages::release(&db, &charge).await {
-                self.log_error("budget_release_failed", &e);
-            }
-        }
-        stored.map(|_| ())
-    }
-
-    /// Streams one reply through the provider chain and queues it for
-    /// storage. `Ok(true)` when a reply was queued (its commit settles
-    /// `charge`), `Ok(false)` when nothing was. (Long, and one async fn on
-    /// purpose: each async fn is a state machine of its own, and splitting
-    /// this one cost bundle size.)
-    async fn reply(
-        &self,
-        a: &Assistant,
-        prompt: &crate::llm::Prompt,
-        started: i64,
-        charge: &Charge,
-        asked_by: &UserRef,
-    ) -> Result<bool, AppError> {
-        let session = self.session_id();
-
-        let author = Author {
-            id: ASSISTANT_AUTHOR_ID.into(),
-            name: a.name.clone(),
-            kind: AuthorKind::Assistant,
-        };
-        let message_id = MessageId::new();
-        self.set_reply(Some(TurnState {
-            message_id: message_id.clone(),
-            author: author.clone(),
-            text: String::new(),
-            index: 0,
-            abort: None,
-            stopped: false,
-        }));
-        let head = &a.chain[0].endpoint;
-        self.progress_start(super::progress::Started {
-            message_id: message_id.as_str(),
-            author: &author,
-            asked_by,
-            charge,
-            provider: head.kind.as_str(),
-            model: &head.model,
-            started_at: started,
-        })?;
-        if let Some(core) = self.me.upgrade() {
-            let at = now_ms() + super::progress::WATCHDOG_MS;
-            self.state
-                .wait_until(async move { core.alarm_no_later_than(at).await });
-        }
-        self.broadcast_message(
-            &ServerFrame::Turn {
-                message_id: message_id.as_str(),
-                author: &author,
-                text: "",
-                index: 0,
-            }
-            .to_json(),
-        );
-
-        let outcome = driver::reply(&TurnIo(self), a, prompt, started).await;
-        let (index, ending, tokens, first_token_ms) = match outcome {
-            Outcome::Reply {
-                provider,
-                ending,
-                tokens,
-                first_token_ms,
-            } => (provider, ending, tokens, first_token_ms),
-            Outcome::Failed { code } => {
-                // Every provider failed before saying anything; counted
-                // against the head of the chain.
+        let run = Running::new(self, a, user, self.d1_home()?, started);
+        match driver::turn(&run, a, &prompt, &user.id, started).await? {
+            TurnEnd::QuotaExceeded => {
                 self.count(
                     crate::metrics::Metric::LlmTurns,
-                    format!(
-                        r#"provider="{}",model="{}",outcome="failed""#,
-                        head.kind.as_str(),
-                        crate::metrics::escape(&head.model)
-                    ),
+                    r#"provider="",model="",outcome="quota_exceeded""#.into(),
                 );
-                self.broadcast_event(&SocketError::AssistantUnavailable { code }.frame(None));
-                return Ok(false);
+                self.broadcast_event(&SocketError::AssistantQuota.frame(None));
             }
-        };
-        let (finish, incomplete) = match ending {
-            Ending::Finished(f) => (f, false),
-            Ending::Stopped => ("stopped".to_string(), true),
-            Ending::CutShort(code) => {
-                self.broadcast_event(&SocketError::ReplyCutShort { code }.frame(None));
-                ("error".to_string(), true)
-            }
-        };
-        // Recorded through the session queue, so its seq and its broadcast
-        // stay in order with everyone else's messages.
-        let text = self.with_reply(|t| t.text.clone()).unwrap_or_default();
-        self.set_reply(None);
-        if text.is_empty() && incomplete {
-            return Ok(false);
+            TurnEnd::Ran { .. } => {}
         }
-        let provider = &a.chain[index];
-        let meta = TurnMeta {
-            provider: provider.endpoint.kind.as_str().to_string(),
-            model: provider.endpoint.model.clone(),
-            tokens_in: tokens.input,
-            tokens_out: tokens.output,
-            tokens_cached: tokens.cached,
-            cost_usd: a.cost(provider, tokens),
-            ttft_ms: first_token_ms.unwrap_or(0),
-            latency_ms: (now_ms() - started).max(0) as u64,
-            finish_reason: finish,
-            incomplete,
-        };
-        log(
-            LogLevel::Info,
-            "turn_finished",
-            [
-                ("session", Value::from(session.as_str())),
-                ("trace_id", self.turn_trace_id()),
-                ("provider", Value::from(meta.provider.as_str())),
-                ("finish", Value::from(meta.finish_reason.as_str())),
-                ("latency_ms", Value::from(meta.latency_ms)),
-            ],
-        );
-        self.enqueue(Job::Send {
-            ws: None,
-            msg: NewMessage {
-                id: message_id.clone(),
-                client_id: ClientId::of_reply(&message_id),
-                author,
-                text,
-                reply_to: None,
-                created_at: now_ms(),
-                turn: Some(Box::new((meta, charge.clone()))),
-                poll: None,
-                attachments: Vec::new(),
-                mentions: Vec::new(),
-            },
-        });
-        self.drain().await;
-        Ok(true)
+        Ok(())
     }
 
     /// Appends a piece to the reply and sends it to every live socket.

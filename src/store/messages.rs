@@ -162,27 +162,7 @@ pub const COLUMNS: &str = "seq, id, client_id, author_id, author_name, author_ki
 /// How many columns `COLUMNS` names.
 pub const COLUMN_COUNT: usize = 22;
 
-/// Whom an assistant turn is charged to, and what it reserved.
-#[derive(Debug, Clone, serde::Serialize, Deserialize)]
-pub struct Charge {
-    pub user: String,
-    /// The UTC day the reservation was made on; settled on the same day.
-    pub day: String,
-    /// Tokens reserved.
-    pub reserved: u64,
-    /// Nano-dollars reserved (0 without a budget in money).
-    #[serde(default)]
-    pub reserved_nanos: u64,
-}
-
-/// What a turn asks to reserve, against which daily budgets.
-pub struct Reservation {
-    pub tokens: u64,
-    /// 0: no token budget.
-    pub token_budget: u64,
-    pub cost: Usd,
-    pub cost_budget: Option<Usd>,
-}
+pub use crate::llm::budget::{Charge, Reservation};
 
 /// Reserves a turn's most it can spend of `user`'s daily budgets in one
 /// conditional statement: granted while what is spent and reserved today
@@ -190,13 +170,8 @@ pub struct Reservation {
 /// estimate. `db` is the home shard, where every user's budget is kept, so
 /// the check holds across shards; replies settle there too
 /// (`replica::usage`).
-pub async fn reserve(
-    db: &D1Database,
-    user: &str,
-    now: i64,
-    r: &Reservation,
-) -> Result<Option<Charge>, AppError> {
-    let today = crate::limits::utc_day(now);
+pub async fn reserve(db: &D1Database, r: &Reservation) -> Result<Option<Charge>, AppError> {
+    let (user, today) = (r.user.as_str(), crate::limits::utc_day(r.now));
     let nanos = r.cost_budget.map_or(0, |_| r.cost.nanos());
     let granted = stmt(
         db,

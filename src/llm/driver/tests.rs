@@ -545,3 +545,5 @@ fn gemini_ends_at_its_finish_reason_without_a_done_marker() {
         }
     );
 }
+
+mod turn;
