@@ -17,6 +17,8 @@ struct Outcome {
     usage: (Option<u64>, Option<u64>),
     clean: bool,
     malformed: bool,
+    calls: confab::llm::tools::Calls,
+    finish: Option<String>,
 }
 
 fn endpoint(h: &Harness, kind: Kind, model: &str) -> Endpoint {
@@ -61,6 +63,8 @@ async fn call(h: &Harness, kind: Kind, model: &str, said: &str) -> Outcome {
         usage: (None, None),
         clean: false,
         malformed: false,
+        calls: Default::default(),
+        finish: None,
     };
     if status != 200 {
         return out;
@@ -83,7 +87,16 @@ async fn call(h: &Harness, kind: Kind, model: &str, said: &str) -> Outcome {
                             Chunk::Usage { input, output, .. } => {
                                 out.usage = (input.or(out.usage.0), output.or(out.usage.1))
                             }
-                            Chunk::Finish(_) => finish = true,
+                            Chunk::Finish(f) => {
+                                finish = true;
+                                out.finish = Some(f);
+                            }
+                            Chunk::ToolCall {
+                                index,
+                                id,
+                                name,
+                                arguments,
+                            } => out.calls.feed(index, id, name, &arguments).unwrap(),
                             Chunk::Done => done = true,
                             Chunk::Error { .. } => {}
                         }
@@ -162,5 +175,49 @@ async fn scripted_faults_look_like_the_vendors_own() {
         // Script used up: back to normal replies.
         let o = call(h, kind, &model, "again").await;
         assert!(o.text.ends_with("You said: again"));
+    }
+}
+
+#[tokio::test]
+async fn scripted_tool_calls_come_in_each_vendors_format() {
+    let h = Harness::shared();
+    let calls = json!([
+        {"name": "lookup_order", "arguments": {"order": "A-1", "items": [1, 2]}},
+        {"name": "open_ticket", "arguments": {"subject": "späť", "urgent": true}},
+    ]);
+    for (kind, finish, ids) in [
+        (Kind::Openai, "tool_calls", ["call_0", "call_1"]),
+        (Kind::Anthropic, "tool_use", ["toolu_1", "toolu_2"]),
+        (Kind::Gemini, "STOP", ["call_0", "call_1"]),
+    ] {
+        let model = unique(&format!("tools-{}", kind.as_str()));
+        h.script(&model, json!([{"text": "Checking.", "tool_calls": calls}]))
+            .await;
+        let o = call(h, kind, &model, "where is my order?").await;
+        assert_eq!(o.status, 200, "{kind:?}");
+        assert!(o.clean && !o.malformed, "{kind:?}");
+        assert_eq!(o.text, "Checking.", "{kind:?}");
+        assert_eq!(o.finish.as_deref(), Some(finish), "{kind:?}");
+        let got = o.calls.finish().unwrap();
+        let got: Vec<_> = got
+            .iter()
+            .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    ids[0],
+                    "lookup_order",
+                    json!({"order": "A-1", "items": [1, 2]})
+                ),
+                (
+                    ids[1],
+                    "open_ticket",
+                    json!({"subject": "späť", "urgent": true})
+                ),
+            ],
+            "{kind:?}"
+        );
     }
 }

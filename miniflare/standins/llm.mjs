@@ -38,6 +38,11 @@
 //   {"stall_after": 3}                    send 3 pieces, then nothing (connection kept open)
 //   {"malformed_after": 2}                send a non-JSON event after 2 pieces
 //   {"hang": true}                        accept, then never answer
+//   {"tool_calls": [{"name": "lookup_order", "arguments": {"order": "A-1"}}, ...]}
+//                                         ask for these function calls (in parallel), after
+//                                         `text` if the step has one, in the vendor's own
+//                                         stream format (arguments in two fragments where it
+//                                         streams them); not for Workers AI
 //   {"cached_tokens": 40}                 report 40 of the prompt's tokens as read from
 //                                         the vendor's prompt cache, in its own fields
 import http from "node:http";
@@ -74,8 +79,17 @@ const vendors = {
   openai: {
     start: () => [],
     piece: (ctx, text) => [{ data: chunk(ctx, { content: text }, null) }],
+    calls: (ctx, calls) => calls.flatMap((c, index) => {
+      const [a, b] = halves(JSON.stringify(c.arguments ?? {}));
+      const call = (fields) => ({ data: chunk(ctx, { tool_calls: [{ index, ...fields }] }, null) });
+      return [
+        call({ id: c.id ?? `call_${index}`, type: "function", function: { name: c.name, arguments: "" } }),
+        call({ function: { arguments: a } }),
+        call({ function: { arguments: b } }),
+      ];
+    }),
     end: (ctx) => [
-      { data: chunk(ctx, {}, "stop") },
+      { data: chunk(ctx, {}, ctx.calls ? "tool_calls" : "stop") },
       { data: { id: ctx.id, object: "chat.completion.chunk", created: ctx.created, model: ctx.model, choices: [], usage: ctx.usage() } },
       { raw: "[DONE]" },
     ],
@@ -88,9 +102,23 @@ const vendors = {
       { event: "ping", data: { type: "ping" } },
     ],
     piece: (_ctx, text) => [{ event: "content_block_delta", data: { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } } }],
-    end: (ctx) => [
+    // The text block ends first; each call is a `tool_use` block after it.
+    calls: (_ctx, calls) => [
       { event: "content_block_stop", data: { type: "content_block_stop", index: 0 } },
-      { event: "message_delta", data: { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: ctx.outputTokens } } },
+      ...calls.flatMap((c, i) => {
+        const index = i + 1;
+        const [a, b] = halves(JSON.stringify(c.arguments ?? {}));
+        const delta = (partial_json) => ({ event: "content_block_delta", data: { type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json } } });
+        return [
+          { event: "content_block_start", data: { type: "content_block_start", index, content_block: { type: "tool_use", id: c.id ?? `toolu_${index}`, name: c.name, input: {} } } },
+          delta(a), delta(b),
+          { event: "content_block_stop", data: { type: "content_block_stop", index } },
+        ];
+      }),
+    ],
+    end: (ctx) => [
+      ...(ctx.calls ? [] : [{ event: "content_block_stop", data: { type: "content_block_stop", index: 0 } }]),
+      { event: "message_delta", data: { type: "message_delta", delta: { stop_reason: ctx.calls ? "tool_use" : "end_turn", stop_sequence: null }, usage: { output_tokens: ctx.outputTokens } } },
       { event: "message_stop", data: { type: "message_stop" } },
     ],
     error: (status) => ({ type: "error", error: { type: status === 429 ? "rate_limit_error" : status === 529 ? "overloaded_error" : "api_error", message: `stand-in error ${status}` } }),
@@ -99,6 +127,8 @@ const vendors = {
   workers_ai: {
     start: () => [],
     piece: (_ctx, text) => [{ data: { response: text, p: "abcdefghijklmnop" } }],
+    // Its streaming output has no function calls; Confab offers it no tools.
+    calls: () => [],
     end: (ctx) => [{ data: { response: "", usage: ctx.usage() } }, { raw: "[DONE]" }],
     error: (status) => ({ errors: [{ message: `stand-in error ${status}`, code: 3040 }] }),
   },
@@ -115,11 +145,27 @@ const vendors = {
         },
       },
     ],
+    // Every call whole in one event, which also ends the stream.
+    calls: (ctx, calls) => [
+      {
+        data: {
+          candidates: [{ content: { parts: calls.map((c) => ({ functionCall: { name: c.name, args: c.arguments ?? {} } })), role: "model" }, finishReason: "STOP", index: 0 }],
+          usageMetadata: { promptTokenCount: ctx.inputTokens, candidatesTokenCount: ctx.outputTokens, totalTokenCount: ctx.inputTokens + ctx.outputTokens },
+          modelVersion: ctx.model,
+        },
+      },
+    ],
     end: () => [],
     error: (status) => ({ error: { code: status, message: `stand-in error ${status}`, status: status === 429 ? "RESOURCE_EXHAUSTED" : "UNAVAILABLE" } }),
     crlf: true,
   },
 };
+
+/** A JSON text in two pieces, as vendors stream a call's arguments. */
+function halves(s) {
+  const at = Math.floor(s.length / 2);
+  return [s.slice(0, at), s.slice(at)];
+}
 
 function chunk(ctx, delta, finish_reason) {
   return { id: ctx.id, object: "chat.completion.chunk", created: ctx.created, model: ctx.model, choices: [{ index: 0, delta, finish_reason }] };
@@ -214,7 +260,8 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
       return json(step.status, v.error(step.status), headers);
     }
 
-    const text = step.text ?? (step.repeat ? "lorem ipsum ".repeat(step.repeat) : replyFor(body));
+    const calls = Array.isArray(step.tool_calls) && step.tool_calls.length ? step.tool_calls : null;
+    const text = step.text ?? (calls ? "" : step.repeat ? "lorem ipsum ".repeat(step.repeat) : replyFor(body));
     const parts = pieces(text);
     const inputTokens = estimate(JSON.stringify(body.messages ?? body.contents ?? []));
     const cached = Math.min(step.cached_tokens ?? 0, inputTokens);
@@ -225,6 +272,7 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
       inputTokens,
       outputTokens: estimate(text),
       cached,
+      calls,
       usage: () => ({
         prompt_tokens: inputTokens, completion_tokens: estimate(text), total_tokens: inputTokens + estimate(text),
         ...(cached ? { prompt_tokens_details: { cached_tokens: cached } } : {}),
@@ -262,9 +310,11 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
         res.end();
         return;
       }
-      v.piece(ctx, parts[i], i === parts.length - 1).forEach(write);
+      // Gemini marks its last text piece as the end, unless calls follow.
+      v.piece(ctx, parts[i], i === parts.length - 1 && !calls).forEach(write);
       if (delay > 0 && i < parts.length - 1) await sleep(delay);
     }
+    if (calls) v.calls(ctx, calls).forEach(write);
     v.end(ctx).forEach(write);
     res.end();
   });

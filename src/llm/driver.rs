@@ -308,6 +308,9 @@ async fn one<I: ReplyIo>(
                         tokens.cached = cached.unwrap_or(tokens.cached);
                         tokens.output = output.unwrap_or(tokens.output);
                     }
+                    // Confab offers the models no tools yet, so none can
+                    // be asked for; a call that comes anyway is not acted on.
+                    Chunk::ToolCall { .. } => {}
                     Chunk::Finish(f) => finish = Some(f),
                     Chunk::Done => done = true,
                     Chunk::Error { .. } => return cut(io, relayed, "provider_error", tokens),

@@ -12,6 +12,7 @@ pub mod driver;
 pub mod price;
 pub mod providers;
 pub mod sse;
+pub mod tools;
 
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +97,16 @@ pub enum Chunk {
         input: Option<u64>,
         cached: Option<u64>,
         output: Option<u64>,
+    },
+    /// A piece of a function call the model asks for (`tools.rs` puts
+    /// the pieces together). `index` tells a turn's parallel calls apart
+    /// where the vendor streams them in pieces; None is a whole call of
+    /// its own (Gemini). `arguments` is a fragment of the call's JSON.
+    ToolCall {
+        index: Option<u64>,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
     },
     /// Why generation ended, in the provider's own words (`stop`, `length`,
     /// `end_turn`, `STOP`, …).

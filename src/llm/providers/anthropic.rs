@@ -52,6 +52,27 @@ pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
                 None => vec![],
             }
         }
+        // A `tool_use` block: its id and name, then its input in pieces.
+        "content_block_start" if v["content_block"]["type"] == "tool_use" => {
+            let b = &v["content_block"];
+            vec![Chunk::ToolCall {
+                index: u(&v["index"]),
+                id: b["id"].as_str().map(String::from),
+                name: b["name"].as_str().map(String::from),
+                arguments: String::new(),
+            }]
+        }
+        "content_block_delta" if v["delta"]["type"] == "input_json_delta" => {
+            vec![Chunk::ToolCall {
+                index: u(&v["index"]),
+                id: None,
+                name: None,
+                arguments: v["delta"]["partial_json"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            }]
+        }
         "message_delta" => {
             let mut out = Vec::new();
             if let Some(r) = v["delta"]["stop_reason"].as_str() {

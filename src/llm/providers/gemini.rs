@@ -47,6 +47,19 @@ pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
             if !text.is_empty() {
                 out.push(Chunk::Text(text));
             }
+            // Each call comes whole, its arguments an object.
+            for call in parts
+                .iter()
+                .map(|p| &p["functionCall"])
+                .filter(|c| c.is_object())
+            {
+                out.push(Chunk::ToolCall {
+                    index: None,
+                    id: call["id"].as_str().map(String::from),
+                    name: call["name"].as_str().map(String::from),
+                    arguments: call.get("args").map_or(String::new(), |a| a.to_string()),
+                });
+            }
         }
         if let Some(f) = c["finishReason"].as_str() {
             out.push(Chunk::Finish(f.to_string()));

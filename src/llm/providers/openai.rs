@@ -71,6 +71,23 @@ pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {
         {
             out.push(Chunk::Text(t.to_string()));
         }
+        // A call's id and name come first, its arguments in fragments.
+        for c in choice["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let text = |v: &Value| v.as_str().map(String::from);
+            out.push(Chunk::ToolCall {
+                index: u(&c["index"]),
+                id: text(&c["id"]),
+                name: text(&c["function"]["name"]),
+                arguments: c["function"]["arguments"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            });
+        }
         if let Some(f) = choice["finish_reason"].as_str() {
             out.push(Chunk::Finish(f.to_string()));
         }

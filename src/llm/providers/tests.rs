@@ -12,10 +12,12 @@ struct Summary {
     finish: Option<String>,
     done: bool,
     errors: Vec<String>,
+    calls: Vec<crate::llm::tools::ToolCall>,
 }
 
 fn summarize(kind: Kind, stream: &[u8]) -> Summary {
     let mut s = Summary::default();
+    let mut calls = crate::llm::tools::Calls::default();
     // Splitting at every byte boundary must not change the events.
     for ev in at_every_split(stream) {
         for c in decode(kind, &ev).unwrap() {
@@ -28,9 +30,16 @@ fn summarize(kind: Kind, stream: &[u8]) -> Summary {
                 Chunk::Finish(f) => s.finish = Some(f),
                 Chunk::Done => s.done = true,
                 Chunk::Error { kind } => s.errors.push(kind),
+                Chunk::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                } => calls.feed(index, id, name, &arguments).unwrap(),
             }
         }
     }
+    s.calls = calls.finish().unwrap();
     s
 }
 
@@ -406,4 +415,74 @@ fn cached_prompt_tokens_are_counted_alike() {
     let gemini = json!({"candidates":[],"usageMetadata":{"promptTokenCount":1000,
         "cachedContentTokenCount":400,"candidatesTokenCount":20}});
     assert_eq!(usage(Kind::Gemini, gemini, None), want);
+}
+
+/// Each vendor's stream of two parallel function calls, as their API
+/// references show them, decodes to the same two calls.
+#[test]
+fn parallel_tool_calls_decode_alike_in_every_format() {
+    use crate::llm::tools::ToolCall;
+    let want = |ids: [&str; 2]| {
+        vec![
+            ToolCall {
+                id: ids[0].into(),
+                name: "lookup_order".into(),
+                arguments: json!({"order": "A-1"}),
+            },
+            ToolCall {
+                id: ids[1].into(),
+                name: "open_ticket".into(),
+                arguments: json!({"subject": "late", "urgent": true}),
+            },
+        ]
+    };
+    let openai = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"lookup_order\",\"arguments\":\"\"}}]}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"order\\\": \\\"A-1\\\"}\"}}]}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":\"open_ticket\",\"arguments\":\"{\\\"subject\\\"\"}}]}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\": \\\"late\\\", \\\"urgent\\\": true}\"}}]}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let s = summarize(Kind::Openai, openai.as_bytes());
+    assert_eq!(s.calls, want(["call_1", "call_2"]));
+    assert_eq!(s.finish.as_deref(), Some("tool_calls"));
+    assert_eq!(s.text, "");
+
+    let anthropic = concat!(
+        "event: content_block_start\n",
+        "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Let me check.\"}}\n\n",
+        "event: content_block_start\n",
+        "data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"lookup_order\",\"input\":{}}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"order\\\": \\\"A-1\\\"}\"}}\n\n",
+        "event: content_block_stop\n",
+        "data: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+        "event: content_block_start\n",
+        "data: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_2\",\"name\":\"open_ticket\",\"input\":{}}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"subject\\\": \\\"late\\\",\"}}\n\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\" \\\"urgent\\\": true}\"}}\n\n",
+        "event: message_delta\n",
+        "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":40}}\n\n",
+        "event: message_stop\n",
+        "data: {\"type\":\"message_stop\"}\n\n",
+    );
+    let s = summarize(Kind::Anthropic, anthropic.as_bytes());
+    assert_eq!(s.calls, want(["toolu_1", "toolu_2"]));
+    assert_eq!(
+        (s.text.as_str(), s.finish.as_deref()),
+        ("Let me check.", Some("tool_use"))
+    );
+
+    let gemini = concat!(
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"lookup_order\",\"args\":{\"order\":\"A-1\"}}},",
+        "{\"functionCall\":{\"name\":\"open_ticket\",\"args\":{\"subject\":\"late\",\"urgent\":true}}}],\"role\":\"model\"},",
+        "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":30,\"candidatesTokenCount\":12}}\n\n",
+    );
+    let s = summarize(Kind::Gemini, gemini.as_bytes());
+    assert_eq!(s.calls, want(["call_0", "call_1"]));
 }

@@ -1,0 +1,171 @@
+//! Function calls as the models stream them, put together. Pure.
+//!
+//! OpenAI streams each call of a turn under an `index`: its id and name
+//! first, then its arguments as fragments of one JSON text. Anthropic does
+//! the same per content block (`tool_use`, then `input_json_delta`s).
+//! Gemini sends each call whole, with its arguments as an object and,
+//! before its newer API, no id. `Calls` takes the decoders' `ToolCall`
+//! chunks in order and gives every call whole, with an id.
+
+use super::Malformed;
+use serde_json::Value;
+
+/// A function call the model asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    /// The vendor's id, or `call_<n>` when it gave none (Gemini).
+    pub id: String,
+    pub name: String,
+    /// A JSON object.
+    pub arguments: Value,
+}
+
+/// Most calls one reply may ask for.
+pub const MAX_CALLS: usize = 16;
+
+/// The calls of one reply, as their pieces arrive.
+#[derive(Debug, Default)]
+pub struct Calls {
+    /// (stream index, id, name, arguments so far), in order of arrival.
+    parts: Vec<(Option<u64>, Option<String>, String, String)>,
+}
+
+impl Calls {
+    /// Takes one `ToolCall` chunk.
+    pub fn feed(
+        &mut self,
+        index: Option<u64>,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: &str,
+    ) -> Result<(), Malformed> {
+        let known = index.and_then(|i| self.parts.iter().position(|p| p.0 == Some(i)));
+        let at = match known {
+            Some(at) => at,
+            None if self.parts.len() >= MAX_CALLS => {
+                return Err(Malformed(format!("more than {MAX_CALLS} tool calls")))
+            }
+            None => {
+                self.parts.push((index, None, String::new(), String::new()));
+                self.parts.len() - 1
+            }
+        };
+        let p = &mut self.parts[at];
+        if let Some(id) = id.filter(|i| !i.is_empty()) {
+            p.1 = Some(id);
+        }
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            p.2 = name;
+        }
+        p.3.push_str(arguments);
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Every call whole. A call without a name, or whose arguments are not
+    /// a JSON object, makes the reply malformed (no arguments is `{}`).
+    pub fn finish(self) -> Result<Vec<ToolCall>, Malformed> {
+        self.parts
+            .into_iter()
+            .enumerate()
+            .map(|(n, (_, id, name, args))| {
+                if name.is_empty() {
+                    return Err(Malformed("a tool call without a name".into()));
+                }
+                let arguments = if args.trim().is_empty() {
+                    Value::Object(Default::default())
+                } else {
+                    serde_json::from_str::<Value>(&args)
+                        .ok()
+                        .filter(Value::is_object)
+                        .ok_or_else(|| {
+                            Malformed(format!("tool call {name}: arguments are not a JSON object"))
+                        })?
+                };
+                Ok(ToolCall {
+                    id: id.unwrap_or_else(|| format!("call_{n}")),
+                    name,
+                    arguments,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn streamed_pieces_make_parallel_calls_whole() {
+        let mut c = Calls::default();
+        c.feed(
+            Some(0),
+            Some("call_a".into()),
+            Some("lookup_order".into()),
+            "",
+        )
+        .unwrap();
+        c.feed(
+            Some(1),
+            Some("call_b".into()),
+            Some("open_ticket".into()),
+            "{\"subj",
+        )
+        .unwrap();
+        c.feed(Some(0), None, None, "{\"order\":").unwrap();
+        c.feed(Some(0), None, None, " \"A-1\"}").unwrap();
+        c.feed(Some(1), None, None, "ect\": \"late\"}").unwrap();
+        let calls = c.finish().unwrap();
+        assert_eq!(
+            calls,
+            [
+                ToolCall {
+                    id: "call_a".into(),
+                    name: "lookup_order".into(),
+                    arguments: json!({"order": "A-1"})
+                },
+                ToolCall {
+                    id: "call_b".into(),
+                    name: "open_ticket".into(),
+                    arguments: json!({"subject": "late"})
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn whole_calls_without_ids_get_ids_of_their_own() {
+        let mut c = Calls::default();
+        c.feed(None, None, Some("a".into()), "{}").unwrap();
+        c.feed(None, None, Some("b".into()), "").unwrap();
+        let calls = c.finish().unwrap();
+        assert_eq!(
+            calls
+                .iter()
+                .map(|c| (c.id.as_str(), c.name.as_str()))
+                .collect::<Vec<_>>(),
+            [("call_0", "a"), ("call_1", "b")]
+        );
+        assert_eq!(calls[1].arguments, json!({}));
+    }
+
+    #[test]
+    fn bad_calls_are_malformed() {
+        let mut c = Calls::default();
+        c.feed(Some(0), None, Some("f".into()), "[1, 2]").unwrap();
+        assert!(c.finish().is_err(), "arguments must be an object");
+        let mut c = Calls::default();
+        c.feed(Some(0), None, None, "{}").unwrap();
+        assert!(c.finish().is_err(), "a call needs a name");
+        let mut c = Calls::default();
+        for i in 0..MAX_CALLS as u64 {
+            c.feed(Some(i), None, Some("f".into()), "").unwrap();
+        }
+        assert!(c.feed(Some(99), None, Some("f".into()), "").is_err());
+    }
+}
