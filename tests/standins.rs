@@ -38,11 +38,13 @@ fn endpoint(h: &Harness, kind: Kind, model: &str) -> Endpoint {
 /// parser chunk by chunk as it arrives.
 async fn call(h: &Harness, kind: Kind, model: &str, said: &str) -> Outcome {
     let prompt = Prompt {
+        tools: Vec::new(),
         system: "Be brief.".into(),
         turns: vec![Turn {
             role: Role::User,
             text: said.into(),
             images: vec![],
+            ..Default::default()
         }],
     };
     let req = build(&endpoint(h, kind, model), Some("test-key"), &prompt);

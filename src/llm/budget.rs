@@ -13,7 +13,7 @@
 //! answered) is always included, whatever its size: message length is
 //! already bounded by `MAX_MESSAGE_CHARS`.
 
-use super::{Prompt, Turn};
+use super::{Prompt, Role, Turn};
 
 /// Framing tokens per turn (role markers, separators).
 pub const TURN_OVERHEAD: u64 = 4;
@@ -25,7 +25,13 @@ pub const IMAGE_TOKENS: u64 = 1600;
 
 /// A turn's estimated size: its text, images and framing.
 fn cost(t: &Turn) -> u64 {
-    estimate(&t.text) + IMAGE_TOKENS * t.images.len() as u64 + TURN_OVERHEAD
+    let calls: u64 = t
+        .calls
+        .iter()
+        .map(|c| estimate(&c.name) + estimate(&c.arguments.to_string()) + TURN_OVERHEAD)
+        .sum();
+    let result = t.result.as_ref().map_or(0, |r| estimate(&r.content));
+    estimate(&t.text) + IMAGE_TOKENS * t.images.len() as u64 + TURN_OVERHEAD + calls + result
 }
 
 pub fn estimate(text: &str) -> u64 {
@@ -52,9 +58,16 @@ pub fn fit(system: &str, history: &[Turn], budget: u64) -> Prompt {
         used += cost;
         keep += 1;
     }
+    // A function's result whose call was trimmed away would be refused
+    // by every vendor: the prompt starts after it.
+    let mut kept = &history[history.len() - keep..];
+    while kept.first().is_some_and(|t| t.role == Role::Tool) {
+        kept = &kept[1..];
+    }
     Prompt {
         system: system.to_string(),
-        turns: history[history.len() - keep..].to_vec(),
+        turns: kept.to_vec(),
+        tools: Vec::new(),
     }
 }
 
@@ -141,6 +154,7 @@ mod tests {
             role: Role::User,
             text: text.into(),
             images: Vec::new(),
+            ..Default::default()
         }
     }
 

@@ -52,18 +52,25 @@ impl Kind {
 }
 
 /// A speaker in the prompt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Role {
+    #[default]
     User,
     Assistant,
+    /// What a function call came to (`Turn::result`).
+    Tool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Turn {
     pub role: Role,
     pub text: String,
     /// Images a user's message carries, for vision models (`LLM_VISION`).
     pub images: Vec<Image>,
+    /// The function calls an assistant turn asked for.
+    pub calls: Vec<tools::ToolCall>,
+    /// A `Role::Tool` turn's answer to one call.
+    pub result: Option<tools::ToolResult>,
 }
 
 /// An image as vision models take it inline: its type and its bytes in
@@ -79,11 +86,13 @@ pub struct Image {
 pub const MAX_PROMPT_IMAGES: usize = 4;
 pub const MAX_IMAGE_BYTES: u64 = 5 * 1024 * 1024;
 
-/// What a turn sends: the system prompt and the history that fits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a turn sends: the system prompt, the history that fits, and the
+/// functions the model may call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prompt {
     pub system: String,
     pub turns: Vec<Turn>,
+    pub tools: Vec<tools::ToolSpec>,
 }
 
 /// One decoded piece of a provider's stream.

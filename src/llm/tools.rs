@@ -20,6 +20,26 @@ pub struct ToolCall {
     pub arguments: Value,
 }
 
+/// A function the model may call: its name, what it does (for the model),
+/// and a JSON Schema of its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: Value,
+}
+
+/// What a call came to, as the model is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolResult {
+    pub call_id: String,
+    /// The function's name (Gemini matches results by name).
+    pub name: String,
+    /// The result as text (JSON, usually), or why it failed.
+    pub content: String,
+    pub is_error: bool,
+}
+
 /// Most calls one reply may ask for.
 pub const MAX_CALLS: usize = 16;
 

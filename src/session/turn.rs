@@ -303,6 +303,7 @@ impl Core {
                     ),
                 },
                 images: images.remove(&m.seq).unwrap_or_default(),
+                ..Default::default()
             })
             .collect();
         let prompt = budget::fit(&a.system_prompt, &turns, a.prompt_token_budget);

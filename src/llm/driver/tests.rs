@@ -153,11 +153,13 @@ fn assistant(chain: Vec<Provider>) -> Assistant {
 
 fn prompt() -> Prompt {
     Prompt {
+        tools: Vec::new(),
         system: "Be brief.".into(),
         turns: vec![Turn {
             role: Role::User,
             text: "hi".into(),
             images: vec![],
+            ..Default::default()
         }],
     }
 }

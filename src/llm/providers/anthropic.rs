@@ -2,7 +2,7 @@
 //! typed SSE events (`message_start`, `content_block_delta`,
 //! `message_delta`, `message_stop`, `ping`, `error`).
 
-use super::{alternating, parse, u, Endpoint, Request};
+use super::{merged, parse, u, Endpoint, Merged, Request};
 use crate::llm::sse::Event;
 use crate::llm::{Chunk, Image, Malformed, Prompt};
 use serde_json::{json, Value};
@@ -13,30 +13,52 @@ pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt
         headers.push(("x-api-key".into(), k.to_string()));
     }
     headers.push(("anthropic-version".into(), "2023-06-01".into()));
+    let mut body = json!({
+        "model": ep.model,
+        "max_tokens": ep.max_output_tokens,
+        "stream": true,
+        "system": prompt.system,
+        "messages": merged(prompt).iter().map(message).collect::<Vec<_>>(),
+    });
+    if !prompt.tools.is_empty() {
+        let tools: Vec<Value> = prompt
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+            .collect();
+        body["tools"] = Value::from(tools);
+    }
     Request {
         url: format!("{base}/v1/messages"),
         headers,
-        body: json!({
-            "model": ep.model,
-            "max_tokens": ep.max_output_tokens,
-            "stream": true,
-            "system": prompt.system,
-            "messages": alternating(prompt, "user", "assistant", content),
-        }),
+        body,
     }
 }
 
-/// A message: its text alone, or its images (as base64 sources) before
-/// its text, the order Anthropic recommends.
-fn content(role: &str, text: &str, images: &[&Image]) -> Value {
-    if images.is_empty() {
-        return json!({"role": role, "content": text});
+/// A message: its text alone, or blocks: functions' results first (as
+/// Anthropic requires), then images (before the text, as it recommends),
+/// the text, and the calls an assistant message asks for.
+fn message(m: &Merged) -> Value {
+    let role = if m.assistant { "assistant" } else { "user" };
+    if m.images.is_empty() && m.calls.is_empty() && m.results.is_empty() {
+        return json!({"role": role, "content": m.text});
     }
-    let mut blocks: Vec<Value> = images
+    let mut blocks: Vec<Value> = m
+        .results
         .iter()
-        .map(|i| json!({"type": "image", "source": {"type": "base64", "media_type": i.media_type, "data": i.base64}}))
+        .map(|r| json!({"type": "tool_result", "tool_use_id": r.call_id, "content": r.content, "is_error": r.is_error}))
         .collect();
-    blocks.push(json!({"type": "text", "text": text}));
+    blocks.extend(m.images.iter().map(|i: &&Image| {
+        json!({"type": "image", "source": {"type": "base64", "media_type": i.media_type, "data": i.base64}})
+    }));
+    if !m.text.is_empty() {
+        blocks.push(json!({"type": "text", "text": m.text}));
+    }
+    blocks.extend(
+        m.calls
+            .iter()
+            .map(|c| json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments})),
+    );
     json!({"role": role, "content": blocks})
 }
 

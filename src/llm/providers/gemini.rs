@@ -2,15 +2,28 @@
 //! each event a `GenerateContentResponse`. There is no end marker: the
 //! `finishReason` ends the stream.
 
-use super::{alternating, parse, u, Endpoint, Request};
+use super::{merged, parse, u, Endpoint, Merged, Request};
 use crate::llm::sse::Event;
 use crate::llm::{Chunk, Image, Malformed, Prompt};
-use serde_json::json;
+use serde_json::{json, Value};
 
 pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt) -> Request {
     let mut headers = super::json_headers();
     if let Some(k) = api_key {
         headers.push(("x-goog-api-key".into(), k.to_string()));
+    }
+    let mut body = json!({
+        "systemInstruction": {"parts": [{"text": prompt.system}]},
+        "contents": merged(prompt).iter().map(content).collect::<Vec<_>>(),
+        "generationConfig": {"maxOutputTokens": ep.max_output_tokens},
+    });
+    if !prompt.tools.is_empty() {
+        let declarations: Vec<Value> = prompt
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "parameters": t.parameters}))
+            .collect();
+        body["tools"] = json!([{"functionDeclarations": declarations}]);
     }
     Request {
         url: format!(
@@ -18,18 +31,35 @@ pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt
             ep.model
         ),
         headers,
-        body: json!({
-            "systemInstruction": {"parts": [{"text": prompt.system}]},
-            "contents": alternating(prompt, "user", "model", |role, text, images| {
-                let mut parts = vec![json!({"text": text})];
-                parts.extend(images.iter().map(|i: &&Image| {
-                    json!({"inlineData": {"mimeType": i.media_type, "data": i.base64}})
-                }));
-                json!({"role": role, "parts": parts})
-            }),
-            "generationConfig": {"maxOutputTokens": ep.max_output_tokens},
-        }),
+        body,
     }
+}
+
+/// A content: functions' responses (matched by name), the text, images,
+/// and the calls a model turn asked for.
+fn content(m: &Merged) -> Value {
+    let mut parts: Vec<Value> = m
+        .results
+        .iter()
+        .map(|r| {
+            let said = if r.is_error { "error" } else { "content" };
+            json!({"functionResponse": {"name": r.name, "response": {said: r.content}}})
+        })
+        .collect();
+    if !m.text.is_empty() || (m.results.is_empty() && m.calls.is_empty()) {
+        parts.push(json!({"text": m.text}));
+    }
+    parts.extend(
+        m.images
+            .iter()
+            .map(|i: &&Image| json!({"inlineData": {"mimeType": i.media_type, "data": i.base64}})),
+    );
+    parts.extend(
+        m.calls
+            .iter()
+            .map(|c| json!({"functionCall": {"name": c.name, "args": c.arguments}})),
+    );
+    json!({"role": if m.assistant { "model" } else { "user" }, "parts": parts})
 }
 
 pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {

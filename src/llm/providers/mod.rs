@@ -8,6 +8,7 @@ mod openai;
 mod workers_ai;
 
 use super::sse::Event;
+use super::tools::{ToolCall, ToolResult};
 use super::{Chunk, Image, Kind, Malformed, Prompt, Role};
 use serde_json::Value;
 
@@ -55,37 +56,52 @@ fn json_headers() -> Vec<(String, String)> {
     vec![("content-type".to_string(), "application/json".to_string())]
 }
 
-/// Anthropic and Gemini want strictly alternating turns that start with the
-/// user: consecutive turns of one speaker are merged, a leading assistant
-/// turn is dropped.
-fn alternating(
-    prompt: &Prompt,
-    user: &str,
-    assistant: &str,
-    shape: impl Fn(&str, &str, &[&Image]) -> Value,
-) -> Vec<Value> {
-    let mut merged: Vec<(Role, String, Vec<&Image>)> = Vec::new();
+/// One message of a strictly alternating conversation (Anthropic,
+/// Gemini): consecutive turns of one side merged, functions' results on
+/// the user's side (where both vendors want them), a leading assistant
+/// turn dropped.
+struct Merged<'a> {
+    assistant: bool,
+    text: String,
+    images: Vec<&'a Image>,
+    calls: Vec<&'a ToolCall>,
+    results: Vec<&'a ToolResult>,
+}
+
+fn merged(prompt: &Prompt) -> Vec<Merged<'_>> {
+    let mut out: Vec<Merged> = Vec::new();
     for t in &prompt.turns {
-        match merged.last_mut() {
-            Some((r, text, images)) if *r == t.role => {
-                text.push_str("\n\n");
-                text.push_str(&t.text);
-                images.extend(&t.images);
+        let assistant = t.role == Role::Assistant;
+        match out.last_mut() {
+            Some(m) if m.assistant == assistant => {
+                if !t.text.is_empty() {
+                    if !m.text.is_empty() {
+                        m.text.push_str("\n\n");
+                    }
+                    m.text.push_str(&t.text);
+                }
             }
-            None if t.role == Role::Assistant => {}
-            _ => merged.push((t.role, t.text.clone(), t.images.iter().collect())),
+            None if assistant => continue,
+            _ => out.push(Merged {
+                assistant,
+                text: t.text.clone(),
+                images: Vec::new(),
+                calls: Vec::new(),
+                results: Vec::new(),
+            }),
         }
+        let m = out.last_mut().expect("pushed or matched above");
+        m.images.extend(&t.images);
+        m.calls.extend(&t.calls);
+        m.results.extend(&t.result);
     }
-    merged
-        .iter()
-        .map(|(r, text, images)| {
-            shape(
-                if *r == Role::User { user } else { assistant },
-                text,
-                images,
-            )
-        })
-        .collect()
+    out
+}
+
+/// A function call's arguments rendered as text, for Workers AI (which
+/// Confab offers no tools) and for the log of a call in prose.
+fn described(c: &ToolCall) -> String {
+    format!("[called {} with {}]", c.name, c.arguments)
 }
 
 fn parse(data: &str) -> Result<Value, Malformed> {

@@ -8,25 +8,57 @@ use crate::llm::{Chunk, Malformed, Prompt, Role};
 use serde_json::{json, Value};
 
 /// The system prompt and turns as chat messages (shared with Workers AI,
-/// which gets no images: `images` false). A turn with images has content
+/// which gets no images and no function calling: `full` false, where a
+/// call and its result are told in words). A turn with images has content
 /// parts: its text, then each image as a `data:` URL.
-pub(super) fn messages(prompt: &Prompt, images: bool) -> Vec<Value> {
+pub(super) fn messages(prompt: &Prompt, full: bool) -> Vec<Value> {
     let mut messages = vec![json!({"role": "system", "content": prompt.system})];
-    messages.extend(prompt.turns.iter().map(|t| {
-        let role = if t.role == Role::User {
-            "user"
-        } else {
-            "assistant"
-        };
-        if !images || t.images.is_empty() {
-            return json!({"role": role, "content": t.text});
+    messages.extend(prompt.turns.iter().map(|t| match (t.role, &t.result) {
+        (Role::Tool, Some(r)) if full => {
+            json!({"role": "tool", "tool_call_id": r.call_id, "content": r.content})
         }
-        let mut parts = vec![json!({"type": "text", "text": t.text})];
-        parts.extend(t.images.iter().map(|i| {
-            let url = format!("data:{};base64,{}", i.media_type, i.base64);
-            json!({"type": "image_url", "image_url": {"url": url}})
-        }));
-        json!({"role": role, "content": parts})
+        (Role::Tool, r) => {
+            let said = r.as_ref().map_or(String::new(), |r| {
+                format!("[{} returned {}]", r.name, r.content)
+            });
+            json!({"role": "user", "content": said})
+        }
+        (Role::Assistant, _) if !t.calls.is_empty() && full => {
+            let calls: Vec<Value> = t
+                .calls
+                .iter()
+                .map(|c| {
+                    json!({"id": c.id, "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments.to_string()}})
+                })
+                .collect();
+            let content = if t.text.is_empty() {
+                Value::Null
+            } else {
+                Value::from(t.text.as_str())
+            };
+            json!({"role": "assistant", "content": content, "tool_calls": calls})
+        }
+        (Role::Assistant, _) if !t.calls.is_empty() => {
+            let said: Vec<String> = t.calls.iter().map(super::described).collect();
+            json!({"role": "assistant", "content": format!("{}{}", t.text, said.join(" "))})
+        }
+        (role, _) => {
+            let role = if role == Role::User {
+                "user"
+            } else {
+                "assistant"
+            };
+            if !full || t.images.is_empty() {
+                return json!({"role": role, "content": t.text});
+            }
+            let mut parts = vec![json!({"type": "text", "text": t.text})];
+            parts.extend(t.images.iter().map(|i| {
+                let url = format!("data:{};base64,{}", i.media_type, i.base64);
+                json!({"type": "image_url", "image_url": {"url": url}})
+            }));
+            json!({"role": role, "content": parts})
+        }
     }));
     messages
 }
@@ -36,7 +68,7 @@ pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt
     if let Some(k) = api_key {
         headers.push(("authorization".into(), format!("Bearer {k}")));
     }
-    Request {
+    let mut req = Request {
         url: format!("{base}/chat/completions"),
         headers,
         body: json!({
@@ -46,7 +78,19 @@ pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt
             "max_tokens": ep.max_output_tokens,
             "messages": messages(prompt, true),
         }),
+    };
+    if !prompt.tools.is_empty() {
+        let tools: Vec<Value> = prompt
+            .tools
+            .iter()
+            .map(|t| {
+                json!({"type": "function", "function":
+                {"name": t.name, "description": t.description, "parameters": t.parameters}})
+            })
+            .collect();
+        req.body["tools"] = Value::from(tools);
     }
+    req
 }
 
 pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {

@@ -167,32 +167,38 @@ fn malformed_json_is_an_error_not_a_panic() {
 
 fn prompt() -> Prompt {
     Prompt {
+        tools: Vec::new(),
         system: "Be brief.".into(),
         turns: vec![
             Turn {
                 role: Role::Assistant,
                 text: "Hi! How can I help?".into(),
                 images: Vec::new(),
+                ..Default::default()
             },
             Turn {
                 role: Role::User,
                 text: "My invoice".into(),
                 images: Vec::new(),
+                ..Default::default()
             },
             Turn {
                 role: Role::User,
                 text: "is wrong".into(),
                 images: Vec::new(),
+                ..Default::default()
             },
             Turn {
                 role: Role::Assistant,
                 text: "Which one?".into(),
                 images: Vec::new(),
+                ..Default::default()
             },
             Turn {
                 role: Role::User,
                 text: "March".into(),
                 images: Vec::new(),
+                ..Default::default()
             },
         ],
     }
@@ -485,4 +491,160 @@ fn parallel_tool_calls_decode_alike_in_every_format() {
     );
     let s = summarize(Kind::Gemini, gemini.as_bytes());
     assert_eq!(s.calls, want(["call_0", "call_1"]));
+}
+
+/// A conversation in which the model called two functions in parallel and
+/// got their results (one a failure), with the functions on offer.
+fn with_tools() -> Prompt {
+    use crate::llm::tools::{ToolCall, ToolResult, ToolSpec};
+    let call = |id: &str, name: &str, args: Value| ToolCall {
+        id: id.into(),
+        name: name.into(),
+        arguments: args,
+    };
+    let result = |id: &str, name: &str, content: &str, is_error| Turn {
+        role: Role::Tool,
+        result: Some(ToolResult {
+            call_id: id.into(),
+            name: name.into(),
+            content: content.into(),
+            is_error,
+        }),
+        ..Default::default()
+    };
+    Prompt {
+        system: "Be brief.".into(),
+        turns: vec![
+            Turn {
+                role: Role::User,
+                text: "Where is A-1? Open a ticket too.".into(),
+                ..Default::default()
+            },
+            Turn {
+                role: Role::Assistant,
+                text: "Checking.".into(),
+                calls: vec![
+                    call("c1", "lookup_order", json!({"order": "A-1"})),
+                    call("c2", "open_ticket", json!({"subject": "A-1"})),
+                ],
+                ..Default::default()
+            },
+            result("c1", "lookup_order", r#"{"status":"shipped"}"#, false),
+            result("c2", "open_ticket", "the ticket system timed out", true),
+        ],
+        tools: vec![ToolSpec {
+            name: "lookup_order".into(),
+            description: "Finds an order by its number.".into(),
+            parameters: json!({"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}),
+        }],
+    }
+}
+
+#[test]
+fn openai_offers_tools_and_replays_calls_and_results() {
+    let ep = Endpoint {
+        kind: Kind::Openai,
+        base_url: "https://api.openai.com/v1".into(),
+        model: "gpt-4o-mini".into(),
+        max_output_tokens: 64,
+    };
+    let body = build(&ep, Some("k"), &with_tools()).body;
+    assert_eq!(
+        body["tools"],
+        json!([{"type": "function", "function": {"name": "lookup_order",
+            "description": "Finds an order by its number.",
+            "parameters": {"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}}}])
+    );
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Where is A-1? Open a ticket too."},
+            {"role": "assistant", "content": "Checking.", "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "lookup_order", "arguments": "{\"order\":\"A-1\"}"}},
+                {"id": "c2", "type": "function", "function": {"name": "open_ticket", "arguments": "{\"subject\":\"A-1\"}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "{\"status\":\"shipped\"}"},
+            {"role": "tool", "tool_call_id": "c2", "content": "the ticket system timed out"},
+        ])
+    );
+    // Workers AI is offered no tools: the same history in words.
+    let wai = Endpoint {
+        kind: Kind::WorkersAi,
+        ..ep
+    };
+    let body = build(&wai, None, &with_tools()).body;
+    assert!(body.get("tools").is_none());
+    assert_eq!(body["messages"][2]["content"], "Checking.[called lookup_order with {\"order\":\"A-1\"}] [called open_ticket with {\"subject\":\"A-1\"}]");
+    assert_eq!(
+        body["messages"][3],
+        json!({"role": "user", "content": "[lookup_order returned {\"status\":\"shipped\"}]"})
+    );
+}
+
+#[test]
+fn anthropic_puts_both_results_in_one_user_message_first() {
+    let ep = Endpoint {
+        kind: Kind::Anthropic,
+        base_url: "https://api.anthropic.com".into(),
+        model: "claude".into(),
+        max_output_tokens: 64,
+    };
+    let body = build(&ep, Some("k"), &with_tools()).body;
+    assert_eq!(
+        body["tools"][0]["input_schema"]["required"],
+        json!(["order"])
+    );
+    assert_eq!(
+        body["messages"],
+        json!([
+            {"role": "user", "content": "Where is A-1? Open a ticket too."},
+            {"role": "assistant", "content": [
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "c1", "name": "lookup_order", "input": {"order": "A-1"}},
+                {"type": "tool_use", "id": "c2", "name": "open_ticket", "input": {"subject": "A-1"}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "c1", "content": "{\"status\":\"shipped\"}", "is_error": false},
+                {"type": "tool_result", "tool_use_id": "c2", "content": "the ticket system timed out", "is_error": true}]},
+        ])
+    );
+}
+
+#[test]
+fn gemini_declares_functions_and_answers_calls_by_name() {
+    let ep = Endpoint {
+        kind: Kind::Gemini,
+        base_url: "https://generativelanguage.googleapis.com".into(),
+        model: "gemini-2.0-flash".into(),
+        max_output_tokens: 64,
+    };
+    let body = build(&ep, Some("k"), &with_tools()).body;
+    assert_eq!(
+        body["tools"][0]["functionDeclarations"][0]["name"],
+        "lookup_order"
+    );
+    assert_eq!(
+        body["contents"],
+        json!([
+            {"role": "user", "parts": [{"text": "Where is A-1? Open a ticket too."}]},
+            {"role": "model", "parts": [
+                {"text": "Checking."},
+                {"functionCall": {"name": "lookup_order", "args": {"order": "A-1"}}},
+                {"functionCall": {"name": "open_ticket", "args": {"subject": "A-1"}}}]},
+            {"role": "user", "parts": [
+                {"functionResponse": {"name": "lookup_order", "response": {"content": "{\"status\":\"shipped\"}"}}},
+                {"functionResponse": {"name": "open_ticket", "response": {"error": "the ticket system timed out"}}}]},
+        ])
+    );
+}
+
+#[test]
+fn a_trimmed_history_never_starts_with_a_result() {
+    // A budget that keeps only the last turns would cut the call away.
+    let p = with_tools();
+    // Only the newest turn fits: a result, whose call is gone; so nothing.
+    assert_eq!(crate::llm::budget::fit("s", &p.turns, 1).turns, vec![]);
+    assert_eq!(
+        crate::llm::budget::fit("s", &p.turns, 100_000).turns,
+        p.turns
+    );
 }
