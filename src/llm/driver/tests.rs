@@ -30,6 +30,8 @@ enum Answer {
 struct Script {
     now: Cell<i64>,
     stopped: Cell<bool>,
+    /// A stop lands while the driver sleeps (between attempts).
+    stop_in_sleep: Cell<bool>,
     answers: RefCell<VecDeque<Answer>>,
     /// Which model each request went to, and its header wait.
     opened: RefCell<Vec<(String, u64)>>,
@@ -66,6 +68,9 @@ impl ReplyIo for Script {
     }
 
     async fn sleep(&self, ms: u64) {
+        if self.stop_in_sleep.get() {
+            self.stopped.set(true);
+        }
         self.slept.borrow_mut().push(ms);
         self.advance(ms);
     }
@@ -191,6 +196,16 @@ fn status(code: u16, retry_after: Option<&str>) -> Answer {
             retry_after: retry_after.map(String::from),
         },
         5,
+    )
+}
+
+fn stopped(out: &Outcome) -> bool {
+    matches!(
+        out,
+        Outcome::Reply {
+            ending: Ending::Stopped,
+            ..
+        }
     )
 }
 
@@ -460,16 +475,7 @@ fn a_stop_during_a_failed_attempt_ends_the_reply_with_nothing() {
     // retry, and no other provider is asked.
     let io = Script::new(vec![Answer::Stream(vec![(50, Piece::Stop)])]);
     let out = run(&a, &io);
-    assert!(
-        matches!(
-            out,
-            Outcome::Reply {
-                ending: Ending::Stopped,
-                ..
-            }
-        ),
-        "{out:?}"
-    );
+    assert!(stopped(&out), "{out:?}");
     assert!(io.relayed.borrow().is_empty());
     assert!(io.failures.borrow().is_empty());
     assert_eq!(io.opened.borrow().len(), 1);
@@ -480,48 +486,10 @@ fn a_stop_during_backoff_starts_no_further_attempt() {
     let a = assistant(vec![provider(Kind::Openai, "m1")]);
     let io = Script::new(vec![status(503, None)]);
     // The stop lands while the driver sleeps.
-    struct StopInSleep(Script);
-    impl ReplyIo for StopInSleep {
-        type Body = <Script as ReplyIo>::Body;
-        fn now_ms(&self) -> i64 {
-            self.0.now_ms()
-        }
-        fn random_unit(&self) -> f64 {
-            0.5
-        }
-        async fn sleep(&self, ms: u64) {
-            self.0.stopped.set(true);
-            self.0.sleep(ms).await
-        }
-        async fn open(&self, p: &Provider, r: &Request, w: u64) -> Result<Self::Body, Refused> {
-            self.0.open(p, r, w).await
-        }
-        async fn read(&self, b: &mut Self::Body, w: u64) -> Read {
-            self.0.read(b, w).await
-        }
-        fn relay(&self, t: &str) {
-            self.0.relay(t)
-        }
-        fn stopped(&self) -> bool {
-            self.0.stopped()
-        }
-        fn attempt_failed(&self, p: &Provider, n: u32, c: &'static str) {
-            self.0.attempt_failed(p, n, c)
-        }
-    }
-    let io = StopInSleep(io);
-    let out = block_on(reply(&io, &a, &prompt(), 1_000));
-    assert!(
-        matches!(
-            out,
-            Outcome::Reply {
-                ending: Ending::Stopped,
-                ..
-            }
-        ),
-        "{out:?}"
-    );
-    assert_eq!(io.0.opened.borrow().len(), 1);
+    io.stop_in_sleep.set(true);
+    let out = run(&a, &io);
+    assert!(stopped(&out), "{out:?}");
+    assert_eq!(io.opened.borrow().len(), 1);
 }
 
 #[test]
