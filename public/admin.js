@@ -311,9 +311,13 @@ function startConsole() {
   let chat = null;
   let shown = null; // the session in the live view
   async function showUsage(id) {
-    const { usage } = await client.adminSession(id);
+    const { usage, feedback } = await client.adminSession(id);
     // Another session opened while this answer was on its way.
     if (id !== shown) return;
+    // Ratings as text (user ids and reasons come from users: no markup).
+    const thumb = { up: "👍", down: "👎" };
+    $("feedback").replaceChildren(...(feedback ?? []).map((f) =>
+      h("li", { "data-seq": f.seq }, `Reply #${f.seq}: ${thumb[f.rating] ?? f.rating} from ${f.user_id}${f.reason ? ` — ${f.reason}` : ""}`)));
     const ms = (v) => (v == null ? "–" : `${Math.round(v)} ms`);
     const cost = usage.unpriced_turns === usage.turns ? "" : `, $${(usage.cost_usd ?? 0).toFixed(6)}`;
     $("usage").textContent = `Assistant: ${usage.turns ?? 0} replies, ${usage.tokens_in ?? 0} tokens in, ${usage.tokens_out ?? 0} out${cost}; ` +

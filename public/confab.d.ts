@@ -125,7 +125,7 @@ export declare class ConfabClient {
   addMember(id: string, userId: string): Promise<{ user_id: string }>;
   ticket(id: string): Promise<{ ticket: string; expires_in: number }>;
   adminSessions(q?: Record<string, string | number>): Promise<{ sessions: (SessionView & { tokens: number; human_assisted: boolean })[]; next_cursor: string | null }>;
-  adminSession(id: string): Promise<{ session: SessionView; usage: Record<string, unknown> }>;
+  adminSession(id: string): Promise<{ session: SessionView; usage: Record<string, unknown>; feedback: { seq: number; user_id: string; rating: "up" | "down"; reason: string | null; at: number }[] }>;
   /** Admin only: the cost ledger by day, user, profile or model (docs/api.md). */
   adminUsage(params?: { by?: "day" | "user" | "profile" | "model"; from?: string; to?: string; user?: string; profile?: string; limit?: number; cursor?: string }): Promise<UsageReport>;
   /** Admin only: a desk action; 409 `already_assigned` when another agent has it. */

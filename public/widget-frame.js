@@ -252,7 +252,12 @@ function chat(id) {
   root.insertBefore(composer, status);
   session = client.session(id, { outboxKey: `${STORE}.outbox.${id}` });
   seen = Number(load(`seen.${id}`) ?? 0);
-  const transcript = new Transcript(list, { me });
+  // Visitors rate replies and ask for another answer, as on the chat page.
+  const transcript = new Transcript(list, {
+    me,
+    onRate: (seq, rating, reason) => session.rate(seq, rating, reason),
+    onRegenerate: () => session.regenerate(),
+  });
   transcript.follow(session);
   const on = (type, fn) => session.addEventListener(type, (e) => fn(e.detail));
   const joined = new Set();

@@ -525,4 +525,9 @@ test("a user rates the assistant's reply and has it answered again", async () =>
     if (!feedback.some((f) => f.reason)) await admin.page.waitForTimeout(100);
   }
   assert.deepEqual(feedback.map((f) => [f.seq, f.rating, f.reason]), [[Number(seq), "down", "It skipped the refund window"]]);
+  // The console's live view of the session lists it.
+  await admin.page.getByLabel("Owner").fill(feedback[0].user_id);
+  await admin.page.getByRole("button", { name: "Apply" }).click();
+  await admin.page.getByRole("button", { name: "Open session Feedback" }).click();
+  await admin.page.getByText(`Reply #${seq}: 👎 from ${feedback[0].user_id} — It skipped the refund window`).waitFor();
 });
