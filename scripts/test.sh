@@ -30,7 +30,7 @@ cargo test --all-targets
 # worker's wasm build is not measured: see README, "How it is tested".
 COVERAGE_FLOOR=92
 log "coverage of the native unit tests (cargo llvm-cov, floor ${COVERAGE_FLOOR}%)"
-cargo llvm-cov --lib --summary-only --ignore-filename-regex '(^|/)tests?\.rs$' \
+cargo llvm-cov --lib --summary-only --ignore-filename-regex '(^|/)tests?(\.rs$|/)' \
   --fail-under-lines "$COVERAGE_FLOOR" | tail -n 1
 
 log "benchmark smoke (zero loss, duplication and reordering)"
