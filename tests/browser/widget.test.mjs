@@ -134,8 +134,12 @@ test("a visitor chats from a product's page: pre-chat form, streaming reply, unr
 
   // Opening reads it: no badge, the title back, the whole reply shown.
   await bubble(v.page).click();
-  await f.locator(".msg.kind-assistant:not(.streaming)", { hasText: "arrives tomorrow." }).waitFor();
+  const answer = f.locator(".msg.kind-assistant:not(.streaming)", { hasText: "arrives tomorrow." });
+  await answer.waitFor();
   await badge.waitFor({ state: "hidden" });
+  // The visitor rates it: the thumb shows as pressed once the server has it.
+  await answer.getByRole("button", { name: /^Good answer/ }).click();
+  await answer.locator("button[data-rating=up][aria-pressed=true]").waitFor();
   await v.page.waitForFunction(() => document.title === "Acme shop");
 
   // The browser denies the third-party panel storage of its own, so the
