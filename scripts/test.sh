@@ -68,8 +68,10 @@ cargo run -q --example bench -- --smoke
 # gzip, most of it its query parsing and D1 read inlined into one async
 # state machine), until won back; to 704 for feedback and regenerate (two
 # frames, ratings sealed and replicated, the admin view's list, the
-# feedback gauge: 694.33 -> 701.53), until won back.
-BUNDLE_BUDGET_KIB=704
+# feedback gauge: 694.33 -> 701.53), until won back; to 706 for tool
+# calls on the wire (three decoders and request builders: 701.96 ->
+# 705.34), until won back.
+BUNDLE_BUDGET_KIB=706
 
 for env in production dev; do
   log "wrangler deploy --dry-run --env $env"
