@@ -28,10 +28,6 @@ impl Usd {
     pub fn from_dollars(d: f64) -> Option<Usd> {
         (d.is_finite() && (0.0..1e9).contains(&d)).then(|| Usd((d * 1e9).round() as u64))
     }
-
-    pub fn saturating_add(self, o: Usd) -> Usd {
-        Usd(self.0.saturating_add(o.0))
-    }
 }
 
 impl Serialize for Usd {

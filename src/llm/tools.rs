@@ -81,10 +81,6 @@ impl Calls {
         Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
     /// Every call whole. A call without a name, or whose arguments are not
     /// a JSON object, makes the reply malformed (no arguments is `{}`).
     pub fn finish(self) -> Result<Vec<ToolCall>, Malformed> {

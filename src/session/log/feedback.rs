@@ -22,6 +22,7 @@ pub enum Rated {
 }
 
 /// A rating as stored: the reason sealed.
+#[derive(Deserialize)]
 pub struct StoredRating {
     pub user_id: String,
     pub rating: String,
@@ -98,26 +99,10 @@ impl Log {
 
     /// Every rating of reply `seq`, for replication.
     pub fn ratings(&self, seq: u64) -> Result<Vec<StoredRating>, AppError> {
-        #[derive(Deserialize)]
-        struct Row {
-            user_id: String,
-            rating: String,
-            reason: Option<String>,
-            at: i64,
-        }
-        Ok(self
-            .all::<Row>(
-                "SELECT user_id, rating, reason, at FROM ratings WHERE seq = ?",
-                vec![int(seq)],
-            )?
-            .into_iter()
-            .map(|r| StoredRating {
-                user_id: r.user_id,
-                rating: r.rating,
-                reason: r.reason,
-                at: r.at,
-            })
-            .collect())
+        self.all::<StoredRating>(
+            "SELECT user_id, rating, reason, at FROM ratings WHERE seq = ?",
+            vec![int(seq)],
+        )
     }
 
     /// The newest message when it is the assistant's live, current reply:
