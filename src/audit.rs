@@ -75,7 +75,8 @@ pub struct Entry {
     /// The route's name in the table (`admin.claim`, …).
     pub action: String,
     pub method: String,
-    /// The session or webhook endpoint the path names, if any.
+    /// The session, webhook endpoint or assistant profile the path names,
+    /// if any.
     pub target: Option<String>,
     pub status: u16,
     pub request_id: String,

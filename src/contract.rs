@@ -135,6 +135,9 @@ pub enum Call {
         /// The deployment-wide sanctions on the owner in force.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         owner_sanctions: Vec<crate::moderation::Sanction>,
+        /// The assistant profile it was created with; None: the default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile: Option<String>,
     },
     /// Opens a socket (`GET` with `Upgrade: websocket`). Answers 101, or
     /// 404 when the caller may not see the session.
@@ -383,6 +386,9 @@ pub struct AccessReply {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct LiveState {
     pub mode: Mode,
+    /// The assistant profile; absent: the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     pub desk: crate::desk::View,
     pub last_seq: u64,
     pub message_count: u64,
@@ -523,6 +529,7 @@ mod tests {
         );
         let live = LiveState {
             mode: Mode::Assistant,
+            profile: None,
             desk: crate::desk::Desk::new(0).view(),
             last_seq: 3,
             message_count: 3,
@@ -545,6 +552,7 @@ mod tests {
                 shard: Shard::parse("DB").unwrap(),
                 owner_blocks: Vec::new(),
                 owner_sanctions: Vec::new(),
+                profile: None,
             }),
             json!({"op": "init", "session": "s", "owner_id": "o", "created_at": 1, "shard": "DB"})
         );
@@ -560,6 +568,7 @@ mod tests {
                 shard: Shard::parse("DB").unwrap(),
                 owner_blocks: Vec::new(),
                 owner_sanctions: Vec::new(),
+                profile: None,
             })
         );
     }
@@ -574,6 +583,7 @@ mod tests {
                 shard: Shard::parse("DB").unwrap(),
                 owner_blocks: vec!["u-9".into()],
                 owner_sanctions: Vec::new(),
+                profile: None,
             },
             Call::Access {
                 session: "s".into(),

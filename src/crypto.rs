@@ -41,6 +41,9 @@ pub enum Field {
     AttachmentName,
     /// A rating's reason (keyed by session, and the seq and user).
     RatingReason,
+    /// An assistant profile's provider API key (keyed by profile name and
+    /// the provider's place in its chain).
+    ProfileKey,
 }
 
 impl Field {
@@ -56,6 +59,7 @@ impl Field {
             Field::AttachmentBody => "attachment.body",
             Field::AttachmentName => "attachment.name",
             Field::RatingReason => "rating.reason",
+            Field::ProfileKey => "profile.api_key",
         }
     }
 }

@@ -320,6 +320,8 @@ pub enum SocketError {
     NothingToRegenerate,
     /// `regenerate` while the assistant is answering.
     AssistantBusy,
+    /// `set_profile` named no assistant profile there is.
+    UnknownProfile,
 }
 
 impl SocketError {
@@ -349,6 +351,7 @@ impl SocketError {
             SocketError::NotRateable => "not_rateable",
             SocketError::NothingToRegenerate => "nothing_to_regenerate",
             SocketError::AssistantBusy => "assistant_busy",
+            SocketError::UnknownProfile => "unknown_profile",
         }
     }
 
@@ -385,7 +388,8 @@ impl SocketError {
             SocketError::SessionGone => "this session no longer exists".into(),
             SocketError::AssistantFailed => "the assistant could not answer; try again".into(),
             SocketError::AssistantQuota => {
-                "the daily assistant budget for this user is used up".into()
+                "the daily assistant budget (this user's or this assistant profile's) is used up"
+                    .into()
             }
             SocketError::ReplyCutShort { .. } => "the assistant's reply was cut short".into(),
             SocketError::AssistantUnavailable { .. } => {
@@ -404,6 +408,7 @@ impl SocketError {
             SocketError::AssistantBusy => {
                 "the assistant is answering; wait for it, or stop it".into()
             }
+            SocketError::UnknownProfile => "no assistant profile of that name".into(),
         }
     }
 

@@ -28,7 +28,8 @@ impl Scope {
             | F::Takeover
             | F::Transfer { .. }
             | F::Resolve
-            | F::Release => Some(Scope::Actions),
+            | F::Release
+            | F::SetProfile { .. } => Some(Scope::Actions),
             F::Typing | F::Stop | F::Ping => None,
         }
     }

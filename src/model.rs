@@ -19,6 +19,10 @@ pub struct NewSession {
     pub title: Option<String>,
     #[serde(default, deserialize_with = "object_only")]
     pub contact: Option<Contact>,
+    /// The assistant profile to run under (`crate::llm::profile`); absent:
+    /// the default.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 /// Reads a nested struct only from a JSON object: serde would also read one
@@ -142,6 +146,9 @@ pub struct SessionView {
     pub title: Option<String>,
     pub contact: Option<Contact>,
     pub mode: crate::contract::Mode,
+    /// The assistant profile its replies are written under
+    /// (`crate::llm::profile`).
+    pub profile: String,
     /// The support desk's fields (`crate::desk::View`), spelled out here
     /// rather than flattened: serde's flatten links a buffering reader.
     pub status: crate::desk::Status,

@@ -103,6 +103,11 @@ pub enum ClientFrame {
     Resolve,
     /// An agent hands the session back to the assistant.
     Release,
+    /// An agent switches the assistant profile (`crate::llm::profile`);
+    /// `default` is the configuration's.
+    SetProfile {
+        profile: String,
+    },
     Ping,
 }
 
@@ -156,6 +161,7 @@ impl ClientFrame {
             ClientFrame::Transfer { .. } => "transfer",
             ClientFrame::Resolve => "resolve",
             ClientFrame::Release => "release",
+            ClientFrame::SetProfile { .. } => "set_profile",
             ClientFrame::Ping => "ping",
         }
     }
@@ -178,6 +184,7 @@ const CLIENT_TYPES: &[&str] = &[
     "transfer",
     "resolve",
     "release",
+    "set_profile",
     "ping",
 ];
 
@@ -315,6 +322,10 @@ pub struct MessageView {
     pub mentions: Vec<UserRef>,
 }
 
+fn default_profile() -> String {
+    crate::llm::DEFAULT_PROFILE.to_string()
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -322,6 +333,9 @@ fn is_zero(n: &u64) -> bool {
 /// What an assistant reply cost and how it ended.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct TurnMeta {
+    /// The assistant profile the reply was written under.
+    #[serde(default = "default_profile")]
+    pub profile: String,
     pub provider: String,
     pub model: String,
     pub tokens_in: u64,
@@ -384,6 +398,8 @@ pub enum ServerFrame<'a> {
         /// The session's latest change (edit, deletion, reaction, vote)
         /// number.
         last_change: u64,
+        /// The assistant profile its replies are written under.
+        profile: &'a str,
     },
     Message(&'a MessageView),
     Ack {
@@ -431,6 +447,12 @@ pub enum ServerFrame<'a> {
         rating: Rating,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'a str>,
+    },
+    /// An agent switched the assistant profile: the next reply is written
+    /// under it.
+    Profile {
+        profile: &'a str,
+        by: &'a UserRef,
     },
     /// The assistant's reply `seq` was superseded by a regenerated one.
     Superseded {

@@ -111,6 +111,8 @@ pub enum Endpoint {
     Replication,
     /// Webhook endpoints (`crate::webhooks`), one route each.
     Webhooks(WebhookVerb),
+    /// Assistant profiles (`crate::llm::profile`).
+    Profiles(ProfileVerb),
     /// The product backend's API (`crate::service`).
     Service(ServiceVerb),
     /// A link's preview, fetched by the Worker (`crate::preview`).
@@ -147,6 +149,16 @@ pub enum WebhookVerb {
     Delete,
     /// The endpoint's delivery log.
     Deliveries,
+}
+
+/// What the assistant profile routes do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileVerb {
+    List,
+    Get,
+    /// Creates or replaces one.
+    Put,
+    Delete,
 }
 
 /// The desk actions the admin API offers, one route each.
@@ -187,6 +199,7 @@ pub struct Spec {
     pub method: &'static str,
     /// Segments after the leading `/`; `{session}` is a session id,
     /// `{user}` a percent-encoded user id, `{webhook}` an endpoint id,
+    /// `{profile}` an assistant profile's name,
     /// `{attachment}` an attachment id and `{token}` a signed token.
     pub path: &'static str,
     pub endpoint: Endpoint,
@@ -222,6 +235,7 @@ pub static ROUTES: &[Spec] = {
     const PATCH: &str = "PATCH";
     const PUT: &str = "PUT";
     use WebhookVerb as W;
+    use ProfileVerb as P;
     use ServiceVerb as S;
     use crate::moderation::Verb as M;
     &[
@@ -293,6 +307,10 @@ pub static ROUTES: &[Spec] = {
         route(GET, "/v1/service/sessions/{session}/transcript", E::Service(S::Transcript), Service, "service.transcript"),
         route(POST, "/v1/service/visitors/{user}/link", E::LinkVisitor, Service, "service.link_visitor"),
         route(GET, "/v1/admin/webhooks/{webhook}/deliveries", E::Webhooks(W::Deliveries), Admin, "admin.webhooks.deliveries"),
+        route(GET, "/v1/admin/profiles", E::Profiles(P::List), Admin, "admin.profiles.list"),
+        route(GET, "/v1/admin/profiles/{profile}", E::Profiles(P::Get), Admin, "admin.profiles.get"),
+        route(PUT, "/v1/admin/profiles/{profile}", E::Profiles(P::Put), Admin, "admin.profiles.put"),
+        route(DELETE, "/v1/admin/profiles/{profile}", E::Profiles(P::Delete), Admin, "admin.profiles.delete"),
     ]
 };
 
@@ -310,7 +328,8 @@ const USER: &str = "{user}";
 const WEBHOOK: &str = "{webhook}";
 const ATTACHMENT: &str = "{attachment}";
 const TOKEN: &str = "{token}";
-const PLACEHOLDERS: [&str; 5] = [SESSION, USER, WEBHOOK, ATTACHMENT, TOKEN];
+const PROFILE: &str = "{profile}";
+const PLACEHOLDERS: [&str; 6] = [SESSION, USER, WEBHOOK, ATTACHMENT, TOKEN, PROFILE];
 /// Longest `{token}` accepted (a signed URL's claims and MAC).
 const MAX_TOKEN_CHARS: usize = 2048;
 
@@ -329,6 +348,8 @@ pub struct Route<'a> {
     pub attachment: Option<&'a str>,
     /// The `{token}` segment: URL-safe and bounded, not yet verified.
     pub token: Option<&'a str>,
+    /// The `{profile}` segment: a profile name's shape, checked.
+    pub profile: Option<&'a str>,
 }
 
 impl Route<'_> {
@@ -399,6 +420,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
                 webhook: None,
                 attachment: None,
                 token: None,
+                profile: None,
             }),
         };
     }
@@ -409,6 +431,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         webhook,
         attachment,
         token,
+        profile,
     } = p;
     let session = match session {
         None => None,
@@ -421,6 +444,9 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         return Err(AppError::NotFound);
     }
     if attachment.is_some_and(|a| !crate::attachment::is_id(a)) {
+        return Err(AppError::NotFound);
+    }
+    if profile.is_some_and(|p| !crate::llm::profile::is_name(p)) {
         return Err(AppError::NotFound);
     }
     let token_shape = |t: &str| {
@@ -438,6 +464,7 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Result<Route<'a>, AppError> {
         webhook,
         attachment,
         token,
+        profile,
     })
 }
 
@@ -483,6 +510,7 @@ struct Params<'a> {
     webhook: Option<&'a str>,
     attachment: Option<&'a str>,
     token: Option<&'a str>,
+    profile: Option<&'a str>,
 }
 type Matched<'a> = (&'static Spec, Params<'a>);
 
@@ -498,6 +526,7 @@ fn params<'a>(pattern: &str, path: &'a str) -> Option<Params<'a>> {
             WEBHOOK => p.webhook = Some(seg),
             ATTACHMENT => p.attachment = Some(seg),
             TOKEN => p.token = Some(seg),
+            PROFILE => p.profile = Some(seg),
             literal if literal == seg => {}
             _ => return None,
         }

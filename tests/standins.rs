@@ -31,6 +31,7 @@ fn endpoint(h: &Harness, kind: Kind, model: &str) -> Endpoint {
         base_url: base,
         model: model.into(),
         max_output_tokens: 128,
+        temperature: None,
     }
 }
 

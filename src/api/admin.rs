@@ -72,6 +72,10 @@ pub async fn reencrypt(req: Request, ctx: &Ctx) -> HandlerResult {
         let (n, unreadable) = store::webhooks::reseal(db, keys).await?;
         report.rotated += n;
         report.unreadable.extend(unreadable);
+        // So do assistant profiles' API keys.
+        let (n, unreadable) = store::profiles::reseal(db, keys).await?;
+        report.rotated += n;
+        report.unreadable.extend(unreadable);
     }
     if report.done && at.shard + 1 < dbs.len() {
         report.done = false;

@@ -66,7 +66,7 @@ pub fn finished(
         .into(),
         action: route.name().into(),
         method: ctx.method.clone(),
-        target: route.session_id().or(route.webhook).map(str::to_owned),
+        target: (route.session_id().or(route.webhook).or(route.profile)).map(str::to_owned),
         status,
         request_id: ctx.request_id.clone(),
     };

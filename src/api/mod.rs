@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod moderation;
 pub mod pages;
 pub mod previews;
+pub mod profiles;
 pub mod search;
 pub mod service;
 pub mod sessions;
@@ -57,6 +58,9 @@ pub async fn authorize(ctx: &Ctx, grant: &Grant, session_id: &str) -> Result<Acc
         .ok_or(AppError::NotFound)?;
     // Read-your-writes for what the log owns.
     session.mode = live.mode;
+    session.profile = live
+        .profile
+        .unwrap_or_else(|| crate::llm::DEFAULT_PROFILE.into());
     session.set_desk(live.desk);
     session.last_seq = live.last_seq;
     session.message_count = live.message_count;

@@ -6,6 +6,7 @@ use crate::error::AppError;
 use crate::http::{json, query_param, read_json, Ctx, HandlerResult};
 use crate::ids::random_hex;
 use crate::ids::SessionId;
+use crate::llm::profile::{is_name, stored_name};
 use crate::model::{page_limit, seq_param, NewSession, SessionCursor};
 use crate::session::internal;
 use crate::store::{self, now_ms};
@@ -15,10 +16,13 @@ use worker::{Request, Response};
 /// POST /v1/sessions
 ///
 /// Creates a session owned by the caller. Body (all optional):
-/// `{"title": "...", "contact": {"name": "...", "email": "..."}}`.
+/// `{"title": "...", "contact": {"name": "...", "email": "..."},
+/// "profile": "..."}`; a profile the caller may not choose is refused as
+/// an unknown one (`unknown_profile`), so its existence is not revealed.
 pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult {
+    let admin = ctx.is_admin(&grant.who);
     let who = grant.who;
-    let input = read_json::<NewSession>(&mut req).await?.validate()?;
+    let mut input = read_json::<NewSession>(&mut req).await?.validate()?;
     let config = ctx.require_config()?;
     let keys = &config.keyring;
     let id = random_hex(16);
@@ -36,18 +40,10 @@ pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult 
     {
         return Err(ban.refusal(now));
     }
+    input.profile = chosen(&home, input.profile.as_deref(), &who, admin).await?;
     let cap = config.max_sessions_per_user_per_day;
     store::quota::take(&home, store::quota::Daily::Sessions, &who.user_id, now, cap).await?;
-    store::sessions::create(
-        &db,
-        keys,
-        &id,
-        &who.user_id,
-        input.title.as_deref(),
-        input.contact.as_ref(),
-        now,
-    )
-    .await?;
+    store::sessions::create(&db, keys, &id, &who.user_id, &input, now).await?;
     // The object starts the session's log now, near its creator. Should
     // this call fail, the object loads the session from D1 on first use.
     let init = Call::Init {
@@ -57,6 +53,7 @@ pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult 
         shard,
         owner_blocks: store::blocks::list(&home, &who.user_id).await?,
         owner_sanctions,
+        profile: input.profile,
     };
     if let Err(e) = internal::call(ctx, &init).await {
         crate::runtime::log(
@@ -75,6 +72,32 @@ pub async fn create(mut req: Request, ctx: &Ctx, grant: Grant) -> HandlerResult 
         .await?
         .ok_or_else(|| AppError::internal("session vanished after insert"))?;
     json(201, &session)
+}
+
+/// The profile a new session stores (None: the default): one that exists
+/// and that the caller may choose.
+async fn chosen(
+    home: &worker::D1Database,
+    asked: Option<&str>,
+    who: &crate::auth::Identity,
+    admin: bool,
+) -> Result<Option<String>, AppError> {
+    let Some(name) = asked.and_then(stored_name) else {
+        return Ok(None);
+    };
+    let row = match is_name(&name) {
+        true => store::profiles::get(home, &name).await?,
+        false => None,
+    };
+    let allowed =
+        (row.map(|r| r.profile()).transpose()?).is_some_and(|p| p.admits(&who.roles, admin));
+    if !allowed {
+        return Err(AppError::bad_request(
+            "unknown_profile",
+            "no assistant profile of that name that you may choose",
+        ));
+    }
+    Ok(Some(name))
 }
 
 /// GET /v1/sessions

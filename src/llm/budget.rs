@@ -90,16 +90,31 @@ pub struct Charge {
     /// Nano-dollars reserved (0 without a budget in money).
     #[serde(default)]
     pub reserved_nanos: u64,
+    /// The assistant profile the turn ran under (`crate::llm::profile`);
+    /// absent in charges made before profiles: the default.
+    #[serde(default = "default_profile")]
+    pub profile: String,
+    /// Whether the profile's day holds the same reservation (it has a
+    /// budget of its own).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub profile_held: bool,
+}
+
+fn default_profile() -> String {
+    crate::llm::DEFAULT_PROFILE.to_string()
 }
 
 impl Charge {
-    /// A turn charged to `user` that reserved nothing (no budgets).
-    pub fn unreserved(user: &str, now: i64) -> Charge {
+    /// A turn charged to `user` under `profile` that reserved nothing (no
+    /// budgets).
+    pub fn unreserved(user: &str, profile: &str, now: i64) -> Charge {
         Charge {
             user: user.to_string(),
             day: crate::limits::utc_day(now),
             reserved: 0,
             reserved_nanos: 0,
+            profile: profile.to_string(),
+            profile_held: false,
         }
     }
 
@@ -109,7 +124,8 @@ impl Charge {
     }
 }
 
-/// What a turn asks to reserve of a user's day, against which budgets.
+/// What a turn asks to reserve of a user's day and, when its profile has
+/// a budget, of the profile's day, against which budgets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
     pub user: String,
@@ -119,6 +135,22 @@ pub struct Reservation {
     pub token_budget: u64,
     pub cost: crate::llm::price::Usd,
     pub cost_budget: Option<crate::llm::price::Usd>,
+    pub profile: String,
+    /// The profile's own budget, all its users together.
+    pub profile_budget: crate::llm::config::Budget,
+}
+
+impl Reservation {
+    /// The nano-dollars reserved: the most the turn can cost, when any
+    /// budget is in money.
+    pub fn nanos(&self) -> u64 {
+        let in_money = self.cost_budget.is_some() || self.profile_budget.cost.is_some();
+        if in_money {
+            self.cost.nanos()
+        } else {
+            0
+        }
+    }
 }
 
 /// What a turn for `user` reserves before it starts: its prompt as sent
@@ -130,7 +162,7 @@ pub fn reservation(
     user: &str,
     now: i64,
 ) -> Option<Reservation> {
-    if a.daily_token_budget == 0 && a.daily_cost_budget.is_none() {
+    if a.daily_token_budget == 0 && a.daily_cost_budget.is_none() && !a.profile_budget.limits() {
         return None;
     }
     let prompt_tokens = turn_estimate(prompt, 0);
@@ -141,6 +173,8 @@ pub fn reservation(
         token_budget: a.daily_token_budget,
         cost: a.most_cost(prompt_tokens),
         cost_budget: a.daily_cost_budget,
+        profile: a.profile.clone(),
+        profile_budget: a.profile_budget,
     })
 }
 

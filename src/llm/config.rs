@@ -36,6 +36,9 @@ pub struct Assistant {
     /// Tried in order: a provider that fails before its first token hands
     /// over to the next.
     pub chain: Vec<Provider>,
+    /// Each vendor as the variables set it up (`OPENAI_*`, …), in the chain
+    /// or not: what a profile's provider leaves out.
+    pub vendors: Vec<Provider>,
     pub name: String,
     pub system_prompt: String,
     pub prompt_token_budget: u64,
@@ -55,6 +58,24 @@ pub struct Assistant {
     /// Images in users' messages are sent to the models (`LLM_VISION`):
     /// every model in the chain must take them, or the turn fails there.
     pub vision: bool,
+    /// The profile this is (`crate::llm::profile`): `DEFAULT_PROFILE` for
+    /// the configuration's own.
+    pub profile: String,
+    /// What the profile may spend per UTC day, all its users together.
+    pub profile_budget: Budget,
+}
+
+/// A daily budget in tokens (0: none) and in money (None: none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    pub tokens: u64,
+    pub cost: Option<Usd>,
+}
+
+impl Budget {
+    pub fn limits(&self) -> bool {
+        self.tokens > 0 || self.cost.is_some()
+    }
 }
 
 impl Assistant {
@@ -106,6 +127,39 @@ pub mod defaults {
     pub const VISION: &str = "off";
 }
 
+/// A vendor's variables (base URL, key, model) and their defaults (base
+/// URL, model); Workers AI has only a model.
+struct Vars {
+    base: &'static str,
+    key: &'static str,
+    model: &'static str,
+}
+
+fn vars(kind: Kind) -> Vars {
+    let (base, key, model) = match kind {
+        Kind::Openai => ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL"),
+        Kind::Anthropic => ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_MODEL"),
+        Kind::Gemini => ("GEMINI_BASE_URL", "GEMINI_API_KEY", "GEMINI_MODEL"),
+        Kind::WorkersAi => ("", "", "WORKERS_AI_MODEL"),
+    };
+    Vars { base, key, model }
+}
+
+/// A vendor's default base URL (empty for Workers AI) and model.
+pub fn vendor_default(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::Openai => (defaults::OPENAI_BASE_URL, defaults::OPENAI_MODEL),
+        Kind::Anthropic => (defaults::ANTHROPIC_BASE_URL, defaults::ANTHROPIC_MODEL),
+        Kind::Gemini => (defaults::GEMINI_BASE_URL, defaults::GEMINI_MODEL),
+        Kind::WorkersAi => ("", defaults::WORKERS_AI_MODEL),
+    }
+}
+
+/// Whether `url` is an http(s) URL a provider may be reached at.
+pub fn is_base_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
+}
+
 /// Reads the assistant settings; `Ok(None)` when `LLM_PROVIDERS` is unset
 /// (no assistant: sessions are human-only). (Long: each provider's
 /// variables, then the settings shared by the chain.)
@@ -116,43 +170,21 @@ pub fn from_lookup(
     let Some(list) = get("LLM_PROVIDERS") else {
         return Ok(None);
     };
-    let mut chain = Vec::new();
-    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let kind = Kind::parse(name).ok_or_else(|| {
-            invalid(
-                "LLM_PROVIDERS",
-                "a comma-separated list of: openai, anthropic, gemini, workers_ai",
-            )
-        })?;
-        let (base_var, key_var, model_var, base, model) = match kind {
-            Kind::Openai => (
-                "OPENAI_BASE_URL",
-                "OPENAI_API_KEY",
-                "OPENAI_MODEL",
-                defaults::OPENAI_BASE_URL,
-                defaults::OPENAI_MODEL,
-            ),
-            Kind::Anthropic => (
-                "ANTHROPIC_BASE_URL",
-                "ANTHROPIC_API_KEY",
-                "ANTHROPIC_MODEL",
-                defaults::ANTHROPIC_BASE_URL,
-                defaults::ANTHROPIC_MODEL,
-            ),
-            Kind::Gemini => (
-                "GEMINI_BASE_URL",
-                "GEMINI_API_KEY",
-                "GEMINI_MODEL",
-                defaults::GEMINI_BASE_URL,
-                defaults::GEMINI_MODEL,
-            ),
-            Kind::WorkersAi => ("", "", "WORKERS_AI_MODEL", "", defaults::WORKERS_AI_MODEL),
-        };
+    // Every vendor's settings, listed in the chain or not: profiles use
+    // them for what they leave out (`crate::llm::profile`).
+    let mut vendors = Vec::new();
+    for kind in Kind::ALL {
+        let Vars {
+            base: base_var,
+            key: key_var,
+            model: model_var,
+        } = vars(kind);
+        let (base, model) = vendor_default(kind);
         let base_url = if base_var.is_empty() {
             String::new()
         } else {
             let b = get(base_var).unwrap_or_else(|| base.to_string());
-            if !(b.starts_with("https://") || b.starts_with("http://")) {
+            if !is_base_url(&b) {
                 return Err(invalid(base_var, "an http(s) URL"));
             }
             b.trim_end_matches('/').to_string()
@@ -162,15 +194,26 @@ pub fn from_lookup(
         } else {
             get(key_var).map(Secret::new)
         };
-        chain.push(Provider {
+        vendors.push(Provider {
             endpoint: Endpoint {
                 kind,
                 base_url,
                 model: get(model_var).unwrap_or_else(|| model.to_string()),
                 max_output_tokens: num(&ints::LLM_MAX_OUTPUT_TOKENS) as u32,
+                temperature: None,
             },
             api_key,
         });
+    }
+    let mut chain = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let kind = Kind::parse(name).ok_or_else(|| {
+            invalid(
+                "LLM_PROVIDERS",
+                "a comma-separated list of: openai, anthropic, gemini, workers_ai",
+            )
+        })?;
+        chain.extend(vendors.iter().find(|p| p.endpoint.kind == kind).cloned());
     }
     if chain.is_empty() {
         return Err(invalid(
@@ -209,7 +252,10 @@ pub fn from_lookup(
         ));
     }
     Ok(Some(Assistant {
+        vendors,
         vision,
+        profile: super::DEFAULT_PROFILE.to_string(),
+        profile_budget: Budget::default(),
         prices,
         daily_cost_budget,
         chain,

@@ -152,7 +152,7 @@ pub async fn turn<I: TurnIo>(
     started: i64,
 ) -> Result<TurnEnd, AppError> {
     let charge = match reservation(a, prompt, user, started) {
-        None => Charge::unreserved(user, started),
+        None => Charge::unreserved(user, &a.profile, started),
         Some(r) => match io.reserve(&r).await? {
             Some(c) => c,
             None => return Ok(TurnEnd::QuotaExceeded),

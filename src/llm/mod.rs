@@ -10,6 +10,7 @@ pub mod budget;
 pub mod config;
 pub mod driver;
 pub mod price;
+pub mod profile;
 pub mod providers;
 pub mod sse;
 pub mod tools;
@@ -31,6 +32,8 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Openai, Kind::Anthropic, Kind::Gemini, Kind::WorkersAi];
+
     pub fn parse(s: &str) -> Option<Kind> {
         Some(match s {
             "openai" => Kind::Openai,

@@ -165,6 +165,14 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
                 ));
             }
         }
+        ClientFrame::SetProfile { profile } => {
+            if !crate::llm::profile::is_name(profile) {
+                return Err(FrameError::new(
+                    "invalid_profile",
+                    "`profile` must be a profile name: 1-40 of a-z, 0-9, - and _",
+                ));
+            }
+        }
         ClientFrame::Transfer { to } => {
             if !crate::ids::is_valid_user_id(to) {
                 return Err(FrameError::new(

@@ -81,6 +81,7 @@ async fn serve(req: Request, ctx: &Ctx, route: Route<'_>) -> HandlerResult {
         E::AdminSessions => api::admin::sessions(req, ctx).boxed_local(),
         E::Audit => api::audit::list(req, ctx).boxed_local(),
         E::Usage => api::usage::report(req, ctx).boxed_local(),
+        E::Profiles(verb) => api::profiles::serve(req, ctx, verb, route.profile).boxed_local(),
         E::Reencrypt => api::admin::reencrypt(req, ctx).boxed_local(),
         E::AdminSession => api::admin::session(ctx, id()?, granted.who()?).boxed_local(),
         E::Desk(verb) => api::admin::desk(req, ctx, id()?, verb, granted.who()?).boxed_local(),

@@ -101,7 +101,8 @@ fn the_table_is_well_formed() {
             .replace(USER, "u1")
             .replace(WEBHOOK, "wh_0123456789abcdef01234567")
             .replace(ATTACHMENT, "att_0123456789abcdef0123456789abcdef")
-            .replace(TOKEN, "abc.def");
+            .replace(TOKEN, "abc.def")
+            .replace(PROFILE, "sales-en");
         let got = resolve(r.method, Box::leak(sample.into_boxed_str())).unwrap();
         assert!(std::ptr::eq(got.spec, r), "{r:?}");
     }
@@ -218,6 +219,21 @@ fn wrong_method_is_405_unknown_path_is_404() {
     // Identity-provider subjects, percent-encoded, are user ids.
     let r = resolve("DELETE", "/v1/sessions/abc/members/auth0%7C123").unwrap();
     assert_eq!(r.user, Some("auth0%7C123"));
+}
+
+#[test]
+fn profile_names_are_checked() {
+    let r = resolve("PUT", "/v1/admin/profiles/support_en-2").unwrap();
+    assert_eq!(r.profile, Some("support_en-2"));
+    assert_eq!(r.name(), "admin.profiles.put");
+    for bad in ["Sales", "-x", "a%20b", &"x".repeat(41)] {
+        let p = format!("/v1/admin/profiles/{bad}");
+        assert_eq!(resolve("GET", &p).unwrap_err(), AppError::NotFound, "{bad}");
+    }
+    assert_eq!(
+        redacted_path("/v1/admin/profiles/sales"),
+        "/v1/admin/profiles/*"
+    );
 }
 
 #[test]

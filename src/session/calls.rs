@@ -37,6 +37,7 @@ impl Core {
                 shard,
                 owner_blocks,
                 owner_sanctions,
+                profile,
             } => {
                 // With the session row, in the same transaction.
                 this.log.set_shard(&shard)?;
@@ -58,6 +59,7 @@ impl Core {
                     turns: 0,
                     latency_ms_total: 0,
                     cost_nanos: 0,
+                    profile,
                     created_at,
                     updated_at: created_at,
                 })?;
@@ -142,6 +144,7 @@ impl Core {
                     shard: self.shard()?,
                     live: LiveState {
                         mode: m.mode(),
+                        profile: m.profile.clone(),
                         desk: self.log.desk(&m)?.view(),
                         last_seq: m.last_seq.max(0) as u64,
                         message_count: m.message_count.max(0) as u64,

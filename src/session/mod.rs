@@ -79,6 +79,7 @@ pub mod log;
 mod mentions;
 mod moderate;
 pub mod outbox;
+mod profiles;
 mod progress;
 mod queue;
 mod replay;
@@ -161,6 +162,8 @@ pub struct Core {
     posted: RefCell<HashMap<String, queue::Posted>>,
     /// Sends the pre-send filter passed, waiting for their commit.
     screening: filter::Screening,
+    /// The assistant profile last read (`profiles.rs`).
+    profiles: profiles::Profiles,
 }
 
 impl DurableObject for ChatSession {
@@ -196,6 +199,7 @@ impl DurableObject for ChatSession {
                 hooks,
                 posted: RefCell::new(HashMap::new()),
                 screening: filter::Screening::default(),
+                profiles: profiles::Profiles::default(),
             }),
         }
     }
@@ -608,6 +612,9 @@ impl Core {
             }
             ClientFrame::Resolve => return self.desk_frame(&ws, &me, Action::Resolve),
             ClientFrame::Release => return self.desk_frame(&ws, &me, Action::Release),
+            ClientFrame::SetProfile { profile } => {
+                return self.set_profile(&ws, &me, profile).await
+            }
             ClientFrame::Ping => {
                 // Only reached when the frame differs from the exact
                 // auto-response text (e.g. other whitespace).

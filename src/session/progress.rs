@@ -160,6 +160,7 @@ impl Core {
         );
         self.broadcast_event(&SocketError::ReplyInterrupted.frame(None));
         let meta = TurnMeta {
+            profile: charge.profile.clone(),
             provider: r.provider,
             model: r.model,
             tokens_in: 0,

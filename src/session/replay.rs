@@ -140,6 +140,10 @@ impl Core {
             status: desk.status(),
             assignee: desk.assignee(),
             last_change,
+            profile: meta
+                .profile
+                .as_deref()
+                .unwrap_or(crate::llm::DEFAULT_PROFILE),
         };
         send_to(ws, &hello.to_json());
         self.mark_greeted(ws);

@@ -155,6 +155,7 @@ impl Running<'_> {
         }
         let provider = &self.a.chain[index];
         let meta = TurnMeta {
+            profile: self.a.profile.clone(),
             provider: provider.endpoint.kind.as_str().to_string(),
             model: provider.endpoint.model.clone(),
             tokens_in: tokens.input,

@@ -245,10 +245,22 @@ impl Core {
         let Ok(config) = crate::runtime::config(&self.env) else {
             return;
         };
-        let Some(assistant) = config.assistant.as_ref() else {
+        let Some(base) = config.assistant.as_ref() else {
             return;
         };
-        if let Err(e) = self.turn_inner(assistant, &config.keyring, &user).await {
+        let assistant = match self.turn_assistant(base, &config.keyring).await {
+            Ok(Some(a)) => a,
+            Ok(None) => {
+                let code = "profile_missing";
+                return self
+                    .broadcast_event(&SocketError::AssistantUnavailable { code }.frame(None));
+            }
+            Err(e) => {
+                self.log_error("profile_read_failed", &e);
+                return self.broadcast_event(&SocketError::AssistantFailed.frame(None));
+            }
+        };
+        if let Err(e) = self.turn_inner(&assistant, &config.keyring, &user).await {
             self.log_error("turn_failed", &e);
             self.broadcast_event(&SocketError::AssistantFailed.frame(None));
         }

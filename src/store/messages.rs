@@ -61,6 +61,9 @@ pub struct MessageRow {
     pub cost_nanos: Option<i64>,
     /// When the reply was answered again (`regenerate`).
     pub superseded_at: Option<i64>,
+    /// The assistant profile a reply was written under (NULL before
+    /// profiles: the default).
+    pub profile: Option<String>,
 }
 
 impl MessageRow {
@@ -80,7 +83,9 @@ impl MessageRow {
             }
         };
         let n = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
+        let profile = self.profile;
         let turn = self.provider.map(|provider| TurnMeta {
+            profile: profile.unwrap_or_else(|| crate::llm::DEFAULT_PROFILE.to_string()),
             provider,
             model: self.model.unwrap_or_default(),
             tokens_in: n(self.tokens_in),
@@ -146,6 +151,7 @@ impl MessageRow {
             n(self.tokens_cached),
             n(self.cost_nanos),
             n(self.superseded_at),
+            t(&self.profile),
         ]
     }
 
@@ -157,10 +163,10 @@ impl MessageRow {
 
 /// The columns of `MessageRow`, in its order.
 pub const COLUMNS: &str = "seq, id, client_id, author_id, author_name, author_kind, body, reply_to, created_at, edited_at, deleted_at,
-    provider, model, tokens_in, tokens_out, ttft_ms, latency_ms, finish_reason, incomplete, tokens_cached, cost_nanos, superseded_at";
+    provider, model, tokens_in, tokens_out, ttft_ms, latency_ms, finish_reason, incomplete, tokens_cached, cost_nanos, superseded_at, profile";
 
 /// How many columns `COLUMNS` names.
-pub const COLUMN_COUNT: usize = 22;
+pub const COLUMN_COUNT: usize = 23;
 
 pub use crate::llm::budget::{Charge, Reservation};
 
@@ -172,7 +178,7 @@ pub use crate::llm::budget::{Charge, Reservation};
 /// (`replica::usage`).
 pub async fn reserve(db: &D1Database, r: &Reservation) -> Result<Option<Charge>, AppError> {
     let (user, today) = (r.user.as_str(), crate::limits::utc_day(r.now));
-    let nanos = r.cost_budget.map_or(0, |_| r.cost.nanos());
+    let nanos = r.nanos();
     let granted = stmt(
         db,
         "INSERT INTO usage_daily (user_id, day, reserved, reserved_nanos) VALUES (?1, ?2, ?3, ?5)
@@ -194,16 +200,74 @@ pub async fn reserve(db: &D1Database, r: &Reservation) -> Result<Option<Charge>,
     .await
     .map_err(AppError::internal)?;
     let granted = !super::results::<serde_json::Value>(&granted)?.is_empty();
-    Ok(granted.then(|| Charge {
+    if !granted {
+        return Ok(None);
+    }
+    let mut charge = Charge {
         user: user.to_string(),
         day: today,
         reserved: r.tokens,
         reserved_nanos: nanos,
-    }))
+        profile: r.profile.clone(),
+        profile_held: false,
+    };
+    if r.profile_budget.limits() {
+        if !reserve_profile(db, r, &charge).await? {
+            // The user's part goes back: the turn does not run.
+            release(db, &charge).await?;
+            return Ok(None);
+        }
+        charge.profile_held = true;
+    }
+    Ok(Some(charge))
+}
+
+/// The same reservation of the profile's day, against the profile's
+/// budget (spent and reserved by all its users); as for a user's, the
+/// day's first reservation is granted whatever its size. Settlement keeps
+/// what the profile spent (`store::replica::usage`).
+async fn reserve_profile(db: &D1Database, r: &Reservation, c: &Charge) -> Result<bool, AppError> {
+    let granted = stmt(
+        db,
+        "INSERT INTO profile_daily (profile, day, reserved, reserved_nanos) VALUES (?1, ?2, ?3, ?5)
+         ON CONFLICT (profile, day) DO UPDATE SET reserved = reserved + excluded.reserved,
+                reserved_nanos = reserved_nanos + excluded.reserved_nanos
+          WHERE (?4 = 0 OR profile_daily.tokens + profile_daily.reserved < ?4)
+            AND (?6 IS NULL OR profile_daily.cost_nanos + profile_daily.reserved_nanos < ?6)
+         RETURNING reserved",
+        &[
+            text(&c.profile),
+            text(&c.day),
+            num(c.reserved as i64),
+            num(r.profile_budget.tokens as i64),
+            num(c.reserved_nanos as i64),
+            opt_num(r.profile_budget.cost.map(Usd::nanos)),
+        ],
+    )?
+    .all()
+    .await
+    .map_err(AppError::internal)?;
+    Ok(!super::results::<serde_json::Value>(&granted)?.is_empty())
 }
 
 /// Gives back a reservation whose turn stored nothing.
 pub async fn release(db: &D1Database, c: &Charge) -> Result<(), AppError> {
+    if c.profile_held {
+        stmt(
+            db,
+            "UPDATE profile_daily SET reserved = max(0, reserved - ?3), reserved_nanos = max(0, reserved_nanos - ?4)
+              WHERE profile = ?1 AND day = ?2",
+            &[
+                text(&c.profile),
+                text(&c.day),
+                num(c.reserved as i64),
+                num(c.reserved_nanos as i64),
+            ],
+        )?
+        .run()
+        .await
+        .map_err(AppError::internal)?;
+    }
     stmt(
         db,
         "UPDATE usage_daily SET reserved = max(0, reserved - ?3), reserved_nanos = max(0, reserved_nanos - ?4)

@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod messages;
 pub mod metrics;
 pub mod moderation;
+pub mod profiles;
 pub mod quota;
 pub mod replica;
 pub mod sanctions;

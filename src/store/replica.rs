@@ -28,7 +28,7 @@ const UPSERT: &str = "ON CONFLICT (session_id, seq) DO UPDATE SET body = exclude
     model = excluded.model, tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out,
     ttft_ms = excluded.ttft_ms, latency_ms = excluded.latency_ms, finish_reason = excluded.finish_reason,
     incomplete = excluded.incomplete, tokens_cached = excluded.tokens_cached, cost_nanos = excluded.cost_nanos,
-    superseded_at = excluded.superseded_at";
+    superseded_at = excluded.superseded_at, profile = excluded.profile";
 
 /// The statements that bring D1's copy of `(topic, key)` up to date.
 pub fn statements(
@@ -135,7 +135,8 @@ pub fn appends(
             r.incomplete,
             r.tokens_cached,
             r.cost_nanos,
-            r.superseded_at
+            r.superseded_at,
+            r.profile
         ]);
         let size = r.body.len() + 256;
         if bytes + size > APPEND_JSON_BYTES {
@@ -165,13 +166,15 @@ pub fn appends(
 /// An assistant reply's usage, added to its user's day in the home shard
 /// (where budgets are reserved, `store::messages::reserve`) in place of
 /// the turn's reservation, and to the usage ledger (by day, user, profile,
-/// provider and model: `GET /v1/admin/usage`): once, as the `usage_settled`
-/// row written in the same batch records. None for any other message.
+/// provider and model: `GET /v1/admin/usage`) and to its profile's day
+/// (in place of the profile's reservation, if it held one): once, as the
+/// `usage_settled` row written last in the same batch records. None for
+/// any other message.
 pub fn usage(
     home: &D1Database,
     session: &str,
     m: &StoredMessage,
-) -> Result<Option<[D1PreparedStatement; 3]>, AppError> {
+) -> Result<Option<[D1PreparedStatement; 4]>, AppError> {
     let r = &m.row;
     let (Some(c), Some(i), Some(o)) = (&m.charge, r.tokens_in, r.tokens_out) else {
         return Ok(None);
@@ -219,7 +222,7 @@ pub fn usage(
                 text(session),
                 text(&c.user),
                 text(&c.day),
-                text(crate::llm::DEFAULT_PROFILE),
+                text(&c.profile),
                 text(r.provider.as_deref().unwrap_or_default()),
                 text(r.model.as_deref().unwrap_or_default()),
                 num(r.seq),
@@ -228,6 +231,26 @@ pub fn usage(
                 num(r.tokens_cached.unwrap_or(0)),
                 num(cost),
                 num(r.cost_nanos.is_none() as i64),
+            ],
+        )?,
+        stmt(
+            home,
+            &format!(
+                "INSERT INTO profile_daily (profile, day, tokens, cost_nanos)
+                 SELECT ?2, ?3, ?4, ?5 WHERE NOT EXISTS ({settled})
+                 ON CONFLICT (profile, day) DO UPDATE SET tokens = tokens + excluded.tokens,
+                        cost_nanos = cost_nanos + excluded.cost_nanos,
+                        reserved = max(0, reserved - ?6), reserved_nanos = max(0, reserved_nanos - ?8)"
+            ),
+            &[
+                text(session),
+                text(&c.profile),
+                text(&c.day),
+                num(i + o),
+                num(cost),
+                num(if c.profile_held { c.reserved as i64 } else { 0 }),
+                num(r.seq),
+                num(if c.profile_held { c.reserved_nanos as i64 } else { 0 }),
             ],
         )?,
         stmt(
@@ -277,7 +300,7 @@ fn session_row(
         "UPDATE sessions SET mode = ?2, human_assisted = ?3, last_seq = max(last_seq, ?4), message_count = ?5,
                 tokens_in = ?6, tokens_out = ?7, turns = ?8, latency_ms_total = ?9, cost_nanos = ?17,
                 updated_at = max(updated_at, ?10), status = ?11, assignee_id = ?12, assignee_name = ?13,
-                waiting_since = ?14, first_agent_reply_at = ?15, resolved_at = ?16
+                waiting_since = ?14, first_agent_reply_at = ?15, resolved_at = ?16, profile = ?18
           WHERE id = ?1",
         &[
             text(session),
@@ -297,6 +320,7 @@ fn session_row(
             opt_num(d.first_agent_reply_at.map(|t| t.max(0) as u64)),
             opt_num(d.resolved_at.map(|t| t.max(0) as u64)),
             num(m.cost_nanos),
+            opt_text(m.profile.as_deref()),
         ],
     )?])
 }
@@ -561,6 +585,7 @@ pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, Ap
         latency_ms_total: i64,
         created_at: i64,
         updated_at: i64,
+        profile: Option<String>,
     }
     let id = [text(session)];
     let first = db
@@ -568,7 +593,7 @@ pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, Ap
             stmt(
                 db,
                 "SELECT owner_id, mode, human_assisted, last_seq, message_count, tokens_in, tokens_out, turns,
-                        latency_ms_total, created_at, updated_at FROM sessions WHERE id = ?1",
+                        latency_ms_total, created_at, updated_at, profile FROM sessions WHERE id = ?1",
                 &id,
             )?,
             stmt(
@@ -637,6 +662,7 @@ pub async fn load(db: &D1Database, session: &str) -> Result<Option<Imported>, Ap
             created_at: s.created_at,
             updated_at: s.updated_at,
             cost_nanos: 0,
+            profile: s.profile,
         },
         members: super::results::<Member>(&first[1])?
             .into_iter()

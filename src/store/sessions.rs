@@ -21,6 +21,7 @@ struct SessionRow {
     // Read as text and parsed (`into_view`): serde's enum reader for D1
     // rows cost 0.8 KiB of the bundle.
     mode: String,
+    profile: Option<String>,
     status: String,
     assignee_id: Option<String>,
     assignee_name: Option<String>,
@@ -62,6 +63,7 @@ impl SessionRow {
             // The columns' CHECK constraints allow only these values; the
             // fallbacks are the columns' defaults.
             mode: Mode::parse(&self.mode).unwrap_or(Mode::Assistant),
+            profile: (self.profile).unwrap_or_else(|| crate::llm::DEFAULT_PROFILE.into()),
             status: Status::parse(&self.status).unwrap_or(Status::Open),
             assignee: match (self.assignee_id, self.assignee_name) {
                 (Some(id), Some(name)) => Some(UserRef { id, name }),
@@ -80,7 +82,7 @@ impl SessionRow {
     }
 }
 
-const COLUMNS: &str = "id, owner_id, title, contact_name, contact_email, mode, status, assignee_id,
+const COLUMNS: &str = "id, owner_id, title, contact_name, contact_email, mode, profile, status, assignee_id,
   assignee_name, waiting_since, first_agent_reply_at, resolved_at, last_seq, message_count, created_at, updated_at";
 
 /// Creates a session's row in `db`, its shard (after `quota::take`).
@@ -89,14 +91,14 @@ pub async fn create(
     keys: &Keyring,
     id: &str,
     owner_id: &str,
-    title: Option<&str>,
-    contact: Option<&Contact>,
+    input: &crate::model::NewSession,
     now: i64,
 ) -> Result<(), AppError> {
+    let (title, contact) = (input.title.as_deref(), input.contact.as_ref());
     stmt(
         db,
-        "INSERT INTO sessions (id, owner_id, title, contact_name, contact_email, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        "INSERT INTO sessions (id, owner_id, title, contact_name, contact_email, created_at, updated_at, profile)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
         &[
             text(id),
             text(owner_id),
@@ -104,6 +106,7 @@ pub async fn create(
             opt_text(contact.and_then(|c| c.name.as_deref()).map(|n| keys.seal(&aad(Field::ContactName, id, None), n)).as_deref()),
             opt_text(contact.and_then(|c| c.email.as_deref()).map(|e| keys.seal(&aad(Field::ContactEmail, id, None), e)).as_deref()),
             num(now),
+            opt_text(input.profile.as_deref()),
         ],
     )?
     .run()

@@ -132,6 +132,7 @@ fn provider(kind: Kind, model: &str) -> Provider {
             base_url: "http://127.0.0.1:9".into(),
             model: model.into(),
             max_output_tokens: 256,
+            temperature: None,
         },
         api_key: Some(Secret::new("k".into())),
     }
@@ -152,7 +153,10 @@ fn assistant(chain: Vec<Provider>) -> Assistant {
         daily_token_budget: 0,
         daily_cost_budget: None,
         prices: Default::default(),
+        vendors: Vec::new(),
         vision: false,
+        profile: crate::llm::DEFAULT_PROFILE.into(),
+        profile_budget: Default::default(),
     }
 }
 

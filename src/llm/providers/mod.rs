@@ -20,6 +20,40 @@ pub struct Endpoint {
     pub base_url: String,
     pub model: String,
     pub max_output_tokens: u32,
+    /// None: the vendor's default.
+    pub temperature: Option<Temperature>,
+}
+
+/// A sampling temperature from 0 to 2 (the range OpenAI and Gemini take;
+/// Anthropic's ends at 1, which a profile checks), kept in hundredths so
+/// that endpoints compare exactly. JSON shows it as a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Temperature(u8);
+
+impl Temperature {
+    pub const MAX: f64 = 2.0;
+
+    pub fn new(t: f64) -> Option<Temperature> {
+        (t.is_finite() && (0.0..=Self::MAX).contains(&t))
+            .then(|| Temperature((t * 100.0).round() as u8))
+    }
+
+    pub fn value(self) -> f64 {
+        self.0 as f64 / 100.0
+    }
+}
+
+impl serde::Serialize for Temperature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.value())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Temperature {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Temperature, D::Error> {
+        let t = f64::deserialize(d)?;
+        Temperature::new(t).ok_or_else(|| serde::de::Error::custom("a temperature from 0 to 2"))
+    }
 }
 
 /// An HTTP request to make, or the inputs of a Workers AI `run`.
@@ -34,12 +68,22 @@ pub struct Request {
 /// keyless local servers.
 pub fn build(ep: &Endpoint, api_key: Option<&str>, prompt: &Prompt) -> Request {
     let base = ep.base_url.trim_end_matches('/');
-    match ep.kind {
+    let mut req = match ep.kind {
         Kind::Openai => openai::request(ep, base, api_key, prompt),
         Kind::Anthropic => anthropic::request(ep, base, api_key, prompt),
         Kind::Gemini => gemini::request(ep, base, api_key, prompt),
         Kind::WorkersAi => workers_ai::request(ep, prompt),
+    };
+    if let Some(t) = ep.temperature {
+        // Every format names it `temperature`; Gemini's sits with its
+        // other generation settings.
+        let at = match ep.kind {
+            Kind::Gemini => &mut req.body["generationConfig"],
+            _ => &mut req.body,
+        };
+        at["temperature"] = Value::from(t.value());
     }
+    req
 }
 
 /// Decodes one SSE event of `kind`'s stream.

@@ -210,6 +210,7 @@ fn ep(kind: Kind, base: &str) -> Endpoint {
         base_url: base.into(),
         model: "m-1".into(),
         max_output_tokens: 256,
+        temperature: None,
     }
 }
 
@@ -547,6 +548,7 @@ fn openai_offers_tools_and_replays_calls_and_results() {
         base_url: "https://api.openai.com/v1".into(),
         model: "gpt-4o-mini".into(),
         max_output_tokens: 64,
+        temperature: None,
     };
     let body = build(&ep, Some("k"), &with_tools()).body;
     assert_eq!(
@@ -588,6 +590,7 @@ fn anthropic_puts_both_results_in_one_user_message_first() {
         base_url: "https://api.anthropic.com".into(),
         model: "claude".into(),
         max_output_tokens: 64,
+        temperature: None,
     };
     let body = build(&ep, Some("k"), &with_tools()).body;
     assert_eq!(
@@ -616,6 +619,7 @@ fn gemini_declares_functions_and_answers_calls_by_name() {
         base_url: "https://generativelanguage.googleapis.com".into(),
         model: "gemini-2.0-flash".into(),
         max_output_tokens: 64,
+        temperature: None,
     };
     let body = build(&ep, Some("k"), &with_tools()).body;
     assert_eq!(

@@ -102,13 +102,17 @@ CREATE TABLE IF NOT EXISTS log_version (one INTEGER PRIMARY KEY CHECK (one = 1),
 /// Columns added after logs existed, in order; a log applies those past its
 /// `log_version` when it opens, new logs all of them. Never edit or reorder
 /// one: append.
-const UPGRADES: [&str; 4] = [
+const UPGRADES: [&str; 6] = [
     "ALTER TABLE messages ADD COLUMN tokens_cached INTEGER",
     // Nano-dollars (crate::llm::price::Usd); NULL: the model had no price.
     "ALTER TABLE messages ADD COLUMN cost_nanos INTEGER",
     "ALTER TABLE session ADD COLUMN cost_nanos INTEGER NOT NULL DEFAULT 0",
     // When an assistant reply was answered again (`regenerate`).
     "ALTER TABLE messages ADD COLUMN superseded_at INTEGER",
+    // The assistant profile (`crate::llm::profile`) the session runs
+    // under (NULL: the default), and each reply was written under.
+    "ALTER TABLE session ADD COLUMN profile TEXT",
+    "ALTER TABLE messages ADD COLUMN profile TEXT",
 ];
 
 /// The session row, kept in memory while the object is awake.
@@ -130,6 +134,9 @@ pub struct Meta {
     /// What the assistant's replies cost, in nano-dollars.
     #[serde(default)]
     pub cost_nanos: i64,
+    /// The assistant profile the session runs under; None: the default.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 impl Meta {
@@ -198,8 +205,8 @@ fn s(text: &str) -> V {
 /// The session row's columns, and its values for a `Meta` in that order.
 const SESSION_COLUMNS: &str =
     "one, id, owner_id, state, mode, human_assisted, last_seq, message_count,
-    tokens_in, tokens_out, turns, latency_ms_total, created_at, updated_at, cost_nanos";
-const SESSION_VALUES: &str = "1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
+    tokens_in, tokens_out, turns, latency_ms_total, created_at, updated_at, cost_nanos, profile";
+const SESSION_VALUES: &str = "1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
 
 fn session_values(m: &Meta) -> Vec<V> {
     vec![
@@ -217,6 +224,7 @@ fn session_values(m: &Meta) -> Vec<V> {
         int(m.created_at),
         int(m.updated_at),
         int(m.cost_nanos),
+        m.profile.as_deref().map_or(V::Null, s),
     ]
 }
 
@@ -364,13 +372,26 @@ impl Log {
                    last_seq = excluded.last_seq, message_count = excluded.message_count,
                    tokens_in = excluded.tokens_in, tokens_out = excluded.tokens_out, turns = excluded.turns,
                    latency_ms_total = excluded.latency_ms_total, updated_at = excluded.updated_at,
-                   cost_nanos = excluded.cost_nanos"
+                   cost_nanos = excluded.cost_nanos, profile = excluded.profile"
             ),
             session_values(&m),
         )?;
         out.touch(&self.sql, Topic::Session, "", now)?;
         *self.meta.borrow_mut() = Some(m);
         Ok(())
+    }
+
+    /// Sets the assistant profile the session runs under (None: the
+    /// default); it replicates with the session row.
+    pub fn set_profile(
+        &self,
+        profile: Option<String>,
+        out: &Outbox,
+        now: i64,
+    ) -> Result<(), AppError> {
+        let mut m = self.live()?;
+        m.profile = profile;
+        self.save_meta(m, out, now)
     }
 
     pub fn is_member(&self, user_id: &str) -> Result<bool, AppError> {
@@ -552,8 +573,8 @@ impl Log {
             .exec(
                 "INSERT OR IGNORE INTO messages (seq, id, client_id, author_id, author_name, author_kind, body,
                    reply_to, created_at, provider, model, tokens_in, tokens_out, ttft_ms, latency_ms,
-                   finish_reason, incomplete, charge, tokens_cached, cost_nanos)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   finish_reason, incomplete, charge, tokens_cached, cost_nanos, profile)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     int(seq),
                     s(&m.id),
@@ -575,6 +596,7 @@ impl Log {
                     charge.map_or(V::Null, V::String),
                     t.map_or(V::Null, |t| int(t.tokens_cached)),
                     t.and_then(|t| t.cost_usd).map_or(V::Null, |c| int(c.nanos())),
+                    t.map_or(V::Null, |t| s(&t.profile)),
                 ],
             )?
             .rows_written())

@@ -65,7 +65,9 @@ impl TurnIo for Budgeted {
             user: r.user.clone(),
             day: "2026-12-03".into(),
             reserved: r.tokens,
-            reserved_nanos: r.cost.nanos(),
+            reserved_nanos: r.nanos(),
+            profile: r.profile.clone(),
+            profile_held: r.profile_budget.limits(),
         }))
     }
     async fn begin(&self, _: &Charge) -> Result<(), AppError> {
