@@ -362,6 +362,15 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         )
         .await;
     assert_eq!(status, 201, "{hook}");
+    // An assistant profile with two providers' API keys, sealed.
+    let keyed = json!({"chain": [
+        {"provider": "openai", "api_key": "sk-rotate-me"},
+        {"provider": "anthropic", "api_key": "sk-rotate-me-too"},
+    ]});
+    let (status, p) = ops
+        .call(Method::PUT, "/v1/admin/profiles/keyed", Some(keyed))
+        .await;
+    assert_eq!(status, 201, "{p}");
     // A removed message: its original, kept for audit in the session log,
     // is sealed too (and D1 keeps no text of it).
     let remove = format!("/v1/admin/sessions/{}/remove", sessions[0]);
@@ -485,6 +494,23 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
         secrets[0]["secret"].as_str().unwrap().starts_with("v1.k2."),
         "{secrets:?}"
     );
+    // And the profile's keys, both of them.
+    let spec = second
+        .sql(
+            "SELECT spec FROM assistant_profiles WHERE name = 'keyed'",
+            json!([]),
+        )
+        .await;
+    let spec = spec[0]["spec"].as_str().unwrap();
+    assert_eq!(
+        (
+            spec.matches("\"v1.k2.").count(),
+            spec.matches("v1.k1.").count()
+        ),
+        (2, 0),
+        "{spec}"
+    );
+    assert!(!spec.contains("sk-rotate-me"), "{spec}");
     assert_eq!(all_texts(&u, &sessions).await, before);
     let (status, body) = admin
         .call(Method::POST, &format!("{path}?cursor=nope"), None)

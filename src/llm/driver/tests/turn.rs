@@ -11,6 +11,8 @@ struct Budgeted {
     begun: Cell<bool>,
     released: RefCell<Vec<Charge>>,
     recorded: RefCell<Vec<Outcome>>,
+    /// What each recorded outcome was charged as.
+    charged: RefCell<Vec<Charge>>,
 }
 
 impl Budgeted {
@@ -22,6 +24,7 @@ impl Budgeted {
             begun: Cell::new(false),
             released: Default::default(),
             recorded: Default::default(),
+            charged: Default::default(),
         }
     }
 }
@@ -74,7 +77,8 @@ impl TurnIo for Budgeted {
         self.begun.set(true);
         Ok(())
     }
-    async fn record(&self, outcome: Outcome, _: &Charge) -> Result<bool, AppError> {
+    async fn record(&self, outcome: Outcome, c: &Charge) -> Result<bool, AppError> {
+        self.charged.borrow_mut().push(c.clone());
         // As the session object does: a reply with no text stores nothing.
         let stored = !self.io.relayed.borrow().is_empty();
         self.recorded.borrow_mut().push(outcome);
@@ -155,4 +159,42 @@ fn without_budgets_nothing_is_reserved_or_released() {
     assert_eq!(end, Ok(TurnEnd::Ran { stored: false }));
     assert!(io.reserved.borrow().is_empty());
     assert!(io.released.borrow().is_empty());
+}
+
+#[test]
+fn a_profiles_budget_alone_reserves_and_names_the_profile() {
+    let mut a = assistant(vec![provider(Kind::Openai, "m1")]);
+    a.profile = "sales".into();
+    a.profile_budget = crate::llm::config::Budget {
+        tokens: 0,
+        cost: Some(crate::llm::price::Usd(5_000_000)),
+    };
+    a.prices = crate::llm::price::PriceTable::parse(
+        r#"[{"provider":"openai","model":"m1","input":1,"output":2}]"#,
+    )
+    .unwrap();
+    let io = Budgeted::new(vec![Answer::Stream(openai(&["ok"], true))], true);
+    let end = block_on(turn(&io, &a, &prompt(), "ann", 1_000));
+    assert_eq!(end, Ok(TurnEnd::Ran { stored: true }));
+    let r = io.reserved.borrow()[0].clone();
+    // No budget of the user's: the money is reserved for the profile's.
+    assert_eq!((r.token_budget, r.cost_budget), (0, None));
+    assert_eq!(r.profile, "sales");
+    assert!(r.nanos() > 0 && r.nanos() == r.cost.nanos());
+    // Without any budget in money, no money is reserved.
+    a.profile_budget.cost = None;
+    a.profile_budget.tokens = 100;
+    let io = Budgeted::new(vec![Answer::Stream(openai(&["ok"], true))], true);
+    block_on(turn(&io, &a, &prompt(), "ann", 1_000)).unwrap();
+    assert_eq!(io.reserved.borrow()[0].nanos(), 0);
+    // Unbudgeted turns are still charged under their profile.
+    a.profile_budget.tokens = 0;
+    let io = Budgeted::new(vec![Answer::Stream(openai(&["ok"], true))], true);
+    block_on(turn(&io, &a, &prompt(), "ann", 1_000)).unwrap();
+    assert!(io.reserved.borrow().is_empty());
+    let c = io.charged.borrow()[0].clone();
+    assert_eq!(
+        (c.profile.as_str(), c.profile_held, c.holds()),
+        ("sales", false, false)
+    );
 }
