@@ -212,7 +212,7 @@ pub const VARS: &[Var] = &[
     int(ints::READYZ_TIMEOUT_MS, "How long each `/readyz` dependency check (D1, KV, replication, the rate limiter) may take before it is reported as `timeout`."),
     // The assistant: read only when `LLM_PROVIDERS` is set.
     assistant(var("LLM_PROVIDERS", List, Said("unset (no assistant)"),
-        "The fallback chain, e.g. `anthropic,openai`. Each of `openai` (any OpenAI-compatible server), `anthropic`, `gemini` or `workers_ai`.")),
+        "The fallback chain, e.g. `anthropic,openai`. Each of `openai` (any OpenAI-compatible server), `anthropic`, `gemini` or `workers_ai`. The vendors' variables below also serve assistant profiles (\"Assistant profiles\"), whether listed here or not.")),
     assistant(var("OPENAI_BASE_URL", Url, Is(llm::OPENAI_BASE_URL),
         "OpenAI-compatible Chat Completions. Point it at vLLM, Ollama or llama.cpp server for self-hosted models.")),
     assistant(var("OPENAI_MODEL", Text, Is(llm::OPENAI_MODEL), "The model asked for.")),
