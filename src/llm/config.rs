@@ -63,6 +63,11 @@ pub struct Assistant {
     pub profile: String,
     /// What the profile may spend per UTC day, all its users together.
     pub profile_budget: Budget,
+    /// The functions the model may call (`crate::llm::tools`); none in the
+    /// configuration-only setup.
+    pub tools: Vec<super::tools::Tool>,
+    /// How long a call that needs approval waits for a person.
+    pub approval_timeout_ms: u64,
 }
 
 /// A daily budget in tokens (0: none) and in money (None: none).
@@ -125,6 +130,8 @@ pub mod defaults {
     pub const GEMINI_MODEL: &str = "gemini-2.0-flash";
     pub const WORKERS_AI_MODEL: &str = "@cf/meta/llama-3.1-8b-instruct";
     pub const VISION: &str = "off";
+    /// How long a call that needs approval waits for an agent.
+    pub const APPROVAL_TIMEOUT_MS: u64 = 120_000;
 }
 
 /// A vendor's variables (base URL, key, model) and their defaults (base
@@ -256,6 +263,8 @@ pub fn from_lookup(
         vision,
         profile: super::DEFAULT_PROFILE.to_string(),
         profile_budget: Budget::default(),
+        tools: Vec::new(),
+        approval_timeout_ms: defaults::APPROVAL_TIMEOUT_MS,
         prices,
         daily_cost_budget,
         chain,

@@ -12,11 +12,16 @@
 //! provider. After tokens have gone out nothing is retried silently: the
 //! reply ends cut short, with what was said. A stop ends it as stopped.
 //!
-//! **A turn** (`turn`) wraps the reply in the budget: it reserves the most
-//! the turn can spend of the user's day before any provider is asked (none
-//! is asked when that is refused), and gives the reservation back when the
-//! turn stores nothing; a stored reply settles it (replication does, with
-//! what was actually spent).
+//! **A turn** (`turn`) wraps replies in the budget and the tool loop. Each
+//! reply reserves the most it can spend of the user's (and the profile's)
+//! day before any provider is asked (none is asked when that is refused),
+//! and gives the reservation back when it stores nothing; a stored reply
+//! settles it (replication does, with what was actually spent). A reply
+//! that asks for function calls gets their results (`round.rs`: unknown
+//! functions refused, calls that need a person's approval waited for, the
+//! rest run), and the model is asked again with them, for at most
+//! `MAX_TOOL_ROUNDS` rounds; the last reply is offered no functions, so it
+//! answers in words.
 //!
 //! **Deadlines.** The first token must come within `first_token_timeout_ms`
 //! of the attempt's start, counting the wait for response headers (which is
@@ -28,8 +33,12 @@ use super::config::{Assistant, Provider};
 use super::price::Tokens;
 use super::providers::{backoff_ms, build, clean_end, decode, failure, Request};
 use super::sse::Parser;
-use super::{Chunk, Prompt};
+use super::tools::{Calls, ToolCall, ToolResult};
+use super::{Chunk, Prompt, Role, Turn};
 use crate::error::AppError;
+
+mod round;
+pub use round::{Decision, MAX_TOOL_ROUNDS};
 
 /// Longest SSE line accepted from a provider.
 pub const MAX_SSE_LINE: usize = 1 << 20;
@@ -100,6 +109,9 @@ pub enum Ending {
     Stopped,
     /// Failed after tokens went out (the code is for clients).
     CutShort(&'static str),
+    /// The provider finished asking for function calls, after saying
+    /// `text` (often nothing).
+    Called { text: String, calls: Vec<ToolCall> },
 }
 
 /// What the reply came to.
@@ -129,14 +141,22 @@ pub trait TurnIo: ReplyIo {
     /// Stores the reply `outcome` describes; whether a message was stored
     /// (a reply stopped or failed before any text stores none).
     async fn record(&self, outcome: Outcome, c: &Charge) -> Result<bool, AppError>;
-    /// Gives back a reservation whose turn stored nothing.
+    /// Gives back a reservation whose reply stored nothing.
     async fn release(&self, c: &Charge);
+    /// Asks a person to approve `calls`, waiting at most `wait_ms`: one
+    /// decision per call, in order (a stop ends the wait: rejected).
+    async fn approvals(&self, calls: &[ToolCall], wait_ms: u64) -> Vec<Decision>;
+    /// Makes `calls` (at once): one result per call, in order.
+    async fn run_tools(&self, calls: &[ToolCall]) -> Vec<ToolResult>;
+    /// Stores what a round's calls came to.
+    async fn record_results(&self, results: &[ToolResult]) -> Result<(), AppError>;
 }
 
 /// How a turn ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnEnd {
-    /// A budget is spent: no provider was asked.
+    /// A budget is spent: no provider was asked (for the turn's first
+    /// reply, or for the next round of a tool loop).
     QuotaExceeded,
     /// The reply ran; `stored` says whether a message was kept.
     Ran { stored: bool },
@@ -151,24 +171,70 @@ pub async fn turn<I: TurnIo>(
     user: &str,
     started: i64,
 ) -> Result<TurnEnd, AppError> {
-    let charge = match reservation(a, prompt, user, started) {
-        None => Charge::unreserved(user, &a.profile, started),
-        Some(r) => match io.reserve(&r).await? {
-            Some(c) => c,
-            None => return Ok(TurnEnd::QuotaExceeded),
-        },
-    };
-    let stored = match io.begin(&charge).await {
+    let mut prompt = prompt.clone();
+    prompt.tools = a.tools.iter().map(|t| t.spec.clone()).collect();
+    let mut stored = false;
+    for round in 0..=MAX_TOOL_ROUNDS {
+        if round == MAX_TOOL_ROUNDS {
+            prompt.tools.clear();
+        }
+        let now = if round == 0 { started } else { io.now_ms() };
+        let charge = match reservation(a, &prompt, user, now) {
+            None => Charge::unreserved(user, &a.profile, now),
+            Some(r) => match io.reserve(&r).await? {
+                Some(c) => c,
+                None => return Ok(TurnEnd::QuotaExceeded),
+            },
+        };
+        let (kept, called) = one_reply(io, a, &prompt, &charge, started).await?;
+        stored |= kept;
+        let Some((text, calls)) = called else { break };
+        let results = round::run(io, a, &calls).await;
+        io.record_results(&results).await?;
+        prompt.turns.push(Turn {
+            role: Role::Assistant,
+            text,
+            calls,
+            ..Default::default()
+        });
+        prompt.turns.extend(results.into_iter().map(|r| Turn {
+            role: Role::Tool,
+            result: Some(r),
+            ..Default::default()
+        }));
+    }
+    Ok(TurnEnd::Ran { stored })
+}
+
+/// One reply of a turn, charged to `charge`: announced, run, recorded,
+/// its reservation given back if it stored nothing. Gives whether it was
+/// stored, and the calls it asked for.
+async fn one_reply<I: TurnIo>(
+    io: &I,
+    a: &Assistant,
+    prompt: &Prompt,
+    charge: &Charge,
+    started: i64,
+) -> Result<(bool, Option<(String, Vec<ToolCall>)>), AppError> {
+    let mut called = None;
+    let stored = match io.begin(charge).await {
         Ok(()) => {
             let outcome = reply(io, a, prompt, started).await;
-            io.record(outcome, &charge).await
+            if let Outcome::Reply {
+                ending: Ending::Called { text, calls },
+                ..
+            } = &outcome
+            {
+                called = Some((text.clone(), calls.clone()));
+            }
+            io.record(outcome, charge).await
         }
         Err(e) => Err(e),
     };
     if !matches!(stored, Ok(true)) && charge.holds() {
-        io.release(&charge).await;
+        io.release(charge).await;
     }
-    stored.map(|stored| TurnEnd::Ran { stored })
+    Ok((stored?, called))
 }
 
 /// How one attempt ended.
@@ -265,6 +331,8 @@ async fn one<I: ReplyIo>(
     };
     let mut parser = Parser::new(MAX_SSE_LINE);
     let mut tokens = Tokens::default();
+    // What was said and asked for, for a reply that calls functions.
+    let (mut said, mut calls) = (String::new(), Calls::default());
     let (mut finish, mut done, mut relayed) = (None::<String>, false, false);
     loop {
         // The AI binding takes no abort signal, so stops are also seen here.
@@ -298,6 +366,7 @@ async fn one<I: ReplyIo>(
                         }
                         relayed = true;
                         io.relay(&t);
+                        said.push_str(&t);
                     }
                     Chunk::Usage {
                         input,
@@ -308,9 +377,16 @@ async fn one<I: ReplyIo>(
                         tokens.cached = cached.unwrap_or(tokens.cached);
                         tokens.output = output.unwrap_or(tokens.output);
                     }
-                    // Confab offers the models no tools yet, so none can
-                    // be asked for; a call that comes anyway is not acted on.
-                    Chunk::ToolCall { .. } => {}
+                    Chunk::ToolCall {
+                        index,
+                        id,
+                        name,
+                        arguments,
+                    } => {
+                        if calls.feed(index, id, name, &arguments).is_err() {
+                            return cut(io, relayed, "provider_malformed", tokens);
+                        }
+                    }
                     Chunk::Finish(f) => finish = Some(f),
                     Chunk::Done => done = true,
                     Chunk::Error { .. } => return cut(io, relayed, "provider_error", tokens),
@@ -321,10 +397,14 @@ async fn one<I: ReplyIo>(
     if !clean_end(p.endpoint.kind, finish.is_some(), done) {
         return cut(io, relayed, "provider_stream_broken", tokens);
     }
-    Attempt::Ended {
-        ending: Ending::Finished(finish.unwrap_or_else(|| "stop".into())),
-        tokens,
-    }
+    let Ok(calls) = calls.finish() else {
+        return cut(io, relayed, "provider_malformed", tokens);
+    };
+    let ending = match calls.is_empty() {
+        true => Ending::Finished(finish.unwrap_or_else(|| "stop".into())),
+        false => Ending::Called { text: said, calls },
+    };
+    Attempt::Ended { ending, tokens }
 }
 
 /// A failure mid-stream: before any token it may be retried; after, it

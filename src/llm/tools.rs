@@ -29,6 +29,14 @@ pub struct ToolSpec {
     pub parameters: Value,
 }
 
+/// A function the assistant offers: its spec, and whether a person must
+/// approve each call before it is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tool {
+    pub spec: ToolSpec,
+    pub needs_approval: bool,
+}
+
 /// What a call came to, as the model is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolResult {

@@ -11,7 +11,8 @@ use crate::error::{AppError, SocketError};
 use crate::ids::{ClientId, MessageId};
 use crate::llm::budget::{Charge, Reservation};
 use crate::llm::config::Assistant;
-use crate::llm::driver::{Ending, Outcome, TurnIo};
+use crate::llm::driver::{Decision, Ending, Outcome, TurnIo};
+use crate::llm::tools::{ToolCall, ToolResult};
 use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID};
 use crate::runtime::log;
 use crate::store::messages::NewMessage;
@@ -27,7 +28,8 @@ pub(super) struct Running<'a> {
     asked_by: &'a UserRef,
     db: D1Database,
     pub started: i64,
-    message_id: MessageId,
+    /// The reply being written: a new one for each round of a tool loop.
+    message_id: std::cell::RefCell<MessageId>,
     author: Author,
 }
 
@@ -50,7 +52,7 @@ impl<'a> Running<'a> {
             asked_by,
             db,
             started,
-            message_id: MessageId::new(),
+            message_id: std::cell::RefCell::new(MessageId::new()),
             author,
         }
     }
@@ -63,13 +65,15 @@ impl TurnIo for Running<'_> {
 
     async fn begin(&self, c: &Charge) -> Result<(), AppError> {
         let core = self.core;
+        let message_id = MessageId::new();
+        *self.message_id.borrow_mut() = message_id.clone();
         core.set_reply(Some(TurnState::new(
-            self.message_id.clone(),
+            message_id.clone(),
             self.author.clone(),
         )));
         let head = &self.a.chain[0].endpoint;
         core.progress_start(super::progress::Started {
-            message_id: self.message_id.as_str(),
+            message_id: message_id.as_str(),
             author: &self.author,
             asked_by: self.asked_by,
             charge: c,
@@ -84,7 +88,7 @@ impl TurnIo for Running<'_> {
         }
         core.broadcast_message(
             &ServerFrame::Turn {
-                message_id: self.message_id.as_str(),
+                message_id: message_id.as_str(),
                 author: &self.author,
                 text: "",
                 index: 0,
@@ -110,6 +114,38 @@ impl TurnIo for Running<'_> {
         if let Err(e) = store::messages::release(&self.db, c).await {
             self.core.log_error("budget_release_failed", &e);
         }
+    }
+
+    // No profile or configuration offers the models functions yet, so the
+    // driver never puts a call to these two (it refuses calls to functions
+    // not offered itself); should one come, nothing is made.
+    async fn approvals(&self, calls: &[ToolCall], _: u64) -> Vec<Decision> {
+        vec![Decision::Rejected; calls.len()]
+    }
+
+    async fn run_tools(&self, calls: &[ToolCall]) -> Vec<ToolResult> {
+        (calls.iter())
+            .map(|c| ToolResult {
+                call_id: c.id.clone(),
+                name: c.name.clone(),
+                content: "Functions are not available.".into(),
+                is_error: true,
+            })
+            .collect()
+    }
+
+    /// Logged, not stored: the only results today are refusals of calls
+    /// to functions that were not offered.
+    async fn record_results(&self, results: &[ToolResult]) -> Result<(), AppError> {
+        log(
+            LogLevel::Warn,
+            "tool_calls_refused",
+            [
+                ("session", Value::from(self.core.session_id().as_str())),
+                ("calls", Value::from(results.len())),
+            ],
+        );
+        Ok(())
     }
 }
 
@@ -140,6 +176,7 @@ impl Running<'_> {
         };
         let (finish, incomplete) = match ending {
             Ending::Finished(f) => (f, false),
+            Ending::Called { .. } => ("tool_calls".to_string(), false),
             Ending::Stopped => ("stopped".to_string(), true),
             Ending::CutShort(code) => {
                 core.broadcast_event(&SocketError::ReplyCutShort { code }.frame(None));
@@ -150,9 +187,11 @@ impl Running<'_> {
         // stay in order with everyone else's messages.
         let text = core.with_reply(|t| t.text.clone()).unwrap_or_default();
         core.set_reply(None);
-        if text.is_empty() && incomplete {
+        // A reply that only asked for calls says nothing to store.
+        if text.is_empty() && (incomplete || finish == "tool_calls") {
             return Ok(false);
         }
+        let message_id = self.message_id.borrow().clone();
         let provider = &self.a.chain[index];
         let meta = TurnMeta {
             profile: self.a.profile.clone(),
@@ -181,8 +220,8 @@ impl Running<'_> {
         core.enqueue(Job::Send {
             ws: None,
             msg: NewMessage {
-                id: self.message_id.clone(),
-                client_id: ClientId::of_reply(&self.message_id),
+                client_id: ClientId::of_reply(&message_id),
+                id: message_id,
                 author: self.author.clone(),
                 text,
                 reply_to: None,

@@ -35,6 +35,8 @@ struct Script {
     answers: RefCell<VecDeque<Answer>>,
     /// Which model each request went to, and its header wait.
     opened: RefCell<Vec<(String, u64)>>,
+    /// The requests, as built.
+    requests: RefCell<Vec<Request>>,
     slept: RefCell<Vec<u64>>,
     /// The read waits the driver asked for.
     waits: RefCell<Vec<u64>>,
@@ -75,10 +77,11 @@ impl ReplyIo for Script {
         self.advance(ms);
     }
 
-    async fn open(&self, p: &Provider, _: &Request, wait_ms: u64) -> Result<Self::Body, Refused> {
+    async fn open(&self, p: &Provider, r: &Request, wait_ms: u64) -> Result<Self::Body, Refused> {
         self.opened
             .borrow_mut()
             .push((p.endpoint.model.clone(), wait_ms));
+        self.requests.borrow_mut().push(r.clone());
         match self.answers.borrow_mut().pop_front().expect("an answer") {
             Answer::Refuse(r, ms) => {
                 self.advance(ms.min(wait_ms));
@@ -157,6 +160,8 @@ fn assistant(chain: Vec<Provider>) -> Assistant {
         vision: false,
         profile: crate::llm::DEFAULT_PROFILE.into(),
         profile_budget: Default::default(),
+        tools: Vec::new(),
+        approval_timeout_ms: 60_000,
     }
 }
 
@@ -520,4 +525,5 @@ fn gemini_ends_at_its_finish_reason_without_a_done_marker() {
     );
 }
 
+mod tools;
 mod turn;

@@ -87,6 +87,15 @@ impl TurnIo for Budgeted {
     async fn release(&self, c: &Charge) {
         self.released.borrow_mut().push(c.clone());
     }
+    async fn approvals(&self, _: &[ToolCall], _: u64) -> Vec<Decision> {
+        unreachable!("these turns offer no functions")
+    }
+    async fn run_tools(&self, _: &[ToolCall]) -> Vec<ToolResult> {
+        unreachable!("these turns offer no functions")
+    }
+    async fn record_results(&self, _: &[ToolResult]) -> Result<(), AppError> {
+        unreachable!("these turns offer no functions")
+    }
 }
 
 fn budgeted_assistant() -> Assistant {
