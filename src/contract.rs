@@ -260,6 +260,9 @@ pub enum Call {
     Lift { session: String, user_id: String },
     /// The session's moderation record. Answers [`crate::moderation::Record`].
     Moderation { session: String },
+    /// The assistant's newest function calls. Answers a list of
+    /// `session::log::tools::ToolRecord`.
+    Tools { session: String },
     /// From the user's object (`crate::hub`): send `frame` (a `mention`)
     /// to `user_id`'s sockets here. Answers 204, or 404 when they have
     /// none.
@@ -319,6 +322,7 @@ impl Call {
             Call::Sanction { .. } => "sanction",
             Call::Lift { .. } => "lift",
             Call::Moderation { .. } => "moderation",
+            Call::Tools { .. } => "tools",
             Call::Block { .. } => "block",
             Call::Notify { .. } => "notify",
             Call::Fault { .. } => "fault",
@@ -348,6 +352,7 @@ impl Call {
             | Call::Sanction { session, .. }
             | Call::Lift { session, .. }
             | Call::Moderation { session }
+            | Call::Tools { session }
             | Call::Block { session, .. }
             | Call::Notify { session, .. }
             | Call::Fault { session } => session,

@@ -44,6 +44,10 @@ pub enum Field {
     /// An assistant profile's provider API key (keyed by profile name and
     /// the provider's place in its chain).
     ProfileKey,
+    /// A function call's arguments, and its result (keyed by session, and
+    /// the reply and call ids).
+    ToolCall,
+    ToolResult,
 }
 
 impl Field {
@@ -60,6 +64,8 @@ impl Field {
             Field::AttachmentName => "attachment.name",
             Field::RatingReason => "rating.reason",
             Field::ProfileKey => "profile.api_key",
+            Field::ToolCall => "tool.arguments",
+            Field::ToolResult => "tool.result",
         }
     }
 }

@@ -180,6 +180,9 @@ pub enum Actor<'a> {
     Agent(&'a UserRef),
     /// Confab itself: the idle alarm.
     System,
+    /// The assistant, through its built-in functions
+    /// (`escalate_to_human`, `end_conversation`).
+    Assistant(&'a UserRef),
 }
 
 /// Why an action was refused.
@@ -253,8 +256,9 @@ impl Desk {
         }
     }
 
-    /// Decides `action` by `actor` at `now`. Users may only escalate and
-    /// the system only closes; agents may do anything.
+    /// Decides `action` by `actor` at `now`. Users may only escalate, the
+    /// system only closes, the assistant escalates or resolves; agents may
+    /// do anything.
     pub fn apply(&self, action: &Action, actor: Actor, now: i64) -> Applied {
         if self.stage == Stage::Closed {
             return Err(Refused::Closed);
@@ -263,6 +267,7 @@ impl Desk {
             Actor::Agent(_) => true,
             Actor::User(_) => *action == Action::Escalate,
             Actor::System => *action == Action::Close,
+            Actor::Assistant(_) => matches!(action, Action::Escalate | Action::Resolve),
         };
         if !allowed {
             return Err(Refused::NotAnAgent);

@@ -322,6 +322,8 @@ pub enum SocketError {
     AssistantBusy,
     /// `set_profile` named no assistant profile there is.
     UnknownProfile,
+    /// `approve` or `reject` named no call waiting for approval.
+    UnknownCall,
 }
 
 impl SocketError {
@@ -352,6 +354,7 @@ impl SocketError {
             SocketError::NothingToRegenerate => "nothing_to_regenerate",
             SocketError::AssistantBusy => "assistant_busy",
             SocketError::UnknownProfile => "unknown_profile",
+            SocketError::UnknownCall => "unknown_call",
         }
     }
 
@@ -409,6 +412,7 @@ impl SocketError {
                 "the assistant is answering; wait for it, or stop it".into()
             }
             SocketError::UnknownProfile => "no assistant profile of that name".into(),
+            SocketError::UnknownCall => "no call of that id waits for approval".into(),
         }
     }
 

@@ -29,7 +29,9 @@ impl Scope {
             | F::Transfer { .. }
             | F::Resolve
             | F::Release
-            | F::SetProfile { .. } => Some(Scope::Actions),
+            | F::SetProfile { .. }
+            | F::Approve { .. }
+            | F::Reject { .. } => Some(Scope::Actions),
             F::Typing | F::Stop | F::Ping => None,
         }
     }

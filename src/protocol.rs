@@ -14,6 +14,8 @@ pub const MAX_SEQ: u64 = (1 << 53) - 1;
 pub const ASSISTANT_AUTHOR_ID: &str = "assistant";
 /// Longest reaction accepted (one emoji can be several code points).
 pub const MAX_EMOJI_CHARS: usize = 16;
+/// Longest function call id an `approve` or `reject` names.
+pub const MAX_CALL_ID_CHARS: usize = 128;
 /// Longest reason a rating of a reply may give.
 pub const MAX_RATING_REASON_CHARS: usize = 500;
 
@@ -108,6 +110,14 @@ pub enum ClientFrame {
     SetProfile {
         profile: String,
     },
+    /// An agent approves the assistant's call `call_id` (one marked
+    /// `needs_approval`), or rejects it.
+    Approve {
+        call_id: String,
+    },
+    Reject {
+        call_id: String,
+    },
     Ping,
 }
 
@@ -162,6 +172,8 @@ impl ClientFrame {
             ClientFrame::Resolve => "resolve",
             ClientFrame::Release => "release",
             ClientFrame::SetProfile { .. } => "set_profile",
+            ClientFrame::Approve { .. } => "approve",
+            ClientFrame::Reject { .. } => "reject",
             ClientFrame::Ping => "ping",
         }
     }
@@ -185,6 +197,8 @@ const CLIENT_TYPES: &[&str] = &[
     "resolve",
     "release",
     "set_profile",
+    "approve",
+    "reject",
     "ping",
 ];
 
@@ -355,6 +369,14 @@ pub struct TurnMeta {
     pub incomplete: bool,
 }
 
+/// A function call as agents are shown it.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct ToolCallView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub arguments: &'a serde_json::Value,
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ReactionSummary {
     pub emoji: String,
@@ -453,6 +475,38 @@ pub enum ServerFrame<'a> {
     Profile {
         profile: &'a str,
         by: &'a UserRef,
+    },
+    /// To agents: the assistant asks for function calls (`reply` is the
+    /// id of the reply that asked).
+    ToolCalls {
+        reply: &'a str,
+        calls: Vec<ToolCallView<'a>>,
+    },
+    /// To agents: what a call came to.
+    ToolResult {
+        call_id: &'a str,
+        name: &'a str,
+        content: &'a str,
+        is_error: bool,
+    },
+    /// To agents: call `call_id` waits for an agent's `approve` or
+    /// `reject` until `expires_at`.
+    ApprovalRequest {
+        call: ToolCallView<'a>,
+        expires_at: i64,
+    },
+    /// To users: the assistant waits for a person to approve a call
+    /// (until `expires_at`); what the call is, they are not shown.
+    AwaitingApproval {
+        call_id: &'a str,
+        expires_at: i64,
+    },
+    /// To everyone: call `call_id` was approved, rejected (by `by`), or
+    /// nobody decided in time (`timed_out`).
+    Approval {
+        call_id: &'a str,
+        decision: &'a str,
+        by: Option<&'a UserRef>,
     },
     /// The assistant's reply `seq` was superseded by a regenerated one.
     Superseded {

@@ -252,9 +252,14 @@ pub async fn session(ctx: &Ctx, session: SessionId<'_>, grant: Grant) -> Handler
     let usage = store::sessions::usage(&access.db, session_id).await?;
     let keys = &ctx.require_config()?.keyring;
     let feedback = store::sessions::feedback(&access.db, keys, session_id).await?;
+    // The assistant's function calls stay in the session's own log.
+    let call = Call::Tools {
+        session: session_id.to_string(),
+    };
+    let tools: serde_json::Value = internal::call_json(ctx, &call).await?;
     json(
         200,
-        &json!({ "session": access.session, "usage": usage, "feedback": feedback }),
+        &json!({ "session": access.session, "usage": usage, "feedback": feedback, "tools": tools }),
     )
 }
 

@@ -5,7 +5,7 @@
 
 use crate::error::AppError;
 use crate::http::{json, read_json, Ctx, HandlerResult};
-use crate::llm::profile::{key_aad, Profile, MAX_PROFILES};
+use crate::llm::profile::{key_aad, Deployment, Profile, MAX_PROFILES};
 use crate::llm::DEFAULT_PROFILE;
 use crate::router::ProfileVerb;
 use crate::store::profiles::{self as db, ProfileRow};
@@ -77,8 +77,12 @@ pub async fn serve(
                 ));
             }
             let mut p: Profile = read_json(&mut req).await?;
-            let priced = (config.assistant.as_ref()).is_some_and(|a| !a.prices.is_empty());
-            p.check(priced).map_err(refused)?;
+            let deployment = Deployment {
+                priced: (config.assistant.as_ref()).is_some_and(|a| !a.prices.is_empty()),
+                allow_http: config.webhooks.allow_http,
+                signs_tools: (config.assistant.as_ref()).is_some_and(|a| a.tool_secret.is_some()),
+            };
+            p.check(deployment).map_err(refused)?;
             for (i, link) in p.chain.iter_mut().enumerate() {
                 if let Some(k) = &mut link.api_key {
                     *k = config.keyring.seal(&key_aad(name, i), k);

@@ -244,6 +244,10 @@ pub const VARS: &[Var] = &[
         "What each model costs, in US dollars per million tokens: a JSON array of `{\"provider\", \"model\", \"input\", \"output\", \"cached_input\"?}` (`model` may be `*` for the provider's other models; `cached_input` defaults to `input`). Replies of models it prices record their cost (\"The cost ledger\" below); others record none.")),
     assistant(var("DAILY_COST_BUDGET_USD", Text, Said("unset (no limit)"),
         "Money (US dollars) one user's messages may spend on the assistant per UTC day, reserved before each turn as tokens are; needs `LLM_PRICES`.")),
+    assistant(secret(var("TOOL_SIGNING_SECRET", Text, Unset,
+        "The `whsec_` secret that signs assistant profiles' HTTP tool calls (Standard Webhooks headers, as webhooks are); HTTP tools need it."))),
+    assistant(int(ints::TOOL_APPROVAL_TIMEOUT_MS,
+        "How long a tool call marked `needs_approval` waits for an agent; then it is refused as rejected.")),
 ];
 
 /// The README table of one section, rendered from [`VARS`].

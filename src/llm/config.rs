@@ -68,6 +68,8 @@ pub struct Assistant {
     pub tools: Vec<super::tools::Tool>,
     /// How long a call that needs approval waits for a person.
     pub approval_timeout_ms: u64,
+    /// Signs HTTP tools' calls (`TOOL_SIGNING_SECRET`, a `whsec_` secret).
+    pub tool_secret: Option<Secret>,
 }
 
 /// A daily budget in tokens (0: none) and in money (None: none).
@@ -130,8 +132,6 @@ pub mod defaults {
     pub const GEMINI_MODEL: &str = "gemini-2.0-flash";
     pub const WORKERS_AI_MODEL: &str = "@cf/meta/llama-3.1-8b-instruct";
     pub const VISION: &str = "off";
-    /// How long a call that needs approval waits for an agent.
-    pub const APPROVAL_TIMEOUT_MS: u64 = 120_000;
 }
 
 /// A vendor's variables (base URL, key, model) and their defaults (base
@@ -252,6 +252,13 @@ pub fn from_lookup(
                 })?,
         ),
     };
+    let tool_secret = get("TOOL_SIGNING_SECRET").map(Secret::new);
+    if (tool_secret.as_ref()).is_some_and(|s| crate::webhooks::secret_key(s.expose()).is_none()) {
+        return Err(invalid(
+            "TOOL_SIGNING_SECRET",
+            "a `whsec_` secret: whsec_ and base64 of its key",
+        ));
+    }
     if daily_cost_budget.is_some() && prices.is_empty() {
         return Err(invalid(
             "DAILY_COST_BUDGET_USD",
@@ -264,7 +271,8 @@ pub fn from_lookup(
         profile: super::DEFAULT_PROFILE.to_string(),
         profile_budget: Budget::default(),
         tools: Vec::new(),
-        approval_timeout_ms: defaults::APPROVAL_TIMEOUT_MS,
+        approval_timeout_ms: num(&ints::TOOL_APPROVAL_TIMEOUT_MS) as u64,
+        tool_secret,
         prices,
         daily_cost_budget,
         chain,

@@ -38,7 +38,7 @@ use super::{Chunk, Prompt, Role, Turn};
 use crate::error::AppError;
 
 mod round;
-pub use round::{Decision, MAX_TOOL_ROUNDS};
+pub use round::{Decision, MAX_TOOL_ROUNDS, NO_SUCH_TOOL};
 
 /// Longest SSE line accepted from a provider.
 pub const MAX_SSE_LINE: usize = 1 << 20;
@@ -190,6 +190,12 @@ pub async fn turn<I: TurnIo>(
         stored |= kept;
         let Some((text, calls)) = called else { break };
         let results = round::run(io, a, &calls).await;
+        // A stop while calls were made (or waited for) ends the turn; what
+        // they came to is kept.
+        if io.stopped() {
+            io.record_results(&results).await?;
+            break;
+        }
         io.record_results(&results).await?;
         prompt.turns.push(Turn {
             role: Role::Assistant,

@@ -15,13 +15,22 @@
 //!
 //! Profiles live in D1's home shard (`assistant_profiles`); API keys are
 //! sealed there (`crypto::Field::ProfileKey`) and never shown again.
+//!
+//! **Tools.** A profile offers the model functions (`tools`): HTTP tools,
+//! a POST of the call to the product's backend signed as webhooks are
+//! (`TOOL_SIGNING_SECRET`, Standard Webhooks headers), answered within a
+//! timeout and a size cap; and the built-ins `escalate_to_human` and
+//! `end_conversation`. One marked `needs_approval` is made only once an
+//! agent approves the call (`crate::llm::driver::round`).
 
 use super::config::{is_base_url, vendor_default, Assistant, Budget, Provider};
 use super::price::Usd;
 use super::providers::{Endpoint, Temperature};
+use super::tools::{Builtin, Tool, ToolKind, ToolSpec};
 use super::{Kind, DEFAULT_PROFILE};
 use crate::config::Secret;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// Most profiles a deployment keeps.
 pub const MAX_PROFILES: usize = 100;
@@ -44,6 +53,134 @@ const MAX_ROLE_CHARS: usize = 64;
 pub const MAX_OUTPUT_TOKENS: u32 = 100_000;
 /// Anthropic takes temperatures up to 1 (the others up to 2).
 const ANTHROPIC_MAX_TEMPERATURE: f64 = 1.0;
+/// Most functions a profile offers (one reply may call up to
+/// `tools::MAX_CALLS`).
+pub const MAX_TOOLS: usize = 16;
+/// Longest function name (OpenAI's limit; letters, digits, `_`, `-`).
+const MAX_TOOL_NAME_CHARS: usize = 64;
+const MAX_TOOL_DESCRIPTION_CHARS: usize = 1_024;
+/// An HTTP tool's wait for its answer, unless it says otherwise, and the
+/// longest it may say.
+pub const DEFAULT_TOOL_TIMEOUT_MS: u32 = 10_000;
+pub const MAX_TOOL_TIMEOUT_MS: u32 = 30_000;
+
+/// What a profile's settings are checked against: the deployment's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deployment {
+    /// `LLM_PRICES` prices something (a budget in money needs prices).
+    pub priced: bool,
+    /// Plain-http tool URLs are allowed (`WEBHOOK_ALLOW_HTTP`).
+    pub allow_http: bool,
+    /// `TOOL_SIGNING_SECRET` is set (HTTP tools need it).
+    pub signs_tools: bool,
+}
+
+/// A function a profile offers: an HTTP tool (`name`, `description`,
+/// `parameters`, `url`, `timeout_ms`?) or a built-in (`builtin` alone).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ToolDef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A JSON Schema of the arguments: an object schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<Builtin>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub needs_approval: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u32>,
+}
+
+impl ToolDef {
+    fn check(&self, d: Deployment) -> Result<(), String> {
+        let http = [&self.name, &self.description, &self.url].map(Option::is_some);
+        match self.builtin {
+            Some(b)
+                if http.contains(&true)
+                    || self.parameters.is_some()
+                    || self.timeout_ms.is_some() =>
+            {
+                Err(format!(
+                    "the built-in {} takes only needs_approval",
+                    b.name()
+                ))
+            }
+            Some(_) => Ok(()),
+            None => {
+                let (Some(name), Some(description), Some(url)) =
+                    (&self.name, &self.description, &self.url)
+                else {
+                    return Err("an HTTP tool needs name, description, parameters and url (or a tool is a builtin)".into());
+                };
+                let named = (1..=MAX_TOOL_NAME_CHARS).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if !named {
+                    return Err(format!(
+                        "a tool name is 1 to {MAX_TOOL_NAME_CHARS} of A-Z a-z 0-9 _ -"
+                    ));
+                }
+                bounded(
+                    "a tool's description",
+                    description,
+                    MAX_TOOL_DESCRIPTION_CHARS,
+                )?;
+                if !self
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|p| p["type"] == "object")
+                {
+                    return Err(format!(
+                        "tool {name}: parameters must be a JSON Schema of type object"
+                    ));
+                }
+                crate::webhooks::check_url(url, d.allow_http)
+                    .map_err(|e| format!("tool {name}: {}", e.message()))?;
+                if !d.signs_tools {
+                    return Err(
+                        "HTTP tools need TOOL_SIGNING_SECRET (their requests are signed)".into(),
+                    );
+                }
+                match self.timeout_ms {
+                    Some(t) if t == 0 || t > MAX_TOOL_TIMEOUT_MS => {
+                        Err(format!("timeout_ms must be 1 to {MAX_TOOL_TIMEOUT_MS}"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The function as the driver and the session object use it.
+    pub fn tool(&self) -> Tool {
+        let (spec, kind) = match self.builtin {
+            Some(b) => (b.spec(), ToolKind::Builtin(b)),
+            None => (
+                ToolSpec {
+                    name: self.name.clone().unwrap_or_default(),
+                    description: self.description.clone().unwrap_or_default(),
+                    parameters: self.parameters.clone().unwrap_or_default(),
+                },
+                ToolKind::Http {
+                    url: self.url.clone().unwrap_or_default(),
+                    timeout_ms: self.timeout_ms.unwrap_or(DEFAULT_TOOL_TIMEOUT_MS),
+                },
+            ),
+        };
+        Tool {
+            spec,
+            needs_approval: self.needs_approval,
+            kind,
+        }
+    }
+}
 
 /// Whether `name` may name a profile: 1 to 40 of `a-z`, `0-9`, `-`, `_`,
 /// starting with a letter or digit.
@@ -85,6 +222,9 @@ pub struct Profile {
     /// (admins always). Empty: every signed-in user.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// The functions the model may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolDef>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -122,10 +262,9 @@ fn bounded(field: &str, value: &str, max: usize) -> Result<(), String> {
 }
 
 impl Profile {
-    /// Checks a profile given to the API; the message says what is wrong.
-    /// `priced`: whether `LLM_PRICES` prices anything (a budget in money
-    /// needs prices).
-    pub fn check(&self, priced: bool) -> Result<(), String> {
+    /// Checks a profile given to the API against the deployment `d`; the
+    /// message says what is wrong.
+    pub fn check(&self, d: Deployment) -> Result<(), String> {
         if self.chain.is_empty() || self.chain.len() > MAX_CHAIN {
             return Err(format!("chain must list 1 to {MAX_CHAIN} providers"));
         }
@@ -172,7 +311,7 @@ impl Profile {
                 "max_output_tokens must be 1 to {MAX_OUTPUT_TOKENS}"
             ));
         }
-        if self.daily_cost_budget_usd.is_some() && !priced {
+        if self.daily_cost_budget_usd.is_some() && !d.priced {
             return Err(
                 "daily_cost_budget_usd needs LLM_PRICES (a budget in money needs prices)".into(),
             );
@@ -182,6 +321,16 @@ impl Profile {
         }
         for r in &self.roles {
             bounded("a role", r, MAX_ROLE_CHARS)?;
+        }
+        if self.tools.len() > MAX_TOOLS {
+            return Err(format!("tools may list at most {MAX_TOOLS}"));
+        }
+        for (i, t) in self.tools.iter().enumerate() {
+            t.check(d)?;
+            let name = t.tool().spec.name;
+            if self.tools[..i].iter().any(|o| o.tool().spec.name == name) {
+                return Err(format!("two tools are named {name}"));
+            }
         }
         Ok(())
     }
@@ -242,6 +391,7 @@ impl Profile {
                 tokens: self.daily_token_budget,
                 cost: self.daily_cost_budget_usd,
             },
+            tools: self.tools.iter().map(ToolDef::tool).collect(),
             ..base.clone()
         }
     }

@@ -29,12 +29,62 @@ pub struct ToolSpec {
     pub parameters: Value,
 }
 
-/// A function the assistant offers: its spec, and whether a person must
-/// approve each call before it is made.
+/// A function the assistant offers: its spec, whether a person must
+/// approve each call before it is made, and what a call does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tool {
     pub spec: ToolSpec,
     pub needs_approval: bool,
+    pub kind: ToolKind,
+}
+
+/// What calling a function does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolKind {
+    /// A signed POST to the product's backend, answered within
+    /// `timeout_ms` (`crate::llm::profile`, "Tools").
+    Http {
+        url: String,
+        timeout_ms: u32,
+    },
+    Builtin(Builtin),
+}
+
+/// The functions Confab itself provides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Builtin {
+    /// Asks for a person: the session waits for an agent (`crate::desk`).
+    EscalateToHuman,
+    /// Ends the conversation: the session is resolved (the user's next
+    /// message reopens it).
+    EndConversation,
+}
+
+impl Builtin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::EscalateToHuman => "escalate_to_human",
+            Builtin::EndConversation => "end_conversation",
+        }
+    }
+
+    /// The spec the model is offered.
+    pub fn spec(self) -> ToolSpec {
+        let description = match self {
+            Builtin::EscalateToHuman => {
+                "Hand the conversation to a human support agent, when the user asks for one or you cannot help."
+            }
+            Builtin::EndConversation => {
+                "End the conversation, once the user's question is settled and they want nothing more."
+            }
+        };
+        ToolSpec {
+            name: self.name().to_string(),
+            description: description.to_string(),
+            parameters: serde_json::json!({"type": "object", "properties": {}}),
+        }
+    }
 }
 
 /// What a call came to, as the model is told.

@@ -165,6 +165,14 @@ fn validate(frame: &ClientFrame, limits: Limits) -> Result<(), FrameError> {
                 ));
             }
         }
+        ClientFrame::Approve { call_id } | ClientFrame::Reject { call_id } => {
+            if call_id.is_empty() || call_id.len() > crate::protocol::MAX_CALL_ID_CHARS {
+                return Err(FrameError::new(
+                    "invalid_call_id",
+                    "`call_id` must be 1-128 characters",
+                ));
+            }
+        }
         ClientFrame::SetProfile { profile } => {
             if !crate::llm::profile::is_name(profile) {
                 return Err(FrameError::new(

@@ -239,6 +239,7 @@ impl Core {
             Call::Sanction { sanction, .. } => self.sanction(&sanction),
             Call::Lift { user_id, .. } => self.lift(&user_id),
             Call::Moderation { .. } => reply(&self.log.record(self.keyring()?, now)?),
+            Call::Tools { .. } => reply(&self.log.tool_records(self.keyring()?)?),
             Call::Notify { user_id, frame, .. } => self.notify(&user_id, &frame),
             Call::Init { .. }
             | Call::Fault { .. }

@@ -62,7 +62,7 @@ impl Core {
             a => a,
         };
         let by = match actor {
-            Actor::User(u) | Actor::Agent(u) => Some(u),
+            Actor::User(u) | Actor::Agent(u) | Actor::Assistant(u) => Some(u),
             Actor::System => None,
         };
         match before.apply(&action, actor, now_ms()).map_err(refusal)? {

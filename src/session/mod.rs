@@ -85,6 +85,7 @@ mod queue;
 mod replay;
 mod running;
 mod sockets;
+mod tools;
 mod turn;
 
 use crate::auth::user_hash;
@@ -164,6 +165,8 @@ pub struct Core {
     screening: filter::Screening,
     /// The assistant profile last read (`profiles.rs`).
     profiles: profiles::Profiles,
+    /// The assistant's calls waiting for an agent (`tools.rs`).
+    approvals: tools::Approvals,
 }
 
 impl DurableObject for ChatSession {
@@ -200,6 +203,7 @@ impl DurableObject for ChatSession {
                 posted: RefCell::new(HashMap::new()),
                 screening: filter::Screening::default(),
                 profiles: profiles::Profiles::default(),
+                approvals: tools::Approvals::default(),
             }),
         }
     }
@@ -615,6 +619,8 @@ impl Core {
             ClientFrame::SetProfile { profile } => {
                 return self.set_profile(&ws, &me, profile).await
             }
+            ClientFrame::Approve { call_id } => return self.decide_call(&ws, &me, &call_id, true),
+            ClientFrame::Reject { call_id } => return self.decide_call(&ws, &me, &call_id, false),
             ClientFrame::Ping => {
                 // Only reached when the frame differs from the exact
                 // auto-response text (e.g. other whitespace).

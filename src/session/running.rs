@@ -116,36 +116,25 @@ impl TurnIo for Running<'_> {
         }
     }
 
-    // No profile or configuration offers the models functions yet, so the
-    // driver never puts a call to these two (it refuses calls to functions
-    // not offered itself); should one come, nothing is made.
-    async fn approvals(&self, calls: &[ToolCall], _: u64) -> Vec<Decision> {
-        vec![Decision::Rejected; calls.len()]
+    async fn approvals(&self, calls: &[ToolCall], wait_ms: u64) -> Vec<Decision> {
+        self.ask(calls, wait_ms).await
     }
 
     async fn run_tools(&self, calls: &[ToolCall]) -> Vec<ToolResult> {
-        (calls.iter())
-            .map(|c| ToolResult {
-                call_id: c.id.clone(),
-                name: c.name.clone(),
-                content: "Functions are not available.".into(),
-                is_error: true,
-            })
-            .collect()
+        self.make(calls).await
     }
 
-    /// Logged, not stored: the only results today are refusals of calls
-    /// to functions that were not offered.
+    /// Kept in the session log with the calls (`tools.rs`).
     async fn record_results(&self, results: &[ToolResult]) -> Result<(), AppError> {
-        log(
-            LogLevel::Warn,
-            "tool_calls_refused",
-            [
-                ("session", Value::from(self.core.session_id().as_str())),
-                ("calls", Value::from(results.len())),
-            ],
-        );
+        let reply = self.message_id.borrow().clone();
+        self.keep_results(reply.as_str(), results);
         Ok(())
+    }
+}
+
+impl Running<'_> {
+    pub(super) fn asked_by(&self) -> &UserRef {
+        self.asked_by
     }
 }
 
@@ -176,7 +165,10 @@ impl Running<'_> {
         };
         let (finish, incomplete) = match ending {
             Ending::Finished(f) => (f, false),
-            Ending::Called { .. } => ("tool_calls".to_string(), false),
+            Ending::Called { calls, .. } => {
+                self.keep_calls(self.message_id.borrow().as_str(), &calls);
+                ("tool_calls".to_string(), false)
+            }
             Ending::Stopped => ("stopped".to_string(), true),
             Ending::CutShort(code) => {
                 core.broadcast_event(&SocketError::ReplyCutShort { code }.frame(None));

@@ -49,12 +49,15 @@ pub enum TurnSlot {
     /// No turn runs.
     Idle,
     /// A turn runs. `reply` is the reply streaming (None while the turn
-    /// gates, builds its prompt or reserves its budget); `again` is who
-    /// asked for another turn meanwhile (one more runs after this one).
+    /// gates, builds its prompt, reserves its budget or makes function
+    /// calls); `again` is who asked for another turn meanwhile (one more
+    /// runs after this one); `halted`: a `stop` (or a takeover) came, so
+    /// no further reply of this turn starts (a tool loop's next round).
     Busy {
         reply: Option<TurnState>,
         trace: Trace,
         again: Option<(UserRef, Trace)>,
+        halted: bool,
     },
 }
 
@@ -120,6 +123,7 @@ impl Core {
                         reply: None,
                         trace,
                         again: None,
+                        halted: false,
                     }
                 }
             }
@@ -133,8 +137,14 @@ impl Core {
             while let Some(user) = next {
                 core.run_turn(user).await;
                 next = match &mut *core.turn.borrow_mut() {
-                    TurnSlot::Busy { again, trace, .. } => again.take().map(|(u, t)| {
+                    TurnSlot::Busy {
+                        again,
+                        trace,
+                        halted,
+                        ..
+                    } => again.take().map(|(u, t)| {
                         *trace = t;
+                        *halted = false;
                         u
                     }),
                     TurnSlot::Idle => None,
@@ -212,17 +222,26 @@ impl Core {
     }
 
     pub(super) fn reply_stopped(&self) -> bool {
-        self.with_reply(|t| t.stopped).unwrap_or(false)
+        match &*self.turn.borrow() {
+            TurnSlot::Busy { reply, halted, .. } => {
+                *halted || reply.as_ref().is_some_and(|t| t.stopped)
+            }
+            TurnSlot::Idle => false,
+        }
     }
 
     /// Stops the reply in progress, if any (a `stop` frame, or a takeover).
     pub(super) fn stop_turn(&self) {
+        if let TurnSlot::Busy { halted, .. } = &mut *self.turn.borrow_mut() {
+            *halted = true;
+        }
         self.with_reply(|t| {
             t.stopped = true;
             if let Some(a) = t.abort.take() {
                 a.abort();
             }
         });
+        self.reject_waiting();
     }
 
     /// The reply so far, for a socket that just caught up.
@@ -239,6 +258,7 @@ impl Core {
         if let Some(f) = frame {
             send_to(ws, &f);
         }
+        self.send_waiting(ws);
     }
 
     async fn run_turn(&self, user: UserRef) {

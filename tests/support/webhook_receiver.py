@@ -3,8 +3,14 @@ runs. Every request to /hook/<name> is verified with the `standardwebhooks`
 package (the reference implementation from PyPI, not Confab's code) against
 the secret the test registered for <name>.
 
+It also stands in for a product's backend answering the assistant's HTTP
+tools: POST /tool/<name> is verified the same way (Confab signs tool calls
+as it signs webhooks) and answered by the mode set for <name>: ok (200 and
+{"tool": name, "arguments": ...}), fail (500), hold (as for hooks), big
+(200 and 20 KiB).
+
 Control API (JSON):
-  POST /control/<name>   {"secret": "whsec_...", "mode": "ok" | "down" | "hold"}
+  POST /control/<name>   {"secret": "whsec_...", "mode": "ok" | "down" | "hold" | "fail" | "big"}
                          down: answer 503; hold: keep requests open until
                          the mode changes (then answer as the new mode says)
   GET  /control/received every request so far, in arrival order:
@@ -65,6 +71,8 @@ class Handler(BaseHTTPRequestHandler):
                 endpoints[name] = json.loads(raw)
                 lock.notify_all()
             return self.reply(204)
+        if kind == "tool":
+            return self.tool(name, raw)
         if kind != "hook":
             return self.reply(404)
         with lock:
@@ -95,6 +103,34 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             received.append(entry)
         self.reply(204 if entry["verified"] else 400)
+
+
+    def tool(self, name, raw):
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        entry = {"name": name, "tool": True, "id": headers.get("webhook-id"),
+                 "at_ms": time.time() * 1000, "down": False, "held": False}
+        with lock:
+            ep = endpoints.get(name, {"secret": None, "mode": "ok"})
+            received.append(entry)
+            while ep.get("mode") == "hold":
+                entry["held"] = True
+                lock.wait()
+                ep = endpoints.get(name, ep)
+        try:
+            Webhook(ep["secret"]).verify(raw, headers)
+            entry["verified"] = True
+            entry["body"] = json.loads(raw)
+        except Exception as e:
+            entry["verified"] = False
+            entry["error"] = f"{type(e).__name__}: {e}"
+            return self.reply(401, b'{"error":"bad signature"}')
+        mode = ep.get("mode")
+        if mode == "fail":
+            return self.reply(500, b'{"error":"the order service is down"}')
+        if mode == "big":
+            return self.reply(200, json.dumps({"pad": "x" * 20480}).encode())
+        answer = {"tool": name, "arguments": entry["body"].get("arguments")}
+        return self.reply(200, json.dumps(answer).encode())
 
 
 class Server(ThreadingHTTPServer):

@@ -22,6 +22,11 @@ fn deployment() -> Assistant {
         .unwrap()
 }
 
+/// A deployment with no prices, https-only tool URLs and no signing key.
+fn plain() -> Deployment {
+    Deployment::default()
+}
+
 fn parse(json: &str) -> Profile {
     serde_json::from_str(json).unwrap()
 }
@@ -39,7 +44,7 @@ fn names_are_short_lowercase_words() {
 #[test]
 fn a_profile_says_what_is_wrong_with_it() {
     let ok = parse(r#"{"chain":[{"provider":"openai"}]}"#);
-    assert_eq!(ok.check(false), Ok(()));
+    assert_eq!(ok.check(plain()), Ok(()));
     let cases = [
         (r#"{"chain":[]}"#, "chain must list 1 to 4 providers"),
         (
@@ -68,17 +73,21 @@ fn a_profile_says_what_is_wrong_with_it() {
         ),
     ];
     for (json, why) in cases {
-        assert_eq!(parse(json).check(false), Err(why.to_string()), "{json}");
+        assert_eq!(parse(json).check(plain()), Err(why.to_string()), "{json}");
     }
     // A budget in money is fine once prices exist.
     assert!(
         parse(r#"{"chain":[{"provider":"openai"}],"daily_cost_budget_usd":1}"#)
-            .check(true)
+            .check(Deployment {
+                priced: true,
+                ..plain()
+            })
             .is_ok()
     );
     // Unknown fields, vendors and temperatures out of range do not parse.
     for bad in [
-        r#"{"chain":[{"provider":"openai"}],"tools":[]}"#,
+        r#"{"chain":[{"provider":"openai"}],"tool":[]}"#,
+        r#"{"chain":[{"provider":"openai"}],"tools":[{"builtin":"shutdown"}]}"#,
         r#"{"chain":[{"provider":"mistral"}]}"#,
         r#"{"chain":[{"provider":"openai"}],"temperature":2.5}"#,
         r#"{"chain":[{"provider":"openai"}],"temperature":-1}"#,
@@ -160,4 +169,74 @@ fn what_a_profile_leaves_out_is_the_deployments() {
 fn stored_names_leave_the_default_out() {
     assert_eq!(stored_name("default"), None);
     assert_eq!(stored_name("sales"), Some("sales".into()));
+}
+
+#[test]
+fn tools_are_http_or_builtin_and_say_what_is_wrong() {
+    let signing = Deployment {
+        signs_tools: true,
+        ..plain()
+    };
+    let with = |tools: &str| {
+        parse(&format!(
+            r#"{{"chain":[{{"provider":"openai"}}],"tools":{tools}}}"#
+        ))
+    };
+    let lookup = r#"{"name":"lookup_order","description":"Finds an order","parameters":{"type":"object"},"url":"https://shop.example/tools/lookup","timeout_ms":5000}"#;
+    let p = with(&format!(
+        r#"[{lookup},{{"builtin":"escalate_to_human","needs_approval":true}}]"#
+    ));
+    assert_eq!(p.check(signing), Ok(()));
+    // Without a key to sign with, no HTTP tool.
+    assert_eq!(
+        p.check(plain()),
+        Err("HTTP tools need TOOL_SIGNING_SECRET (their requests are signed)".into())
+    );
+    let cases = [
+        (
+            r#"[{"builtin":"end_conversation","name":"x"}]"#,
+            "the built-in end_conversation takes only needs_approval",
+        ),
+        (
+            r#"[{"name":"x","description":"d","parameters":{"type":"object"}}]"#,
+            "an HTTP tool needs name, description, parameters and url (or a tool is a builtin)",
+        ),
+        (
+            r#"[{"name":"bad name","description":"d","parameters":{"type":"object"},"url":"https://a.example/"}]"#,
+            "a tool name is 1 to 64 of A-Z a-z 0-9 _ -",
+        ),
+        (
+            r#"[{"name":"x","description":"d","parameters":{"type":"array"},"url":"https://a.example/"}]"#,
+            "tool x: parameters must be a JSON Schema of type object",
+        ),
+        (
+            r#"[{"name":"x","description":"d","parameters":{"type":"object"},"url":"http://a.example/"}]"#,
+            "tool x: url must use https (WEBHOOK_ALLOW_HTTP is off)",
+        ),
+        (
+            r#"[{"name":"x","description":"d","parameters":{"type":"object"},"url":"https://a.example/","timeout_ms":60000}]"#,
+            "timeout_ms must be 1 to 30000",
+        ),
+        (
+            r#"[{"builtin":"end_conversation"},{"builtin":"end_conversation"}]"#,
+            "two tools are named end_conversation",
+        ),
+    ];
+    for (tools, why) in cases {
+        assert_eq!(with(tools).check(signing), Err(why.to_string()), "{tools}");
+    }
+    // What the driver and the object get: specs, approval, what a call does.
+    let a = p.assistant("shop", &deployment(), vec![None]);
+    assert_eq!(a.tools.len(), 2);
+    assert_eq!(a.tools[0].spec.name, "lookup_order");
+    assert_eq!(
+        a.tools[0].kind,
+        crate::llm::tools::ToolKind::Http {
+            url: "https://shop.example/tools/lookup".into(),
+            timeout_ms: 5000
+        }
+    );
+    assert!(!a.tools[0].needs_approval && a.tools[1].needs_approval);
+    assert_eq!(a.tools[1].spec.name, "escalate_to_human");
+    assert_eq!(a.tools[1].spec.parameters["type"], "object");
 }

@@ -303,6 +303,21 @@ impl Log {
                   WHERE reason IS NOT NULL AND substr(reason, 1, ?1) != ?2 AND rowid > ?3 ORDER BY rowid LIMIT ?4",
                 "UPDATE ratings SET reason = ? WHERE rowid = ?",
             ),
+            (
+                // Function calls' arguments and results (`tools.rs`).
+                Field::ToolCall,
+                None,
+                "SELECT id AS key, 0 AS seq, reply || '/' || call_id AS id, arguments AS body FROM tool_calls
+                  WHERE substr(arguments, 1, ?1) != ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+                "UPDATE tool_calls SET arguments = ? WHERE id = ?",
+            ),
+            (
+                Field::ToolResult,
+                None,
+                "SELECT id AS key, 0 AS seq, reply || '/' || call_id AS id, result AS body FROM tool_calls
+                  WHERE result IS NOT NULL AND substr(result, 1, ?1) != ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+                "UPDATE tool_calls SET result = ? WHERE id = ?",
+            ),
         ] {
             // Unreadable rows stay as they are; the cursor steps past them.
             let mut after = 0i64;

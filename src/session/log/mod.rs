@@ -23,6 +23,7 @@ mod page;
 mod polls;
 mod replica;
 mod stream;
+pub mod tools;
 
 pub use feedback::{reason_id, Rated, StoredRating};
 pub use polls::Voted;
@@ -242,6 +243,7 @@ fn create(sql: &SqlStorage) -> Result<(), AppError> {
         files::SCHEMA,
         moderation::SCHEMA,
         mentions::SCHEMA,
+        tools::SCHEMA,
     ] {
         sql.exec(schema, None).map_err(err)?;
     }

@@ -127,6 +127,7 @@ fn tool(name: &str, needs_approval: bool) -> Tool {
             parameters: json!({"type": "object"}),
         },
         needs_approval,
+        kind: crate::llm::tools::ToolKind::Builtin(crate::llm::tools::Builtin::EndConversation),
     }
 }
 

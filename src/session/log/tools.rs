@@ -1,0 +1,149 @@
+//! The assistant's function calls as the session keeps them: each call
+//! (its arguments), what became of it (a person's decision, if it needed
+//! one) and its result, arguments and result sealed. Agents see them live
+//! (`session/tools.rs`) and in the admin session view; users never do.
+//! They stay in the session's own storage (not replicated to D1).
+
+use super::{int, s, Log};
+use crate::crypto::{aad, Field, Keyring};
+use crate::error::AppError;
+use crate::llm::tools::{ToolCall, ToolResult};
+use serde::{Deserialize, Serialize};
+use worker::SqlStorageValue as V;
+
+pub const SCHEMA: &str = "
+-- `reply`: the id of the assistant reply that asked; with `call_id`, the
+-- AAD id of the sealed `arguments` and `result`.
+CREATE TABLE IF NOT EXISTS tool_calls (
+  id INTEGER PRIMARY KEY, reply TEXT NOT NULL, call_id TEXT NOT NULL, name TEXT NOT NULL,
+  arguments TEXT NOT NULL, result TEXT, is_error INTEGER, decision TEXT, decided_by TEXT,
+  at INTEGER NOT NULL, done_at INTEGER);
+CREATE INDEX IF NOT EXISTS tool_calls_call ON tool_calls (call_id);
+";
+
+/// Most calls the admin view lists (the newest).
+pub const SHOWN: u32 = 200;
+
+/// The AAD id of a call's sealed values.
+pub fn sealed_id(reply: &str, call_id: &str) -> String {
+    format!("{reply}/{call_id}")
+}
+
+/// A call as the admin session view shows it.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct ToolRecord {
+    pub call_id: String,
+    pub name: String,
+    /// Null when it cannot be opened (a retired key).
+    pub arguments: Option<serde_json::Value>,
+    pub result: Option<String>,
+    pub is_error: Option<bool>,
+    /// `approved`, `rejected` or `timed_out`, for calls that needed one.
+    pub decision: Option<String>,
+    pub decided_by: Option<String>,
+    pub at: i64,
+    pub done_at: Option<i64>,
+}
+
+impl Log {
+    /// Keeps the calls reply `reply` asked for.
+    pub fn add_tool_calls(
+        &self,
+        keys: &Keyring,
+        reply: &str,
+        calls: &[ToolCall],
+        at: i64,
+    ) -> Result<(), AppError> {
+        let session = self.live()?.id;
+        for c in calls {
+            let id = sealed_id(reply, &c.id);
+            let args = keys.seal(
+                &aad(Field::ToolCall, &session, Some(&id)),
+                &c.arguments.to_string(),
+            );
+            self.exec(
+                "INSERT INTO tool_calls (reply, call_id, name, arguments, at) VALUES (?, ?, ?, ?, ?)",
+                vec![s(reply), s(&c.id), s(&c.name), V::String(args), int(at)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A person's decision on the newest call `call_id`.
+    pub fn tool_decided(
+        &self,
+        call_id: &str,
+        decision: &str,
+        by: Option<&str>,
+    ) -> Result<(), AppError> {
+        self.exec(
+            "UPDATE tool_calls SET decision = ?, decided_by = ?
+              WHERE id = (SELECT max(id) FROM tool_calls WHERE call_id = ?)",
+            vec![s(decision), by.map_or(V::Null, s), s(call_id)],
+        )?;
+        Ok(())
+    }
+
+    /// What the newest calls of `reply` came to.
+    pub fn tool_results(
+        &self,
+        keys: &Keyring,
+        reply: &str,
+        results: &[ToolResult],
+        at: i64,
+    ) -> Result<(), AppError> {
+        let session = self.live()?.id;
+        for r in results {
+            let id = sealed_id(reply, &r.call_id);
+            let sealed = keys.seal(&aad(Field::ToolResult, &session, Some(&id)), &r.content);
+            self.exec(
+                "UPDATE tool_calls SET result = ?, is_error = ?, done_at = ? WHERE reply = ? AND call_id = ?",
+                vec![V::String(sealed), int(r.is_error as i64), int(at), s(reply), s(&r.call_id)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The newest `SHOWN` calls, oldest first, opened.
+    pub fn tool_records(&self, keys: &Keyring) -> Result<Vec<ToolRecord>, AppError> {
+        #[derive(Deserialize)]
+        struct Row {
+            reply: String,
+            call_id: String,
+            name: String,
+            arguments: String,
+            result: Option<String>,
+            is_error: Option<i64>,
+            decision: Option<String>,
+            decided_by: Option<String>,
+            at: i64,
+            done_at: Option<i64>,
+        }
+        let session = self.live()?.id;
+        let mut rows = self.all::<Row>(
+            "SELECT reply, call_id, name, arguments, result, is_error, decision, decided_by, at, done_at
+               FROM tool_calls ORDER BY id DESC LIMIT ?",
+            vec![int(SHOWN)],
+        )?;
+        rows.reverse();
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let id = sealed_id(&r.reply, &r.call_id);
+                let open = |f: Field, v: &str| keys.open(&aad(f, &session, Some(&id)), v).ok();
+                ToolRecord {
+                    arguments: open(Field::ToolCall, &r.arguments)
+                        .and_then(|a| serde_json::from_str(&a).ok()),
+                    result: r.result.as_deref().and_then(|v| open(Field::ToolResult, v)),
+                    call_id: r.call_id,
+                    name: r.name,
+                    is_error: r.is_error.map(|e| e != 0),
+                    decision: r.decision,
+                    decided_by: r.decided_by,
+                    at: r.at,
+                    done_at: r.done_at,
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,352 @@
+//! The assistant's function calls end to end, through the stand-in LLM in
+//! each vendor's wire format and a stand-in product backend that checks
+//! every call's signature with the `standardwebhooks` package: parallel
+//! calls, a failing function, one that does not answer in time, calls
+//! approved, rejected and left to time out by agents, the built-in
+//! `escalate_to_human`, and what users and agents are shown of it all.
+
+mod common;
+
+use common::hooks::{received, set_mode, RECEIVER};
+use common::llm::*;
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const SECRET: &str = "whsec_Y29uZmFiLXRvb2wtc2lnbmluZy1rZXktMzJieXRlcyE=";
+const APPROVAL_MS: &str = "1500";
+
+fn http_tool(name: &str, endpoint: &str, extra: Value) -> Value {
+    let mut t = json!({
+        "name": name, "description": format!("{name} for the user"),
+        "parameters": {"type": "object", "properties": {"order": {"type": "string"}}},
+        "url": format!("{}/tool/{endpoint}", RECEIVER.url()),
+    });
+    t.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    t
+}
+
+/// A runtime whose profile `shop` offers `tools` through `provider`, with
+/// the stand-in product backend's endpoints named after `tag`.
+async fn shop(model: &str, provider: &str, tag: &str) -> (Harness, User, User, String) {
+    let h = runtime(
+        model,
+        &[
+            ("TOOL_SIGNING_SECRET", SECRET),
+            ("TOOL_APPROVAL_TIMEOUT_MS", APPROVAL_MS),
+            // The stand-in backend is plain http on loopback.
+            ("WEBHOOK_ALLOW_HTTP", "on"),
+        ],
+    );
+    for (name, mode) in [
+        ("lookup", "ok"),
+        ("broken", "fail"),
+        ("slow", "hold"),
+        ("refund", "ok"),
+    ] {
+        set_mode(&format!("{tag}-{name}"), SECRET, mode).await;
+    }
+    let tools = json!([
+        http_tool("lookup_order", &format!("{tag}-lookup"), json!({})),
+        http_tool("broken", &format!("{tag}-broken"), json!({})),
+        http_tool("slow", &format!("{tag}-slow"), json!({"timeout_ms": 400})),
+        http_tool("refund", &format!("{tag}-refund"), json!({"needs_approval": true})),
+        {"builtin": "escalate_to_human"},
+    ]);
+    let admin = User::admin(&h, "ops");
+    let profile = json!({"chain": [{"provider": provider}], "tools": tools});
+    let (status, body) = admin
+        .call(Method::PUT, "/v1/admin/profiles/shop", Some(profile))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let user = User::new(&h, "buyer");
+    let (status, body) = user
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"profile": "shop"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let s = body["id"].as_str().unwrap().to_string();
+    (h, user, admin, s)
+}
+
+/// The model the stand-in answers as for `provider` (see `runtime_vars`).
+fn model_of(model: &str, provider: &str) -> String {
+    match provider {
+        "anthropic" => format!("{model}-a"),
+        "gemini" => format!("{model}-g"),
+        _ => model.to_string(),
+    }
+}
+
+/// The calls' results the model was sent in its second request, by call,
+/// read in the vendor's own format.
+fn results_in(provider: &str, body: &Value) -> Vec<Value> {
+    match provider {
+        "openai" => body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| m["content"].clone())
+            .collect(),
+        "anthropic" => body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+            .filter(|b| b["type"] == "tool_result")
+            .map(|b| b["content"].clone())
+            .collect(),
+        _ => body["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["parts"].as_array().cloned().unwrap_or_default())
+            .filter(|p| p.get("functionResponse").is_some())
+            .map(|p| p["functionResponse"]["response"].clone())
+            .collect(),
+    }
+}
+
+/// Text of a result as any vendor carries it (a string, or an object).
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn parallel_calls_round_trip(provider: &str) {
+    let model = unique("tl");
+    let tag = unique("t");
+    let (h, user, admin, s) = shop(&model, provider, &tag).await;
+    let m = model_of(&model, provider);
+    h.script(
+        &m,
+        json!([{"tool_calls": [
+            {"name": "lookup_order", "arguments": {"order": "A-1"}},
+            {"name": "broken", "arguments": {}},
+            {"name": "slow", "arguments": {}},
+        ]}]),
+    )
+    .await;
+    let (mut ws, _, _) = user.join(&s, None).await;
+    let (mut agent, _, _) = admin.join(&s, None).await;
+    send_msg(&mut ws, "q1", "where is my order?").await;
+    let (calls, _) = recv_type(&mut agent, "tool_calls").await;
+    let names: Vec<&str> = calls["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["lookup_order", "broken", "slow"], "{calls}");
+    assert_eq!(calls["calls"][0]["arguments"], json!({"order": "A-1"}));
+    let mut results = Vec::new();
+    for _ in 0..3 {
+        results.push(recv_type(&mut agent, "tool_result").await.0);
+    }
+    results.sort_by_key(|r| r["name"].as_str().unwrap().to_string());
+    let by = |n: &str| results.iter().find(|r| r["name"] == n).unwrap().clone();
+    assert_eq!(by("lookup_order")["is_error"], false);
+    let answer: Value =
+        serde_json::from_str(by("lookup_order")["content"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        answer,
+        json!({"tool": format!("{tag}-lookup"), "arguments": {"order": "A-1"}})
+    );
+    assert_eq!(by("broken")["is_error"], true);
+    assert!(by("broken")["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("The function failed (HTTP 500)"));
+    assert_eq!(
+        by("slow")["content"],
+        "The function did not answer within 400 ms."
+    );
+    // The user sees the answer and nothing of the calls.
+    let frames = until_reply(&mut ws).await;
+    assert!(
+        frames
+            .iter()
+            .all(|f| !f["type"].as_str().unwrap().starts_with("tool")),
+        "{frames:?}"
+    );
+    // The backend got a call it could verify, saying who and where.
+    let got = received(&format!("{tag}-lookup")).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["verified"], true, "{got:?}");
+    assert_eq!(got[0]["body"]["session_id"], s.as_str());
+    assert_eq!(got[0]["body"]["user_id"], user.id.as_str());
+    assert_eq!(got[0]["body"]["arguments"], json!({"order": "A-1"}));
+    // The model was asked again with every result, in its own format.
+    let reqs = h.standin_requests(Some(&m)).await;
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let sent = results_in(provider, &reqs[1]["body"]);
+    assert_eq!(sent.len(), 3, "{}", reqs[1]["body"]);
+    assert!(
+        text(&sent[0]).contains("A-1") && text(&sent[1]).contains("HTTP 500"),
+        "{sent:?}"
+    );
+    set_mode(&format!("{tag}-slow"), SECRET, "ok").await;
+}
+
+#[tokio::test]
+async fn openai_parallel_calls_failing_and_slow_functions() {
+    parallel_calls_round_trip("openai").await;
+}
+
+#[tokio::test]
+async fn anthropic_parallel_calls_failing_and_slow_functions() {
+    parallel_calls_round_trip("anthropic").await;
+}
+
+#[tokio::test]
+async fn gemini_parallel_calls_failing_and_slow_functions() {
+    parallel_calls_round_trip("gemini").await;
+}
+
+#[tokio::test]
+async fn calls_needing_approval_are_approved_rejected_or_time_out() {
+    let model = unique("ta");
+    let tag = unique("a");
+    let (h, user, admin, s) = shop(&model, "openai", &tag).await;
+    let (mut ws, _, _) = user.join(&s, None).await;
+    let (mut agent, _, _) = admin.join(&s, None).await;
+    let refund_name = format!("{tag}-refund");
+    let refunds = || received(&refund_name);
+
+    // Approved by an agent: made, and the model told what it came to.
+    h.script(
+        &model,
+        json!([{"tool_calls": [{"name": "refund", "arguments": {"order": "A-1"}, "id": "r1"}]}]),
+    )
+    .await;
+    send_msg(&mut ws, "q1", "refund me").await;
+    let (asked, _) = recv_type(&mut agent, "approval_request").await;
+    assert_eq!(
+        (asked["call"]["id"].as_str(), asked["call"]["name"].as_str()),
+        (Some("r1"), Some("refund"))
+    );
+    assert_eq!(asked["call"]["arguments"], json!({"order": "A-1"}));
+    let (waiting, _) = recv_type(&mut ws, "awaiting_approval").await;
+    assert_eq!(waiting["call_id"], "r1");
+    assert!(
+        waiting.get("call").is_none(),
+        "users are not shown the call: {waiting}"
+    );
+    // Users may not decide; an unknown call is refused.
+    send_json(&mut ws, json!({"type": "approve", "call_id": "r1"})).await;
+    assert_eq!(recv_type(&mut ws, "error").await.0["code"], "forbidden");
+    send_json(&mut agent, json!({"type": "approve", "call_id": "nope"})).await;
+    assert_eq!(
+        recv_type(&mut agent, "error").await.0["code"],
+        "unknown_call"
+    );
+    send_json(&mut agent, json!({"type": "approve", "call_id": "r1"})).await;
+    let (decided, _) = recv_type(&mut ws, "approval").await;
+    assert_eq!(
+        (decided["decision"].as_str(), decided["by"]["id"].as_str()),
+        (Some("approved"), Some(admin.id.as_str()))
+    );
+    until_reply(&mut ws).await;
+    assert_eq!(refunds().await.len(), 1);
+
+    // Rejected: not made, and the model is told so.
+    h.script(
+        &model,
+        json!([{"tool_calls": [{"name": "refund", "arguments": {"order": "B-2"}, "id": "r2"}]}]),
+    )
+    .await;
+    send_msg(&mut ws, "q2", "refund again").await;
+    recv_type(&mut agent, "approval_request").await;
+    send_json(&mut agent, json!({"type": "reject", "call_id": "r2"})).await;
+    let (decided, _) = recv_type(&mut ws, "approval").await;
+    assert_eq!(decided["decision"], "rejected");
+    until_reply(&mut ws).await;
+    assert_eq!(refunds().await.len(), 1, "a rejected call is not made");
+    let reqs = h.standin_requests(Some(&model)).await;
+    let told = results_in("openai", &reqs.last().unwrap()["body"]);
+    assert_eq!(
+        text(told.last().unwrap()),
+        "A person declined this call; it was not made."
+    );
+
+    // Nobody decides: timed out after TOOL_APPROVAL_TIMEOUT_MS.
+    h.script(
+        &model,
+        json!([{"tool_calls": [{"name": "refund", "arguments": {}, "id": "r3"}]}]),
+    )
+    .await;
+    let asked_at = now_ms();
+    send_msg(&mut ws, "q3", "and again").await;
+    let (asked, _) = recv_type(&mut agent, "approval_request").await;
+    assert!(asked["expires_at"].as_i64().unwrap() >= asked_at + 1500);
+    let (decided, _) = recv_type(&mut ws, "approval").await;
+    assert_eq!(
+        (decided["decision"].as_str(), decided["by"].is_null()),
+        (Some("timed_out"), true)
+    );
+    assert!(now_ms() - asked_at >= 1500);
+    until_reply(&mut ws).await;
+    assert_eq!(refunds().await.len(), 1);
+    let reqs = h.standin_requests(Some(&model)).await;
+    let told = results_in("openai", &reqs.last().unwrap()["body"]);
+    assert_eq!(
+        text(told.last().unwrap()),
+        "No one approved this call in time; it was not made."
+    );
+
+    // The admin session view lists the calls and what became of them.
+    let (status, view) = admin
+        .call(Method::GET, &format!("/v1/admin/sessions/{s}"), None)
+        .await;
+    assert_eq!(status, 200, "{view}");
+    let tools = view["tools"].as_array().unwrap();
+    let decisions: Vec<(&str, &str)> = tools
+        .iter()
+        .map(|t| {
+            (
+                t["call_id"].as_str().unwrap(),
+                t["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decisions,
+        [("r1", "approved"), ("r2", "rejected"), ("r3", "timed_out")]
+    );
+    assert_eq!(tools[0]["arguments"], json!({"order": "A-1"}));
+    assert_eq!(tools[0]["is_error"], false);
+    assert!(tools[0]["result"].as_str().unwrap().contains("A-1"));
+}
+
+#[tokio::test]
+async fn the_assistant_hands_the_conversation_to_a_person() {
+    let model = unique("te");
+    let tag = unique("e");
+    let (h, user, _admin, s) = shop(&model, "openai", &tag).await;
+    let (mut ws, _, _) = user.join(&s, None).await;
+    h.script(
+        &model,
+        json!([{"tool_calls": [{"name": "escalate_to_human", "arguments": {}}]}]),
+    )
+    .await;
+    send_msg(&mut ws, "q1", "I want a person").await;
+    let (desk, _) = recv_type(&mut ws, "desk").await;
+    assert_eq!(
+        (desk["status"].as_str(), desk["by"]["id"].as_str()),
+        (Some("waiting"), Some("assistant")),
+        "{desk}"
+    );
+    until_reply(&mut ws).await;
+    let (_, view) = user
+        .call(Method::GET, &format!("/v1/sessions/{s}"), None)
+        .await;
+    assert_eq!(view["status"], "waiting");
+}
