@@ -6,7 +6,8 @@
 //! `needs_approval` are put to the agents together and wait at most
 //! `approval_timeout_ms`; a rejection, or no decision in time, is told to
 //! the model as a refusal and the function is not called. The rest, and
-//! the approved, are made at once (in parallel, by the I/O).
+//! the approved, are made at once (in parallel, by the I/O). A stop while
+//! calls wait for a decision makes none of them.
 
 use super::TurnIo;
 use crate::llm::config::Assistant;
@@ -30,6 +31,7 @@ pub const NO_SUCH_TOOL: &str = "There is no function of that name; answer withou
 pub const REJECTED: &str = "A person declined this call; it was not made.";
 pub const TIMED_OUT: &str = "No one approved this call in time; it was not made.";
 pub const NO_RESULT: &str = "The function gave no result.";
+pub const STOPPED: &str = "The turn was stopped; this call was not made.";
 
 fn refused(c: &ToolCall, why: &str) -> ToolResult {
     ToolResult {
@@ -62,6 +64,12 @@ pub(super) async fn run<I: TurnIo>(io: &I, a: &Assistant, calls: &[ToolCall]) ->
             }
         }
         runnable.sort_unstable();
+    }
+    // A stop while calls waited: none is made.
+    if io.stopped() {
+        for i in runnable.drain(..) {
+            results[i] = Some(refused(&calls[i], STOPPED));
+        }
     }
     if !runnable.is_empty() {
         let made: Vec<ToolCall> = runnable.iter().map(|&i| calls[i].clone()).collect();

@@ -18,6 +18,8 @@ struct Tooled {
     made: RefCell<Vec<Vec<String>>>,
     recorded: RefCell<Vec<Outcome>>,
     results: RefCell<Vec<ToolResult>>,
+    /// Someone stops the turn while a call waits for approval.
+    stop_when_asked: Cell<bool>,
 }
 
 impl Tooled {
@@ -29,6 +31,7 @@ impl Tooled {
             made: Default::default(),
             recorded: Default::default(),
             results: Default::default(),
+            stop_when_asked: Cell::new(false),
         }
     }
 
@@ -86,6 +89,11 @@ impl TurnIo for Tooled {
     async fn approvals(&self, calls: &[ToolCall], wait_ms: u64) -> Vec<Decision> {
         let names = calls.iter().map(|c| c.name.clone()).collect();
         self.asked.borrow_mut().push((names, wait_ms));
+        if self.stop_when_asked.get() {
+            // A stop rejects what waits, and halts the turn.
+            self.io.stopped.set(true);
+            return vec![Decision::Rejected; calls.len()];
+        }
         let mut out = Vec::new();
         for _ in calls {
             match self.decisions.borrow_mut().pop_front() {
@@ -319,4 +327,26 @@ fn a_call_with_arguments_that_are_not_an_object_is_malformed() {
             code: "provider_malformed"
         }
     );
+}
+
+#[test]
+fn a_stop_while_a_call_waits_ends_the_turn() {
+    let a = tooled_assistant();
+    let io = Tooled::new(
+        vec![
+            calling(&[("c1", "refund", json!({})), ("c2", "lookup", json!({}))]),
+            Answer::Stream(openai(&["never asked"], true)),
+        ],
+        vec![],
+    );
+    io.stop_when_asked.set(true);
+    let end = block_on(turn(&io, &a, &prompt(), "ann", 1_000));
+    assert_eq!(end, Ok(TurnEnd::Ran { stored: true }));
+    // No call is made, not even the one that needed no approval, and no
+    // further reply is asked for. What the calls came to is kept.
+    assert!(io.made.borrow().is_empty());
+    assert_eq!(io.bodies().len(), 1);
+    let results = io.results.borrow();
+    let told: Vec<&str> = results.iter().map(|r| r.content.as_str()).collect();
+    assert_eq!(told, [round::REJECTED, round::STOPPED]);
 }
