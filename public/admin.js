@@ -342,6 +342,8 @@ function startConsole() {
       },
     });
     transcript.clear();
+    $("approvals").replaceChildren();
+    $("tool-log").replaceChildren();
     showUsage(s.id);
     chat = client.session(s.id, { outboxKey: `confab.admin.outbox.${s.id}` });
     const on = (type, fn) => chat.addEventListener(type, (e) => fn(e.detail));
@@ -355,12 +357,42 @@ function startConsole() {
     });
     transcript.follow(chat);
     on("message", (m) => m.author.kind === "assistant" && showUsage(s.id));
-    on("hello", renderDesk);
+    on("hello", (hello) => {
+      renderDesk(hello);
+      // What still waits comes again after `hello`.
+      $("approvals").replaceChildren();
+      $("profile-name").value = hello.profile ?? "default";
+    });
     on("desk", renderDesk);
+    on("profile", (f) => {
+      $("profile-name").value = f.profile;
+      $("mode").textContent = `${f.by.name} switched the assistant to the profile ${f.profile}.`;
+    });
+    // The assistant's function calls, as text (arguments and results come
+    // from the model and the product's backend: no markup).
+    const logTool = (line) => $("tool-log").append(h("li", {}, line));
+    on("tool_calls", (f) => f.calls.forEach((c) => logTool(`Asked for ${c.name} ${JSON.stringify(c.arguments)}`)));
+    on("tool_result", (r) => logTool(`${r.name} ${r.is_error ? "failed" : "answered"}: ${r.content}`));
+    // A call that needs approval: one line with its own buttons, gone once
+    // decided (here, by another agent, or by the timeout).
+    on("approval_request", ({ call, expires_at }) => {
+      const approve = h("button", { type: "button", "aria-label": `Approve ${call.name}` }, "Approve");
+      const reject = h("button", { type: "button", class: "secondary", "aria-label": `Reject ${call.name}` }, "Reject");
+      approve.addEventListener("click", () => chat?.approve(call.id));
+      reject.addEventListener("click", () => chat?.reject(call.id));
+      const until = new Date(expires_at).toLocaleTimeString();
+      $("approvals").append(h("li", { "data-call": call.id },
+        `The assistant wants to call ${call.name} ${JSON.stringify(call.arguments)} (until ${until}) `, approve, " ", reject));
+    });
+    on("approval", (a) => {
+      [...$("approvals").children].find((li) => li.dataset.call === a.call_id)?.remove();
+      logTool(`${a.call_id}: ${a.decision.replace("_", " ")}${a.by ? ` by ${a.by.name}` : ""}`);
+    });
     on("error", (e) => {
       if (e.code === "already_assigned") $("mode").textContent = "Another agent has this session.";
       if (e.code === "session_closed") $("mode").textContent = "This session is closed.";
       if (e.code === "invalid_user_id") $("mode").textContent = "That is not a user id.";
+      if (["unknown_profile", "invalid_profile", "unknown_call"].includes(e.code)) $("mode").textContent = e.message;
     });
     chat.connect();
     $("live").scrollIntoView({ block: "start" });
@@ -380,6 +412,11 @@ function startConsole() {
   }
 
   $("claim").addEventListener("click", () => chat?.claim());
+  $("profile-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const name = $("profile-name").value.trim();
+    if (name && chat) chat.setProfile(name);
+  });
   $("resolve").addEventListener("click", () => chat?.resolve());
   $("release").addEventListener("click", () => chat?.release());
   $("transfer").addEventListener("submit", (e) => {

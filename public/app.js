@@ -171,6 +171,15 @@ function open(id, title) {
     if (document.visibilityState === "visible") chat.read(m.seq);
   });
   on("turn", () => ($("stop").hidden = false));
+  // The assistant waits for an agent to approve a call (what the call is,
+  // users are not shown).
+  const awaiting = new Set();
+  const renderAwaiting = () => ($("awaiting").hidden = awaiting.size === 0);
+  renderAwaiting();
+  on("awaiting_approval", (f) => { awaiting.add(f.call_id); renderAwaiting(); });
+  on("approval", (f) => { awaiting.delete(f.call_id); renderAwaiting(); });
+  // A (re)connected socket is told again what still waits, after `hello`.
+  on("hello", () => { awaiting.clear(); renderAwaiting(); });
   on("receipt", (f) => transcript.receipt(f));
   on("typing", (f) => { typingUsers.set(f.user.id, { name: f.user.name, at: Date.now() }); renderTyping(); });
   on("presence", (p) => {

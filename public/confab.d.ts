@@ -30,6 +30,8 @@ export interface Message {
   /** An assistant reply answered again by `regenerate`. */
   superseded?: boolean;
   turn?: {
+    /** The assistant profile the reply was written under. */
+    profile: string;
     provider: string; model: string; tokens_in: number; tokens_out: number;
     /** Part of `tokens_in` read from the provider's prompt cache (absent when 0). */
     tokens_cached?: number;
@@ -53,11 +55,15 @@ export interface LinkPreview { url: string; title: string | null; description: s
 export interface SessionView {
   id: string; owner_id: string; title: string | null; contact: { name: string; email: string } | null;
   mode: "assistant" | "human"; status: "open" | "waiting" | "assigned" | "resolved" | "closed";
+  /** The assistant profile its replies are written under. */
+  profile: string;
   /** The support desk: who has the session, and the inbox's times (unix ms). */
   assignee: UserRef | null; waiting_since: number | null; first_agent_reply_at: number | null; resolved_at: number | null;
   last_seq: number; message_count: number; created_at: number; updated_at: number;
 }
 export type DeskStatus = SessionView["status"];
+/** A function call the assistant asks for (agents are shown these). */
+export interface ToolCall { id: string; name: string; arguments: Record<string, unknown> }
 /** One group of the cost ledger: named by `day`, `user_id`, `profile`, or `provider` and `model`. */
 export interface UsageItem {
   day?: string; user_id?: string; profile?: string; provider?: string; model?: string;
@@ -110,7 +116,7 @@ export declare class ConfabClient {
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
   search(q: string, page?: { cursor?: string; limit?: number }): Promise<{ results: SearchHit[]; next_cursor: string | null }>;
   listSessions(q?: { cursor?: string; limit?: number }): Promise<{ sessions: SessionView[]; next_cursor: string | null }>;
-  createSession(s?: { title?: string; contact?: { name: string; email: string } }): Promise<SessionView>;
+  createSession(s?: { title?: string; contact?: { name: string; email: string }; profile?: string }): Promise<SessionView>;
   getSession(id: string): Promise<SessionView>;
   deleteSession(id: string): Promise<null>;
   /** With `thread`: that message and the replies to it only. */
@@ -125,7 +131,9 @@ export declare class ConfabClient {
   addMember(id: string, userId: string): Promise<{ user_id: string }>;
   ticket(id: string): Promise<{ ticket: string; expires_in: number }>;
   adminSessions(q?: Record<string, string | number>): Promise<{ sessions: (SessionView & { tokens: number; human_assisted: boolean })[]; next_cursor: string | null }>;
-  adminSession(id: string): Promise<{ session: SessionView; usage: Record<string, unknown>; feedback: { seq: number; user_id: string; rating: "up" | "down"; reason: string | null; at: number }[] }>;
+  adminSession(id: string): Promise<{ session: SessionView; usage: Record<string, unknown>; feedback: { seq: number; user_id: string; rating: "up" | "down"; reason: string | null; at: number }[];
+    /** The assistant's newest function calls, and what became of them. */
+    tools: { call_id: string; name: string; arguments: Record<string, unknown> | null; result: string | null; is_error: boolean | null; decision: "approved" | "rejected" | "timed_out" | null; decided_by: string | null; at: number; done_at: number | null }[] }>;
   /** Admin only: the cost ledger by day, user, profile or model (docs/api.md). */
   adminUsage(params?: { by?: "day" | "user" | "profile" | "model"; from?: string; to?: string; user?: string; profile?: string; limit?: number; cursor?: string }): Promise<UsageReport>;
   /** Admin only: a desk action; 409 `already_assigned` when another agent has it. */
@@ -164,7 +172,7 @@ export interface SessionOptions {
 
 export interface SessionEvents {
   status: { state: ConnectionState; queued: number };
-  hello: { you: UserRef; session: string; last_seq: number; present: { user: UserRef; devices: number }[]; reads: { user_id: string; seq: number }[]; status: DeskStatus; assignee: UserRef | null; last_change: number };
+  hello: { you: UserRef; session: string; last_seq: number; present: { user: UserRef; devices: number }[]; reads: { user_id: string; seq: number }[]; status: DeskStatus; assignee: UserRef | null; last_change: number; profile: string };
   synced: { last_seq: number; last_change: number };
   message: Message;
   ack: { client_id: string; seq: number; id: string; duplicate: boolean };
@@ -189,6 +197,17 @@ export interface SessionEvents {
   presence: { user: UserRef; status: "joined" | "left"; devices: number };
   receipt: { user: UserRef; seq: number };
   mode: { mode: "assistant" | "human"; by: UserRef };
+  /** An agent switched the assistant profile. */
+  profile: { profile: string; by: UserRef };
+  /** Agents: the assistant asks for function calls, and what each came to. */
+  tool_calls: { reply: string; calls: ToolCall[] };
+  tool_result: { call_id: string; name: string; content: string; is_error: boolean };
+  /** Agents: a call waits for your `approve` or `reject` until `expires_at`. */
+  approval_request: { call: ToolCall; expires_at: number };
+  /** Users: the assistant waits for a person to approve a call. */
+  awaiting_approval: { call_id: string; expires_at: number };
+  /** A waiting call was decided (`by` null when it timed out). */
+  approval: { call_id: string; decision: "approved" | "rejected" | "timed_out"; by: UserRef | null };
   /** The desk state changed; `by` is null when Confab changed it (the idle close, a timeout). */
   desk: { status: DeskStatus; assignee: UserRef | null; waiting_since: number | null; first_agent_reply_at: number | null; resolved_at: number | null; by: UserRef | null };
   error: { code: string; message: string; client_id?: string; retry_after_ms?: number };
@@ -237,6 +256,11 @@ export declare class ConfabSession extends EventTarget {
   resolve(): boolean;
   /** Agents: hand the session back to the assistant. */
   release(): boolean;
+  /** Agents: approve or reject the assistant's call waiting for approval. */
+  approve(callId: string): boolean;
+  reject(callId: string): boolean;
+  /** Agents: switch the assistant profile ("default": the deployment's). */
+  setProfile(profile: string): boolean;
   addEventListener<K extends keyof SessionEvents>(type: K, listener: (e: CustomEvent<SessionEvents[K]>) => void, options?: boolean | AddEventListenerOptions): void;
   // EventTarget's own signature, which a subclass must keep.
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;

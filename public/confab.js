@@ -93,8 +93,10 @@ export class ConfabClient {
   listSessions({ cursor, limit } = {}) {
     return this.api("GET", "/v1/sessions" + query({ cursor, limit }));
   }
-  createSession({ title, contact } = {}) {
-    return this.api("POST", "/v1/sessions", { ...(title ? { title } : {}), ...(contact ? { contact } : {}) });
+  createSession({ title, contact, profile } = {}) {
+    return this.api("POST", "/v1/sessions", {
+      ...(title ? { title } : {}), ...(contact ? { contact } : {}), ...(profile ? { profile } : {}),
+    });
   }
   getSession(id) {
     return this.api("GET", `/v1/sessions/${enc(id)}`);
@@ -429,6 +431,12 @@ export class ConfabSession extends EventTarget {
   transfer(to) { return this.#frame({ type: "transfer", to }); }
   resolve() { return this.#frame({ type: "resolve" }); }
   release() { return this.#frame({ type: "release" }); }
+  /** Agents: approve or reject the assistant's call `callId` (an
+   *  `approval_request`); everyone gets an `approval` event. */
+  approve(callId) { return this.#frame({ type: "approve", call_id: callId }); }
+  reject(callId) { return this.#frame({ type: "reject", call_id: callId }); }
+  /** Agents: the assistant answers under `profile` from its next reply. */
+  setProfile(profile) { return this.#frame({ type: "set_profile", profile }); }
 
   /** Messages sent but not yet acknowledged (kept across reloads). */
   get queued() {

@@ -118,8 +118,14 @@ export class Transcript {
     li.scrollIntoView?.({ block: "end" });
   }
 
-  /** The assistant started replying: an empty, streaming bubble. */
+  /** The assistant started replying: an empty, streaming bubble. One
+   *  reply streams at a time, so an earlier bubble that never said
+   *  anything (a reply that only called functions, or failed before its
+   *  first word) will get no message: it goes. */
   turn(f) {
+    for (const old of this.list.querySelectorAll("li.streaming")) {
+      if (old.dataset.id !== f.message_id && !old.querySelector(".text").textContent) old.remove();
+    }
     const li = this.#item(f.message_id);
     li.className = "msg kind-assistant streaming";
     li.querySelector(".author").textContent = f.author.name;

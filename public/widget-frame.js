@@ -18,6 +18,7 @@ const STRINGS = {
   close: "Close",
   human: "Talk to a person",
   waiting: "Waiting for a person to join…",
+  approving: "The assistant is waiting for a person to approve its next step…",
   joined: "{name} joined the conversation",
   typing: "{name} is typing…",
   name: "Your name",
@@ -289,6 +290,16 @@ function chat(id) {
   };
   on("hello", desk);
   on("desk", desk);
+  // The assistant waits for an agent to approve a call (what the call is,
+  // visitors are not shown); told again after each `hello`.
+  const approving = new Set();
+  const showApproving = () => {
+    list.querySelector(".notice.approving")?.remove();
+    if (approving.size) list.append(h("li", { class: "notice approving", role: "status" }, t.approving));
+  };
+  on("hello", () => { approving.clear(); showApproving(); });
+  on("awaiting_approval", (f) => { approving.add(f.call_id); showApproving(); });
+  on("approval", (f) => { approving.delete(f.call_id); showApproving(); });
   on("status", ({ state, queued }) => {
     status.textContent = state === "offline" || (queued && state !== "online")
       ? fill(t.offline, { n: queued ?? 0 })

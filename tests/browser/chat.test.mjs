@@ -531,3 +531,68 @@ test("a user rates the assistant's reply and has it answered again", async () =>
   await admin.page.getByRole("button", { name: "Open session Feedback" }).click();
   await admin.page.getByText(`Reply #${seq}: 👎 from ${feedback[0].user_id} — It skipped the refund window`).waitFor();
 });
+
+test("an agent approves the assistant's call in the console while the user sees it wait", async () => {
+  const admin = await page();
+  await signIn(admin.page, "/admin", "Ola", "admin");
+  // A profile whose one function, ending the conversation, needs approval.
+  const put = await admin.page.evaluate(async () => {
+    const token = localStorage.getItem("confab.token");
+    const r = await fetch("/v1/admin/profiles/careful", {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ chain: [{ provider: "openai" }], tools: [{ builtin: "end_conversation", needs_approval: true }] }),
+    });
+    return r.status;
+  });
+  assert.equal(put, 201);
+  const user = await page();
+  await signIn(user.page, "/", "Pia");
+  await startConversation(user.page, "Approvals", "Pia Example", "pia@example.com");
+  const owner = await user.page.evaluate(async () => {
+    const token = localStorage.getItem("confab.token");
+    const r = await fetch("/v1/sessions", { headers: { authorization: `Bearer ${token}` } });
+    return (await r.json()).sessions[0].owner_id;
+  });
+
+  // The agent opens it in the console and switches it to that profile.
+  await admin.page.getByLabel("Owner").fill(owner);
+  await admin.page.getByRole("button", { name: "Apply" }).click();
+  await admin.page.getByRole("button", { name: "Open session Approvals" }).click();
+  await admin.page.locator("#status[data-state=online]").waitFor();
+  await admin.page.getByLabel("Assistant profile").fill("careful");
+  await admin.page.getByRole("button", { name: "Switch profile" }).click();
+  await admin.page.getByText("Ola switched the assistant to the profile careful.").waitFor();
+
+  await fetch(`${llm}/_standin/script`, {
+    method: "POST",
+    body: JSON.stringify({ model: "standin-1", steps: [{ tool_calls: [{ name: "end_conversation", arguments: {} }] }, { text: "Glad I could help. Goodbye!" }] }),
+  });
+  await user.page.getByRole("textbox", { name: "Message", exact: true }).fill("That is all, thanks");
+  await user.page.keyboard.press("Enter");
+
+  // The user is told the assistant waits for a person; the agent sees the call.
+  await user.page.locator("#awaiting:not([hidden])").waitFor();
+  assert.equal(await user.page.locator("#awaiting").textContent(), "The assistant is waiting for a person to approve its next step…");
+  const request = admin.page.locator("#approvals li", { hasText: "end_conversation" });
+  await request.waitFor();
+  assert.match(await request.textContent(), /^The assistant wants to call end_conversation \{\} \(until /);
+  await admin.page.screenshot({ path: path.join(artifacts, "approval-console.png") });
+  await user.page.screenshot({ path: path.join(artifacts, "approval-waiting.png") });
+  await admin.page.getByRole("button", { name: "Approve end_conversation" }).click();
+
+  // Approved: the request goes, the call is made (the session is resolved)
+  // and the assistant says goodbye; the user's waiting note goes too.
+  await request.waitFor({ state: "detached" });
+  await admin.page.locator("#tool-log li", { hasText: "approved by Ola" }).waitFor();
+  await admin.page.locator("#tool-log li", { hasText: "end_conversation answered: The conversation is ended" }).waitFor();
+  await user.page.locator(".msg.kind-assistant", { hasText: "Glad I could help. Goodbye!" }).waitFor();
+  await user.page.locator("#awaiting[hidden]").waitFor({ state: "attached" });
+  await user.page.getByText("This conversation was marked resolved. Write again to reopen it.").waitFor();
+  assert.equal(await user.page.locator("#transcript").getByText("end_conversation").count(), 0, "users are not shown the call");
+  // The reply that only asked for the call left no empty bubble behind.
+  assert.equal(await user.page.locator("#transcript li.kind-assistant").count(), 1);
+  assert.equal(await user.page.locator("#transcript li.streaming").count(), 0);
+  assert.deepEqual(admin.errors, []);
+  assert.deepEqual(user.errors, []);
+});
