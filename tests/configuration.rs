@@ -184,7 +184,9 @@ fn no_secret_shows_in_debug_output() {
         // A value each parser accepts, and that shows if printed.
         let value = match v.name {
             "ENCRYPTION_KEYS" => KEYS.to_string(),
-            "TOOL_SIGNING_SECRET" => "whsec_c2VjcmV0LW9mLXRvb2wtc2lnbmluZy0wMTIzNDU2Nw==".to_string(),
+            "TOOL_SIGNING_SECRET" => {
+                "whsec_c2VjcmV0LW9mLXRvb2wtc2lnbmluZy0wMTIzNDU2Nw==".to_string()
+            }
             name => format!("secret-of-{name}-0123456789abcdef0123456789"),
         };
         vars.insert(v.name.into(), value.clone());

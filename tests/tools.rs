@@ -330,7 +330,18 @@ async fn calls_needing_approval_are_approved_rejected_or_time_out() {
 async fn the_assistant_hands_the_conversation_to_a_person() {
     let model = unique("te");
     let tag = unique("e");
-    let (h, user, _admin, s) = shop(&model, "openai", &tag).await;
+    let (h, user, admin, s) = shop(&model, "openai", &tag).await;
+    // This profile shows users its calls too.
+    let open = json!({"chain": [{"provider": "openai"}], "show_tools": true,
+        "tools": [{"builtin": "escalate_to_human"}]});
+    let (status, body) = admin
+        .call(Method::PUT, "/v1/admin/profiles/shop", Some(open))
+        .await;
+    assert_eq!(
+        (status, body["show_tools"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
     let (mut ws, _, _) = user.join(&s, None).await;
     h.script(
         &model,
@@ -338,12 +349,17 @@ async fn the_assistant_hands_the_conversation_to_a_person() {
     )
     .await;
     send_msg(&mut ws, "q1", "I want a person").await;
+    let (calls, _) = recv_type(&mut ws, "tool_calls").await;
+    assert_eq!(calls["calls"][0]["name"], "escalate_to_human");
+    // The call escalates (the desk changes), then its result is told.
     let (desk, _) = recv_type(&mut ws, "desk").await;
     assert_eq!(
         (desk["status"].as_str(), desk["by"]["id"].as_str()),
         (Some("waiting"), Some("assistant")),
         "{desk}"
     );
+    let (result, _) = recv_type(&mut ws, "tool_result").await;
+    assert_eq!(result["is_error"], false, "{result}");
     until_reply(&mut ws).await;
     let (_, view) = user
         .call(Method::GET, &format!("/v1/sessions/{s}"), None)

@@ -68,6 +68,8 @@ pub struct Assistant {
     pub tools: Vec<super::tools::Tool>,
     /// How long a call that needs approval waits for a person.
     pub approval_timeout_ms: u64,
+    /// Users are shown the calls and results (agents always are).
+    pub show_tools: bool,
     /// Signs HTTP tools' calls (`TOOL_SIGNING_SECRET`, a `whsec_` secret).
     pub tool_secret: Option<Secret>,
 }
@@ -272,6 +274,7 @@ pub fn from_lookup(
         profile_budget: Budget::default(),
         tools: Vec::new(),
         approval_timeout_ms: num(&ints::TOOL_APPROVAL_TIMEOUT_MS) as u64,
+        show_tools: false,
         tool_secret,
         prices,
         daily_cost_budget,

@@ -225,6 +225,10 @@ pub struct Profile {
     /// The functions the model may call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolDef>,
+    /// Users are shown the calls and their results too (agents always
+    /// are).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub show_tools: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -392,6 +396,7 @@ impl Profile {
                 cost: self.daily_cost_budget_usd,
             },
             tools: self.tools.iter().map(ToolDef::tool).collect(),
+            show_tools: self.show_tools,
             ..base.clone()
         }
     }

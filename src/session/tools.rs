@@ -17,7 +17,8 @@
 //! everyone gets `approval`. No decision within the wait is `timed_out`.
 //! A `stop` (or a takeover) rejects every call still waiting. A socket
 //! that connects meanwhile is told what waits. Calls and results are kept
-//! in the session log (`log/tools.rs`) and shown to agents as they happen.
+//! in the session log (`log/tools.rs`) and shown to agents as they happen
+//! (and to users, when the profile says `show_tools`).
 
 use super::running::Running;
 use super::sockets::{attachment, send_to, Attachment};
@@ -340,8 +341,9 @@ impl Running<'_> {
         let frame = ServerFrame::ToolCalls {
             reply,
             calls: calls.iter().map(view).collect(),
-        };
-        core.broadcast_split(&frame.to_json(), None);
+        }
+        .to_json();
+        core.broadcast_split(&frame, self.a.show_tools.then_some(frame.as_str()));
     }
 
     /// Keeps what calls came to, and shows it to agents.
@@ -358,8 +360,9 @@ impl Running<'_> {
                 name: &r.name,
                 content: &r.content,
                 is_error: r.is_error,
-            };
-            core.broadcast_split(&frame.to_json(), None);
+            }
+            .to_json();
+            core.broadcast_split(&frame, self.a.show_tools.then_some(frame.as_str()));
         }
     }
 }

@@ -162,6 +162,7 @@ fn assistant(chain: Vec<Provider>) -> Assistant {
         profile_budget: Default::default(),
         tools: Vec::new(),
         approval_timeout_ms: 60_000,
+        show_tools: false,
         tool_secret: None,
     }
 }
