@@ -40,6 +40,7 @@ fn endpoint(h: &Harness, kind: Kind, model: &str) -> Endpoint {
 async fn call(h: &Harness, kind: Kind, model: &str, said: &str) -> Outcome {
     let prompt = Prompt {
         tools: Vec::new(),
+        no_calls: false,
         system: "Be brief.".into(),
         turns: vec![Turn {
             role: Role::User,

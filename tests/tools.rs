@@ -193,6 +193,15 @@ async fn parallel_calls_round_trip(provider: &str) {
         text(&sent[0]).contains("A-1") && text(&sent[1]).contains("HTTP 500"),
         "{sent:?}"
     );
+    // The next turn's prompt still has them, where they happened: after
+    // the question, before the answer they led to.
+    send_msg(&mut ws, "q2", "thanks, and?").await;
+    until_reply(&mut ws).await;
+    let reqs = h.standin_requests(Some(&m)).await;
+    assert_eq!(reqs.len(), 3);
+    let again = results_in(provider, &reqs[2]["body"]);
+    assert_eq!(again.len(), 3, "{}", reqs[2]["body"]);
+    assert!(text(&again[0]).contains("A-1"), "{again:?}");
     set_mode(&format!("{tag}-slow"), SECRET, "ok").await;
 }
 

@@ -68,6 +68,7 @@ pub fn fit(system: &str, history: &[Turn], budget: u64) -> Prompt {
         system: system.to_string(),
         turns: kept.to_vec(),
         tools: Vec::new(),
+        no_calls: false,
     }
 }
 

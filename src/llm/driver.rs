@@ -20,8 +20,8 @@
 //! that asks for function calls gets their results (`round.rs`: unknown
 //! functions refused, calls that need a person's approval waited for, the
 //! rest run), and the model is asked again with them, for at most
-//! `MAX_TOOL_ROUNDS` rounds; the last reply is offered no functions, so it
-//! answers in words.
+//! `MAX_TOOL_ROUNDS` rounds; the last reply may call none (`no_calls`), so
+//! it answers in words.
 //!
 //! **Deadlines.** The first token must come within `first_token_timeout_ms`
 //! of the attempt's start, counting the wait for response headers (which is
@@ -175,9 +175,8 @@ pub async fn turn<I: TurnIo>(
     prompt.tools = a.tools.iter().map(|t| t.spec.clone()).collect();
     let mut stored = false;
     for round in 0..=MAX_TOOL_ROUNDS {
-        if round == MAX_TOOL_ROUNDS {
-            prompt.tools.clear();
-        }
+        let last = round == MAX_TOOL_ROUNDS;
+        prompt.no_calls = last;
         let now = if round == 0 { started } else { io.now_ms() };
         let charge = match reservation(a, &prompt, user, now) {
             None => Charge::unreserved(user, &a.profile, now),
@@ -188,7 +187,10 @@ pub async fn turn<I: TurnIo>(
         };
         let (kept, called) = one_reply(io, a, &prompt, &charge, started).await?;
         stored |= kept;
-        let Some((text, calls)) = called else { break };
+        // Past the last round, calls asked for anyway are not made.
+        let Some((text, calls)) = called.filter(|_| !last) else {
+            break;
+        };
         let results = round::run(io, a, &calls).await;
         // A stop while calls were made (or waited for) ends the turn; what
         // they came to is kept.

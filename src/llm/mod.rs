@@ -96,6 +96,10 @@ pub struct Prompt {
     pub system: String,
     pub turns: Vec<Turn>,
     pub tools: Vec<tools::ToolSpec>,
+    /// The model must answer in words: the functions are still declared
+    /// (vendors want them declared while the history has calls), but it
+    /// may call none (a tool loop's last round).
+    pub no_calls: bool,
 }
 
 /// One decoded piece of a provider's stream.

@@ -98,6 +98,71 @@ pub struct ToolResult {
     pub is_error: bool,
 }
 
+/// One reply's calls and what they came to, kept for later prompts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// The id of the reply that asked (a stored message, when it also
+    /// said something).
+    pub reply: String,
+    /// When the calls were asked for (unix ms).
+    pub at: i64,
+    pub calls: Vec<ToolCall>,
+    pub results: Vec<ToolResult>,
+}
+
+/// A turn of the history as stored: when, and its message id.
+pub struct Placed {
+    pub at: i64,
+    pub id: String,
+    pub turn: super::Turn,
+}
+
+/// The history with earlier turns' calls and results put back where they
+/// happened: a reply that said something before asking carries its calls,
+/// and one that only asked comes before the first message after it. Each
+/// call's result follows its reply, as every vendor wants.
+pub fn with_exchanges(placed: Vec<Placed>, exchanges: Vec<Exchange>) -> Vec<super::Turn> {
+    use super::{Role, Turn};
+    let results = |out: &mut Vec<Turn>, rs: Vec<ToolResult>| {
+        out.extend(rs.into_iter().map(|r| Turn {
+            role: Role::Tool,
+            result: Some(r),
+            ..Default::default()
+        }))
+    };
+    let mut out = Vec::new();
+    let mut ex = exchanges.into_iter().peekable();
+    for p in placed {
+        while let Some(e) = ex.next_if(|e| e.reply != p.id && e.at < p.at) {
+            out.push(Turn {
+                role: Role::Assistant,
+                calls: e.calls,
+                ..Default::default()
+            });
+            results(&mut out, e.results);
+        }
+        match ex.next_if(|e| e.reply == p.id && p.turn.role == Role::Assistant) {
+            Some(e) => {
+                out.push(Turn {
+                    calls: e.calls,
+                    ..p.turn
+                });
+                results(&mut out, e.results);
+            }
+            None => out.push(p.turn),
+        }
+    }
+    for e in ex {
+        out.push(Turn {
+            role: Role::Assistant,
+            calls: e.calls,
+            ..Default::default()
+        });
+        results(&mut out, e.results);
+    }
+    out
+}
+
 /// Most calls one reply may ask for.
 pub const MAX_CALLS: usize = 16;
 
@@ -241,5 +306,88 @@ mod tests {
             c.feed(Some(i), None, Some("f".into()), "").unwrap();
         }
         assert!(c.feed(Some(99), None, Some("f".into()), "").is_err());
+    }
+}
+
+#[cfg(test)]
+mod placed_tests {
+    use super::*;
+    use crate::llm::{Role, Turn};
+    use serde_json::json;
+
+    fn said(at: i64, id: &str, role: Role, text: &str) -> Placed {
+        Placed {
+            at,
+            id: id.into(),
+            turn: Turn {
+                role,
+                text: text.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn exchange(reply: &str, at: i64, call: &str) -> Exchange {
+        Exchange {
+            reply: reply.into(),
+            at,
+            calls: vec![ToolCall {
+                id: call.into(),
+                name: "lookup".into(),
+                arguments: json!({}),
+            }],
+            results: vec![ToolResult {
+                call_id: call.into(),
+                name: "lookup".into(),
+                content: format!("result of {call}"),
+                is_error: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn calls_and_results_go_back_where_they_happened() {
+        let history = vec![
+            said(10, "u1", Role::User, "where is A-1?"),
+            // r1 only asked (no message); r2 answered with its result.
+            said(30, "r2", Role::Assistant, "It shipped."),
+            said(40, "u2", Role::User, "and B-2?"),
+            // r3 said something and asked in one reply.
+            said(50, "r3", Role::Assistant, "Let me look."),
+        ];
+        let turns = with_exchanges(
+            history,
+            vec![
+                exchange("r1", 20, "c1"),
+                exchange("r3", 49, "c3"),
+                exchange("r4", 60, "c4"),
+            ],
+        );
+        let shape: Vec<(Role, &str, usize, Option<&str>)> = turns
+            .iter()
+            .map(|t| {
+                (
+                    t.role,
+                    t.text.as_str(),
+                    t.calls.len(),
+                    t.result.as_ref().map(|r| r.call_id.as_str()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (Role::User, "where is A-1?", 0, None),
+                (Role::Assistant, "", 1, None),
+                (Role::Tool, "", 0, Some("c1")),
+                (Role::Assistant, "It shipped.", 0, None),
+                (Role::User, "and B-2?", 0, None),
+                (Role::Assistant, "Let me look.", 1, None),
+                (Role::Tool, "", 0, Some("c3")),
+                // Asked after the last message: at the end.
+                (Role::Assistant, "", 1, None),
+                (Role::Tool, "", 0, Some("c4")),
+            ]
+        );
     }
 }

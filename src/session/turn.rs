@@ -37,6 +37,7 @@ use crate::error::{AppError, SocketError};
 use crate::ids::MessageId;
 use crate::llm::config::Assistant;
 use crate::llm::driver::{self, TurnEnd};
+use crate::llm::tools::{with_exchanges, Placed};
 use crate::llm::{budget, Role, Turn};
 use crate::protocol::{Author, AuthorKind, ServerFrame, UserRef};
 use crate::store::now_ms;
@@ -305,39 +306,15 @@ impl Core {
         } else {
             Default::default()
         };
-        let turns: Vec<Turn> = history
-            .iter()
-            // A reply cut off by a crash is answered again, not continued.
-            // A reply answered again is left out: the new one replaces it.
-            .filter(|m| !m.deleted && !m.superseded && m.unreadable.is_none())
-            .filter(|m| !m.text.is_empty() || !m.attachments.is_empty())
-            .filter(|m| {
-                m.turn
-                    .as_ref()
-                    .is_none_or(|t| t.finish_reason != "interrupted")
-            })
-            .map(|m| Turn {
-                role: if m.author.kind == AuthorKind::Assistant {
-                    Role::Assistant
-                } else {
-                    Role::User
-                },
-                text: match (&m.poll, m.author.kind) {
-                    // The assistant sees a poll's options and tally too.
-                    (Some(p), _) => format!("{}: {}", m.author.name, p.describe(&m.text)),
-                    (None, AuthorKind::Assistant) => m.text.clone(),
-                    // Each file is named, so a model without vision (or an
-                    // image past the prompt's few) still knows it was sent.
-                    (None, _) => format!(
-                        "{}: {}",
-                        m.author.name,
-                        crate::attachment::describe(&m.text, &m.attachments)
-                    ),
-                },
-                images: images.remove(&m.seq).unwrap_or_default(),
-                ..Default::default()
-            })
-            .collect();
+        let placed = placed(&history, &mut images);
+        // Earlier turns' calls and results, where the assistant offers
+        // functions (vendors want them declared while calls are in the
+        // history).
+        let exchanges = match (a.tools.is_empty(), history.first()) {
+            (false, Some(first)) => self.log.exchanges(keys, first.created_at)?,
+            _ => Vec::new(),
+        };
+        let turns = with_exchanges(placed, exchanges);
         let prompt = budget::fit(&a.system_prompt, &turns, a.prompt_token_budget);
         let run = Running::new(self, a, user, self.d1_home()?, started);
         match driver::turn(&run, a, &prompt, &user.id, started).await? {
@@ -375,4 +352,49 @@ impl Core {
             }
         }
     }
+}
+
+/// The history as the prompt sees it: each message as a turn, with when
+/// it was said and its id (for `with_exchanges`).
+fn placed(
+    history: &[crate::protocol::MessageView],
+    images: &mut std::collections::HashMap<u64, Vec<crate::llm::Image>>,
+) -> Vec<Placed> {
+    history
+        .iter()
+        // A reply cut off by a crash is answered again, not continued.
+        // A reply answered again is left out: the new one replaces it.
+        .filter(|m| !m.deleted && !m.superseded && m.unreadable.is_none())
+        .filter(|m| !m.text.is_empty() || !m.attachments.is_empty())
+        .filter(|m| {
+            m.turn
+                .as_ref()
+                .is_none_or(|t| t.finish_reason != "interrupted")
+        })
+        .map(|m| Placed {
+            at: m.created_at,
+            id: m.id.clone(),
+            turn: Turn {
+                role: if m.author.kind == AuthorKind::Assistant {
+                    Role::Assistant
+                } else {
+                    Role::User
+                },
+                text: match (&m.poll, m.author.kind) {
+                    // The assistant sees a poll's options and tally too.
+                    (Some(p), _) => format!("{}: {}", m.author.name, p.describe(&m.text)),
+                    (None, AuthorKind::Assistant) => m.text.clone(),
+                    // Each file is named, so a model without vision (or an
+                    // image past the prompt's few) still knows it was sent.
+                    (None, _) => format!(
+                        "{}: {}",
+                        m.author.name,
+                        crate::attachment::describe(&m.text, &m.attachments)
+                    ),
+                },
+                images: images.remove(&m.seq).unwrap_or_default(),
+                ..Default::default()
+            },
+        })
+        .collect()
 }

@@ -170,6 +170,7 @@ fn assistant(chain: Vec<Provider>) -> Assistant {
 fn prompt() -> Prompt {
     Prompt {
         tools: Vec::new(),
+        no_calls: false,
         system: "Be brief.".into(),
         turns: vec![Turn {
             role: Role::User,

@@ -74,6 +74,18 @@ pub fn build(ep: &Endpoint, api_key: Option<&str>, prompt: &Prompt) -> Request {
         Kind::Gemini => gemini::request(ep, base, api_key, prompt),
         Kind::WorkersAi => workers_ai::request(ep, prompt),
     };
+    if prompt.no_calls && !prompt.tools.is_empty() {
+        // Declared, but not to be called: each vendor's way of saying so.
+        match ep.kind {
+            Kind::Openai => req.body["tool_choice"] = Value::from("none"),
+            Kind::Anthropic => req.body["tool_choice"] = serde_json::json!({"type": "none"}),
+            Kind::Gemini => {
+                req.body["toolConfig"] =
+                    serde_json::json!({"functionCallingConfig": {"mode": "NONE"}})
+            }
+            Kind::WorkersAi => {}
+        }
+    }
     if let Some(t) = ep.temperature {
         // Every format names it `temperature`; Gemini's sits with its
         // other generation settings.

@@ -168,6 +168,7 @@ fn malformed_json_is_an_error_not_a_panic() {
 fn prompt() -> Prompt {
     Prompt {
         tools: Vec::new(),
+        no_calls: false,
         system: "Be brief.".into(),
         turns: vec![
             Turn {
@@ -538,6 +539,7 @@ fn with_tools() -> Prompt {
             description: "Finds an order by its number.".into(),
             parameters: json!({"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}),
         }],
+        no_calls: false,
     }
 }
 
@@ -651,4 +653,29 @@ fn a_trimmed_history_never_starts_with_a_result() {
         crate::llm::budget::fit("s", &p.turns, 100_000).turns,
         p.turns
     );
+}
+
+#[test]
+fn a_last_round_declares_the_functions_but_allows_no_call() {
+    let mut p = with_tools();
+    p.no_calls = true;
+    let body = |kind| build(&ep(kind, "http://x"), Some("k"), &p).body;
+    let (o, a, g) = (
+        body(Kind::Openai),
+        body(Kind::Anthropic),
+        body(Kind::Gemini),
+    );
+    assert_eq!(o["tool_choice"], "none");
+    assert_eq!(a["tool_choice"], json!({"type": "none"}));
+    assert_eq!(
+        g["toolConfig"],
+        json!({"functionCallingConfig": {"mode": "NONE"}})
+    );
+    assert!(o["tools"].is_array() && a["tools"].is_array() && g["tools"].is_array());
+    // Without functions there is nothing to forbid.
+    p.tools.clear();
+    assert!(build(&ep(Kind::Openai, "http://x"), None, &p)
+        .body
+        .get("tool_choice")
+        .is_none());
 }

@@ -7,7 +7,7 @@
 use super::{int, s, Log};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
-use crate::llm::tools::{ToolCall, ToolResult};
+use crate::llm::tools::{Exchange, ToolCall, ToolResult};
 use serde::{Deserialize, Serialize};
 use worker::SqlStorageValue as V;
 
@@ -46,6 +46,67 @@ pub struct ToolRecord {
 }
 
 impl Log {
+    /// The exchanges since `since` (unix ms), oldest first: only those
+    /// whose every call has a readable result (a vendor refuses a call
+    /// without one).
+    pub fn exchanges(&self, keys: &Keyring, since: i64) -> Result<Vec<Exchange>, AppError> {
+        #[derive(Deserialize)]
+        struct Row {
+            reply: String,
+            call_id: String,
+            name: String,
+            arguments: String,
+            result: Option<String>,
+            is_error: Option<i64>,
+            at: i64,
+        }
+        let session = self.live()?.id;
+        let rows = self.all::<Row>(
+            "SELECT reply, call_id, name, arguments, result, is_error, at FROM tool_calls
+              WHERE at >= ? ORDER BY id LIMIT ?",
+            vec![int(since), int(SHOWN)],
+        )?;
+        let mut out: Vec<(Exchange, bool)> = Vec::new();
+        for r in rows {
+            let id = sealed_id(&r.reply, &r.call_id);
+            let open = |f: Field, v: &str| keys.open(&aad(f, &session, Some(&id)), v).ok();
+            let arguments =
+                open(Field::ToolCall, &r.arguments).and_then(|a| serde_json::from_str(&a).ok());
+            let result = r.result.as_deref().and_then(|v| open(Field::ToolResult, v));
+            if out.last().is_none_or(|(e, _)| e.reply != r.reply) {
+                let e = Exchange {
+                    reply: r.reply.clone(),
+                    at: r.at,
+                    calls: Vec::new(),
+                    results: Vec::new(),
+                };
+                out.push((e, true));
+            }
+            let (e, whole) = out.last_mut().expect("pushed above");
+            match (arguments, result) {
+                (Some(arguments), Some(content)) => {
+                    e.results.push(ToolResult {
+                        call_id: r.call_id.clone(),
+                        name: r.name.clone(),
+                        content,
+                        is_error: r.is_error.unwrap_or(1) != 0,
+                    });
+                    e.calls.push(ToolCall {
+                        id: r.call_id,
+                        name: r.name,
+                        arguments,
+                    });
+                }
+                _ => *whole = false,
+            }
+        }
+        Ok(out
+            .into_iter()
+            .filter(|(_, whole)| *whole)
+            .map(|(e, _)| e)
+            .collect())
+    }
+
     /// Keeps the calls reply `reply` asked for.
     pub fn add_tool_calls(
         &self,
