@@ -20,8 +20,11 @@ pub struct ProfileRow {
 }
 
 impl ProfileRow {
+    /// Read through a `Value`, as the API reads a request's body, so that
+    /// one deserializer of `Profile` is linked, not two.
     pub fn profile(&self) -> Result<Profile, AppError> {
-        serde_json::from_str(&self.spec).map_err(AppError::internal)
+        let v: serde_json::Value = serde_json::from_str(&self.spec).map_err(AppError::internal)?;
+        serde_json::from_value(v).map_err(AppError::internal)
     }
 }
 

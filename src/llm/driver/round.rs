@@ -56,14 +56,18 @@ pub(super) async fn run<I: TurnIo>(io: &I, a: &Assistant, calls: &[ToolCall]) ->
     if !asked.is_empty() {
         let put: Vec<ToolCall> = asked.iter().map(|&i| calls[i].clone()).collect();
         let decisions = io.approvals(&put, a.approval_timeout_ms).await;
+        let mut approved = Vec::new();
         for (k, &i) in asked.iter().enumerate() {
             match decisions.get(k).copied().unwrap_or(Decision::TimedOut) {
-                Decision::Approved => runnable.push(i),
+                Decision::Approved => approved.push(i),
                 Decision::Rejected => results[i] = Some(refused(&calls[i], REJECTED)),
                 Decision::TimedOut => results[i] = Some(refused(&calls[i], TIMED_OUT)),
             }
         }
-        runnable.sort_unstable();
+        // In the reply's order (no sort linked for it).
+        runnable = (0..calls.len())
+            .filter(|i| runnable.contains(i) || approved.contains(i))
+            .collect();
     }
     // A stop while calls waited: none is made.
     if io.stopped() {
