@@ -311,9 +311,16 @@ function startConsole() {
   let chat = null;
   let shown = null; // the session in the live view
   async function showUsage(id) {
-    const { usage, feedback } = await client.adminSession(id);
+    const { usage, feedback, tools } = await client.adminSession(id);
     // Another session opened while this answer was on its way.
     if (id !== shown) return;
+    // The assistant's calls so far (text only: they come from the model
+    // and the product's backend), then the live ones as they happen.
+    if (!$("tool-log").children.length) {
+      $("tool-log").replaceChildren(...(tools ?? []).map((t) => h("li", { "data-call": t.call_id },
+        `${t.name} ${JSON.stringify(t.arguments)}${t.decision ? ` (${t.decision.replace("_", " ")}${t.decided_by ? ` by ${t.decided_by}` : ""})` : ""}` +
+        (t.result == null ? "" : `: ${t.is_error ? "failed: " : ""}${t.result}`))));
+    }
     // Ratings as text (user ids and reasons come from users: no markup).
     const thumb = { up: "👍", down: "👎" };
     $("feedback").replaceChildren(...(feedback ?? []).map((f) =>

@@ -590,6 +590,9 @@ test("an agent approves the assistant's call in the console while the user sees 
   await user.page.locator("#awaiting[hidden]").waitFor({ state: "attached" });
   await user.page.getByText("This conversation was marked resolved. Write again to reopen it.").waitFor();
   assert.equal(await user.page.locator("#transcript").getByText("end_conversation").count(), 0, "users are not shown the call");
+  // Opened again, the console lists the call from the session's record.
+  await admin.page.getByRole("button", { name: "Open session Approvals" }).click();
+  await admin.page.locator("#tool-log li", { hasText: /^end_conversation \{\} \(approved by dev-admin-ola\): The conversation is ended/ }).waitFor();
   // The reply that only asked for the call left no empty bubble behind.
   assert.equal(await user.page.locator("#transcript li.kind-assistant").count(), 1);
   assert.equal(await user.page.locator("#transcript li.streaming").count(), 0);
