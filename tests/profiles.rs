@@ -117,9 +117,16 @@ async fn profiles_are_chosen_switched_and_recorded_on_every_reply() {
         ),
         ("empty", json!({"chain": []}), "invalid_profile"),
         (
-            "tools",
-            json!({"chain": [{"provider": "openai"}], "tools": []}),
+            "typo",
+            json!({"chain": [{"provider": "openai"}], "tool": []}),
             "invalid_json",
+        ),
+        (
+            // HTTP tools are signed: not without TOOL_SIGNING_SECRET.
+            "unsigned",
+            json!({"chain": [{"provider": "openai"}], "tools": [{"name": "t", "description": "d",
+                "parameters": {"type": "object"}, "url": "https://shop.example/t"}]}),
+            "invalid_profile",
         ),
         (
             "vendor",

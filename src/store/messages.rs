@@ -250,37 +250,36 @@ async fn reserve_profile(db: &D1Database, r: &Reservation, c: &Charge) -> Result
     Ok(!super::results::<serde_json::Value>(&granted)?.is_empty())
 }
 
-/// Gives back a reservation whose turn stored nothing.
+/// Gives back a reservation whose turn stored nothing: the user's day's,
+/// and the profile's when it held one.
 pub async fn release(db: &D1Database, c: &Charge) -> Result<(), AppError> {
     if c.profile_held {
-        stmt(
-            db,
-            "UPDATE profile_daily SET reserved = max(0, reserved - ?3), reserved_nanos = max(0, reserved_nanos - ?4)
-              WHERE profile = ?1 AND day = ?2",
-            &[
-                text(&c.profile),
-                text(&c.day),
-                num(c.reserved as i64),
-                num(c.reserved_nanos as i64),
-            ],
-        )?
+        give_back(db, ("profile_daily", "profile"), &c.profile, c).await?;
+    }
+    give_back(db, ("usage_daily", "user_id"), &c.user, c).await
+}
+
+/// Takes `c`'s reservation off the day of `key` in `table` (keyed by
+/// `column`; both constants above, never input).
+async fn give_back(
+    db: &D1Database,
+    (table, column): (&str, &str),
+    key: &str,
+    c: &Charge,
+) -> Result<(), AppError> {
+    let sql = format!(
+        "UPDATE {table} SET reserved = max(0, reserved - ?3), reserved_nanos = max(0, reserved_nanos - ?4)
+          WHERE {column} = ?1 AND day = ?2"
+    );
+    let args = [
+        text(key),
+        text(&c.day),
+        num(c.reserved as i64),
+        num(c.reserved_nanos as i64),
+    ];
+    stmt(db, &sql, &args)?
         .run()
         .await
         .map_err(AppError::internal)?;
-    }
-    stmt(
-        db,
-        "UPDATE usage_daily SET reserved = max(0, reserved - ?3), reserved_nanos = max(0, reserved_nanos - ?4)
-          WHERE user_id = ?1 AND day = ?2",
-        &[
-            text(&c.user),
-            text(&c.day),
-            num(c.reserved as i64),
-            num(c.reserved_nanos as i64),
-        ],
-    )?
-    .run()
-    .await
-    .map_err(AppError::internal)?;
     Ok(())
 }

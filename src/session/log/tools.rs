@@ -45,11 +45,24 @@ pub struct ToolRecord {
     pub done_at: Option<i64>,
 }
 
+/// A stored call, opened (a value that cannot be opened is None).
+struct Opened {
+    reply: String,
+    call_id: String,
+    name: String,
+    arguments: Option<serde_json::Value>,
+    result: Option<String>,
+    is_error: Option<bool>,
+    decision: Option<String>,
+    decided_by: Option<String>,
+    at: i64,
+    done_at: Option<i64>,
+}
+
 impl Log {
-    /// The exchanges since `since` (unix ms), oldest first: only those
-    /// whose every call has a readable result (a vendor refuses a call
-    /// without one).
-    pub fn exchanges(&self, keys: &Keyring, since: i64) -> Result<Vec<Exchange>, AppError> {
+    /// The calls `filter` (a `WHERE` clause with one `?`: `arg`) picks,
+    /// newest `SHOWN` first, opened.
+    fn opened(&self, keys: &Keyring, filter: &str, arg: i64) -> Result<Vec<Opened>, AppError> {
         #[derive(Deserialize)]
         struct Row {
             reply: String,
@@ -58,21 +71,48 @@ impl Log {
             arguments: String,
             result: Option<String>,
             is_error: Option<i64>,
+            decision: Option<String>,
+            decided_by: Option<String>,
             at: i64,
+            done_at: Option<i64>,
         }
         let session = self.live()?.id;
         let rows = self.all::<Row>(
-            "SELECT reply, call_id, name, arguments, result, is_error, at FROM tool_calls
-              WHERE at >= ? ORDER BY id LIMIT ?",
-            vec![int(since), int(SHOWN)],
+            &format!(
+                "SELECT reply, call_id, name, arguments, result, is_error, decision, decided_by, at, done_at
+                   FROM tool_calls WHERE {filter} ORDER BY id DESC LIMIT ?"
+            ),
+            vec![int(arg), int(SHOWN)],
         )?;
+        Ok(rows
+            .into_iter()
+            .rev()
+            .map(|r| {
+                let id = sealed_id(&r.reply, &r.call_id);
+                let open = |f: Field, v: &str| keys.open(&aad(f, &session, Some(&id)), v).ok();
+                Opened {
+                    arguments: open(Field::ToolCall, &r.arguments)
+                        .and_then(|a| serde_json::from_str(&a).ok()),
+                    result: r.result.as_deref().and_then(|v| open(Field::ToolResult, v)),
+                    reply: r.reply,
+                    call_id: r.call_id,
+                    name: r.name,
+                    is_error: r.is_error.map(|e| e != 0),
+                    decision: r.decision,
+                    decided_by: r.decided_by,
+                    at: r.at,
+                    done_at: r.done_at,
+                }
+            })
+            .collect())
+    }
+
+    /// The exchanges since `since` (unix ms), oldest first: only those
+    /// whose every call has a readable result (a vendor refuses a call
+    /// without one).
+    pub fn exchanges(&self, keys: &Keyring, since: i64) -> Result<Vec<Exchange>, AppError> {
         let mut out: Vec<(Exchange, bool)> = Vec::new();
-        for r in rows {
-            let id = sealed_id(&r.reply, &r.call_id);
-            let open = |f: Field, v: &str| keys.open(&aad(f, &session, Some(&id)), v).ok();
-            let arguments =
-                open(Field::ToolCall, &r.arguments).and_then(|a| serde_json::from_str(&a).ok());
-            let result = r.result.as_deref().and_then(|v| open(Field::ToolResult, v));
+        for r in self.opened(keys, "at >= ?", since)? {
             if out.last().is_none_or(|(e, _)| e.reply != r.reply) {
                 let e = Exchange {
                     reply: r.reply.clone(),
@@ -83,13 +123,13 @@ impl Log {
                 out.push((e, true));
             }
             let (e, whole) = out.last_mut().expect("pushed above");
-            match (arguments, result) {
+            match (r.arguments, r.result) {
                 (Some(arguments), Some(content)) => {
                     e.results.push(ToolResult {
                         call_id: r.call_id.clone(),
                         name: r.name.clone(),
                         content,
-                        is_error: r.is_error.unwrap_or(1) != 0,
+                        is_error: r.is_error.unwrap_or(true),
                     });
                     e.calls.push(ToolCall {
                         id: r.call_id,
@@ -167,43 +207,17 @@ impl Log {
 
     /// The newest `SHOWN` calls, oldest first, opened.
     pub fn tool_records(&self, keys: &Keyring) -> Result<Vec<ToolRecord>, AppError> {
-        #[derive(Deserialize)]
-        struct Row {
-            reply: String,
-            call_id: String,
-            name: String,
-            arguments: String,
-            result: Option<String>,
-            is_error: Option<i64>,
-            decision: Option<String>,
-            decided_by: Option<String>,
-            at: i64,
-            done_at: Option<i64>,
-        }
-        let session = self.live()?.id;
-        let mut rows = self.all::<Row>(
-            "SELECT reply, call_id, name, arguments, result, is_error, decision, decided_by, at, done_at
-               FROM tool_calls ORDER BY id DESC LIMIT ?",
-            vec![int(SHOWN)],
-        )?;
-        rows.reverse();
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let id = sealed_id(&r.reply, &r.call_id);
-                let open = |f: Field, v: &str| keys.open(&aad(f, &session, Some(&id)), v).ok();
-                ToolRecord {
-                    arguments: open(Field::ToolCall, &r.arguments)
-                        .and_then(|a| serde_json::from_str(&a).ok()),
-                    result: r.result.as_deref().and_then(|v| open(Field::ToolResult, v)),
-                    call_id: r.call_id,
-                    name: r.name,
-                    is_error: r.is_error.map(|e| e != 0),
-                    decision: r.decision,
-                    decided_by: r.decided_by,
-                    at: r.at,
-                    done_at: r.done_at,
-                }
+        Ok((self.opened(keys, "id > ?", 0)?.into_iter())
+            .map(|r| ToolRecord {
+                call_id: r.call_id,
+                name: r.name,
+                arguments: r.arguments,
+                result: r.result,
+                is_error: r.is_error,
+                decision: r.decision,
+                decided_by: r.decided_by,
+                at: r.at,
+                done_at: r.done_at,
             })
             .collect())
     }
