@@ -1,5 +1,6 @@
 //! LLM providers: request building, stream decoding, error mapping, retry
-//! timing, prompt budgeting and the policy of a reply (`driver`). Everything
+//! timing, prompt budgeting, prices, assistant profiles (`profile`),
+//! function calls (`tools`) and the policy of a turn (`driver`). Everything
 //! here is pure and natively tested; the session object supplies the I/O.
 //!
 //! Supported wire formats: OpenAI-compatible Chat Completions (OpenAI, vLLM,

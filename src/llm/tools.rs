@@ -6,6 +6,10 @@
 //! Gemini sends each call whole, with its arguments as an object and,
 //! before its newer API, no id. `Calls` takes the decoders' `ToolCall`
 //! chunks in order and gives every call whole, with an id.
+//!
+//! Also here: what a function is (`Tool`: its spec, whether it needs a
+//! person's approval, what a call does) and `with_exchanges`, which puts
+//! earlier turns' calls and results back into a history.
 
 use super::Malformed;
 use serde_json::Value;

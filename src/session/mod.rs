@@ -49,6 +49,10 @@
 //!   (`webhooks::gate`) is stored with the change it reports and then
 //!   handed to the `WEBHOOKS` queue, also after the ack; none is lost
 //!   while the queue is down.
+//! - *The assistant* (`turn.rs`): one turn at a time, under the session's
+//!   profile (`profiles.rs`), its policy the pure `crate::llm::driver`;
+//!   function calls and agents' approvals are `tools.rs`, kept in the log
+//!   (`log/tools.rs`), never on the path to an ack.
 //!
 //! **Sessions from before the log.** An object with no log of its session
 //! loads it from D1 once (`calls.rs`, `loaded`), before serving anything,

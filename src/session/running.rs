@@ -1,7 +1,8 @@
 //! A running turn's side of the driver (`crate::llm::driver::TurnIo`):
-//! the budget in the home shard, the reply announced (its message id, its
-//! progress row, the `turn` frame), and what it came to, stored through
-//! the session queue. The reply's own I/O is `attempt.rs`.
+//! the budget in the home shard, each reply announced (a message id of
+//! its own, its progress row, the `turn` frame), and what it came to,
+//! stored through the session queue. The reply's own I/O is `attempt.rs`;
+//! function calls and approvals are `tools.rs`.
 
 use super::queue::Job;
 use super::turn::TurnState;

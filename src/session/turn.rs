@@ -1,15 +1,17 @@
-//! One assistant turn: gate, prompt, call the provider chain, relay the
-//! stream, record the reply.
+//! One assistant turn: gate, choose the assistant (the session's profile,
+//! `profiles.rs`), prompt (the history, with earlier turns' function calls
+//! put back), call the provider chain, relay the stream, record the reply;
+//! and when a reply calls functions, make them (`tools.rs`) and ask again.
 //!
 //! **Policy.** One turn at a time per session. A user message that arrives
 //! during a turn does not start a second one; when the turn ends, one more
 //! turn runs whose prompt (read from the session log) includes everything that arrived
 //! meanwhile. No turn runs in `human` mode (an agent has taken over).
 //!
-//! **Robustness.** The turn's policy (its budget reservation, retries with
+//! **Robustness.** The turn's policy (its budget reservations, retries with
 //! backoff and jitter, fallback across the provider chain, deadlines,
-//! stops) is the pure `crate::llm::driver`; `running.rs` and `attempt.rs`
-//! carry out its I/O. After tokens have gone
+//! stops, the tool loop and its approvals) is the pure `crate::llm::driver`;
+//! `running.rs`, `attempt.rs` and `tools.rs` carry out its I/O. After tokens have gone
 //! out nothing is retried silently: clients get an `error` frame and the
 //! partial text is stored, marked incomplete. A `stop` frame aborts the
 //! upstream request and stores the partial text as stopped. Provider error
