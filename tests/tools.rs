@@ -1,5 +1,6 @@
 //! The assistant's function calls end to end, through the stand-in LLM in
-//! each vendor's wire format and a stand-in product backend that checks
+//! each vendor's wire format (Workers AI through the `AI` binding's
+//! stand-in) and a stand-in product backend that checks
 //! every call's signature with the `standardwebhooks` package: parallel
 //! calls, a failing function, one that does not answer in time, calls
 //! approved, rejected and left to time out by agents, the built-in
@@ -56,7 +57,7 @@ async fn shop(model: &str, provider: &str, tag: &str) -> (Harness, User, User, S
         {"builtin": "escalate_to_human"},
     ]);
     let admin = User::admin(&h, "ops");
-    let profile = json!({"chain": [{"provider": provider}], "tools": tools});
+    let profile = json!({"chain": [{"provider": provider}], "tools": tools, "temperature": 0.25});
     let (status, body) = admin
         .call(Method::PUT, "/v1/admin/profiles/shop", Some(profile))
         .await;
@@ -79,6 +80,7 @@ fn model_of(model: &str, provider: &str) -> String {
     match provider {
         "anthropic" => format!("{model}-a"),
         "gemini" => format!("{model}-g"),
+        "workers_ai" => format!("{model}-w"),
         _ => model.to_string(),
     }
 }
@@ -87,7 +89,7 @@ fn model_of(model: &str, provider: &str) -> String {
 /// read in the vendor's own format.
 fn results_in(provider: &str, body: &Value) -> Vec<Value> {
     match provider {
-        "openai" => body["messages"]
+        "openai" | "workers_ai" => body["messages"]
             .as_array()
             .unwrap()
             .iter()
@@ -187,6 +189,18 @@ async fn parallel_calls_round_trip(provider: &str) {
     // The model was asked again with every result, in its own format.
     let reqs = h.standin_requests(Some(&m)).await;
     assert_eq!(reqs.len(), 2, "{reqs:?}");
+    // Every vendor got the profile's functions and temperature (Workers
+    // AI's inputs once dropped every field but the messages).
+    let first = &reqs[0]["body"];
+    let (offered, temperature) = match provider {
+        "gemini" => (
+            &first["tools"][0]["functionDeclarations"],
+            &first["generationConfig"]["temperature"],
+        ),
+        _ => (&first["tools"], &first["temperature"]),
+    };
+    assert_eq!(offered.as_array().map(Vec::len), Some(5), "{first}");
+    assert_eq!(temperature.as_f64(), Some(0.25), "{first}");
     let sent = results_in(provider, &reqs[1]["body"]);
     assert_eq!(sent.len(), 3, "{}", reqs[1]["body"]);
     assert!(
@@ -218,6 +232,11 @@ async fn anthropic_parallel_calls_failing_and_slow_functions() {
 #[tokio::test]
 async fn gemini_parallel_calls_failing_and_slow_functions() {
     parallel_calls_round_trip("gemini").await;
+}
+
+#[tokio::test]
+async fn workers_ai_parallel_calls_failing_and_slow_functions() {
+    parallel_calls_round_trip("workers_ai").await;
 }
 
 #[tokio::test]

@@ -42,7 +42,8 @@
 //                                         ask for these function calls (in parallel), after
 //                                         `text` if the step has one, in the vendor's own
 //                                         stream format (arguments in two fragments where it
-//                                         streams them); not for Workers AI
+//                                         streams them; Workers AI in its binding's own
+//                                         `tool_calls` list, ended by an entry of nulls)
 //   {"cached_tokens": 40}                 report 40 of the prompt's tokens as read from
 //                                         the vendor's prompt cache, in its own fields
 import http from "node:http";
@@ -127,8 +128,20 @@ const vendors = {
   workers_ai: {
     start: () => [],
     piece: (_ctx, text) => [{ data: { response: text, p: "abcdefghijklmnop" } }],
-    // Its streaming output has no function calls; Confab offers it no tools.
-    calls: () => [],
+    // The binding's own shape: a `tool_calls` list beside `response`, the
+    // entries like OpenAI's deltas, then an entry of nulls.
+    calls: (_ctx, calls) => [
+      ...calls.flatMap((c, index) => {
+        const [a, b] = halves(JSON.stringify(c.arguments ?? {}));
+        const call = (fields) => ({ data: { response: "", tool_calls: [{ index, ...fields }] } });
+        return [
+          call({ id: c.id ?? `chatcmpl-tool-${index}`, type: "function", function: { name: c.name, arguments: "" } }),
+          call({ function: { arguments: a } }),
+          call({ function: { arguments: b } }),
+        ];
+      }),
+      { data: { response: "", tool_calls: [{ id: null, type: null, function: { name: null, arguments: null } }] } },
+    ],
     end: (ctx) => [{ data: { response: "", usage: ctx.usage() } }, { raw: "[DONE]" }],
     error: (status) => ({ errors: [{ message: `stand-in error ${status}`, code: 3040 }] }),
   },

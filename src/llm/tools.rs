@@ -4,7 +4,8 @@
 //! first, then its arguments as fragments of one JSON text. Anthropic does
 //! the same per content block (`tool_use`, then `input_json_delta`s).
 //! Gemini sends each call whole, with its arguments as an object and,
-//! before its newer API, no id. `Calls` takes the decoders' `ToolCall`
+//! before its newer API, no id. Workers AI streams OpenAI-like fragments
+//! in a list of its own, or whole calls. `Calls` takes the decoders' `ToolCall`
 //! chunks in order and gives every call whole, with an id.
 //!
 //! Also here: what a function is (`Tool`: its spec, whether it needs a
@@ -17,7 +18,8 @@ use serde_json::Value;
 /// A function call the model asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolCall {
-    /// The vendor's id, or `call_<n>` when it gave none (Gemini).
+    /// The vendor's id, or `call_<n>` when it gave none (Gemini, Workers
+    /// AI's whole calls).
     pub id: String,
     pub name: String,
     /// A JSON object.

@@ -113,35 +113,36 @@ impl ReplyIo for Running<'_> {
 }
 
 impl Running<'_> {
-    /// Starts a Workers AI run through the `AI` binding. The binding takes a
-    /// plain object (a `serde_json::Value` would cross as a JS `Map`), and
-    /// reports failure by rejecting, which counts as retryable.
+    /// Starts a Workers AI run through the `AI` binding. The binding takes
+    /// the inputs as a plain object (serialized JSON-compatibly: a
+    /// `serde_json::Value`'s maps would otherwise cross as JS `Map`s, which
+    /// it reads as empty), and reports failure by rejecting, which counts as
+    /// retryable. Called through worker-sys because `Ai::run_bytes` makes
+    /// `Map`s of maps.
     async fn run_workers_ai(
         &self,
         p: &Provider,
         body: &Value,
         wait_ms: u64,
     ) -> Result<ByteStream, Refused> {
-        #[derive(serde::Serialize, serde::Deserialize)]
-        struct Message {
-            role: String,
-            content: String,
-        }
-        #[derive(serde::Serialize, serde::Deserialize)]
-        struct Inputs {
-            stream: bool,
-            max_tokens: u32,
-            messages: Vec<Message>,
-        }
-        let inputs =
-            serde_json::from_value::<Inputs>(body.clone()).map_err(|_| Refused::Misconfigured)?;
+        use serde::Serialize;
+        use worker::wasm_bindgen::JsCast;
+        let inputs = body
+            .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|_| Refused::Misconfigured)?;
         let ai = (self.core.env)
             .ai(crate::bindings::AI)
             .map_err(|_| Refused::Misconfigured)?;
-        match timeout(wait_ms, ai.run_bytes(&p.endpoint.model, inputs)).await {
+        let ai: &worker::worker_sys::Ai = ai.as_ref().unchecked_ref();
+        let run = worker::wasm_bindgen_futures::JsFuture::from(ai.run(&p.endpoint.model, inputs));
+        match timeout(wait_ms, run).await {
             None => Err(Refused::TimedOut),
             Some(Err(_)) => Err(Refused::Unavailable),
-            Some(Ok(stream)) => Ok(stream),
+            Some(Ok(out)) => match out.dyn_into::<worker::web_sys::ReadableStream>() {
+                Ok(stream) => Ok(ByteStream::from(stream)),
+                // Not a stream: the model does not stream.
+                Err(_) => Err(Refused::Misconfigured),
+            },
         }
     }
 }

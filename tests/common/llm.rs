@@ -22,6 +22,7 @@ pub fn runtime_vars(model: &str, extra: &[(&str, &str)]) -> Vec<(String, String)
         ("ANTHROPIC_MODEL".to_string(), format!("{model}-a")),
         ("GEMINI_BASE_URL".to_string(), "{llm_url}".to_string()),
         ("GEMINI_MODEL".to_string(), format!("{model}-g")),
+        ("WORKERS_AI_MODEL".to_string(), format!("{model}-w")),
         ("LLM_BACKOFF_BASE_MS".to_string(), "10".to_string()),
         ("LLM_BACKOFF_CAP_MS".to_string(), "50".to_string()),
     ];

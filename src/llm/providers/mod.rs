@@ -77,13 +77,12 @@ pub fn build(ep: &Endpoint, api_key: Option<&str>, prompt: &Prompt) -> Request {
     if prompt.no_calls && !prompt.tools.is_empty() {
         // Declared, but not to be called: each vendor's way of saying so.
         match ep.kind {
-            Kind::Openai => req.body["tool_choice"] = Value::from("none"),
+            Kind::Openai | Kind::WorkersAi => req.body["tool_choice"] = Value::from("none"),
             Kind::Anthropic => req.body["tool_choice"] = serde_json::json!({"type": "none"}),
             Kind::Gemini => {
                 req.body["toolConfig"] =
                     serde_json::json!({"functionCallingConfig": {"mode": "NONE"}})
             }
-            Kind::WorkersAi => {}
         }
     }
     if let Some(t) = ep.temperature {
@@ -152,12 +151,6 @@ fn merged(prompt: &Prompt) -> Vec<Merged<'_>> {
         m.results.extend(&t.result);
     }
     out
-}
-
-/// A function call's arguments rendered as text, for Workers AI (which
-/// Confab offers no tools) and for the log of a call in prose.
-fn described(c: &ToolCall) -> String {
-    format!("[called {} with {}]", c.name, c.arguments)
 }
 
 fn parse(data: &str) -> Result<Value, Malformed> {

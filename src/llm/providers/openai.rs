@@ -7,23 +7,30 @@ use crate::llm::sse::Event;
 use crate::llm::{Chunk, Malformed, Prompt, Role};
 use serde_json::{json, Value};
 
-/// The system prompt and turns as chat messages (shared with Workers AI,
-/// which gets no images and no function calling: `full` false, where a
-/// call and its result are told in words). A turn with images has content
-/// parts: its text, then each image as a `data:` URL.
-pub(super) fn messages(prompt: &Prompt, full: bool) -> Vec<Value> {
+/// Who the chat messages are for: Workers AI takes the same shape, but
+/// no images (its vision models want an input of their own), and names
+/// the function a result answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shape {
+    Openai,
+    WorkersAi,
+}
+
+/// The system prompt and turns as chat messages. A turn with images has
+/// content parts: its text, then each image as a `data:` URL.
+pub(super) fn messages(prompt: &Prompt, shape: Shape) -> Vec<Value> {
     let mut messages = vec![json!({"role": "system", "content": prompt.system})];
     messages.extend(prompt.turns.iter().map(|t| match (t.role, &t.result) {
-        (Role::Tool, Some(r)) if full => {
-            json!({"role": "tool", "tool_call_id": r.call_id, "content": r.content})
+        (Role::Tool, Some(r)) => {
+            let mut m = json!({"role": "tool", "tool_call_id": r.call_id, "content": r.content});
+            if shape == Shape::WorkersAi {
+                m["name"] = Value::from(r.name.as_str());
+            }
+            m
         }
-        (Role::Tool, r) => {
-            let said = r.as_ref().map_or(String::new(), |r| {
-                format!("[{} returned {}]", r.name, r.content)
-            });
-            json!({"role": "user", "content": said})
-        }
-        (Role::Assistant, _) if !t.calls.is_empty() && full => {
+        // A result is never without its call's; nothing to say.
+        (Role::Tool, None) => json!({"role": "user", "content": ""}),
+        (Role::Assistant, _) if !t.calls.is_empty() => {
             let calls: Vec<Value> = t
                 .calls
                 .iter()
@@ -39,17 +46,13 @@ pub(super) fn messages(prompt: &Prompt, full: bool) -> Vec<Value> {
             };
             json!({"role": "assistant", "content": content, "tool_calls": calls})
         }
-        (Role::Assistant, _) if !t.calls.is_empty() => {
-            let said: Vec<String> = t.calls.iter().map(super::described).collect();
-            json!({"role": "assistant", "content": format!("{}{}", t.text, said.join(" "))})
-        }
         (role, _) => {
             let role = if role == Role::User {
                 "user"
             } else {
                 "assistant"
             };
-            if !full || t.images.is_empty() {
+            if shape == Shape::WorkersAi || t.images.is_empty() {
                 return json!({"role": role, "content": t.text});
             }
             let mut parts = vec![json!({"type": "text", "text": t.text})];
@@ -76,21 +79,27 @@ pub fn request(ep: &Endpoint, base: &str, api_key: Option<&str>, prompt: &Prompt
             "stream": true,
             "stream_options": {"include_usage": true},
             "max_tokens": ep.max_output_tokens,
-            "messages": messages(prompt, true),
+            "messages": messages(prompt, Shape::Openai),
         }),
     };
     if !prompt.tools.is_empty() {
-        let tools: Vec<Value> = prompt
-            .tools
-            .iter()
-            .map(|t| {
-                json!({"type": "function", "function":
-                {"name": t.name, "description": t.description, "parameters": t.parameters}})
-            })
-            .collect();
-        req.body["tools"] = Value::from(tools);
+        req.body["tools"] = tools(prompt);
     }
     req
+}
+
+/// The functions offered, as Chat Completions (and Workers AI) declare
+/// them.
+pub(super) fn tools(prompt: &Prompt) -> Value {
+    let tools: Vec<Value> = prompt
+        .tools
+        .iter()
+        .map(|t| {
+            json!({"type": "function", "function":
+            {"name": t.name, "description": t.description, "parameters": t.parameters}})
+        })
+        .collect();
+    Value::from(tools)
 }
 
 pub fn decode(ev: &Event) -> Result<Vec<Chunk>, Malformed> {

@@ -493,6 +493,33 @@ fn parallel_tool_calls_decode_alike_in_every_format() {
     );
     let s = summarize(Kind::Gemini, gemini.as_bytes());
     assert_eq!(s.calls, want(["call_0", "call_1"]));
+
+    // Workers AI's own shape: deltas like OpenAI's beside `response`, ended
+    // by an entry of nulls.
+    let workers_ai = concat!(
+        "data: {\"response\":\"\",\"tool_calls\":[{\"id\":\"chatcmpl-tool-1\",\"type\":\"function\",\"index\":0,\"function\":{\"name\":\"lookup_order\",\"arguments\":\"\"}}]}\n\n",
+        "data: {\"response\":\"\",\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"order\\\": \\\"A-1\\\"}\"}}]}\n\n",
+        "data: {\"response\":\"\",\"tool_calls\":[{\"id\":\"chatcmpl-tool-2\",\"type\":\"function\",\"index\":1,\"function\":{\"name\":\"open_ticket\",\"arguments\":\"{\\\"subject\\\"\"}}]}\n\n",
+        "data: {\"response\":\"\",\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\": \\\"late\\\", \\\"urgent\\\": true}\"}}]}\n\n",
+        "data: {\"response\":\"\",\"tool_calls\":[{\"id\":null,\"type\":null,\"function\":{\"name\":null,\"arguments\":null}}]}\n\n",
+        "data: {\"response\":\"\",\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":12}}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let s = summarize(Kind::WorkersAi, workers_ai.as_bytes());
+    assert_eq!(s.calls, want(["chatcmpl-tool-1", "chatcmpl-tool-2"]));
+    assert_eq!((s.input, s.output), (Some(30), Some(12)));
+    // Whole calls, arguments as objects, in one event.
+    let whole = concat!(
+        "data: {\"response\":\"\",\"tool_calls\":[{\"name\":\"lookup_order\",\"arguments\":{\"order\":\"A-1\"}},",
+        "{\"name\":\"open_ticket\",\"arguments\":{\"subject\":\"late\",\"urgent\":true}}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let s = summarize(Kind::WorkersAi, whole.as_bytes());
+    assert_eq!(s.calls, want(["call_0", "call_1"]));
+    // Models the binding serves in the Chat Completions format stream
+    // OpenAI's chunks.
+    let s = summarize(Kind::WorkersAi, openai.as_bytes());
+    assert_eq!(s.calls, want(["call_1", "call_2"]));
 }
 
 /// A conversation in which the model called two functions in parallel and
@@ -571,18 +598,19 @@ fn openai_offers_tools_and_replays_calls_and_results() {
             {"role": "tool", "tool_call_id": "c2", "content": "the ticket system timed out"},
         ])
     );
-    // Workers AI is offered no tools: the same history in words.
+    // Workers AI takes the same shape, each result naming its function.
     let wai = Endpoint {
         kind: Kind::WorkersAi,
         ..ep
     };
-    let body = build(&wai, None, &with_tools()).body;
-    assert!(body.get("tools").is_none());
-    assert_eq!(body["messages"][2]["content"], "Checking.[called lookup_order with {\"order\":\"A-1\"}] [called open_ticket with {\"subject\":\"A-1\"}]");
+    let wai = build(&wai, None, &with_tools()).body;
+    assert_eq!(wai["tools"], body["tools"]);
+    assert_eq!(wai["messages"][2], body["messages"][2]);
     assert_eq!(
-        body["messages"][3],
-        json!({"role": "user", "content": "[lookup_order returned {\"status\":\"shipped\"}]"})
+        wai["messages"][3],
+        json!({"role": "tool", "tool_call_id": "c1", "name": "lookup_order", "content": "{\"status\":\"shipped\"}"})
     );
+    assert_eq!(wai["messages"][4]["name"], "open_ticket");
 }
 
 #[test]
@@ -660,18 +688,20 @@ fn a_last_round_declares_the_functions_but_allows_no_call() {
     let mut p = with_tools();
     p.no_calls = true;
     let body = |kind| build(&ep(kind, "http://x"), Some("k"), &p).body;
-    let (o, a, g) = (
+    let (o, a, g, w) = (
         body(Kind::Openai),
         body(Kind::Anthropic),
         body(Kind::Gemini),
+        body(Kind::WorkersAi),
     );
     assert_eq!(o["tool_choice"], "none");
+    assert_eq!(w["tool_choice"], "none");
     assert_eq!(a["tool_choice"], json!({"type": "none"}));
     assert_eq!(
         g["toolConfig"],
         json!({"functionCallingConfig": {"mode": "NONE"}})
     );
-    assert!(o["tools"].is_array() && a["tools"].is_array() && g["tools"].is_array());
+    assert!([&o, &a, &g, &w].iter().all(|b| b["tools"].is_array()));
     // Without functions there is nothing to forbid.
     p.tools.clear();
     assert!(build(&ep(Kind::Openai, "http://x"), None, &p)
