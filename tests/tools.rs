@@ -352,6 +352,51 @@ async fn calls_needing_approval_are_approved_rejected_or_time_out() {
     assert_eq!(tools[0]["arguments"], json!({"order": "A-1"}));
     assert_eq!(tools[0]["is_error"], false);
     assert!(tools[0]["result"].as_str().unwrap().contains("A-1"));
+
+    // D1 holds them too, as they stand, arguments and results sealed.
+    h.replicated(&s).await;
+    let rows = h
+        .session_sql(
+            &s,
+            "SELECT call_id, name, arguments, result, is_error, decision, decided_by, done_at
+               FROM tool_calls WHERE session_id = ?1 ORDER BY at",
+            json!([s]),
+        )
+        .await;
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["call_id"].as_str().unwrap(),
+                r["name"].as_str().unwrap(),
+                r["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("r1", "refund", "approved"),
+            ("r2", "refund", "rejected"),
+            ("r3", "refund", "timed_out")
+        ]
+    );
+    assert_eq!(rows[0]["decided_by"], admin.id.as_str());
+    assert_eq!(rows[0]["is_error"], 0);
+    assert!(rows.iter().all(|r| r["done_at"].is_i64()), "{rows:?}");
+    let (args, result) = (
+        rows[0]["arguments"].as_str().unwrap(),
+        rows[0]["result"].as_str().unwrap(),
+    );
+    assert!(!args.contains("A-1") && !result.contains("A-1"), "{rows:?}");
+    // Erasing the session erases them in D1.
+    let count = "SELECT count(*) AS n FROM tool_calls WHERE session_id = ?1";
+    assert_eq!(h.sql_sum(count, json!([s])).await, 3);
+    let (status, _) = user
+        .call(Method::DELETE, &format!("/v1/sessions/{s}"), None)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(h.sql_sum(count, json!([s])).await, 0);
 }
 
 #[tokio::test]

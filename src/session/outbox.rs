@@ -60,6 +60,8 @@ pub enum Topic {
     Poll,
     /// Users' ratings of one assistant reply.
     Ratings,
+    /// One function call of the assistant's (by its row in `tool_calls`).
+    ToolCall,
     /// One user's read position.
     Read,
     /// One user's membership (added or removed).
@@ -77,6 +79,7 @@ impl Topic {
             Topic::Reactions => "reactions",
             Topic::Poll => "poll",
             Topic::Ratings => "ratings",
+            Topic::ToolCall => "tool_call",
             Topic::Read => "read",
             Topic::Member => "member",
             Topic::Session => "session",
@@ -90,6 +93,7 @@ impl Topic {
             Topic::Reactions,
             Topic::Poll,
             Topic::Ratings,
+            Topic::ToolCall,
             Topic::Read,
             Topic::Member,
             Topic::Session,
@@ -104,7 +108,12 @@ impl Topic {
     fn rank(self) -> u8 {
         match self {
             Topic::Message => 0,
-            Topic::Reactions | Topic::Poll | Topic::Ratings | Topic::Read | Topic::Member => 1,
+            Topic::Reactions
+            | Topic::Poll
+            | Topic::Ratings
+            | Topic::ToolCall
+            | Topic::Read
+            | Topic::Member => 1,
             Topic::Counters => 2,
             Topic::Session => 3,
         }

@@ -191,8 +191,12 @@ impl Running<'_> {
             };
             let name = decision_name(d);
             let who = by.as_ref().map(|u| u.id.as_str());
-            if let Err(e) = core.log.tool_decided(&c.id, name, who) {
-                core.log_error("tool_decision_not_kept", &e);
+            match core
+                .log
+                .tool_decided(&c.id, name, who, now_ms(), &core.outbox)
+            {
+                Ok(()) => core.replicate_soon(),
+                Err(e) => core.log_error("tool_decision_not_kept", &e),
             }
             let frame = ServerFrame::Approval {
                 call_id: &c.id,
@@ -334,8 +338,12 @@ impl Running<'_> {
     pub(super) fn keep_calls(&self, reply: &str, calls: &[ToolCall]) {
         let core = self.core;
         if let Ok(keys) = core.keyring() {
-            if let Err(e) = core.log.add_tool_calls(keys, reply, calls, now_ms()) {
-                core.log_error("tool_calls_not_kept", &e);
+            match core
+                .log
+                .add_tool_calls(keys, reply, calls, now_ms(), &core.outbox)
+            {
+                Ok(()) => core.replicate_soon(),
+                Err(e) => core.log_error("tool_calls_not_kept", &e),
             }
         }
         let frame = ServerFrame::ToolCalls {
@@ -350,8 +358,12 @@ impl Running<'_> {
     pub(super) fn keep_results(&self, reply: &str, results: &[ToolResult]) {
         let core = self.core;
         if let Ok(keys) = core.keyring() {
-            if let Err(e) = core.log.tool_results(keys, reply, results, now_ms()) {
-                core.log_error("tool_results_not_kept", &e);
+            match core
+                .log
+                .tool_results(keys, reply, results, now_ms(), &core.outbox)
+            {
+                Ok(()) => core.replicate_soon(),
+                Err(e) => core.log_error("tool_results_not_kept", &e),
             }
         }
         for r in results {

@@ -44,6 +44,7 @@ pub fn statements(
         Topic::Reactions => reactions(db, log, session, seq()?),
         Topic::Poll => poll(db, log, session, seq()?),
         Topic::Ratings => ratings(db, log, session, seq()?),
+        Topic::ToolCall => tool_call(db, log, session, seq()?),
         Topic::Read => Ok(vec![match log.read_position(key)? {
             Some((seq, at)) => stmt(
                 db,
@@ -441,6 +442,35 @@ fn ratings(
            FROM json_each(?3)",
         list,
     )
+}
+
+/// One of the assistant's function calls (arguments and result sealed, as
+/// stored), upserted whole.
+fn tool_call(
+    db: &D1Database,
+    log: &Log,
+    session: &str,
+    id: i64,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let Some(row) = log.tool_row(id)? else {
+        return Ok(Vec::new());
+    };
+    let col = |i: usize| format!("json_extract(?2, '$[{i}]')");
+    let values: Vec<String> = (0..10).map(col).collect();
+    Ok(vec![stmt(
+        db,
+        &format!(
+            "INSERT INTO tool_calls (session_id, reply, call_id, name, arguments, result, is_error, decision,
+                                     decided_by, at, done_at)
+             SELECT ?1, {} WHERE {LIVE}
+             ON CONFLICT (session_id, reply, call_id) DO UPDATE SET name = excluded.name,
+               arguments = excluded.arguments, result = excluded.result, is_error = excluded.is_error,
+               decision = excluded.decision, decided_by = excluded.decided_by, at = excluded.at,
+               done_at = excluded.done_at",
+            values.join(", ")
+        ),
+        &[text(session), text(&row.to_string())],
+    )?])
 }
 
 /// A message's poll (sealed, as stored) and its votes, replaced whole; a

@@ -332,6 +332,7 @@ pub async fn delete(db: &D1Database, home: &D1Database, id: &str) -> Result<(), 
         "DELETE FROM replication WHERE session_id = ?1",
         "DELETE FROM read_positions WHERE session_id = ?1",
         "DELETE FROM session_members WHERE session_id = ?1",
+        "DELETE FROM tool_calls WHERE session_id = ?1",
         "DELETE FROM sessions WHERE id = ?1",
     ];
     let stmts = tables

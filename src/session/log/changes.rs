@@ -238,7 +238,8 @@ impl Log {
     }
 
     /// Re-seals up to `limit` bodies (messages, edit history, poll options,
-    /// attachment names, then ratings' reasons) that are not under the active key, and
+    /// attachment names, ratings' reasons, then function calls' arguments
+    /// and results) that are not under the active key, and
     /// queues those D1 holds for replication. (Attachments' bytes in R2
     /// stay sealed as they were: any key of the keyring opens them.)
     pub fn rotate(
@@ -304,17 +305,18 @@ impl Log {
                 "UPDATE ratings SET reason = ? WHERE rowid = ?",
             ),
             (
-                // Function calls' arguments and results (`tools.rs`).
+                // Function calls' arguments and results (`tools.rs`); a
+                // call's topic key is its row id.
                 Field::ToolCall,
-                None,
-                "SELECT id AS key, 0 AS seq, reply || '/' || call_id AS id, arguments AS body FROM tool_calls
+                Some(Topic::ToolCall),
+                "SELECT id AS key, id AS seq, reply || '/' || call_id AS id, arguments AS body FROM tool_calls
                   WHERE substr(arguments, 1, ?1) != ?2 AND id > ?3 ORDER BY id LIMIT ?4",
                 "UPDATE tool_calls SET arguments = ? WHERE id = ?",
             ),
             (
                 Field::ToolResult,
-                None,
-                "SELECT id AS key, 0 AS seq, reply || '/' || call_id AS id, result AS body FROM tool_calls
+                Some(Topic::ToolCall),
+                "SELECT id AS key, id AS seq, reply || '/' || call_id AS id, result AS body FROM tool_calls
                   WHERE result IS NOT NULL AND substr(result, 1, ?1) != ?2 AND id > ?3 ORDER BY id LIMIT ?4",
                 "UPDATE tool_calls SET result = ? WHERE id = ?",
             ),

@@ -1,13 +1,15 @@
 //! The assistant's function calls as the session keeps them: each call
 //! (its arguments), what became of it (a person's decision, if it needed
 //! one) and its result, arguments and result sealed. Agents see them live
-//! (`session/tools.rs`) and in the admin session view; users never do.
-//! They stay in the session's own storage (not replicated to D1).
+//! (`session/tools.rs`) and in the admin session view; users only when
+//! the profile shows them. Each change to a call queues its row for D1
+//! (`Topic::ToolCall`, keyed by row id), which holds them sealed as here.
 
 use super::{int, s, Log};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
 use crate::llm::tools::{Exchange, ToolCall, ToolResult};
+use crate::session::outbox::{Outbox, Topic};
 use serde::{Deserialize, Serialize};
 use worker::SqlStorageValue as V;
 
@@ -147,6 +149,19 @@ impl Log {
             .collect())
     }
 
+    /// Runs `q` (a write ending in `RETURNING id`) and queues each row it
+    /// changed for D1.
+    fn changed(&self, q: &str, args: Vec<V>, at: i64, out: &Outbox) -> Result<(), AppError> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: i64,
+        }
+        for r in self.all::<Id>(q, args)? {
+            out.touch(&self.sql, Topic::ToolCall, &r.id.to_string(), at)?;
+        }
+        Ok(())
+    }
+
     /// Keeps the calls reply `reply` asked for.
     pub fn add_tool_calls(
         &self,
@@ -154,6 +169,7 @@ impl Log {
         reply: &str,
         calls: &[ToolCall],
         at: i64,
+        out: &Outbox,
     ) -> Result<(), AppError> {
         let session = self.live()?.id;
         for c in calls {
@@ -162,9 +178,12 @@ impl Log {
                 &aad(Field::ToolCall, &session, Some(&id)),
                 &c.arguments.to_string(),
             );
-            self.exec(
-                "INSERT INTO tool_calls (reply, call_id, name, arguments, at) VALUES (?, ?, ?, ?, ?)",
+            self.changed(
+                "INSERT INTO tool_calls (reply, call_id, name, arguments, at) VALUES (?, ?, ?, ?, ?)
+                 RETURNING id",
                 vec![s(reply), s(&c.id), s(&c.name), V::String(args), int(at)],
+                at,
+                out,
             )?;
         }
         Ok(())
@@ -176,13 +195,16 @@ impl Log {
         call_id: &str,
         decision: &str,
         by: Option<&str>,
+        at: i64,
+        out: &Outbox,
     ) -> Result<(), AppError> {
-        self.exec(
+        self.changed(
             "UPDATE tool_calls SET decision = ?, decided_by = ?
-              WHERE id = (SELECT max(id) FROM tool_calls WHERE call_id = ?)",
+              WHERE id = (SELECT max(id) FROM tool_calls WHERE call_id = ?) RETURNING id",
             vec![s(decision), by.map_or(V::Null, s), s(call_id)],
-        )?;
-        Ok(())
+            at,
+            out,
+        )
     }
 
     /// What the newest calls of `reply` came to.
@@ -192,17 +214,41 @@ impl Log {
         reply: &str,
         results: &[ToolResult],
         at: i64,
+        out: &Outbox,
     ) -> Result<(), AppError> {
         let session = self.live()?.id;
         for r in results {
             let id = sealed_id(reply, &r.call_id);
             let sealed = keys.seal(&aad(Field::ToolResult, &session, Some(&id)), &r.content);
-            self.exec(
-                "UPDATE tool_calls SET result = ?, is_error = ?, done_at = ? WHERE reply = ? AND call_id = ?",
+            self.changed(
+                "UPDATE tool_calls SET result = ?, is_error = ?, done_at = ? WHERE reply = ? AND call_id = ?
+                 RETURNING id",
                 vec![V::String(sealed), int(r.is_error as i64), int(at), s(reply), s(&r.call_id)],
+                at,
+                out,
             )?;
         }
         Ok(())
+    }
+
+    /// Row `id` as D1 keeps it (values sealed as stored): `[reply,
+    /// call_id, name, arguments, result, is_error, decision, decided_by,
+    /// at, done_at]`; None once it is gone.
+    pub fn tool_row(&self, id: i64) -> Result<Option<serde_json::Value>, AppError> {
+        #[derive(Deserialize)]
+        struct Row {
+            row: String,
+        }
+        let rows = self.all::<Row>(
+            "SELECT json_array(reply, call_id, name, arguments, result, is_error, decision, decided_by,
+                    at, done_at) AS row
+               FROM tool_calls WHERE id = ?",
+            vec![int(id)],
+        )?;
+        rows.into_iter()
+            .next()
+            .map(|r| serde_json::from_str(&r.row).map_err(AppError::internal))
+            .transpose()
     }
 
     /// The newest `SHOWN` calls, oldest first, opened.
