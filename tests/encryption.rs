@@ -567,6 +567,99 @@ async fn rotation_moves_every_row_to_the_new_key_and_resumes_after_interruption(
     assert_eq!(r["removals"][0]["original"], "message 0.1", "{r}");
 }
 
+/// The `arguments` and `result` of every function call D1 holds for `s`.
+async fn sealed_calls(h: &Harness, s: &str) -> Vec<String> {
+    h.session_sql(
+        s,
+        "SELECT arguments, result FROM tool_calls WHERE session_id = ?1",
+        json!([s]),
+    )
+    .await
+    .iter()
+    .flat_map(|r| [&r["arguments"], &r["result"]])
+    .map(|v| v.as_str().unwrap().to_string())
+    .collect()
+}
+
+#[tokio::test]
+async fn rotation_re_seals_the_assistants_function_calls() {
+    use common::llm::{runtime_vars, until_reply};
+    let dir = temp_dir("rotate-tools");
+    let model = unique("rt");
+    let first = Harness::start(Options {
+        persist: Some(dir.clone()),
+        vars: runtime_vars(&model, &[]),
+        ..Default::default()
+    });
+    let ops = User::admin(&first, "ops");
+    let profile = json!({"chain": [{"provider": "openai"}],
+        "tools": [{"builtin": "escalate_to_human"}]});
+    let (status, body) = ops
+        .call(Method::PUT, "/v1/admin/profiles/desk", Some(profile))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let user = User::new(&first, "asker");
+    let (status, body) = user
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"profile": "desk"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let s = body["id"].as_str().unwrap().to_string();
+    first
+        .script(
+            &model,
+            json!([{"tool_calls": [{"name": "escalate_to_human", "arguments": {"why": "asked"}}]}]),
+        )
+        .await;
+    let (mut ws, _, _) = user.join(&s, None).await;
+    send_msg(&mut ws, "q1", "a person, please").await;
+    until_reply(&mut ws).await;
+    first.replicated(&s).await;
+    let sealed = sealed_calls(&first, &s).await;
+    assert_eq!(sealed.len(), 2, "one call: its arguments and result");
+    assert!(sealed.iter().all(|v| v.starts_with("v1.k1.")), "{sealed:?}");
+    assert_eq!(first.terminate(), Some(0));
+
+    let mut vars = runtime_vars(&model, &[]);
+    vars.push(("ENCRYPTION_KEYS".into(), format!("{KEY_K1},{KEY_K2}")));
+    vars.push(("ENCRYPTION_ACTIVE_KEY_ID".into(), "k2".into()));
+    let second = Harness::start(Options {
+        persist: Some(dir),
+        vars,
+        ..Default::default()
+    });
+    let ops = User {
+        base: second.url.clone(),
+        ..ops
+    };
+    let mut cursor: Option<String> = None;
+    for _ in 0..20 {
+        let q = match &cursor {
+            Some(c) => format!("/v1/admin/maintenance/reencrypt?cursor={c}"),
+            None => "/v1/admin/maintenance/reencrypt".to_string(),
+        };
+        let (status, r) = ops.call(Method::POST, &q, None).await;
+        assert_eq!(status, 200, "{r}");
+        if r["done"] == true {
+            break;
+        }
+        cursor = r["next_cursor"].as_str().map(String::from);
+    }
+    // The log's rows are re-sealed, and D1 gets them by replication.
+    second.replicated(&s).await;
+    let sealed = sealed_calls(&second, &s).await;
+    assert!(sealed.iter().all(|v| v.starts_with("v1.k2.")), "{sealed:?}");
+    let (status, view) = ops
+        .call(Method::GET, &format!("/v1/admin/sessions/{s}"), None)
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["tools"][0]["arguments"], json!({"why": "asked"}));
+    assert_eq!(view["tools"][0]["is_error"], false);
+}
+
 #[tokio::test]
 async fn internal_errors_return_a_generic_body_and_log_the_detail() {
     let h = Harness::start(Options {
