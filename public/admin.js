@@ -310,16 +310,24 @@ function startConsole() {
 
   let chat = null;
   let shown = null; // the session in the live view
-  async function showUsage(id) {
+  // Live tool-log lines that came while the log was being read again: kept
+  // after what the read returns (the read may predate them).
+  let toolsReading = null;
+  // `withTools`: read the assistant's calls again too (on every connect,
+  // so that calls made while the socket was down are listed).
+  async function showUsage(id, withTools = false) {
+    const during = withTools ? (toolsReading = []) : null;
     const { usage, feedback, tools } = await client.adminSession(id);
     // Another session opened while this answer was on its way.
     if (id !== shown) return;
     // The assistant's calls so far (text only: they come from the model
     // and the product's backend), then the live ones as they happen.
-    if (!$("tool-log").children.length) {
+    if (during && toolsReading === during) {
+      toolsReading = null;
       $("tool-log").replaceChildren(...(tools ?? []).map((t) => h("li", { "data-call": t.call_id },
         `${t.name} ${JSON.stringify(t.arguments)}${t.decision ? ` (${t.decision.replace("_", " ")}${t.decided_by ? ` by ${t.decided_by}` : ""})` : ""}` +
-        (t.result == null ? "" : `: ${t.is_error ? "failed: " : ""}${t.result}`))));
+        (t.result == null ? "" : `: ${t.is_error ? "failed: " : ""}${t.result}`))),
+        ...during.map((line) => h("li", {}, line)));
     }
     // Ratings as text (user ids and reasons come from users: no markup).
     const thumb = { up: "👍", down: "👎" };
@@ -366,6 +374,7 @@ function startConsole() {
     on("message", (m) => m.author.kind === "assistant" && showUsage(s.id));
     on("hello", (hello) => {
       renderDesk(hello);
+      showUsage(s.id, true);
       // What still waits comes again after `hello`.
       $("approvals").replaceChildren();
       $("profile-name").value = hello.profile ?? "default";
@@ -377,7 +386,10 @@ function startConsole() {
     });
     // The assistant's function calls, as text (arguments and results come
     // from the model and the product's backend: no markup).
-    const logTool = (line) => $("tool-log").append(h("li", {}, line));
+    const logTool = (line) => {
+      toolsReading?.push(line);
+      $("tool-log").append(h("li", {}, line));
+    };
     on("tool_calls", (f) => f.calls.forEach((c) => logTool(`Asked for ${c.name} ${JSON.stringify(c.arguments)}`)));
     on("tool_result", (r) => logTool(`${r.name} ${r.is_error ? "failed" : "answered"}: ${r.content}`));
     // A call that needs approval: one line with its own buttons, gone once

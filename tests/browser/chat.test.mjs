@@ -541,7 +541,7 @@ test("an agent approves the assistant's call in the console while the user sees 
     const r = await fetch("/v1/admin/profiles/careful", {
       method: "PUT",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ chain: [{ provider: "openai" }], tools: [{ builtin: "end_conversation", needs_approval: true }] }),
+      body: JSON.stringify({ chain: [{ provider: "openai" }], tools: [{ builtin: "end_conversation", needs_approval: true }, { builtin: "escalate_to_human" }] }),
     });
     return r.status;
   });
@@ -596,6 +596,20 @@ test("an agent approves the assistant's call in the console while the user sees 
   // The reply that only asked for the call left no empty bubble behind.
   assert.equal(await user.page.locator("#transcript li.kind-assistant").count(), 1);
   assert.equal(await user.page.locator("#transcript li.streaming").count(), 0);
+
+  // Calls made while the console was offline are listed once it is back.
+  await admin.context.setOffline(true);
+  await admin.page.locator("#status[data-state=offline]").waitFor();
+  await fetch(`${llm}/_standin/script`, {
+    method: "POST",
+    body: JSON.stringify({ model: "standin-1", steps: [{ tool_calls: [{ name: "escalate_to_human", arguments: {} }] }, { text: "A person will take it from here." }] }),
+  });
+  await user.page.getByRole("textbox", { name: "Message", exact: true }).fill("Actually, one more thing");
+  await user.page.keyboard.press("Enter");
+  await user.page.locator(".msg.kind-assistant", { hasText: "A person will take it from here." }).waitFor();
+  await admin.context.setOffline(false);
+  await admin.page.locator("#status[data-state=online]").waitFor();
+  await admin.page.locator("#tool-log li", { hasText: /^escalate_to_human \{\}: / }).waitFor();
   assert.deepEqual(admin.errors, []);
   assert.deepEqual(user.errors, []);
 });
