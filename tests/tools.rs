@@ -134,7 +134,7 @@ async fn parallel_calls_round_trip(provider: &str) {
             {"name": "lookup_order", "arguments": {"order": "A-1"}},
             {"name": "broken", "arguments": {}},
             {"name": "slow", "arguments": {}},
-        ]}]),
+        ], "usage": {"input": 900, "output": 40}}, {"usage": {"input": 1200, "output": 60}}]),
     )
     .await;
     let (mut ws, _, _) = user.join(&s, None).await;
@@ -173,6 +173,14 @@ async fn parallel_calls_round_trip(provider: &str) {
     );
     // The user sees the answer and nothing of the calls.
     let frames = until_reply(&mut ws).await;
+    // The answer's record counts both rounds: the one that only asked for
+    // calls stored no message of its own.
+    let turn = &frames.last().unwrap()["turn"];
+    assert_eq!(
+        (turn["tokens_in"].as_u64(), turn["tokens_out"].as_u64()),
+        (Some(2100), Some(100)),
+        "{turn}"
+    );
     assert!(
         frames
             .iter()

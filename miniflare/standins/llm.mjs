@@ -44,6 +44,8 @@
 //                                         stream format (arguments in two fragments where it
 //                                         streams them; Workers AI in its binding's own
 //                                         `tool_calls` list, ended by an entry of nulls)
+//   {"usage": {"input": 900, "output": 40}}  report these token counts (default: estimated
+//                                         from the prompt's and the reply's length)
 //   {"cached_tokens": 40}                 report 40 of the prompt's tokens as read from
 //                                         the vendor's prompt cache, in its own fields
 import http from "node:http";
@@ -276,18 +278,19 @@ export function startLlmStandin({ host = "127.0.0.1", port = 0, tokenDelayMs = 1
     const calls = Array.isArray(step.tool_calls) && step.tool_calls.length ? step.tool_calls : null;
     const text = step.text ?? (calls ? "" : step.repeat ? "lorem ipsum ".repeat(step.repeat) : replyFor(body));
     const parts = pieces(text);
-    const inputTokens = estimate(JSON.stringify(body.messages ?? body.contents ?? []));
+    const inputTokens = step.usage?.input ?? estimate(JSON.stringify(body.messages ?? body.contents ?? []));
+    const outputTokens = step.usage?.output ?? estimate(text);
     const cached = Math.min(step.cached_tokens ?? 0, inputTokens);
     const ctx = {
       id: `standin-${++served}`,
       created: Math.floor(Date.now() / 1000),
       model,
       inputTokens,
-      outputTokens: estimate(text),
+      outputTokens,
       cached,
       calls,
       usage: () => ({
-        prompt_tokens: inputTokens, completion_tokens: estimate(text), total_tokens: inputTokens + estimate(text),
+        prompt_tokens: inputTokens, completion_tokens: outputTokens, total_tokens: inputTokens + outputTokens,
         ...(cached ? { prompt_tokens_details: { cached_tokens: cached } } : {}),
       }),
     };

@@ -16,7 +16,8 @@
 //! reply reserves the most it can spend of the user's (and the profile's)
 //! day before any provider is asked (none is asked when that is refused),
 //! and gives the reservation back when it stores nothing; a stored reply
-//! settles it (replication does, with what was actually spent). A reply
+//! settles it (replication does, with what was actually spent, including
+//! what the turn's earlier unstored replies spent: `Spent`). A reply
 //! that asks for function calls gets their results (`round.rs`: unknown
 //! functions refused, calls that need a person's approval waited for, the
 //! rest run), and the model is asked again with them, for at most
@@ -30,7 +31,7 @@
 
 use super::budget::{reservation, Charge, Reservation};
 use super::config::{Assistant, Provider};
-use super::price::Tokens;
+use super::price::{Tokens, Usd};
 use super::providers::{backoff_ms, build, clean_end, decode, failure, Request};
 use super::sse::Parser;
 use super::tools::{Calls, ToolCall, ToolResult};
@@ -130,6 +131,35 @@ pub enum Outcome {
     Failed { code: &'static str },
 }
 
+/// What a turn's earlier replies spent without storing a message (they
+/// only asked for calls, or were stopped before saying anything): added to
+/// the next stored reply's record, so that budgets, the ledger and the
+/// session's usage count every round of a tool loop. (Their reservations
+/// are given back; the stored reply's settlement charges it all.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Spent {
+    pub tokens: Tokens,
+    /// None while no part of it was priced.
+    pub cost: Option<Usd>,
+}
+
+impl Spent {
+    /// This and `tokens` costing `cost`, together.
+    pub fn and(self, tokens: Tokens, cost: Option<Usd>) -> Spent {
+        Spent {
+            tokens: Tokens {
+                input: self.tokens.input + tokens.input,
+                cached: self.tokens.cached + tokens.cached,
+                output: self.tokens.output + tokens.output,
+            },
+            cost: match (self.cost, cost) {
+                (None, None) => None,
+                (a, b) => Some(Usd(a.unwrap_or_default().0 + b.unwrap_or_default().0)),
+            },
+        }
+    }
+}
+
 /// What a turn needs beyond a reply's I/O: the budget's store, and the
 /// record of the reply (its message, its progress, what everyone is told).
 #[allow(async_fn_in_trait)]
@@ -138,9 +168,11 @@ pub trait TurnIo: ReplyIo {
     async fn reserve(&self, r: &Reservation) -> Result<Option<Charge>, AppError>;
     /// Announces the reply about to stream, charged to `c`.
     async fn begin(&self, c: &Charge) -> Result<(), AppError>;
-    /// Stores the reply `outcome` describes; whether a message was stored
-    /// (a reply stopped or failed before any text stores none).
-    async fn record(&self, outcome: Outcome, c: &Charge) -> Result<bool, AppError>;
+    /// Stores the reply `outcome` describes, with what the turn's earlier
+    /// unstored replies spent; whether a message was stored (a reply that
+    /// only asked for calls, or stopped or failed before any text, stores
+    /// none).
+    async fn record(&self, outcome: Outcome, c: &Charge, earlier: Spent) -> Result<bool, AppError>;
     /// Gives back a reservation whose reply stored nothing.
     async fn release(&self, c: &Charge);
     /// Asks a person to approve `calls`, waiting at most `wait_ms`: one
@@ -174,6 +206,7 @@ pub async fn turn<I: TurnIo>(
     let mut prompt = prompt.clone();
     prompt.tools = a.tools.iter().map(|t| t.spec.clone()).collect();
     let mut stored = false;
+    let mut unstored = Spent::default();
     for round in 0..=MAX_TOOL_ROUNDS {
         let last = round == MAX_TOOL_ROUNDS;
         prompt.no_calls = last;
@@ -185,7 +218,7 @@ pub async fn turn<I: TurnIo>(
                 None => return Ok(TurnEnd::QuotaExceeded),
             },
         };
-        let (kept, called) = one_reply(io, a, &prompt, &charge, started).await?;
+        let (kept, called) = one_reply(io, a, &prompt, &charge, started, &mut unstored).await?;
         stored |= kept;
         // Past the last round, calls asked for anyway are not made.
         let Some((text, calls)) = called.filter(|_| !last) else {
@@ -214,33 +247,49 @@ pub async fn turn<I: TurnIo>(
     Ok(TurnEnd::Ran { stored })
 }
 
-/// One reply of a turn, charged to `charge`: announced, run, recorded,
-/// its reservation given back if it stored nothing. Gives whether it was
-/// stored, and the calls it asked for.
+/// One reply of a turn, charged to `charge`: announced, run, recorded
+/// with what `unstored` holds (then emptied), its reservation given back if
+/// it stored nothing (what it spent then joins `unstored`). Gives whether
+/// it was stored, and the calls it asked for.
 async fn one_reply<I: TurnIo>(
     io: &I,
     a: &Assistant,
     prompt: &Prompt,
     charge: &Charge,
     started: i64,
+    unstored: &mut Spent,
 ) -> Result<(bool, Option<(String, Vec<ToolCall>)>), AppError> {
     let mut called = None;
+    let mut spent = None;
     let stored = match io.begin(charge).await {
         Ok(()) => {
             let outcome = reply(io, a, prompt, started).await;
             if let Outcome::Reply {
-                ending: Ending::Called { text, calls },
+                ending,
+                tokens,
+                provider,
                 ..
             } = &outcome
             {
-                called = Some((text.clone(), calls.clone()));
+                spent = Some((*tokens, a.cost(&a.chain[*provider], *tokens)));
+                if let Ending::Called { text, calls } = ending {
+                    called = Some((text.clone(), calls.clone()));
+                }
             }
-            io.record(outcome, charge).await
+            io.record(outcome, charge, *unstored).await
         }
         Err(e) => Err(e),
     };
-    if !matches!(stored, Ok(true)) && charge.holds() {
-        io.release(charge).await;
+    match stored {
+        Ok(true) => *unstored = Spent::default(),
+        _ => {
+            if let Some((tokens, cost)) = spent {
+                *unstored = unstored.and(tokens, cost);
+            }
+            if charge.holds() {
+                io.release(charge).await;
+            }
+        }
     }
     Ok((stored?, called))
 }

@@ -12,7 +12,7 @@ use crate::error::{AppError, SocketError};
 use crate::ids::{ClientId, MessageId};
 use crate::llm::budget::{Charge, Reservation};
 use crate::llm::config::Assistant;
-use crate::llm::driver::{Decision, Ending, Outcome, TurnIo};
+use crate::llm::driver::{Decision, Ending, Outcome, Spent, TurnIo};
 use crate::llm::tools::{ToolCall, ToolResult};
 use crate::protocol::{Author, AuthorKind, ServerFrame, TurnMeta, UserRef, ASSISTANT_AUTHOR_ID};
 use crate::runtime::log;
@@ -103,8 +103,8 @@ impl TurnIo for Running<'_> {
     /// and broadcast stay in order with everyone else's messages); its
     /// commit takes its progress row with it. Nothing stored: the progress
     /// row goes. (Long: the reply's metadata, log line and message.)
-    async fn record(&self, outcome: Outcome, c: &Charge) -> Result<bool, AppError> {
-        let stored = self.store(outcome, c).await;
+    async fn record(&self, outcome: Outcome, c: &Charge, earlier: Spent) -> Result<bool, AppError> {
+        let stored = self.store(outcome, c, earlier).await;
         if !matches!(stored, Ok(true)) {
             self.core.progress_clear();
         }
@@ -140,7 +140,9 @@ impl Running<'_> {
 }
 
 impl Running<'_> {
-    async fn store(&self, outcome: Outcome, c: &Charge) -> Result<bool, AppError> {
+    /// Stores the reply; its record counts what the turn's earlier
+    /// unstored replies spent too (`Spent`).
+    async fn store(&self, outcome: Outcome, c: &Charge, earlier: Spent) -> Result<bool, AppError> {
         let core = self.core;
         let (index, ending, tokens, first_token_ms) = match outcome {
             Outcome::Reply {
@@ -186,14 +188,15 @@ impl Running<'_> {
         }
         let message_id = self.message_id.borrow().clone();
         let provider = &self.a.chain[index];
+        let all = earlier.and(tokens, self.a.cost(provider, tokens));
         let meta = TurnMeta {
             profile: self.a.profile.clone(),
             provider: provider.endpoint.kind.as_str().to_string(),
             model: provider.endpoint.model.clone(),
-            tokens_in: tokens.input,
-            tokens_out: tokens.output,
-            tokens_cached: tokens.cached,
-            cost_usd: self.a.cost(provider, tokens),
+            tokens_in: all.tokens.input,
+            tokens_out: all.tokens.output,
+            tokens_cached: all.tokens.cached,
+            cost_usd: all.cost,
             ttft_ms: first_token_ms.unwrap_or(0),
             latency_ms: (now_ms() - self.started).max(0) as u64,
             finish_reason: finish,

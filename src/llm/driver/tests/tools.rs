@@ -17,6 +17,8 @@ struct Tooled {
     /// The calls made, by name, each round.
     made: RefCell<Vec<Vec<String>>>,
     recorded: RefCell<Vec<Outcome>>,
+    /// What each stored reply's record counted of earlier, unstored ones.
+    earlier: RefCell<Vec<Spent>>,
     results: RefCell<Vec<ToolResult>>,
     /// Someone stops the turn while a call waits for approval.
     stop_when_asked: Cell<bool>,
@@ -30,6 +32,7 @@ impl Tooled {
             asked: Default::default(),
             made: Default::default(),
             recorded: Default::default(),
+            earlier: Default::default(),
             results: Default::default(),
             stop_when_asked: Cell::new(false),
         }
@@ -81,9 +84,16 @@ impl TurnIo for Tooled {
     async fn begin(&self, _: &Charge) -> Result<(), AppError> {
         Ok(())
     }
-    async fn record(&self, outcome: Outcome, _: &Charge) -> Result<bool, AppError> {
+    /// As the session object does: a reply that only asked for calls
+    /// stores nothing.
+    async fn record(&self, outcome: Outcome, _: &Charge, earlier: Spent) -> Result<bool, AppError> {
+        let stored = !matches!(&outcome,
+            Outcome::Reply { ending: Ending::Called { text, .. }, .. } if text.is_empty());
+        if stored {
+            self.earlier.borrow_mut().push(earlier);
+        }
         self.recorded.borrow_mut().push(outcome);
-        Ok(true)
+        Ok(stored)
     }
     async fn release(&self, _: &Charge) {}
     async fn approvals(&self, calls: &[ToolCall], wait_ms: u64) -> Vec<Decision> {
@@ -205,6 +215,18 @@ fn parallel_calls_are_made_and_the_model_answers_with_their_results() {
     // Both known calls made at once; the invented one refused unmade.
     assert_eq!(*io.made.borrow(), [vec!["lookup", "flaky"]]);
     assert!(io.asked.borrow().is_empty());
+    // The answer's record counts the round that only asked for calls.
+    assert_eq!(
+        *io.earlier.borrow(),
+        [Spent {
+            tokens: Tokens {
+                input: 9,
+                cached: 0,
+                output: 3
+            },
+            cost: None
+        }]
+    );
     let recorded = io.recorded.borrow();
     let Outcome::Reply {
         ending: Ending::Called { calls, text },
@@ -343,7 +365,8 @@ fn a_stop_while_a_call_waits_ends_the_turn() {
     );
     io.stop_when_asked.set(true);
     let end = block_on(turn(&io, &a, &prompt(), "ann", 1_000));
-    assert_eq!(end, Ok(TurnEnd::Ran { stored: true }));
+    // The reply only asked for calls: nothing to store.
+    assert_eq!(end, Ok(TurnEnd::Ran { stored: false }));
     // No call is made, not even the one that needed no approval, and no
     // further reply is asked for. What the calls came to is kept.
     assert!(io.made.borrow().is_empty());

@@ -77,7 +77,7 @@ impl TurnIo for Budgeted {
         self.begun.set(true);
         Ok(())
     }
-    async fn record(&self, outcome: Outcome, c: &Charge) -> Result<bool, AppError> {
+    async fn record(&self, outcome: Outcome, c: &Charge, _: Spent) -> Result<bool, AppError> {
         self.charged.borrow_mut().push(c.clone());
         // As the session object does: a reply with no text stores nothing.
         let stored = !self.io.relayed.borrow().is_empty();
