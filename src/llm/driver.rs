@@ -17,7 +17,10 @@
 //! day before any provider is asked (none is asked when that is refused),
 //! and gives the reservation back when it stores nothing; a stored reply
 //! settles it (replication does, with what was actually spent, including
-//! what the turn's earlier unstored replies spent: `Spent`). A reply
+//! what the turn's earlier unstored replies spent: `Spent`). A reply that
+//! only asked for calls stores nothing but keeps its reservation until a
+//! later reply's record counts it, and for the day if none does
+//! (`Unstored`): no round of a tool loop is free. A reply
 //! that asks for function calls gets their results (`round.rs`: unknown
 //! functions refused, calls that need a person's approval waited for, the
 //! rest run), and the model is asked again with them, for at most
@@ -194,8 +197,9 @@ pub enum TurnEnd {
     Ran { stored: bool },
 }
 
-/// One assistant turn for `user`: reserve, reply, record, and give the
-/// reservation back if nothing was stored (or anything failed).
+/// One assistant turn for `user`: reserve, reply, record, and give a
+/// reservation back when its reply stored nothing (or anything failed),
+/// except one that only asked for calls (`Unstored`).
 pub async fn turn<I: TurnIo>(
     io: &I,
     a: &Assistant,
@@ -206,7 +210,7 @@ pub async fn turn<I: TurnIo>(
     let mut prompt = prompt.clone();
     prompt.tools = a.tools.iter().map(|t| t.spec.clone()).collect();
     let mut stored = false;
-    let mut unstored = Spent::default();
+    let mut unstored = Unstored::default();
     for round in 0..=MAX_TOOL_ROUNDS {
         let last = round == MAX_TOOL_ROUNDS;
         prompt.no_calls = last;
@@ -247,17 +251,28 @@ pub async fn turn<I: TurnIo>(
     Ok(TurnEnd::Ran { stored })
 }
 
-/// One reply of a turn, charged to `charge`: announced, run, recorded
-/// with what `unstored` holds (then emptied), its reservation given back if
-/// it stored nothing (what it spent then joins `unstored`). Gives whether
-/// it was stored, and the calls it asked for.
+/// What a turn's replies that stored no message spent, and the
+/// reservations of those that only asked for calls: held until a later
+/// reply's record counts what they spent (then given back), and kept for
+/// the day if none does (a stop, a failure), so that no round is free.
+#[derive(Default)]
+struct Unstored {
+    spent: Spent,
+    held: Vec<Charge>,
+}
+
+/// One reply of a turn, charged to `charge`: announced, run, and recorded
+/// with what `unstored` spent. Stored, it lets go of what `unstored` held;
+/// not stored, what it spent joins `unstored`, and its reservation is held
+/// there if it asked for calls, or given back. Gives whether it was
+/// stored, and the calls it asked for.
 async fn one_reply<I: TurnIo>(
     io: &I,
     a: &Assistant,
     prompt: &Prompt,
     charge: &Charge,
     started: i64,
-    unstored: &mut Spent,
+    unstored: &mut Unstored,
 ) -> Result<(bool, Option<(String, Vec<ToolCall>)>), AppError> {
     let mut called = None;
     let mut spent = None;
@@ -276,18 +291,26 @@ async fn one_reply<I: TurnIo>(
                     called = Some((text.clone(), calls.clone()));
                 }
             }
-            io.record(outcome, charge, *unstored).await
+            io.record(outcome, charge, unstored.spent).await
         }
         Err(e) => Err(e),
     };
     match stored {
-        Ok(true) => *unstored = Spent::default(),
+        Ok(true) => {
+            for held in std::mem::take(&mut *unstored).held {
+                io.release(&held).await;
+            }
+        }
         _ => {
             if let Some((tokens, cost)) = spent {
-                *unstored = unstored.and(tokens, cost);
+                unstored.spent = unstored.spent.and(tokens, cost);
             }
             if charge.holds() {
-                io.release(charge).await;
+                if matches!(stored, Ok(false)) && called.is_some() {
+                    unstored.held.push(charge.clone());
+                } else {
+                    io.release(charge).await;
+                }
             }
         }
     }

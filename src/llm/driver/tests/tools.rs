@@ -22,6 +22,9 @@ struct Tooled {
     results: RefCell<Vec<ToolResult>>,
     /// Someone stops the turn while a call waits for approval.
     stop_when_asked: Cell<bool>,
+    /// Each round's reservation (with a budget), and those given back.
+    reserved: RefCell<Vec<Charge>>,
+    released: RefCell<Vec<Charge>>,
 }
 
 impl Tooled {
@@ -35,6 +38,8 @@ impl Tooled {
             earlier: Default::default(),
             results: Default::default(),
             stop_when_asked: Cell::new(false),
+            reserved: Default::default(),
+            released: Default::default(),
         }
     }
 
@@ -78,8 +83,19 @@ impl ReplyIo for Tooled {
 }
 
 impl TurnIo for Tooled {
-    async fn reserve(&self, _: &Reservation) -> Result<Option<Charge>, AppError> {
-        unreachable!("no budgets here")
+    /// Granted, told apart by the round (`reserved` counts them).
+    async fn reserve(&self, r: &Reservation) -> Result<Option<Charge>, AppError> {
+        let mut all = self.reserved.borrow_mut();
+        let c = Charge {
+            user: r.user.clone(),
+            day: format!("round {}", all.len()),
+            reserved: r.tokens,
+            reserved_nanos: 0,
+            profile: r.profile.clone(),
+            profile_held: false,
+        };
+        all.push(c.clone());
+        Ok(Some(c))
     }
     async fn begin(&self, _: &Charge) -> Result<(), AppError> {
         Ok(())
@@ -95,7 +111,9 @@ impl TurnIo for Tooled {
         self.recorded.borrow_mut().push(outcome);
         Ok(stored)
     }
-    async fn release(&self, _: &Charge) {}
+    async fn release(&self, c: &Charge) {
+        self.released.borrow_mut().push(c.clone());
+    }
     async fn approvals(&self, calls: &[ToolCall], wait_ms: u64) -> Vec<Decision> {
         let names = calls.iter().map(|c| c.name.clone()).collect();
         self.asked.borrow_mut().push((names, wait_ms));
@@ -351,6 +369,39 @@ fn a_call_with_arguments_that_are_not_an_object_is_malformed() {
             code: "provider_malformed"
         }
     );
+}
+
+/// The rounds (by `Tooled::reserve`'s day) whose reservations were given
+/// back.
+fn released_rounds(io: &Tooled) -> Vec<String> {
+    io.released.borrow().iter().map(|c| c.day.clone()).collect()
+}
+
+#[test]
+fn a_round_that_only_asked_for_calls_keeps_its_reservation_until_counted() {
+    let mut a = tooled_assistant();
+    a.daily_token_budget = 100_000;
+    // Counted in the answer's record: its reservation is given back then
+    // (the answer's settles what both spent).
+    let io = Tooled::new(
+        vec![
+            calling(&[("c1", "lookup", json!({}))]),
+            Answer::Stream(openai(&["Done."], true)),
+        ],
+        vec![],
+    );
+    let end = block_on(turn(&io, &a, &prompt(), "ann", 1_000));
+    assert_eq!(end, Ok(TurnEnd::Ran { stored: true }));
+    assert_eq!(io.reserved.borrow().len(), 2);
+    assert_eq!(released_rounds(&io), ["round 0"]);
+    // Stopped before any answer: nothing counts what the round spent, so
+    // its reservation stands for the day.
+    let io = Tooled::new(vec![calling(&[("c1", "refund", json!({}))])], vec![]);
+    io.stop_when_asked.set(true);
+    let end = block_on(turn(&io, &a, &prompt(), "ann", 1_000));
+    assert_eq!(end, Ok(TurnEnd::Ran { stored: false }));
+    assert_eq!(io.reserved.borrow().len(), 1);
+    assert!(released_rounds(&io).is_empty());
 }
 
 #[test]
