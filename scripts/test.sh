@@ -77,8 +77,10 @@ cargo run -q --example bench -- --smoke
 # grew by 31 KiB of wasm before gzip, the profiles' handler and
 # deserializers by 20), until won back; to 750 when Workers AI's inputs
 # became the request's JSON (its own struct and the calls told in words
-# went: 751.71 -> 748.71).
-BUNDLE_BUDGET_KIB=750
+# went: 751.71 -> 748.71); to 752 for the function calls' replication
+# to D1 (a topic, its upsert, the row read) and a tool loop's unstored
+# rounds counted (748.71 -> 751.01), until won back.
+BUNDLE_BUDGET_KIB=752
 
 for env in production dev; do
   log "wrangler deploy --dry-run --env $env"
