@@ -334,6 +334,116 @@ pub struct MessageView {
     /// The people it mentions (`crate::mention`), resolved when sent.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub mentions: Vec<UserRef>,
+    /// Set on the messages of the assistant's function calls: `kind`
+    /// (`tool_call` or `tool_result`) and what the message carries. Absent
+    /// on everything else, whose `kind` is then `message`. Agents see
+    /// these; users only when the profile shows them.
+    #[serde(flatten)]
+    pub tool: Option<ToolMessage>,
+}
+
+/// What a message of the assistant's function calls carries, by `kind`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToolMessage {
+    /// The assistant asked for a call.
+    ToolCall { call: CallPart },
+    /// What a call came to.
+    ToolResult { result: ResultPart },
+}
+
+/// A function call the assistant asked for, as its message shows it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct CallPart {
+    pub id: String,
+    pub name: String,
+    /// Null when they cannot be opened (the message's `unreadable` says
+    /// why).
+    pub arguments: serde_json::Value,
+    /// `approved`, `rejected` or `timed_out`, once a call that needed a
+    /// person's approval is decided (live, the `approval` frame says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
+}
+
+/// A call's result, as its message shows it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ResultPart {
+    pub call_id: String,
+    pub name: String,
+    /// Empty when it cannot be opened (the message's `unreadable` says why).
+    pub content: String,
+    pub is_error: bool,
+}
+
+impl ToolMessage {
+    /// The kind's name (`kind` in the message).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ToolMessage::ToolCall { .. } => "tool_call",
+            ToolMessage::ToolResult { .. } => "tool_result",
+        }
+    }
+
+    /// In words, for text transcripts: `lookup_order {"order":"A-1"}
+    /// (approved)`, `lookup_order answered: …` or `… failed: …`.
+    pub fn describe(&self) -> String {
+        match self {
+            ToolMessage::ToolCall { call } => {
+                let decided = call.decision.as_deref().map(|d| format!(" ({d})"));
+                format!(
+                    "{} {}{}",
+                    call.name,
+                    call.arguments,
+                    decided.unwrap_or_default()
+                )
+            }
+            ToolMessage::ToolResult { result } => {
+                let how = if result.is_error {
+                    "failed"
+                } else {
+                    "answered"
+                };
+                format!("{} {how}: {}", result.name, result.content)
+            }
+        }
+    }
+}
+
+impl MessageView {
+    /// A message of the assistant's function calls: the assistant's, with
+    /// no text.
+    pub fn tool(
+        (seq, id, created_at): (u64, String, i64),
+        assistant: &str,
+        tool: ToolMessage,
+        unreadable: Option<String>,
+    ) -> MessageView {
+        MessageView {
+            seq,
+            id,
+            client_id: None,
+            author: Author {
+                id: ASSISTANT_AUTHOR_ID.to_string(),
+                name: assistant.to_string(),
+                kind: AuthorKind::Assistant,
+            },
+            text: String::new(),
+            reply_to: None,
+            created_at,
+            edited_at: None,
+            deleted: false,
+            superseded: false,
+            removed: None,
+            unreadable,
+            turn: None,
+            reactions: Vec::new(),
+            poll: None,
+            attachments: Vec::new(),
+            mentions: Vec::new(),
+            tool: Some(tool),
+        }
+    }
 }
 
 fn default_profile() -> String {
@@ -475,19 +585,6 @@ pub enum ServerFrame<'a> {
     Profile {
         profile: &'a str,
         by: &'a UserRef,
-    },
-    /// To agents: the assistant asks for function calls (`reply` is the
-    /// id of the reply that asked).
-    ToolCalls {
-        reply: &'a str,
-        calls: Vec<ToolCallView<'a>>,
-    },
-    /// To agents: what a call came to.
-    ToolResult {
-        call_id: &'a str,
-        name: &'a str,
-        content: &'a str,
-        is_error: bool,
     },
     /// To agents: call `call_id` waits for an agent's `approve` or
     /// `reject` until `expires_at`.

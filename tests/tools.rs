@@ -17,6 +17,34 @@ use serde_json::{json, Value};
 const SECRET: &str = "whsec_Y29uZmFiLXRvb2wtc2lnbmluZy1rZXktMzJieXRlcyE=";
 const APPROVAL_MS: &str = "1500";
 
+/// The next `message` frame of kind `kind` (`tool_call`, `tool_result`).
+async fn recv_kind(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let (f, _) = recv_type(ws, "message").await;
+        if f["kind"] == kind {
+            return f;
+        }
+    }
+}
+
+/// `(seq, kind)` of each message of `page` (a history reply or replayed
+/// frames), `kind` "message" for people's and the assistant's words.
+fn kinds(page: &[Value]) -> Vec<(u64, String)> {
+    page.iter()
+        .map(|m| {
+            let kind = m["kind"].as_str().unwrap_or("message").to_string();
+            (m["seq"].as_u64().unwrap(), kind)
+        })
+        .collect()
+}
+
+async fn history(who: &User, s: &str) -> Vec<Value> {
+    let path = format!("/v1/sessions/{s}/messages");
+    let (status, page) = who.call(Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{page}");
+    page["messages"].as_array().unwrap().clone()
+}
+
 fn http_tool(name: &str, endpoint: &str, extra: Value) -> Value {
     let mut t = json!({
         "name": name, "description": format!("{name} for the user"),
@@ -140,18 +168,34 @@ async fn parallel_calls_round_trip(provider: &str) {
     let (mut ws, _, _) = user.join(&s, None).await;
     let (mut agent, _, _) = admin.join(&s, None).await;
     send_msg(&mut ws, "q1", "where is my order?").await;
-    let (calls, _) = recv_type(&mut agent, "tool_calls").await;
-    let names: Vec<&str> = calls["calls"]
-        .as_array()
-        .unwrap()
+    let (asked, _) = recv_type(&mut agent, "message").await;
+    let q = asked["seq"].as_u64().unwrap();
+    // Each call is a message of its own kind, the assistant's, with the
+    // next seqs after the question.
+    let mut calls = Vec::new();
+    for _ in 0..3 {
+        calls.push(recv_kind(&mut agent, "tool_call").await);
+    }
+    let names: Vec<&str> = calls
         .iter()
-        .map(|c| c["name"].as_str().unwrap())
+        .map(|c| c["call"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["lookup_order", "broken", "slow"], "{calls}");
-    assert_eq!(calls["calls"][0]["arguments"], json!({"order": "A-1"}));
+    assert_eq!(names, ["lookup_order", "broken", "slow"], "{calls:?}");
+    assert_eq!(
+        kinds(&calls),
+        [
+            (q + 1, "tool_call".into()),
+            (q + 2, "tool_call".into()),
+            (q + 3, "tool_call".into())
+        ]
+    );
+    assert_eq!(calls[0]["call"]["arguments"], json!({"order": "A-1"}));
+    assert_eq!(calls[0]["author"]["kind"], "assistant");
     let mut results = Vec::new();
     for _ in 0..3 {
-        results.push(recv_type(&mut agent, "tool_result").await.0);
+        let r = recv_kind(&mut agent, "tool_result").await;
+        assert!((q + 4..=q + 6).contains(&r["seq"].as_u64().unwrap()), "{r}");
+        results.push(r["result"].clone());
     }
     results.sort_by_key(|r| r["name"].as_str().unwrap().to_string());
     let by = |n: &str| results.iter().find(|r| r["name"] == n).unwrap().clone();
@@ -181,12 +225,33 @@ async fn parallel_calls_round_trip(provider: &str) {
         (Some(2100), Some(100)),
         "{turn}"
     );
-    assert!(
-        frames
-            .iter()
-            .all(|f| !f["type"].as_str().unwrap().starts_with("tool")),
-        "{frames:?}"
-    );
+    assert!(frames.iter().all(|f| f["kind"].is_null()), "{frames:?}");
+    let answer = frames.last().unwrap()["seq"].as_u64().unwrap();
+    assert_eq!(answer, q + 7, "the calls and results took the seqs between");
+    // History and resume carry them to agents, in seq order among the
+    // rest, and not to the user (whose seqs skip them).
+    let expect = |tools: bool| {
+        let mut e = vec![(q, "message".to_string())];
+        if tools {
+            e.extend((1..=3).map(|i| (q + i, "tool_call".to_string())));
+            e.extend((4..=6).map(|i| (q + i, "tool_result".to_string())));
+        }
+        e.push((answer, "message".into()));
+        e
+    };
+    assert_eq!(kinds(&history(&admin, &s).await), expect(true));
+    assert_eq!(kinds(&history(&user, &s).await), expect(false));
+    let (_, _, replayed) = admin.join(&s, Some(q - 1)).await;
+    assert_eq!(kinds(&replayed), expect(true));
+    let (_, _, replayed) = user.join(&s, Some(q - 1)).await;
+    assert_eq!(kinds(&replayed), expect(false));
+    // A seq the user cannot see is no message of theirs to react to.
+    send_json(
+        &mut ws,
+        json!({"type": "react", "seq": q + 1, "emoji": "👍", "action": "add"}),
+    )
+    .await;
+    assert_eq!(recv_type(&mut ws, "error").await.0["code"], "not_found");
     // The backend got a call it could verify, saying who and where.
     let got = received(&format!("{tag}-lookup")).await;
     assert_eq!(got.len(), 1, "{got:?}");
@@ -338,6 +403,19 @@ async fn calls_needing_approval_are_approved_rejected_or_time_out() {
         "No one approved this call in time; it was not made."
     );
 
+    // Their messages say what became of them, in the agent's history.
+    let decided: Vec<(String, String)> = history(&admin, &s)
+        .await
+        .iter()
+        .filter(|m| m["kind"] == "tool_call")
+        .map(|m| {
+            let c = &m["call"];
+            (text(&c["id"]), text(&c["decision"]))
+        })
+        .collect();
+    let want = [("r1", "approved"), ("r2", "rejected"), ("r3", "timed_out")];
+    assert_eq!(decided, want.map(|(a, b)| (a.to_string(), b.to_string())));
+
     // The admin session view lists the calls and what became of them.
     let (status, view) = admin
         .call(Method::GET, &format!("/v1/admin/sessions/{s}"), None)
@@ -366,7 +444,8 @@ async fn calls_needing_approval_are_approved_rejected_or_time_out() {
     let rows = h
         .session_sql(
             &s,
-            "SELECT call_id, name, arguments, result, is_error, decision, decided_by, done_at
+            "SELECT call_id, name, arguments, result, is_error, decision, decided_by, done_at,
+                    seq, result_seq, shown
                FROM tool_calls WHERE session_id = ?1 ORDER BY at",
             json!([s]),
         )
@@ -392,6 +471,14 @@ async fn calls_needing_approval_are_approved_rejected_or_time_out() {
     assert_eq!(rows[0]["decided_by"], admin.id.as_str());
     assert_eq!(rows[0]["is_error"], 0);
     assert!(rows.iter().all(|r| r["done_at"].is_i64()), "{rows:?}");
+    // With their messages' seqs, and not shown to users (this profile).
+    for r in &rows {
+        let (call, result) = (
+            r["seq"].as_u64().unwrap(),
+            r["result_seq"].as_u64().unwrap(),
+        );
+        assert!(call < result && r["shown"] == 0, "{r}");
+    }
     let (args, result) = (
         rows[0]["arguments"].as_str().unwrap(),
         rows[0]["result"].as_str().unwrap(),
@@ -430,8 +517,9 @@ async fn the_assistant_hands_the_conversation_to_a_person() {
     )
     .await;
     send_msg(&mut ws, "q1", "I want a person").await;
-    let (calls, _) = recv_type(&mut ws, "tool_calls").await;
-    assert_eq!(calls["calls"][0]["name"], "escalate_to_human");
+    // The user is shown the call, as a message of its own kind.
+    let call = recv_kind(&mut ws, "tool_call").await;
+    assert_eq!(call["call"]["name"], "escalate_to_human");
     // The call escalates (the desk changes), then its result is told.
     let (desk, _) = recv_type(&mut ws, "desk").await;
     assert_eq!(
@@ -439,9 +527,16 @@ async fn the_assistant_hands_the_conversation_to_a_person() {
         (Some("waiting"), Some("assistant")),
         "{desk}"
     );
-    let (result, _) = recv_type(&mut ws, "tool_result").await;
-    assert_eq!(result["is_error"], false, "{result}");
+    let result = recv_kind(&mut ws, "tool_result").await;
+    assert_eq!(result["result"]["is_error"], false, "{result}");
+    assert_eq!(result["seq"], call["seq"].as_u64().unwrap() + 1);
     until_reply(&mut ws).await;
+    // And has them in history, where they happened.
+    let seen: Vec<String> = kinds(&history(&user, &s).await)
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
+    assert_eq!(seen, ["message", "tool_call", "tool_result", "message"]);
     let (_, view) = user
         .call(Method::GET, &format!("/v1/sessions/{s}"), None)
         .await;

@@ -193,6 +193,7 @@ fn prompts_take_the_newest_images_of_people_only() {
         poll: None,
         attachments: files,
         mentions: vec![],
+        tool: None,
     };
     let history = vec![
         msg(

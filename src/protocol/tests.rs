@@ -367,6 +367,7 @@ fn message_frame_shape() {
         poll: None,
         attachments: vec![],
         mentions: vec![],
+        tool: None,
     };
     let v: serde_json::Value = serde_json::from_str(&ServerFrame::Message(&m).to_json()).unwrap();
     assert_eq!(v["type"], "message");
@@ -374,6 +375,56 @@ fn message_frame_shape() {
     assert_eq!(v["author"]["kind"], "user");
     assert!(v.get("deleted").is_none());
     assert!(v.get("edited_at").is_none());
+    // Someone's message has no `kind` (it is `message`), and reads back
+    // without a tool part.
+    assert!(v.get("kind").is_none());
+    let back: MessageView = serde_json::from_value(v).unwrap();
+    assert_eq!(back, m);
+}
+
+#[test]
+fn tool_messages_carry_their_kind_and_part_and_read_back() {
+    let call = MessageView::tool(
+        (7, "r1/c1".into(), 9),
+        "Ada",
+        ToolMessage::ToolCall {
+            call: CallPart {
+                id: "c1".into(),
+                name: "lookup_order".into(),
+                arguments: serde_json::json!({"order": 42}),
+                decision: Some("approved".into()),
+            },
+        },
+        None,
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ServerFrame::Message(&call).to_json()).unwrap();
+    assert_eq!(v["kind"], "tool_call");
+    assert_eq!(v["seq"], 7);
+    assert_eq!(v["author"]["kind"], "assistant");
+    assert_eq!(v["author"]["name"], "Ada");
+    assert_eq!(v["call"]["arguments"]["order"], 42);
+    assert_eq!(v["call"]["decision"], "approved");
+    assert_eq!(serde_json::from_value::<MessageView>(v).unwrap(), call);
+    let result = MessageView::tool(
+        (8, "r1/c1/result".into(), 10),
+        "Ada",
+        ToolMessage::ToolResult {
+            result: ResultPart {
+                call_id: "c1".into(),
+                name: "lookup_order".into(),
+                content: "shipped".into(),
+                is_error: false,
+            },
+        },
+        None,
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ServerFrame::Message(&result).to_json()).unwrap();
+    assert_eq!(v["kind"], "tool_result");
+    assert_eq!(v["result"]["content"], "shipped");
+    assert!(v.get("call").is_none());
+    assert_eq!(serde_json::from_value::<MessageView>(v).unwrap(), result);
 }
 
 #[test]

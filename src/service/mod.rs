@@ -148,7 +148,8 @@ impl SetStatus {
 pub fn transcript_text(messages: &[MessageView]) -> String {
     let mut out = String::new();
     for m in messages {
-        let kind = m.author.kind.as_str();
+        // A function call's message says which kind it is, not its author's.
+        let kind = m.tool.as_ref().map_or(m.author.kind.as_str(), |t| t.kind());
         let ts = crate::webhooks::rfc3339(m.created_at);
         let text = if m.deleted {
             "(deleted)".to_string()
@@ -156,9 +157,10 @@ pub fn transcript_text(messages: &[MessageView]) -> String {
             format!("(unreadable: {code})")
         } else {
             // A poll shows its options and counts after its question.
-            let text = match &m.poll {
-                Some(p) => p.describe(&m.text),
-                None => m.text.clone(),
+            let text = match (&m.poll, &m.tool) {
+                (Some(p), _) => p.describe(&m.text),
+                (None, Some(t)) => t.describe(),
+                (None, None) => m.text.clone(),
             };
             text.replace("\r\n", "\n").replace('\n', "\n    ")
         };

@@ -144,6 +144,7 @@ fn the_text_transcript_has_a_line_per_message() {
         poll: None,
         attachments: vec![],
         mentions: vec![],
+        tool: None,
     };
     let mut gone = m(3, AuthorKind::User, "Ann", "");
     gone.deleted = true;
@@ -156,17 +157,38 @@ fn the_text_transcript_has_a_line_per_message() {
     };
     let tally = crate::poll::Tally::count(&spec, &[("bo".into(), 1)], 0, None);
     poll.poll = Some(crate::poll::PollView::new(spec, tally));
+    let call = crate::protocol::ToolMessage::ToolCall {
+        call: crate::protocol::CallPart {
+            id: "c1".into(),
+            name: "lookup".into(),
+            arguments: serde_json::json!({"order": "A-1"}),
+            decision: Some("approved".into()),
+        },
+    };
+    let result = crate::protocol::ToolMessage::ToolResult {
+        result: crate::protocol::ResultPart {
+            call_id: "c1".into(),
+            name: "lookup".into(),
+            content: "shipped".into(),
+            is_error: false,
+        },
+    };
+    let at = 1_614_265_330_047;
     let text = transcript_text(&[
         m(1, AuthorKind::User, "Ann", "two\nlines"),
         m(2, AuthorKind::Assistant, "Assistant", "ok"),
         gone,
         poll,
+        MessageView::tool((5, "r/c1".into(), at), "Ada", call, None),
+        MessageView::tool((6, "r/c1/result".into(), at + 1), "Ada", result, None),
     ]);
     assert_eq!(
         text,
         "[2021-02-25T15:02:10.043Z] Ann (user): two\n    lines\n\
          [2021-02-25T15:02:10.044Z] Assistant (assistant): ok\n\
          [2021-02-25T15:02:10.045Z] Ann (user): (deleted)\n\
-         [2021-02-25T15:02:10.046Z] Ann (user): Tea? [poll, open: yes (0) | no (1)]\n"
+         [2021-02-25T15:02:10.046Z] Ann (user): Tea? [poll, open: yes (0) | no (1)]\n\
+         [2021-02-25T15:02:10.047Z] Ada (tool_call): lookup {\"order\":\"A-1\"} (approved)\n\
+         [2021-02-25T15:02:10.048Z] Ada (tool_result): lookup answered: shipped\n"
     );
 }

@@ -3,6 +3,7 @@
 //! the log's owner and members, must pass the level the route table gives
 //! the route (`Caller::need`).
 
+use super::log::tools::Sight;
 use super::log::Meta;
 use super::outbox::Replication;
 use super::sockets;
@@ -168,7 +169,10 @@ impl Core {
                 let before = before.unwrap_or(u64::MAX);
                 // A poll's tally shows the caller's own ballot.
                 let reader = Some(caller.user.id.as_str());
-                let messages = (self.log).page(keys, (0, before), limit, (true, thread), reader)?;
+                // Tool messages as the caller's socket would get them.
+                let sight = Sight::of(caller.admin);
+                let how = (true, thread, sight);
+                let messages = (self.log).page(keys, (0, before), limit, how, reader)?;
                 let last_change = self.log.last_change()?;
                 reply(&HistoryReply {
                     messages,

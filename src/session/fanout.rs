@@ -3,9 +3,9 @@
 //! messages from their replay, and events once greeted; people who block
 //! an author do not get their messages (`crate::moderation`).
 
-use super::sockets::{send_to, user_tag, Frame, BATCH_TAG, SINGLE_TAG};
+use super::sockets::{attachment, send_to, user_tag, Frame, BATCH_TAG, SINGLE_TAG};
 use super::Core;
-use crate::protocol::Author;
+use crate::protocol::{Author, AuthorKind};
 use worker::WebSocket;
 
 impl Core {
@@ -54,6 +54,20 @@ impl Core {
     /// snapshot at its end) instead.
     pub(super) fn broadcast_message(&self, json: &str) {
         self.broadcast_message_except(json, &[]);
+    }
+
+    /// Sends the `message` frame of a tool message to every live agent's
+    /// socket, and to every live user's when `shown` (`log/tools.rs`);
+    /// replaying sockets get it from their replay, as any message.
+    pub(super) fn broadcast_tool_message(&self, json: &str, shown: bool) {
+        let frame = Frame::new(json);
+        let replaying = self.replaying.borrow();
+        for ws in self.state.get_websockets() {
+            let agent = attachment(&ws).is_some_and(|a| a.kind == AuthorKind::Agent);
+            if (agent || shown) && !replaying.iter().any(|(r, _)| *r == ws) {
+                frame.send(&ws);
+            }
+        }
     }
 
     fn broadcast_message_except(&self, json: &str, except: &[WebSocket]) {

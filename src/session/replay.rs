@@ -15,13 +15,14 @@
 //! synchronous block that puts the socket live, so each message arrives
 //! exactly once.
 
+use super::log::tools::Sight;
 use super::log::Window;
 use super::queue::{Job, REPLAY_PAGE};
-use super::sockets::{presence, send_to};
+use super::sockets::{attachment, presence, send_to};
 use super::Core;
 use crate::crypto::Keyring;
 use crate::error::AppError;
-use crate::protocol::{ServerFrame, UserRef};
+use crate::protocol::{AuthorKind, ServerFrame, UserRef};
 use worker::WebSocket;
 
 /// Larger than any seq (and still exact as a JS number).
@@ -159,7 +160,9 @@ impl Core {
         after: u64,
     ) -> Result<(u64, bool), AppError> {
         let range = (after, NO_REPLAY);
-        let messages = (self.log).page(keys, range, REPLAY_PAGE, (false, None), Some(reader))?;
+        let agent = attachment(ws).is_some_and(|a| a.kind == AuthorKind::Agent);
+        let how = (false, None, Sight::of(agent));
+        let messages = (self.log).page(keys, range, REPLAY_PAGE, how, Some(reader))?;
         for m in &messages {
             send_to(ws, &ServerFrame::Message(m).to_json());
         }

@@ -17,17 +17,22 @@
 //! everyone gets `approval`. No decision within the wait is `timed_out`.
 //! A `stop` (or a takeover) rejects every call still waiting. A socket
 //! that connects meanwhile is told what waits. Calls and results are kept
-//! in the session log (`log/tools.rs`) and shown to agents as they happen
-//! (and to users, when the profile says `show_tools`).
+//! in the session log (`log/tools.rs`) as messages of their own kinds
+//! (`tool_call`, `tool_result`), sent to agents as they happen (and to
+//! users, when the profile says `show_tools`).
 
+use super::log::tools::Teller;
 use super::running::Running;
 use super::sockets::{attachment, send_to, Attachment};
 use super::Core;
 use crate::desk::{Action, Actor};
+use crate::error::AppError;
 use crate::error::SocketError;
 use crate::llm::driver::Decision;
 use crate::llm::tools::{Builtin, ToolCall, ToolKind, ToolResult};
-use crate::protocol::{AuthorKind, ServerFrame, ToolCallView, UserRef, ASSISTANT_AUTHOR_ID};
+use crate::protocol::{
+    AuthorKind, MessageView, ServerFrame, ToolCallView, UserRef, ASSISTANT_AUTHOR_ID,
+};
 use crate::runtime::timeout;
 use crate::store::now_ms;
 use futures::channel::oneshot;
@@ -334,47 +339,53 @@ impl Running<'_> {
         Request::new_with_init(url, &init).ok()
     }
 
-    /// Keeps the calls a reply asked for, and shows them to agents.
-    pub(super) fn keep_calls(&self, reply: &str, calls: &[ToolCall]) {
-        let core = self.core;
-        if let Ok(keys) = core.keyring() {
-            match core
-                .log
-                .add_tool_calls(keys, reply, calls, now_ms(), &core.outbox)
-            {
-                Ok(()) => core.replicate_soon(),
-                Err(e) => core.log_error("tool_calls_not_kept", &e),
-            }
+    /// How this turn's tool messages are kept: under the assistant's
+    /// name, shown to users when the profile says so.
+    fn teller(&self) -> Teller<'_> {
+        Teller {
+            assistant: &self.a.name,
+            shown: self.a.show_tools,
         }
-        let frame = ServerFrame::ToolCalls {
-            reply,
-            calls: calls.iter().map(view).collect(),
-        }
-        .to_json();
-        core.broadcast_split(&frame, self.a.show_tools.then_some(frame.as_str()));
     }
 
-    /// Keeps what calls came to, and shows it to agents.
+    /// Sends kept tool messages to those who see them.
+    fn show(&self, kept: Result<Vec<MessageView>, AppError>, what: &str) {
+        let core = self.core;
+        match kept {
+            Ok(views) => {
+                core.replicate_soon();
+                for v in &views {
+                    let frame = ServerFrame::Message(v).to_json();
+                    core.broadcast_tool_message(&frame, self.a.show_tools);
+                }
+            }
+            Err(e) => core.log_error(what, &e),
+        }
+    }
+
+    /// Keeps the calls a reply asked for, as `tool_call` messages.
+    pub(super) fn keep_calls(&self, reply: &str, calls: &[ToolCall]) {
+        let core = self.core;
+        let kept = core.keyring().and_then(|keys| {
+            let log = &core.log;
+            log.add_tool_calls(keys, (reply, calls), self.teller(), now_ms(), &core.outbox)
+        });
+        self.show(kept, "tool_calls_not_kept");
+    }
+
+    /// Keeps what calls came to, as `tool_result` messages.
     pub(super) fn keep_results(&self, reply: &str, results: &[ToolResult]) {
         let core = self.core;
-        if let Ok(keys) = core.keyring() {
-            match core
-                .log
-                .tool_results(keys, reply, results, now_ms(), &core.outbox)
-            {
-                Ok(()) => core.replicate_soon(),
-                Err(e) => core.log_error("tool_results_not_kept", &e),
-            }
-        }
-        for r in results {
-            let frame = ServerFrame::ToolResult {
-                call_id: &r.call_id,
-                name: &r.name,
-                content: &r.content,
-                is_error: r.is_error,
-            }
-            .to_json();
-            core.broadcast_split(&frame, self.a.show_tools.then_some(frame.as_str()));
-        }
+        let kept = core.keyring().and_then(|keys| {
+            let log = &core.log;
+            log.tool_results(
+                keys,
+                (reply, results),
+                self.teller(),
+                now_ms(),
+                &core.outbox,
+            )
+        });
+        self.show(kept, "tool_results_not_kept");
     }
 }

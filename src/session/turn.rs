@@ -32,6 +32,7 @@
 //! a child span, sent to the provider as `traceparent`, and the turn's log
 //! lines carry its `trace_id`.
 
+use super::log::tools::Sight;
 use super::running::Running;
 use super::sockets::send_to;
 use super::Core;
@@ -302,7 +303,13 @@ impl Core {
         if !self.assistant_answers()? {
             return Ok(());
         }
-        let history = (self.log).page(keys, (0, u64::MAX), HISTORY, (true, None), None)?;
+        let history = (self.log).page(
+            keys,
+            (0, u64::MAX),
+            HISTORY,
+            (true, None, Sight::Hidden),
+            None,
+        )?;
         let mut images = if a.vision {
             self.prompt_images(keys, &history).await
         } else {

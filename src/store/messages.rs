@@ -119,6 +119,7 @@ impl MessageRow {
             poll: None,
             attachments: Vec::new(),
             mentions: Vec::new(),
+            tool: None,
         }
     }
 }

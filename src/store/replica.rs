@@ -456,17 +456,18 @@ fn tool_call(
         return Ok(Vec::new());
     };
     let col = |i: usize| format!("json_extract(?2, '$[{i}]')");
-    let values: Vec<String> = (0..10).map(col).collect();
+    let values: Vec<String> = (0..13).map(col).collect();
     Ok(vec![stmt(
         db,
         &format!(
             "INSERT INTO tool_calls (session_id, reply, call_id, name, arguments, result, is_error, decision,
-                                     decided_by, at, done_at)
+                                     decided_by, at, done_at, seq, result_seq, shown)
              SELECT ?1, {} WHERE {LIVE}
              ON CONFLICT (session_id, reply, call_id) DO UPDATE SET name = excluded.name,
                arguments = excluded.arguments, result = excluded.result, is_error = excluded.is_error,
                decision = excluded.decision, decided_by = excluded.decided_by, at = excluded.at,
-               done_at = excluded.done_at",
+               done_at = excluded.done_at, seq = excluded.seq, result_seq = excluded.result_seq,
+               shown = excluded.shown",
             values.join(", ")
         ),
         &[text(session), text(&row.to_string())],

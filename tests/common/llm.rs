@@ -38,7 +38,9 @@ pub async fn until_reply(ws: &mut Ws) -> Vec<Value> {
     let mut frames = Vec::new();
     loop {
         let f = recv(ws).await;
-        let done = f["type"] == "message" && f["author"]["kind"] == "assistant";
+        // (A function call's message is the assistant's too, mid-turn.)
+        let done =
+            f["type"] == "message" && f["author"]["kind"] == "assistant" && f["kind"].is_null();
         frames.push(f);
         if done {
             return frames;

@@ -103,7 +103,7 @@ CREATE TABLE IF NOT EXISTS log_version (one INTEGER PRIMARY KEY CHECK (one = 1),
 /// Columns added after logs existed, in order; a log applies those past its
 /// `log_version` when it opens, new logs all of them. Never edit or reorder
 /// one: append.
-const UPGRADES: [&str; 6] = [
+const UPGRADES: [&str; 12] = [
     "ALTER TABLE messages ADD COLUMN tokens_cached INTEGER",
     // Nano-dollars (crate::llm::price::Usd); NULL: the model had no price.
     "ALTER TABLE messages ADD COLUMN cost_nanos INTEGER",
@@ -114,6 +114,15 @@ const UPGRADES: [&str; 6] = [
     // under (NULL: the default), and each reply was written under.
     "ALTER TABLE session ADD COLUMN profile TEXT",
     "ALTER TABLE messages ADD COLUMN profile TEXT",
+    // The assistant's function calls as messages (`tools.rs`): the seqs of
+    // a call's message and of its result's, whether users see them, and
+    // the assistant's name when it asked.
+    "ALTER TABLE tool_calls ADD COLUMN seq INTEGER",
+    "ALTER TABLE tool_calls ADD COLUMN result_seq INTEGER",
+    "ALTER TABLE tool_calls ADD COLUMN shown INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE tool_calls ADD COLUMN author_name TEXT",
+    "CREATE INDEX IF NOT EXISTS tool_calls_seq ON tool_calls (seq)",
+    "CREATE INDEX IF NOT EXISTS tool_calls_result_seq ON tool_calls (result_seq)",
 ];
 
 /// The session row, kept in memory while the object is awake.
@@ -314,8 +323,9 @@ impl Log {
         };
         // Appending a user's message writes only the message (the hot
         // path), so the stored row may trail the messages: the newest one
-        // has the true last seq and activity time, and seqs are gap-free,
-        // so every seq past the stored one is one more message.
+        // has the true last seq and activity time, and every seq past the
+        // stored one is one more message (the seqs of tool messages, which
+        // are not in this table, are saved with the row: `claim_seqs`).
         #[derive(Deserialize)]
         struct Top {
             seq: i64,
@@ -381,6 +391,19 @@ impl Log {
         out.touch(&self.sql, Topic::Session, "", now)?;
         *self.meta.borrow_mut() = Some(m);
         Ok(())
+    }
+
+    /// Takes `n` seqs for messages kept outside the messages table (the
+    /// assistant's function calls, `tools.rs`); gives the first. The
+    /// session row is saved with them, so every seq past the stored last
+    /// seq is still a message in the table (see `meta`).
+    fn claim_seqs(&self, n: usize, out: &Outbox, now: i64) -> Result<i64, AppError> {
+        let mut m = self.live()?;
+        let first = m.last_seq + 1;
+        m.last_seq += n as i64;
+        m.updated_at = m.updated_at.max(now);
+        self.save_meta(m, out, now)?;
+        Ok(first)
     }
 
     /// Sets the assistant profile the session runs under (None: the
@@ -540,6 +563,7 @@ impl Log {
                     }),
                     attachments,
                     mentions: m.mentions.clone(),
+                    tool: None,
                 },
                 duplicate: false,
             });
@@ -639,6 +663,7 @@ impl Log {
             poll: None,
             attachments: Vec::new(),
             mentions: Vec::new(),
+            tool: None,
         })
     }
 

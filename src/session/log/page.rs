@@ -1,7 +1,9 @@
 //! Pages of messages as clients see them: each with its reactions, poll,
 //! attachments, removal and mentions, and without the messages of people
-//! the reader blocks.
+//! the reader blocks; with the tool messages the reader sees
+//! (`tools.rs`), in seq order among the rest.
 
+use super::tools::Sight;
 use super::{int, Log};
 use crate::crypto::Keyring;
 use crate::error::AppError;
@@ -14,13 +16,14 @@ impl Log {
     /// Messages in `(after, before)`, oldest first, at most `limit`, with
     /// their reactions: the newest ones below `before` when `newest`, else
     /// the oldest ones above `after`. With `thread`, only that message and
-    /// the replies to it. Polls show their tally as `reader` sees it.
+    /// the replies to it (no tool messages). Polls show their tally as
+    /// `reader` sees it; `sight` says which tool messages are theirs.
     pub fn page(
         &self,
         keys: &Keyring,
         (after, before): (u64, u64),
         limit: u32,
-        (newest, thread): (bool, Option<u64>),
+        (newest, thread, sight): (bool, Option<u64>, Sight),
         reader: Option<&str>,
     ) -> Result<Vec<MessageView>, AppError> {
         let session = self.live()?.id;
@@ -48,6 +51,11 @@ impl Log {
             .into_iter()
             .map(|r| r.into_view(keys, &session))
             .collect();
+        if thread.is_none() {
+            let tools =
+                self.tool_messages(keys, (clamp(after), clamp(before)), (limit, newest), sight)?;
+            views = merged(views, tools, limit as usize, newest);
+        }
         if let (Some(first), Some(last)) = (views.first(), views.last()) {
             #[derive(Deserialize)]
             struct R {
@@ -83,4 +91,28 @@ impl Log {
         }
         Ok(views)
     }
+}
+
+/// Two pages of the same range, each oldest first and each the `limit`
+/// newest (`newest`) or oldest of its kind, as one such page.
+fn merged(
+    a: Vec<MessageView>,
+    b: Vec<MessageView>,
+    limit: usize,
+    newest: bool,
+) -> Vec<MessageView> {
+    if b.is_empty() {
+        return a;
+    }
+    let mut all = a;
+    all.extend(b);
+    all.sort_by_key(|m| m.seq);
+    if all.len() > limit {
+        if newest {
+            all.drain(..all.len() - limit);
+        } else {
+            all.truncate(limit);
+        }
+    }
+    all
 }

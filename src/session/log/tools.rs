@@ -1,14 +1,26 @@
 //! The assistant's function calls as the session keeps them: each call
 //! (its arguments), what became of it (a person's decision, if it needed
-//! one) and its result, arguments and result sealed. Agents see them live
-//! (`session/tools.rs`) and in the admin session view; users only when
-//! the profile shows them. Each change to a call queues its row for D1
-//! (`Topic::ToolCall`, keyed by row id), which holds them sealed as here.
+//! one) and its result, arguments and result sealed. Each change to a call
+//! queues its row for D1 (`Topic::ToolCall`, keyed by row id), which holds
+//! them sealed as here.
+//!
+//! **Messages of their own kinds.** A call and its result are messages in
+//! the session's stream: each takes a seq (`seq`, `result_seq`) when it is
+//! kept, and is sent, replayed and listed as a `tool_call` or
+//! `tool_result` message (`tool_messages`, merged into pages by
+//! `page.rs`). They stay in this table, not in `messages`, so that
+//! everything that reads only people's and the assistant's words (the
+//! prompt, search, webhooks, edits, reactions, ratings, the transcript)
+//! cannot pick them up by mistake: only the readers given a `Sight` see
+//! them. Agents see every call; users only calls made under a profile
+//! that shows them (`shown`, fixed when the call is made). Calls kept
+//! before they were messages have no seq and stay out of the stream.
 
 use super::{int, s, Log};
 use crate::crypto::{aad, Field, Keyring};
 use crate::error::AppError;
 use crate::llm::tools::{Exchange, ToolCall, ToolResult};
+use crate::protocol::{CallPart, MessageView, ResultPart, ToolMessage};
 use crate::session::outbox::{Outbox, Topic};
 use serde::{Deserialize, Serialize};
 use worker::SqlStorageValue as V;
@@ -25,6 +37,44 @@ CREATE INDEX IF NOT EXISTS tool_calls_call ON tool_calls (call_id);
 
 /// Most calls the admin view lists (the newest).
 pub const SHOWN: u32 = 200;
+
+/// Which of the assistant's function calls a reader of the message
+/// stream sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sight {
+    /// None (the assistant's own prompt gets them as exchanges instead).
+    Hidden,
+    /// Those made under a profile that shows them: users.
+    Shown,
+    /// Every one: agents.
+    All,
+}
+
+impl Sight {
+    /// What an agent (an admin's socket or call) or a user sees.
+    pub fn of(agent: bool) -> Sight {
+        if agent {
+            Sight::All
+        } else {
+            Sight::Shown
+        }
+    }
+}
+
+/// Who wrote a turn's calls, and whether users see them: how its tool
+/// messages are kept.
+#[derive(Clone, Copy, Debug)]
+pub struct Teller<'a> {
+    pub assistant: &'a str,
+    pub shown: bool,
+}
+
+/// The message ids of a call and of its result.
+fn message_ids(reply: &str, call_id: &str) -> (String, String) {
+    let id = sealed_id(reply, call_id);
+    let result = format!("{id}/result");
+    (id, result)
+}
 
 /// The AAD id of a call's sealed values.
 pub fn sealed_id(reply: &str, call_id: &str) -> String {
@@ -162,31 +212,56 @@ impl Log {
         Ok(())
     }
 
-    /// Keeps the calls reply `reply` asked for.
+    /// Keeps the calls reply `reply` asked for, each as a `tool_call`
+    /// message with its own seq; gives those messages.
     pub fn add_tool_calls(
         &self,
         keys: &Keyring,
-        reply: &str,
-        calls: &[ToolCall],
+        (reply, calls): (&str, &[ToolCall]),
+        teller: Teller,
         at: i64,
         out: &Outbox,
-    ) -> Result<(), AppError> {
+    ) -> Result<Vec<MessageView>, AppError> {
         let session = self.live()?.id;
-        for c in calls {
-            let id = sealed_id(reply, &c.id);
+        let first = self.claim_seqs(calls.len(), out, at)?;
+        let mut views = Vec::with_capacity(calls.len());
+        for (seq, c) in (first..).zip(calls) {
+            let (id, _) = message_ids(reply, &c.id);
             let args = keys.seal(
                 &aad(Field::ToolCall, &session, Some(&id)),
                 &c.arguments.to_string(),
             );
             self.changed(
-                "INSERT INTO tool_calls (reply, call_id, name, arguments, at) VALUES (?, ?, ?, ?, ?)
-                 RETURNING id",
-                vec![s(reply), s(&c.id), s(&c.name), V::String(args), int(at)],
+                "INSERT INTO tool_calls (reply, call_id, name, arguments, at, seq, shown, author_name)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                vec![
+                    s(reply),
+                    s(&c.id),
+                    s(&c.name),
+                    V::String(args),
+                    int(at),
+                    int(seq),
+                    int(teller.shown as i64),
+                    s(teller.assistant),
+                ],
                 at,
                 out,
             )?;
+            let call = CallPart {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                arguments: c.arguments.clone(),
+                decision: None,
+            };
+            let kind = ToolMessage::ToolCall { call };
+            views.push(MessageView::tool(
+                (seq as u64, id, at),
+                teller.assistant,
+                kind,
+                None,
+            ));
         }
-        Ok(())
+        Ok(views)
     }
 
     /// A person's decision on the newest call `call_id`.
@@ -207,33 +282,150 @@ impl Log {
         )
     }
 
-    /// What the newest calls of `reply` came to.
+    /// What the calls of `reply` came to, each kept as a `tool_result`
+    /// message with its own seq; gives those messages.
     pub fn tool_results(
         &self,
         keys: &Keyring,
-        reply: &str,
-        results: &[ToolResult],
+        (reply, results): (&str, &[ToolResult]),
+        teller: Teller,
         at: i64,
         out: &Outbox,
-    ) -> Result<(), AppError> {
+    ) -> Result<Vec<MessageView>, AppError> {
         let session = self.live()?.id;
-        for r in results {
-            let id = sealed_id(reply, &r.call_id);
+        let first = self.claim_seqs(results.len(), out, at)?;
+        let mut views = Vec::with_capacity(results.len());
+        for (seq, r) in (first..).zip(results) {
+            let (id, message) = message_ids(reply, &r.call_id);
             let sealed = keys.seal(&aad(Field::ToolResult, &session, Some(&id)), &r.content);
             self.changed(
-                "UPDATE tool_calls SET result = ?, is_error = ?, done_at = ? WHERE reply = ? AND call_id = ?
-                 RETURNING id",
-                vec![V::String(sealed), int(r.is_error as i64), int(at), s(reply), s(&r.call_id)],
+                "UPDATE tool_calls SET result = ?, is_error = ?, done_at = ?, result_seq = ?
+                  WHERE reply = ? AND call_id = ? RETURNING id",
+                vec![
+                    V::String(sealed),
+                    int(r.is_error as i64),
+                    int(at),
+                    int(seq),
+                    s(reply),
+                    s(&r.call_id),
+                ],
                 at,
                 out,
             )?;
+            let result = ResultPart {
+                call_id: r.call_id.clone(),
+                name: r.name.clone(),
+                content: r.content.clone(),
+                is_error: r.is_error,
+            };
+            let kind = ToolMessage::ToolResult { result };
+            views.push(MessageView::tool(
+                (seq as u64, message, at),
+                teller.assistant,
+                kind,
+                None,
+            ));
         }
-        Ok(())
+        Ok(views)
+    }
+
+    /// The tool messages `sight` shows with seqs in `(after, before)`, at
+    /// most `limit`, oldest first: the newest ones when `newest`, else the
+    /// oldest ones. A call's message and its result's are read from the
+    /// same row.
+    pub fn tool_messages(
+        &self,
+        keys: &Keyring,
+        (after, before): (V, V),
+        (limit, newest): (u32, bool),
+        sight: Sight,
+    ) -> Result<Vec<MessageView>, AppError> {
+        let least_shown = match sight {
+            Sight::Hidden => return Ok(Vec::new()),
+            Sight::Shown => 1,
+            Sight::All => 0,
+        };
+        #[derive(Deserialize)]
+        struct Row {
+            at_seq: i64,
+            is_result: i64,
+            reply: String,
+            call_id: String,
+            name: String,
+            arguments: String,
+            result: Option<String>,
+            is_error: Option<i64>,
+            decision: Option<String>,
+            at: i64,
+            done_at: Option<i64>,
+            author_name: Option<String>,
+        }
+        let order = if newest { "DESC" } else { "ASC" };
+        let cols =
+            "reply, call_id, name, arguments, result, is_error, decision, at, done_at, author_name";
+        let q = format!(
+            "SELECT seq AS at_seq, 0 AS is_result, {cols} FROM tool_calls
+              WHERE seq > ?1 AND seq < ?2 AND shown >= ?4
+             UNION ALL
+             SELECT result_seq, 1, {cols} FROM tool_calls
+              WHERE result_seq > ?1 AND result_seq < ?2 AND shown >= ?4
+             ORDER BY at_seq {order} LIMIT ?3"
+        );
+        let rows = self.all::<Row>(&q, vec![after, before, int(limit), int(least_shown)])?;
+        let session = self.live()?.id;
+        let mut views: Vec<MessageView> = rows
+            .into_iter()
+            .map(|r| {
+                let (id, message) = message_ids(&r.reply, &r.call_id);
+                let assistant = r
+                    .author_name
+                    .as_deref()
+                    .unwrap_or(crate::protocol::ASSISTANT_AUTHOR_ID);
+                let opened = |f: Field, v: &str| keys.open(&aad(f, &session, Some(&id)), v);
+                if r.is_result == 0 {
+                    let (arguments, unreadable) = match opened(Field::ToolCall, &r.arguments) {
+                        Ok(a) => (serde_json::from_str(&a).unwrap_or_default(), None),
+                        Err(e) => (serde_json::Value::Null, Some(e.code().to_string())),
+                    };
+                    let call = CallPart {
+                        id: r.call_id,
+                        name: r.name,
+                        arguments,
+                        decision: r.decision,
+                    };
+                    let at = (r.at_seq as u64, id.clone(), r.at);
+                    MessageView::tool(at, assistant, ToolMessage::ToolCall { call }, unreadable)
+                } else {
+                    let sealed = r.result.as_deref().unwrap_or_default();
+                    let (content, unreadable) = match opened(Field::ToolResult, sealed) {
+                        Ok(c) => (c, None),
+                        Err(e) => (String::new(), Some(e.code().to_string())),
+                    };
+                    let result = ResultPart {
+                        call_id: r.call_id,
+                        name: r.name,
+                        content,
+                        is_error: r.is_error.is_none_or(|e| e != 0),
+                    };
+                    let at = (r.at_seq as u64, message, r.done_at.unwrap_or(r.at));
+                    MessageView::tool(
+                        at,
+                        assistant,
+                        ToolMessage::ToolResult { result },
+                        unreadable,
+                    )
+                }
+            })
+            .collect();
+        if newest {
+            views.reverse();
+        }
+        Ok(views)
     }
 
     /// Row `id` as D1 keeps it (values sealed as stored): `[reply,
     /// call_id, name, arguments, result, is_error, decision, decided_by,
-    /// at, done_at]`; None once it is gone.
+    /// at, done_at, seq, result_seq, shown]`; None once it is gone.
     pub fn tool_row(&self, id: i64) -> Result<Option<serde_json::Value>, AppError> {
         #[derive(Deserialize)]
         struct Row {
@@ -241,7 +433,7 @@ impl Log {
         }
         let rows = self.all::<Row>(
             "SELECT json_array(reply, call_id, name, arguments, result, is_error, decision, decided_by,
-                    at, done_at) AS row
+                    at, done_at, seq, result_seq, shown) AS row
                FROM tool_calls WHERE id = ?",
             vec![int(id)],
         )?;
