@@ -310,25 +310,10 @@ function startConsole() {
 
   let chat = null;
   let shown = null; // the session in the live view
-  // Live tool-log lines that came while the log was being read again: kept
-  // after what the read returns (the read may predate them).
-  let toolsReading = null;
-  // `withTools`: read the assistant's calls again too (on every connect,
-  // so that calls made while the socket was down are listed).
-  async function showUsage(id, withTools = false) {
-    const during = withTools ? (toolsReading = []) : null;
-    const { usage, feedback, tools } = await client.adminSession(id);
+  async function showUsage(id) {
+    const { usage, feedback } = await client.adminSession(id);
     // Another session opened while this answer was on its way.
     if (id !== shown) return;
-    // The assistant's calls so far (text only: they come from the model
-    // and the product's backend), then the live ones as they happen.
-    if (during && toolsReading === during) {
-      toolsReading = null;
-      $("tool-log").replaceChildren(...(tools ?? []).map((t) => h("li", { "data-call": t.call_id },
-        `${t.name} ${JSON.stringify(t.arguments)}${t.decision ? ` (${t.decision.replace("_", " ")}${t.decided_by ? ` by ${t.decided_by}` : ""})` : ""}` +
-        (t.result == null ? "" : `: ${t.is_error ? "failed: " : ""}${t.result}`))),
-        ...during.map((line) => h("li", {}, line)));
-    }
     // Ratings as text (user ids and reasons come from users: no markup).
     const thumb = { up: "👍", down: "👎" };
     $("feedback").replaceChildren(...(feedback ?? []).map((f) =>
@@ -358,7 +343,6 @@ function startConsole() {
     });
     transcript.clear();
     $("approvals").replaceChildren();
-    $("tool-log").replaceChildren();
     showUsage(s.id);
     chat = client.session(s.id, { outboxKey: `confab.admin.outbox.${s.id}` });
     const on = (type, fn) => chat.addEventListener(type, (e) => fn(e.detail));
@@ -371,10 +355,12 @@ function startConsole() {
       }
     });
     transcript.follow(chat);
-    on("message", (m) => m.author.kind === "assistant" && showUsage(s.id));
+    // The assistant's function calls are messages in the transcript
+    // (`kind` tool_call and tool_result), replayed after a reconnect as any.
+    on("message", (m) => m.author.kind === "assistant" && !m.kind && showUsage(s.id));
     on("hello", (hello) => {
       renderDesk(hello);
-      showUsage(s.id, true);
+      showUsage(s.id);
       // What still waits comes again after `hello`.
       $("approvals").replaceChildren();
       $("profile-name").value = hello.profile ?? "default";
@@ -384,14 +370,6 @@ function startConsole() {
       $("profile-name").value = f.profile;
       $("mode").textContent = `${f.by.name} switched the assistant to the profile ${f.profile}.`;
     });
-    // The assistant's function calls, as text (arguments and results come
-    // from the model and the product's backend: no markup).
-    const logTool = (line) => {
-      toolsReading?.push(line);
-      $("tool-log").append(h("li", {}, line));
-    };
-    on("tool_calls", (f) => f.calls.forEach((c) => logTool(`Asked for ${c.name} ${JSON.stringify(c.arguments)}`)));
-    on("tool_result", (r) => logTool(`${r.name} ${r.is_error ? "failed" : "answered"}: ${r.content}`));
     // A call that needs approval: one line with its own buttons, gone once
     // decided (here, by another agent, or by the timeout).
     on("approval_request", ({ call, expires_at }) => {
@@ -405,7 +383,6 @@ function startConsole() {
     });
     on("approval", (a) => {
       [...$("approvals").children].find((li) => li.dataset.call === a.call_id)?.remove();
-      logTool(`${a.call_id}: ${a.decision.replace("_", " ")}${a.by ? ` by ${a.by.name}` : ""}`);
     });
     on("error", (e) => {
       if (e.code === "already_assigned") $("mode").textContent = "Another agent has this session.";

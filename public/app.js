@@ -167,7 +167,8 @@ function open(id, title) {
   on("message", (m) => {
     typingUsers.delete(m.author.id);
     renderTyping();
-    if (m.author.kind === "assistant") $("stop").hidden = true;
+    // A function call's message comes mid-turn: the reply still runs.
+    if (m.author.kind === "assistant" && !m.kind) $("stop").hidden = true;
     if (document.visibilityState === "visible") chat.read(m.seq);
   });
   on("turn", () => ($("stop").hidden = false));

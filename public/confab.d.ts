@@ -29,6 +29,17 @@ export interface Message {
   mentions?: UserRef[];
   /** An assistant reply answered again by `regenerate`. */
   superseded?: boolean;
+  /** Absent on people's and the assistant's words. `tool_call` or
+   *  `tool_result` on the messages of the assistant's function calls (with
+   *  `call` or `result`, and empty `text`): agents get them, users only
+   *  under a profile that shows them. */
+  kind?: "tool_call" | "tool_result";
+  /** Why the stored text (or a call's arguments or result) cannot be read. */
+  unreadable?: string;
+  /** With `kind` tool_call (`arguments` null when it cannot be read). */
+  call?: { id: string; name: string; arguments: Record<string, unknown> | null; decision?: "approved" | "rejected" | "timed_out" };
+  /** With `kind` tool_result. */
+  result?: { call_id: string; name: string; content: string; is_error: boolean };
   turn?: {
     /** The assistant profile the reply was written under. */
     profile: string;
@@ -200,8 +211,6 @@ export interface SessionEvents {
   /** An agent switched the assistant profile. */
   profile: { profile: string; by: UserRef };
   /** Agents: the assistant asks for function calls, and what each came to. */
-  tool_calls: { reply: string; calls: ToolCall[] };
-  tool_result: { call_id: string; name: string; content: string; is_error: boolean };
   /** Agents: a call waits for your `approve` or `reject` until `expires_at`. */
   approval_request: { call: ToolCall; expires_at: number };
   /** Users: the assistant waits for a person to approve a call. */

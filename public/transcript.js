@@ -57,6 +57,29 @@ export class Transcript {
     on("poll", this.tally);
     on("rated", this.rated);
     on("superseded", this.superseded);
+    on("approval", this.approval);
+  }
+
+  /** A call that waited for a person was decided: its message says so. */
+  approval(f) {
+    const li = this.list.querySelector(`li.tool_call[data-call="${CSS.escape(f.call_id)}"]`);
+    if (li) li.querySelector(".flags").textContent = `(${f.decision.replace("_", " ")}${f.by ? ` by ${f.by.name}` : ""})`;
+  }
+
+  /** A message of the assistant's function calls (`kind` tool_call or
+   *  tool_result): one line, without actions. As text: the arguments
+   *  come from the model and the results from the product's backend. */
+  #tool(li, m) {
+    const call = m.kind === "tool_call";
+    li.className = `msg tool ${m.kind}`;
+    li.dataset.call = call ? m.call.id : m.result.call_id;
+    li.querySelector(".author").textContent = m.author.name;
+    li.querySelector(".kind").textContent = call ? "function call" : "function result";
+    const decided = call && m.call.decision ? `(${m.call.decision.replace("_", " ")})` : "";
+    li.querySelector(".flags").textContent = m.unreadable ? "(cannot be read)" : decided;
+    li.querySelector(".text").textContent = call
+      ? `${m.call.name} ${JSON.stringify(m.call.arguments)}`
+      : `${m.result.name} ${m.result.is_error ? "failed" : "answered"}: ${m.result.content}`;
   }
 
   /** Your rating of a reply (from any of your devices). */
@@ -101,6 +124,12 @@ export class Transcript {
   message(m) {
     const li = this.#item(m.id);
     li.dataset.seq = m.seq;
+    if (m.kind === "tool_call" || m.kind === "tool_result") {
+      this.bySeq.set(m.seq, li);
+      this.#tool(li, m);
+      this.#order(li);
+      return li.scrollIntoView?.({ block: "end" });
+    }
     li.dataset.author = m.author.id;
     const mentionsMe = (m.mentions ?? []).some((u) => u.id === this.me.id);
     li.className = `msg kind-${m.author.kind}${this.#mine(m) ? " mine" : ""}${mentionsMe ? " mentions-me" : ""}`;

@@ -264,7 +264,9 @@ function chat(id) {
   const joined = new Set();
   let typingTimer = null;
   on("message", (m) => {
-    if (m.author.id === me.id) return;
+    // The assistant's function calls (shown when its profile says so) are
+    // not words to announce or count as unread.
+    if (m.author.id === me.id || m.kind) return;
     announce.textContent = `${m.author.name}: ${m.text}`;
     if (visible) return markSeen();
     if (m.seq > seen) toParent({ type: "confab:unread", count: ++unread });

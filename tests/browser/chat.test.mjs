@@ -584,15 +584,23 @@ test("an agent approves the assistant's call in the console while the user sees 
   // Approved: the request goes, the call is made (the session is resolved)
   // and the assistant says goodbye; the user's waiting note goes too.
   await request.waitFor({ state: "detached" });
-  await admin.page.locator("#tool-log li", { hasText: "approved by Ola" }).waitFor();
-  await admin.page.locator("#tool-log li", { hasText: "end_conversation answered: The conversation is ended" }).waitFor();
+  // The call and its result are messages of their own kinds in the
+  // console's transcript; the call's says who approved it.
+  const call = admin.page.locator("#transcript li.tool_call", { hasText: "end_conversation {}" });
+  await call.locator(".flags", { hasText: "(approved by Ola)" }).waitFor();
+  assert.equal(await call.locator(".kind").textContent(), "function call");
+  await admin.page.locator("#transcript li.tool_result", { hasText: "end_conversation answered: The conversation is ended" }).waitFor();
   await user.page.locator(".msg.kind-assistant", { hasText: "Glad I could help. Goodbye!" }).waitFor();
   await user.page.locator("#awaiting[hidden]").waitFor({ state: "attached" });
   await user.page.getByText("This conversation was marked resolved. Write again to reopen it.").waitFor();
   assert.equal(await user.page.locator("#transcript").getByText("end_conversation").count(), 0, "users are not shown the call");
-  // Opened again, the console lists the call from the session's record.
+  // Opened again, the console shows them from the session's record, in
+  // order: the question, the call (approved), its result, the answer.
   await admin.page.getByRole("button", { name: "Open session Approvals" }).click();
-  await admin.page.locator("#tool-log li", { hasText: /^end_conversation \{\} \(approved by dev-admin-ola\): The conversation is ended/ }).waitFor();
+  await admin.page.locator("#transcript li.tool_call .flags", { hasText: "(approved)" }).waitFor();
+  await admin.page.locator("#transcript li", { hasText: "Glad I could help. Goodbye!" }).waitFor();
+  const order = await admin.page.locator("#transcript li.msg").evaluateAll((lis) => lis.map((li) => li.classList[li.classList.contains("tool") ? 2 : 1]));
+  assert.deepEqual(order.slice(-4), ["kind-user", "tool_call", "tool_result", "kind-assistant"]);
   // The reply that only asked for the call left no empty bubble behind.
   assert.equal(await user.page.locator("#transcript li.kind-assistant").count(), 1);
   assert.equal(await user.page.locator("#transcript li.streaming").count(), 0);
@@ -609,7 +617,8 @@ test("an agent approves the assistant's call in the console while the user sees 
   await user.page.locator(".msg.kind-assistant", { hasText: "A person will take it from here." }).waitFor();
   await admin.context.setOffline(false);
   await admin.page.locator("#status[data-state=online]").waitFor();
-  await admin.page.locator("#tool-log li", { hasText: /^escalate_to_human \{\}: / }).waitFor();
+  await admin.page.locator("#transcript li.tool_call", { hasText: "escalate_to_human {}" }).waitFor();
+  await admin.page.locator("#transcript li.tool_result", { hasText: "escalate_to_human answered" }).waitFor();
   assert.deepEqual(admin.errors, []);
   assert.deepEqual(user.errors, []);
 });
