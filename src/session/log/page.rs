@@ -104,9 +104,14 @@ fn merged(
     if b.is_empty() {
         return a;
     }
-    let mut all = a;
-    all.extend(b);
-    all.sort_by_key(|m| m.seq);
+    // Both are in seq order and no seq is in both: a merge, not a sort.
+    let mut all = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+        let next = if x.seq < y.seq { a.next() } else { b.next() };
+        all.extend(next);
+    }
+    all.extend(a.chain(b));
     if all.len() > limit {
         if newest {
             all.drain(..all.len() - limit);
