@@ -403,6 +403,10 @@ pub struct LiveState {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct HistoryReply {
     pub messages: Vec<MessageView>,
+    /// The `before` of the next older page, or none at the first message.
+    /// Not the first message's seq: the page leaves out the messages of
+    /// people the caller blocks, and may hold none.
+    pub next_before: Option<u64>,
     pub last_seq: u64,
     /// The latest change number, read with the page (`?changes=`).
     #[serde(default)]

@@ -1,5 +1,7 @@
-//! Threads: `GET /v1/sessions/{id}/messages?thread=SEQ` gives a message and
-//! the replies to it (`reply_to`), paged like history.
+//! Paging history. Threads: `GET /v1/sessions/{id}/messages?thread=SEQ`
+//! gives a message and the replies to it (`reply_to`), paged like history.
+//! Pages that leave out the messages of people the reader blocks still
+//! lead on, in history and in a socket's replay.
 
 mod common;
 
@@ -76,4 +78,78 @@ async fn a_thread_is_its_message_and_the_replies_to_it_paged_like_history() {
             "{q}: {body}"
         );
     }
+}
+
+/// Texts of every page of `user`'s history of `s`, walked back by
+/// `next_before` from the newest `limit`, oldest first.
+async fn walk(user: &User, s: &str, limit: u32) -> (Vec<String>, usize) {
+    let (mut texts, mut pages, mut before) = (Vec::new(), 0, String::new());
+    loop {
+        let path = format!("/v1/sessions/{s}/messages?limit={limit}{before}");
+        let (status, page) = user.call(Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        let mut these: Vec<String> = page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .collect();
+        these.append(&mut texts);
+        texts = these;
+        match page["next_before"].as_u64() {
+            Some(b) if pages < 20 => before = format!("&before={b}"),
+            Some(_) => panic!("history of {s} never ends"),
+            None => return (texts, pages),
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_of_only_blocked_peoples_messages_lead_on_in_history_and_in_replay() {
+    let h = Harness::shared();
+    let ann = User::new(h, "pages-ann");
+    let bo = User::new(h, "pages-bo");
+    let s = ann.create_session("blocked pages").await;
+    ann.add_member(&s, &bo).await;
+    let (mut ann_ws, _, _) = ann.join(&s, None).await;
+    let first = send_msg(&mut ann_ws, "a0", "ann first").await["seq"]
+        .as_u64()
+        .unwrap();
+    let path = format!("/v1/me/blocks/{}", bo.id);
+    assert_eq!(ann.call(Method::PUT, &path, None).await.0, 201);
+    // More of Bo's messages than a replay page (100) holds, then Ann's.
+    let (mut bo_ws, _, _) = bo.join(&s, None).await;
+    for i in 0..101 {
+        send_msg(&mut bo_ws, &format!("b{i}"), &format!("bo {i}")).await;
+    }
+    let last = send_msg(&mut ann_ws, "a1", "ann last").await["seq"]
+        .as_u64()
+        .unwrap();
+    // The block reaches the session's object just after its response.
+    for _ in 0..100 {
+        if !ann.history_texts(&s).await.contains(&"bo 100".to_string()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Replay from Ann's first message: the first page read holds only
+    // Bo's messages, and her last still arrives before `synced`.
+    let (_, hello, replayed) = ann.join(&s, Some(first)).await;
+    let texts: Vec<&str> = replayed
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["ann last"], "replayed after {first}");
+    assert_eq!(hello["last_seq"], last);
+
+    // History: the newest page shows only Ann's last message, the next
+    // two none, and next_before still leads back to her first.
+    let (texts, pages) = walk(&ann, &s, 50).await;
+    assert_eq!(texts, ["ann first", "ann last"]);
+    assert_eq!(pages, (last as usize).div_ceil(50), "{texts:?}");
+    // Bo, who blocks nobody, sees it all, in as many pages.
+    let (texts, bo_pages) = walk(&bo, &s, 50).await;
+    assert_eq!((texts.len(), bo_pages), (last as usize, pages));
 }

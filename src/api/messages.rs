@@ -38,12 +38,11 @@ pub async fn history(
         thread,
     };
     let page: HistoryReply = internal::call_json(ctx, &call).await?;
-    let next_before = page.messages.first().map(|m| m.seq).filter(|&s| s > 1);
     json(
         200,
         &json!({
             "messages": page.messages,
-            "next_before": next_before,
+            "next_before": page.next_before,
             "last_seq": page.last_seq,
             "last_change": page.last_change,
         }),

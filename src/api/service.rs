@@ -111,8 +111,8 @@ async fn transcript(
         };
         let page: HistoryReply = internal::call_json(ctx, &call).await?;
         last_seq = last_seq.max(page.last_seq);
-        before = page.messages.first().map(|m| m.seq).filter(|&s| s > 1);
-        let done = page.messages.is_empty() || before.is_none();
+        before = page.next_before;
+        let done = before.is_none();
         pages.push(page.messages);
         if done {
             pages.reverse();

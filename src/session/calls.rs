@@ -172,10 +172,11 @@ impl Core {
                 // Tool messages as the caller's socket would get them.
                 let sight = Sight::of(caller.admin);
                 let how = (true, thread, sight);
-                let messages = (self.log).page(keys, (0, before), limit, how, reader)?;
+                let page = (self.log).page(keys, (0, before), limit, how, reader)?;
                 let last_change = self.log.last_change()?;
                 reply(&HistoryReply {
-                    messages,
+                    next_before: page.next_before(),
+                    messages: page.messages,
                     last_seq,
                     last_change,
                 })

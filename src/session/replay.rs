@@ -162,12 +162,14 @@ impl Core {
         let range = (after, NO_REPLAY);
         let agent = attachment(ws).is_some_and(|a| a.kind == AuthorKind::Agent);
         let how = (false, None, Sight::of(agent));
-        let messages = (self.log).page(keys, range, REPLAY_PAGE, how, Some(reader))?;
-        for m in &messages {
+        let page = (self.log).page(keys, range, REPLAY_PAGE, how, Some(reader))?;
+        for m in &page.messages {
             send_to(ws, &ServerFrame::Message(m).to_json());
         }
-        let last = messages.last().map_or(after, |m| m.seq);
-        Ok((last, messages.len() as u32 == REPLAY_PAGE))
+        // Where the page read to, not the last message sent: a page of
+        // only blocked people's messages sends nothing and is still full.
+        let last = page.read.map_or(after, |(_, last)| last);
+        Ok((last, page.full))
     }
 
     /// Sends a page of the changes `owed`; gives what remains, if any.

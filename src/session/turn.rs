@@ -303,13 +303,15 @@ impl Core {
         if !self.assistant_answers()? {
             return Ok(());
         }
-        let history = (self.log).page(
-            keys,
-            (0, u64::MAX),
-            HISTORY,
-            (true, None, Sight::Hidden),
-            None,
-        )?;
+        let history = (self.log)
+            .page(
+                keys,
+                (0, u64::MAX),
+                HISTORY,
+                (true, None, Sight::Hidden),
+                None,
+            )?
+            .messages;
         let mut images = if a.vision {
             self.prompt_images(keys, &history).await
         } else {

@@ -12,6 +12,25 @@ use crate::store::messages::{MessageRow, COLUMNS};
 use serde::Deserialize;
 use worker::SqlStorageValue as V;
 
+/// A page, and how far it reached: the messages the reader blocks are left
+/// out after the range was read, so `messages` alone cannot say where the
+/// next page starts or whether there is one.
+pub struct Page {
+    pub messages: Vec<MessageView>,
+    /// The first and last seq the page read, shown or not.
+    pub read: Option<(u64, u64)>,
+    /// The range held `limit` messages or more: another page may follow.
+    pub full: bool,
+}
+
+impl Page {
+    /// The `before` of the next older page (of a `newest` page), if any.
+    pub fn next_before(&self) -> Option<u64> {
+        let (first, _) = self.read.filter(|_| self.full)?;
+        Some(first).filter(|&s| s > 1)
+    }
+}
+
 impl Log {
     /// Messages in `(after, before)`, oldest first, at most `limit`, with
     /// their reactions: the newest ones below `before` when `newest`, else
@@ -25,7 +44,7 @@ impl Log {
         limit: u32,
         (newest, thread, sight): (bool, Option<u64>, Sight),
         reader: Option<&str>,
-    ) -> Result<Vec<MessageView>, AppError> {
+    ) -> Result<Page, AppError> {
         let session = self.live()?.id;
         let order = if newest { "DESC" } else { "ASC" };
         // (A thread reads the range without an index on reply_to: one scan
@@ -56,6 +75,8 @@ impl Log {
                 self.tool_messages(keys, (clamp(after), clamp(before)), (limit, newest), sight)?;
             views = merged(views, tools, limit as usize, newest);
         }
+        let read = views.first().zip(views.last()).map(|(a, b)| (a.seq, b.seq));
+        let full = views.len() >= limit as usize;
         if let (Some(first), Some(last)) = (views.first(), views.last()) {
             #[derive(Deserialize)]
             struct R {
@@ -89,7 +110,11 @@ impl Log {
         if let Some(blocked) = reader.and_then(|r| self.blocks().ok()?.get(r).cloned()) {
             views.retain(|v| !crate::moderation::hidden(&blocked, &v.author));
         }
-        Ok(views)
+        Ok(Page {
+            messages: views,
+            read,
+            full,
+        })
     }
 }
 
