@@ -362,21 +362,6 @@ async fn seen(user: &User, s: &str) -> Vec<String> {
     user.history_texts(s).await
 }
 
-/// Waits until `user`'s history of `s` does (or does not) show `text`:
-/// a block reaches the session's object just after the response.
-async fn until_seen(user: &User, s: &str, text: &str, shown: bool) {
-    for _ in 0..100 {
-        if seen(user, s).await.iter().any(|t| t == text) == shown {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!(
-        "{text:?} never became {}",
-        if shown { "shown" } else { "hidden" }
-    );
-}
-
 #[tokio::test]
 async fn a_block_hides_the_blocked_users_messages_from_the_blocker_live_and_in_history() {
     let h = Harness::shared();
@@ -403,7 +388,8 @@ async fn a_block_hides_the_blocked_users_messages_from_the_blocker_live_and_in_h
     );
 
     // History hides Bo's messages from Ann only.
-    until_seen(&ann, &s, "bo before the block", false).await;
+    ann.until_history_shows(&s, "bo before the block", false)
+        .await;
     assert!(seen(&cy, &s)
         .await
         .contains(&"bo before the block".to_string()));
@@ -472,7 +458,7 @@ async fn a_block_hides_the_blocked_users_messages_from_the_blocker_live_and_in_h
     // Unblocking shows them again.
     let (status, _) = ann.call(Method::DELETE, &path, None).await;
     assert_eq!(status, 204);
-    until_seen(&ann, &s, "bo while blocked", true).await;
+    ann.until_history_shows(&s, "bo while blocked", true).await;
     assert_eq!(
         ann.call(Method::DELETE, &path, None).await.0,
         204,

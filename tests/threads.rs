@@ -126,13 +126,7 @@ async fn pages_of_only_blocked_peoples_messages_lead_on_in_history_and_in_replay
     let last = send_msg(&mut ann_ws, "a1", "ann last").await["seq"]
         .as_u64()
         .unwrap();
-    // The block reaches the session's object just after its response.
-    for _ in 0..100 {
-        if !ann.history_texts(&s).await.contains(&"bo 100".to_string()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    ann.until_history_shows(&s, "bo 100", false).await;
 
     // Replay from Ann's first message: the first page read holds only
     // Bo's messages, and her last still arrives before `synced`.

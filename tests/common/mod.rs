@@ -703,6 +703,23 @@ impl User {
         assert_eq!(status, 201, "{body}");
     }
 
+    /// Waits until this user's newest history page of `session` does (or
+    /// does not) show `text`: a block or unblock reaches the session's
+    /// object just after its response.
+    pub async fn until_history_shows(&self, session: &str, text: &str, shown: bool) {
+        for _ in 0..100 {
+            let texts = self.history_texts(session).await;
+            if texts.iter().any(|t| t == text) == shown {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{text:?} never became {}",
+            if shown { "shown" } else { "hidden" }
+        );
+    }
+
     /// The texts of the session's newest history page, oldest first.
     pub async fn history_texts(&self, session: &str) -> Vec<String> {
         let (status, page) = self
